@@ -1,0 +1,49 @@
+# ir_toolkit: `make demo` and `make test` do all setup on a fresh machine with Python 3.11+.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP_RUN  := $(VENV)/.installed-run
+STAMP_TEST := $(VENV)/.installed-test
+
+.PHONY: demo test lab lint bench sample clean browser
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+$(STAMP_RUN): pyproject.toml | $(PY)
+	$(PIP) install -q -e .
+	touch $@
+
+$(STAMP_TEST): pyproject.toml | $(PY)
+	$(PIP) install -q -e '.[test]'
+	touch $@ $(STAMP_RUN)
+
+demo: $(STAMP_RUN)
+	$(VENV)/bin/ir-toolkit demo --out demo-case
+
+# The browser tests use Debian's chromium (Playwright never downloads a browser here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || \
+	    echo "note: could not install Debian chromium; browser tests will fail"; }
+
+test: $(STAMP_TEST) browser
+	$(VENV)/bin/ruff check ir_toolkit tests bench
+	$(VENV)/bin/mypy
+	$(PY) -m pytest -q -p no:cacheprovider -W error
+
+lint: $(STAMP_TEST)
+	$(VENV)/bin/ruff check ir_toolkit tests bench
+	$(VENV)/bin/mypy
+
+lab: $(STAMP_RUN)
+	$(PIP) install -q -e '.[lab]'
+	$(VENV)/bin/jupyter lab notebooks/
+
+bench: $(STAMP_TEST)
+	$(PY) -m bench
+
+clean:
+	rm -rf demo-case .pytest_cache .mypy_cache .ruff_cache

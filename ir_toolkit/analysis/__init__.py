@@ -1,0 +1,1 @@
+"""Detections, timeline, actor graph, scoping."""

@@ -1,0 +1,151 @@
+"""The canonical event store: Parquet files partitioned by source under CASE/events/.
+
+Layout: ``events/<source>/part-<seq>.parquet``. Every append writes new part files
+(never rewrites old ones) after dropping rows whose ``(source, record_id)`` is
+already stored or repeated within the batch. Reading goes through DuckDB, so a
+large case is scanned, filtered and projected without loading it whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ir_toolkit.schema import EVENT_COLUMN_NAMES, conform, empty_frame, to_arrow
+
+log = logging.getLogger(__name__)
+
+
+def fallback_record_id(raw: object) -> str:
+    """A content hash used as record id when a record carries none of its own."""
+    return "sha1:" + hashlib.sha1(str(raw).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class EventStore:
+    """Append-only, de-duplicating Parquet store of canonical events.
+
+    Args:
+        root: The ``CASE/events`` folder.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._known: dict[str, set[str]] = {}
+
+    def _files(self, sources: Iterable[str] | None = None) -> list[Path]:
+        if not self.root.exists():
+            return []
+        dirs = [self.root / s for s in sources] if sources is not None else sorted(self.root.iterdir())
+        return sorted(f for d in dirs if d.is_dir() for f in d.glob("*.parquet"))
+
+    def sources(self) -> list[str]:
+        """Sources that hold at least one stored event."""
+        return sorted({f.parent.name for f in self._files()})
+
+    def known_ids(self, source: str) -> set[str]:
+        """record_ids already stored for ``source`` (loaded once, then kept up to date)."""
+        if source not in self._known:
+            ids: set[str] = set()
+            for f in self._files([source]):
+                ids.update(pq.read_table(f, columns=["record_id"]).column(0).to_pylist())
+            self._known[source] = ids
+        return self._known[source]
+
+    def append(self, frame: pd.DataFrame, tag: str = "") -> tuple[int, int]:
+        """Store new events, skipping those already stored.
+
+        Args:
+            frame: Events with canonical columns (``source`` and ``raw`` required).
+            tag: Short text put in the part file names (e.g. the evidence file's hash prefix).
+
+        Returns:
+            ``(stored, duplicates)`` row counts.
+        """
+        if frame.empty:
+            return 0, 0
+        frame = conform(frame)
+        missing = frame["record_id"].isna()
+        if missing.any():
+            frame.loc[missing, "record_id"] = frame.loc[missing, "raw"].map(fallback_record_id)
+        stored = duplicates = 0
+        for source, part in frame.groupby("source", sort=True):
+            known = self.known_ids(str(source))
+            fresh = ~part["record_id"].isin(known) & ~part["record_id"].duplicated()
+            new = part[fresh]
+            duplicates += int((~fresh).sum())
+            if new.empty:
+                continue
+            folder = self.root / str(source)
+            folder.mkdir(parents=True, exist_ok=True)
+            seq = len(list(folder.glob("*.parquet")))
+            name = f"part-{seq:05d}{'-' + tag if tag else ''}.parquet"
+            pq.write_table(to_arrow(new), folder / name, compression="zstd")
+            known.update(new["record_id"].tolist())
+            stored += len(new)
+        return stored, duplicates
+
+    def glob(self) -> str:
+        """The DuckDB glob over every part file."""
+        return str(self.root / "*" / "*.parquet")
+
+    def connect(self, con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection with a view ``events`` over the whole store.
+
+        The view has every canonical column even when the store is empty.
+        """
+        con = con or duckdb.connect()
+        if self._files():
+            con.execute(
+                f"CREATE OR REPLACE VIEW events AS SELECT {', '.join(EVENT_COLUMN_NAMES)} "
+                f"FROM read_parquet('{self.glob()}', union_by_name=true)"
+            )
+        else:
+            con.register("_empty_events", pa.Table.from_pandas(empty_frame(), preserve_index=False))
+            con.execute("CREATE OR REPLACE VIEW events AS SELECT * FROM _empty_events")
+        return con
+
+    def read(
+        self,
+        sources: Iterable[str] | None = None,
+        columns: Iterable[str] | None = None,
+        where: str | None = None,
+    ) -> pd.DataFrame:
+        """Read events into pandas, sorted by time.
+
+        Args:
+            sources: Only these sources (default all).
+            columns: Only these columns (default all canonical columns).
+            where: An extra SQL predicate over the canonical columns.
+
+        Returns:
+            A DataFrame with canonical dtypes; ``time`` is tz-aware UTC.
+        """
+        cols = list(columns) if columns is not None else list(EVENT_COLUMN_NAMES)
+        files = self._files(sources)
+        if not files:
+            return empty_frame()[cols]
+        con = duckdb.connect()
+        con.execute("SET TimeZone='UTC'")
+        file_list = "[" + ", ".join(f"'{f}'" for f in files) + "]"
+        sql = f"SELECT {', '.join(cols)} FROM read_parquet({file_list}, union_by_name=true)"
+        if where:
+            sql += f" WHERE {where}"
+        if "time" in cols:
+            sql += " ORDER BY time, record_id" if "record_id" in cols else " ORDER BY time"
+        table = con.sql(sql).to_arrow_table()
+        frame = table.to_pandas()
+        full = conform(frame) if set(cols) == set(EVENT_COLUMN_NAMES) else frame
+        return full[cols]
+
+    def count(self) -> dict[str, int]:
+        """Stored events per source."""
+        return {
+            s: sum(pq.ParquetFile(f).metadata.num_rows for f in self._files([s])) for s in self.sources()
+        }

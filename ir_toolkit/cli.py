@@ -1,0 +1,209 @@
+"""``ir-toolkit``: one command, a verb per step of an investigation.
+
+The CLI holds no logic of its own: each verb parses its arguments and calls the
+layer that does the work. User errors print one line on stderr and exit 2;
+``--json`` prints exactly one JSON document on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+from ir_toolkit import __version__
+from ir_toolkit.errors import IrToolkitError, NotImplementedYet, UserError
+
+log = logging.getLogger("ir_toolkit.cli")
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _emit(args: argparse.Namespace, document: Any, text: str) -> None:
+    """Print ``document`` as JSON with --json, else the human ``text``."""
+    if getattr(args, "json", False):
+        sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+    else:
+        sys.stdout.write(text.rstrip("\n") + "\n")
+
+
+def _not_yet(issue: int, what: str) -> Handler:
+    def handler(args: argparse.Namespace) -> int:
+        raise NotImplementedYet(f"{what}: not implemented yet: see issue {issue}")
+
+    return handler
+
+
+# ----- case / verify ----------------------------------------------------------------------------
+def cmd_case_init(args: argparse.Namespace) -> int:
+    from ir_toolkit.case import Case
+
+    case = Case.init(args.case, tenant=args.tenant, cloud=args.cloud)
+    _emit(args, case.summary(), f"case created: {case.root} (tenant {case.tenant}, cloud {case.cloud})")
+    return 0
+
+
+def cmd_case_show(args: argparse.Namespace) -> int:
+    from ir_toolkit.case import Case
+
+    summary = Case.open(args.case).summary()
+    lines = [f"{k}: {v}" for k, v in summary.items()]
+    _emit(args, summary, "\n".join(lines))
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from ir_toolkit.case import Case
+
+    case = Case.open(args.case)
+    problems = case.verify()
+    case.log_action("verify", intact=not problems, problems=problems)
+    n = len(case.evidence())
+    if getattr(args, "json", False):
+        _emit(args, {"intact": not problems, "evidence_files": n, "problems": problems}, "")
+    elif problems:
+        for p in problems:
+            sys.stderr.write(p + "\n")
+        sys.stderr.write(f"evidence NOT intact: {len(problems)} problem(s) in {n} evidence file(s)\n")
+    else:
+        sys.stdout.write(f"evidence intact: {n} file(s) match case.json\n")
+    return 1 if problems else 0
+
+
+# ----- parser -----------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser with every verb of the DESIGN.md contract."""
+    p = _Parser(prog="ir-toolkit", description="Incident response for Microsoft 365 / Entra ID token forgery.")
+    p.add_argument("--version", action="version", version=f"ir-toolkit {__version__}")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+    sub = p.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
+    sub.required = True
+
+    case = sub.add_parser("case", help="create or show a case folder")
+    case_sub = case.add_subparsers(dest="case_verb", metavar="ACTION", parser_class=_Parser)
+    case_sub.required = True
+    init = case_sub.add_parser("init", help="create a new case folder")
+    init.add_argument("case", metavar="CASE")
+    init.add_argument("--tenant", required=True, help="tenant domain or id")
+    init.add_argument("--cloud", default="global", choices=["global", "usgov", "usgovdod", "china"])
+    init.add_argument("--json", action="store_true")
+    init.set_defaults(func=cmd_case_init)
+    show = case_sub.add_parser("show", help="summarise a case")
+    show.add_argument("case", metavar="CASE")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=cmd_case_show)
+
+    imp = sub.add_parser("import", help="import log exports into a case")
+    imp.add_argument("case", metavar="CASE")
+    imp.add_argument("files", metavar="FILE", nargs="+")
+    imp.add_argument("--format", default="auto", help="format name, or auto (default)")
+    imp.add_argument("--json", action="store_true")
+    imp.add_argument("--no-progress", dest="progress", action="store_false")
+    imp.set_defaults(func=_not_yet(4, "import"))
+
+    col = sub.add_parser("collect", help="collect a live tenant's logs through Microsoft Graph")
+    col.add_argument("case", metavar="CASE")
+    col.set_defaults(func=_not_yet(5, "collect"))
+
+    det = sub.add_parser("detect", help="run a detection pack over a case")
+    det.add_argument("case", metavar="CASE")
+    det.add_argument("--pack", default="token-forgery")
+    det.add_argument("--json", action="store_true")
+    det.set_defaults(func=_not_yet(7, "detect"))
+
+    sco = sub.add_parser("scope", help="scope the breach; writes CASE/scope.json")
+    sco.add_argument("case", metavar="CASE")
+    sco.add_argument("--json", action="store_true")
+    sco.set_defaults(func=_not_yet(7, "scope"))
+
+    tl = sub.add_parser("timeline", help="export a Timesketch-ready timeline")
+    tl.add_argument("case", metavar="CASE")
+    tl.add_argument("--out", required=True, metavar="FILE.(csv|jsonl)")
+    tl.set_defaults(func=_not_yet(8, "timeline"))
+
+    gr = sub.add_parser("graph", help="export the actor graph")
+    gr.add_argument("case", metavar="CASE")
+    gr.add_argument("--out", required=True, metavar="FILE.(graphml|gexf|json)")
+    gr.set_defaults(func=_not_yet(8, "graph"))
+
+    rep = sub.add_parser("report", help="write the self-contained HTML report")
+    rep.add_argument("case", metavar="CASE")
+    rep.add_argument("--redact", action="store_true")
+    rep.add_argument("--out", metavar="FILE")
+    rep.set_defaults(func=_not_yet(9, "report"))
+
+    tok = sub.add_parser("token", help="token forensics")
+    tok_sub = tok.add_subparsers(dest="token_verb", metavar="ACTION", parser_class=_Parser)
+    tok_sub.required = True
+    ins = tok_sub.add_parser("inspect", help="decode, verify and judge one token")
+    ins.add_argument("token", metavar="TOKEN_OR_FILE")
+    ins.add_argument("--jwks", action="append", default=[], metavar="FILE")
+    ins.add_argument("--json", action="store_true")
+    ins.set_defaults(func=_not_yet(6, "token inspect"))
+    scan = tok_sub.add_parser("scan", help="find and judge every token in files")
+    scan.add_argument("files", metavar="FILE", nargs="+")
+    scan.set_defaults(func=_not_yet(6, "token scan"))
+
+    ver = sub.add_parser("verify", help="check evidence files against case.json (exit 1 if changed)")
+    ver.add_argument("case", metavar="CASE")
+    ver.add_argument("--json", action="store_true")
+    ver.set_defaults(func=cmd_verify)
+
+    run = sub.add_parser("run", help="execute a playbook's notebooks")
+    run.add_argument("playbook", metavar="PLAYBOOK")
+    run.add_argument("--case", required=True)
+    run.add_argument("-p", dest="params", action="append", default=[], metavar="NAME=VALUE")
+    run.set_defaults(func=_not_yet(9, "run"))
+
+    sample = sub.add_parser("sample", help="the generated sample tenant")
+    sample_sub = sample.add_subparsers(dest="sample_verb", metavar="ACTION", parser_class=_Parser)
+    sample_sub.required = True
+    make = sample_sub.add_parser("make", help="write a sample tenant's raw logs and answer key")
+    make.add_argument("dir", metavar="DIR")
+    make.add_argument("--seed", type=int, default=558)
+    make.add_argument("--users", type=int, default=40)
+    make.add_argument("--days", type=int, default=45)
+    make.add_argument("--scale", type=float, default=1.0)
+    make.set_defaults(func=_not_yet(3, "sample make"))
+
+    demo = sub.add_parser("demo", help="sample tenant -> playbook -> report")
+    demo.add_argument("--out", default="demo-case", metavar="DIR")
+    demo.set_defaults(func=_not_yet(9, "demo"))
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return int(args.func(args))
+    except UserError as exc:
+        sys.stderr.write(f"ir-toolkit: error: {exc}\n")
+        return exc.exit_code
+    except IrToolkitError as exc:
+        sys.stderr.write(f"ir-toolkit: {exc}\n")
+        return int(getattr(exc, "exit_code", 1))
+    except KeyboardInterrupt:
+        sys.stderr.write("ir-toolkit: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # noqa: BLE001 - last line of defence: one line, not a traceback
+        if args.debug:
+            raise
+        sys.stderr.write(f"ir-toolkit: internal error: {exc.__class__.__name__}: {exc} (rerun with --debug)\n")
+        return 3

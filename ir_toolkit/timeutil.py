@@ -1,0 +1,110 @@
+"""Lenient parsing of Microsoft's timestamp variants into tz-aware UTC.
+
+Microsoft logs write the same instant many ways: ``2023-06-15T01:02:03.1234567Z``
+(7-digit fractions), ``2023-06-15T01:02:03`` (no zone, meaning UTC),
+``2023-06-15 01:02:03 `` (trailing spaces), and the portal exports' browser-locale
+forms ``9/20/2023 4:05:03 AM`` or ``4/28/2021, 3:05:26.000 PM``. All are UTC unless
+they carry an offset. Parsers here are pure and never raise on bad input: they
+return ``None`` (scalar) or ``NaT`` (vectorised) and the caller decides.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pandas as pd
+
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+_LOCALE = re.compile(
+    r"^(?P<m>\d{1,2})/(?P<d>\d{1,2})/(?P<y>\d{4}),?\s+(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.(?P<f>\d+))?)?"
+    r"\s*(?P<ampm>[AaPp][Mm])?$"
+)
+
+
+def _from_locale(text: str, dayfirst: bool) -> datetime | None:
+    m = _LOCALE.match(text)
+    if not m:
+        return None
+    month, day = int(m["m"]), int(m["d"])
+    if dayfirst:
+        month, day = day, month
+    hour = int(m["H"])
+    ampm = (m["ampm"] or "").upper()
+    if ampm == "PM" and hour < 12:
+        hour += 12
+    elif ampm == "AM" and hour == 12:
+        hour = 0
+    micro = int((m["f"] or "0")[:6].ljust(6, "0"))
+    try:
+        return datetime(int(m["y"]), month, day, hour, int(m["M"]), int(m["S"] or 0), micro, tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def parse_time(value: object, dayfirst: bool = False) -> pd.Timestamp | None:
+    """Parse one timestamp leniently into a tz-aware UTC ``pd.Timestamp``.
+
+    Args:
+        value: A string, datetime, epoch number or None.
+        dayfirst: Read ``a/b/yyyy`` locale dates as day/month (default month/day, en-US).
+
+    Returns:
+        The UTC timestamp, or None when the value is empty or cannot be read.
+    """
+    if value is None:
+        return None
+    if isinstance(value, pd.Timestamp | datetime):
+        ts = pd.Timestamp(value)
+        return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    if isinstance(value, int | float):
+        if value != value:  # NaN
+            return None
+        unit = "ms" if abs(value) > 1e11 else "s"
+        try:
+            return pd.Timestamp(value, unit=unit, tz="UTC")
+        except (ValueError, OverflowError):
+            return None
+    text = str(value).strip().strip('"').strip()
+    if not text:
+        return None
+    if "/" in text[:6]:
+        dt = _from_locale(text, dayfirst)
+        return pd.Timestamp(dt) if dt else None
+    text = _FRACTION.sub(r"\1", text)
+    try:
+        ts = pd.Timestamp(text)
+    except (ValueError, OverflowError):
+        return None
+    if ts is pd.NaT:
+        return None
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def parse_times(values: pd.Series, dayfirst: bool = False) -> pd.Series:
+    """Vectorised :func:`parse_time`: a ``datetime64[us, UTC]`` Series, NaT where unreadable.
+
+    The common ISO form is parsed in one pass; only the leftovers go through the
+    lenient scalar path.
+    """
+    text = values.astype("string").str.strip().str.replace(_FRACTION, r"\1", regex=True)
+    fast = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+    missing = fast.isna() & text.notna() & (text != "")
+    if missing.any():
+        slow = values[missing].map(lambda v: parse_time(v, dayfirst))
+        fast = fast.astype("datetime64[us, UTC]")
+        fast[missing] = pd.to_datetime(slow, utc=True)
+    return fast.astype("datetime64[us, UTC]")
+
+
+def iso(ts: object) -> str | None:
+    """Format a timestamp as ISO 8601 UTC with a ``Z`` suffix (None for missing)."""
+    t = parse_time(ts)
+    if t is None:
+        return None
+    return t.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%S.%fZ").replace(".000000Z", "Z")
+
+
+def now_utc() -> pd.Timestamp:
+    """The current time, tz-aware UTC."""
+    return pd.Timestamp.now(tz="UTC")

@@ -1,0 +1,1 @@
+"""Token forensics: JWT parsing, signing-key catalogue, verdicts."""
