@@ -80,16 +80,101 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-# ----- parser -----------------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser with every verb of the DESIGN.md contract."""
-    p = _Parser(prog="ir-toolkit", description="Incident response for Microsoft 365 / Entra ID token forgery.")
-    p.add_argument("--version", action="version", version=f"ir-toolkit {__version__}")
-    p.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
-    p.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
-    sub = p.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
-    sub.required = True
+# ----- import (issue 4) -------------------------------------------------------------------------
+def _add_import(sub: Any) -> None:
+    imp = sub.add_parser("import", help="import log exports into a case")
+    imp.add_argument("case", metavar="CASE")
+    imp.add_argument("files", metavar="FILE", nargs="+")
+    imp.add_argument("--format", default="auto", help="format name, or auto (default)")
+    imp.add_argument("--json", action="store_true")
+    imp.add_argument("--no-progress", dest="progress", action="store_false")
+    imp.set_defaults(func=_not_yet(4, "import"))
 
+
+# ----- collect (issue 5) ------------------------------------------------------------------------
+def _add_collect(sub: Any) -> None:
+    col = sub.add_parser("collect", help="collect a live tenant's logs through Microsoft Graph")
+    col.add_argument("case", metavar="CASE")
+    col.set_defaults(func=_not_yet(5, "collect"))
+
+
+# ----- detect and scope (issue 7) ---------------------------------------------------------------
+def _add_detect_scope(sub: Any) -> None:
+    det = sub.add_parser("detect", help="run a detection pack over a case")
+    det.add_argument("case", metavar="CASE")
+    det.add_argument("--pack", default="token-forgery")
+    det.add_argument("--json", action="store_true")
+    det.set_defaults(func=_not_yet(7, "detect"))
+
+    sco = sub.add_parser("scope", help="scope the breach; writes CASE/scope.json")
+    sco.add_argument("case", metavar="CASE")
+    sco.add_argument("--json", action="store_true")
+    sco.set_defaults(func=_not_yet(7, "scope"))
+
+
+# ----- timeline and graph (issue 8) -------------------------------------------------------------
+def _add_timeline_graph(sub: Any) -> None:
+    tl = sub.add_parser("timeline", help="export a Timesketch-ready timeline")
+    tl.add_argument("case", metavar="CASE")
+    tl.add_argument("--out", required=True, metavar="FILE.(csv|jsonl)")
+    tl.set_defaults(func=_not_yet(8, "timeline"))
+
+    gr = sub.add_parser("graph", help="export the actor graph")
+    gr.add_argument("case", metavar="CASE")
+    gr.add_argument("--out", required=True, metavar="FILE.(graphml|gexf|json)")
+    gr.set_defaults(func=_not_yet(8, "graph"))
+
+
+# ----- report, run, demo (issue 9) --------------------------------------------------------------
+def _add_report_run_demo(sub: Any) -> None:
+    rep = sub.add_parser("report", help="write the self-contained HTML report")
+    rep.add_argument("case", metavar="CASE")
+    rep.add_argument("--redact", action="store_true")
+    rep.add_argument("--out", metavar="FILE")
+    rep.set_defaults(func=_not_yet(9, "report"))
+
+    run = sub.add_parser("run", help="execute a playbook's notebooks")
+    run.add_argument("playbook", metavar="PLAYBOOK")
+    run.add_argument("--case", required=True)
+    run.add_argument("-p", dest="params", action="append", default=[], metavar="NAME=VALUE")
+    run.set_defaults(func=_not_yet(9, "run"))
+
+    demo = sub.add_parser("demo", help="sample tenant -> playbook -> report")
+    demo.add_argument("--out", default="demo-case", metavar="DIR")
+    demo.set_defaults(func=_not_yet(9, "demo"))
+
+
+# ----- token (issue 6) --------------------------------------------------------------------------
+def _add_token(sub: Any) -> None:
+    tok = sub.add_parser("token", help="token forensics")
+    tok_sub = tok.add_subparsers(dest="token_verb", metavar="ACTION", parser_class=_Parser)
+    tok_sub.required = True
+    ins = tok_sub.add_parser("inspect", help="decode, verify and judge one token")
+    ins.add_argument("token", metavar="TOKEN_OR_FILE")
+    ins.add_argument("--jwks", action="append", default=[], metavar="FILE")
+    ins.add_argument("--json", action="store_true")
+    ins.set_defaults(func=_not_yet(6, "token inspect"))
+    scan = tok_sub.add_parser("scan", help="find and judge every token in files")
+    scan.add_argument("files", metavar="FILE", nargs="+")
+    scan.set_defaults(func=_not_yet(6, "token scan"))
+
+
+# ----- sample (issue 3) -------------------------------------------------------------------------
+def _add_sample(sub: Any) -> None:
+    sample = sub.add_parser("sample", help="the generated sample tenant")
+    sample_sub = sample.add_subparsers(dest="sample_verb", metavar="ACTION", parser_class=_Parser)
+    sample_sub.required = True
+    make = sample_sub.add_parser("make", help="write a sample tenant's raw logs and answer key")
+    make.add_argument("dir", metavar="DIR")
+    make.add_argument("--seed", type=int, default=558)
+    make.add_argument("--users", type=int, default=40)
+    make.add_argument("--days", type=int, default=45)
+    make.add_argument("--scale", type=float, default=1.0)
+    make.set_defaults(func=_not_yet(3, "sample make"))
+
+
+# ----- case and verify (issue 2) ----------------------------------------------------------------
+def _add_case_verify(sub: Any) -> None:
     case = sub.add_parser("case", help="create or show a case folder")
     case_sub = case.add_subparsers(dest="case_verb", metavar="ACTION", parser_class=_Parser)
     case_sub.required = True
@@ -104,82 +189,24 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=cmd_case_show)
 
-    imp = sub.add_parser("import", help="import log exports into a case")
-    imp.add_argument("case", metavar="CASE")
-    imp.add_argument("files", metavar="FILE", nargs="+")
-    imp.add_argument("--format", default="auto", help="format name, or auto (default)")
-    imp.add_argument("--json", action="store_true")
-    imp.add_argument("--no-progress", dest="progress", action="store_false")
-    imp.set_defaults(func=_not_yet(4, "import"))
-
-    col = sub.add_parser("collect", help="collect a live tenant's logs through Microsoft Graph")
-    col.add_argument("case", metavar="CASE")
-    col.set_defaults(func=_not_yet(5, "collect"))
-
-    det = sub.add_parser("detect", help="run a detection pack over a case")
-    det.add_argument("case", metavar="CASE")
-    det.add_argument("--pack", default="token-forgery")
-    det.add_argument("--json", action="store_true")
-    det.set_defaults(func=_not_yet(7, "detect"))
-
-    sco = sub.add_parser("scope", help="scope the breach; writes CASE/scope.json")
-    sco.add_argument("case", metavar="CASE")
-    sco.add_argument("--json", action="store_true")
-    sco.set_defaults(func=_not_yet(7, "scope"))
-
-    tl = sub.add_parser("timeline", help="export a Timesketch-ready timeline")
-    tl.add_argument("case", metavar="CASE")
-    tl.add_argument("--out", required=True, metavar="FILE.(csv|jsonl)")
-    tl.set_defaults(func=_not_yet(8, "timeline"))
-
-    gr = sub.add_parser("graph", help="export the actor graph")
-    gr.add_argument("case", metavar="CASE")
-    gr.add_argument("--out", required=True, metavar="FILE.(graphml|gexf|json)")
-    gr.set_defaults(func=_not_yet(8, "graph"))
-
-    rep = sub.add_parser("report", help="write the self-contained HTML report")
-    rep.add_argument("case", metavar="CASE")
-    rep.add_argument("--redact", action="store_true")
-    rep.add_argument("--out", metavar="FILE")
-    rep.set_defaults(func=_not_yet(9, "report"))
-
-    tok = sub.add_parser("token", help="token forensics")
-    tok_sub = tok.add_subparsers(dest="token_verb", metavar="ACTION", parser_class=_Parser)
-    tok_sub.required = True
-    ins = tok_sub.add_parser("inspect", help="decode, verify and judge one token")
-    ins.add_argument("token", metavar="TOKEN_OR_FILE")
-    ins.add_argument("--jwks", action="append", default=[], metavar="FILE")
-    ins.add_argument("--json", action="store_true")
-    ins.set_defaults(func=_not_yet(6, "token inspect"))
-    scan = tok_sub.add_parser("scan", help="find and judge every token in files")
-    scan.add_argument("files", metavar="FILE", nargs="+")
-    scan.set_defaults(func=_not_yet(6, "token scan"))
-
     ver = sub.add_parser("verify", help="check evidence files against case.json (exit 1 if changed)")
     ver.add_argument("case", metavar="CASE")
     ver.add_argument("--json", action="store_true")
     ver.set_defaults(func=cmd_verify)
 
-    run = sub.add_parser("run", help="execute a playbook's notebooks")
-    run.add_argument("playbook", metavar="PLAYBOOK")
-    run.add_argument("--case", required=True)
-    run.add_argument("-p", dest="params", action="append", default=[], metavar="NAME=VALUE")
-    run.set_defaults(func=_not_yet(9, "run"))
 
-    sample = sub.add_parser("sample", help="the generated sample tenant")
-    sample_sub = sample.add_subparsers(dest="sample_verb", metavar="ACTION", parser_class=_Parser)
-    sample_sub.required = True
-    make = sample_sub.add_parser("make", help="write a sample tenant's raw logs and answer key")
-    make.add_argument("dir", metavar="DIR")
-    make.add_argument("--seed", type=int, default=558)
-    make.add_argument("--users", type=int, default=40)
-    make.add_argument("--days", type=int, default=45)
-    make.add_argument("--scale", type=float, default=1.0)
-    make.set_defaults(func=_not_yet(3, "sample make"))
-
-    demo = sub.add_parser("demo", help="sample tenant -> playbook -> report")
-    demo.add_argument("--out", default="demo-case", metavar="DIR")
-    demo.set_defaults(func=_not_yet(9, "demo"))
+# ----- parser -----------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser with every verb of the DESIGN.md contract."""
+    p = _Parser(prog="ir-toolkit", description="Incident response for Microsoft 365 / Entra ID token forgery.")
+    p.add_argument("--version", action="version", version=f"ir-toolkit {__version__}")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+    sub = p.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
+    sub.required = True
+    for add in (_add_case_verify, _add_import, _add_collect, _add_detect_scope, _add_timeline_graph,
+                _add_report_run_demo, _add_token, _add_sample):
+        add(sub)
     return p
 
 
