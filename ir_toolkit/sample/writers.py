@@ -1,0 +1,137 @@
+"""Writers for the raw files: Graph pages (one file per page) and the Purview CSV export.
+
+Streaming: a :class:`PageWriter` holds at most two pages in memory, so any number of records can
+be written. Output is byte-for-byte deterministic: compact JSON in insertion order, gzip with
+mtime 0 and no file name, pages numbered from 1, ``@odata.nextLink`` skiptokens derived from
+the seed. Every page but the last carries ``@odata.nextLink``, as Graph returns them.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import json
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import quote
+
+from ir_toolkit.sample.ual import CSV_HEADER, csv_row
+
+
+def _open_text(path: Path, gz: bool) -> TextIO:
+    if gz:
+        raw = open(path, "wb")  # noqa: SIM115 - closed by the wrapper
+        zf = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6)
+        return io.TextIOWrapper(_Closing(zf, raw), encoding="utf-8", newline="")
+    return open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115
+
+
+class _Closing(io.RawIOBase):
+    """A gzip stream that also closes the file under it."""
+
+    def __init__(self, zf: gzip.GzipFile, raw: Any) -> None:
+        self._zf, self._raw = zf, raw
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        return self._zf.write(b)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._zf.close()
+            self._raw.close()
+        super().close()
+
+
+class PageWriter:
+    """Write records as Graph list pages ``{"@odata.context", "@odata.nextLink", "value"}``, one file each.
+
+    Args:
+        folder: Directory for ``page-00001.json`` (``.json.gz`` with ``gz``).
+        context: The ``@odata.context`` URL.
+        next_base: The request URL the nextLink repeats (a ``$skiptoken`` is appended).
+        salt: Makes skiptokens differ per tenant and source.
+        page_size: Records per page (Graph's sign-in maximum is 1,000).
+        gz: Gzip each page.
+    """
+
+    def __init__(self, folder: Path, context: str, next_base: str, salt: str, page_size: int = 1000,
+                 gz: bool = False) -> None:
+        self.folder, self.context, self.next_base, self.salt = folder, context, next_base, salt
+        self.page_size, self.gz = page_size, gz
+        self.pending: list[dict[str, Any]] = []
+        self.full: list[dict[str, Any]] | None = None
+        self.pages = 0
+        self.records = 0
+        self.files: list[Path] = []
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def add(self, rec: dict[str, Any]) -> None:
+        """Append one record (pages are flushed as they fill)."""
+        self.pending.append(rec)
+        self.records += 1
+        if len(self.pending) == self.page_size:
+            if self.full is not None:
+                self._flush(self.full, last=False)
+            self.full, self.pending = self.pending, []
+
+    def close(self) -> list[Path]:
+        """Write what is left (the last page has no nextLink); returns every page file written."""
+        if self.full is not None:
+            self._flush(self.full, last=not self.pending)
+        if self.pending or not self.pages:
+            self._flush(self.pending, last=True)
+        return self.files
+
+    def _flush(self, value: list[dict[str, Any]], last: bool) -> None:
+        self.pages += 1
+        page: dict[str, Any] = {"@odata.context": self.context}
+        if not last:
+            token = hashlib.sha256(f"{self.salt}|{self.pages}".encode()).hexdigest()[:40]
+            sep = "&" if "?" in self.next_base else "?"
+            page["@odata.nextLink"] = f"{self.next_base}{sep}$skiptoken={token}_{self.pages}"
+        page["value"] = value
+        path = self.folder / f"page-{self.pages:05d}.json{'.gz' if self.gz else ''}"
+        with _open_text(path, self.gz) as fh:
+            json.dump(page, fh, separators=(",", ":"), ensure_ascii=False)
+        self.files.append(path)
+
+
+class CsvWriter:
+    """The Purview portal's audit search export: header, then one row per record (``AuditData`` as JSON)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._fh = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        self._w = csv.writer(self._fh, lineterminator="\r\n")
+        self._w.writerow(CSV_HEADER)
+        self.records = 0
+
+    def add(self, rec: dict[str, Any]) -> None:
+        """Append one AuditData record."""
+        self._w.writerow(csv_row(rec))
+        self.records += 1
+
+    def close(self) -> list[Path]:
+        """Finish the file; returns it."""
+        self._fh.close()
+        return [self.path]
+
+
+def filter_url(base: str, flt: str, top: int) -> str:
+    """``base?$filter=...&$top=N`` with the filter percent-encoded as Graph clients send it."""
+    return f"{base}?$filter={quote(flt, safe='()/:')}&$top={top}"
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
