@@ -139,7 +139,7 @@ def _user_day(story: Story, user: User, day: date, day_no: int) -> list[Event]:
     if user.index in story.switchers and day >= story.switch_day:
         primary = "new_client"
     if weekday or away:
-        start = start_h * 3600 + rng.randint(-2400, 3600)
+        start = max(60, start_h * 3600 + rng.randint(-2400, 3600))
         events += _session(story, rng, user, day, primary, start, rng.randint(6, 9), ip, loc, day_no)
         for _ in range(rng.randint(0, 3)):
             t = utc(day, start + rng.randint(600, 8 * 3600))
@@ -165,7 +165,7 @@ def _user_day(story: Story, user: User, day: date, day_no: int) -> list[Event]:
                 parameters=[("Name", "Newsletters"), ("From", "news@updates.example.org"),
                             ("MoveToFolder", "Newsletters"), ("StopProcessingRules", "True")])))
     if user.mobile and rng.random() < (0.7 if weekday else 0.3):
-        events += _session(story, rng, user, day, "mobile", rng.choice((0, 1, 2, 23)) * 3600 + rng.randint(0, 3000),
+        events += _session(story, rng, user, day, "mobile", rng.choice((0, 1, 2, 20)) * 3600 + rng.randint(0, 3000),
                            rng.randint(1, 2), user.home_ip if not away else ip, loc, day_no)
     return events
 

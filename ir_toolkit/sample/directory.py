@@ -26,7 +26,7 @@ def directory_audit(rng: random.Random, t: datetime, *, activity: str, category:
     by: dict[str, Any] = {"user": None, "app": None}
     if initiator is not None:
         by["user"] = {"id": initiator.id, "displayName": None, "userPrincipalName": initiator.upn,
-                      "ipAddress": initiator.home_ip, "userType": None, "homeTenantId": None, "homeTenantName": None}
+                      "ipAddress": initiator.home_ip}
     if app is not None:
         by["app"] = {"appId": app[0], "displayName": app[1], "servicePrincipalId": guid(rng),
                      "servicePrincipalName": None}

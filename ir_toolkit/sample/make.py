@@ -79,7 +79,7 @@ def make_sample(out: str | Path, seed: int = 558, users: int = 40, days: int = 4
         users: People in the tenant (multiplied by ``scale``).
         days: Days of audit log ending 2023-06-16 (multiplied by ``scale``); sign-ins cover the last 30.
         scale: Grows users and days together: the same story over more data.
-        gzip: Write JSON pages as ``.json.gz`` (the CSV stays plain).
+        gzip: Write the big raw files compressed: pages as ``.json.gz``, the export as ``.csv.gz``.
         progress: Show a progress bar over days.
     """
     n_users, n_days = check_params(users, days, scale)
@@ -104,7 +104,7 @@ def make_sample(out: str | Path, seed: int = 558, users: int = 40, days: int = 4
         out / "purview" / "audit_log_query_records",
         f"{BETA}/$metadata#security/auditLog/queries('{query}')/records",
         f"{BETA}/security/auditLog/queries/{query}/records", f"{seed}|ual", gz=gzip)
-    export = CsvWriter(out / "purview" / "audit_search_export.csv")
+    export = CsvWriter(out / "purview" / "audit_search_export.csv", gz=gzip)
     key = AnswerKey(story)
     counts = dict.fromkeys([*writers, "ual_csv"], 0)
     active = frozenset(active_days(story))

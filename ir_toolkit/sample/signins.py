@@ -58,7 +58,7 @@ def _base(rng: random.Random, t: datetime, app: tuple[str, str], resource: tuple
         "uniqueTokenIdentifier": token_id(rng), "sessionId": "", "signInEventTypes": [],
         "userType": "member", "flaggedForReview": False, "isTenantRestricted": False,
         "isThroughGlobalSecureAccess": False, "autonomousSystemNumber": asn, "crossTenantAccessType": "none",
-        "status": {"errorCode": 0, "failureReason": "Other.", "additionalDetails": None},
+        "status": {"errorCode": 0, "failureReason": None, "additionalDetails": None},
         "deviceDetail": {"deviceId": "", "displayName": "", "operatingSystem": "", "browser": "",
                          "isCompliant": False, "isManaged": False, "trustType": ""},
         "location": {"city": city, "state": state, "countryOrRegion": country,

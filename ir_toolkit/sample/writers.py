@@ -97,17 +97,20 @@ class PageWriter:
         page["value"] = value
         path = self.folder / f"page-{self.pages:05d}.json{'.gz' if self.gz else ''}"
         with _open_text(path, self.gz) as fh:
-            json.dump(page, fh, separators=(",", ":"), ensure_ascii=False)
+            fh.write(json.dumps(page, separators=(",", ":"), ensure_ascii=False))
         self.files.append(path)
 
 
 class CsvWriter:
-    """The Purview portal's audit search export: header, then one row per record (``AuditData`` as JSON)."""
+    """The Purview portal's audit search export: header, then one row per record (``AuditData`` as JSON).
 
-    def __init__(self, path: Path) -> None:
+    With ``gz`` the file is ``NAME.csv.gz`` (deterministic gzip).
+    """
+
+    def __init__(self, path: Path, gz: bool = False) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._fh = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        self.path = path.with_name(path.name + ".gz") if gz else path
+        self._fh = _open_text(self.path, gz)
         self._w = csv.writer(self._fh, lineterminator="\r\n")
         self._w.writerow(CSV_HEADER)
         self.records = 0
