@@ -60,7 +60,8 @@ def test_page_envelopes_next_links_and_order(tenant: Path) -> None:
         got = pages(folder)
         for i, page in enumerate(got):
             last = i == len(got) - 1
-            assert set(page) == ({"@odata.context", "value"} if last else {"@odata.context", "@odata.nextLink", "value"})
+            keys = {"@odata.context", "value"} | (set() if last else {"@odata.nextLink"})
+            assert set(page) == keys
             assert page["@odata.context"].startswith("https://graph.microsoft.com/")
             if not last:
                 assert "$skiptoken=" in page["@odata.nextLink"]
@@ -81,7 +82,7 @@ def test_signins_match_beta_signin_resource(tenant: Path, folder: str) -> None:
         assert set(r["status"]) == STATUS and isinstance(r["status"]["errorCode"], int)
         assert set(r["deviceDetail"]) == DEVICE and isinstance(r["deviceDetail"]["isCompliant"], bool)
         assert set(r["location"]) == LOCATION and set(r["location"]["geoCoordinates"]) == GEO
-        assert isinstance(r["uniqueTokenIdentifier"], str) and re.fullmatch(r"[A-Za-z0-9_-]{22}", r["uniqueTokenIdentifier"])
+        assert re.fullmatch(r"[A-Za-z0-9_-]{22}", r["uniqueTokenIdentifier"])
         assert isinstance(r["sessionId"], str) and isinstance(r["isInteractive"], bool)
         assert r["tokenIssuerType"] in TOKEN_ISSUER_TYPES and r["incomingTokenType"] in INCOMING
         assert r["authenticationProtocol"] in PROTOCOLS and r["clientCredentialType"] in CREDENTIAL_TYPES
@@ -124,7 +125,8 @@ def test_audit_log_records_and_csv_export_hold_the_same_records(tenant: Path) ->
         assert json.loads(row["AuditData"]) == data
         assert COMMON_SCHEMA <= set(data) and isinstance(data["RecordType"], int) and isinstance(data["UserType"], int)
         assert UAL_TIME.match(data["CreationTime"]) and g["createdDateTime"] == data["CreationTime"] + "Z"
-        assert row["CreationDate"] == data["CreationTime"] + ".0000000Z" and row["RecordType"] == str(data["RecordType"])
+        assert row["CreationDate"] == data["CreationTime"] + ".0000000Z"
+        assert row["RecordType"] == str(data["RecordType"])
         assert row["Operation"] == data["Operation"] == g["operation"] and row["UserId"] == data["UserId"]
     ops = {json.loads(r["AuditData"])["Operation"] for r in rows}
     assert {"MailItemsAccessed", "Send", "MailboxLogin", "Set-Mailbox", "FileAccessed", "UserLoggedIn",

@@ -70,7 +70,7 @@ def throttled(story: Story, mailbox: int, t: datetime) -> bool:
 def _mailbox_records(story: Story, rng: random.Random, user: User, t: datetime, client: str, ip: str,
                      token: dict[str, str] | None, day_no: int) -> list[Event]:
     _, app_id, client_app_id, info, *_ = client_of(story, client)
-    out = []
+    out: list[tuple[str, list[tuple[str, list[str]]]]] = []
     exch_session = guid(rng)
     n_bind = rng.choice((0, 1, 1, 2, 2, 3)) if client != "mobile" else rng.choice((0, 1))
     if client == "outlook_desktop" and rng.random() < 0.5 or client == "mobile" and rng.random() < 0.3:
@@ -117,7 +117,8 @@ def _session(story: Story, rng: random.Random, user: User, day: date, client: st
         rec = signins.user_signin(rng, tt, user=user, tenant_id=story.tenant_id, app=app, ip=ip, user_agent=ua,
                                   os_name=os_name, browser=browser, session_id=session_id, interactive=False, loc=loc)
         events.append(Event(tt, "signin_noninteractive", rec))
-        token = {"AADSessionId": session_id, "IssuedAtTime": ual_time(tt), "UniqueTokenId": rec["uniqueTokenIdentifier"]}
+        token = {"AADSessionId": session_id, "IssuedAtTime": ual_time(tt),
+                 "UniqueTokenId": rec["uniqueTokenIdentifier"]}
         events.extend(_mailbox_records(story, rng, user, tt, client, ip, token, day_no))
     return events
 
@@ -160,7 +161,8 @@ def _user_day(story: Story, user: User, day: date, day_no: int) -> list[Event]:
         if rng.random() < 0.01:
             t = utc(day, start + rng.randint(600, 4 * 3600))
             events.append(Event(t, "ual", ual.exchange_admin(
-                rng, t, "New-InboxRule", org=story.tenant_id, org_name=story.domain, user=user, ip=with_port(rng, ip, 1),
+                rng, t, "New-InboxRule", org=story.tenant_id, org_name=story.domain, user=user,
+                ip=with_port(rng, ip, 1),
                 object_id=f"{user.upn}\\Newsletters", app_id=CLIENTS["owa"][1],
                 parameters=[("Name", "Newsletters"), ("From", "news@updates.example.org"),
                             ("MoveToFolder", "Newsletters"), ("StopProcessingRules", "True")])))

@@ -65,7 +65,8 @@ def actor_day(story: Story, day: date, day_no: int, active: frozenset[date]) -> 
             plan += [("Sync", [(f, [])]) for f in rng.sample(ACTOR_FOLDERS[1:], rng.randint(1, 3))]
         for _ in range(rng.randint(3, 9)):
             folder = rng.choice(ACTOR_FOLDERS)
-            ids = {pooled_message_id(story.seed, mb, rng.randint(0, (day_no + 1) * 40)) for _ in range(rng.randint(2, 10))}
+            ids = {pooled_message_id(story.seed, mb, rng.randint(0, (day_no + 1) * 40))
+                   for _ in range(rng.randint(2, 10))}
             plan.append(("Bind", [(folder, sorted(ids))]))
         for access, folders in plan:
             clock += rng.randint(100, 300) if access == "Bind" else rng.randint(20, 90)

@@ -100,9 +100,11 @@ def decoys(s: Story, key: AnswerKey) -> list[dict[str, Any]]:
         {"kind": "traveller", "description": f"{u[s.traveller].upn} works from {s.travel[1]} ({s.travel[0]}) for five "
          "days: new country, new address, working hours that overlap the actor's; every token was issued by a "
          "sign-in.", "entities": {"upn": u[s.traveller].upn, "ip": s.travel_ip, "country": s.travel[0],
-                                   "first_day": s.travel_days[0].isoformat(), "last_day": s.travel_days[1].isoformat()}},
+                                   "first_day": s.travel_days[0].isoformat(),
+                                   "last_day": s.travel_days[1].isoformat()}},
         {"kind": "new_mail_client", "description": f"Users switch to {s.new_client['name']} (consented in the "
-         "directory audit log): a first-seen AppId on their mailboxes, but with issued tokens.",
+         "directory audit log): a first-seen AppId on their mailboxes, but with issued tokens; it even sends the "
+         "actor's ClientInfoString (Client=REST;Client=RESTSystem;;).",
          "entities": {"app_id": s.new_client["appId"], "users": [u[i].upn for i in s.switchers],
                       "from": s.switch_day.isoformat()}},
         {"kind": "password_spray", "description": "A failed ROPC password spray against every user (50126, some "

@@ -57,7 +57,7 @@ def snapshot(story: Story) -> dict[str, list[dict[str, Any]]]:
     """The tenant snapshot: Graph ``users``, ``servicePrincipals``, ``applications``, ``oauth2PermissionGrants``."""
     rng = random.Random(f"{story.seed}|snapshot")
     created = datetime(2019, 3, 4, 15, 0) + timedelta(days=rng.randint(0, 300))
-    users = [{"id": u.id, "displayName": u.display, "givenName": u.given, "surname": u.surname,
+    users: list[dict[str, Any]] = [{"id": u.id, "displayName": u.display, "givenName": u.given, "surname": u.surname,
               "userPrincipalName": u.upn, "mail": u.upn, "jobTitle": u.job, "department": u.department,
               "officeLocation": "Headquarters" if u.index % 3 else "Remote", "businessPhones": [],
               "mobilePhone": None, "preferredLanguage": "en-US", "accountEnabled": True, "userType": "Member",
@@ -75,7 +75,8 @@ def snapshot(story: Story) -> dict[str, list[dict[str, Any]]]:
          "appRoleAssignmentRequired": False, "tags": ["WindowsAzureActiveDirectoryIntegratedApp"],
          "keyCredentials": [backup_key], "passwordCredentials": [], "createdDateTime": "2022-10-01T10:12:00Z"},
         {"id": c["spId"], "appId": c["appId"], "displayName": c["name"], "appOwnerOrganizationId": guid(rng),
-         "servicePrincipalType": "Application", "accountEnabled": True, "signInAudience": "AzureADandPersonalMicrosoftAccount",
+         "servicePrincipalType": "Application", "accountEnabled": True,
+         "signInAudience": "AzureADandPersonalMicrosoftAccount",
          "appRoleAssignmentRequired": False, "tags": ["WindowsAzureActiveDirectoryIntegratedApp"],
          "keyCredentials": [], "passwordCredentials": [], "createdDateTime": graph_time(
              datetime(story.switch_day.year, story.switch_day.month, story.switch_day.day, 14, 2))},
@@ -99,7 +100,7 @@ def snapshot(story: Story) -> dict[str, list[dict[str, Any]]]:
                 "appOwnerOrganizationId": story.tenant_id, "servicePrincipalType": "Application",
                 "accountEnabled": True, "signInAudience": "AzureADMyOrg", "appRoleAssignmentRequired": False,
                 "tags": [], "keyCredentials": [], "passwordCredentials": [], "createdDateTime": "2021-02-11T09:30:00Z"})
-    grants = [{"id": hexid(rng, 43), "clientId": c["spId"], "consentType": "Principal",
+    grants: list[dict[str, Any]] = [{"id": hexid(rng, 43), "clientId": c["spId"], "consentType": "Principal",
                "principalId": story.users[i].id, "resourceId": graph_sp,
                "scope": "openid profile offline_access Mail.ReadWrite Mail.Send User.Read"} for i in story.switchers]
     grants.append({"id": hexid(rng, 43), "clientId": b["spId"], "consentType": "AllPrincipals", "principalId": None,

@@ -90,7 +90,8 @@ def make_sample(out: str | Path, seed: int = 558, users: int = 40, days: int = 4
     start, end = graph_time(story.signin_start), graph_time(story.collected_at)
     writers: dict[str, PageWriter] = {}
     for kind, event_type in SIGNIN_TYPES.items():
-        flt = f"(createdDateTime ge {start} and createdDateTime le {end}) and signInEventTypes/any(t: t eq '{event_type}')"
+        flt = (f"(createdDateTime ge {start} and createdDateTime le {end}) and "
+               f"signInEventTypes/any(t: t eq '{event_type}')")
         writers[kind] = PageWriter(out / "entra" / kind.replace("signin_", "signins_"),
                                    f"{BETA}/$metadata#auditLogs/signIns",
                                    filter_url(f"{BETA}/auditLogs/signIns", flt, 1000), f"{seed}|{kind}", gz=gzip)
@@ -138,14 +139,15 @@ def make_sample(out: str | Path, seed: int = 558, users: int = 40, days: int = 4
         files += w.close()
     listing = [{"path": p.relative_to(out).as_posix(), "bytes": p.stat().st_size, "sha256": sha256_file(p)}
                for p in sorted(files)]
+    total = sum(counts[k] for k in writers)
     params = {"users_param": users, "days_param": days, "scale": scale, "days": n_days, "gzip": gzip,
               "records": {"signins_interactive": counts["signin_interactive"],
                           "signins_noninteractive": counts["signin_noninteractive"],
                           "signins_serviceprincipal": counts["signin_serviceprincipal"],
                           "directory_audits": counts["directory"], "unified_audit_log": counts["ual"],
-                          "events_total": sum(counts[k] for k in writers)}}
+                          "events_total": total}}
     answer = key.to_json(listing, params)
     (out / "answer_key.json").write_text(json.dumps(answer, indent=2) + "\n", encoding="utf-8")
     (out / "README.md").write_text(readme(answer), encoding="utf-8")
-    log.info("sample tenant written to %s: %d events", out, params["records"]["events_total"])
+    log.info("sample tenant written to %s: %d events", out, total)
     return answer

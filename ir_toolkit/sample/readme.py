@@ -4,18 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
-FILES = """\
-| path | what it is (exactly as a responder holds it) | shape |
-|---|---|---|
-| `entra/signins_interactive/page-NNNNN.json{gz}` | Graph **beta** `/auditLogs/signIns` filtered `signInEventTypes/any(t: t eq 'interactiveUser')` | one list page per file: `{{"@odata.context", "@odata.nextLink" (all but the last page), "value": [signIn...]}}`, 1,000 per page, newest first |
-| `entra/signins_noninteractive/page-NNNNN.json{gz}` | same, `nonInteractiveUser` (token refreshes: each carries the `uniqueTokenIdentifier` that mailbox access quotes) | same |
-| `entra/signins_serviceprincipal/page-NNNNN.json{gz}` | same, `servicePrincipal` (the backup app's app-only tokens) | same |
-| `entra/directory_audits/page-NNNNN.json{gz}` | Graph v1.0 `/auditLogs/directoryAudits` | list pages of directoryAudit |
-| `entra/users/`, `entra/service_principals/`, `entra/applications/`, `entra/oauth2_permission_grants/` | tenant snapshot: Graph v1.0 `/users`, `/servicePrincipals`, `/applications` (with `keyCredentials` / `passwordCredentials`), `/oauth2PermissionGrants` | list pages, 100 per page |
-| `purview/audit_log_query_records/page-NNNNN.json{gz}` | unified audit log through Graph beta `/security/auditLog/queries/{{id}}/records` | list pages of `microsoft.graph.security.auditLogRecord`; the UAL record is in `auditData` |
-| `purview/audit_search_export.csv` | the **same** records as the Purview portal's audit search export | `RecordId,CreationDate,RecordType,Operation,UserId,AuditData,AssociatedAdminUnits,AssociatedAdminUnitsNames`; `AuditData` is the JSON record |
-| `answer_key.json` | the truth: window, sign-in coverage, compromised mailboxes, actor addresses, apps, user agents, token ids, decoys, and the SHA-256 of every file | JSON |
-"""
+FILES = (  # (path, what it is exactly as a responder holds it, shape)
+    ("entra/signins_interactive/page-NNNNN.json{gz}",
+     "Graph **beta** `/auditLogs/signIns` filtered `signInEventTypes/any(t: t eq 'interactiveUser')`",
+     'one list page per file: `{{"@odata.context", "@odata.nextLink" (all but the last page), "value": '
+     '[signIn...]}}`, 1,000 per page, newest first'),
+    ("entra/signins_noninteractive/page-NNNNN.json{gz}",
+     "same, `nonInteractiveUser` (token refreshes: each carries the `uniqueTokenIdentifier` that mailbox access "
+     "quotes)", "same"),
+    ("entra/signins_serviceprincipal/page-NNNNN.json{gz}",
+     "same, `servicePrincipal` (the backup app's app-only tokens)", "same"),
+    ("entra/directory_audits/page-NNNNN.json{gz}", "Graph v1.0 `/auditLogs/directoryAudits`",
+     "list pages of directoryAudit"),
+    ("entra/users/, entra/service_principals/, entra/applications/, entra/oauth2_permission_grants/",
+     "tenant snapshot: Graph v1.0 `/users`, `/servicePrincipals`, `/applications` (with `keyCredentials` / "
+     "`passwordCredentials`), `/oauth2PermissionGrants`", "list pages (`page-00001.json`), 100 per page"),
+    ("purview/audit_log_query_records/page-NNNNN.json{gz}",
+     "unified audit log through Graph beta `/security/auditLog/queries/{{id}}/records`",
+     "list pages of `microsoft.graph.security.auditLogRecord`; the UAL record is in `auditData`"),
+    ("purview/audit_search_export.csv{gz}", "the **same** records as the Purview portal's audit search export",
+     "`RecordId,CreationDate,RecordType,Operation,UserId,AuditData,AssociatedAdminUnits,AssociatedAdminUnitsNames`;"
+     " `AuditData` is the JSON record"),
+    ("answer_key.json", "the truth: window, sign-in coverage, compromised mailboxes, actor addresses, apps, user "
+     "agents, token ids, decoys, and the SHA-256 of every raw file", "JSON"),
+)
 
 
 def readme(key: dict[str, Any]) -> str:
@@ -38,7 +50,10 @@ def readme(key: dict[str, Any]) -> str:
         "",
         "## Files",
         "",
-        FILES.format(gz=gz),
+        "| path | what it is (exactly as a responder holds it) | shape |",
+        "|---|---|---|",
+        *(f"| `{p.format(gz=gz)}` | {w.format()} | {h.format()} |" for p, w, h in FILES),
+        "",
         f"Records: {rec['signins_interactive']} interactive, {rec['signins_noninteractive']} non-interactive and "
         f"{rec['signins_serviceprincipal']} service-principal sign-ins; {rec['directory_audits']} directory audits; "
         f"{rec['unified_audit_log']} unified audit log records (in both forms: import both, records de-duplicate "
@@ -58,7 +73,8 @@ def readme(key: dict[str, Any]) -> str:
     ]
     for app in key["actor_apps"]:
         lines.append(f"- {app['field']} `{app['app_id']}` ({app['name']})")
-    lines += ["", "| mailbox | first | last | events | distinct messages (Bind) | throttled |", "|---|---|---|---|---|---|"]
+    lines += ["", "| mailbox | first | last | events | distinct messages (Bind) | throttled |",
+              "|---|---|---|---|---|---|"]
     for m in key["compromised_mailboxes"]:
         lines.append(f"| {m['upn']} | {m['first']} | {m['last']} | {m['events']} | {m['items_accessed']} | "
                      f"{'yes: possibly more' if m['throttled'] else 'no'} |")

@@ -212,8 +212,8 @@ def build_story(seed: int, users: int, days: int) -> Story:
     actor_ips.append(ActorIp(backbone, INTRUSION_START, INTRUSION_END, False))
     mid = INTRUSION_START + timedelta(days=rng.randint(8, 14))
     actor_ips.append(ActorIp(f"198.19.{rng.randint(0, 255)}.{rng.randint(2, 254)}", mid, INTRUSION_END, False))
-    actor_ips.append(ActorIp(f"2001:db8:{rng.randint(0x100, 0xfff):x}:{rng.randint(1, 0xffff):x}::{rng.randint(2, 0xff):x}",
-                             INTRUSION_START + timedelta(days=3), mid, False))
+    v6 = f"2001:db8:{rng.randint(0x100, 0xfff):x}:{rng.randint(1, 0xffff):x}::{rng.randint(2, 0xff):x}"
+    actor_ips.append(ActorIp(v6, INTRUSION_START + timedelta(days=3), mid, False))
     actor_ips.sort(key=lambda a: (a.first_day, a.ip))
 
     tokens = []

@@ -37,11 +37,12 @@ def _backup_day(story: Story, day: date, day_no: int) -> list[Event]:
         issued, uti = max(tk for tk in tokens if tk[0] <= when) if when >= tokens[0][0] else tokens[0]
         info = REST if rng.random() < 0.35 else EWS
         ctx = {"IssuedAtTime": ual_time(issued), "UniqueTokenId": uti, "ClientAppId": app["appId"]}
-        plan = [("Sync", [("\\Inbox", [])])]
+        plan: list[tuple[str, list[tuple[str, list[str]]]]] = [("Sync", [("\\Inbox", [])])]
         if rng.random() < 0.5:
             plan.append(("Sync", [("\\Sent Items", [])]))
         if rng.random() < 0.6:
-            ids = {pooled_message_id(story.seed, user.index, day_no * 40 + rng.randint(0, 59)) for _ in range(rng.randint(1, 12))}
+            ids = {pooled_message_id(story.seed, user.index, day_no * 40 + rng.randint(0, 59))
+                   for _ in range(rng.randint(1, 12))}
             plan.append(("Bind", [("\\Inbox", sorted(ids))]))
         for k, (access, folders) in enumerate(plan):
             t = when + timedelta(seconds=k * 7 + rng.randint(0, 5))
@@ -49,7 +50,8 @@ def _backup_day(story: Story, day: date, day_no: int) -> list[Event]:
                 continue
             rec = ual.mail_items_accessed(
                 rng, t, org=story.tenant_id, org_name=story.domain, user_id=app["appId"], user_key=app["spId"],
-                mailbox=user, app_id=app["appId"], client_app_id=app["appId"], client_ip=with_port(rng, rng.choice(ips)),
+                mailbox=user, app_id=app["appId"], client_app_id=app["appId"],
+                client_ip=with_port(rng, rng.choice(ips)),
                 client_info=info, session_id=guid(rng), access=access, folders=folders, context=ctx, user_type=5)
             events.append(Event(t, "ual", rec))
     return events
@@ -65,9 +67,11 @@ def _admin_day(story: Story, day: date) -> list[Event]:
             t = utc(day, 14 * 3600 + rng.randint(0, 6 * 3600))
             target = rng.choice(story.users)
             activity = rng.choice(("Update user", "Add member to group", "Reset user password"))
-            props = [("Department", f'["{target.department}"]', f'["{target.department}"]')] if activity == "Update user" else []
+            props = ([("Department", f'["{target.department}"]', f'["{target.department}"]')]
+                     if activity == "Update user" else [])
+            op_type = "Assign" if activity == "Add member to group" else "Update"
             events.append(Event(t, "directory", directory.directory_audit(
-                rng, t, activity=activity, category="UserManagement", operation_type="Update" if activity != "Add member to group" else "Assign",
+                rng, t, activity=activity, category="UserManagement", operation_type=op_type,
                 initiator=admin, app=None, target=directory.user_target(target, props))))
         if rng.random() < 0.15:
             t = utc(day, 15 * 3600 + rng.randint(0, 3 * 3600))
@@ -90,7 +94,8 @@ def _admin_day(story: Story, day: date) -> list[Event]:
                     target=directory.object_target(c["spId"], c["name"], "ServicePrincipal"))))
             events.append(Event(t, "directory", directory.directory_audit(
                 rng, t, activity="Consent to application", category="ApplicationManagement", operation_type="Assign",
-                initiator=user, app=None, target=directory.object_target(c["spId"], c["name"], "ServicePrincipal", props))))
+                initiator=user, app=None,
+                target=directory.object_target(c["spId"], c["name"], "ServicePrincipal", props))))
     return events
 
 

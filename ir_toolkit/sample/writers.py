@@ -14,37 +14,10 @@ import hashlib
 import io
 import json
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 from urllib.parse import quote
 
 from ir_toolkit.sample.ual import CSV_HEADER, csv_row
-
-
-def _open_text(path: Path, gz: bool) -> TextIO:
-    if gz:
-        raw = open(path, "wb")  # noqa: SIM115 - closed by the wrapper
-        zf = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6)
-        return io.TextIOWrapper(_Closing(zf, raw), encoding="utf-8", newline="")
-    return open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115
-
-
-class _Closing(io.RawIOBase):
-    """A gzip stream that also closes the file under it."""
-
-    def __init__(self, zf: gzip.GzipFile, raw: Any) -> None:
-        self._zf, self._raw = zf, raw
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, b: Any) -> int:
-        return self._zf.write(b)
-
-    def close(self) -> None:
-        if not self.closed:
-            self._zf.close()
-            self._raw.close()
-        super().close()
 
 
 class PageWriter:
@@ -96,8 +69,8 @@ class PageWriter:
             page["@odata.nextLink"] = f"{self.next_base}{sep}$skiptoken={token}_{self.pages}"
         page["value"] = value
         path = self.folder / f"page-{self.pages:05d}.json{'.gz' if self.gz else ''}"
-        with _open_text(path, self.gz) as fh:
-            fh.write(json.dumps(page, separators=(",", ":"), ensure_ascii=False))
+        data = json.dumps(page, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        path.write_bytes(gzip.compress(data, compresslevel=6, mtime=0) if self.gz else data)
         self.files.append(path)
 
 
@@ -110,7 +83,9 @@ class CsvWriter:
     def __init__(self, path: Path, gz: bool = False) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path.with_name(path.name + ".gz") if gz else path
-        self._fh = _open_text(self.path, gz)
+        self._raw = open(self.path, "wb")  # noqa: SIM115 - closed in close()
+        self._zip = gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0, compresslevel=6) if gz else None
+        self._fh = io.TextIOWrapper(self._zip or self._raw, encoding="utf-8", newline="")
         self._w = csv.writer(self._fh, lineterminator="\r\n")
         self._w.writerow(CSV_HEADER)
         self.records = 0
@@ -122,7 +97,10 @@ class CsvWriter:
 
     def close(self) -> list[Path]:
         """Finish the file; returns it."""
-        self._fh.close()
+        self._fh.flush()
+        if self._zip is not None:
+            self._zip.close()
+        self._raw.close()
         return [self.path]
 
 
