@@ -105,6 +105,9 @@ def test_tokens_link_sign_ins_to_mailbox_access(tenant: tuple[Path, dict[str, An
         checked += 1
     assert checked > 1000
     assert not set(key["actor_token_ids"]) & set(issued), "forged tokens were never issued"
+    unverifiable = [r for r in mail if "AppAccessContext" in r and not _actor(key, r)
+                    and _t(r["AppAccessContext"]["IssuedAtTime"]) < start - timedelta(days=2)]
+    assert len(unverifiable) > 500 and not any(r["AppAccessContext"]["UniqueTokenId"] in issued for r in unverifiable)
     before = [m for m in key["compromised_mailboxes"] if m["before_signin_coverage"]]
     assert before and all(_t(m["first"]) < start for m in before)
 
@@ -141,6 +144,9 @@ def test_decoys_are_in_the_raw_logs(tenant: tuple[Path, dict[str, Any]], mail: l
     abroad = [r for r in signins["interactive"] + signins["noninteractive"] if r["ipAddress"] == trav["ip"]]
     assert abroad and {r["location"]["countryOrRegion"] for r in abroad} == {trav["country"]}
     assert any(bare_ip(r["ClientIPAddress"]) == trav["ip"] for r in mail)
+    rules = [r for r in ual(root) if r["Operation"] == "New-InboxRule" and bare_ip(r["ClientIP"]) == trav["ip"]]
+    assert len(rules) == 1 and rules[0]["UserId"] == trav["upn"]
+    assert {"Name": "Name", "Value": trav["inbox_rule"]} in rules[0]["Parameters"]
     new = [r for r in mail if r["AppId"] == d["new_mail_client"]["app_id"]]
     assert new and min(r["CreationTime"] for r in new) >= d["new_mail_client"]["from"]
     assert {r["MailboxOwnerUPN"] for r in new} == set(d["new_mail_client"]["users"])

@@ -129,8 +129,8 @@ def test_audit_log_records_and_csv_export_hold_the_same_records(tenant: Path) ->
         assert row["RecordType"] == str(data["RecordType"])
         assert row["Operation"] == data["Operation"] == g["operation"] and row["UserId"] == data["UserId"]
     ops = {json.loads(r["AuditData"])["Operation"] for r in rows}
-    assert {"MailItemsAccessed", "Send", "MailboxLogin", "Set-Mailbox", "FileAccessed", "UserLoggedIn",
-            "UserLoginFailed"} <= ops
+    assert {"MailItemsAccessed", "Send", "MailboxLogin", "New-InboxRule", "Set-Mailbox", "FileAccessed",
+            "UserLoggedIn", "UserLoginFailed"} <= ops
 
 
 def test_mail_items_accessed_shape(tenant: Path) -> None:

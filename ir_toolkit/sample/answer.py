@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ir_toolkit.sample.ids import iso
-from ir_toolkit.sample.story import COLLECTED_AT, Story
+from ir_toolkit.sample.story import COLLECTED_AT, TRAVEL_RULE, Story
 
 
 class AnswerKey:
@@ -98,10 +98,11 @@ def decoys(s: Story, key: AnswerKey) -> list[dict[str, Any]]:
          "sign-ins.", "entities": {"app_id": s.backup_app["appId"], "service_principal_id": s.backup_app["spId"],
                                    "ips": s.backup_app["ips"].split(",")}},
         {"kind": "traveller", "description": f"{u[s.traveller].upn} works from {s.travel[1]} ({s.travel[0]}) for five "
-         "days: new country, new address, working hours that overlap the actor's; every token was issued by a "
-         "sign-in.", "entities": {"upn": u[s.traveller].upn, "ip": s.travel_ip, "country": s.travel[0],
-                                   "first_day": s.travel_days[0].isoformat(),
-                                   "last_day": s.travel_days[1].isoformat()}},
+         "days: new country, new address, working hours that overlap the actor's, and an inbox rule created from "
+         "there; every token was issued by a sign-in.",
+         "entities": {"upn": u[s.traveller].upn, "ip": s.travel_ip, "country": s.travel[0],
+                      "first_day": s.travel_days[0].isoformat(), "last_day": s.travel_days[1].isoformat(),
+                      "inbox_rule": TRAVEL_RULE}},
         {"kind": "new_mail_client", "description": f"Users switch to {s.new_client['name']} (consented in the "
          "directory audit log): a first-seen AppId on their mailboxes, but with issued tokens; it even sends the "
          "actor's ClientInfoString (Client=REST;Client=RESTSystem;;).",

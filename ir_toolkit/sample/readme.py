@@ -29,6 +29,22 @@ FILES = (  # (path, what it is exactly as a responder holds it, shape)
      "agents, token ids, decoys, and the SHA-256 of every raw file", "JSON"),
 )
 
+NOTES = (
+    "- App-only mailbox access (the backup app): `UserId` is the application's AppId, `UserType` 5 (Application), "
+    "`LogonUserSid` S-1-5-18; its `AppAccessContext` has `UniqueTokenId`, `IssuedAtTime` and `ClientAppId` "
+    "but no `AADSessionId` (app-only tokens have no user session).",
+    "- Sync records name folders only (`Folders[].Id`, `Folders[].Path`, no `FolderItems`; `OperationCount` = "
+    "folders); Bind records group the messages of about two minutes under `Folders[].FolderItems[]`.",
+    "- Throttling: the record that crosses 1,000 Bind records in 24 hours carries `IsThrottled` = `True`; for the "
+    "next 24 hours that mailbox has no Bind records at all (Sync records continue).",
+    "- The actor's records carry `AppAccessContext` with `UniqueTokenId` and `IssuedAtTime` only: a token minted "
+    "offline has no Entra session, so no `AADSessionId`.",
+    "- `ClientIPAddress` is sometimes `ip:port` or `[ipv6]:port`; the Graph wrapper's `clientIp` has no port.",
+    "- The Purview CSV is UTF-8 without a byte-order mark, CRLF line ends, `CreationDate` like "
+    "`2023-06-01T01:02:03.0000000Z`, newest first.",
+    "- Domain `*.example` (RFC 2606) and application names are invented; Microsoft first-party AppIds are real.",
+)
+
 
 def readme(key: dict[str, Any]) -> str:
     """Markdown describing the tenant of ``key`` (an answer_key.json document)."""
@@ -85,6 +101,7 @@ def readme(key: dict[str, Any]) -> str:
     lines += ["", "## What makes it hard (the decoys)", ""]
     for d in key["decoys"]:
         lines.append(f"- **{d['kind']}**: {d['description']}")
+    lines += ["", "## Modelling choices (where Microsoft's documentation is silent)", "", *NOTES]
     lines += ["", "Addresses are documentation ranges (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32,"
               " 198.18.0.0/15) except the actor's listed proxies, which are real Storm-0558 SoftEther indicators "
               "(Microsoft, 14 July 2023).", ""]

@@ -37,6 +37,7 @@ DEPARTMENTS = (("Policy", "Policy Analyst"), ("Trade", "Trade Negotiator"), ("Le
                ("Executive Office", "Chief of Staff"), ("Research", "Senior Researcher"))
 TRAVEL = (("JP", "Tokyo", "Tokyo", 9), ("SG", "Singapore", "Singapore", 8), ("KR", "Seoul", "Seoul", 9),
           ("AU", "Sydney", "New South Wales", 10))
+TRAVEL_RULE = "Travel bookings"     # the inbox rule the traveller creates abroad
 NEW_CLIENTS = ("Nimbus Mail", "Comet Inbox", "Brightmail", "Spark Desk Mail")
 BACKUP_APPS = ("KeepSafe Mail Archiver", "Vaultline Backup for Microsoft 365", "Journalix Compliance Archive")
 

@@ -12,7 +12,7 @@ from ir_toolkit.sample import directory, signins, ual
 from ir_toolkit.sample.activity import Event, _busy_bulk, _user_day, throttled, with_port
 from ir_toolkit.sample.actor import actor_day
 from ir_toolkit.sample.ids import guid, pooled_message_id, rng_for, ual_time, utc
-from ir_toolkit.sample.story import Story
+from ir_toolkit.sample.story import TRAVEL_RULE, Story
 
 REST = "Client=REST;Client=RESTSystem;;"
 EWS = "Client=WebServices;ExchangeServicesClient/15.00.0913.015;"
@@ -80,6 +80,16 @@ def _admin_day(story: Story, day: date) -> list[Event]:
                 rng, t, "Set-Mailbox", org=story.tenant_id, org_name=story.domain, user=admin, ip="192.0.2.10",
                 object_id=target.upn, app_id="fb78d390-0c51-40cd-8e17-fdbfab77341b",
                 parameters=[("Identity", target.mailbox_guid), ("AuditLogAgeLimit", "365.00:00:00")])))
+    if day == story.travel_days[0] + timedelta(days=1):
+        # The traveller files mail into a folder while abroad: an inbox rule from a new country (legitimate).
+        user = story.users[story.traveller]
+        t = utc(day, 2 * 3600 + rng.randint(0, 3600))
+        events.append(Event(t, "ual", ual.exchange_admin(
+            rng, t, "New-InboxRule", org=story.tenant_id, org_name=story.domain, user=user,
+            ip=with_port(rng, story.travel_ip, 1), object_id=f"{user.upn}\\{TRAVEL_RULE}",
+            app_id="00000002-0000-0ff1-ce00-000000000000",
+            parameters=[("Name", TRAVEL_RULE), ("SubjectContainsWords", "itinerary;booking"),
+                        ("MoveToFolder", "Travel"), ("StopProcessingRules", "False")])))
     if day == story.switch_day:
         c = story.new_client
         for n, i in enumerate(story.switchers):
