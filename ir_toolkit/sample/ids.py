@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import random
-import uuid
 from datetime import UTC, date, datetime, timedelta
 
 
@@ -21,7 +20,10 @@ def rng_for(*parts: object) -> random.Random:
 
 def guid(rng: random.Random) -> str:
     """A random version-4 GUID in lower case, as Entra and Exchange write them."""
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    n = rng.getrandbits(128)
+    n = (n & ~(0xC000 << 48) | 0x8000 << 48) & ~(0xF000 << 64) | 4 << 76     # what uuid.UUID(version=4) sets
+    h = f"{n:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def token_id(rng: random.Random) -> str:

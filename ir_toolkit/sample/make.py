@@ -33,8 +33,8 @@ from ir_toolkit.sample.ids import graph_time, guid, rng_for
 from ir_toolkit.sample.readme import readme
 from ir_toolkit.sample.story import MIN_DAYS, MIN_USERS, build_story
 from ir_toolkit.sample.tenant import tenant_day
-from ir_toolkit.sample.ual import graph_record
-from ir_toolkit.sample.writers import CsvWriter, PageWriter, filter_url, sha256_file
+from ir_toolkit.sample.ual import graph_record_json
+from ir_toolkit.sample.writers import CsvWriter, PageWriter, compact, filter_url, sha256_file
 
 log = logging.getLogger(__name__)
 BETA, V1 = "https://graph.microsoft.com/beta", "https://graph.microsoft.com/v1.0"
@@ -116,8 +116,9 @@ def make_sample(out: str | Path, seed: int = 558, users: int = 40, days: int = 4
             if ev.kind.startswith("signin_") and ev.time < story.signin_start:
                 continue                       # beyond Entra's 30-day sign-in retention
             if ev.kind == "ual":
-                writers["ual"].add(graph_record(ev.rec))
-                export.add(ev.rec)
+                text = compact(ev.rec)
+                writers["ual"].add_json(graph_record_json(ev.rec, text))
+                export.add(ev.rec, text)
                 counts["ual_csv"] += 1
                 if ev.actor is not None:
                     key.add(ev.time, ev.actor)

@@ -36,8 +36,8 @@ class PageWriter:
                  gz: bool = False) -> None:
         self.folder, self.context, self.next_base, self.salt = folder, context, next_base, salt
         self.page_size, self.gz = page_size, gz
-        self.pending: list[dict[str, Any]] = []
-        self.full: list[dict[str, Any]] | None = None
+        self.pending: list[str] = []
+        self.full: list[str] | None = None
         self.pages = 0
         self.records = 0
         self.files: list[Path] = []
@@ -45,7 +45,11 @@ class PageWriter:
 
     def add(self, rec: dict[str, Any]) -> None:
         """Append one record (pages are flushed as they fill)."""
-        self.pending.append(rec)
+        self.add_json(compact(rec))
+
+    def add_json(self, text: str) -> None:
+        """Append one record already serialised with :func:`compact`."""
+        self.pending.append(text)
         self.records += 1
         if len(self.pending) == self.page_size:
             if self.full is not None:
@@ -60,16 +64,15 @@ class PageWriter:
             self._flush(self.pending, last=True)
         return self.files
 
-    def _flush(self, value: list[dict[str, Any]], last: bool) -> None:
+    def _flush(self, value: list[str], last: bool) -> None:
         self.pages += 1
-        page: dict[str, Any] = {"@odata.context": self.context}
+        head = '{"@odata.context":' + compact(self.context)
         if not last:
             token = hashlib.sha256(f"{self.salt}|{self.pages}".encode()).hexdigest()[:40]
             sep = "&" if "?" in self.next_base else "?"
-            page["@odata.nextLink"] = f"{self.next_base}{sep}$skiptoken={token}_{self.pages}"
-        page["value"] = value
+            head += ',"@odata.nextLink":' + compact(f"{self.next_base}{sep}$skiptoken={token}_{self.pages}")
         path = self.folder / f"page-{self.pages:05d}.json{'.gz' if self.gz else ''}"
-        data = json.dumps(page, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        data = (head + ',"value":[' + ",".join(value) + "]}").encode("utf-8")
         path.write_bytes(gzip.compress(data, compresslevel=6, mtime=0) if self.gz else data)
         self.files.append(path)
 
@@ -90,9 +93,9 @@ class CsvWriter:
         self._w.writerow(CSV_HEADER)
         self.records = 0
 
-    def add(self, rec: dict[str, Any]) -> None:
-        """Append one AuditData record."""
-        self._w.writerow(csv_row(rec))
+    def add(self, rec: dict[str, Any], audit_json: str | None = None) -> None:
+        """Append one AuditData record (``audit_json``: the record already serialised with :func:`compact`)."""
+        self._w.writerow(csv_row(rec, audit_json))
         self.records += 1
 
     def close(self) -> list[Path]:
@@ -102,6 +105,11 @@ class CsvWriter:
             self._zip.close()
         self._raw.close()
         return [self.path]
+
+
+def compact(obj: Any) -> str:
+    """JSON as Graph sends it: no spaces, keys in insertion order, UTF-8 text."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
 
 def filter_url(base: str, flt: str, top: int) -> str:
