@@ -100,10 +100,11 @@ def _session(story: Story, rng: random.Random, user: User, day: date, client: st
     session_id = guid(rng_for(story.seed, "session", user.index, client, week.year, week.week))
     events: list[Event] = []
     t = utc(day, start)
+    owner = story.new_client["ownerTenant"] if client == "new_client" else None
     if rng.random() < (0.8 if day.weekday() == 0 else 0.3):
         rec = signins.user_signin(rng, t, user=user, tenant_id=story.tenant_id, app=app, ip=ip, user_agent=ua,
                                   os_name=os_name, browser=browser, session_id=session_id, interactive=True, loc=loc,
-                                  protocol="oAuth2")
+                                  protocol="oAuth2", owner=owner)
         events.append(Event(t, "signin_interactive", rec))
         events.append(Event(t + timedelta(seconds=1), "ual", ual.sts_logon(
             rng, t + timedelta(seconds=1), org=story.tenant_id, user=user, ip=ip, user_agent=ua, app_id=app[0])))
@@ -115,7 +116,8 @@ def _session(story: Story, rng: random.Random, user: User, day: date, client: st
     for h in range(hours):
         tt = t + timedelta(seconds=h * 3600 + rng.randint(60, 600))
         rec = signins.user_signin(rng, tt, user=user, tenant_id=story.tenant_id, app=app, ip=ip, user_agent=ua,
-                                  os_name=os_name, browser=browser, session_id=session_id, interactive=False, loc=loc)
+                                  os_name=os_name, browser=browser, session_id=session_id, interactive=False, loc=loc,
+                                  owner=owner)
         events.append(Event(tt, "signin_noninteractive", rec))
         token = {"AADSessionId": session_id, "IssuedAtTime": ual_time(tt),
                  "UniqueTokenId": rec["uniqueTokenIdentifier"]}
@@ -123,7 +125,7 @@ def _session(story: Story, rng: random.Random, user: User, day: date, client: st
     return events
 
 
-def _user_day(story: Story, user: User, day: date, day_no: int) -> list[Event]:
+def user_day(story: Story, user: User, day: date, day_no: int) -> list[Event]:
     rng = rng_for(story.seed, day.isoformat(), "user", user.index)
     weekday = day.weekday() < 5
     events: list[Event] = []
@@ -172,7 +174,7 @@ def _user_day(story: Story, user: User, day: date, day_no: int) -> list[Event]:
     return events
 
 
-def _busy_bulk(story: Story, day_no: int) -> list[Event]:
+def busy_bulk(story: Story, day_no: int) -> list[Event]:
     """The afternoon the busy mailbox's owner bulk-reads a backlog in OWA until Bind logging is throttled."""
     rng = rng_for(story.seed, "throttle")
     user = story.users[story.busy]

@@ -70,11 +70,11 @@ def snapshot(story: Story) -> dict[str, list[dict[str, Any]]]:
               "hint": "q~8", "keyId": guid(rng), "secretText": None, "startDateTime": "2022-01-15T00:00:00Z"}
     graph_sp = guid(rng)
     sps = [
-        {"id": b["spId"], "appId": b["appId"], "displayName": b["name"], "appOwnerOrganizationId": guid(rng),
+        {"id": b["spId"], "appId": b["appId"], "displayName": b["name"], "appOwnerOrganizationId": b["ownerTenant"],
          "servicePrincipalType": "Application", "accountEnabled": True, "signInAudience": "AzureADMultipleOrgs",
          "appRoleAssignmentRequired": False, "tags": ["WindowsAzureActiveDirectoryIntegratedApp"],
          "keyCredentials": [backup_key], "passwordCredentials": [], "createdDateTime": "2022-10-01T10:12:00Z"},
-        {"id": c["spId"], "appId": c["appId"], "displayName": c["name"], "appOwnerOrganizationId": guid(rng),
+        {"id": c["spId"], "appId": c["appId"], "displayName": c["name"], "appOwnerOrganizationId": c["ownerTenant"],
          "servicePrincipalType": "Application", "accountEnabled": True,
          "signInAudience": "AzureADandPersonalMicrosoftAccount",
          "appRoleAssignmentRequired": False, "tags": ["WindowsAzureActiveDirectoryIntegratedApp"],

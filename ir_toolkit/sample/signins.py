@@ -13,6 +13,7 @@ from typing import Any
 
 from ir_toolkit.sample.ids import graph_time, guid, token_id
 
+MOBILE_DESKTOP = "Mobile Apps and Desktop clients"
 EXCHANGE = ("00000002-0000-0ff1-ce00-000000000000", "Office 365 Exchange Online")
 GRAPH = ("00000003-0000-0000-c000-000000000000", "Microsoft Graph")
 
@@ -43,7 +44,7 @@ def _base(rng: random.Random, t: datetime, app: tuple[str, str], resource: tuple
         "id": guid(rng), "createdDateTime": graph_time(t),
         "userDisplayName": None, "userPrincipalName": None, "userId": None,
         "appId": app[0], "appDisplayName": app[1], "ipAddress": ip, "ipAddressFromResourceProvider": None,
-        "clientAppUsed": "Mobile Apps and Desktop clients", "userAgent": "",
+        "clientAppUsed": MOBILE_DESKTOP, "userAgent": "",
         "correlationId": guid(rng), "conditionalAccessStatus": "notApplied", "originalRequestId": guid(rng),
         "isInteractive": False, "tokenIssuerName": "", "tokenIssuerType": "AzureAD",
         "clientCredentialType": "none", "processingTimeInMilliseconds": rng.randint(40, 900),
@@ -77,14 +78,18 @@ def _base(rng: random.Random, t: datetime, app: tuple[str, str], resource: tuple
 def user_signin(rng: random.Random, t: datetime, *, user: Any, tenant_id: str, app: tuple[str, str], ip: str,
                 user_agent: str, os_name: str, browser: str, session_id: str, interactive: bool,
                 loc: tuple[str, str, str, float, float, int] | None = None, error: tuple[int, str] | None = None,
-                resource: tuple[str, str] = EXCHANGE, protocol: str = "none") -> dict[str, Any]:
+                resource: tuple[str, str] = EXCHANGE, protocol: str = "none", owner: str | None = None,
+                ) -> dict[str, Any]:
     """A user sign-in (``interactiveUser`` or ``nonInteractiveUser``); ``error`` = (code, reason) for a failure."""
     rec = _base(rng, t, app, resource, ip, loc or place(ip), tenant_id)
     rec.update({"userDisplayName": user.display, "userPrincipalName": user.upn, "userId": user.id,
                 "userAgent": user_agent, "sessionId": session_id, "isInteractive": interactive,
                 "signInIdentifier": user.upn if interactive else "", "authenticationProtocol": protocol,
                 "signInEventTypes": ["interactiveUser" if interactive else "nonInteractiveUser"],
-                "incomingTokenType": "none" if interactive else "primaryRefreshToken"})
+                "incomingTokenType": "none" if interactive else "primaryRefreshToken",
+                "clientAppUsed": "Browser" if browser.startswith(("Edge", "Chrome")) else MOBILE_DESKTOP})
+    if owner is not None:
+        rec["appOwnerTenantId"] = owner
     rec["deviceDetail"].update({"operatingSystem": os_name, "browser": browser})
     if interactive:
         ok = error is None
@@ -94,7 +99,6 @@ def user_signin(rng: random.Random, t: datetime, *, user: Any, tenant_id: str, a
             "authenticationStepResultDetail": "Correct password" if ok else "Invalid username or password or "
             "Invalid on-premise username or password.", "authenticationStepRequirement": "Primary authentication"}]
         rec["authenticationProcessingDetails"] = [{"key": "Login Hint Present", "value": "True"}]
-        rec["clientAppUsed"] = "Browser" if browser and not browser.startswith("Rich") else rec["clientAppUsed"]
     if error is not None:
         rec["status"] = {"errorCode": error[0], "failureReason": error[1],
                          "additionalDetails": "The user didn't enter the right credentials."}

@@ -10,7 +10,7 @@ writes files. The calendar is the real one of Storm-0558: the intrusion runs fro
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from ir_toolkit.paths import reference_file
@@ -124,14 +124,13 @@ class Story:
     switch_day: date
     spray_at: datetime
     spray_ips: list[str]
-    backup_app: dict[str, str]              # appId, spId, objectId, name, keyId, ips (comma separated)
-    new_client: dict[str, str]              # appId, spId, objectId, name
+    backup_app: dict[str, str]              # appId, spId, objectId, name, keyId, ips (comma separated), ownerTenant
+    new_client: dict[str, str]              # appId, spId, objectId, name, ownerTenant
     actor_app: tuple[str, str]
     actor_client_app: tuple[str, str]
     actor_ips: list[ActorIp]
     actor_tokens: list[ActorToken]
-    admin: int = 0
-    extra: dict[str, str] = field(default_factory=dict)
+    admin: int = 0                          # user 0 is the Global Administrator
 
     def days(self) -> list[date]:
         """Every day of the tenant, oldest first."""
@@ -202,9 +201,10 @@ def build_story(seed: int, users: int, days: int) -> Story:
 
     backup_name = rng.choice(BACKUP_APPS)
     backup = {"name": backup_name, "appId": guid(rng), "spId": guid(rng), "objectId": guid(rng), "keyId": guid(rng),
-              "ips": ",".join(f"198.51.100.{200 + k}" for k in range(3))}
+              "ips": ",".join(f"198.51.100.{200 + k}" for k in range(3)), "ownerTenant": guid(rng)}
     client_name = rng.choice(NEW_CLIENTS)
-    new_client = {"name": client_name, "appId": guid(rng), "spId": guid(rng), "objectId": guid(rng)}
+    new_client = {"name": client_name, "appId": guid(rng), "spId": guid(rng), "objectId": guid(rng),
+                  "ownerTenant": guid(rng)}
 
     listed = _softether_ips()
     rng.shuffle(listed)

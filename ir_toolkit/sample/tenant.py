@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from ir_toolkit.sample import directory, signins, ual
-from ir_toolkit.sample.activity import Event, _busy_bulk, _user_day, throttled, with_port
+from ir_toolkit.sample.activity import Event, busy_bulk, throttled, user_day, with_port
 from ir_toolkit.sample.actor import actor_day
 from ir_toolkit.sample.ids import guid, pooled_message_id, rng_for, ual_time, utc
 from ir_toolkit.sample.story import TRAVEL_RULE, Story
@@ -139,11 +139,11 @@ def tenant_day(story: Story, day: date, active: frozenset[date]) -> tuple[list[E
     day_no = (day - story.first_day).days
     events: list[Event] = []
     for user in story.users:
-        events += _user_day(story, user, day, day_no)
+        events += user_day(story, user, day, day_no)
     events += _backup_day(story, day, day_no)
     events += _admin_day(story, day)
     if day == story.throttle_at.date():
-        events += _busy_bulk(story, day_no)
+        events += busy_bulk(story, day_no)
     if day == story.spray_at.date():
         events += _spray(story)
     actor, unlogged = actor_day(story, day, day_no, active)
