@@ -154,15 +154,21 @@ def _read_token_arg(arg: str) -> str:
 
     from ir_toolkit.tokens.jwt import JWT_PATTERN
 
+    def is_file(p: Path) -> bool:
+        try:
+            return p.is_file()
+        except (OSError, ValueError):  # names too long for a path are tokens, not files
+            return False
+
     if arg == "-":
         text, where = sys.stdin.read(_TOKEN_FILE_LIMIT), "stdin"
-    elif "." not in arg or Path(arg).is_file():
+    elif is_file(Path(arg)):
         p = Path(arg)
-        if not p.is_file():
-            raise UserError(f"{arg}: no such file, and not a token (a token has dots between its segments)")
         if p.stat().st_size > _TOKEN_FILE_LIMIT:
             raise UserError(f"{p}: file larger than 1 MiB: use 'ir-toolkit token scan' for logs")
         text, where = p.read_text(encoding="utf-8", errors="replace"), str(p)
+    elif "." not in arg:
+        raise UserError("TOKEN_OR_FILE is no file, and not a token (a token has dots between its segments)")
     else:
         return arg
     found = sorted(set(JWT_PATTERN.findall(text)))

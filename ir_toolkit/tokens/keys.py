@@ -217,10 +217,14 @@ def fetch_jwks(url: str, timeout: float = 10.0) -> list[SigningKey]:
 
     try:
         response = httpx.get(url, timeout=timeout, follow_redirects=False)
-        response.raise_for_status()
-        document = response.json()
-    except (httpx.HTTPError, ValueError) as exc:
+    except httpx.HTTPError as exc:
         raise UserError(f"{url}: could not fetch signing keys ({exc.__class__.__name__}: {exc})") from None
+    if response.status_code != 200:
+        raise UserError(f"{url}: could not fetch signing keys (HTTP {response.status_code})")
+    try:
+        document = response.json()
+    except ValueError:
+        raise UserError(f"{url}: could not fetch signing keys (the answer is not JSON)") from None
     return parse_jwks(document, f"online:{url}")
 
 

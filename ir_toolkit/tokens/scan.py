@@ -65,11 +65,14 @@ def _scan_lines(lines: Iterable[str], name: str, seen: dict[str, Sighting]) -> N
 def _har_parts(entry: dict[str, Any]) -> Iterator[tuple[str, str]]:
     """(part name, text) of a HAR entry where tokens live."""
     for side in ("request", "response"):
-        msg = entry.get(side) or {}
+        msg = entry.get(side)
+        if not isinstance(msg, dict):
+            continue
         if side == "request":
             yield "url", str(msg.get("url") or "")
         for kind in ("headers", "cookies", "queryString"):
-            for item in msg.get(kind) or []:
+            items = msg.get(kind)
+            for item in items if isinstance(items, list) else []:
                 if isinstance(item, dict):
                     yield f"{side} {kind[:-1] if kind != 'queryString' else 'query'} {item.get('name')}", \
                         str(item.get("value") or "")
@@ -92,9 +95,12 @@ def _scan_har(doc: dict[str, Any], name: str, seen: dict[str, Sighting]) -> None
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict):
             continue
-        request = entry.get("request") or {}
-        url = urlsplit(str(request.get("url") or ""))
-        what = f"{request.get('method', '?')} {url.scheme}://{url.netloc}{url.path}"
+        request = entry.get("request") if isinstance(entry.get("request"), dict) else {}
+        try:
+            url = urlsplit(str(request.get("url") or ""))
+            what = f"{request.get('method', '?')} {url.scheme}://{url.netloc}{url.path}"
+        except ValueError:
+            what = f"{request.get('method', '?')} (unparsable URL)"
         time = parse_time(entry.get("startedDateTime"))
         for part, text in _har_parts(entry):
             for token in find_tokens(text):

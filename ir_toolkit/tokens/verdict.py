@@ -108,7 +108,10 @@ def check(name: str, description: str) -> Callable[[Callable[[Context], list[Fin
 
 
 def _issuer_host(iss: Any) -> str:
-    return (urlsplit(iss).hostname or "") if isinstance(iss, str) else ""
+    try:
+        return (urlsplit(iss).hostname or "") if isinstance(iss, str) else ""
+    except ValueError:  # e.g. an unbalanced [ in an attacker-written iss
+        return ""
 
 
 def _day(t: datetime | None) -> str:
