@@ -95,7 +95,8 @@ def _scan_har(doc: dict[str, Any], name: str, seen: dict[str, Sighting]) -> None
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict):
             continue
-        request = entry.get("request") if isinstance(entry.get("request"), dict) else {}
+        req = entry.get("request")
+        request: dict[str, Any] = req if isinstance(req, dict) else {}
         try:
             url = urlsplit(str(request.get("url") or ""))
             what = f"{request.get('method', '?')} {url.scheme}://{url.netloc}{url.path}"
