@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ir_toolkit.tokens import VERDICTS, KeyCatalogue, TokenFormatError, build_catalogue, decode_token, inspect_token
@@ -319,3 +321,32 @@ def test_decoding_trusts_nothing_and_fingerprints() -> None:
     d = decode_token("Bearer " + GOOD)
     assert d.alg == "RS256" and d.kid == "ent" and d.claims["tid"] == TENANT
     assert d.fingerprint.startswith("sha256:") and len(d.fingerprint) == 23
+
+
+# ----- attacker-written input never crashes the judge ------------------------------------------
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+                                                                                        max_size=3), max_leaves=8)
+claim_names = st.sampled_from(["iss", "tid", "aud", "iat", "nbf", "exp", "ver", "uti", "sid", "scp", "azp", "appid",
+                               "upn", "oid", "ipaddr"])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(payload=st.dictionaries(claim_names, json_values, max_size=12),
+       header=st.dictionaries(st.sampled_from(["kid", "x5t", "nonce", "typ"]), json_values, max_size=4))
+def test_any_claims_and_header_give_a_verdict(keys: dict[str, Path], payload: dict[str, Any],
+                                              header: dict[str, Any]) -> None:
+    head = b64(json.dumps({**header, "alg": "RS256"}).encode())
+    body = b64(json.dumps(payload).encode())
+    token = f"{head}.{body}.{b64(b'x' * 256)}"
+    r = inspect_token(token, catalogue=build_catalogue([keys["enterprise"]]))
+    assert r["verdict"] in VERDICTS and r["reasons"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_any_text_is_a_token_or_one_format_error(text: str) -> None:
+    try:
+        decode_token(text)
+    except TokenFormatError as exc:
+        assert "\n" not in str(exc)
