@@ -73,6 +73,10 @@ class Context:
         except (OverflowError, OSError, ValueError):
             return None
 
+    def issued(self) -> datetime | None:
+        """When the token says it was issued: ``iat``, else ``nbf``."""
+        return self.time("iat") or self.time("nbf")
+
     def tenants(self) -> set[str]:
         """Tenant ids the token names (``tid`` and the issuer's tenant), lower case."""
         out = {issuer_tenant(str(self.claims.get("iss") or ""))}
@@ -200,27 +204,35 @@ def _key_kind(c: Context) -> list[Finding]:
     return []
 
 
+def _outside_validity(k: SigningKey, when: datetime) -> str | None:
+    """``after`` when the key's certificate had expired at ``when``, ``before`` when it did not exist yet."""
+    if k.not_after and when > k.not_after:
+        return "after"
+    if k.not_before and when < k.not_before:
+        return "before"
+    return None
+
+
 @check("key-validity", "The signing key's certificate must be valid when the token was issued (iat).")
 def _key_validity(c: Context) -> list[Finding]:
-    k, iat = c.key, c.time("iat") or c.time("nbf")
-    if k is None or iat is None:
-        return []
-    if k.not_after and iat > k.not_after:
-        return [("forged", f"issued {_day(iat)}, after the signing key's certificate expired ({_day(k.not_after)}): "
-                           "Entra does not sign with expired keys")]
-    if k.not_before and iat < k.not_before:
+    iat = c.issued()
+    side = _outside_validity(c.key, iat) if c.key is not None and iat is not None else None
+    if side == "after":
+        return [("forged", f"issued {_day(iat)}, after the signing key's certificate expired "
+                           f"({_day(c.key.not_after if c.key else None)}): Entra does not sign with expired keys")]
+    if side == "before":
         return [("forged", f"issued {_day(iat)}, before the signing key's certificate existed "
-                           f"({_day(k.not_before)})")]
+                           f"({_day(c.key.not_before if c.key else None)})")]
     return []
 
 
 @check("compromised-key", "A key known to be stolen proves nothing genuine; outside its validity it proves forgery.")
 def _compromised(c: Context) -> list[Finding]:
-    k, iat = c.key, c.time("iat") or c.time("nbf")
+    k, iat = c.key, c.issued()
     if k is None or not k.compromised:
         return []
     window = f"valid {_day(k.not_before)} to {_day(k.not_after)}"
-    if iat is not None and ((k.not_after and iat > k.not_after) or (k.not_before and iat < k.not_before)):
+    if iat is not None and _outside_validity(k, iat):
         return [("forged", f"signed by the {_key_name(k)}, which is known to be compromised ({window}), at "
                            f"{_day(iat)}, a time it was not valid")]
     return [("suspicious", f"signed by the {_key_name(k)}, which is known to be compromised ({window}): a token "
