@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ir_toolkit.tokens import VERDICTS, KeyCatalogue, TokenFormatError, build_catalogue, decode_token, inspect_token
 from ir_toolkit.tokens.keys import STORM0558_THUMBPRINT, kind_from_issuer, read_jwks_file
@@ -324,9 +324,9 @@ def test_decoding_trusts_nothing_and_fingerprints() -> None:
 
 
 # ----- attacker-written input never crashes the judge ------------------------------------------
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
-                                                                                        max_size=3), max_leaves=8)
+scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
+json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
+                           | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8)
 claim_names = st.sampled_from(["iss", "tid", "aud", "iat", "nbf", "exp", "ver", "uti", "sid", "scp", "azp", "appid",
                                "upn", "oid", "ipaddr"])
 

@@ -57,9 +57,18 @@ def find_tokens(text: str) -> Iterator[str]:
 
 
 def _scan_lines(lines: Iterable[str], name: str, seen: dict[str, Sighting]) -> None:
+    findall = JWT_PATTERN.findall
     for number, line in enumerate(lines, 1):
-        for token in find_tokens(line):
-            seen.setdefault(token, Sighting()).add(f"{name}:{number}", None)
+        if "eyJ" not in line:
+            continue
+        for token in findall(line):
+            sighting = seen.get(token)
+            if sighting is None:
+                sighting = seen[token] = Sighting()
+            if sighting.count < MAX_LOCATIONS:
+                sighting.add(f"{name}:{number}", None)
+            else:
+                sighting.count += 1
 
 
 def _har_parts(entry: dict[str, Any]) -> Iterator[tuple[str, str]]:
