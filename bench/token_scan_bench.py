@@ -1,9 +1,10 @@
 """Benchmark: `token scan` throughput on a large proxy log.
 
-Run: ``python -m bench.token_scan [--mb 50]``. Prints the scan's MB/s and its ratio to a
-baseline measured in the same run (reading the same file line by line and running the bare
-JWT regex over it). Goal: the full scan (find, de-duplicate, judge) within 2x of the baseline,
-because judging happens once per distinct token, not once per sighting.
+Run: ``python -m bench token_scan`` (or ``python -m bench.token_scan_bench --mb 50``). Prints
+the scan's MB/s (best of 3) and its ratio to a baseline measured in the same run: reading the
+same file line by line and running the bare JWT regex over it. Goal: the full scan (find,
+de-duplicate, judge) within 2x of the baseline, because judging happens once per distinct
+token, not once per sighting.
 """
 
 from __future__ import annotations
@@ -48,26 +49,29 @@ def baseline(path: Path) -> int:
     return found
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mb", type=float, default=50.0, help="size of the generated log (MB)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "proxy.log"
         lines = make_log(log, args.mb)
         size = log.stat().st_size / 1e6
         catalogue = build_catalogue()
-        t0 = time.perf_counter()
-        sightings = baseline(log)
-        t_base = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        results = scan_files([log], catalogue=catalogue)
-        t_scan = time.perf_counter() - t0
+        t_base, t_scan = float("inf"), float("inf")
+        for _ in range(3):
+            t0 = time.perf_counter()
+            sightings = baseline(log)
+            t_base = min(t_base, time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            results = scan_files([log], catalogue=catalogue)
+            t_scan = min(t_scan, time.perf_counter() - t0)
     print(f"log: {size:.1f} MB, {lines} lines, {sightings} token sightings, {len(results)} distinct tokens")
     print(f"baseline (read + regex): {t_base:.2f}s = {size / t_base:.1f} MB/s")
     print(f"token scan (find + judge): {t_scan:.2f}s = {size / t_scan:.1f} MB/s")
     print(f"ratio scan/baseline: {t_scan / t_base:.2f}x (goal <= 2.0x)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
