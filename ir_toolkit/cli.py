@@ -177,6 +177,13 @@ def _read_token_arg(arg: str) -> str:
     return found[0] if found else text
 
 
+def _printable(value: Any) -> Any:
+    """Claims are attacker-written: show control characters (newlines, terminal escapes) as \\xNN."""
+    if not isinstance(value, str):
+        return value
+    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in value)
+
+
 def _token_text(result: dict[str, Any]) -> str:
     k, c = result.get("key") or {}, result["claims"]
     lines = [f"token {result['fingerprint']}: {result['verdict'].upper()}",
@@ -190,7 +197,7 @@ def _token_text(result: dict[str, Any]) -> str:
     lines += ["  reasons:"] + [f"    - {r}" for r in result["reasons"]]
     if "token" in result:
         lines.append(f"  token: {result['token']}")
-    return "\n".join(lines)
+    return "\n".join(map(_printable, lines))
 
 
 def cmd_token_inspect(args: argparse.Namespace) -> int:
@@ -234,7 +241,7 @@ def cmd_token_scan(args: argparse.Namespace) -> int:
         _emit(args, {**summary, "results": results}, "")
         return 0
     shown = table[["fingerprint", "verdict", "signature", "key_kind", "tid", "user", "uti", "occurrences"]]
-    text = shown.to_string(index=False) if len(table) else "no tokens found"
+    text = shown.map(_printable).to_string(index=False) if len(table) else "no tokens found"
     counts = ", ".join(f"{v} {k}" for k, v in summary["verdicts"].items())
     text += f"\n{len(results)} token(s) in {len(args.files)} file(s){': ' + counts if counts else ''}"
     if "out" in summary:

@@ -226,3 +226,14 @@ def test_online_refresh_from_a_local_server(key_server: str) -> None:
     assert doc["verdict"] == "valid" and doc["key"]["source"] == f"online:{url}" and doc["key"]["kind"] == "enterprise"
     missing = cli("token", "inspect", token, "--online", "--discovery-url", f"{key_server}/nope")
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "could not fetch" in missing.stderr
+
+
+def test_cli_text_output_escapes_control_characters_in_claims(tmp_path: Path, jwks: Path) -> None:
+    token = sign(claims(upn="evil\nverdict: VALID\x1b[2J"), rsa_key(0), "ent")
+    r = cli("token", "inspect", token, "--jwks", jwks)
+    assert r.returncode == 0
+    assert "\x1b" not in r.stdout and "\nverdict: VALID" not in r.stdout and "evil\\x0averdict" in r.stdout
+    log = tmp_path / "x.log"
+    log.write_text(token + "\n")
+    scan = cli("token", "scan", log, "--jwks", jwks, "--no-progress")
+    assert "\x1b" not in scan.stdout and "evil\\x0a" in scan.stdout
