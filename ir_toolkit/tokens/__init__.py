@@ -16,10 +16,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ir_toolkit.tokens.checks import CHECKS
 from ir_toolkit.tokens.jwt import DecodedToken, TokenFormatError, clean, decode_token, fingerprint
 from ir_toolkit.tokens.keys import DISCOVERY_URLS, KeyCatalogue, SigningKey, build_catalogue
 from ir_toolkit.tokens.scan import results_frame, scan_files, scan_text
-from ir_toolkit.tokens.verdict import CHECKS, VERDICTS, judge
+from ir_toolkit.tokens.verdict import VERDICTS, judge
 
 
 def inspect_token(token: str, jwks_files: Sequence[str | Path] = (), online: bool = False, *,
