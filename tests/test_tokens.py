@@ -224,7 +224,8 @@ def test_hs256_with_the_public_key_as_secret_is_rejected(keys: dict[str, Path]) 
 # ----- unknown key -----------------------------------------------------------------------------
 def test_unknown_kid_is_unknown_key(keys: dict[str, Path]) -> None:
     r = judge(sign(claims(), rsa_key(0), "nobody-knows"), keys["enterprise"])
-    assert r["verdict"] == "unknown_key" and r["signature"] == "unverifiable" and r["key"] is None
+    assert r["verdict"] == "unknown_key" and r["signature"] == "unverifiable"
+    assert r["key"]["kid"] == "nobody-knows" and r["key"]["source"] is None and r["key"]["kind"] is None
     assert "nobody-knows" in r["summary"]
 
 

@@ -46,12 +46,19 @@ def claims_of_interest(claims: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _unknown_key(token: DecodedToken) -> dict[str, Any]:
+    """The ``key`` object when no catalogue key has the header's kid/x5t: what the header names, nothing else."""
+    return {"kid": token.kid, "x5t": token.x5t, "issuer": None, "kind": None, "compromised": False,
+            "not_before": None, "not_after": None, "thumbprint": None, "source": None}
+
+
 def judge(token: DecodedToken, catalogue: KeyCatalogue, now: datetime | None = None) -> dict[str, Any]:
     """Verify ``token`` against ``catalogue`` and run every check.
 
     Returns:
         The verdict document: fingerprint, verdict, signature (valid|invalid|unverifiable), alg,
-        key (the key that verified, else the one named, else None), claims (of interest),
+        key (the key that verified, else the first one named, else the header's kid/x5t with the rest None),
+        claims (of interest),
         reasons (sentences, the signature first), summary (the gravest reason), checks (NAME -> gravest
         verdict of each check that spoke), header (the JOSE header), all_claims (every claim; never the signature).
     """
@@ -88,7 +95,7 @@ def judge(token: DecodedToken, catalogue: KeyCatalogue, now: datetime | None = N
         "verdict": verdict,
         "signature": signature,
         "alg": token.alg,
-        "key": shown.describe() if shown else None,
+        "key": shown.describe() if shown else _unknown_key(token),
         "claims": claims_of_interest(token.claims),
         "reasons": reasons,
         "summary": ranked[0],
