@@ -188,7 +188,9 @@ def _token_text(result: dict[str, Any]) -> str:
     k, c = result.get("key") or {}, result["claims"]
     lines = [f"token {result['fingerprint']}: {result['verdict'].upper()}",
              f"  signature: {result['signature']} ({result['alg']})"]
-    if k:
+    if k.get("source") is None:
+        lines.append(f"  key: {k.get('kid') or k.get('x5t') or '(none named)'} (in no catalogue or given JWKS file)")
+    else:
         lines.append(f"  key: {k['kid'] or k['x5t']} kind={k['kind']} compromised={'yes' if k['compromised'] else 'no'}"
                      f" valid {k['not_before'] or '?'} .. {k['not_after'] or '?'} source={k['source']}")
     for name in ("iss", "tid", "aud", "appid", "azp", "upn", "unique_name", "uti", "sid", "iat", "nbf", "exp"):

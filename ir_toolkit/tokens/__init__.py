@@ -40,7 +40,7 @@ def inspect_token(token: str, jwks_files: Sequence[str | Path] = (), online: boo
 
     Returns:
         fingerprint, verdict (see :data:`VERDICTS`), signature (valid|invalid|unverifiable), alg,
-        key {kid, x5t, issuer, kind, compromised, not_before, not_after, thumbprint, source} or None,
+        key {kid, x5t, issuer, kind, compromised, not_before, not_after, thumbprint, source},
         claims {iss, tid, aud, appid, azp, upn, unique_name, ..., uti, sid, iat, nbf, exp},
         reasons (sentences), checks (NAME -> verdict), header, all_claims.
 
