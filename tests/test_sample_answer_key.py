@@ -47,7 +47,7 @@ def _actor(key: dict[str, Any], rec: dict[str, Any]) -> bool:
 
 def test_answer_key_agrees_with_raw_records(tenant: tuple[Path, dict[str, Any]], mail: list[dict[str, Any]]) -> None:
     _, key = tenant
-    boxes: dict[str, dict[str, Any]] = defaultdict(lambda: {"times": [], "ids": set()})
+    boxes: dict[str, dict[str, Any]] = defaultdict(lambda: {"times": [], "ids": set(), "binds": []})
     ips: dict[str, list[datetime]] = defaultdict(list)
     tokens, agents = set(), set()
     for rec in filter(lambda r: _actor(key, r), mail):
@@ -57,6 +57,8 @@ def test_answer_key_agrees_with_raw_records(tenant: tuple[Path, dict[str, Any]],
         props = {p["Name"]: p["Value"] for p in rec["OperationProperties"]}
         if props["MailAccessType"] == "Bind":
             box["ids"].update(i["InternetMessageId"] for f in rec["Folders"] for i in f["FolderItems"])
+            box["binds"].append(t)
+            assert rec["OperationCount"] >= 2, "several messages per Bind group"
         ips[bare_ip(rec["ClientIPAddress"])].append(t)
         tokens.add(rec["AppAccessContext"]["UniqueTokenId"])
         agents.add(rec["ClientInfoString"])
@@ -68,6 +70,8 @@ def test_answer_key_agrees_with_raw_records(tenant: tuple[Path, dict[str, Any]],
         assert (m["first"], m["last"]) == (min(box["times"]).strftime("%Y-%m-%dT%H:%M:%SZ"),
                                            max(box["times"]).strftime("%Y-%m-%dT%H:%M:%SZ"))
         assert (m["events"], m["items_accessed"]) == (len(box["times"]), len(box["ids"]))
+        binds = sorted(box["binds"])
+        assert all((b - a).total_seconds() >= 120 for a, b in zip(binds, binds[1:], strict=False)), "2-minute groups"
     assert {i["ip"]: i["events"] for i in key["actor_ips"]} == {ip: len(ts) for ip, ts in ips.items()}
     assert set(key["actor_token_ids"]) == tokens and set(key["actor_user_agents"]) == agents
     every = [t for ts in ips.values() for t in ts]

@@ -69,7 +69,7 @@ def actor_day(story: Story, day: date, day_no: int, active: frozenset[date]) -> 
                    for _ in range(rng.randint(2, 10))}
             plan.append(("Bind", [(folder, sorted(ids))]))
         for access, folders in plan:
-            clock += rng.randint(100, 300) if access == "Bind" else rng.randint(20, 90)
+            clock += rng.randint(120, 300) if access == "Bind" else rng.randint(20, 90)   # one Bind group per 2 min
             if clock >= 9 * 3600 - 60:
                 break
             when = utc(day, clock)
