@@ -133,8 +133,8 @@ def user_day(story: Story, user: User, day: date, day_no: int) -> list[Event]:
     if away:
         country, city, state, offset = story.travel
         ip, start_h = story.travel_ip, 9 - offset
-        loc: tuple[str, str, str, float, float, int] | None = (city, state, country, 0.0, 0.0,
-                                                               signins.ABROAD[country])
+        lat, lon, asn = signins.ABROAD[country]
+        loc: tuple[str, str, str, float, float, int] | None = (city, state, country, lat, lon, asn)
     else:
         ip = rng.choice(OFFICE_IPS) if weekday and rng.random() < 0.65 else user.home_ip
         start_h, loc = 13, None

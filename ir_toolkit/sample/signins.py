@@ -24,7 +24,8 @@ SITES = {
     "2001:db8:1:": ("Baltimore", "Maryland", "US", 39.29, -76.61, 701),
     "198.51.100.20": ("Boston", "Massachusetts", "US", 42.36, -71.06, 16509),   # the backup vendor's cloud
 }
-ABROAD = {"JP": 2516, "SG": 4657, "KR": 4766, "AU": 1221}
+ABROAD = {"JP": (35.69, 139.69, 2516), "SG": (1.29, 103.85, 4657), "KR": (37.57, 126.98, 4766),
+          "AU": (-33.87, 151.21, 1221)}   # country -> (latitude, longitude, ASN) of the traveller's hotel
 SPRAY_PLACE = ("Amsterdam", "Noord-Holland", "NL", 52.37, 4.9, 60781)
 
 
