@@ -80,7 +80,7 @@ def main(argv: list[str]) -> int:
           f"peak RSS {rss:7.0f} MiB, {size / 2**20:,.0f} MiB on disk")
     speed = (events / sec) / (b_events / b_sec)
     print(f"ratios vs baseline: events x{events / b_events:.1f}, throughput x{speed:.2f}, "
-          f"peak RSS x{rss / b_rss:.2f} (bounded memory: stays near 1)")
+          f"peak RSS x{rss / b_rss:.2f} (one day in memory: RSS follows users per day, not events)")
     return 0
 
 
