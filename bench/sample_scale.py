@@ -4,10 +4,10 @@
     python -m bench.sample_scale --events 1000000 --keep /data/big-tenant
 
 Baseline, measured in the same run: the default 40-user, 45-day tenant. The big tenant uses
-``--scale`` (users and days both grow), so events grow with scale squared; the scale is chosen
-from the baseline's events per user-day. Each generation runs in its own process so its peak
-RSS is its own (``os.wait4``). Bounded memory means: the big run's peak RSS stays close to the
-baseline's, whatever N is.
+``--scale`` (users and days both grow; sign-ins stay 30 days); the scale is chosen from the
+baseline's record counts. Each generation runs in its own process so its peak RSS is its own
+(``os.wait4``). Memory is bounded by one day of the tenant: peak RSS follows the number of users
+(a day's events), not the number of events written.
 """
 
 from __future__ import annotations
