@@ -1,0 +1,190 @@
+"""Field helpers shared by every record mapper: key normalisation, nested access, addresses.
+
+Microsoft writes the same field as ``userPrincipalName`` (Graph), ``UserPrincipalName``
+(Log Analytics), ``UserPrincipalName [UTC]``-style renamed portal columns and ``Type_``
+duplicates. One normalisation step (:func:`normalise_keys`) lower-cases keys and strips
+those decorations, so the mappers name each field once, in lower case.
+
+Nested values arrive as objects (Graph JSON), as JSON text (CSV exports, Log Analytics
+dynamic columns) or as Python-literal text (exports written by pandas); :func:`sub`
+accepts all three. Everything here is pure and never raises on odd input.
+"""
+
+from __future__ import annotations
+
+import ast
+import ipaddress
+import json
+from functools import lru_cache
+from typing import Any
+
+_KEY_CACHE: dict[str, str] = {}
+
+
+def norm_key(key: str) -> str:
+    """The canonical form of one column or property name (lower case, no decorations)."""
+    k = key.strip().lower()
+    if k.endswith("[utc]"):
+        k = k[:-5].rstrip()
+    if k.endswith("_") and len(k) > 1:
+        k = k.rstrip("_")
+    return k
+
+
+def normalise_keys(record: dict[str, Any]) -> dict[str, Any]:
+    """A shallow copy of ``record`` with normalised keys.
+
+    When two keys normalise to the same name (``Type`` and the portal's duplicate ``Type_``),
+    the undecorated one wins.
+    """
+    cache = _KEY_CACHE
+    out: dict[str, Any] = {}
+    decorated = False
+    for k, v in record.items():
+        n = cache.get(k)
+        if n is None:
+            n = cache[k] = norm_key(k) if isinstance(k, str) else str(k)
+        if n in out:
+            decorated = True
+            continue
+        out[n] = v
+    if decorated:  # rare: let the undecorated spelling win whatever the key order
+        for k, v in record.items():
+            if isinstance(k, str) and k.strip().lower() == cache[k]:
+                out[cache[k]] = v
+    return out
+
+
+def parse_text(value: str) -> Any:
+    """Decode nested text: JSON first, then a Python literal; None when it is neither."""
+    text = value.strip()
+    if not text or text[0] not in "[{":
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
+        return None
+
+
+def sub(value: Any) -> dict[str, Any]:
+    """A nested object (given as dict or as JSON/Python text) with normalised keys; {} if none."""
+    if isinstance(value, str):
+        value = parse_text(value)
+    if isinstance(value, dict):
+        return normalise_keys(value)
+    return {}
+
+
+def items(value: Any) -> list[Any]:
+    """A nested list (given as list or as JSON/Python text); [] if none."""
+    if isinstance(value, str):
+        value = parse_text(value)
+    return value if isinstance(value, list) else []
+
+
+def path(record: dict[str, Any], *keys: str) -> Any:
+    """Follow normalised keys through nested objects: ``path(r, "status", "errorcode")``."""
+    value: Any = record
+    for i, key in enumerate(keys):
+        if i:
+            value = sub(value)
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+        if value is None:
+            return None
+    return value
+
+
+def first(record: dict[str, Any], *keys: str) -> Any:
+    """The first of ``keys`` present with a non-empty value."""
+    for key in keys:
+        value = record.get(key)
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def text(value: Any) -> str | None:
+    """A string, or None for missing/empty values (numbers are written as text)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return str(value)
+
+
+def lower(value: Any) -> str | None:
+    """:func:`text`, lower case (UPNs, GUIDs)."""
+    t = text(value)
+    return t.lower() if t is not None else None
+
+
+def integer(value: Any) -> int | None:
+    """An int from a number or numeric text; None when not numeric."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    try:
+        f = float(str(value).strip())
+    except ValueError:
+        return None
+    return int(f) if f == f and abs(f) < 2**63 else None
+
+
+def boolean(value: Any) -> bool | None:
+    """True/False from a bool or its text; None otherwise."""
+    if isinstance(value, bool):
+        return value
+    t = text(value)
+    if t is None:
+        return None
+    t = t.lower()
+    return True if t in ("true", "1", "yes") else False if t in ("false", "0", "no") else None
+
+
+@lru_cache(maxsize=1 << 16)
+def ip(value: str | None) -> str | None:
+    """A client address without port or brackets, in canonical form.
+
+    ``1.2.3.4:5678`` -> ``1.2.3.4``; ``[2001:db8::1]:443`` -> ``2001:db8::1``;
+    ``::ffff:1.2.3.4`` -> ``1.2.3.4``. Text that is no address is returned stripped.
+    """
+    if value is None:
+        return None
+    t = value.strip().strip('"')
+    if not t:
+        return None
+    host = t
+    if t.startswith("["):
+        host = t[1:].split("]", 1)[0]
+    elif t.count(":") == 1:
+        host = t.split(":", 1)[0]
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        return t
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return str(addr.ipv4_mapped)
+    return str(addr)
+
+
+def name_value(entries: Any, name: str) -> Any:
+    """The ``Value`` of the entry named ``name`` in a [{Name, Value}] (or [{key, value}]) list."""
+    wanted = name.lower()
+    for entry in items(entries):
+        if isinstance(entry, dict):
+            e = normalise_keys(entry)
+            if str(e.get("name", e.get("key", ""))).lower() == wanted:
+                return e.get("value")
+    return None
