@@ -19,6 +19,7 @@ Keys are the normalised ones of :func:`ir_toolkit.sources.fields.normalise_keys`
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +38,7 @@ from ir_toolkit.sources.fields import (
 )
 
 Row = dict[str, Any]
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 class RecordError(ValueError):
@@ -128,7 +130,7 @@ def map_signin(r: dict[str, Any]) -> Row:
         "operation": "Sign-in",
         "result": None if code is None else ("success" if code == 0 else "failure"),
         "error_code": code,
-        "user": upn if upn or not sp else lower(r.get("serviceprincipalname")),
+        "user": upn if upn or not sp else text(r.get("serviceprincipalname")),
         "user_id": lower(first(r, "userid") if upn or not sp else first(r, "serviceprincipalid", "userid")),
         "app_id": lower(r.get("appid")),
         "app_name": text(r.get("appdisplayname")),
@@ -200,7 +202,7 @@ def map_ual(r: dict[str, Any]) -> Row:
         "operation": op,
         "result": lower(r.get("resultstatus")),
         "user": lower(r.get("userid")),
-        "user_id": lower(r.get("userkey")) if r.get("userkey") and "@" not in str(r.get("userkey")) else None,
+        "user_id": lower(r.get("userkey")) if _GUID.match(str(r.get("userkey") or "")) else None,
         "mailbox": mailbox,
         "app_id": lower(r.get("appid")),
         "client_app_id": lower(first(r, "clientappid") or ctx.get("clientappid")),
