@@ -152,7 +152,7 @@ class Format:
 
         def bad(pos: int, reason: str, record: Any) -> None:
             if isinstance(record, str):
-                record = record.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                record = _printable(record)
             quarantined.append({"file": evidence, "position": pos, "reason": reason, "record": record})
 
         for pos, rec in chunk:
@@ -198,11 +198,21 @@ class Format:
         return Batch(frame, quarantined, len(chunk))
 
 
-def _safe(obj: Any) -> Any:
+def _safe(obj: Any) -> str:
+    """The record as JSON text that can be written as UTF-8 (undecodable bytes shown as \\xNN)."""
     try:
-        return json.loads(json.dumps(obj, default=str).encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
-    except (TypeError, ValueError, UnicodeError):
-        return repr(obj)[:10_000]
+        text = json.dumps(obj, default=str, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        text = repr(obj)
+    return _printable(text)[:1_000_000]
+
+
+def _printable(text: str) -> str:
+    """Text that encodes as UTF-8: escaped undecodable bytes and lone surrogates become \\xNN / \\udNNN."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _frame(rows: list[dict[str, Any]], dayfirst: bool) -> pd.DataFrame:
