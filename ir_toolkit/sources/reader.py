@@ -160,11 +160,16 @@ def _cut(text: str) -> str:
 
 
 def _pages(obj: Any) -> list[Any] | None:
-    """The records of a Graph page (``{"@odata...": ..., "value": [...]}``), else None."""
-    if isinstance(obj, dict) and isinstance(obj.get("value"), list) and all(
-        k == "value" or k.startswith("@odata") for k in obj
-    ):
-        return list(obj["value"])
+    """The records of a Graph page (``{"@odata...": ..., "value": [...]}``), else None.
+
+    An object is a page when ``value`` is a list and every key before it is an ``@odata`` annotation.
+    """
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k == "value":
+                return list(v) if isinstance(v, list) else None
+            if not str(k).startswith("@odata"):
+                return None
     return None
 
 
@@ -239,53 +244,62 @@ class _Stream:
 
 
 def read_json(fh: IO[str]) -> Iterator[tuple[int, Any]]:
-    """Records of one JSON document: an array, a Graph page, or an array of pages.
+    """Records of JSON documents: arrays, Graph pages, arrays of pages, single objects.
 
-    The document is read incrementally. A syntax error or truncation ends the file: what
-    follows is one Broken record (its text cut), everything before it is kept.
+    Documents are read incrementally, one after the other (concatenated documents are
+    allowed). A syntax error or truncation ends the file: what follows is one Broken record
+    (its text cut), everything before it is kept.
     """
     s = _Stream(fh)
-    n = 0
-    first = s.skip(_WS + "\ufeff")
+    count = [0]
     try:
-        if first == "[":
-            s.pos += 1
-            while True:
-                c = s.skip(_WS + ",")
-                if c == "]" or c == "":
-                    if c == "":
-                        raise ValueError("unexpected end of file inside the array (truncated JSON)")
-                    return
-                obj = s.value()
-                for rec in _flatten(obj):
-                    n += 1
-                    yield n, rec
-        elif first == "{":
-            s.pos += 1
-            while True:
-                c = s.skip(_WS + ",")
-                if c == "}":
-                    return
-                if c != '"':
-                    raise ValueError("expected a property name" if c else "unexpected end of file (truncated JSON)")
-                key = s.value()
-                if s.skip() != ":":
-                    raise ValueError("expected ':' after a property name")
-                s.pos += 1
-                if key == "value" and s.skip() == "[":
-                    s.pos += 1
-                    while (c := s.skip(_WS + ",")) != "]":
-                        if c == "":
-                            raise ValueError("unexpected end of file inside 'value' (truncated JSON)")
-                        n += 1
-                        yield n, s.value()
-                    s.pos += 1
-                else:
-                    s.value()
-        else:
-            raise ValueError(f"not JSON: starts with {first!r}")
+        while (c := s.skip(_WS + "\ufeff")) != "":
+            if c == "[":
+                yield from _array(s, count)
+            elif c == "{":
+                yield from _object(s, count)
+            else:
+                for rec in _flatten(s.value()):
+                    count[0] += 1
+                    yield count[0], rec
     except ValueError as exc:
-        yield n + 1, Broken(f"JSON broken after record {n}: {str(exc).split(':')[0]}", _cut(s.rest()))
+        yield count[0] + 1, Broken(f"JSON broken after record {count[0]}: {str(exc).split(':')[0]}", _cut(s.rest()))
+
+
+def _array(s: _Stream, count: list[int], pages: bool = True) -> Iterator[tuple[int, Any]]:
+    """Elements of an array; with ``pages`` an element that is a Graph page yields its records."""
+    s.pos += 1
+    while (c := s.skip(_WS + ",")) != "]":
+        if c == "":
+            raise ValueError("unexpected end of file inside an array (truncated JSON)")
+        value = s.value()
+        for rec in _flatten(value) if pages else (value,):
+            count[0] += 1
+            yield count[0], rec
+    s.pos += 1
+
+
+def _object(s: _Stream, count: list[int]) -> Iterator[tuple[int, Any]]:
+    """A top-level object: a Graph page (its ``value`` streamed) or one record."""
+    s.pos += 1
+    fields: dict[str, Any] = {}
+    paged = False
+    while (c := s.skip(_WS + ",")) != "}":
+        if c != '"':
+            raise ValueError("expected a property name" if c else "unexpected end of file (truncated JSON)")
+        key = s.value()
+        if s.skip() != ":":
+            raise ValueError("expected ':' after a property name")
+        s.pos += 1
+        if key == "value" and s.skip() == "[" and all(k.startswith("@odata") for k in fields):
+            paged = True
+            yield from _array(s, count, pages=False)
+        else:
+            fields[key] = s.value()
+    s.pos += 1
+    if not paged:
+        count[0] += 1
+        yield count[0], fields
 
 
 def read_csv(fh: IO[str]) -> Iterator[tuple[int, Any]]:
