@@ -14,6 +14,7 @@ throttled, target, record_id, evidence (``FILE#POSITION``) and raw (the record a
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
 from collections.abc import Callable, Iterator
@@ -139,63 +140,80 @@ class Format:
         with open_text(path, opened, counter) as fh:
             stream = READERS[opened.container](fh)
             while True:
-                chunk = list(itertools.islice(stream, batch_size))
-                if not chunk:
+                batch = self._batch(itertools.islice(stream, batch_size), evidence, dayfirst, hint)
+                if not batch.records:
                     return
-                yield self._batch(chunk, evidence, dayfirst, hint)
+                yield batch
 
-    def _batch(self, chunk: list[tuple[int, Any]], evidence: str, dayfirst: bool, hint: str) -> Batch:
-        rows: list[dict[str, Any]] = []
+    def _batch(self, chunk: Iterator[tuple[int, Any]], evidence: str, dayfirst: bool, hint: str) -> Batch:
+        cols: dict[str, list[Any]] = {c: [] for c in MAPPED_COLUMNS}
+        appenders = [(c, cols[c].append) for c in MAPPED_COLUMNS]
         raws: list[str] = []
-        refs: list[str] = []
+        positions: list[int] = []
         quarantined: list[dict[str, Any]] = []
+        records = 0
 
         def bad(pos: int, reason: str, record: Any) -> None:
             if isinstance(record, str):
                 record = _printable(record)
             quarantined.append({"file": evidence, "position": pos, "reason": reason, "record": record})
 
-        for pos, rec in chunk:
-            if isinstance(rec, Broken):
-                bad(pos, rec.reason, rec.text)
-                continue
-            if not isinstance(rec, dict):
-                bad(pos, f"record {pos} is a JSON {type(rec).__name__}, not an object", _safe(rec))
-                continue
-            try:
-                raw = _dumps(rec)
-                raw.encode("utf-8")
-            except UnicodeEncodeError:
-                bad(pos, f"record {pos} holds bytes that are not valid in the file's encoding", _safe(rec))
-                continue
-            try:
-                norm = normalise_keys(rec)
-                if self.prepare is not None:
-                    norm = self.prepare(norm, hint)
-                family = self.family or classify(norm)
-                if family is None:
-                    keys = ", ".join(list(rec)[:8])
-                    raise RecordError(f"not a record this format knows (keys: {keys})")
-                row = MAPPERS[family](norm)
-            except RecordError as exc:
-                bad(pos, f"record {pos}: {exc}", raw)
-                continue
-            except Exception as exc:  # noqa: BLE001 - attacker-controlled input: quarantine, never crash
-                bad(pos, f"record {pos}: unreadable ({exc.__class__.__name__}: {exc})", raw)
-                continue
-            rows.append(row)
-            raws.append(raw)
-            refs.append(f"{evidence}#{pos}")
-        frame = _frame(rows, dayfirst)
-        frame["evidence"] = refs
+        enabled = gc.isenabled()
+        gc.disable()  # parsed records hold no cycles; the collector only slows the parse down
+        try:
+            for pos, rec in chunk:
+                records += 1
+                row = self._row(pos, rec, hint, bad)
+                if row is None:
+                    continue
+                row, raw = row
+                for name, append in appenders:
+                    append(row.get(name))
+                raws.append(raw)
+                positions.append(pos)
+        finally:
+            if enabled:
+                gc.enable()
+        frame = _frame(cols, dayfirst)
+        frame["evidence"] = [f"{evidence}#{p}" for p in positions]
         frame["raw"] = raws
         missing = frame["time"].isna() & (frame["source"] != "tenant_snapshot")
         if missing.any():
             for i in missing[missing].index:
-                pos = int(refs[i].rsplit("#", 1)[1])
-                bad(pos, f"record {pos}: no readable time (got {rows[i].get('time')!r})", raws[i])
+                pos = positions[i]
+                bad(pos, f"record {pos}: no readable time (got {cols['time'][i]!r})", raws[i])
             frame = frame[~missing].reset_index(drop=True)
-        return Batch(frame, quarantined, len(chunk))
+        return Batch(frame, quarantined, records)
+
+    def _row(self, pos: int, rec: Any, hint: str,
+             bad: Callable[[int, str, Any], None]) -> tuple[dict[str, Any], str] | None:
+        """One record mapped to a canonical row and its raw JSON, or None (quarantined)."""
+        if isinstance(rec, Broken):
+            bad(pos, rec.reason, rec.text)
+            return None
+        if not isinstance(rec, dict):
+            bad(pos, f"record {pos} is a JSON {type(rec).__name__}, not an object", _safe(rec))
+            return None
+        try:
+            raw = _dumps(rec)
+            raw.encode("utf-8")
+        except UnicodeEncodeError:
+            bad(pos, f"record {pos} holds bytes that are not valid in the file's encoding", _safe(rec))
+            return None
+        try:
+            norm = normalise_keys(rec)
+            if self.prepare is not None:
+                norm = self.prepare(norm, hint)
+            family = self.family or classify(norm)
+            if family is None:
+                keys = ", ".join(list(rec)[:8])
+                raise RecordError(f"not a record this format knows (keys: {keys})")
+            return MAPPERS[family](norm), raw
+        except RecordError as exc:
+            bad(pos, f"record {pos}: {exc}", raw)
+        except Exception as exc:  # noqa: BLE001 - attacker-controlled input: quarantine, never crash
+            bad(pos, f"record {pos}: unreadable ({exc.__class__.__name__}: {exc})", raw)
+        return None
 
 
 def _safe(obj: Any) -> str:
@@ -215,8 +233,7 @@ def _printable(text: str) -> str:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _frame(rows: list[dict[str, Any]], dayfirst: bool) -> pd.DataFrame:
-    cols: dict[str, Any] = {c: [r.get(c) for r in rows] for c in MAPPED_COLUMNS}
+def _frame(cols: dict[str, list[Any]], dayfirst: bool) -> pd.DataFrame:
     frame = pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in cols.items()})
     frame["time"] = parse_times(frame["time"], dayfirst=dayfirst)
     frame["token_issued_at"] = parse_times(frame["token_issued_at"], dayfirst=dayfirst)
