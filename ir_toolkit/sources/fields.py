@@ -19,6 +19,8 @@ from functools import lru_cache
 from typing import Any
 
 _KEY_CACHE: dict[str, str] = {}
+_PLANS: dict[tuple[Any, ...], tuple[str, ...] | None] = {}
+_MAX_PLANS = 4096
 
 
 def norm_key(key: str) -> str:
@@ -31,28 +33,47 @@ def norm_key(key: str) -> str:
     return k
 
 
+def _norm(key: Any) -> str:
+    n = _KEY_CACHE.get(key)
+    if n is None:
+        n = norm_key(key) if isinstance(key, str) else str(key)
+        if len(_KEY_CACHE) < 1 << 16:
+            _KEY_CACHE[key] = n
+    return n
+
+
 def normalise_keys(record: dict[str, Any]) -> dict[str, Any]:
     """A shallow copy of ``record`` with normalised keys.
 
     When two keys normalise to the same name (``Type`` and the portal's duplicate ``Type_``),
-    the undecorated one wins.
+    the undecorated one wins. Records of one shape (the same keys in the same order) share one
+    precomputed key plan, so most records cost one ``zip``.
     """
-    cache = _KEY_CACHE
+    keys = tuple(record)
+    if keys in _PLANS:
+        plan = _PLANS[keys]
+    else:
+        names = tuple(_norm(k) for k in keys)
+        plan = names if len(set(names)) == len(names) else None
+        if len(_PLANS) >= _MAX_PLANS:
+            _PLANS.clear()
+        _PLANS[keys] = plan
+    if plan is not None:
+        return dict(zip(plan, record.values(), strict=True))
     out: dict[str, Any] = {}
-    decorated = False
-    for k, v in record.items():
-        n = cache.get(k)
-        if n is None:
-            n = cache[k] = norm_key(k) if isinstance(k, str) else str(k)
-        if n in out:
-            decorated = True
-            continue
-        out[n] = v
-    if decorated:  # rare: let the undecorated spelling win whatever the key order
-        for k, v in record.items():
-            if isinstance(k, str) and k.strip().lower() == cache[k]:
-                out[cache[k]] = v
+    for k, v in record.items():  # colliding names: the undecorated spelling wins
+        n = _norm(k)
+        if n not in out or (isinstance(k, str) and k.strip().lower() == n):
+            out[n] = v
     return out
+
+
+def col(records: list[dict[str, Any]], *keys: str) -> list[Any]:
+    """One field of every record: the first of ``keys`` present with a non-empty value."""
+    if len(keys) == 1:
+        key = keys[0]
+        return [r.get(key) for r in records]
+    return [first(r, *keys) for r in records]
 
 
 def parse_text(value: str) -> Any:
@@ -84,20 +105,6 @@ def items(value: Any) -> list[Any]:
     if isinstance(value, str):
         value = parse_text(value)
     return value if isinstance(value, list) else []
-
-
-def path(record: dict[str, Any], *keys: str) -> Any:
-    """Follow normalised keys through nested objects: ``path(r, "status", "errorcode")``."""
-    value: Any = record
-    for i, key in enumerate(keys):
-        if i:
-            value = sub(value)
-        if not isinstance(value, dict):
-            return None
-        value = value.get(key)
-        if value is None:
-            return None
-    return value
 
 
 def first(record: dict[str, Any], *keys: str) -> Any:

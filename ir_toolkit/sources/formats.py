@@ -23,23 +23,26 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from ir_toolkit.sources.fields import normalise_keys
-from ir_toolkit.sources.mappers import LA_TABLES, MAPPERS, RecordError, classify
+from ir_toolkit.sources.fields import boolean, integer, normalise_keys, text
+from ir_toolkit.sources.mappers import LA_TABLES, MAPPERS, UNWRAP, RecordError, classify
 from ir_toolkit.sources.reader import READERS, Broken, CountingReader, Opened, csv_header, open_text, probe
 from ir_toolkit.timeutil import parse_times
 
 try:  # orjson is a declared dependency; the stdlib keeps the importer working without it
     import orjson
 
-    def _dumps(obj: Any) -> str:
+    def _dumps(obj: Any) -> bytes:
+        """The record as compact UTF-8 JSON. Raises UnicodeEncodeError for undecodable bytes."""
         try:
-            return orjson.dumps(obj).decode()
-        except TypeError:  # integers beyond 64 bits, odd keys
-            return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+            return orjson.dumps(obj)
+        except TypeError:  # integers beyond 64 bits, lone surrogates
+            return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 except ImportError:  # pragma: no cover
-    def _dumps(obj: Any) -> str:
-        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    def _dumps(obj: Any) -> bytes:
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 MAPPED_COLUMNS = (
     "time", "source", "operation", "result", "error_code", "user", "user_id", "mailbox", "app_id", "app_name",
@@ -146,15 +149,18 @@ class Format:
                 yield batch
 
     def _batch(self, chunk: Iterator[tuple[int, Any]], evidence: str, dayfirst: bool, hint: str) -> Batch:
-        cols: dict[str, list[Any]] = {c: [] for c in MAPPED_COLUMNS}
-        appenders = [(c, cols[c].append) for c in MAPPED_COLUMNS]
-        raws: list[str] = []
-        positions: list[int] = []
+        groups: dict[str, tuple[list[dict[str, Any]], list[int], list[bytes]]] = {}
         quarantined: list[dict[str, Any]] = []
         records = 0
+        group: Any = None
+        item: Any = None
+        rec: Any = None
+        norm: Any = None
 
         def bad(pos: int, reason: str, record: Any) -> None:
-            if isinstance(record, str):
+            if isinstance(record, bytes):
+                record = record.decode("utf-8", "backslashreplace")
+            elif isinstance(record, str):
                 record = _printable(record)
             quarantined.append({"file": evidence, "position": pos, "reason": reason, "record": record})
 
@@ -163,31 +169,28 @@ class Format:
         try:
             for pos, rec in chunk:
                 records += 1
-                row = self._row(pos, rec, hint, bad)
-                if row is None:
-                    continue
-                row, raw = row
-                for name, append in appenders:
-                    append(row.get(name))
-                raws.append(raw)
-                positions.append(pos)
+                item = self._prepare(pos, rec, hint, bad)
+                if item is not None:
+                    family, norm, raw = item
+                    group = groups.get(family)
+                    if group is None:
+                        group = groups[family] = ([], [], [])
+                    group[0].append(norm)
+                    group[1].append(pos)
+                    group[2].append(raw)
+            frames = [self._map(family, *group, evidence, dayfirst, bad) for family, group in groups.items()]
+            groups.clear()  # free the parsed records by reference counting before the collector resumes
+            del group, item, rec, norm
         finally:
             if enabled:
                 gc.enable()
-        frame = _frame(cols, dayfirst)
-        frame["evidence"] = [f"{evidence}#{p}" for p in positions]
-        frame["raw"] = raws
-        missing = frame["time"].isna() & (frame["source"] != "tenant_snapshot")
-        if missing.any():
-            for i in missing[missing].index:
-                pos = positions[i]
-                bad(pos, f"record {pos}: no readable time (got {cols['time'][i]!r})", raws[i])
-            frame = frame[~missing].reset_index(drop=True)
+        frame = frames[0] if len(frames) == 1 else (
+            pd.concat(frames, ignore_index=True) if frames else _frame({}, [], [], evidence, dayfirst))
         return Batch(frame, quarantined, records)
 
-    def _row(self, pos: int, rec: Any, hint: str,
-             bad: Callable[[int, str, Any], None]) -> tuple[dict[str, Any], str] | None:
-        """One record mapped to a canonical row and its raw JSON, or None (quarantined)."""
+    def _prepare(self, pos: int, rec: Any, hint: str,
+                 bad: Callable[[int, str, Any], None]) -> tuple[str, dict[str, Any], bytes] | None:
+        """Family, normalised record and raw JSON of one record, or None (quarantined)."""
         if isinstance(rec, Broken):
             bad(pos, rec.reason, rec.text)
             return None
@@ -196,7 +199,6 @@ class Format:
             return None
         try:
             raw = _dumps(rec)
-            raw.encode("utf-8")
         except UnicodeEncodeError:
             bad(pos, f"record {pos} holds bytes that are not valid in the file's encoding", _safe(rec))
             return None
@@ -206,14 +208,45 @@ class Format:
                 norm = self.prepare(norm, hint)
             family = self.family or classify(norm)
             if family is None:
-                keys = ", ".join(list(rec)[:8])
-                raise RecordError(f"not a record this format knows (keys: {keys})")
-            return MAPPERS[family](norm), raw
+                raise RecordError(f"not a record this format knows (keys: {', '.join(map(str, list(rec)[:8]))})")
+            if family in UNWRAP:
+                family, unwrap = UNWRAP[family]
+                norm = unwrap(norm)
+            return family, norm, raw
         except RecordError as exc:
             bad(pos, f"record {pos}: {exc}", raw)
         except Exception as exc:  # noqa: BLE001 - attacker-controlled input: quarantine, never crash
             bad(pos, f"record {pos}: unreadable ({exc.__class__.__name__}: {exc})", raw)
         return None
+
+    def _map(self, family: str, rs: list[dict[str, Any]], positions: list[int], raws: list[bytes],
+             evidence: str, dayfirst: bool, bad: Callable[[int, str, Any], None]) -> pd.DataFrame:
+        """Map one family's records column by column; a record that breaks the mapper is quarantined."""
+        mapper = MAPPERS[family]
+        cols: dict[str, list[Any]]
+        try:
+            cols = mapper(rs)
+        except Exception:  # noqa: BLE001 - find the record(s) at fault, one by one
+            cols = {}
+            keep: list[int] = []
+            for i, r in enumerate(rs):
+                try:
+                    one = mapper([r])
+                except Exception as exc:  # noqa: BLE001
+                    bad(positions[i], f"record {positions[i]}: unreadable ({exc.__class__.__name__}: {exc})", raws[i])
+                    continue
+                for name in set(one) | set(cols):
+                    cols.setdefault(name, [None] * len(keep)).extend(one.get(name, [None]))
+                keep.append(i)
+            positions, raws = [positions[i] for i in keep], [raws[i] for i in keep]
+        frame = _frame(cols, positions, raws, evidence, dayfirst)
+        missing = frame["time"].isna() & (frame["source"] != "tenant_snapshot")
+        if missing.any():
+            times = cols.get("time") or [None] * len(positions)
+            for i in missing[missing].index:
+                bad(positions[i], f"record {positions[i]}: no readable time (got {times[i]!r})", raws[i])
+            frame = frame[~missing].reset_index(drop=True)
+        return frame
 
 
 def _safe(obj: Any) -> str:
@@ -233,11 +266,58 @@ def _printable(text: str) -> str:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _frame(cols: dict[str, list[Any]], dayfirst: bool) -> pd.DataFrame:
-    frame = pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in cols.items()})
-    frame["time"] = parse_times(frame["time"], dayfirst=dayfirst)
-    frame["token_issued_at"] = parse_times(frame["token_issued_at"], dayfirst=dayfirst)
-    return frame
+_LOWER = {"user_id", "mailbox", "app_id", "client_app_id", "resource_id", "session_id", "exchange_session_id",
+          "result"}
+_INTS = {"error_code", "asn", "items"}
+_LISTS = {"message_ids", "folders"}
+_NULL = pa.scalar(None, pa.string())
+
+
+def _strings(values: list[Any], lower: bool) -> pa.Array:
+    """A string column: whitespace trimmed, empty -> null, optionally lower case (vectorised)."""
+    try:
+        arr = pa.array(values, type=pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        arr = pa.array([text(v) for v in values], type=pa.string())
+    arr = pc.utf8_trim_whitespace(arr)
+    arr = pc.if_else(pc.equal(arr, ""), _NULL, arr)
+    return pc.utf8_lower(arr) if lower else arr
+
+
+def _typed(values: list[Any], kind: pa.DataType, convert: Callable[[Any], Any]) -> pa.Array:
+    try:
+        return pa.array(values, type=kind)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return pa.array([convert(v) for v in values], type=kind)
+
+
+def _string_list(value: Any) -> list[str] | None:
+    return [str(v) for v in value] if isinstance(value, list) else None
+
+
+def _frame(cols: dict[str, list[Any]], positions: list[int], raws: list[bytes], evidence: str,
+           dayfirst: bool) -> pd.DataFrame:
+    """The canonical frame of one batch; string columns are Arrow-backed (no Python round trip)."""
+    n = len(positions)
+    data: dict[str, Any] = {}
+    for name in MAPPED_COLUMNS:
+        values = cols.get(name) or [None] * n
+        if name in ("time", "token_issued_at"):
+            data[name] = parse_times(pd.Series(values, dtype=object), dayfirst=dayfirst)
+            continue
+        if name in _INTS:
+            arr = _typed(values, pa.int64(), integer)
+        elif name == "throttled":
+            arr = _typed(values, pa.bool_(), boolean)
+        elif name in _LISTS:
+            arr = _typed(values, pa.list_(pa.string()), _string_list)
+        else:
+            arr = _strings(values, name in _LOWER)
+        data[name] = pd.Series(pd.arrays.ArrowExtensionArray(arr))
+    data["evidence"] = pd.Series(pd.arrays.ArrowExtensionArray(
+        pa.array([f"{evidence}#{p}" for p in positions], type=pa.string())))
+    data["raw"] = pd.Series(pd.arrays.ArrowExtensionArray(pa.array(raws, type=pa.binary()).cast(pa.string())))
+    return pd.DataFrame(data)
 
 
 # ----- content tests ----------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from typing import Any
 
 from ir_toolkit.sources.fields import (
     boolean,
+    col,
     first,
     integer,
     ip,
@@ -32,12 +33,12 @@ from ir_toolkit.sources.fields import (
     lower,
     name_value,
     normalise_keys,
-    path,
     sub,
     text,
 )
 
 Row = dict[str, Any]
+Columns = dict[str, list[Any]]
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
@@ -98,50 +99,62 @@ def _signin_source(r: dict[str, Any]) -> str:
         v = r.get(key)
         if isinstance(v, str) and v.lower() in LA_TABLES:
             return LA_TABLES[v.lower()]
-    for t in items(r.get("signineventtypes")):
-        if isinstance(t, str) and t.lower() in _EVENT_TYPES:
-            return _EVENT_TYPES[t.lower()]
+    types = r.get("signineventtypes")
+    if types:
+        for t in types if isinstance(types, list) else items(types):
+            if isinstance(t, str) and t.lower() in _EVENT_TYPES:
+                return _EVENT_TYPES[t.lower()]
     if r.get("managedserviceidentity") and sub(r.get("managedserviceidentity")).get("msitype") not in (None, "none"):
         return "signin_managedidentity"
     if not r.get("userprincipalname") and r.get("serviceprincipalid"):
         return "signin_serviceprincipal"
-    interactive = boolean(r.get("isinteractive"))
-    return "signin_noninteractive" if interactive is False else "signin_interactive"
+    interactive = r.get("isinteractive")
+    return "signin_noninteractive" if interactive is False or boolean(interactive) is False else "signin_interactive"
 
 
-def _country(r: dict[str, Any]) -> str | None:
-    loc = first(r, "location", "locationdetails")
+def _country(loc: Any) -> str | None:
+    if isinstance(loc, dict):
+        return text(sub(loc).get("countryorregion"))
     if isinstance(loc, str) and not loc.lstrip().startswith("{"):
         return text(loc.rsplit(",", 1)[-1])  # "US" (Log Analytics) or "Redmond, Washington, US"
     return text(sub(loc).get("countryorregion"))
 
 
-def map_signin(r: dict[str, Any]) -> Row:
-    """A sign-in (any of the four event types, any container)."""
-    source = _signin_source(r)
-    code = integer(path(r, "status", "errorcode"))
-    if code is None:
-        code = integer(first(r, "resulttype", "errorcode"))
-    sp = source in ("signin_serviceprincipal", "signin_managedidentity")
-    upn = lower(r.get("userprincipalname"))
+def _error_code(r: dict[str, Any]) -> int | None:
+    status = r.get("status")
+    if status is not None:
+        code = integer(sub(status).get("errorcode"))
+        if code is not None:
+            return code
+    return integer(first(r, "resulttype", "errorcode"))
+
+
+def map_signins(rs: list[dict[str, Any]]) -> Columns:
+    """Sign-ins (any of the four event types, any container), column by column."""
+    sources = [_signin_source(r) for r in rs]
+    codes = [_error_code(r) for r in rs]
+    upns = col(rs, "userprincipalname")
+    apps = ("signin_serviceprincipal", "signin_managedidentity")
+    sp = [s in apps and not u for s, u in zip(sources, upns, strict=True)]
     return {
-        "time": first(r, "createddatetime", "timegenerated"),
-        "source": source,
-        "operation": "Sign-in",
-        "result": None if code is None else ("success" if code == 0 else "failure"),
-        "error_code": code,
-        "user": upn if upn or not sp else text(r.get("serviceprincipalname")),
-        "user_id": lower(first(r, "userid") if upn or not sp else first(r, "serviceprincipalid", "userid")),
-        "app_id": lower(r.get("appid")),
-        "app_name": text(r.get("appdisplayname")),
-        "resource_id": lower(first(r, "resourceidentity", "resourceid")),
-        "ip": ip(text(first(r, "ipaddress"))),
-        "country": _country(r),
-        "asn": integer(r.get("autonomoussystemnumber")),
-        "user_agent": text(r.get("useragent")),
-        "session_id": lower(r.get("sessionid")),
-        "token_id": text(r.get("uniquetokenidentifier")),
-        "record_id": text(first(r, "id", "originalrequestid")),
+        "time": col(rs, "createddatetime", "timegenerated"),
+        "source": sources,
+        "operation": ["Sign-in"] * len(rs),
+        "result": [None if c is None else ("success" if c == 0 else "failure") for c in codes],
+        "error_code": codes,
+        "user": [r.get("serviceprincipalname") if s else lower(u) for r, s, u in zip(rs, sp, upns, strict=True)],
+        "user_id": [first(r, "serviceprincipalid", "userid") if s else r.get("userid")
+                    for r, s in zip(rs, sp, strict=True)],
+        "app_id": col(rs, "appid"),
+        "app_name": col(rs, "appdisplayname"),
+        "resource_id": col(rs, "resourceidentity", "resourceid"),
+        "ip": [ip(text(v)) for v in col(rs, "ipaddress")],
+        "country": [_country(first(r, "location", "locationdetails")) for r in rs],
+        "asn": [integer(v) for v in col(rs, "autonomoussystemnumber")],
+        "user_agent": col(rs, "useragent"),
+        "session_id": col(rs, "sessionid"),
+        "token_id": col(rs, "uniquetokenidentifier"),
+        "record_id": col(rs, "id", "originalrequestid"),
     }
 
 
@@ -190,60 +203,71 @@ def _ual_target(r: dict[str, Any], op: str) -> str | None:
     return text(first(r, "objectid", "itemname"))
 
 
-def map_ual(r: dict[str, Any]) -> Row:
-    """A unified audit log record (MailItemsAccessed -> mail_access, all others -> audit_other)."""
-    op = text(r.get("operation"))
-    ctx = sub(r.get("appaccesscontext"))
-    mailbox = lower(r.get("mailboxownerupn"))
-    if mailbox is None and text(r.get("workload")) == "Exchange" and r.get("mailboxguid"):
-        mailbox = lower(r.get("userid"))
-    row: Row = {
-        "time": first(r, "creationtime", "timegenerated"),
-        "operation": op,
-        "result": lower(r.get("resultstatus")),
-        "user": lower(r.get("userid")),
-        "user_id": lower(r.get("userkey")) if _GUID.match(str(r.get("userkey") or "")) else None,
+def _mail_items(folders: Any) -> tuple[list[str], list[str]]:
+    ids: list[str] = []
+    paths: list[str] = []
+    for f in items(folders):
+        if not isinstance(f, dict):
+            continue
+        fn = normalise_keys(f)
+        if fn.get("path") is not None:
+            paths.append(str(fn["path"]))
+        for item in items(fn.get("folderitems")):
+            mid = normalise_keys(item).get("internetmessageid") if isinstance(item, dict) else None
+            if mid:
+                ids.append(str(mid))
+    return ids, paths
+
+
+def map_ual(rs: list[dict[str, Any]]) -> Columns:
+    """Unified audit log records (MailItemsAccessed -> mail_access, all others -> audit_other)."""
+    ops = [text(r.get("operation")) for r in rs]
+    mail = [op == "MailItemsAccessed" for op in ops]
+    ctx = [sub(r.get("appaccesscontext")) if r.get("appaccesscontext") else {} for r in rs]
+    mailbox = [r.get("mailboxownerupn") or (r.get("userid") if r.get("workload") == "Exchange" and r.get("mailboxguid")
+                                            else None) for r in rs]
+    props = [r.get("operationproperties") if m else None for r, m in zip(rs, mail, strict=True)]
+    folders = [_mail_items(r.get("folders")) if m else None for r, m in zip(rs, mail, strict=True)]
+    return {
+        "time": col(rs, "creationtime", "timegenerated"),
+        "source": ["mail_access" if m else "audit_other" for m in mail],
+        "operation": ops,
+        "result": col(rs, "resultstatus"),
+        "user": [lower(v) for v in col(rs, "userid")],
+        "user_id": [k if isinstance(k, str) and _GUID.match(k) else None for k in col(rs, "userkey")],
         "mailbox": mailbox,
-        "app_id": lower(r.get("appid")),
-        "client_app_id": lower(first(r, "clientappid") or ctx.get("clientappid")),
-        "ip": ip(text(first(r, "clientipaddress", "clientip", "client_ipaddress", "actoripaddress"))),
-        "user_agent": text(first(r, "clientinfostring", "useragent")),
-        "session_id": lower(ctx.get("aadsessionid")),
-        "token_id": text(ctx.get("uniquetokenid")),
-        "token_issued_at": ctx.get("issuedattime"),
-        "exchange_session_id": lower(r.get("sessionid")),
-        "record_id": text(first(r, "id", "officeid")),
+        "app_id": col(rs, "appid"),
+        "client_app_id": [first(r, "clientappid") or c.get("clientappid") for r, c in zip(rs, ctx, strict=True)],
+        "ip": [ip(text(v)) for v in col(rs, "clientipaddress", "clientip", "client_ipaddress", "actoripaddress")],
+        "user_agent": col(rs, "clientinfostring", "useragent"),
+        "session_id": [c.get("aadsessionid") for c in ctx],
+        "token_id": [c.get("uniquetokenid") for c in ctx],
+        "token_issued_at": [c.get("issuedattime") for c in ctx],
+        "exchange_session_id": col(rs, "sessionid"),
+        "mail_access_type": [text(name_value(p, "MailAccessType")) if m else None
+                             for p, m in zip(props, mail, strict=True)],
+        "throttled": [boolean(name_value(p, "IsThrottled")) is True if m else None
+                      for p, m in zip(props, mail, strict=True)],
+        "items": [integer(r.get("operationcount")) if m else None for r, m in zip(rs, mail, strict=True)],
+        "message_ids": [f[0] if f is not None else None for f in folders],
+        "folders": [f[1] if f is not None else None for f in folders],
+        "target": [None if m else _ual_target(r, (op or "").lower()) for r, m, op in zip(rs, mail, ops, strict=True)],
+        "record_id": col(rs, "id", "officeid"),
     }
-    if op == "MailItemsAccessed":
-        folders = items(r.get("folders"))
-        ids: list[str] = []
-        paths: list[str] = []
-        for f in folders:
-            if not isinstance(f, dict):
-                continue
-            fn = normalise_keys(f)
-            if fn.get("path") is not None:
-                paths.append(str(fn["path"]))
-            for item in items(fn.get("folderitems")):
-                mid = normalise_keys(item).get("internetmessageid") if isinstance(item, dict) else None
-                if mid:
-                    ids.append(str(mid))
-        props = r.get("operationproperties")
-        row.update(
-            source="mail_access",
-            mail_access_type=text(name_value(props, "MailAccessType")),
-            throttled=boolean(name_value(props, "IsThrottled")) is True,
-            items=integer(r.get("operationcount")),
-            message_ids=ids,
-            folders=paths,
-        )
-    else:
-        row.update(source="audit_other", target=_ual_target(r, (op or "").lower()))
-    return row
 
 
-def map_audit_record(r: dict[str, Any]) -> Row:
-    """A container around a UAL record: Graph auditLogRecord or a Purview CSV row."""
+_AUDIT_FALLBACKS = (("creationtime", ("creationdate", "createddatetime")), ("operation", ("operation", "operations")),
+                    ("userid", ("userprincipalname", "userid", "userids")), ("clientip", ("clientip",)),
+                    ("id", ("recordid", "id")))
+
+
+def unwrap_audit_record(r: dict[str, Any]) -> dict[str, Any]:
+    """The UAL record inside a Graph auditLogRecord or a Purview CSV row, with the container's
+    fields filling what the inner record lacks.
+
+    Raises:
+        RecordError: when AuditData is not a JSON object.
+    """
     data = r.get("auditdata")
     if isinstance(data, str):
         try:
@@ -253,18 +277,12 @@ def map_audit_record(r: dict[str, Any]) -> Row:
     if not isinstance(data, dict):
         raise RecordError("AuditData is not a JSON object")
     inner = normalise_keys(data)
-    row = map_ual(inner) if inner else {"source": "audit_other"}
-    fallbacks = {
-        "time": first(r, "creationdate", "createddatetime"),
-        "operation": text(first(r, "operation", "operations")),
-        "user": lower(first(r, "userprincipalname", "userid", "userids")),
-        "ip": ip(text(r.get("clientip"))),
-        "record_id": text(first(r, "recordid", "id")),
-    }
-    for key, value in fallbacks.items():
-        if row.get(key) in (None, "") and value is not None:
-            row[key] = value
-    return row
+    for key, outer in _AUDIT_FALLBACKS:
+        if inner.get(key) in (None, ""):
+            value = first(r, *outer)
+            if value is not None:
+                inner[key] = value
+    return inner
 
 
 # ----- risk detections and directory objects ----------------------------------------------------
@@ -279,7 +297,7 @@ def map_risk(r: dict[str, Any]) -> Row:
         "user": lower(r.get("userprincipalname")),
         "user_id": lower(r.get("userid")),
         "ip": ip(text(r.get("ipaddress"))),
-        "country": _country(r),
+        "country": _country(r.get("location")),
         "user_agent": text(name_value(info, "userAgent")),
         "target": text(r.get("requestid")),
         "record_id": text(r.get("id")),
@@ -307,11 +325,23 @@ def map_directory_object(r: dict[str, Any]) -> Row:
     }
 
 
-MAPPERS: dict[str, Callable[[dict[str, Any]], Row]] = {
-    "signin": map_signin,
-    "directory_audit": map_directory_audit,
+def _by_row(fn: Callable[[dict[str, Any]], Row]) -> Callable[[list[dict[str, Any]]], Columns]:
+    """A column mapper from a one-record mapper (for the low-volume families)."""
+    def mapper(rs: list[dict[str, Any]]) -> Columns:
+        rows = [fn(r) for r in rs]
+        return {k: [row.get(k) for row in rows] for k in {k for row in rows for k in row}}
+
+    mapper.__doc__ = fn.__doc__
+    return mapper
+
+
+MAPPERS: dict[str, Callable[[list[dict[str, Any]]], Columns]] = {
+    "signin": map_signins,
+    "directory_audit": _by_row(map_directory_audit),
     "ual": map_ual,
-    "audit_record": map_audit_record,
-    "risk": map_risk,
-    "directory_object": map_directory_object,
+    "risk": _by_row(map_risk),
+    "directory_object": _by_row(map_directory_object),
+}
+UNWRAP: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {
+    "audit_record": ("ual", unwrap_audit_record),
 }
