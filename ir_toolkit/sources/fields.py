@@ -18,6 +18,11 @@ import json
 from functools import lru_cache
 from typing import Any
 
+try:
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - orjson is a declared dependency
+    _orjson = None  # type: ignore[assignment]
+
 _KEY_CACHE: dict[str, str] = {}
 _PLANS: dict[tuple[Any, ...], tuple[str, ...] | None] = {}
 _MAX_PLANS = 4096
@@ -76,13 +81,23 @@ def col(records: list[dict[str, Any]], *keys: str) -> list[Any]:
     return [first(r, *keys) for r in records]
 
 
+def loads(text: str | bytes) -> Any:
+    """json.loads, through orjson when installed (ValueError on bad JSON, as json.loads)."""
+    if _orjson is not None:
+        try:
+            return _orjson.loads(text)
+        except ValueError:
+            pass  # NaN, huge integers and the like: the stdlib decides
+    return json.loads(text)
+
+
 def parse_text(value: str) -> Any:
     """Decode nested text: JSON first, then a Python literal; None when it is neither."""
     text = value.strip()
     if not text or text[0] not in "[{":
         return None
     try:
-        return json.loads(text)
+        return loads(text)
     except ValueError:
         pass
     try:
@@ -98,6 +113,28 @@ def sub(value: Any) -> dict[str, Any]:
     if isinstance(value, dict):
         return normalise_keys(value)
     return {}
+
+
+def obj(value: Any) -> dict[str, Any] | None:
+    """A nested object given as dict or as JSON/Python text (keys as written), else None."""
+    if isinstance(value, str):
+        value = parse_text(value)
+    return value if isinstance(value, dict) else None
+
+
+def field(value: Any, *spellings: str) -> Any:
+    """One property of a nested object, looked up by its usual spellings, then case-insensitively.
+
+    ``field(status, "errorCode", "ErrorCode")``; ``value`` may be a dict or JSON/Python text.
+    """
+    d = obj(value)
+    if d is None:
+        return None
+    for key in spellings:
+        v = d.get(key)
+        if v is not None:
+            return v
+    return normalise_keys(d).get(spellings[0].lower()) if d else None
 
 
 def items(value: Any) -> list[Any]:
@@ -191,7 +228,7 @@ def name_value(entries: Any, name: str) -> Any:
     wanted = name.lower()
     for entry in items(entries):
         if isinstance(entry, dict):
-            e = normalise_keys(entry)
-            if str(e.get("name", e.get("key", ""))).lower() == wanted:
-                return e.get("value")
+            label = field(entry, "Name", "name", "Key", "key")
+            if isinstance(label, str) and label.lower() == wanted:
+                return field(entry, "Value", "value")
     return None

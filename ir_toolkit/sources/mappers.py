@@ -18,7 +18,6 @@ Keys are the normalised ones of :func:`ir_toolkit.sources.fields.normalise_keys`
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -26,13 +25,16 @@ from typing import Any
 from ir_toolkit.sources.fields import (
     boolean,
     col,
+    field,
     first,
     integer,
     ip,
     items,
+    loads,
     lower,
     name_value,
     normalise_keys,
+    obj,
     sub,
     text,
 )
@@ -113,17 +115,15 @@ def _signin_source(r: dict[str, Any]) -> str:
 
 
 def _country(loc: Any) -> str | None:
-    if isinstance(loc, dict):
-        return text(sub(loc).get("countryorregion"))
-    if isinstance(loc, str) and not loc.lstrip().startswith("{"):
+    if isinstance(loc, str) and not loc.lstrip().startswith(("{", "[")):
         return text(loc.rsplit(",", 1)[-1])  # "US" (Log Analytics) or "Redmond, Washington, US"
-    return text(sub(loc).get("countryorregion"))
+    return text(field(loc, "countryOrRegion", "CountryOrRegion"))
 
 
 def _error_code(r: dict[str, Any]) -> int | None:
     status = r.get("status")
     if status is not None:
-        code = integer(sub(status).get("errorcode"))
+        code = integer(field(status, "errorCode", "ErrorCode"))
         if code is not None:
             return code
     return integer(first(r, "resulttype", "errorcode"))
@@ -209,11 +209,11 @@ def _mail_items(folders: Any) -> tuple[list[str], list[str]]:
     for f in items(folders):
         if not isinstance(f, dict):
             continue
-        fn = normalise_keys(f)
-        if fn.get("path") is not None:
-            paths.append(str(fn["path"]))
-        for item in items(fn.get("folderitems")):
-            mid = normalise_keys(item).get("internetmessageid") if isinstance(item, dict) else None
+        folder_path = field(f, "Path", "path")
+        if folder_path is not None:
+            paths.append(str(folder_path))
+        for item in items(field(f, "FolderItems", "folderItems")):
+            mid = field(item, "InternetMessageId", "internetMessageId") if isinstance(item, dict) else None
             if mid:
                 ids.append(str(mid))
     return ids, paths
@@ -223,7 +223,7 @@ def map_ual(rs: list[dict[str, Any]]) -> Columns:
     """Unified audit log records (MailItemsAccessed -> mail_access, all others -> audit_other)."""
     ops = [text(r.get("operation")) for r in rs]
     mail = [op == "MailItemsAccessed" for op in ops]
-    ctx = [sub(r.get("appaccesscontext")) if r.get("appaccesscontext") else {} for r in rs]
+    ctx = [obj(r.get("appaccesscontext")) or {} for r in rs]
     mailbox = [r.get("mailboxownerupn") or (r.get("userid") if r.get("workload") == "Exchange" and r.get("mailboxguid")
                                             else None) for r in rs]
     props = [r.get("operationproperties") if m else None for r, m in zip(rs, mail, strict=True)]
@@ -237,12 +237,13 @@ def map_ual(rs: list[dict[str, Any]]) -> Columns:
         "user_id": [k if isinstance(k, str) and _GUID.match(k) else None for k in col(rs, "userkey")],
         "mailbox": mailbox,
         "app_id": col(rs, "appid"),
-        "client_app_id": [first(r, "clientappid") or c.get("clientappid") for r, c in zip(rs, ctx, strict=True)],
+        "client_app_id": [first(r, "clientappid") or field(c, "ClientAppId", "clientAppId")
+                          for r, c in zip(rs, ctx, strict=True)],
         "ip": [ip(text(v)) for v in col(rs, "clientipaddress", "clientip", "client_ipaddress", "actoripaddress")],
         "user_agent": col(rs, "clientinfostring", "useragent"),
-        "session_id": [c.get("aadsessionid") for c in ctx],
-        "token_id": [c.get("uniquetokenid") for c in ctx],
-        "token_issued_at": [c.get("issuedattime") for c in ctx],
+        "session_id": [field(c, "AADSessionId", "aadSessionId") for c in ctx],
+        "token_id": [field(c, "UniqueTokenId", "uniqueTokenId") for c in ctx],
+        "token_issued_at": [field(c, "IssuedAtTime", "issuedAtTime") for c in ctx],
         "exchange_session_id": col(rs, "sessionid"),
         "mail_access_type": [text(name_value(p, "MailAccessType")) if m else None
                              for p, m in zip(props, mail, strict=True)],
@@ -271,7 +272,7 @@ def unwrap_audit_record(r: dict[str, Any]) -> dict[str, Any]:
     data = r.get("auditdata")
     if isinstance(data, str):
         try:
-            data = json.loads(data)
+            data = loads(data)
         except ValueError as exc:
             raise RecordError(f"AuditData is not valid JSON ({exc})") from None
     if not isinstance(data, dict):

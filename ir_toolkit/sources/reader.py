@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, cast
 
+from ir_toolkit.sources.fields import loads
+
 CHUNK = 1 << 22
 MAX_RECORD = 64 << 20
 HEAD = 1 << 16
@@ -184,7 +186,7 @@ def read_jsonl(fh: IO[str]) -> Iterator[tuple[int, Any]]:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = loads(line)
         except ValueError as exc:
             yield n, Broken(f"line {n} is not valid JSON ({exc.args[0].split(':')[0]})", _cut(line.rstrip("\n")))
             continue
