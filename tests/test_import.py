@@ -251,3 +251,18 @@ def test_address_normalisation(raw: str, want: str | None) -> None:
 def test_key_normalisation_prefers_undecorated() -> None:
     assert normalise_keys({"Type_": "dup", "Type": "SigninLogs", "TimeGenerated [UTC]": "t"}) == \
         {"type": "SigninLogs", "timegenerated": "t"}
+
+
+def test_files_parsed_side_by_side_give_the_same_case(tmp_path: Path) -> None:
+    names = ["purview_current.csv", "graph_audit_records.json", "purview_legacy.csv", "log_analytics_portal.csv",
+             "graph_signins_beta.json"]
+    out = {}
+    for workers in (1, 3):
+        case = Case.init(tmp_path / f"case{workers}", tenant="contoso")
+        results = import_files(case, [IMPORT / n for n in names], workers=workers)
+        events = case.read_events().drop(columns=["raw"])
+        out[workers] = ([{k: r[k] for k in ("format", "records", "imported", "duplicates", "quarantined")}
+                         for r in results], events)
+        assert not (case.root / ".import-spool").exists()
+    assert out[1][0] == out[3][0]
+    pd.testing.assert_frame_equal(out[1][1], out[3][1])
