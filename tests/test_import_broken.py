@@ -156,3 +156,24 @@ def test_hostile_values_stay_text(case_dir: Path, tmp_path: Path) -> None:
     reasons = " | ".join(case.quarantined()["reason"])
     assert "no readable time" in reasons and "not an object" in reasons
     assert case.read_events()["error_code"].iloc[0] == 50126
+
+
+def test_big_array_with_boundary_lookalikes_inside_records(case_dir: Path, tmp_path: Path) -> None:
+    """Runs of records are decoded together between record boundaries; text or nested objects that
+    look like a boundary must never split a record."""
+    base = _signins()[0]
+    trap = '},{"id":"trap","createdDateTime":"2020-01-01T00:00:00Z"'
+    recs = []
+    for i in range(400):
+        r = dict(base, id=f"rec-{i}", userDisplayName=trap if i % 3 else "plain")
+        r["appliedConditionalAccessPolicies"] = [{"id": f"p{j}", "createdDateTime": "x"} for j in range(i % 4)]
+        recs.append(r)
+    f = tmp_path / "big.json"
+    f.write_text(json.dumps(recs, indent=None if len(recs) % 2 else 1))
+    case = Case.open(case_dir, writable=True)
+    [res] = case.import_files([f])
+    assert (res["records"], res["imported"], res["quarantined"]) == (400, 400, 0)
+    ev = case.read_events().set_index("record_id")
+    for r in recs[::37]:
+        assert json.loads(ev.loc[r["id"], "raw"]) == r
+    assert ev.loc["rec-4", "evidence"].endswith("#5")

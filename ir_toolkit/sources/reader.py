@@ -18,12 +18,18 @@ import csv
 import gzip
 import io
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, cast
 
 from ir_toolkit.sources.fields import loads
+
+try:
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - orjson is a declared dependency
+    _orjson = None  # type: ignore[assignment]
 
 CHUNK = 1 << 22
 MAX_RECORD = 64 << 20
@@ -199,6 +205,8 @@ class _Stream:
 
     def __init__(self, fh: IO[str]) -> None:
         self.fh, self.buf, self.pos, self.eof = fh, "", 0, False
+        self.fills = 0
+        self.no_runs = -1
 
     def fill(self) -> bool:
         if self.eof:
@@ -209,6 +217,7 @@ class _Stream:
             return False
         self.buf = self.buf[self.pos:] + chunk
         self.pos = 0
+        self.fills += 1
         return True
 
     def skip(self, chars: str = _WS) -> str:
@@ -269,16 +278,61 @@ def read_json(fh: IO[str]) -> Iterator[tuple[int, Any]]:
 
 
 def _array(s: _Stream, count: list[int], pages: bool = True) -> Iterator[tuple[int, Any]]:
-    """Elements of an array; with ``pages`` an element that is a Graph page yields its records."""
+    """Elements of an array; with ``pages`` an element that is a Graph page yields its records.
+
+    Runs of whole elements are decoded in one orjson call where the records' first two keys
+    mark where one element ends and the next begins (see :func:`_run`); everything else, and any
+    run that does not decode, goes element by element through the stdlib decoder.
+    """
     s.pos += 1
+    boundary: re.Pattern[str] | None = None
     while (c := s.skip(_WS + ",")) != "]":
         if c == "":
             raise ValueError("unexpected end of file inside an array (truncated JSON)")
-        value = s.value()
-        for rec in _flatten(value) if pages else (value,):
-            count[0] += 1
-            yield count[0], rec
+        run = _run(s, boundary) if boundary is not None else None
+        values = run if run is not None else [s.value()]
+        if boundary is None and _orjson is not None and isinstance(values[0], dict) and len(values[0]) > 1:
+            boundary = _boundary(values[0])
+        for value in values:
+            for rec in _flatten(value) if pages else (value,):
+                count[0] += 1
+                yield count[0], rec
     s.pos += 1
+
+
+def _boundary(first: dict[str, Any]) -> re.Pattern[str] | None:
+    """A pattern for the gap between two records shaped like ``first`` (its first two keys)."""
+    k1, k2 = list(first)[:2]
+    if not isinstance(first[k1], str | int) or isinstance(first[k1], bool):
+        return None
+    value = r'"(?:[^"\\]|\\.)*"' if isinstance(first[k1], str) else r"-?\d+"
+    return re.compile(r"\}\s*,\s*(?=\{\s*" + re.escape(json.dumps(k1)) + r"\s*:\s*" + value + r"\s*,\s*"
+                      + re.escape(json.dumps(k2)) + r"\s*:)")
+
+
+def _run(s: _Stream, boundary: re.Pattern[str]) -> list[Any] | None:
+    """Decode the whole elements in the buffer from ``s.pos`` up to the last boundary, if any.
+
+    A boundary found inside a string or a nested value leaves the text unbalanced, which no
+    JSON decoder accepts; then None is returned and the caller decodes one element instead.
+    """
+    if s.no_runs == s.fills:  # this buffer already failed: element by element until the next read
+        return None
+    buf, start = s.buf, s.pos
+    ends = [m.start() + 1 for m in boundary.finditer(buf, start)]
+    for end in ends[:-4:-1]:  # the last three candidates, latest first
+        if end - start < 4096:
+            break
+        try:
+            values = _orjson.loads("[" + buf[start:end] + "]")
+        except ValueError:
+            continue
+        if values and all(isinstance(v, dict) for v in values):
+            s.pos = end
+            return list(values)
+        break
+    s.no_runs = s.fills
+    return None
 
 
 def _object(s: _Stream, count: list[int]) -> Iterator[tuple[int, Any]]:
