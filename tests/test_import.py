@@ -12,7 +12,7 @@ from conftest import TESTDATA, cli
 
 from ir_toolkit.case import Case
 from ir_toolkit.case.importing import import_files
-from ir_toolkit.sources import reader
+from ir_toolkit.sources import jsonstream
 from ir_toolkit.sources.fields import ip, normalise_keys
 from ir_toolkit.sources.formats import FORMATS
 
@@ -208,7 +208,7 @@ def test_graph_containers(case_dir: Path, tmp_path: Path, shape: str) -> None:
 
 
 def test_json_refills_across_small_chunks(case_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(reader, "CHUNK", 97)  # every record spans several reads
+    monkeypatch.setattr(jsonstream, "CHUNK", 97)  # every record spans several reads
     recs = [dict(r, id=f"id-{i}") for i in range(30) for r in _records()[:1]]
     f = tmp_path / "page.json"
     f.write_text(json.dumps({"@odata.context": "x", "@odata.count": 123456, "value": recs}, indent=2))
