@@ -173,10 +173,10 @@ def _map(family: str, rs: list[dict[str, Any]], positions: list[int], raws: list
 def _safe(obj: Any) -> str:
     """The record as JSON text that can be written as UTF-8 (undecodable bytes shown as \\xNN)."""
     try:
-        text = json.dumps(obj, default=str, ensure_ascii=False)
+        dumped = json.dumps(obj, default=str, ensure_ascii=False)
     except (TypeError, ValueError, RecursionError):
-        text = repr(obj)
-    return _printable(text)[:1_000_000]
+        dumped = repr(obj)
+    return _printable(dumped)[:1_000_000]
 
 
 def _printable(text: str) -> str:
