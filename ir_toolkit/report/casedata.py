@@ -180,3 +180,39 @@ def messages_accessed(events: pd.DataFrame, mailboxes: list[str]) -> pd.DataFram
 def empty_events() -> pd.DataFrame:
     """An empty canonical event frame."""
     return empty_frame()
+
+
+def in_window(events: pd.DataFrame, start: str = "", end: str = "", mailbox: str = "") -> pd.DataFrame:
+    """Events inside [start, end] (ISO, empty = open) and, with ``mailbox``, only that mailbox's
+    events plus those of its owner as a user."""
+    out = events
+    if start:
+        out = out[out["time"] >= pd.Timestamp(start)]
+    if end:
+        out = out[out["time"] <= pd.Timestamp(end)]
+    if mailbox:
+        box = mailbox.lower()
+        out = out[(out["mailbox"] == box) | (out["user"] == box)]
+    return out
+
+
+#: Default retention in days per source (Entra P1/P2 sign-in and audit logs: 30; unified audit log: 180).
+RETENTION_DAYS = {"signin_interactive": 30, "signin_noninteractive": 30, "signin_serviceprincipal": 30,
+                  "signin_managedidentity": 30, "directory_audit": 30, "mail_access": 180, "audit_other": 180,
+                  "risk_detection": 90}
+
+
+def retention_deadlines(first_malicious: str | pd.Timestamp | None) -> pd.DataFrame:
+    """When the logs of the first malicious activity age out of the tenant's default retention.
+
+    Returns:
+        Columns source, retention_days, ages_out (UTC); empty when the start is unknown.
+    """
+    cols = ["source", "retention_days", "ages_out"]
+    if first_malicious is None or first_malicious == "":
+        return pd.DataFrame(columns=cols)
+    start = pd.Timestamp(first_malicious)
+    start = start.tz_localize("UTC") if start.tzinfo is None else start
+    rows = [{"source": s, "retention_days": d, "ages_out": start + pd.Timedelta(days=d)}
+            for s, d in RETENTION_DAYS.items()]
+    return pd.DataFrame(rows, columns=cols).sort_values("ages_out").reset_index(drop=True)

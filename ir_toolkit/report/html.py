@@ -158,8 +158,8 @@ def _summary(scope: dict[str, Any] | None, findings: pd.DataFrame, cov: pd.DataF
 
 def _evidence_refs(case: Case, findings: pd.DataFrame) -> dict[str, list[str]]:
     """For each finding, up to EVIDENCE_REFS 'file#record' references of its supporting events."""
-    wanted = {fid: list(ev)[:EVIDENCE_REFS] for fid, ev in zip(findings["finding_id"], findings["evidence"])
-              if ev is not None}
+    pairs = zip(findings["finding_id"], findings["evidence"], strict=True)
+    wanted = {fid: list(ev)[:EVIDENCE_REFS] for fid, ev in pairs if ev is not None}
     ids = sorted({i for v in wanted.values() for i in v})
     where: dict[str, str] = {}
     if ids and case.events.sources():
@@ -189,10 +189,11 @@ def _custody(case: Case, tz: str, text: Callable[[str], str]) -> dict[str, Any]:
 def build_context(case: Case, redact: bool = False, tz: str = "UTC",
                   networks: Iterable[str] = ()) -> dict[str, Any]:
     """Everything the template shows, as display strings and data URIs."""
-    redactor: Redactor | None = for_case(case, networks) if redact else None
-    text: Callable[[str], str] = redactor.text if redactor else (lambda s: s)
     findings = casedata.load_findings(case)
     scope = casedata.load_scope(case)
+    actor_ips = {a.get("ip") for a in (scope or {}).get("actor_ips", [])} | set(findings["ip"].dropna())
+    redactor: Redactor | None = for_case(case, networks, actor_ips=actor_ips) if redact else None
+    text: Callable[[str], str] = redactor.text if redactor else (lambda s: s)
     cov = casedata.coverage(case)
     events = case.read_events(columns=FIGURE_COLUMNS) if case.events.sources() else \
         casedata.empty_events()[FIGURE_COLUMNS]

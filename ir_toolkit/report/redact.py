@@ -66,11 +66,13 @@ class Redactor:
         domains: The tenant's own DNS domains (replaced wherever they appear).
         names: People's display names (replaced wherever they appear, case-insensitively).
         networks: Extra internal networks (CIDR) beyond :data:`INTERNAL_NETWORKS`.
+        addresses: Single addresses that are the tenant's own (its users' sign-in addresses).
     """
 
     def __init__(self, key: bytes, domains: Iterable[str] = (), names: Iterable[str] = (),
-                 networks: Iterable[str] = ()) -> None:
+                 networks: Iterable[str] = (), addresses: Iterable[str] = ()) -> None:
         self._key = key
+        self._addresses = {self._normal_ip(a) for a in addresses if a}
         self._networks = [ipaddress.ip_network(n, strict=False) for n in (*INTERNAL_NETWORKS, *networks)]
         self.domains = sorted({d.lower().strip(".") for d in domains if d and "." in d}, key=len, reverse=True)
         self.names = sorted({n.strip() for n in names if n and len(n.strip()) >= 3}, key=len, reverse=True)
@@ -103,12 +105,21 @@ class Redactor:
         """Pseudonym of an internal address."""
         return f"internal-{self._digest('ip', value)}"
 
+    @staticmethod
+    def _normal_ip(value: str) -> str:
+        try:
+            return str(ipaddress.ip_address(value.strip()))
+        except ValueError:
+            return value.strip().lower()
+
     def is_internal(self, value: str) -> bool:
-        """True when ``value`` is an address in an internal network."""
+        """True when ``value`` is an address of the tenant's own or in an internal network."""
         try:
             addr = ipaddress.ip_address(value)
         except ValueError:
             return False
+        if str(addr) in self._addresses:
+            return True
         return any(addr.version == n.version and addr in n for n in self._networks)
 
     # ----- applying -----------------------------------------------------------------------
@@ -197,12 +208,24 @@ def _people_names(value: Any) -> set[str]:
     return found
 
 
-def for_case(case: Case, networks: Iterable[str] = ()) -> Redactor:
-    """A Redactor for ``case``: its key, domains, people's names and internal networks.
+def _tenant_addresses(case: Case, actor_ips: Iterable[str]) -> set[str]:
+    """The tenant's own addresses: those its users signed in from successfully, minus the actor's."""
+    if not case.events.sources():
+        return set()
+    con = case.duckdb()
+    rows = con.sql("SELECT DISTINCT ip FROM events WHERE source LIKE 'signin_%' AND result = 'success' "
+                   "AND ip IS NOT NULL").fetchall()
+    return {r[0] for r in rows} - set(actor_ips)
 
+
+def for_case(case: Case, networks: Iterable[str] = (), actor_ips: Iterable[str] = ()) -> Redactor:
+    """A Redactor for ``case``: its key, domains, people's names and internal addresses.
+
+    Internal addresses are the private ranges, the tenant's own addresses (every address its
+    users signed in from successfully, except ``actor_ips``) and any networks the case lists.
     The case may list extra items in case.json under ``redaction``: ``domains``, ``names``
     and ``internal_networks`` (CIDR strings, e.g. the organisation's egress ranges).
     """
     extra = case.manifest.get("redaction", {}).get("internal_networks", [])
     return Redactor(case_key(case), domains=_tenant_domains(case), names=_display_names(case),
-                    networks=[*extra, *networks])
+                    networks=[*extra, *networks], addresses=_tenant_addresses(case, actor_ips))
