@@ -216,3 +216,25 @@ def retention_deadlines(first_malicious: str | pd.Timestamp | None) -> pd.DataFr
     rows = [{"source": s, "retention_days": d, "ages_out": start + pd.Timedelta(days=d)}
             for s, d in RETENTION_DAYS.items()]
     return pd.DataFrame(rows, columns=cols).sort_values("ages_out").reset_index(drop=True)
+
+
+def actor_user_agents(actor: pd.DataFrame) -> pd.DataFrame:
+    """The user agents / client strings the actor used: user_agent, events, first, last."""
+    cols = ["user_agent", "events", "first", "last"]
+    rows = actor.dropna(subset=["user_agent"])
+    if rows.empty:
+        return pd.DataFrame(columns=cols)
+    out = rows.groupby("user_agent").agg(events=("time", "size"), first=("time", "min"), last=("time", "max"))
+    return out.reset_index().sort_values("events", ascending=False)[cols]
+
+
+def actor_folders(actor: pd.DataFrame) -> pd.DataFrame:
+    """Mailbox folders the actor's mail access touched: mailbox, folder, events, first, last."""
+    cols = ["mailbox", "folder", "events", "first", "last"]
+    rows = actor[actor["source"] == "mail_access"][["mailbox", "time", "folders"]]
+    rows = rows.explode("folders").dropna(subset=["folders"])
+    if rows.empty:
+        return pd.DataFrame(columns=cols)
+    out = rows.groupby(["mailbox", "folders"]).agg(events=("time", "size"), first=("time", "min"),
+                                                   last=("time", "max")).reset_index()
+    return out.rename(columns={"folders": "folder"})[cols]

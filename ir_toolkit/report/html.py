@@ -29,13 +29,14 @@ from jinja2.sandbox import SandboxedEnvironment
 from ir_toolkit import __version__
 from ir_toolkit.case import Case
 from ir_toolkit.report import casedata
+from ir_toolkit.report.coverage import coverage_figure
 from ir_toolkit.report.redact import Redactor, for_case
 from ir_toolkit.timeutil import now_utc
 
 log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"  # written literally in the template
 EVIDENCE_REFS = 8  # evidence references listed per finding
 CUSTODY_ROWS = 25  # most recent custody entries listed
 FIGURE_COLUMNS = ["time", "source", "operation", "result", "user", "mailbox", "app_id", "app_name", "client_app_id",
@@ -102,6 +103,8 @@ def _figures(events: pd.DataFrame, actor: pd.DataFrame, findings: pd.DataFrame, 
     if plots is not None and graph is not None:
         specs.append(("graph", "Actor graph", "Addresses, tokens, sessions, apps and mailboxes tied to the actor.",
                       (lambda: plots.draw_graph(graph.build_graph(actor, findings))) if len(actor) else None))
+    specs.insert(0, ("coverage", "Data coverage", "Events per day for each log source; a gap is a day with no "
+                     "events of that source.", lambda: coverage_figure(events, tz=tz)))
     out: list[dict[str, Any]] = []
     for group, title, caption, draw in specs:
         fig: dict[str, Any] = {"group": group, "title": title, "caption": caption, "src": None, "note": None}
@@ -222,6 +225,8 @@ def build_context(case: Case, redact: bool = False, tz: str = "UTC",
                                                                       "items_accessed", "reasons"], tz, text),
         "ips": _table(scope.get("actor_ips", []), ["ip", "first", "last", "events", "reasons"], tz, text),
         "apps": _table(scope.get("actor_apps", []), ["app_id", "name"], tz, text),
+        "agents": _table(casedata.actor_user_agents(actor), ["user_agent", "events", "first", "last"], tz, text),
+        "folders": _table(casedata.actor_folders(actor), ["mailbox", "folder", "events", "first", "last"], tz, text),
         "figures": _figures(events, actor, findings, tz),
         "findings": finding_rows, "no_findings": casedata.NO_FINDINGS,
         "coverage": _table(cov, ["source", "description", "events", "first", "last"], tz, text),
@@ -239,7 +244,7 @@ def render_html(context: dict[str, Any]) -> str:
     """Render the report template (sandboxed, autoescaped)."""
     env = SandboxedEnvironment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True,
                                undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    return env.get_template("report.html.j2").render(csp=CSP, **context)
+    return env.get_template("report.html.j2").render(**context)
 
 
 def render_report(case: Case | str | Path, out: str | Path | None = None, redact: bool = False,

@@ -123,14 +123,18 @@ class Redactor:
         return any(addr.version == n.version and addr in n for n in self._networks)
 
     # ----- applying -----------------------------------------------------------------------
+    def _email_sub(self, m: re.Match[str]) -> str:
+        found = m.group(0)
+        return found if found.endswith("@redacted.invalid") else self.address(found)  # idempotent
+
     def _ip_sub(self, m: re.Match[str]) -> str:
         return self.ip(m.group(0)) if self.is_internal(m.group(0)) else m.group(0)
 
     def text(self, value: str) -> str:
-        """Redact every identity found in a string."""
+        """Redact every identity found in a string (idempotent: pseudonyms are left as they are)."""
         if not value:
             return value
-        out = _EMAIL.sub(lambda m: self.address(m.group(0)), value)
+        out = _EMAIL.sub(self._email_sub, value)
         if self._name_re is not None:
             out = self._name_re.sub(lambda m: self.name(m.group(0)), out)
         if self._domain_re is not None:
