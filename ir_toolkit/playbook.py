@@ -183,10 +183,17 @@ def resolve_parameters(playbook: Playbook, given: dict[str, Any] | None) -> dict
     return values
 
 
-def _kernel_manager(spec_dir: Path) -> Any:
-    """A kernel manager whose kernel is this interpreter, importing this ir_toolkit."""
+def _kernel_manager_class(spec_dir: Path) -> type:
+    """A kernel manager class whose kernel is this interpreter, importing this ir_toolkit.
+
+    The kernelspec is written to ``spec_dir`` (a temporary folder) rather than installed, so
+    whatever ``python`` is first on PATH (or registered as ``python3``) never matters: the
+    notebooks run on the interpreter (and the virtual environment) that runs the playbook.
+    nbclient creates and owns the manager, so it shuts the kernel down after each notebook.
+    """
     from jupyter_client.kernelspec import KernelSpecManager
-    from jupyter_client.manager import KernelManager
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
 
     root = str(Path(ir_toolkit.__file__).resolve().parent.parent)
     path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
@@ -197,7 +204,13 @@ def _kernel_manager(spec_dir: Path) -> Any:
         "display_name": "ir_toolkit (Python)", "language": "python",
         "env": {"PYTHONPATH": path},
     }))
-    return KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(spec_dir)]))
+
+    class _ThisInterpreter(AsyncKernelManager):
+        @default("kernel_spec_manager")
+        def _spec_manager(self) -> KernelSpecManager:
+            return KernelSpecManager(kernel_dirs=[str(spec_dir)])
+
+    return _ThisInterpreter
 
 
 def _one_line(text: str, limit: int = 300) -> str:
@@ -218,6 +231,29 @@ def _check_sources(playbook: Playbook, case: Case) -> list[str]:
     return warnings
 
 
+def _execute(src: Path, dest: Path, params: dict[str, Any], spec_dir: Path,
+             progress: bool) -> tuple[str, int, str, str] | None:
+    """Execute one notebook with papermill; on a failing cell return (notebook, cell, error name, message).
+
+    The failure is returned, not raised, so the kernel client it references can be freed first.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    try:
+        papermill.execute_notebook(str(src), str(dest), parameters=params, kernel_name=KERNEL_NAME,
+                                   kernel_manager_class=_kernel_manager_class(spec_dir), progress_bar=progress,
+                                   cwd=params["case_path"], log_output=False, language="python")
+    except PapermillExecutionError as exc:
+        where = f"cell {exc.cell_index}" + (f" (In [{exc.exec_count}])" if exc.exec_count else "")
+        return (src.name, int(exc.cell_index), str(exc.ename),
+                f"notebook {src.name} failed at {where}: {exc.ename}: {_one_line(str(exc.evalue))}; "
+                f"executed notebook kept at {dest}")
+    except (ValueError, OSError) as exc:  # unreadable notebook file (not JSON, not a notebook)
+        raise UserError(f"notebook {src}: cannot run it ({_one_line(str(exc))})") from None
+    return None
+
+
 def run_playbook(playbook: Playbook | str | Path, case: Case | str | Path, params: dict[str, Any] | None = None,
                  progress: bool = False) -> Path:
     """Execute a playbook's notebooks on a case, then render the report.
@@ -235,9 +271,6 @@ def run_playbook(playbook: Playbook | str | Path, case: Case | str | Path, param
         UserError: bad playbook or parameters (nothing is executed).
         PlaybookFailed: a notebook cell failed (the run stops there).
     """
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
     from ir_toolkit.report.html import render_report
 
     pb = playbook if isinstance(playbook, Playbook) else load_playbook(playbook)
@@ -253,23 +286,20 @@ def run_playbook(playbook: Playbook | str | Path, case: Case | str | Path, param
     for noisy in ("papermill", "traitlets"):  # per-cell chatter; failures are raised, not logged
         logging.getLogger(noisy).setLevel(logging.ERROR)
     spec_dir = Path(tempfile.mkdtemp(prefix="ir-toolkit-kernel-"))
+    failure: tuple[str, int, str, str] | None = None
     try:
         for nb in pb.notebooks:
             src = notebooks_dir() / nb if (notebooks_dir() / nb).exists() else pb.path.parent / nb
-            dest = out_dir / Path(nb).name
             log.info("%s: executing %s", pb.id, nb)
-            try:
-                papermill.execute_notebook(str(src), str(dest), parameters=injected, kernel_name=KERNEL_NAME,
-                                           km=_kernel_manager(spec_dir), progress_bar=progress, cwd=str(case.root),
-                                           log_output=False)
-            except PapermillExecutionError as exc:
-                where = f"cell {exc.cell_index}" + (f" (In [{exc.exec_count}])" if exc.exec_count else "")
-                message = (f"playbook {pb.id}: notebook {Path(nb).name} failed at {where}: {exc.ename}: "
-                           f"{_one_line(str(exc.evalue))}; executed notebook kept at {dest}")
-                case.log_action("playbook.fail", playbook=pb.id, notebook=nb, cell=exc.cell_index, error=exc.ename)
-                raise PlaybookFailed(message) from None
+            failure = _execute(src, out_dir / Path(nb).name, injected, spec_dir, progress)
+            if failure is not None:
+                break
     finally:
         shutil.rmtree(spec_dir, ignore_errors=True)
+    if failure is not None:
+        name, cell, ename, message = failure
+        case.log_action("playbook.fail", playbook=pb.id, notebook=name, cell=cell, error=ename)
+        raise PlaybookFailed(f"playbook {pb.id}: {message}")
     report = case.reports_dir / "report.html"
     if not report.exists() or report.stat().st_mtime < started:
         report = render_report(case, redact=bool(values.get("redact")), tz=str(values.get("tz") or "UTC"))

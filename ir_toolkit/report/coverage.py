@@ -43,7 +43,7 @@ def coverage_figure(events: pd.DataFrame, tz: str = "UTC") -> Figure:
         ax.text(0.5, 0.5, "no events in the case", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return fig
-    index = counts.index.tz_convert(tz)
+    index = pd.DatetimeIndex(counts.index).tz_convert(tz)
     for source in counts.columns:
         series = counts[source].where(counts[source] > 0)
         ax.plot(index, series.to_numpy(), marker=".", linewidth=1, label=str(source))

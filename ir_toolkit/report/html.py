@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import io
 import logging
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -31,10 +32,11 @@ from ir_toolkit.case import Case
 from ir_toolkit.report import casedata
 from ir_toolkit.report.coverage import coverage_figure
 from ir_toolkit.report.redact import Redactor, for_case
-from ir_toolkit.timeutil import now_utc
+from ir_toolkit.timeutil import now_utc, parse_time
 
 log = logging.getLogger(__name__)
 
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"  # written literally in the template
 EVIDENCE_REFS = 8  # evidence references listed per finding
@@ -57,9 +59,9 @@ def _fmt(value: Any, tz: str) -> str:
             return ""
     except (TypeError, ValueError):
         pass
-    if isinstance(value, str) and len(value) > 20 and value[4:5] == "-" and value[10:11] == "T":
-        ts = pd.Timestamp(value)
-        return _fmt(ts if ts.tzinfo else ts.tz_localize("UTC"), tz)
+    if isinstance(value, str) and _ISO.match(value):
+        ts = parse_time(value)
+        return _fmt(ts, tz) if ts is not None else value
     return str(value)
 
 
@@ -117,11 +119,12 @@ def _figures(events: pd.DataFrame, actor: pd.DataFrame, findings: pd.DataFrame, 
                 log.warning("figure %r failed: %s: %s", title, exc.__class__.__name__, exc)
                 fig["note"] = f"could not be drawn ({exc.__class__.__name__})"
         out.append(fig)
-    missing = [m for m, mod in (("plots", plots), ("actor graph", graph)) if mod is None]
-    if missing:
-        out.append({"group": "graph" if graph is None else "timeline", "title": "Figures not available",
-                    "caption": "", "src": None,
-                    "note": f"not available: {' and '.join(missing)} not installed in this toolkit version"})
+    if plots is None:
+        out.append({"group": "timeline", "title": "Timeline figures", "caption": "", "src": None,
+                    "note": "not available: the plots are not installed in this toolkit version"})
+    if plots is None or graph is None:
+        out.append({"group": "graph", "title": "Actor graph", "caption": "", "src": None,
+                    "note": "not available: the actor graph is not installed in this toolkit version"})
     return out
 
 
