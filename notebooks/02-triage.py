@@ -118,10 +118,9 @@ if not token_files:
 elif tokens is None:
     display(Markdown("Token inspection is not installed in this toolkit version."))
 else:
-    from pathlib import Path
+    from ir_toolkit.tokens.casework import record_in_case
 
-    rows = []
-    for path in token_files:
-        for found in tokens.scan_text(Path(path).read_text(encoding="utf-8", errors="replace")):
-            rows.append({k: v for k, v in found.items() if k not in ("token", "raw", "signature")} | {"file": path})
-    display(pd.DataFrame(rows) if rows else Markdown("No token found in the given files."))
+    results = tokens.scan_files(token_files)
+    display(tokens.results_frame(results) if results else Markdown("No token found in the given files."))
+    if results:
+        display(pd.Series(record_in_case(case, results, token_files), name="recorded in the case").to_frame())

@@ -10,11 +10,18 @@ import nbformat
 import pytest
 
 import ir_toolkit
+from ir_toolkit.case import Case
 from ir_toolkit.errors import UserError
 from ir_toolkit.paths import notebooks_dir, playbooks_dir
 from ir_toolkit.playbook import PlaybookFailed, load_playbook, parse_assignments, run_playbook
+from ir_toolkit.tokens import fingerprint
 from tests import reportcase as rc
 from tests.conftest import cli
+from tests.token_factory import claims, rsa_key, sign
+
+
+def report_text(case: Case) -> str:
+    return (case.root / "reports" / "report.html").read_text(encoding="utf-8")
 
 NOTEBOOKS = sorted(notebooks_dir().glob("0*.ipynb"))
 PARAMETERS = {"case_path", "tenant", "window_start", "window_end", "tz", "baseline_days", "redact", "engine"}
@@ -84,7 +91,10 @@ def test_failing_cell_stops_the_run_naming_notebook_cell_error(tmp_path: Path) -
 @pytest.mark.slow
 def test_token_forgery_playbook_runs_every_notebook_and_writes_the_report(tmp_path: Path) -> None:
     case = rc.build(tmp_path / "case")
-    r = cli("run", "token-forgery", "--case", case.root, "-p", "tz=Europe/Berlin")
+    token = sign(claims(), rsa_key(), kid="kid-in-no-catalogue")
+    (tmp_path / "proxy.log").write_text(f"GET /owa Authorization: Bearer {token}\n")
+    r = cli("run", "token-forgery", "--case", case.root, "-p", "tz=Europe/Berlin",
+            "-p", f"token_files={tmp_path / 'proxy.log'}")
     assert r.returncode == 0, r.stderr
     report = case.root / "reports" / "report.html"
     assert f"report written: {report}" in r.stdout
@@ -96,6 +106,9 @@ def test_token_forgery_playbook_runs_every_notebook_and_writes_the_report(tmp_pa
         assert outputs and not [o for o in outputs if o.get("output_type") == "error"], name
         injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
         assert injected and "Europe/Berlin" in injected[0].source
+    triage = (executed / "02-triage.ipynb").read_text(encoding="utf-8")
+    assert fingerprint(token) in triage and token not in triage  # judged, never printed
+    assert token.split(".")[1] not in report_text(case)
     text = (executed / "05-scope-report.ipynb").read_text(encoding="utf-8")
     assert rc.UPN in text and "Report written" in text  # the scope table and the report step ran
     assert "CEST" in report.read_text(encoding="utf-8")
