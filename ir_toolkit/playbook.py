@@ -322,10 +322,6 @@ def run_demo(out: str | Path, progress: bool = False) -> tuple[Path, float]:
     from ir_toolkit.paths import sample_tenant_dir
 
     started = time.perf_counter()
-    sample = sample_tenant_dir()
-    files = sorted(p for p in sample.rglob("*") if p.is_file() and p.name not in ("answer_key.json", "README.md"))
-    if not files:
-        raise UserError(f"{sample}: no sample tenant here (generate one with 'ir-toolkit sample make {sample}')")
     root = Path(out)
     if root.exists() and any(root.iterdir()):
         manifest = root / "case.json"
@@ -334,6 +330,10 @@ def run_demo(out: str | Path, progress: bool = False) -> tuple[Path, float]:
         for p in root.rglob("*"):  # raw evidence is read-only: make it removable
             p.chmod(0o755 if p.is_dir() else 0o644)
         shutil.rmtree(root)
+    sample = sample_tenant_dir()
+    files = sorted(p for p in sample.rglob("*") if p.is_file() and p.name not in ("answer_key.json", "README.md"))
+    if not files:
+        raise UserError(f"{sample}: no sample tenant here (generate one with 'ir-toolkit sample make {sample}')")
     key_file = sample / "answer_key.json"
     key = json.loads(key_file.read_text(encoding="utf-8")) if key_file.exists() else {}
     tenant = str(key.get("tenant") or key.get("tenant_domain") or DEMO_TENANT)
