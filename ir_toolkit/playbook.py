@@ -183,13 +183,15 @@ def resolve_parameters(playbook: Playbook, given: dict[str, Any] | None) -> dict
     return values
 
 
-def _kernel_manager_class(spec_dir: Path) -> type:
+def _kernel_manager_class(spec_dir: Path, log_path: Path) -> type:
     """A kernel manager class whose kernel is this interpreter, importing this ir_toolkit.
 
     The kernelspec is written to ``spec_dir`` (a temporary folder) rather than installed, so
     whatever ``python`` is first on PATH (or registered as ``python3``) never matters: the
     notebooks run on the interpreter (and the virtual environment) that runs the playbook.
     nbclient creates and owns the manager, so it shuts the kernel down after each notebook.
+    The kernel's own stdout/stderr (not the cells' output) go to ``log_path``, keeping the
+    CLI's stderr to one line per error.
     """
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import AsyncKernelManager
@@ -209,6 +211,11 @@ def _kernel_manager_class(spec_dir: Path) -> type:
         @default("kernel_spec_manager")
         def _spec_manager(self) -> KernelSpecManager:
             return KernelSpecManager(kernel_dirs=[str(spec_dir)])
+
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            with open(log_path, "ab") as log_file:  # the kernel keeps its own copy of the descriptor
+                kw["stdout"] = kw["stderr"] = log_file
+                await super()._async_launch_kernel(kernel_cmd, **kw)
 
     return _ThisInterpreter
 
@@ -242,7 +249,8 @@ def _execute(src: Path, dest: Path, params: dict[str, Any], spec_dir: Path,
 
     try:
         papermill.execute_notebook(str(src), str(dest), parameters=params, kernel_name=KERNEL_NAME,
-                                   kernel_manager_class=_kernel_manager_class(spec_dir), progress_bar=progress,
+                                   kernel_manager_class=_kernel_manager_class(spec_dir, dest.parent / "kernel.log"),
+                                   progress_bar=progress,
                                    cwd=params["case_path"], log_output=False, language="python")
     except PapermillExecutionError as exc:
         where = f"cell {exc.cell_index}" + (f" (In [{exc.exec_count}])" if exc.exec_count else "")

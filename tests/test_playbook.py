@@ -85,7 +85,7 @@ def test_failing_cell_stops_the_run_naming_notebook_cell_error(tmp_path: Path) -
     printed = next(c for c in ran.cells if "sys.executable" in c.source).outputs[0]["text"].split()
     assert printed == [sys.executable, str(Path(ir_toolkit.__file__))]
     r = cli("run", tmp_path / "broken.yaml", "--case", case.root)
-    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "ValueError" in r.stderr
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "ValueError" in r.stderr, r.stderr
 
 
 @pytest.mark.slow
