@@ -23,6 +23,7 @@ import secrets
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ir_toolkit.case import Case
@@ -163,11 +164,23 @@ class Redactor:
         return value
 
     def frame(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """A copy of ``frame`` with every text and list cell redacted (times and numbers unchanged)."""
+        """A copy of ``frame`` with every text and list cell redacted (times and numbers unchanged).
+
+        Each distinct string is redacted once, so a large frame with repeated values stays fast.
+        """
         out = frame.copy()
         for col in out.columns:
-            if pd.api.types.is_object_dtype(out[col]) or pd.api.types.is_string_dtype(out[col]):
-                out[col] = out[col].map(self.cell)
+            s = out[col]
+            if not (pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)):
+                continue
+            if pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"):
+                codes, uniques = pd.factorize(s)
+                if not len(uniques):
+                    continue
+                red = np.array([self.text(str(u)) for u in uniques] + [None], dtype=object)
+                out[col] = pd.Series(red[codes], index=s.index, dtype=s.dtype)  # code -1 (missing) -> None
+            else:
+                out[col] = s.map(self.cell)
         return out
 
 
