@@ -344,14 +344,19 @@ def run_demo(out: str | Path, progress: bool = False) -> tuple[Path, float]:
         raise UserError(f"{sample}: no sample tenant here (generate one with 'ir-toolkit sample make {sample}')")
     key_file = sample / "answer_key.json"
     key = json.loads(key_file.read_text(encoding="utf-8")) if key_file.exists() else {}
-    tenant = str(key.get("tenant") or key.get("tenant_domain") or DEMO_TENANT)
+    named = key.get("tenant")
+    tenant = str((named.get("domain") or named.get("tenant_id")) if isinstance(named, dict) else named or DEMO_TENANT)
     case = Case.init(root, tenant=tenant)
     case.manifest["demo"] = True
     case.save()
-    if hasattr(case, "import_files"):
-        case.import_files([str(f) for f in files], progress=progress)
-    else:  # the importer has not landed: keep the files as hashed evidence only
-        for f in files:
+    for f in files:
+        if not hasattr(case, "import_files"):  # the importer has not landed: keep the files as evidence only
             case.add_evidence(f, source="import", subdir="sample-tenant")
+            continue
+        try:
+            case.import_files([str(f)], progress=progress)
+        except UserError as exc:  # one file the importer cannot read must not stop the demo
+            log.warning("demo: skipped %s: %s", f.relative_to(sample), exc)
+            case.log_action("demo.skip", path=str(f.relative_to(sample)), reason=str(exc))
     report = run_playbook("token-forgery", case, {"tenant": tenant}, progress=progress)
     return report, time.perf_counter() - started

@@ -12,8 +12,10 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from ir_toolkit.case import Case
+from ir_toolkit.schema import FINDING_COLUMNS, conform, to_arrow
 
 TENANT = "contoso.onmicrosoft.com"
 UPN = "adele.vance@contoso.onmicrosoft.com"
@@ -77,6 +79,9 @@ def build(root: Path) -> Case:
         "events": 2, "explanation": f"{PAYLOAD_EXPLANATION}: Adele Vance's mailbox {UPN}, 2 records from {ACTOR_IP}",
         "techniques": ["T1606.002"], "evidence": ["ma-1", "ma-2"],
     }
+    # as detections write them: Parquet (list columns come back as arrays) and JSON
+    frame = conform(pd.DataFrame([finding]), FINDING_COLUMNS)
+    pq.write_table(to_arrow(frame, FINDING_COLUMNS), root / "findings.parquet")
     (root / "findings.json").write_text(json.dumps([finding]), encoding="utf-8")
     scope = {
         "case": "breach-test", "generated_at": "2023-06-16T00:00:00Z",

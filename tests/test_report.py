@@ -124,3 +124,13 @@ def test_redactor_is_consistent_and_keyed(case: Case, tmp_path: Path) -> None:
     assert case_key(case) == case_key(Case.open(case.root))
     other = rc.build(tmp_path / "other")
     assert for_case(other).address(rc.UPN) != for_case(case).address(rc.UPN)
+
+
+def test_findings_load_from_parquet_or_json(case: Case) -> None:
+    from_parquet = casedata.load_findings(case)
+    (case.root / "findings.parquet").unlink()
+    from_json = casedata.load_findings(case)
+    assert list(from_parquet["finding_id"]) == list(from_json["finding_id"]) == ["orphan-token-1"]
+    assert list(from_json["evidence"].iloc[0]) == list(from_parquet["evidence"].iloc[0]) == ["ma-1", "ma-2"]
+    assert str(from_json["first"].dtype) == "datetime64[us, UTC]"
+    assert "record ma-2" in render_report(case).read_text(encoding="utf-8")

@@ -74,6 +74,11 @@ def _table(frame: pd.DataFrame | list[dict[str, Any]], columns: list[str], tz: s
     return {"columns": columns, "rows": rows}
 
 
+def _count(values: Any) -> int:
+    """Length of a list-like cell (list or numpy array), 0 when missing."""
+    return 0 if values is None or (isinstance(values, float) and pd.isna(values)) else len(values)
+
+
 def _png(fig: Any) -> str:
     """A matplotlib Figure as a base64 PNG data URI (the figure is closed)."""
     import matplotlib.pyplot as plt
@@ -213,7 +218,7 @@ def build_context(case: Case, redact: bool = False, tz: str = "UTC",
         {**{k: text(_fmt(f.get(k), tz)) for k in ("detection", "title", "severity", "verdict", "first", "last",
                                                      "mailbox", "user", "ip", "app_id", "token_id", "events",
                                                      "explanation", "techniques")},
-         "refs": refs.get(f["finding_id"], []), "more": max(0, len(f["evidence"] or []) - EVIDENCE_REFS)}
+         "refs": refs.get(f["finding_id"], []), "more": max(0, _count(f["evidence"]) - EVIDENCE_REFS)}
         for f in findings.to_dict("records")]
     scope = scope or {}
     return {
