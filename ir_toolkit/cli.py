@@ -149,7 +149,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from ir_toolkit.playbook import run_demo
+    from ir_toolkit.demo import run_demo
 
     report, seconds = run_demo(args.out, progress=args.progress)
     sys.stdout.write(f"report written: {report}\ndemo finished in {seconds:.1f} s\n")

@@ -7,12 +7,14 @@ import re
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from ir_toolkit.case import Case
 from ir_toolkit.report import casedata
 from ir_toolkit.report.html import CSP, render_report
 from ir_toolkit.report.redact import KEY_FILE, Redactor, case_key, for_case
+from ir_toolkit.schema import FINDING_COLUMNS, conform, to_arrow
 from tests import reportcase as rc
 from tests.conftest import cli
 
@@ -134,3 +136,19 @@ def test_findings_load_from_parquet_or_json(case: Case) -> None:
     assert list(from_json["evidence"].iloc[0]) == list(from_parquet["evidence"].iloc[0]) == ["ma-1", "ma-2"]
     assert str(from_json["first"].dtype) == "datetime64[us, UTC]"
     assert "record ma-2" in render_report(case).read_text(encoding="utf-8")
+
+
+def test_many_findings_most_severe_as_cards_rest_as_table(case: Case) -> None:
+    base = casedata.load_findings(case).iloc[0].to_dict()
+    rows = [{**base, "finding_id": f"f{i}", "detection": "new-address" if i % 3 else "orphan-token",
+             "severity": "low" if i < 44 else "critical", "verdict": "possible" if i % 2 else "likely",
+             "explanation": f"finding number {i}"} for i in range(45)]
+    frame = conform(pd.DataFrame(rows), FINDING_COLUMNS)
+    pq.write_table(to_arrow(frame, FINDING_COLUMNS), case.root / "findings.parquet")
+    page = render_report(case).read_text(encoding="utf-8")
+    assert page.count('<div class="finding">') == 40
+    assert page.index("finding number 44") < page.index("finding number 0")  # critical first
+    rest = re.search(r'<table id="findings-rest">.*?</table>', page, re.S)
+    assert rest and rest.group(0).count("<tr>") == 1 + 5
+    by = re.search(r'<table id="findings-by-detection">.*?</table>', page, re.S)
+    assert by and "<td>new-address</td><td>Mail read with a token never issued</td><td>30</td>" in by.group(0)

@@ -41,6 +41,9 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"  # written literally in the template
 EVIDENCE_REFS = 8  # evidence references listed per finding
 CUSTODY_ROWS = 25  # most recent custody entries listed
+FINDING_CARDS = 40  # findings shown in full (most severe first); the rest as a table
+SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "informational": 4}
+VERDICT_ORDER = {"confirmed": 0, "likely": 1, "possible": 2, "unverifiable": 3, "benign": 4}
 FIGURE_COLUMNS = ["time", "source", "operation", "result", "user", "mailbox", "app_id", "app_name", "client_app_id",
                   "ip", "country", "asn", "user_agent", "session_id", "token_id", "mail_access_type", "items",
                   "message_ids", "folders", "target", "record_id"]
@@ -183,6 +186,30 @@ def _evidence_refs(case: Case, findings: pd.DataFrame) -> dict[str, list[str]]:
             for fid, refs in wanted.items()}
 
 
+def _findings_view(findings: pd.DataFrame, refs: dict[str, list[str]], tz: str,
+                   text: Callable[[str], str]) -> dict[str, Any]:
+    """Findings per detection (a table), the most severe as cards, the rest as a compact table."""
+    order = findings.assign(
+        _sev=findings["severity"].map(SEVERITY_ORDER).fillna(9), _ver=findings["verdict"].map(VERDICT_ORDER).fillna(9),
+    ).sort_values(["_sev", "_ver", "first"])
+    cards = [
+        {**{k: text(_fmt(f.get(k), tz)) for k in ("detection", "title", "severity", "verdict", "first", "last",
+                                                     "mailbox", "user", "ip", "app_id", "token_id", "events",
+                                                     "explanation", "techniques")},
+         "refs": refs.get(f["finding_id"], []), "more": max(0, _count(f["evidence"]) - EVIDENCE_REFS)}
+        for f in order.head(FINDING_CARDS).to_dict("records")]
+    by = findings.groupby("detection").agg(title=("title", "first"), findings=("finding_id", "size"),
+                                           first=("first", "min"), last=("last", "max")).reset_index()
+    for verdict in ("confirmed", "likely", "possible"):
+        by[verdict] = by["detection"].map(findings[findings["verdict"] == verdict].groupby("detection").size()) \
+            .fillna(0).astype(int)
+    return {"cards": cards,
+            "by_detection": _table(by.sort_values("findings", ascending=False), [
+                "detection", "title", "findings", "confirmed", "likely", "possible", "first", "last"], tz, text),
+            "rest": _table(order.iloc[FINDING_CARDS:], ["severity", "verdict", "detection", "first", "mailbox", "ip",
+                                                       "explanation"], tz, text)}
+
+
 def _custody(case: Case, tz: str, text: Callable[[str], str]) -> dict[str, Any]:
     entries = case.custody()
     counts = Counter(e.get("action", "?") for e in entries)
@@ -214,12 +241,6 @@ def build_context(case: Case, redact: bool = False, tz: str = "UTC",
         events, actor, findings = redactor.frame(events), redactor.frame(actor), redactor.frame(findings)
         scope = redactor.obj(scope)
         refs = redactor.obj(refs)
-    finding_rows = [
-        {**{k: text(_fmt(f.get(k), tz)) for k in ("detection", "title", "severity", "verdict", "first", "last",
-                                                     "mailbox", "user", "ip", "app_id", "token_id", "events",
-                                                     "explanation", "techniques")},
-         "refs": refs.get(f["finding_id"], []), "more": max(0, _count(f["evidence"]) - EVIDENCE_REFS)}
-        for f in findings.to_dict("records")]
     scope = scope or {}
     return {
         "title": text(f"Incident report: {case.manifest['case']} ({case.tenant})"),
@@ -236,7 +257,7 @@ def build_context(case: Case, redact: bool = False, tz: str = "UTC",
         "agents": _table(casedata.actor_user_agents(actor), ["user_agent", "events", "first", "last"], tz, text),
         "folders": _table(casedata.actor_folders(actor), ["mailbox", "folder", "events", "first", "last"], tz, text),
         "figures": _figures(events, actor, findings, tz),
-        "findings": finding_rows, "no_findings": casedata.NO_FINDINGS,
+        "findings": _findings_view(findings, refs, tz, text), "no_findings": casedata.NO_FINDINGS,
         "coverage": _table(cov, ["source", "description", "events", "first", "last"], tz, text),
         "gaps": [text(g) for g in casedata.gaps(case)],
         "ledger": _table(casedata.ledger(case), ["source", "slice_start", "slice_end", "records", "pages", "retries",
