@@ -56,6 +56,7 @@ progress: bool = True  # progress bars (off under papermill)
 
 # %%
 import logging
+import warnings
 
 import pandas as pd
 from IPython.display import Markdown, display
@@ -64,6 +65,7 @@ from ir_toolkit.case import Case
 from ir_toolkit.report import casedata
 
 logging.basicConfig(level=logging.WARNING)
+warnings.filterwarnings("ignore", message="IProgress not found")  # progress bars fall back to text
 pd.set_option("display.max_colwidth", 80)
 case = Case.open(case_path)
 tenant = tenant or case.tenant

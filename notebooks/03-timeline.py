@@ -50,6 +50,7 @@ progress: bool = True  # progress bars (off under papermill)
 
 # %%
 import logging
+import warnings
 
 import pandas as pd
 from IPython.display import Markdown, display
@@ -58,6 +59,7 @@ from ir_toolkit.case import Case
 from ir_toolkit.report import casedata
 
 logging.basicConfig(level=logging.WARNING)
+warnings.filterwarnings("ignore", message="IProgress not found")  # progress bars fall back to text
 pd.set_option("display.max_colwidth", 80)
 case = Case.open(case_path)
 tenant = tenant or case.tenant
@@ -89,13 +91,14 @@ elif len(actor):
 # ## Figures
 
 # %%
-import matplotlib.pyplot as plt
+from IPython.display import Image
+
+from ir_toolkit.report.html import png_bytes
 
 
 def show(fig):
-    """Display a figure once, then free it."""
-    display(fig)
-    plt.close(fig)
+    """Display a figure as PNG (the same rendering as the report), then free it."""
+    display(Image(png_bytes(fig)))
 
 
 plots = casedata.optional("ir_toolkit.report.plots")
@@ -106,3 +109,4 @@ elif len(actor):
     show(plots.hour_of_week(events, actor, tz=tz))
     boxes = set(actor["mailbox"].dropna())
     show(plots.mailbox_activity(events[events["mailbox"].isin(boxes)], findings=findings, tz=tz))
+    show(plots.items_per_day(actor[actor["source"] == "mail_access"], tz=tz))

@@ -47,6 +47,7 @@ progress: bool = True  # progress bars (off under papermill)
 
 # %%
 import logging
+import warnings
 
 import pandas as pd
 from IPython.display import Markdown, display
@@ -55,26 +56,30 @@ from ir_toolkit.case import Case
 from ir_toolkit.report import casedata
 
 logging.basicConfig(level=logging.WARNING)
+warnings.filterwarnings("ignore", message="IProgress not found")  # progress bars fall back to text
 pd.set_option("display.max_colwidth", 80)
 case = Case.open(case_path)
 tenant = tenant or case.tenant
 display(Markdown(f"Case **{case.manifest['case']}**, tenant **{tenant}**, times shown in **{tz}**."))
 
 # %%
-import matplotlib.pyplot as plt
+from IPython.display import Image
+
+from ir_toolkit.report.html import png_bytes
 
 
 def show(fig):
-    """Display a figure once, then free it."""
-    display(fig)
-    plt.close(fig)
+    """Display a figure as PNG (the same rendering as the report), then free it."""
+    display(Image(png_bytes(fig)))
 
 
 events = casedata.in_window(case.read_events(), window_start, window_end, mailbox)
 findings = casedata.load_findings(case)
 scope = casedata.load_scope(case)
 actor = casedata.actor_events(events, findings, scope)
-first = findings.sort_values("first").head(1)
+# Start from the strongest lead: confirmed before likely before possible, earliest first.
+rank = findings["verdict"].map({"confirmed": 0, "likely": 1, "possible": 2}).fillna(9)
+first = findings.assign(_rank=rank).sort_values(["_rank", "first"]).head(1)
 seeds = [v for v in first[["ip", "token_id", "session_id"]].stack().tolist() if v] if len(first) else []
 display(Markdown(f"First indicator(s): {', '.join(f'`{s}`' for s in seeds) or 'none yet'}."))
 
@@ -94,7 +99,8 @@ else:
     nodes = pd.DataFrame([{"node": str(n), **{k: v for k, v in d.items() if not isinstance(v, dict | list)}}
                           for n, d in reach.nodes(data=True)])
     display(Markdown(f"From {len(start)} seed node(s), {reach.number_of_nodes()} nodes within two hops."))
-    display(nodes.head(100))
+    kind = next((c for c in ("kind", "type") if c in nodes.columns), None)
+    display(nodes.groupby(kind).size().rename("nodes").to_frame() if kind else nodes.head(100))
 
 # %% [markdown]
 # ## What else the actor touched

@@ -82,14 +82,19 @@ def _count(values: Any) -> int:
     return 0 if values is None or (isinstance(values, float) and pd.isna(values)) else len(values)
 
 
-def _png(fig: Any) -> str:
-    """A matplotlib Figure as a base64 PNG data URI (the figure is closed)."""
+def png_bytes(fig: Any) -> bytes:
+    """A matplotlib Figure as PNG bytes (the figure is closed); notebooks show it with IPython's Image."""
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")
     plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return buf.getvalue()
+
+
+def _png(fig: Any) -> str:
+    """A matplotlib Figure as a base64 PNG data URI (the figure is closed)."""
+    return "data:image/png;base64," + base64.b64encode(png_bytes(fig)).decode("ascii")
 
 
 def _figures(events: pd.DataFrame, actor: pd.DataFrame, findings: pd.DataFrame, tz: str) -> list[dict[str, Any]]:
