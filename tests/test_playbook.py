@@ -110,7 +110,7 @@ def test_token_forgery_playbook_runs_every_notebook_and_writes_the_report(tmp_pa
     assert fingerprint(token) in triage and token not in triage  # judged, never printed
     assert token.split(".")[1] not in report_text(case)
     text = (executed / "05-scope-report.ipynb").read_text(encoding="utf-8")
-    assert rc.UPN in text and "Report written" in text  # the scope table and the report step ran
+    assert "compromised mailbox(es)" in text and "Report written" in text  # the scope statement and report ran
     assert "CEST" in report.read_text(encoding="utf-8")
     actions = [e["action"] for e in case.custody()]
     assert "playbook.start" in actions and "playbook.done" in actions
