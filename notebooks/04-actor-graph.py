@@ -35,32 +35,18 @@ baseline_days: int = 30  # days of normal activity that define each user's usual
 redact: bool = False  # pseudonymise UPNs, names and internal addresses in the report
 engine: str = "duckdb"  # engine for heavy scans: duckdb (one machine) or spark (data lake)
 mailbox: str = ""  # review a single mailbox; empty: the whole tenant
-pack: str = "token-forgery"  # detection pack
-import_paths: list = []  # files to import into the case (notebook 01)
-token_files: list = []  # files holding tokens to inspect (notebook 02)
-playbook: str = ""  # set by `ir-toolkit run`
-progress: bool = True  # progress bars (off under papermill)
 
 # %% [markdown]
 # Setup: open the case. Everything below reads from the case folder, so the notebook can be
 # rerun at any time and gives the same answer for the same evidence.
 
 # %%
-import logging
-import warnings
-
 import pandas as pd
 from IPython.display import Markdown, display
 
-from ir_toolkit.case import Case
 from ir_toolkit.report import casedata
 
-logging.basicConfig(level=logging.WARNING)
-warnings.filterwarnings("ignore", message="IProgress not found")  # progress bars fall back to text
-pd.set_option("display.max_colwidth", 80)
-case = Case.open(case_path)
-tenant = tenant or case.tenant
-display(Markdown(f"Case **{case.manifest['case']}**, tenant **{tenant}**, times shown in **{tz}**."))
+case, tenant = casedata.start_notebook(case_path, tenant, tz)
 
 # %%
 from IPython.display import Image
