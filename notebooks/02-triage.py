@@ -26,8 +26,8 @@
 #   elsewhere. This is the strongest single indicator of forgery, and it depends on coverage
 #   (notebook 01).
 # * **App baseline**: each user reaches their mailbox through a small set of applications
-#   (`baseline_days` of history). Storm-0558 read mail through OWA with tokens for apps the
-#   users never used that way. A new app alone is weak; with an orphan token it is strong.
+#   (learnt from the first `baseline_days` of mailbox history). Storm-0558 read mail through
+#   OWA with tokens for apps the users never used that way. A new app alone is weak; with an orphan token it is strong.
 #
 # Read every finding's explanation: it states the numbers behind it. A finding is a lead
 # until the scope step (05) weighs it together with the others.
@@ -38,7 +38,7 @@ tenant: str = ""  # tenant domain or id; empty: the case tenant
 window_start: str = ""  # ISO start of the investigation window; empty: all data
 window_end: str = ""  # ISO end of the investigation window; empty: all data
 tz: str = "UTC"  # display time zone for tables and figures (data stays UTC)
-baseline_days: int = 30  # days of normal activity that define each user's usual apps and hours
+baseline_days: int = 0  # days of mailbox history that define the usual apps; 0: the detection pack default
 redact: bool = False  # pseudonymise UPNs, names and internal addresses in the report
 engine: str = "duckdb"  # engine for heavy scans: duckdb (one machine) or spark (data lake)
 mailbox: str = ""  # review a single mailbox; empty: the whole tenant
@@ -62,7 +62,8 @@ case, tenant = casedata.start_notebook(case_path, tenant, tz)
 # Findings are written to `CASE/findings.parquet` and `findings.json`.
 
 # %%
-findings = casedata.run_detections(case, pack=pack, params={"baseline_days": baseline_days})
+params = {"baseline_days": baseline_days} if baseline_days else None  # None: the pack's own defaults
+findings = casedata.run_detections(case, pack=pack, params=params)
 if mailbox:
     findings = findings[(findings["mailbox"] == mailbox.lower()) | (findings["user"] == mailbox.lower())]
 if findings.empty:
