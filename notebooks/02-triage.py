@@ -27,7 +27,8 @@
 #   (notebook 01).
 # * **App baseline**: each user reaches their mailbox through a small set of applications
 #   (learnt from the first `baseline_days` of mailbox history). Storm-0558 read mail through
-#   OWA with tokens for apps the users never used that way. A new app alone is weak; with an orphan token it is strong.
+#   OWA with tokens for apps the users never used that way. A new app alone is weak; with an
+#   orphan token it is strong.
 #
 # Read every finding's explanation: it states the numbers behind it. A finding is a lead
 # until the scope step (05) weighs it together with the others.
