@@ -152,3 +152,22 @@ def test_many_findings_most_severe_as_cards_rest_as_table(case: Case) -> None:
     assert rest and rest.group(0).count("<tr>") == 1 + 5
     by = re.search(r'<table id="findings-by-detection">.*?</table>', page, re.S)
     assert by and "<td>new-address</td><td>Mail read with a token never issued</td><td>30</td>" in by.group(0)
+
+
+def test_case_data_for_the_notebooks(case: Case) -> None:
+    events = case.read_events()
+    findings = casedata.load_findings(case)
+    scope = casedata.load_scope(case)
+    actor = casedata.actor_events(events, findings, scope)
+    assert sorted(actor["record_id"]) == ["ma-1", "ma-2"]
+    msgs = casedata.messages_accessed(actor, [rc.UPN])
+    assert sorted(msgs["message_id"]) == [f"<m1@{rc.TENANT}>", "<m2@example.org>", "<m3@example.org>"]
+    assert casedata.actor_user_agents(actor)["events"].tolist() == [2]
+    assert casedata.actor_folders(actor)["folder"].tolist() == [rc.PAYLOAD_FOLDER]
+    one = casedata.in_window(events, "2023-06-02", "2023-06-05T23:00:00Z", mailbox=rc.UPN.upper())
+    assert sorted(one["record_id"]) == ["ma-0", "ma-1", "ma-2"]
+    gaps = casedata.gaps(case, window_start="2023-05-01T00:00:00Z")
+    assert any("starts before the sign-in logs" in g for g in gaps)
+    deadlines = casedata.retention_deadlines("2023-06-05T02:00:00Z")
+    assert deadlines.iloc[0]["ages_out"] == pd.Timestamp("2023-07-05T02:00:00Z")
+    assert casedata.retention_deadlines(None).empty

@@ -17,6 +17,7 @@ import pandas as pd
 
 from ir_toolkit.case import Case
 from ir_toolkit.schema import FINDING_COLUMNS, SOURCES, conform, empty_frame
+from ir_toolkit.timeutil import parse_time
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,8 @@ def gaps(case: Case, window_start: str | None = None) -> list[str]:
         start = min(cov.loc[s, "first"] for s in signins)
         notes.append(f"Sign-in logs start {pd.Timestamp(start).isoformat()}: a token used before that "
                      "cannot be matched to its sign-in.")
-        if window_start and pd.Timestamp(window_start, tz="UTC") < pd.Timestamp(start):
+        begins = parse_time(window_start)
+        if begins is not None and begins < pd.Timestamp(start):
             notes.append("The investigation window starts before the sign-in logs do.")
     if "mail_access" not in cov.index:
         notes.append("No MailItemsAccessed records: mailbox auditing may be off or not licensed "
@@ -186,10 +188,11 @@ def in_window(events: pd.DataFrame, start: str = "", end: str = "", mailbox: str
     """Events inside [start, end] (ISO, empty = open) and, with ``mailbox``, only that mailbox's
     events plus those of its owner as a user."""
     out = events
-    if start:
-        out = out[out["time"] >= pd.Timestamp(start)]
-    if end:
-        out = out[out["time"] <= pd.Timestamp(end)]
+    first, last = parse_time(start or None), parse_time(end or None)
+    if first is not None:
+        out = out[out["time"] >= first]
+    if last is not None:
+        out = out[out["time"] <= last]
     if mailbox:
         box = mailbox.lower()
         out = out[(out["mailbox"] == box) | (out["user"] == box)]
@@ -209,10 +212,9 @@ def retention_deadlines(first_malicious: str | pd.Timestamp | None) -> pd.DataFr
         Columns source, retention_days, ages_out (UTC); empty when the start is unknown.
     """
     cols = ["source", "retention_days", "ages_out"]
-    if first_malicious is None or first_malicious == "":
+    start = parse_time(first_malicious)
+    if start is None:
         return pd.DataFrame(columns=cols)
-    start = pd.Timestamp(first_malicious)
-    start = start.tz_localize("UTC") if start.tzinfo is None else start
     rows = [{"source": s, "retention_days": d, "ages_out": start + pd.Timedelta(days=d)}
             for s, d in RETENTION_DAYS.items()]
     return pd.DataFrame(rows, columns=cols).sort_values("ages_out").reset_index(drop=True)
