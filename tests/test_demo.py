@@ -22,6 +22,8 @@ def test_demo_refuses_a_folder_that_is_not_a_demo_case(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not (sample_tenant_dir() / "answer_key.json").exists(),
+                    reason="data/sample-tenant has not landed yet (issue 3); the notebooks run in test_playbook")
 def test_demo_runs_every_notebook_on_the_sample_tenant(tmp_path: Path) -> None:
     out = tmp_path / "demo-case"
     for _ in range(2):  # rerunnable: a second run replaces the demo case
