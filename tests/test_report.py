@@ -108,7 +108,8 @@ def test_cli_report_redact_and_out(case: Case, tmp_path: Path) -> None:
 def test_redactor_is_consistent_and_keyed(case: Case, tmp_path: Path) -> None:
     r1 = Redactor(b"k1", domains=["contoso.com"], names=["Adele Vance"])
     r2 = Redactor(b"k2", domains=["contoso.com"], names=["Adele Vance"])
-    text = "Adele Vance <Adele@Contoso.com> from 10.1.2.3 and fe80::1 via contoso.com at 10:30:00 from 8.8.8.8"
+    text = ("Adele Vance <Adele@Contoso.com> from 10.1.2.3 and fe80::1 via contoso.com at 10:30:00 from 8.8.8.8, "
+            "folder Contoso-Board, app Contoso Archiver")
     once, twice = r1.text(text), r1.text(text)
     assert once == twice == r1.text(once)  # consistent and idempotent
     assert r1.address("adele@contoso.com") in once and r1.name("adele vance") in once

@@ -42,6 +42,9 @@ _IPV6 = re.compile(r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}
 # Fields of Microsoft records that carry a person's display name.
 _NAME_FIELDS = ("userDisplayName", "UserDisplayName", "MailboxOwnerDisplayName", "DisplayName")
 _NAME_SQL = "|".join(_NAME_FIELDS)
+# First labels of domains that name a mail system, not an organisation.
+_GENERIC_LABELS = {"mail", "email", "smtp", "corp", "exchange", "outlook", "office", "microsoft", "onmicrosoft",
+                   "gmail", "hotmail", "live", "example", "redacted"}
 
 
 def case_key(case: Case) -> bytes:
@@ -78,6 +81,10 @@ class Redactor:
         self.domains = sorted({d.lower().strip(".") for d in domains if d and "." in d}, key=len, reverse=True)
         self.names = sorted({n.strip() for n in names if n and len(n.strip()) >= 3}, key=len, reverse=True)
         self._domain_re = self._alternation(self.domains, r"(?<![\w-])", r"(?![\w-])")
+        # The organisation's name as its domains spell it (contoso in contoso.onmicrosoft.com).
+        self.orgs = sorted({d.split(".")[0] for d in self.domains if len(d.split(".")[0]) >= 4}
+                           - _GENERIC_LABELS, key=len, reverse=True)
+        self._org_re = self._alternation(self.orgs, r"(?<![A-Za-z0-9])", r"(?![A-Za-z0-9])")
         self._name_re = self._alternation(self.names, r"(?<!\w)", r"(?!\w)")
 
     @staticmethod
@@ -97,6 +104,10 @@ class Redactor:
     def domain(self, value: str) -> str:
         """Pseudonym of one of the tenant's domains."""
         return f"domain-{self._digest('domain', value)}.invalid"
+
+    def org(self, value: str) -> str:
+        """Pseudonym of the organisation's name."""
+        return f"org-{self._digest('org', value)}"
 
     def name(self, value: str) -> str:
         """Pseudonym of a display name."""
@@ -140,6 +151,8 @@ class Redactor:
             out = self._name_re.sub(lambda m: self.name(m.group(0)), out)
         if self._domain_re is not None:
             out = self._domain_re.sub(lambda m: self.domain(m.group(0)), out)
+        if self._org_re is not None:
+            out = self._org_re.sub(lambda m: self.org(m.group(0)), out)
         out = _IPV4.sub(self._ip_sub, out)
         if ":" in out:
             out = _IPV6.sub(self._ip_sub, out)
