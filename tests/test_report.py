@@ -38,6 +38,8 @@ def test_report_has_every_section_and_is_self_contained(case: Case) -> None:
         assert f'<section id="{section}">' in page
     assert f'content="{CSP}"' in page
     assert 'id="scope-mailboxes"' in page and 'id="scope-ips"' in page and 'id="custody-actions"' in page
+    messages = re.search(r'<table id="scope-messages">.*?</table>', page, re.S)
+    assert messages and messages.group(0).count("<tr>") == 1 + 3 and "&lt;m3@example.org&gt;" in messages.group(0)
     # no external resource of any kind: every src is an embedded PNG, no link/href/url()/@import
     srcs = re.findall(r'src="([^"]*)"', page)
     assert srcs and all(s.startswith("data:image/png;base64,") for s in srcs)

@@ -41,6 +41,7 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"  # written literally in the template
 EVIDENCE_REFS = 8  # evidence references listed per finding
 CUSTODY_ROWS = 25  # most recent custody entries listed
+MESSAGE_ROWS = 1000  # messages accessed listed in the report
 FINDING_CARDS = 40  # findings shown in full (most severe first); the rest as a table
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "informational": 4}
 VERDICT_ORDER = {"confirmed": 0, "likely": 1, "possible": 2, "unverifiable": 3, "benign": 4}
@@ -191,6 +192,14 @@ def _evidence_refs(case: Case, findings: pd.DataFrame) -> dict[str, list[str]]:
             for fid, refs in wanted.items()}
 
 
+def _messages(actor: pd.DataFrame, scope: dict[str, Any], tz: str, text: Callable[[str], str]) -> dict[str, Any]:
+    """The messages the actor opened in the compromised mailboxes (first MESSAGE_ROWS rows)."""
+    boxes = [b.get("upn") for b in scope.get("compromised_mailboxes", []) if b.get("upn")]
+    msgs = casedata.messages_accessed(actor, boxes).sort_values(["mailbox", "first"])
+    return {"messages": _table(msgs.head(MESSAGE_ROWS), ["mailbox", "message_id", "first", "last", "binds"], tz, text),
+            "messages_more": max(0, len(msgs) - MESSAGE_ROWS)}
+
+
 def _findings_view(findings: pd.DataFrame, refs: dict[str, list[str]], tz: str,
                    text: Callable[[str], str]) -> dict[str, Any]:
     """Findings per detection (a table), the most severe as cards, the rest as a compact table."""
@@ -261,6 +270,7 @@ def build_context(case: Case, redact: bool = False, tz: str = "UTC",
         "apps": _table(scope.get("actor_apps", []), ["app_id", "name"], tz, text),
         "agents": _table(casedata.actor_user_agents(actor), ["user_agent", "events", "first", "last"], tz, text),
         "folders": _table(casedata.actor_folders(actor), ["mailbox", "folder", "events", "first", "last"], tz, text),
+        **_messages(actor, scope, tz, text),
         "figures": _figures(events, actor, findings, tz),
         "findings": _findings_view(findings, refs, tz, text), "no_findings": casedata.NO_FINDINGS,
         "coverage": _table(cov, ["source", "description", "events", "first", "last"], tz, text),
