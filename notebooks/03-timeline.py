@@ -79,7 +79,7 @@ elif len(actor):
 # %%
 from IPython.display import Image
 
-from ir_toolkit.report.html import png_bytes
+from ir_toolkit.report.display import png_bytes
 
 
 def show(fig):

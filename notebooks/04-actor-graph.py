@@ -51,7 +51,7 @@ case, tenant = casedata.start_notebook(case_path, tenant, tz)
 # %%
 from IPython.display import Image
 
-from ir_toolkit.report.html import png_bytes
+from ir_toolkit.report.display import png_bytes
 
 
 def show(fig):

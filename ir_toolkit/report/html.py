@@ -14,10 +14,7 @@ plotting) goes through :class:`ir_toolkit.report.redact.Redactor`.
 
 from __future__ import annotations
 
-import base64
-import io
 import logging
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -31,12 +28,12 @@ from ir_toolkit import __version__
 from ir_toolkit.case import Case
 from ir_toolkit.report import casedata
 from ir_toolkit.report.coverage import coverage_figure
+from ir_toolkit.report.display import count, fmt, png_uri, table
 from ir_toolkit.report.redact import Redactor, for_case
-from ir_toolkit.timeutil import now_utc, parse_time
+from ir_toolkit.timeutil import now_utc
 
 log = logging.getLogger(__name__)
 
-_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"  # written literally in the template
 EVIDENCE_REFS = 8  # evidence references listed per finding
@@ -48,54 +45,6 @@ VERDICT_ORDER = {"confirmed": 0, "likely": 1, "possible": 2, "unverifiable": 3, 
 FIGURE_COLUMNS = ["time", "source", "operation", "result", "user", "mailbox", "app_id", "app_name", "client_app_id",
                   "ip", "country", "asn", "user_agent", "session_id", "token_id", "mail_access_type", "items",
                   "message_ids", "folders", "target", "record_id"]
-
-
-def _fmt(value: Any, tz: str) -> str:
-    """Display a cell: times in the display zone, lists joined, missing as empty."""
-    if value is None:
-        return ""
-    if isinstance(value, pd.Timestamp):
-        return "" if pd.isna(value) else value.tz_convert(tz).strftime("%Y-%m-%d %H:%M:%S %Z")
-    if isinstance(value, list | tuple) or (hasattr(value, "tolist") and getattr(value, "ndim", 0) == 1):
-        return ", ".join(_fmt(v, tz) for v in list(value))
-    try:
-        if pd.isna(value):
-            return ""
-    except (TypeError, ValueError):
-        pass
-    if isinstance(value, str) and _ISO.match(value):
-        ts = parse_time(value)
-        return _fmt(ts, tz) if ts is not None else value
-    return str(value)
-
-
-def _table(frame: pd.DataFrame | list[dict[str, Any]], columns: list[str], tz: str,
-           text: Callable[[str], str]) -> dict[str, Any]:
-    """Rows of display strings for the template's table macro."""
-    df = pd.DataFrame(frame) if not isinstance(frame, pd.DataFrame) else frame
-    df = df.reindex(columns=columns)
-    rows = [[text(_fmt(v, tz)) for v in rec] for rec in df.itertuples(index=False, name=None)]
-    return {"columns": columns, "rows": rows}
-
-
-def _count(values: Any) -> int:
-    """Length of a list-like cell (list or numpy array), 0 when missing."""
-    return 0 if values is None or (isinstance(values, float) and pd.isna(values)) else len(values)
-
-
-def png_bytes(fig: Any) -> bytes:
-    """A matplotlib Figure as PNG bytes (the figure is closed); notebooks show it with IPython's Image."""
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
-
-
-def _png(fig: Any) -> str:
-    """A matplotlib Figure as a base64 PNG data URI (the figure is closed)."""
-    return "data:image/png;base64," + base64.b64encode(png_bytes(fig)).decode("ascii")
 
 
 def _figures(events: pd.DataFrame, actor: pd.DataFrame, findings: pd.DataFrame, tz: str) -> list[dict[str, Any]]:
@@ -128,7 +77,7 @@ def _figures(events: pd.DataFrame, actor: pd.DataFrame, findings: pd.DataFrame, 
             fig["note"] = "not drawn: no actor activity has been identified in this case yet"
         else:
             try:
-                fig["src"] = _png(draw())
+                fig["src"] = png_uri(draw())
             except Exception as exc:  # noqa: BLE001 - one figure failing must not lose the report
                 log.warning("figure %r failed: %s: %s", title, exc.__class__.__name__, exc)
                 fig["note"] = f"could not be drawn ({exc.__class__.__name__})"
@@ -154,8 +103,8 @@ def _summary(scope: dict[str, Any] | None, findings: pd.DataFrame, cov: pd.DataF
             f"Forged-token access was found: {len(boxes)} mailbox(es) compromised ("
             + ", ".join(f"{k}: {v}" for k, v in sorted(conf.items())) + f"), {items} distinct message(s) accessed.")
         if window.get("first_malicious"):
-            lines.append(f"Malicious activity from {_fmt(window.get('first_malicious'), tz)} "
-                         f"to {_fmt(window.get('last_malicious'), tz)}.")
+            lines.append(f"Malicious activity from {fmt(window.get('first_malicious'), tz)} "
+                         f"to {fmt(window.get('last_malicious'), tz)}.")
         lines.append(f"The actor used {len(scope.get('actor_ips', []))} address(es) and "
                      f"{len(scope.get('actor_apps', []))} application(s).")
     elif scope is not None:
@@ -168,7 +117,7 @@ def _summary(scope: dict[str, Any] | None, findings: pd.DataFrame, cov: pd.DataF
         lines.append(casedata.NO_FINDINGS[0].upper() + casedata.NO_FINDINGS[1:] + ".")
     signin = cov[cov["source"].astype(str).str.startswith("signin_")] if len(cov) else cov
     if len(signin):
-        lines.append(f"Sign-in logs cover {_fmt(signin['first'].min(), tz)} to {_fmt(signin['last'].max(), tz)}.")
+        lines.append(f"Sign-in logs cover {fmt(signin['first'].min(), tz)} to {fmt(signin['last'].max(), tz)}.")
     elif len(cov):
         lines.append("The case holds no sign-in logs: forged tokens cannot be told from issued ones.")
     else:
@@ -196,7 +145,7 @@ def _messages(actor: pd.DataFrame, scope: dict[str, Any], tz: str, text: Callabl
     """The messages the actor opened in the compromised mailboxes (first MESSAGE_ROWS rows)."""
     boxes = [b.get("upn") for b in scope.get("compromised_mailboxes", []) if b.get("upn")]
     msgs = casedata.messages_accessed(actor, boxes).sort_values(["mailbox", "first"])
-    return {"messages": _table(msgs.head(MESSAGE_ROWS), ["mailbox", "message_id", "first", "last", "binds"], tz, text),
+    return {"messages": table(msgs.head(MESSAGE_ROWS), ["mailbox", "message_id", "first", "last", "binds"], tz, text),
             "messages_more": max(0, len(msgs) - MESSAGE_ROWS)}
 
 
@@ -207,10 +156,10 @@ def _findings_view(findings: pd.DataFrame, refs: dict[str, list[str]], tz: str,
         _sev=findings["severity"].map(SEVERITY_ORDER).fillna(9), _ver=findings["verdict"].map(VERDICT_ORDER).fillna(9),
     ).sort_values(["_sev", "_ver", "first"])
     cards = [
-        {**{k: text(_fmt(f.get(k), tz)) for k in ("detection", "title", "severity", "verdict", "first", "last",
+        {**{k: text(fmt(f.get(k), tz)) for k in ("detection", "title", "severity", "verdict", "first", "last",
                                                      "mailbox", "user", "ip", "app_id", "token_id", "events",
                                                      "explanation", "techniques")},
-         "refs": refs.get(f["finding_id"], []), "more": max(0, _count(f["evidence"]) - EVIDENCE_REFS)}
+         "refs": refs.get(f["finding_id"], []), "more": max(0, count(f["evidence"]) - EVIDENCE_REFS)}
         for f in order.head(FINDING_CARDS).to_dict("records")]
     by = findings.groupby("detection").agg(title=("title", "first"), findings=("finding_id", "size"),
                                            first=("first", "min"), last=("last", "max")).reset_index()
@@ -218,9 +167,9 @@ def _findings_view(findings: pd.DataFrame, refs: dict[str, list[str]], tz: str,
         by[verdict] = by["detection"].map(findings[findings["verdict"] == verdict].groupby("detection").size()) \
             .fillna(0).astype(int)
     return {"cards": cards,
-            "by_detection": _table(by.sort_values("findings", ascending=False), [
+            "by_detection": table(by.sort_values("findings", ascending=False), [
                 "detection", "title", "findings", "confirmed", "likely", "possible", "first", "last"], tz, text),
-            "rest": _table(order.iloc[FINDING_CARDS:], ["severity", "verdict", "detection", "first", "mailbox", "ip",
+            "rest": table(order.iloc[FINDING_CARDS:], ["severity", "verdict", "detection", "first", "mailbox", "ip",
                                                        "explanation"], tz, text)}
 
 
@@ -230,12 +179,12 @@ def _custody(case: Case, tz: str, text: Callable[[str], str]) -> dict[str, Any]:
     recent = [{"time": e.get("time"), "actor": e.get("actor"), "action": e.get("action"),
                "details": ", ".join(f"{k}={v}" for k, v in (e.get("details") or {}).items())}
               for e in entries[-CUSTODY_ROWS:]]
-    return {"total": len(entries), "first": text(_fmt(entries[0]["time"], tz)) if entries else "",
-            "last": text(_fmt(entries[-1]["time"], tz)) if entries else "",
+    return {"total": len(entries), "first": text(fmt(entries[0]["time"], tz)) if entries else "",
+            "last": text(fmt(entries[-1]["time"], tz)) if entries else "",
             "actors": sorted({text(str(e.get("actor"))) for e in entries}),
-            "counts": _table(pd.DataFrame(sorted(counts.items()), columns=["action", "entries"]),
+            "counts": table(pd.DataFrame(sorted(counts.items()), columns=["action", "entries"]),
                              ["action", "entries"], tz, text),
-            "recent": _table(recent, ["time", "actor", "action", "details"], tz, text)}
+            "recent": table(recent, ["time", "actor", "action", "details"], tz, text)}
 
 
 def build_context(case: Case, redact: bool = False, tz: str = "UTC",
@@ -259,27 +208,27 @@ def build_context(case: Case, redact: bool = False, tz: str = "UTC",
     return {
         "title": text(f"Incident report: {case.manifest['case']} ({case.tenant})"),
         "case": text(str(case.manifest["case"])), "tenant": text(case.tenant), "cloud": case.cloud,
-        "generated": _fmt(now_utc(), tz), "tz": tz, "tool": f"ir_toolkit {__version__}", "redacted": redact,
+        "generated": fmt(now_utc(), tz), "tz": tz, "tool": f"ir_toolkit {__version__}", "redacted": redact,
         "summary": [text(s) for s in _summary(scope or None, findings, cov, tz)],
         "has_scope": bool(scope),
-        "window": {k: _fmt(v, tz) for k, v in (scope.get("window") or {}).items()},
-        "signin_coverage": {k: _fmt(v, tz) for k, v in (scope.get("signin_coverage") or {}).items()},
-        "mailboxes": _table(scope.get("compromised_mailboxes", []), ["upn", "confidence", "first", "last", "events",
+        "window": {k: fmt(v, tz) for k, v in (scope.get("window") or {}).items()},
+        "signin_coverage": {k: fmt(v, tz) for k, v in (scope.get("signin_coverage") or {}).items()},
+        "mailboxes": table(scope.get("compromised_mailboxes", []), ["upn", "confidence", "first", "last", "events",
                                                                       "items_accessed", "reasons"], tz, text),
-        "ips": _table(scope.get("actor_ips", []), ["ip", "first", "last", "events", "reasons"], tz, text),
-        "apps": _table(scope.get("actor_apps", []), ["app_id", "name"], tz, text),
-        "agents": _table(casedata.actor_user_agents(actor), ["user_agent", "events", "first", "last"], tz, text),
-        "folders": _table(casedata.actor_folders(actor), ["mailbox", "folder", "events", "first", "last"], tz, text),
+        "ips": table(scope.get("actor_ips", []), ["ip", "first", "last", "events", "reasons"], tz, text),
+        "apps": table(scope.get("actor_apps", []), ["app_id", "name"], tz, text),
+        "agents": table(casedata.actor_user_agents(actor), ["user_agent", "events", "first", "last"], tz, text),
+        "folders": table(casedata.actor_folders(actor), ["mailbox", "folder", "events", "first", "last"], tz, text),
         **_messages(actor, scope, tz, text),
         "figures": _figures(events, actor, findings, tz),
         "findings": _findings_view(findings, refs, tz, text), "no_findings": casedata.NO_FINDINGS,
-        "coverage": _table(cov, ["source", "description", "events", "first", "last"], tz, text),
+        "coverage": table(cov, ["source", "description", "events", "first", "last"], tz, text),
         "gaps": [text(g) for g in casedata.gaps(case)],
-        "ledger": _table(casedata.ledger(case), ["source", "slice_start", "slice_end", "records", "pages", "retries",
+        "ledger": table(casedata.ledger(case), ["source", "slice_start", "slice_end", "records", "pages", "retries",
                                                  "complete", "gap"], tz, text),
-        "imports": _table(casedata.imports(case), ["path", "format", "records", "imported", "duplicates",
+        "imports": table(casedata.imports(case), ["path", "format", "records", "imported", "duplicates",
                                                    "quarantined"], tz, text),
-        "evidence": _table(casedata.imports(case), ["path", "sha256", "size", "source", "added"], tz, text),
+        "evidence": table(casedata.imports(case), ["path", "sha256", "size", "source", "added"], tz, text),
         "custody": _custody(case, tz, text),
     }
 
