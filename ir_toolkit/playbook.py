@@ -311,6 +311,9 @@ def run_playbook(playbook: Playbook | str | Path, case: Case | str | Path, param
     report = case.reports_dir / "report.html"
     if not report.exists() or report.stat().st_mtime < started:
         report = render_report(case, redact=bool(values.get("redact")), tz=str(values.get("tz") or "UTC"))
+    missing = [o for o in pb.outputs if not (case.root / o).exists()]
+    for output in missing:  # e.g. scope.json before scoping is installed: say so, the report still stands
+        log.warning("%s: declared output %s was not produced", pb.id, output)
     case.log_action("playbook.done", playbook=pb.id, notebooks=list(pb.notebooks), report=str(report),
-                    seconds=round(time.time() - started, 1))
+                    missing_outputs=missing, seconds=round(time.time() - started, 1))
     return report

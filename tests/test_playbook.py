@@ -112,8 +112,9 @@ def test_token_forgery_playbook_runs_every_notebook_and_writes_the_report(tmp_pa
     text = (executed / "05-scope-report.ipynb").read_text(encoding="utf-8")
     assert "compromised mailbox(es)" in text and "Report written" in text  # the scope statement and report ran
     assert "CEST" in report.read_text(encoding="utf-8")
-    actions = [e["action"] for e in case.custody()]
-    assert "playbook.start" in actions and "playbook.done" in actions
+    done = [e for e in case.custody() if e["action"] == "playbook.done"]
+    assert done and done[-1]["details"]["missing_outputs"] == [o for o in pb.outputs if not (case.root / o).exists()]
+    assert "reports/report.html" not in done[-1]["details"]["missing_outputs"]
 
 
 @pytest.mark.slow
