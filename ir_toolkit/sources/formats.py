@@ -169,9 +169,9 @@ FORMATS: dict[str, Format] = {
                _graph("directory_audit", "directoryAudits")),
         Format("graph-risk-detections", "Microsoft Graph identityProtection riskDetections", ("json", "jsonl"),
                _graph("risk", "riskDetections")),
-        Format("graph-directory-objects", "Microsoft Graph servicePrincipals, applications, oauth2PermissionGrants "
-               "(tenant snapshot)", ("json", "jsonl"),
-               _graph("directory_object", "servicePrincipals", "applications", "oauth2PermissionGrants")),
+        Format("graph-directory-objects", "Microsoft Graph users, servicePrincipals, applications, "
+               "oauth2PermissionGrants (tenant snapshot)", ("json", "jsonl"),
+               _graph("directory_object", "users", "servicePrincipals", "applications", "oauth2PermissionGrants")),
     )
 }
 

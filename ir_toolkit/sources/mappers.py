@@ -8,7 +8,7 @@ Families (what a record is, whatever file carried it):
 * ``ual``: unified audit log records (Management Activity API, OfficeActivity, auditData).
 * ``audit_record``: a container around a UAL record: Graph security auditLogRecord
   (``auditData`` object) or a Purview CSV row (``AuditData`` JSON text).
-* ``risk``: Graph riskDetection.  ``directory_object``: servicePrincipal, application,
+* ``risk``: Graph riskDetection.  ``directory_object``: user, servicePrincipal, application,
   oauth2PermissionGrant.
 
 Every mapper returns the canonical columns it knows (times still as text: the batch
@@ -90,6 +90,8 @@ def classify(r: dict[str, Any]) -> str | None:
         return "signin"
     if "consenttype" in r or "serviceprincipaltype" in r or "signinaudience" in r:
         return "directory_object"
+    if "userprincipalname" in r and ("accountenabled" in r or "givenname" in r or "usertype" in r):
+        return "directory_object"  # a Graph user
     if ("officeid" in r or "officeworkload" in r) and "operation" in r:
         return "ual"
     return None
@@ -306,9 +308,11 @@ def map_risk(r: dict[str, Any]) -> Row:
 
 
 def map_directory_object(r: dict[str, Any]) -> Row:
-    """A tenant snapshot object: servicePrincipal, application or oauth2PermissionGrant."""
+    """A tenant snapshot object: user, servicePrincipal, application or oauth2PermissionGrant."""
     if "consenttype" in r:
         kind, target = "oauth2PermissionGrant", text(r.get("scope"))
+    elif "userprincipalname" in r and "appid" not in r:
+        kind, target = "user", text(r.get("usertype"))
     elif "serviceprincipaltype" in r or "appownerorganizationid" in r:
         kind, target = "servicePrincipal", text(r.get("serviceprincipaltype"))
     else:
@@ -317,6 +321,7 @@ def map_directory_object(r: dict[str, Any]) -> Row:
         "time": first(r, "createddatetime"),
         "source": "tenant_snapshot",
         "operation": kind,
+        "user": lower(r.get("userprincipalname")),
         "user_id": lower(first(r, "principalid", "id")),
         "app_id": lower(first(r, "appid", "clientid")),
         "app_name": text(r.get("displayname")),
