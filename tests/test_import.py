@@ -266,3 +266,14 @@ def test_files_parsed_side_by_side_give_the_same_case(tmp_path: Path) -> None:
         assert not (case.root / ".import-spool").exists()
     assert out[1][0] == out[3][0]
     pd.testing.assert_frame_equal(out[1][1], out[3][1])
+
+
+def test_same_file_twice_in_one_call(case_dir: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "again.csv"
+    copy.write_bytes((IMPORT / "purview_current.csv").read_bytes())
+    case = Case.open(case_dir, writable=True)
+    first, again = case.import_files([IMPORT / "purview_current.csv", copy])
+    assert (first["imported"], first["skipped"]) == (3, False)
+    assert (again["records"], again["imported"], again["duplicates"], again["skipped"]) == (3, 0, 3, True)
+    assert case.evidence()[0]["records"] == 3 and len(case.evidence()) == 1
+    assert case.quarantined().empty and len(case.read_events()) == 3

@@ -103,18 +103,29 @@ def import_files(case: Case, paths: Any, format: str = "auto", progress: bool = 
         raise InputFormatError("no files to import")
     checked = [(p, *_check(p, format)) for p in files]
     jobs = [_start(case, p, fmt, opened) for p, fmt, opened in checked]
-    todo = [j for j in jobs if "skipped" not in j["result"]]
+    firsts: dict[str, dict[str, Any]] = {}
+    todo = []
+    for job in jobs:  # the same content named twice in one call is parsed once
+        sha = job["entry"]["sha256"]
+        if "skipped" not in job["result"] and sha not in firsts:
+            firsts[sha] = job
+            todo.append(job)
     if workers is None:  # workers cost a second or two to start and compete with the writer: big imports,
         cpus = os.cpu_count() or 1  # machines with CPUs to spare (on 2 CPUs the bench measured no gain)
         size = sum((case.root / j["entry"]["path"]).stat().st_size for j in todo)
         workers = min(len(todo), cpus - 1, 4) if size >= PARALLEL_BYTES and cpus >= 4 else 1
-    n = workers
-    if n > 1 and len(todo) > 1:
-        return _in_workers(case, jobs, todo, n, progress, dayfirst, batch_size)
-    for job in todo:
-        _finish(case, job, job["fmt"].parse(case.root / job["entry"]["path"], job["opened"],
-                                             evidence=job["entry"]["path"], batch_size=batch_size,
-                                             dayfirst=dayfirst, counter=job["counter"]), progress)
+    if workers > 1 and len(todo) > 1:
+        _in_workers(case, todo, workers, progress, dayfirst, batch_size)
+    else:
+        for job in todo:
+            _finish(case, job, job["fmt"].parse(case.root / job["entry"]["path"], job["opened"],
+                                                 evidence=job["entry"]["path"], batch_size=batch_size,
+                                                 dayfirst=dayfirst, counter=job["counter"]), progress)
+    for job in jobs:
+        first = firsts.get(job["entry"]["sha256"])
+        if first is not None and first is not job and "skipped" not in job["result"]:
+            records = first["result"]["records"]
+            job["result"].update(records=records, imported=0, duplicates=records, quarantined=0, skipped=True)
     return [j["result"] for j in jobs]
 
 
@@ -190,8 +201,8 @@ def _unspool(folder: Path, count: int) -> Iterator[Batch]:
         (folder / f"{i:06d}.json").unlink()
 
 
-def _in_workers(case: Case, jobs: list[dict[str, Any]], todo: list[dict[str, Any]], workers: int, progress: bool,
-                dayfirst: bool, batch_size: int) -> list[dict[str, Any]]:
+def _in_workers(case: Case, todo: list[dict[str, Any]], workers: int, progress: bool, dayfirst: bool,
+                batch_size: int) -> None:
     """Parse files in worker processes (spooled to disk); write their events here, in file order."""
     spool = case.root / ".import-spool"
     context = multiprocessing.get_context("spawn")
@@ -208,7 +219,6 @@ def _in_workers(case: Case, jobs: list[dict[str, Any]], todo: list[dict[str, Any
                 _finish(case, job, _unspool(folder, future.result()), progress)
     finally:
         shutil.rmtree(spool, ignore_errors=True)
-    return [j["result"] for j in jobs]
 
 
 def _bar(progress: bool, copy: Path, name: str) -> Any:
