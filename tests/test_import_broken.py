@@ -177,3 +177,19 @@ def test_big_array_with_boundary_lookalikes_inside_records(case_dir: Path, tmp_p
     for r in recs[::37]:
         assert json.loads(ev.loc[r["id"], "raw"]) == r
     assert ev.loc["rec-4", "evidence"].endswith("#5")
+
+
+def test_cut_gzip_stream_keeps_what_came_before(case_dir: Path, tmp_path: Path) -> None:
+    import gzip
+    import random
+
+    rnd = random.Random(4)
+    lines = [json.dumps(dict(_signins()[0], id=f"z{i}", userAgent=f"{rnd.getrandbits(256):x}")) for i in range(3000)]
+    data = gzip.compress(("\n".join(lines) + "\n").encode())
+    f = tmp_path / "signins.jsonl.gz"
+    f.write_bytes(data[: int(len(data) * 0.8)])
+    case = Case.open(case_dir, writable=True)
+    [res] = case.import_files([f])
+    assert res["format"] == "graph-signins" and res["quarantined"] >= 1 and res["imported"] > 1000
+    assert res["records"] == res["imported"] + res["duplicates"] + res["quarantined"]
+    assert any("unreadable after record" in r for r in case.quarantined()["reason"])

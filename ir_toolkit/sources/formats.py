@@ -19,7 +19,7 @@ from typing import Any
 from ir_toolkit.sources.batch import BATCH, Batch, Prepare, build_batch
 from ir_toolkit.sources.fields import normalise_keys
 from ir_toolkit.sources.mappers import LA_TABLES, classify
-from ir_toolkit.sources.reader import READERS, CountingReader, Opened, csv_header, open_text, probe
+from ir_toolkit.sources.reader import READERS, CountingReader, Opened, csv_header, open_text, probe, read_records
 
 __all__ = ["BATCH", "FORMATS", "Batch", "Format", "Sample", "detect", "sample"]
 
@@ -104,7 +104,7 @@ class Format:
         """
         hint = path.name.lower().replace("-", "").replace("_", "")
         with open_text(path, opened, counter) as fh:
-            stream = READERS[opened.container](fh)
+            stream = read_records(fh, opened.container)
             while True:
                 batch = build_batch(itertools.islice(stream, batch_size), evidence=evidence, dayfirst=dayfirst,
                                     hint=hint, family=self.family, prepare=self.prepare)

@@ -25,7 +25,7 @@ from typing import IO, Any, cast
 
 from ir_toolkit.sources.jsonstream import CHUNK, MAX_RECORD, Broken, cut_text, read_json, read_jsonl
 
-__all__ = ["READERS", "Broken", "CountingReader", "Opened", "csv_header", "open_text", "probe"]
+__all__ = ["READERS", "Broken", "CountingReader", "Opened", "csv_header", "open_text", "probe", "read_records"]
 
 HEAD = 1 << 16
 csv.field_size_limit(MAX_RECORD)
@@ -191,3 +191,14 @@ def csv_header(head: str) -> list[str]:
 
 
 READERS = {"json": read_json, "jsonl": read_jsonl, "csv": read_csv}
+
+
+def read_records(fh: IO[str], container: str) -> Iterator[tuple[int, Any]]:
+    """The records of an open file; a file that stops being readable (a cut gzip stream, a disk
+    error) ends with one Broken record instead of an exception: what came before is kept."""
+    n = 0
+    try:
+        for n, rec in READERS[container](fh):
+            yield n, rec
+    except (EOFError, OSError) as exc:
+        yield n + 1, Broken(f"file unreadable after record {n} ({exc.__class__.__name__}: {exc})", "")
