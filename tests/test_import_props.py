@@ -161,3 +161,25 @@ def test_mutated_files_never_crash_the_import(name: str, edits: list[tuple[float
         assert len(case.read_events()) == res["imported"]
         assert len(case.quarantined()) == res["quarantined"]
         assert detect(sample(case.root / case.evidence()[0]["path"])) is not None
+
+
+@st.composite
+def lookalike_records(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Records whose nested objects and strings imitate the gap between two records."""
+    trap = st.sampled_from(['},{"id":"x","createdDateTime":"y"', '}, {"id": 1, "createdDateTime": 2}', "},", "{", "}"])
+    nested = st.recursive(st.one_of(scalars, trap), lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.fixed_dictionaries({"id": st.text(max_size=5), "createdDateTime": inner})), max_leaves=6)
+    n = draw(st.integers(20, 60))
+    return [{"id": f"r{i}", "createdDateTime": draw(st.one_of(st.text(max_size=3), trap)),
+             "pad": "p" * draw(st.integers(0, 300)), "nested": draw(nested)} for i in range(n)]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lookalike_records(), st.sampled_from([None, 1, 2]))
+def test_json_array_runs_never_split_a_record(recs: list[dict[str, Any]], indent: int | None) -> None:
+    from ir_toolkit.sources.jsonstream import read_json
+
+    text = json.dumps(recs, indent=indent)
+    got = [rec for _, rec in read_json(io.StringIO(text))]
+    assert got == recs

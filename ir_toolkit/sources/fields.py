@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import ipaddress
 import json
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -81,9 +82,12 @@ def col(records: list[dict[str, Any]], *keys: str) -> list[Any]:
     return [first(r, *keys) for r in records]
 
 
-def loads(text: str | bytes) -> Any:
-    """json.loads, through orjson when installed (ValueError on bad JSON, as json.loads)."""
-    if _orjson is not None:
+LONG_INT = re.compile(r"\d{19}")  # orjson reads integers beyond 64 bits as floats: leave those to json
+
+
+def loads(text: str) -> Any:
+    """json.loads, through orjson when installed and exact (ValueError on bad JSON, as json.loads)."""
+    if _orjson is not None and not LONG_INT.search(text):
         try:
             return _orjson.loads(text)
         except ValueError:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-from ir_toolkit.sources.fields import loads
+from ir_toolkit.sources.fields import LONG_INT, loads
 
 try:
     import orjson as _orjson
@@ -196,7 +196,7 @@ def _run(s: _Stream, boundary: re.Pattern[str]) -> list[Any] | None:
     buf, start = s.buf, s.pos
     ends = [m.start() + 1 for m in boundary.finditer(buf, start)]
     for end in ends[:-4:-1]:  # the last three candidates, latest first
-        if end - start < 4096:
+        if end - start < 4096 or LONG_INT.search(buf, start, end):
             break
         try:
             values = _orjson.loads("[" + buf[start:end] + "]")
