@@ -1,0 +1,75 @@
+"""Hand-built canonical events for the detection and scope tests.
+
+Each helper returns one event dict with canonical column names; ``frame(*events)``
+makes the DataFrame that ``Case.write_events`` stores.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pandas as pd
+
+_ids = itertools.count(1)
+T0 = pd.Timestamp("2023-06-01T00:00:00Z")
+
+
+def at(day: float, hour: float = 0.0) -> pd.Timestamp:
+    """T0 plus days and hours (tz-aware UTC)."""
+    return T0 + pd.Timedelta(days=day) + pd.Timedelta(hours=hour)
+
+
+def _rid(prefix: str) -> str:
+    return f"{prefix}-{next(_ids):06d}"
+
+
+def signin(time: pd.Timestamp, user: str, ip: str, app: str = "app-outlook", token: str | None = None,
+           session: str | None = None, source: str = "signin_interactive", result: str = "success",
+           ua: str = "Mozilla/5.0 Outlook", **extra: Any) -> dict[str, Any]:
+    """A sign-in event (interactive unless ``source`` says otherwise)."""
+    return {"time": time, "source": source, "operation": "Sign-in", "result": result,
+            "error_code": 0 if result == "success" else 50126, "user": user, "app_id": app, "ip": ip,
+            "user_agent": ua, "token_id": token or _rid("tok"), "session_id": session or _rid("ses"),
+            "record_id": _rid("si"), "raw": "{}", **extra}
+
+
+def mail(time: pd.Timestamp, mailbox: str, ip: str, app: str = "app-outlook", token: str | None = None,
+         session: str | None = None, ua: str = "Mozilla/5.0 Outlook", access: str = "Bind",
+         messages: tuple[str, ...] = (), user: str | None = None, issued_at: pd.Timestamp | None = None,
+         throttled: bool = False, **extra: Any) -> dict[str, Any]:
+    """A MailItemsAccessed event."""
+    return {"time": time, "source": "mail_access", "operation": "MailItemsAccessed", "result": "success",
+            "user": user or mailbox, "mailbox": mailbox, "app_id": app, "ip": ip, "user_agent": ua,
+            "token_id": token, "session_id": session, "token_issued_at": issued_at,
+            "mail_access_type": access, "items": max(len(messages), 1), "message_ids": list(messages) or None,
+            "throttled": throttled, "record_id": _rid("mia"), "raw": "{}", **extra}
+
+
+def audit(time: pd.Timestamp, operation: str, user: str, ip: str, target: str = "rule",
+          mailbox: str | None = None, source: str = "audit_other") -> dict[str, Any]:
+    """An audit record (unified audit log or directory audit)."""
+    return {"time": time, "source": source, "operation": operation, "result": "success", "user": user,
+            "mailbox": mailbox, "ip": ip, "target": target, "record_id": _rid("au"), "raw": "{}"}
+
+
+def frame(*events: dict[str, Any]) -> pd.DataFrame:
+    """Events as a DataFrame (object columns for lists)."""
+    return pd.DataFrame(list(events))
+
+
+def signed_in_access(time: pd.Timestamp, user: str, ip: str, app: str = "app-outlook",
+                     **mail_extra: Any) -> list[dict[str, Any]]:
+    """A sign-in and the mail access that uses the token it issued (ordinary legitimate use)."""
+    s = signin(time - pd.Timedelta(minutes=5), user, ip, app=app)
+    return [s, mail(time, user, ip, app=app, token=s["token_id"], session=s["session_id"], **mail_extra)]
+
+
+def tenant_background(users: int = 4, days: int = 12, start_day: int = 0) -> list[dict[str, Any]]:
+    """Ordinary users signing in and reading their own mail in office hours from their own addresses."""
+    rows: list[dict[str, Any]] = []
+    for d in range(start_day, start_day + days):
+        for u in range(users):
+            rows += signed_in_access(at(d, 14 + u % 3), f"user{u}@contoso.com", f"10.0.0.{u + 1}",
+                                     messages=(f"<m{d}-{u}@contoso.com>",))
+    return rows
