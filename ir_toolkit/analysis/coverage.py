@@ -77,7 +77,7 @@ def signin_coverage(case: Case, engine: Engine, params: dict[str, Any] | None = 
     ledger = _ledger_coverage(list(case.manifest.get("collection", {}).get("ledger", []) or []))
     sources: dict[str, dict[str, Any]] = {}
     for row in data.itertuples(index=False):
-        sources[str(row.source)] = {"start": row.first, "end": row.last, "events": int(row.n), "method": "data"}
+        sources[str(row.source)] = {"start": row.first, "end": row.last, "events": int(str(row.n)), "method": "data"}
     gaps: list[dict[str, Any]] = []
     for source, cov in ledger.items():
         gaps += [{**g, "source": source} for g in cov["gaps"]]

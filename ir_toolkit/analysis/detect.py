@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,8 +115,10 @@ def _explain(template: str, row: dict[str, Any]) -> str:
 def findings_from_rows(det: Detection, rows: pd.DataFrame, max_evidence: int = 1000) -> pd.DataFrame:
     """Turn a detection's result rows into findings (FINDING_COLUMNS)."""
     out = []
-    for row in rows.to_dict("records"):
-        evidence = [str(r) for r in (row.get("evidence") if row.get("evidence") is not None else []) if r is not None]
+    for rec in rows.to_dict("records"):
+        row = {str(k): v for k, v in rec.items()}
+        found = row.get("evidence")
+        evidence = [str(r) for r in (list(found) if found is not None else []) if r is not None]
         entities = {c: (None if _missing(row.get(c)) else str(row[c])) for c in ENTITY_COLUMNS}
         key = json.dumps([det.id, row.get("verdict"), entities, iso(row.get("first")),
                           str(row.get("indicator", "")), str(row.get("user_agent", "")),
@@ -159,14 +162,19 @@ def findings_document(findings: pd.DataFrame, prep: Prepared) -> dict[str, Any]:
                             list(v) if isinstance(v, list | tuple) or hasattr(v, "tolist") else
                             None if _missing(v) else v)
                         for k, v in row.items()})
-    counts = findings.groupby(["detection", "verdict"]).size()
     return {
         "case": prep.case.manifest.get("case"), "pack": prep.pack.name, "generated_at": iso(now_utc()),
         "parameters": {k: v for k, v in prep.values.items()},
         "baseline_end": iso(prep.baseline_end), "signin_coverage": coverage_json(prep.coverage),
-        "counts": {f"{d}/{v}": int(n) for (d, v), n in counts.items()},
+        "counts": finding_counts(findings),
         "findings": records,
     }
+
+
+def finding_counts(findings: pd.DataFrame) -> dict[str, int]:
+    """Findings per ``detection/verdict``."""
+    pairs = Counter(f"{d}/{v}" for d, v in zip(findings["detection"], findings["verdict"], strict=True))
+    return dict(sorted(pairs.items()))
 
 
 def read_findings(case: Case) -> pd.DataFrame | None:

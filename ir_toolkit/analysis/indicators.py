@@ -181,7 +181,7 @@ def match_addresses(ips: pd.Series, iocs: pd.DataFrame) -> pd.DataFrame:
         Frame with columns ip, indicator, description, source (one row per address and indicator).
     """
     exact = {r.value: r for r in iocs[iocs["kind"] == "ip"].itertuples(index=False)}
-    nets = [(ipaddress.ip_network(r.value), r) for r in iocs[iocs["kind"] == "cidr"].itertuples(index=False)]
+    nets = [(ipaddress.ip_network(str(r.value)), r) for r in iocs[iocs["kind"] == "cidr"].itertuples(index=False)]
     rows = []
     for ip in ips.dropna().unique():
         try:
