@@ -24,7 +24,7 @@ def working_share(hours: pd.Series, counts: pd.Series, offset: int, start: int =
     if total <= 0:
         return 0.0
     local = hours.dt.tz_convert("UTC").dt.tz_localize(None) + pd.Timedelta(hours=offset)
-    inside = (local.dt.dayofweek < 5) & (local.dt.hour >= start) & (local.dt.hour < end)
+    inside = (local.dt.day_of_week < 5) & (local.dt.hour >= start) & (local.dt.hour < end)
     return float(counts[inside.to_numpy()].sum()) / total
 
 
