@@ -68,8 +68,9 @@ def test_known_session_with_unknown_token_is_only_possible(case_dir: Path) -> No
 def test_records_without_ids_use_the_weaker_match(case_dir: Path) -> None:
     s = signin(at(7, 9), "user2@contoso.com", "10.0.0.3", app="app-outlook")
     matched = mail(at(7, 9.5), "user2@contoso.com", "10.0.0.3", app="app-outlook")  # no AppAccessContext
-    unmatched = mail(at(7, 11), "user2@contoso.com", "10.0.0.3", app="app-outlook")  # > 90 min after sign-in
-    found = orphan(run(case_dir, [s, matched, unmatched]))
+    unmatched = mail(at(7, 11), "user2@contoso.com", "10.0.0.3", app="app-outlook", ua=REST)  # > 90 min later
+    quiet = mail(at(7, 12), "user2@contoso.com", "10.0.0.3", app="app-outlook")  # unmatched but no other signal
+    found = orphan(run(case_dir, [s, matched, unmatched, quiet]))
     assert list(found["verdict"]) == ["possible"]  # never proof alone
     assert list(found.iloc[0]["evidence"]) == [unmatched["record_id"]]
 
