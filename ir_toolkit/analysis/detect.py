@@ -62,13 +62,36 @@ def _ioc_files(value: Any) -> list[str]:
     return [v.strip() for v in (value if isinstance(value, list) else str(value).split(",")) if v.strip()]
 
 
+_LAST: dict[str, Prepared] = {}
+
+
+def _signature(case: Case, pack: str, params: dict[str, Any] | None) -> str:
+    """What a prepared engine depends on: case folder, pack, parameters and the event files."""
+    files = sorted((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in case.events.root.glob("*/*.parquet"))
+    return json.dumps([str(case.root.resolve()), pack, sorted((params or {}).items()), files,
+                       case.manifest.get("collection")], default=str)
+
+
 def prepare(case: Case, pack: str = "token-forgery", params: dict[str, Any] | None = None,
             engine: Engine | None = None) -> Prepared:
     """Open an engine on ``case`` and define the pack's helper views.
 
     Registers the tables ``indicators`` (kind, value, description, source), ``ioc_ip_hits``
-    (ip, indicator, description, source) and ``scripted_patterns`` (pattern).
+    (ip, indicator, description, source) and ``scripted_patterns`` (pattern). The last prepared
+    engine is reused while the case's events, the pack and the parameters are unchanged (detect
+    then scope in one process prepares once).
     """
+    key = _signature(case, pack, params)
+    if engine is None and key in _LAST:
+        return _LAST[key]
+    prep = _prepare(case, pack, params, engine)
+    if engine is None:
+        _LAST.clear()
+        _LAST[key] = prep
+    return prep
+
+
+def _prepare(case: Case, pack: str, params: dict[str, Any] | None, engine: Engine | None) -> Prepared:
     the_pack = load_pack(pack)
     values = the_pack.resolve(params)
     eng = engine or DuckDBEngine(case)
