@@ -90,7 +90,8 @@ def test_scope_finds_the_actor_and_leaves_the_decoys_out(case_dir: Path) -> None
     assert egress["events"] == 1 and any("shared" in r for r in egress["reasons"])
     assert pd.Timestamp(doc["window"]["first_malicious"]) == truth["first"]
     assert pd.Timestamp(doc["window"]["last_malicious"]) == truth["last"]
-    assert [a["app_id"] for a in doc["actor_apps"]] == ["app-actor"] and doc["actor_apps"][0]["actor_specific"]
+    assert [(a["app_id"], a["field"]) for a in doc["actor_apps"]] == [("app-actor", "AppId")]
+    assert doc["actor_apps"][0]["actor_specific"]
 
 
 def test_pivots_follow_actor_specific_entities_only(case_dir: Path) -> None:

@@ -170,10 +170,12 @@ def scope(case: Case | str | Path, findings: pd.DataFrame | None = None, write: 
     names = first_party_apps()
     followed_apps = {p["value"] for p in piv.pivots if p["kind"] == "app"}
     apps = []
-    for app, group in both[both["source"] == "mail_access"].groupby("app"):
-        name = group["app_name"].dropna()
-        apps.append({"app_id": str(app), "name": str(name.iloc[0]) if len(name) else names.get(str(app), ""),
-                     "actor_specific": str(app) in followed_apps, "events": len(group)})
+    mail_events = both[both["source"] == "mail_access"]
+    for column, field_name in (("app_id", "AppId"), ("client_app_id", "ClientAppId")):
+        for app, group in mail_events.groupby(mail_events[column].str.lower()):
+            name = group["app_name"].dropna()
+            apps.append({"app_id": str(app), "name": str(name.iloc[0]) if len(name) else names.get(str(app), ""),
+                         "field": field_name, "actor_specific": str(app) in followed_apps, "events": len(group)})
     doc: dict[str, Any] = {
         "case": case.manifest.get("case"), "generated_at": iso(now_utc()),
         "window": {"first_malicious": iso(both["time"].min()) if len(both) else None,
@@ -183,7 +185,7 @@ def scope(case: Case | str | Path, findings: pd.DataFrame | None = None, write: 
                             "sources": coverage_json(prep.coverage["sources"])},
         "compromised_mailboxes": mailboxes,
         "actor_ips": ips,
-        "actor_apps": sorted(apps, key=lambda a: -a["events"]),
+        "actor_apps": sorted(apps, key=lambda a: (not a["actor_specific"], -a["events"], a["app_id"])),
         "actor_user_agents": sorted(both["user_agent"].dropna().unique().tolist()),
         "actor_token_ids": sorted(both["token_id"].dropna().unique().tolist()),
         "findings_by_detection": {str(k): int(v) for k, v in findings.groupby("detection").size().items()},
