@@ -150,8 +150,8 @@ def _child(mode: str, case_path: str) -> None:
 
         findings = detect(case_path)
         doc = scope(case_path, findings=findings)
-        result = {"findings": len(findings), "by_verdict": doc["findings_by_verdict"], "mailboxes": len(doc["compromised_mailboxes"]),
-                  "actor_ips": [i["ip"] for i in doc["actor_ips"]]}
+        result = {"findings": len(findings), "by_verdict": doc["findings_by_verdict"],
+                  "mailboxes": len(doc["compromised_mailboxes"]), "actor_ips": [i["ip"] for i in doc["actor_ips"]]}
     result["seconds"] = time.perf_counter() - start
     result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     print(json.dumps(result))
@@ -185,7 +185,8 @@ def main(argv: list[str]) -> int:
         print(f"floor (bare DuckDB scan of {len(COLUMNS)} columns): {floor['seconds']:.1f} s, "
               f"peak {floor['peak_mb']:.0f} MB")
         print(f"detect + scope: {run['seconds']:.1f} s, peak {run['peak_mb']:.0f} MB "
-              f"({run['findings']} findings {run['by_verdict']}, {run['mailboxes']} mailboxes, actor ips {run['actor_ips']})")
+              f"({run['findings']} findings {run['by_verdict']}, {run['mailboxes']} mailboxes, "
+              f"actor ips {run['actor_ips']})")
         print(f"ratio to floor: time x{run['seconds'] / max(floor['seconds'], 1e-9):.1f}, "
               f"memory x{run['peak_mb'] / max(floor['peak_mb'], 1e-9):.1f}  (goal: < 60 s, < 4096 MB)")
     return 0
