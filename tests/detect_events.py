@@ -65,11 +65,20 @@ def signed_in_access(time: pd.Timestamp, user: str, ip: str, app: str = "app-out
     return [s, mail(time, user, ip, app=app, token=s["token_id"], session=s["session_id"], **mail_extra)]
 
 
-def tenant_background(users: int = 4, days: int = 12, start_day: int = 0) -> list[dict[str, Any]]:
-    """Ordinary users signing in and reading their own mail in office hours from their own addresses."""
+def tenant_background(users: int = 4, days: int = 12, start_day: int = 0,
+                      noninteractive: bool = True) -> list[dict[str, Any]]:
+    """Ordinary users signing in and reading their own mail in office hours from their own addresses.
+
+    With ``noninteractive`` each user's token is also refreshed once a day (a non-interactive sign-in
+    and the access that uses it), so the case holds both user sign-in sources.
+    """
     rows: list[dict[str, Any]] = []
     for d in range(start_day, start_day + days):
         for u in range(users):
-            rows += signed_in_access(at(d, 14 + u % 3), f"user{u}@contoso.com", f"10.0.0.{u + 1}",
-                                     messages=(f"<m{d}-{u}@contoso.com>",))
+            user, ip = f"user{u}@contoso.com", f"10.0.0.{u + 1}"
+            rows += signed_in_access(at(d, 14 + u % 3), user, ip, messages=(f"<m{d}-{u}@contoso.com>",))
+            if noninteractive:
+                s = signin(at(d, 17 + u % 3), user, ip, source="signin_noninteractive")
+                rows += [s, mail(at(d, 17.1 + u % 3), user, ip, token=s["token_id"], session=s["session_id"],
+                                 access="Sync")]
     return rows

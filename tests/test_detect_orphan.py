@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -90,6 +91,35 @@ def test_without_signin_logs_nothing_is_confirmed(case_dir: Path) -> None:
     case.write_events(frame(*only_mail, mail(at(5, 2), "user1@contoso.com", "203.0.113.9", token="t")))
     found = orphan(detect(case))
     assert not found.empty and set(found["verdict"]) == {"unverifiable"}
+
+
+def test_without_noninteractive_signins_orphans_are_unverifiable(case_dir: Path) -> None:
+    case = Case.open(case_dir)
+    forged = mail(at(5, 2), "user1@contoso.com", "203.0.113.9", token="forged-x", ua=REST)
+    case.write_events(frame(*tenant_background(noninteractive=False), forged))
+    found = orphan(detect(case))
+    assert list(found["verdict"]) == ["unverifiable"]
+    doc = json.loads((case.root / "findings.json").read_text(encoding="utf-8"))
+    assert doc["signin_coverage"]["complete"] is False
+    found = orphan(detect(case, params={"require_noninteractive": "false"}))
+    assert list(found["verdict"]) == ["confirmed"]
+
+
+def test_app_only_access_is_judged_against_service_principal_signins(case_dir: Path) -> None:
+    # App-only tokens (the acting user is an application) are issued by service-principal sign-ins.
+    app_only = mail(at(6, 3), "user2@contoso.com", "192.0.2.50", app="app-backup", user="app-backup",
+                    token="sp-token-unlogged")
+    found = orphan(run(case_dir, [app_only]))
+    assert list(found["verdict"]) == ["unverifiable"]  # the case has no service-principal sign-ins
+
+
+def test_app_only_orphan_inside_service_principal_coverage_is_confirmed(case_dir: Path) -> None:
+    sps = [signin(at(d, 3), "backupsvc", "192.0.2.50", app="app-backup", source="signin_serviceprincipal")
+           for d in range(10)]
+    app_only = mail(at(6, 5), "user2@contoso.com", "192.0.2.77", app="app-backup", user="app-backup",
+                    token="sp-token-forged")
+    found = orphan(run(case_dir, [*sps, app_only]))
+    assert list(found["verdict"]) == ["confirmed"]
 
 
 def test_coverage_parameters_override_the_data(case_dir: Path) -> None:

@@ -43,9 +43,9 @@ def breach() -> tuple[list[dict], dict]:
                       messages=("<v1-egress@c>",)))
     decoys: list[dict] = []
     # Backup app reading every mailbox app-only, sending the same REST string; explained by its SP sign-ins.
-    for d in range(-5, 12):
+    for d in range(-5, 12):  # its sign-ins, like the users', are logged from day 0 on
         sp = signin(at(d, 23), "backupsvc", "192.0.2.50", app="app-backup", source="signin_serviceprincipal", ua=REST)
-        decoys += [sp] + [mail(at(d, 23.2), f"user{u}@contoso.com", "192.0.2.50", app="app-backup", ua=REST,
+        decoys += [sp] * (d >= 0) + [mail(at(d, 23.2), f"user{u}@contoso.com", "192.0.2.50", app="app-backup", ua=REST,
                                user="backupsvc", token=sp["token_id"] if d >= 0 else f"pre-{d}", access="Sync")
                           for u in range(5)]
     # Traveller signing in and reading mail from abroad.

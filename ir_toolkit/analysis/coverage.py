@@ -65,8 +65,10 @@ def signin_coverage(case: Case, engine: Engine, params: dict[str, Any] | None = 
         params: ``coverage_start`` / ``coverage_end`` override the computed case-wide bounds.
 
     Returns:
-        ``{"start", "end", "complete", "method", "gaps", "sources": {source: {"start", "end",
-        "events", "method"}}}``; times are tz-aware ``pd.Timestamp`` (None when no coverage).
+        ``{"start", "end", "judge_start", "judge_end", "sp_start", "sp_end", "complete", "method", "gaps",
+        "sources": {source: {"start", "end", "events", "method"}}}``; times are tz-aware ``pd.Timestamp``
+        (None when no coverage). ``judge_*`` is the user coverage used to call a token forged: None when
+        non-interactive sign-ins are missing (``require_noninteractive``); ``sp_*`` covers app-only tokens.
     """
     params = params or {}
     names = ", ".join(f"'{s}'" for s in SIGNIN_SOURCES)
@@ -92,10 +94,17 @@ def signin_coverage(case: Case, engine: Engine, params: dict[str, Any] | None = 
         start, method = parse_time(params["coverage_start"]), "parameter"
     if params.get("coverage_end"):
         end, method = parse_time(params["coverage_end"]), "parameter"
+    sp = sources.get("signin_serviceprincipal", {})
+    complete = len(present) == len(USER_SIGNIN_SOURCES)
+    judged = complete or not params.get("require_noninteractive", True) or method == "parameter"
     return {
         "start": start,
         "end": end,
-        "complete": len(present) == len(USER_SIGNIN_SOURCES),
+        "judge_start": start if judged else None,
+        "judge_end": end if judged else None,
+        "sp_start": sp.get("start"),
+        "sp_end": sp.get("end"),
+        "complete": complete,
         "method": method,
         "gaps": gaps,
         "sources": sources,

@@ -107,8 +107,10 @@ def _prepare(case: Case, pack: str, params: dict[str, Any] | None, engine: Engin
     eng.register("ioc_ip_hits", match_addresses(addresses, iocs).astype("str"))
     patterns = [str(p).lower() for p in values.get("scripted_agents") or []]
     eng.register("scripted_patterns", pd.DataFrame({"pattern": pd.Series(patterns, dtype="str")}))
-    sql_values = {**values, "cov_start": raw_sql(_time_sql(coverage["start"])),
-                  "cov_end": raw_sql(_time_sql(coverage["end"])),
+    sql_values = {**values, "cov_start": raw_sql(_time_sql(coverage["judge_start"])),
+                  "cov_end": raw_sql(_time_sql(coverage["judge_end"])),
+                  "sp_cov_start": raw_sql(_time_sql(coverage["sp_start"])),
+                  "sp_cov_end": raw_sql(_time_sql(coverage["sp_end"])),
                   "baseline_end": raw_sql(_time_sql(baseline_end) if baseline_end is not None
                                           else "CAST('9999-12-31 00:00:00' AS TIMESTAMP)")}
     for view in the_pack.views:
