@@ -65,6 +65,17 @@ def signed_in_access(time: pd.Timestamp, user: str, ip: str, app: str = "app-out
     return [s, mail(time, user, ip, app=app, token=s["token_id"], session=s["session_id"], **mail_extra)]
 
 
+def backup_nights(days: range, users: int = 4, ip: str = "192.0.2.50") -> list[dict[str, Any]]:
+    """A backup app reading every mailbox app-only each night with tokens its service-principal sign-ins issued."""
+    rest = "Client=REST;Client=RESTSystem;;"
+    rows: list[dict[str, Any]] = []
+    for d in days:
+        sp = signin(at(d, 3), "backupsvc", ip, app="app-backup", source="signin_serviceprincipal", ua=rest)
+        rows += [sp] + [mail(at(d, 3.1), f"user{u}@contoso.com", ip, app="app-backup", ua=rest, user="backupsvc",
+                             token=sp["token_id"], access="Sync") for u in range(users)]
+    return rows
+
+
 def tenant_background(users: int = 4, days: int = 12, start_day: int = 0,
                       noninteractive: bool = True) -> list[dict[str, Any]]:
     """Ordinary users signing in and reading their own mail in office hours from their own addresses.

@@ -8,7 +8,7 @@ import pandas as pd
 
 from ir_toolkit.analysis.detect import detect
 from ir_toolkit.case import Case
-from tests.detect_events import at, frame, mail, signed_in_access, signin, tenant_background
+from tests.detect_events import at, backup_nights, frame, mail, signed_in_access, tenant_background
 
 REST = "Client=REST;Client=RESTSystem;;"
 
@@ -37,12 +37,7 @@ def test_client_app_id_is_the_application_compared(case_dir: Path) -> None:
 
 
 def test_backup_app_explained_by_its_service_principal_signins_is_benign(case_dir: Path) -> None:
-    rows = []
-    for d in range(8, 11):
-        sp = signin(at(d, 3), "backupsvc", "192.0.2.50", app="app-backup", source="signin_serviceprincipal", ua=REST)
-        rows += [sp] + [mail(at(d, 3.1), f"user{u}@contoso.com", "192.0.2.50", app="app-backup", ua=REST,
-                             user="backupsvc", token=sp["token_id"], access="Sync") for u in range(4)]
-    found = baseline(case_dir, rows)
+    found = baseline(case_dir, backup_nights(range(8, 11)))
     assert len(found) == 4 and set(found["verdict"]) == {"benign"}
     assert "service-principal sign-ins explain it" in found.iloc[0]["explanation"]
 

@@ -9,7 +9,7 @@ import pandas as pd
 
 from ir_toolkit.analysis.detect import detect
 from ir_toolkit.case import Case
-from tests.detect_events import at, frame, mail, signed_in_access, signin, tenant_background
+from tests.detect_events import at, backup_nights, frame, mail, signed_in_access, signin, tenant_background
 
 REST = "Client=REST;Client=RESTSystem;;"
 
@@ -77,12 +77,7 @@ def test_records_without_ids_use_the_weaker_match(case_dir: Path) -> None:
 
 
 def test_app_only_access_explained_by_service_principal_signins(case_dir: Path) -> None:
-    rows = []
-    for d in range(2, 9):
-        sp = signin(at(d, 3), "backupsvc", "192.0.2.50", app="app-backup", source="signin_serviceprincipal", ua=REST)
-        rows += [sp] + [mail(at(d, 3.1), f"user{u}@contoso.com", "192.0.2.50", app="app-backup", ua=REST,
-                             user="backupsvc", token=sp["token_id"], access="Sync") for u in range(4)]
-    assert orphan(run(case_dir, rows)).empty
+    assert orphan(run(case_dir, backup_nights(range(2, 9)))).empty
 
 
 def test_without_signin_logs_nothing_is_confirmed(case_dir: Path) -> None:
