@@ -53,6 +53,13 @@ def audit(time: pd.Timestamp, operation: str, user: str, ip: str, target: str = 
             "mailbox": mailbox, "ip": ip, "target": target, "record_id": _rid("au"), "raw": "{}"}
 
 
+def token_event(uti: str, sid: str, verdict: str) -> dict[str, Any]:
+    """A judged token (source token, as ``token scan`` stores it): result is the verdict, target the kid."""
+    return {"time": at(5, 1), "source": "token", "operation": "Token observed", "result": verdict,
+            "user": "user1@contoso.com", "token_id": uti, "session_id": sid, "target": "1LTMzakihiRla_8z2BEJVXeWMqo",
+            "record_id": f"token:{uti}", "raw": "{}"}
+
+
 def frame(*events: dict[str, Any]) -> pd.DataFrame:
     """Events as a DataFrame (object columns for lists)."""
     return pd.DataFrame(list(events))

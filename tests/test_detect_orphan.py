@@ -9,7 +9,7 @@ import pandas as pd
 
 from ir_toolkit.analysis.detect import detect
 from ir_toolkit.case import Case
-from tests.detect_events import at, backup_nights, frame, mail, signed_in_access, signin, tenant_background
+from tests.detect_events import at, backup_nights, frame, mail, signed_in_access, signin, tenant_background, token_event
 
 REST = "Client=REST;Client=RESTSystem;;"
 
@@ -126,3 +126,19 @@ def test_coverage_parameters_override_the_data(case_dir: Path) -> None:
 def test_signed_in_background_has_no_orphans(case_dir: Path) -> None:
     rows = signed_in_access(at(8, 10), "user0@contoso.com", "10.0.0.1")
     assert orphan(run(case_dir, rows)).empty
+
+
+# ----- forged-token: token verdicts from token scans (source 'token') ----------------------------------------
+def test_forged_token_verdict_confirms_the_accesses_that_carried_it(case_dir: Path) -> None:
+    used = [mail(at(5, 2), "user1@contoso.com", "203.0.113.9", token="uti-1", session="sid-1"),
+            mail(at(5, 3), "user1@contoso.com", "203.0.113.9", token="uti-2", session="sid-1")]  # same session
+    found = run(case_dir, [token_event("uti-1", "sid-1", "forged"), *used])
+    forged = found[found["detection"] == "forged-token"]
+    assert len(forged) == 1 and forged.iloc[0]["verdict"] == "confirmed" and forged.iloc[0]["severity"] == "critical"
+    assert sorted(forged.iloc[0]["evidence"]) == sorted(["token:uti-1", *(r["record_id"] for r in used)])
+    assert "2 access(es) to user1@contoso.com" in forged.iloc[0]["explanation"]
+
+
+def test_valid_or_unverifiable_tokens_are_not_findings(case_dir: Path) -> None:
+    found = run(case_dir, [token_event("uti-3", "sid-3", "valid"), token_event("uti-4", "sid-4", "unverifiable")])
+    assert found[found["detection"] == "forged-token"].empty

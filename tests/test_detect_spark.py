@@ -16,6 +16,7 @@ import pytest
 
 from ir_toolkit.analysis.detect import prepare, run_pack
 from ir_toolkit.case import Case
+from tests.detect_events import frame, token_event
 from tests.test_scope import build
 
 pytestmark = pytest.mark.spark
@@ -71,7 +72,8 @@ def _key(findings: pd.DataFrame) -> list[tuple[str, str, str, str, int, tuple[st
 
 def test_spark_and_duckdb_give_the_same_findings(case_dir: Path, spark: Any) -> None:
     case, _ = build(case_dir)
+    case.write_events(frame(token_event("forged-a1", "ses-x", "forged")))  # exercise forged-token too
     duck = run_pack(prepare(case))
     sprk = run_pack(prepare(case, engine=_SparkEngine(spark, case)))
-    assert len(duck) > 20
+    assert len(duck) > 20 and "forged-token" in set(duck["detection"])
     assert _key(sprk) == _key(duck)

@@ -155,7 +155,7 @@ def findings_from_rows(det: Detection, rows: pd.DataFrame, max_evidence: int = 1
             "first": row.get("first"), "last": row.get("last"), **entities,
             "events": int(row.get("events") or len(evidence)),
             "explanation": _explain(det.explanation, row), "techniques": list(det.techniques),
-            "evidence": sorted(evidence)[:max_evidence],
+            "evidence": sorted(set(evidence))[:max_evidence],
         })
     return conform(pd.DataFrame(out), FINDING_COLUMNS) if out else empty_frame(FINDING_COLUMNS)
 

@@ -155,6 +155,7 @@ def scope(case: Case | str | Path, findings: pd.DataFrame | None = None, write: 
     likely_ids = {str(r) for ev in findings[findings["verdict"] == "likely"]["evidence"]
                   for r in (list(ev) if ev is not None else [])} - piv.record_ids
     actor = _events(prep, piv.record_ids)
+    actor = actor[actor["source"] != "token"]  # judged tokens are evidence, not activity in the logs
     likely = _events(prep, likely_ids)
     likely = likely[likely["source"] == "mail_access"]
     throttled_q = prep.engine.run_sql(
