@@ -11,7 +11,7 @@ from ir_toolkit.analysis.detect import detect, read_findings
 from ir_toolkit.analysis.scope import scope
 from ir_toolkit.case import Case
 from tests.conftest import cli
-from tests.detect_events import at, audit, frame, mail, signed_in_access, signin, tenant_background
+from tests.detect_events import at, audit, frame, mail, signed_in_access, signin, tenant_background, token_event
 
 REST = "Client=REST;Client=RESTSystem;;"
 EGRESS = "198.51.100.1"  # corporate egress shared by every user
@@ -167,3 +167,15 @@ def test_cli_bad_input_is_one_line_exit_2(case_dir: Path, tmp_path: Path) -> Non
         assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
     r = cli("scope", tmp_path / "not-a-case")
     assert r.returncode == 2 and "not" in r.stderr
+
+
+def test_forged_token_verdict_confirms_access_before_coverage(case_dir: Path) -> None:
+    case = Case.open(case_dir)
+    early = mail(at(-3, 2), "user3@contoso.com", "203.0.113.80", token="uti-early", session="sid-early",
+                 messages=("<e1@c>", "<e2@c>"))
+    case.write_events(frame(*tenant_background(), early, token_event("uti-early", "sid-early", "forged")))
+    doc = scope(case)
+    [mailbox] = doc["compromised_mailboxes"]
+    assert (mailbox["upn"], mailbox["confidence"], mailbox["items_accessed"]) == ("user3@contoso.com", "confirmed", 2)
+    assert [i["ip"] for i in doc["actor_ips"]] == ["203.0.113.80"]
+    assert doc["window"]["first_malicious"] == doc["window"]["last_malicious"] == "2023-05-29T02:00:00Z"
