@@ -179,3 +179,13 @@ def test_forged_token_verdict_confirms_access_before_coverage(case_dir: Path) ->
     assert (mailbox["upn"], mailbox["confidence"], mailbox["items_accessed"]) == ("user3@contoso.com", "confirmed", 2)
     assert [i["ip"] for i in doc["actor_ips"]] == ["203.0.113.80"]
     assert doc["window"]["first_malicious"] == doc["window"]["last_malicious"] == "2023-05-29T02:00:00Z"
+
+
+def test_scope_uses_the_parameters_detect_ran_with(case_dir: Path) -> None:
+    build(case_dir)
+    assert cli("detect", case_dir, "-p", "coverage_start=2023-06-03T00:00:00Z").returncode == 0
+    r = cli("scope", case_dir, "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["signin_coverage"]["start"] == "2023-06-03T00:00:00Z"
+    assert doc["signin_coverage"]["method"] == "parameter"

@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from ir_toolkit.analysis.coverage import coverage_json
-from ir_toolkit.analysis.detect import Prepared, detect, prepare, read_findings
+from ir_toolkit.analysis.detect import FINDINGS_JSON, Prepared, detect, prepare, read_findings
 from ir_toolkit.analysis.pivot import PivotResult, follow_pivots
 from ir_toolkit.case import Case
 from ir_toolkit.paths import reference_file
@@ -135,8 +135,8 @@ def scope(case: Case | str | Path, findings: pd.DataFrame | None = None, write: 
 
     Args:
         case: A Case or case folder.
-        findings: Findings of :func:`ir_toolkit.analysis.detect.detect`; read from CASE/findings.parquet,
-            or computed, when None.
+        findings: Findings of :func:`ir_toolkit.analysis.detect.detect`; read from CASE/findings.parquet
+            (with the parameters detect ran with, from findings.json), or computed, when None.
         write: Write CASE/scope.json and log the action.
         params: Pack parameters (as for detect).
 
@@ -146,6 +146,9 @@ def scope(case: Case | str | Path, findings: pd.DataFrame | None = None, write: 
     case = case if isinstance(case, Case) else Case.open(case, writable=write)
     if findings is None:
         findings = read_findings(case)
+        saved = case.root / FINDINGS_JSON
+        if findings is not None and params is None and saved.exists():
+            params = dict(json.loads(saved.read_text(encoding="utf-8")).get("parameters") or {}) or None
     if findings is None:
         findings = detect(case, params=params, write=write)
     prep = prepare(case, params=params)
