@@ -249,7 +249,7 @@ def timeline_chunks(data: Data, findings: pd.DataFrame | None = None, chunk_rows
             mask = (first < hi) | last | first.isna()
             here, pending = pending[mask], pending[~mask]
         yield build_timeline(ev, here)
-    no_time = con.sql("SELECT count(*) FROM events WHERE time IS NULL").fetchone()
+    no_time = con.execute("SELECT count(*) FROM events WHERE time IS NULL").fetchone()
     if no_time and no_time[0]:
         log.warning("%d event(s) without a time are left out of the timeline", no_time[0])
     if not bounds and pending is not None:
