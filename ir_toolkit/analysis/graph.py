@@ -308,3 +308,4 @@ def export_graph(graph: nx.Graph, path: str | Path) -> Path:
     except OSError as exc:
         raise UserError(f"{out}: cannot write graph ({exc.strerror or exc})") from None
     return out
+
