@@ -89,7 +89,7 @@ def _values(kind: str) -> str:
 
 def _add_counts(g: nx.Graph, frame: pd.DataFrame, edge: tuple[str, str, str] | None, kind: str = "") -> None:
     for row in frame.itertuples(index=False):
-        first, last, n = _iso(row.first), _iso(row.last), int(row.events)
+        first, last, n = _iso(row.first), _iso(row.last), int(row.events)  # type: ignore[arg-type]
         if edge is None:
             g.add_node(node_id(kind, row.a), type=kind, label=f"AS{row.a}" if kind == "asn" else str(row.a),
                        events=n, first=first, last=last)

@@ -213,7 +213,7 @@ def _timesketch_records(rows: pd.DataFrame) -> Iterator[dict[str, Any]]:
                 v = v.isoformat() if isinstance(v, pd.Timestamp) else v
             if v is None or (not isinstance(v, str | list) and pd.isna(v)):
                 continue
-            out[k] = v.item() if hasattr(v, "item") else v
+            out[str(k)] = v.item() if hasattr(v, "item") else v
         yield out
 
 

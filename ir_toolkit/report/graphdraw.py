@@ -119,7 +119,8 @@ def draw_graph(graph: nx.Graph, max_nodes: int = 300, keep: Iterable[str] = (), 
     present = sorted({str(d.get("type")) for _, d in drawn.nodes(data=True)})
     handles = [Line2D([], [], marker="o", linestyle="", color=TYPE_COLOURS.get(t, "#7f7f7f"), label=t)
                for t in present]
-    handles.append(Line2D([], [], marker="o", linestyle="", markerfacecolor="white", markeredgecolor="#d62728",
-                          markeredgewidth=2, label="implicated by a finding"))
+    if any(d.get("verdict") and d.get("type") != "finding" for _, d in drawn.nodes(data=True)):
+        handles.append(Line2D([], [], marker="o", linestyle="", markerfacecolor="white", markeredgecolor="#d62728",
+                              markeredgewidth=2, label="implicated by a finding"))
     ax.legend(handles=handles, loc="upper left", fontsize=8, frameon=False)
     return fig
