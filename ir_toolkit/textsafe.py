@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+import pandas as pd
+
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
@@ -27,3 +29,18 @@ def csv_safe(value: object) -> object:
 def xml_safe(value: str) -> str:
     """``value`` with the characters XML 1.0 forbids (control characters, lone surrogates) removed."""
     return _XML_INVALID.sub("", value)
+
+
+def csv_safe_column(values: pd.Series) -> pd.Series:
+    """Vectorised :func:`csv_safe` for a whole column.
+
+    Numeric and boolean columns pass unchanged; in a text (object) column every value is
+    checked as text.
+    """
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return values
+    text = values.astype(object).where(values.notna(), None)
+    risky = text.astype("string").str.startswith(FORMULA_PREFIXES).fillna(False).astype(bool)
+    if not risky.any():
+        return text
+    return text.where(~risky, text[risky].map(lambda v: csv_safe(str(v))))

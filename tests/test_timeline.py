@@ -14,7 +14,7 @@ from ir_toolkit.analysis.sessions import assign_sessions
 from ir_toolkit.analysis.timeline import build_timeline, first_last_seen, sessions, write_timeline
 from ir_toolkit.case import Case
 from ir_toolkit.errors import UserError
-from ir_toolkit.textsafe import csv_safe, xml_safe
+from ir_toolkit.textsafe import csv_safe, csv_safe_column, xml_safe
 from tests.conftest import cli
 from tests.timeline_events import ACTOR_APP, EVIL_UA, events, findings, make_case
 
@@ -157,3 +157,6 @@ def test_csv_safe_and_xml_safe() -> None:
     assert [csv_safe(v) for v in ["=1+1", "+1", "-2", "@SUM(A1)", "\tx", "\rx", "ok", 5, None]] == [
         "'=1+1", "'+1", "'-2", "'@SUM(A1)", "'\tx", "'\rx", "ok", 5, None]
     assert xml_safe("a\x00b\x1bc\td") == "abc\td"
+    column = pd.Series(["=cmd", "fine", None, "-1", "@x"], dtype=object)
+    assert csv_safe_column(column).tolist() == ["'=cmd", "fine", None, "'-1", "'@x"]
+    assert csv_safe_column(pd.Series([-1, 2])).tolist() == [-1, 2]

@@ -87,19 +87,38 @@ def _values(kind: str) -> str:
     return f"list_filter(list_distinct([{exprs}]), lambda v: v <> '')"
 
 
-def _add_counts(g: nx.Graph, frame: pd.DataFrame, edge: tuple[str, str, str] | None, kind: str = "") -> None:
-    for row in frame.itertuples(index=False):
-        first, last, n = _iso(row.first), _iso(row.last), int(row.events)  # type: ignore[arg-type]
-        if edge is None:
-            g.add_node(node_id(kind, row.a), type=kind, label=f"AS{row.a}" if kind == "asn" else str(row.a),
-                       events=n, first=first, last=last)
-            continue
-        u, v = node_id(edge[0], row.a), node_id(edge[1], row.b)
-        if g.has_edge(u, v):
-            d = g.edges[u, v]
-            d.update(events=d["events"] + n, first=min(d["first"], first), last=max(d["last"], last))
-        else:
-            g.add_edge(u, v, relation=edge[2], events=n, first=first, last=last)
+_ISO_SQL = "strftime(timezone('UTC', {}), '%Y-%m-%dT%H:%M:%SZ')"
+
+
+def graph_frames(events: Data) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The actor graph's nodes and edges as tables, counted in DuckDB.
+
+    Args:
+        events: Case, DuckDB connection with an ``events`` view, or a canonical events frame.
+
+    Returns:
+        ``(nodes, edges)``: nodes with columns ``id``, ``type``, ``label``, ``events``, ``first``,
+        ``last``; edges with ``u``, ``v``, ``relation``, ``events``, ``first``, ``last`` (times as
+        ISO 8601 UTC strings).
+    """
+    con = connect(events)
+    first, last = _ISO_SQL.format("min(time)"), _ISO_SQL.format("max(time)")
+    nodes = []
+    for kind in NODE_VALUES:
+        label = "'AS' || a" if kind == "asn" else "a"
+        nodes.append(con.sql(
+            f"SELECT '{kind}:' || a AS id, '{kind}' AS type, {label} AS label, count(*) AS events, "
+            f"{first} AS first, {last} AS last FROM (SELECT time, unnest({_values(kind)}) AS a FROM events) "
+            f"GROUP BY a ORDER BY a").df())
+    edges = []
+    for a, b, relation, pred in EDGES:
+        where = f"WHERE {pred}" if pred else ""
+        edges.append(con.sql(
+            f"SELECT '{a}:' || a AS u, '{b}:' || b AS v, '{relation}' AS relation, count(*) AS events, "
+            f"{first} AS first, {last} AS last FROM (SELECT time, a, unnest(lb) AS b FROM "
+            f"(SELECT time, unnest({_values(a)}) AS a, {_values(b)} AS lb FROM events {where})) "
+            f"GROUP BY a, b ORDER BY a, b").df())
+    return pd.concat(nodes, ignore_index=True), pd.concat(edges, ignore_index=True)
 
 
 def build_graph(events: Data, findings: pd.DataFrame | None = None) -> nx.Graph:
@@ -114,18 +133,12 @@ def build_graph(events: Data, findings: pd.DataFrame | None = None) -> nx.Graph:
     Returns:
         An undirected :class:`networkx.Graph` (see the module docstring for attributes).
     """
-    con = connect(events)
+    nodes, edges = graph_frames(events)
     g = nx.Graph()
-    for kind in NODE_VALUES:
-        sql = (f"SELECT a, count(*) AS events, min(time) AS first, max(time) AS last FROM "
-               f"(SELECT time, unnest({_values(kind)}) AS a FROM events) GROUP BY a")
-        _add_counts(g, con.sql(sql).df(), None, kind)
-    for a, b, relation, pred in EDGES:
-        where = f"WHERE {pred}" if pred else ""
-        sql = (f"SELECT a, b, count(*) AS events, min(time) AS first, max(time) AS last FROM "
-               f"(SELECT time, a, unnest(lb) AS b FROM (SELECT time, unnest({_values(a)}) AS a, "
-               f"{_values(b)} AS lb FROM events {where})) GROUP BY a, b")
-        _add_counts(g, con.sql(sql).df(), (a, b, relation))
+    attrs = nodes.drop(columns="id").astype({"events": "int64"}).to_dict("records")
+    g.add_nodes_from(zip(nodes["id"], attrs, strict=True))
+    attrs = edges.drop(columns=["u", "v"]).astype({"events": "int64"}).to_dict("records")
+    g.add_edges_from(zip(edges["u"], edges["v"], attrs, strict=True))
     if findings is not None and not findings.empty:
         add_findings(g, findings)
     log.info("actor graph: %d nodes, %d edges", g.number_of_nodes(), g.number_of_edges())

@@ -10,12 +10,10 @@ lines in the form Timesketch imports (``message``, ``datetime`` ISO 8601,
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,7 +24,7 @@ from ir_toolkit.analysis.sessions import sessions
 from ir_toolkit.case import Case
 from ir_toolkit.errors import UserError
 from ir_toolkit.schema import EVENT_COLUMN_NAMES, SIGNIN_SOURCES, conform
-from ir_toolkit.textsafe import csv_safe
+from ir_toolkit.textsafe import csv_safe_column
 
 __all__ = ["TIMESTAMP_DESC", "ENTITY_COLUMNS", "TIMELINE_FORMATS", "build_timeline", "describe",
            "first_last_seen", "sessions", "write_timeline", "timeline_chunks"]
@@ -205,16 +203,15 @@ def first_last_seen(data: Data, kinds: Sequence[str] = ENTITY_COLUMNS) -> pd.Dat
 
 
 # ----- export -------------------------------------------------------------------------------------
-def _timesketch_records(rows: pd.DataFrame) -> Iterator[dict[str, Any]]:
-    for rec in rows.to_dict("records"):
-        out: dict[str, Any] = {}
-        for k, v in rec.items():
-            if k == "datetime":
-                v = v.isoformat() if isinstance(v, pd.Timestamp) else v
-            if v is None or (not isinstance(v, str | list) and pd.isna(v)):
-                continue
-            out[str(k)] = v.item() if hasattr(v, "item") else v
-        yield out
+def export_frame(rows: pd.DataFrame, objects: bool = True) -> pd.DataFrame:
+    """Timeline rows as Timesketch wants them: ``message``, ``datetime`` (ISO 8601 text),
+    ``timestamp_desc``, then the attributes; with ``objects``, object dtype and None for missing."""
+    out = rows.copy()
+    stamp = utc(out["datetime"])
+    out["datetime"] = stamp.dt.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00").where(stamp.notna(), None)
+    first = ["message", "datetime", "timestamp_desc"]
+    out = out[first + [c for c in out.columns if c not in first]]
+    return out.astype(object).where(out.notna(), None) if objects else out
 
 
 def timeline_chunks(data: Data, findings: pd.DataFrame | None = None, chunk_rows: int = 200_000,
@@ -277,16 +274,18 @@ def write_timeline(data: Data, out: str | Path, findings: pd.DataFrame | None = 
     written = 0
     try:
         with open(path, "w", encoding="utf-8", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore") if ext == ".csv" else None
-            if writer:
-                writer.writeheader()
             for rows in timeline_chunks(data, findings, chunk_rows=chunk_rows, progress=progress):
-                for rec in _timesketch_records(rows):
-                    if writer:
-                        writer.writerow({k: csv_safe(v) for k, v in rec.items()})
-                    else:
-                        fh.write(json.dumps(rec, ensure_ascii=False, default=str) + "\n")
-                    written += 1
+                frame = export_frame(rows, objects=ext != ".csv")
+                if ext == ".csv":
+                    frame = frame.reindex(columns=columns).apply(csv_safe_column)
+                    frame.to_csv(fh, header=written == 0, index=False, lineterminator="\r\n")
+                else:
+                    for rec in frame.to_dict("records"):
+                        fh.write(json.dumps({str(k): v for k, v in rec.items() if v is not None},
+                                            ensure_ascii=False, default=str) + "\n")
+                written += len(frame)
+            if written == 0 and ext == ".csv":
+                fh.write(",".join(columns) + "\r\n")
     except OSError as exc:
         raise UserError(f"{path}: cannot write timeline ({exc.strerror or exc})") from None
     return written
