@@ -17,30 +17,46 @@ TYPE_COLOURS: dict[str, str] = {
     "signing_key": "#000000", "finding": "#d62728",
 }
 LABELLED = ("finding", "mailbox", "ip", "app", "signing_key")
+MAX_LABELS = 45
+
+
+# How the drawing budget is shared between node types once findings and kept nodes are placed.
+TYPE_SHARE: dict[str, float] = {"ip": 0.3, "mailbox": 0.2, "user": 0.1, "app": 0.1, "user_agent": 0.1,
+                                "token": 0.06, "session": 0.04, "asn": 0.04, "country": 0.03, "signing_key": 0.03}
+MAX_DRAWN = 450  # networkx's numpy-only spring layout handles fewer than 500 nodes
 
 
 def condense(graph: nx.Graph, max_nodes: int = 300, keep: Iterable[str] = ()) -> nx.Graph:
-    """A graph of at most about ``max_nodes`` nodes for drawing: the rest aggregated per type.
+    """A graph of at most ``max_nodes`` nodes (450 at most) for drawing: the rest aggregated per type.
 
-    Kept first: ``keep``, finding nodes and the nodes they implicate, then their neighbours, then
-    the busiest nodes (by degree, then events). Every other node is folded into one
+    Kept first: ``keep``, finding nodes and the nodes they implicate; the rest of the budget is
+    shared between node types (:data:`TYPE_SHARE`: addresses and mailboxes first), each type's
+    busiest nodes (by degree, then events) first. Every other node is folded into one
     ``other:<type>`` node per type (``members``: how many; ``aggregated``: True), linked to the
     nodes its members touched, with summed edge ``events``.
     """
+    max_nodes = min(max_nodes, MAX_DRAWN)
     if graph.number_of_nodes() <= max_nodes:
         return graph.copy()
     budget = max(max_nodes - len(NODE_TYPES), 1)
     first = [n for n in keep if n in graph]
     first += [n for n, d in graph.nodes(data=True) if d.get("type") == "finding" or d.get("verdict")]
-    chosen = list(dict.fromkeys(first))
-    busiest = sorted(graph.nodes, key=lambda n: (-graph.degree(n), -int(graph.nodes[n].get("events", 0)), str(n)))
-    rank = {n: i for i, n in enumerate(busiest)}
-    near = sorted({nb for n in chosen for nb in graph.neighbors(n)} - set(chosen), key=rank.__getitem__)
-    for n in near + busiest:
+    chosen = list(dict.fromkeys(first))[:budget]
+    by_type: dict[str, list[str]] = {}
+    for n in sorted(graph.nodes, key=lambda n: (-graph.degree(n), -int(graph.nodes[n].get("events", 0)), str(n))):
+        by_type.setdefault(str(graph.nodes[n].get("type")), []).append(n)
+    room = budget - len(chosen)
+    taken = set(chosen)
+    for kind, share in TYPE_SHARE.items():
+        extra = [n for n in by_type.get(kind, []) if n not in taken][: int(room * share)]
+        chosen += extra
+        taken.update(extra)
+    # unused shares of small types go to the remaining addresses, mailboxes, users, apps, agents
+    leftovers = (n for kind in list(TYPE_SHARE)[:5] for n in by_type.get(kind, []) if n not in taken)
+    for n in leftovers:
         if len(chosen) >= budget:
             break
-        if n not in chosen:
-            chosen.append(n)
+        chosen.append(n)
     kept = set(chosen)
 
     def home(n: str) -> str:
@@ -99,7 +115,13 @@ def draw_graph(graph: nx.Graph, max_nodes: int = 300, keep: Iterable[str] = (), 
         ax.text(0.5, 0.5, "no nodes", ha="center", va="center", transform=ax.transAxes)
         return fig
     k = 1.5 / math.sqrt(drawn.number_of_nodes())
-    pos = nx.spring_layout(drawn, seed=558, k=k, iterations=60)
+    pos = nx.spring_layout(drawn, seed=558, k=k, iterations=80)
+    keep_set = set(keep)
+    important = [n for n, d in drawn.nodes(data=True)
+                 if n in keep_set or d.get("type") == "finding" or d.get("verdict") or d.get("aggregated")]
+    busy = sorted((n for n, d in drawn.nodes(data=True) if d.get("type") in LABELLED and n not in important),
+                  key=lambda n: (-drawn.degree(n), str(n)))
+    labelled = set(important) | set(busy[: max(MAX_LABELS - len(important), 0)])
     for u, v, d in drawn.edges(data=True):
         (x1, y1), (x2, y2) = pos[u], pos[v]
         implicated = "finding" in (drawn.nodes[u].get("type"), drawn.nodes[v].get("type"))
@@ -110,10 +132,10 @@ def draw_graph(graph: nx.Graph, max_nodes: int = 300, keep: Iterable[str] = (), 
         x, y = pos[n]
         kind = str(d.get("type", ""))
         actor = bool(d.get("verdict")) and kind != "finding"
-        ax.scatter([x], [y], s=30 + 25 * math.log10(1 + int(d.get("events", 0) or 0)),
+        ax.scatter([x], [y], s=(80 if n in keep_set else 30) + 25 * math.log10(1 + int(d.get("events", 0) or 0)),
                    c=TYPE_COLOURS.get(kind, "#7f7f7f"), marker="s" if d.get("aggregated") else "o",
                    edgecolors="#d62728" if actor else "white", linewidths=2 if actor else 0.5, zorder=2)
-        if kind in LABELLED or actor or d.get("aggregated"):
+        if n in labelled:
             ax.annotate(_short(str(d.get("label", n))), (x, y), xytext=(4, 3), textcoords="offset points",
                         fontsize=7, zorder=3)
     present = sorted({str(d.get("type")) for _, d in drawn.nodes(data=True)})
