@@ -121,3 +121,23 @@ def test_cli_graph_exports_json_node_link_and_rejects_other_extensions(tmp_path:
     gexf = tmp_path / "g.gexf"
     assert cli("graph", case.root, "--out", gexf).returncode == 0
     assert set(nx.read_gexf(gexf).nodes) == set(back.nodes)
+
+
+def test_token_scan_events_link_signing_keys_to_tokens() -> None:
+    from ir_toolkit.analysis.timeline import build_timeline
+
+    kid = "1LTMzakihiRla_8z2BEJVXeWMqo"
+    token = pd.DataFrame([{
+        "time": pd.Timestamp("2023-06-16T00:55:00Z"), "source": "token", "operation": "Token observed",
+        "result": "forged", "user": "alice@contoso.com", "app_id": ACTOR_APP, "token_id": "F1", "target": kid,
+        "record_id": "token:abc", "raw": json.dumps({"key": {"kid": kid}, "verdict": "forged"}),
+    }])
+    ev = pd.concat([events(), token], ignore_index=True)
+    g = build_graph(ev)
+    assert g.nodes[f"signing_key:{kid}"]["type"] == "signing_key"
+    assert g.edges[f"signing_key:{kid}", "token:F1"]["relation"] == "signed"
+    # the key now leads from one actor address to the token and on to the other address
+    assert "ip:203.0.113.6" in expand(g, [f"signing_key:{kid}"], hops=2)
+    row = build_timeline(ev).query("record_id == 'token:abc'").iloc[0]
+    assert row["message"] == f"alice@contoso.com: token F1 observed, signed by key {kid} for app {ACTOR_APP} [forged]"
+    assert row["timestamp_desc"] == "Token issued"

@@ -45,7 +45,8 @@ NODE_VALUES: dict[str, list[str]] = {
     "mailbox": ["mailbox"], "user": ["user"], "ip": ["ip"], "asn": ["CAST(asn AS VARCHAR)"],
     "country": ["country"], "app": ["app_id", "client_app_id"], "user_agent": ["user_agent"],
     "token": ["token_id"], "session": ["session_id"],
-    "signing_key": ["CASE WHEN source = 'token' THEN coalesce(json_extract_string(raw, '$.kid'), "
+    # token scan events (source token) name the signing key's kid in target (and in raw)
+    "signing_key": ["CASE WHEN source = 'token' THEN coalesce(target, json_extract_string(raw, '$.key.kid'), "
                     "json_extract_string(raw, '$.header.kid')) END"],
 }
 # (type a, type b, relation, extra predicate): one edge per distinct pair of values seen in one event.

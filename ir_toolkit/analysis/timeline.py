@@ -86,7 +86,7 @@ def describe(events: pd.DataFrame) -> pd.Series:
     """
     t = {c: _text(events, c) for c in ("source", "operation", "result", "error_code", "user", "user_id",
                                        "mailbox", "app_id", "app_name", "client_app_id", "resource_id",
-                                       "ip", "country", "asn", "items", "mail_access_type", "target")}
+                                       "ip", "country", "asn", "items", "mail_access_type", "target", "token_id")}
     who = _first(t["user"], t["user_id"], pd.Series("unknown actor", index=events.index))
     app = _first(t["app_name"], t["app_id"], t["client_app_id"])
     where = _opt(" from ", t["ip"]) + _opt(" (", (t["country"] + _opt(" AS", t["asn"])).str.strip(), ")")
@@ -105,7 +105,12 @@ def describe(events: pd.DataFrame) -> pd.Series:
     acted_on = _first(t["target"], t["mailbox"])
     other = (who + ": " + _first(t["operation"], t["source"]) + _opt(" on ", acted_on) + with_app + where
              + _opt(" [", t["result"].where(~t["result"].str.lower().isin(["", "success", "succeeded"]), ""), "]"))
+    # tokens found by a token scan: result holds the verdict, target the signing key id
+    token = (_first(t["user"], pd.Series("unknown user", index=events.index)) + ": token "
+             + _first(t["token_id"], pd.Series("(no uti)", index=events.index)) + " observed"
+             + _opt(", signed by key ", t["target"]) + _opt(" for app ", app) + where + _opt(" [", t["result"], "]"))
     out = other.where(~t["source"].isin(SIGNIN_SOURCES), signin)
+    out = out.where(t["source"] != "token", token)
     return out.where(t["source"] != "mail_access", mail)
 
 
