@@ -118,26 +118,6 @@ def hour_of_week_counts(data: Data, tz: str = "UTC", where: str | None = None) -
     return out
 
 
-def pair_counts(data: Data, a: str, b: str, where: str | None = None) -> pd.DataFrame:
-    """Distinct pairs of two event columns with their count and first/last time.
-
-    Returns:
-        Columns ``a``, ``b`` (the values), ``events``, ``first``, ``last`` (tz-aware UTC),
-        only rows where both values are present.
-    """
-    check_columns([a, b])
-    extra = f" AND ({where})" if where else ""
-    sql = (f'SELECT CAST("{a}" AS VARCHAR) AS a, CAST("{b}" AS VARCHAR) AS b, count(*) AS events, '
-           f"min(time) AS first, max(time) AS last FROM events "
-           f'WHERE "{a}" IS NOT NULL AND "{b}" IS NOT NULL AND CAST("{a}" AS VARCHAR) <> \'\' '
-           f"AND CAST(\"{b}\" AS VARCHAR) <> ''{extra} GROUP BY ALL")
-    frame = connect(data).sql(sql).df()
-    for col in ("first", "last"):
-        frame[col] = utc(frame[col])
-    frame["events"] = frame["events"].astype("int64")
-    return frame
-
-
 def value_counts(data: Data, column: str, where: str | None = None) -> pd.DataFrame:
     """Each distinct value of one column with its count and first/last time.
 

@@ -54,6 +54,17 @@ def _empty(ax: Axes, what: str) -> None:
     ax.text(0.5, 0.5, f"no {what}", ha="center", va="center", transform=ax.transAxes, color="#666666")
 
 
+def _lanes(title: str, rows: list[str], total: int, noun: str, ylabel: str, tz: str,
+           height: float) -> tuple[Figure, Axes]:
+    """A figure with one lane per row over time; the title says when only the top rows are drawn."""
+    fig = Figure(figsize=(11, 1.4 + height * max(len(rows), 3)), layout="constrained")
+    ax = fig.add_subplot()
+    ax.set_title(title + (f" (top {len(rows)} of {total} {noun})" if total > len(rows) else ""))
+    ax.set_ylabel(ylabel)
+    _time_axis(ax, tz)
+    return fig, ax
+
+
 def _top(counts: pd.DataFrame, col: str, n: int, first: Sequence[str] = ()) -> list[str]:
     """Up to ``n`` values of ``col``: those in ``first``, then the busiest."""
     busiest = counts.groupby(col)["events"].sum().sort_values(ascending=False, kind="stable").index.tolist()
@@ -81,12 +92,7 @@ def mailbox_activity(events: pd.DataFrame, findings: pd.DataFrame | None = None,
     f = findings if findings is not None and not findings.empty else None
     implicated = [] if f is None else [str(m) for m in f["mailbox"].dropna().unique()]
     rows = _top(counts, "mailbox", top, implicated)
-    fig = Figure(figsize=(11, 1.2 + 0.4 * max(len(rows), 3)), layout="constrained")
-    ax = fig.add_subplot()
-    total = counts["mailbox"].nunique()
-    ax.set_title("Mailbox activity" + (f" (top {len(rows)} of {total} mailboxes)" if total > len(rows) else ""))
-    ax.set_ylabel("mailbox")
-    _time_axis(ax, tz)
+    fig, ax = _lanes("Mailbox activity", rows, counts["mailbox"].nunique(), "mailboxes", "mailbox", tz, 0.4)
     if not rows:
         _empty(ax, "mailbox events")
         return fig
@@ -129,12 +135,7 @@ def actor_swimlane(events: pd.DataFrame, tz: str = "UTC", top: int = 25, freq: s
     counts = counts[counts["ip"].notna()].copy()
     counts["mailbox"] = counts["mailbox"].astype(object).where(counts["mailbox"].notna(), "(no mailbox)")
     lanes = _top(counts, "ip", top)
-    fig = Figure(figsize=(11, 1.5 + 0.35 * max(len(lanes), 3)), layout="constrained")
-    ax = fig.add_subplot()
-    total = counts["ip"].nunique()
-    ax.set_title("Actor swimlane" + (f" (top {len(lanes)} of {total} addresses)" if total > len(lanes) else ""))
-    ax.set_ylabel("address")
-    _time_axis(ax, tz)
+    fig, ax = _lanes("Actor swimlane", lanes, counts["ip"].nunique(), "addresses", "address", tz, 0.35)
     if not lanes:
         _empty(ax, "events with an address")
         return fig
