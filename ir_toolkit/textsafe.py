@@ -44,3 +44,12 @@ def csv_safe_column(values: pd.Series) -> pd.Series:
     if not risky.any():
         return text
     return text.where(~risky, text[risky].map(lambda v: csv_safe(str(v))))
+
+
+def mathtext_safe(value: object) -> str:
+    """``value`` as text matplotlib draws literally: ``$`` escaped so no mathtext is parsed.
+
+    An address, user agent or mailbox name with two dollar signs would otherwise be read as a
+    formula (and an invalid one makes the whole figure fail to render).
+    """
+    return str(value).replace("$", r"\$")

@@ -129,3 +129,15 @@ def test_draw_graph_condenses_large_graphs(tmp_path: Path) -> None:
     _png(fig, tmp_path / "g2.png")
     legend = {t.get_text() for t in fig.axes[0].get_legend().get_texts()}
     assert {"ip", "mailbox", "finding", "implicated by a finding"} <= legend
+
+
+def test_dollar_signs_in_log_text_are_drawn_literally(tmp_path: Path) -> None:
+    ev = events()
+    weird = r"$\undefinedmacro{x}$@contoso.com"
+    ev.loc[ev["mailbox"] == "carol@contoso.com", "mailbox"] = weird
+    ev.loc[ev["ip"] == "203.0.113.6", "mailbox"] = weird
+    fig = plots.mailbox_activity(ev)
+    _png(fig, tmp_path / "m.png")  # an unescaped label would fail to render as mathtext
+    assert r"\$\undefinedmacro{x}\$@contoso.com" in [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    _png(plots.actor_swimlane(ev[ev["ip"].isin(ACTOR_IPS)]), tmp_path / "s.png")
+    _png(plots.draw_graph(build_graph(ev)), tmp_path / "g.png")

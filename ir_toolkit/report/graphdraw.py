@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from ir_toolkit.analysis.graph import NODE_TYPES, node_id
+from ir_toolkit.textsafe import mathtext_safe
 
 TYPE_COLOURS: dict[str, str] = {
     "mailbox": "#1f77b4", "user": "#17becf", "ip": "#ff7f0e", "asn": "#bcbd22", "country": "#c5b0d5",
@@ -87,7 +88,7 @@ def condense(graph: nx.Graph, max_nodes: int = 300, keep: Iterable[str] = ()) ->
 
 
 def _short(text: str, width: int = 28) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return mathtext_safe(text if len(text) <= width else text[: width - 1] + "…")
 
 
 def draw_graph(graph: nx.Graph, max_nodes: int = 300, keep: Iterable[str] = (), title: str | None = None,

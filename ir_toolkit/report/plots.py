@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 
 from ir_toolkit.analysis.aggregates import activity_counts, check_tz, hour_of_week_counts, utc
 from ir_toolkit.report.graphdraw import draw_graph
+from ir_toolkit.textsafe import mathtext_safe
 
 __all__ = ["mailbox_activity", "actor_swimlane", "hour_of_week", "items_per_day", "draw_graph", "DAYS"]
 
@@ -108,7 +109,7 @@ def mailbox_activity(events: pd.DataFrame, findings: pd.DataFrame | None = None,
             ax.scatter([a], [y[m]], marker="v", color="#d62728", s=60, zorder=4)
         if len(marked):
             ax.plot([], [], color="#d62728", linewidth=6, alpha=0.5, label="finding")
-    ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    ax.set_yticks(range(len(rows)), [mathtext_safe(r) for r in rows], fontsize=8)
     ax.set_ylim(len(rows) - 0.5, -0.5)
     ax.grid(axis="x", alpha=0.3)
     ax.legend(loc="upper right", fontsize=8)
@@ -147,8 +148,8 @@ def actor_swimlane(events: pd.DataFrame, tz: str = "UTC", top: int = 25, freq: s
     y = {ip: i for i, ip in enumerate(lanes)}
     for key, part in shown.groupby("colour_key", sort=False):
         ax.scatter(part["bucket"], part["ip"].map(y), s=10 + 50 * np.sqrt(part["events"] / shown["events"].max()),
-                   color=palette[str(key)], alpha=0.75, label=str(key), zorder=2)
-    ax.set_yticks(range(len(lanes)), lanes, fontsize=8)
+                   color=palette[str(key)], alpha=0.75, label=mathtext_safe(key), zorder=2)
+    ax.set_yticks(range(len(lanes)), [mathtext_safe(ip) for ip in lanes], fontsize=8)
     ax.set_ylim(len(lanes) - 0.5, -0.5)
     ax.grid(axis="x", alpha=0.3)
     ax.legend(title="mailbox", loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
@@ -232,7 +233,7 @@ def items_per_day(events: pd.DataFrame, tz: str = "UTC") -> Figure:
                                fill_value=0).sort_index()
     bottom = np.zeros(len(table))
     for i, kind in enumerate(table.columns):
-        ax.bar(table.index, table[kind].to_numpy(), bottom=bottom, width=0.8, label=str(kind),
+        ax.bar(table.index, table[kind].to_numpy(), bottom=bottom, width=0.8, label=mathtext_safe(kind),
                color={"Bind": "#d62728", "Sync": "#1f77b4"}.get(str(kind), f"C{i + 2}"))
         bottom += table[kind].to_numpy()
     ax.legend(title="access type", fontsize=8)
