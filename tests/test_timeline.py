@@ -160,3 +160,12 @@ def test_csv_safe_and_xml_safe() -> None:
     column = pd.Series(["=cmd", "fine", None, "-1", "@x"], dtype=object)
     assert csv_safe_column(column).tolist() == ["'=cmd", "fine", None, "'-1", "'@x"]
     assert csv_safe_column(pd.Series([-1, 2])).tolist() == [-1, 2]
+
+
+def test_empty_case_and_unwritable_target(case_dir: Path, tmp_path: Path) -> None:
+    case = Case.open(case_dir)
+    out = tmp_path / "empty.csv"
+    assert write_timeline(case, out) == 0
+    assert out.read_text().startswith("message,datetime,timestamp_desc,")
+    with pytest.raises(UserError, match="cannot write timeline"):
+        write_timeline(case, tmp_path / "missing-dir" / "t.csv")
