@@ -29,8 +29,8 @@ def _png(fig: Figure, path: Path) -> None:
 def test_mailbox_activity_marks_findings(tmp_path: Path) -> None:
     fig = plots.mailbox_activity(events(), findings(), tz="Asia/Shanghai")
     _png(fig, tmp_path / "m.png")
-    (ax,) = fig.axes
-    assert ax.get_title() == "Mailbox activity"
+    ax, bar = fig.axes
+    assert ax.get_title() == "Mailbox activity" and bar.get_ylabel() == "events per bucket"
     assert ax.get_xlabel() == "time (Asia/Shanghai)" and ax.get_ylabel() == "mailbox"
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert labels[:2] == ["alice@contoso.com", "bob@contoso.com"]  # implicated mailboxes first

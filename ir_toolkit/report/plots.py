@@ -16,6 +16,7 @@ import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
 from ir_toolkit.analysis.aggregates import activity_counts, check_tz, hour_of_week_counts, utc
@@ -85,7 +86,8 @@ def mailbox_activity(events: pd.DataFrame, findings: pd.DataFrame | None = None,
         freq: Bucket size (hour or day; default by span).
 
     Returns:
-        Figure with one axes: x ``time (tz)``, y ``mailbox``, title "Mailbox activity".
+        Figure with the activity axes (x ``time (tz)``, y ``mailbox``, title "Mailbox activity";
+        colour = events per bucket, log scale) and its colour bar.
     """
     check_tz(tz)
     counts = _counts(events, ("mailbox",), tz, freq, "mailbox IS NOT NULL")
@@ -99,8 +101,10 @@ def mailbox_activity(events: pd.DataFrame, findings: pd.DataFrame | None = None,
         return fig
     y = {m: i for i, m in enumerate(rows)}
     shown = counts[counts["mailbox"].isin(rows)]
-    ax.scatter(shown["bucket"], shown["mailbox"].map(y), s=8 + 40 * np.sqrt(shown["events"] / shown["events"].max()),
-               color="#1f77b4", alpha=0.6, label="events", zorder=2)
+    dots = ax.scatter(shown["bucket"], shown["mailbox"].map(y), s=28, marker="s", c=shown["events"],
+                      cmap="Blues", norm=LogNorm(vmin=1, vmax=max(int(shown["events"].max()), 2)),
+                      edgecolors="#1f77b4", linewidths=0.3, label="events", zorder=2)
+    fig.colorbar(dots, ax=ax, label="events per bucket", pad=0.01, aspect=30)
     if f is not None:
         marked = f[f["mailbox"].isin(rows)]
         first, last = utc(marked["first"]).dt.tz_convert(tz), utc(marked["last"]).dt.tz_convert(tz)
