@@ -333,6 +333,18 @@ def _add_token(sub: Any) -> None:
 
 
 # ----- sample (issue 3) -------------------------------------------------------------------------
+def cmd_sample_make(args: argparse.Namespace) -> int:
+    from ir_toolkit.sample import make_sample
+
+    key = make_sample(args.dir, seed=args.seed, users=args.users, days=args.days, scale=args.scale,
+                      gzip=args.gzip, progress=args.progress)
+    t = key["tenant"]
+    text = (f"sample tenant {t['domain']} written to {args.dir}: {t['records']['events_total']} events, "
+            f"{len(key['compromised_mailboxes'])} compromised mailboxes; answer key: answer_key.json")
+    _emit(args, {"dir": str(args.dir), "tenant": t, "window": key["window"]}, text)
+    return 0
+
+
 def _add_sample(sub: Any) -> None:
     sample = sub.add_parser("sample", help="the generated sample tenant")
     sample_sub = sample.add_subparsers(dest="sample_verb", metavar="ACTION", parser_class=_Parser)
@@ -342,8 +354,11 @@ def _add_sample(sub: Any) -> None:
     make.add_argument("--seed", type=int, default=558)
     make.add_argument("--users", type=int, default=40)
     make.add_argument("--days", type=int, default=45)
-    make.add_argument("--scale", type=float, default=1.0)
-    make.set_defaults(func=_not_yet(3, "sample make"))
+    make.add_argument("--scale", type=float, default=1.0, help="grow users and days together")
+    make.add_argument("--gzip", action="store_true", help="write JSON pages as .json.gz")
+    make.add_argument("--json", action="store_true")
+    make.add_argument("--no-progress", dest="progress", action="store_false")
+    make.set_defaults(func=cmd_sample_make)
 
 
 # ----- case and verify (issue 2) ----------------------------------------------------------------
