@@ -116,17 +116,67 @@ def _add_collect(sub: Any) -> None:
 
 
 # ----- detect and scope (issue 7) ---------------------------------------------------------------
+def _pack_params(pairs: list[str]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise UserError(f"-p {pair!r}: parameters are NAME=VALUE")
+        params[name.strip()] = value.strip()
+    return params
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    from ir_toolkit.analysis.detect import detect, finding_counts
+
+    findings = detect(args.case, pack=args.pack, params=_pack_params(args.params), progress=args.progress)
+    if args.json:
+        from ir_toolkit.case import Case
+
+        doc = json.loads((Case.open(args.case).root / "findings.json").read_text(encoding="utf-8"))
+        _emit(args, doc, "")
+        return 0
+    lines = [f"{len(findings)} finding(s) written to {args.case}/findings.parquet and findings.json"]
+    lines += [f"  {key:<34} {n}" for key, n in finding_counts(findings).items()]
+    strong = findings[findings["verdict"].isin(["confirmed", "likely"])]
+    lines += [f"  [{r.verdict}] {r.explanation}" for r in strong.head(20).itertuples(index=False)]
+    _emit(args, None, "\n".join(lines))
+    return 0
+
+
+def cmd_scope(args: argparse.Namespace) -> int:
+    from ir_toolkit.analysis.scope import scope
+
+    doc = scope(args.case, params=_pack_params(args.params) or None)
+    w = doc["window"]
+    lines = [f"scope written to {args.case}/scope.json",
+             f"window: {w['first_malicious']} .. {w['last_malicious']}",
+             f"sign-in coverage: {doc['signin_coverage']['start']} .. {doc['signin_coverage']['end']}",
+             f"compromised mailboxes: {len(doc['compromised_mailboxes'])}"]
+    lines += [f"  {m['upn']} [{m['confidence']}] {m['first']} .. {m['last']}, {m['events']} events, "
+              f"{m['items_accessed']} items{' (possibly more)' if m.get('possibly_more') else ''}"
+              for m in doc["compromised_mailboxes"]]
+    lines += [f"actor addresses: {', '.join(i['ip'] for i in doc['actor_ips']) or '-'}"]
+    _emit(args, doc, "\n".join(lines))
+    return 0
+
+
 def _add_detect_scope(sub: Any) -> None:
     det = sub.add_parser("detect", help="run a detection pack over a case")
     det.add_argument("case", metavar="CASE")
-    det.add_argument("--pack", default="token-forgery")
+    det.add_argument("--pack", default="token-forgery", help="pack name or pack YAML file")
+    det.add_argument("-p", dest="params", action="append", default=[], metavar="NAME=VALUE",
+                     help="pack parameter, e.g. -p baseline_days=14 -p iocs=list.csv")
     det.add_argument("--json", action="store_true")
-    det.set_defaults(func=_not_yet(7, "detect"))
+    det.add_argument("--no-progress", dest="progress", action="store_false")
+    det.set_defaults(func=cmd_detect)
 
     sco = sub.add_parser("scope", help="scope the breach; writes CASE/scope.json")
     sco.add_argument("case", metavar="CASE")
+    sco.add_argument("-p", dest="params", action="append", default=[], metavar="NAME=VALUE",
+                     help="pack parameter (used when detect has not run yet)")
     sco.add_argument("--json", action="store_true")
-    sco.set_defaults(func=_not_yet(7, "scope"))
+    sco.set_defaults(func=cmd_scope)
 
 
 # ----- timeline and graph (issue 8) -------------------------------------------------------------
