@@ -103,3 +103,16 @@ def test_timeline_of_the_sample_tenant_has_every_event_in_order(case: Case, key:
     window = key["window"]
     assert {pd.Timestamp(window["first_malicious"]), pd.Timestamp(window["last_malicious"])} <= set(times)
     assert times[-1] <= pd.Timestamp(key["tenant"]["collected_at"])
+
+
+def test_findings_of_the_detection_pack_group_exactly_the_actor_addresses(case: Case, key: dict) -> None:
+    from ir_toolkit.analysis.detect import detect
+
+    findings = detect(case, write=False)
+    g = build_graph(case, findings)
+    groups = actor_groups(g)  # seeds: nodes implicated by findings of verdict likely or stronger
+    assert groups
+    actor_ips = {f"ip:{a['ip']}" for a in key["actor_ips"]}
+    assert {n for n in groups[0] if n.startswith("ip:")} == actor_ips
+    assert not any(n.startswith("ip:") for group in groups[1:] for n in group)
+    assert all(g.nodes[f"mailbox:{m['upn']}"].get("verdict") for m in key["compromised_mailboxes"])
