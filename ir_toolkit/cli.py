@@ -180,16 +180,52 @@ def _add_detect_scope(sub: Any) -> None:
 
 
 # ----- timeline and graph (issue 8) -------------------------------------------------------------
+def cmd_timeline(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ir_toolkit.analysis.timeline import TIMELINE_FORMATS, case_findings, write_timeline
+    from ir_toolkit.case import Case
+
+    if Path(args.out).suffix.lower() not in TIMELINE_FORMATS:
+        raise UserError(f"{args.out}: timeline must be written to a .csv or .jsonl file")
+    case = Case.open(args.case)
+    rows = write_timeline(case, args.out, findings=case_findings(case), progress=args.progress)
+    case.log_action("timeline.export", out=str(args.out), rows=rows)
+    _emit(args, {"out": str(args.out), "rows": rows}, f"timeline: {rows} row(s) written to {args.out}")
+    return 0
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ir_toolkit.analysis.graph import GRAPH_FORMATS, build_graph, export_graph
+    from ir_toolkit.analysis.timeline import case_findings
+    from ir_toolkit.case import Case
+
+    if Path(args.out).suffix.lower() not in GRAPH_FORMATS:
+        raise UserError(f"{args.out}: graph must be written to a .graphml, .gexf or .json file")
+    case = Case.open(args.case)
+    graph = build_graph(case, findings=case_findings(case))
+    export_graph(graph, args.out)
+    doc = {"out": str(args.out), "nodes": graph.number_of_nodes(), "edges": graph.number_of_edges()}
+    case.log_action("graph.export", **doc)
+    _emit(args, doc, f"graph: {doc['nodes']} node(s), {doc['edges']} edge(s) written to {args.out}")
+    return 0
+
+
 def _add_timeline_graph(sub: Any) -> None:
     tl = sub.add_parser("timeline", help="export a Timesketch-ready timeline")
     tl.add_argument("case", metavar="CASE")
     tl.add_argument("--out", required=True, metavar="FILE.(csv|jsonl)")
-    tl.set_defaults(func=_not_yet(8, "timeline"))
+    tl.add_argument("--json", action="store_true")
+    tl.add_argument("--no-progress", dest="progress", action="store_false")
+    tl.set_defaults(func=cmd_timeline)
 
     gr = sub.add_parser("graph", help="export the actor graph")
     gr.add_argument("case", metavar="CASE")
     gr.add_argument("--out", required=True, metavar="FILE.(graphml|gexf|json)")
-    gr.set_defaults(func=_not_yet(8, "graph"))
+    gr.add_argument("--json", action="store_true")
+    gr.set_defaults(func=cmd_graph)
 
 
 # ----- report, run, demo (issue 9) --------------------------------------------------------------
