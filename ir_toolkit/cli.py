@@ -101,7 +101,8 @@ def cmd_collect(args: argparse.Namespace) -> int:
     summary = collect_case(case, client_id=args.client_id, mode=mode, since=args.since, until=args.until,
                            tenant=args.tenant, sources=args.sources, cloud=args.cloud, certificate=args.certificate,
                            secret_env=args.client_secret_env, authority_url=args.authority_url,
-                           graph_url=args.graph_url, progress=args.progress and not args.json)
+                           graph_url=args.graph_url, progress=args.progress and not args.json,
+                           slice_hours=args.slice_hours, page_size=args.page_size)
     lines = [f"{'source':<26}{'slices':>7}{'records':>10}{'retries':>9}{'throttled s':>13}  complete"]
     for name, t in summary["sources"].items():
         lines.append(f"{name:<26}{t['slices']:>7}{t['records']:>10}{t['retries']:>9}{t['throttle_wait_s']:>13.1f}"
@@ -143,6 +144,9 @@ def _add_collect(sub: Any) -> None:
                      help="national cloud (default: the case's cloud)")
     col.add_argument("--authority-url", metavar="URL", help="override the authority (https://HOST/TENANT)")
     col.add_argument("--graph-url", metavar="URL", help="override the Graph root (https://HOST)")
+    col.add_argument("--slice-hours", type=float, default=24.0, metavar="H",
+                     help="length of a time slice (default 24; slices halve themselves when needed)")
+    col.add_argument("--page-size", type=int, metavar="N", help="records per page ($top; default per source)")
     col.add_argument("--json", action="store_true", help="print the summary and ledger as JSON")
     col.add_argument("--no-progress", dest="progress", action="store_false")
     col.set_defaults(func=cmd_collect)

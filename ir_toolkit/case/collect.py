@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from ir_toolkit.case.case import Case
+from ir_toolkit.case.manifest import sha256_file
 from ir_toolkit.errors import UserError
 from ir_toolkit.sources.graph.auth import TokenProvider
 from ir_toolkit.sources.graph.client import POLICIES, GraphClient
@@ -54,7 +55,8 @@ def scaled_options(scale: float, **kw: Any) -> Options:
 def collect_case(case: Case, *, client_id: str, mode: str, since: str, until: str, tenant: str | None = None,
                  sources: str | None = None, cloud: str | None = None, certificate: str | None = None,
                  secret_env: str | None = None, authority_url: str | None = None, graph_url: str | None = None,
-                 options: Options | None = None, progress: bool = False,
+                 options: Options | None = None, progress: bool = False, slice_hours: float = 24.0,
+                 page_size: int | None = None,
                  client: GraphClient | None = None) -> dict[str, Any]:
     """Sign in and collect ``sources`` over ``[since, until)`` into ``case``; resumable.
 
@@ -69,7 +71,9 @@ def collect_case(case: Case, *, client_id: str, mode: str, since: str, until: st
         certificate: PEM or PFX path (mode certificate).
         secret_env: Name of the env var holding the client secret (mode client_secret).
         authority_url, graph_url: Endpoint overrides (test servers, private endpoints).
-        options: Collector tuning.
+        options: Collector tuning (overrides slice_hours and page_size).
+        slice_hours: Length of a time slice.
+        page_size: ``$top`` for every source (default: each source's own).
         progress: tqdm progress bars per source.
         client: A ready Graph client (skips sign-in; notebooks and tests).
 
@@ -82,17 +86,21 @@ def collect_case(case: Case, *, client_id: str, mode: str, since: str, until: st
     if client is None:
         tokens = TokenProvider(endpoints, client_id, mode, certificate=certificate, secret_env=secret_env)
         client = scaled_client(tokens, scale)
-    opts = options or scaled_options(scale)
+    if slice_hours <= 0 or (page_size is not None and page_size < 1):
+        raise UserError("--slice-hours and --page-size must be positive")
+    opts = options or scaled_options(scale, slice_size=pd.Timedelta(hours=slice_hours), page_size=page_size)
     params = {"tenant": tenant or case.tenant, "client_id": client_id, "auth": mode, "since": since, "until": until,
               "sources": sources or "all", "cloud": endpoints.cloud, "authority": endpoints.authority,
               "graph": endpoints.graph_root, "certificate_path": certificate, "client_secret_env": secret_env}
     case.log_action("collect.start", **params)
 
     def register(path: Path, entry: dict[str, Any]) -> None:
-        ev, _ = case.add_evidence(path, source=f"collect:{entry['source']}", subdir=f"collect/{entry['source']}",
-                                       query={k: entry[k] for k in ("slice_start", "slice_end", "requested")},
-                                       move=True)
+        subdir = f"collect/{entry['source']}"
+        _drop_orphan(case, path, subdir)
+        ev, _ = case.add_evidence(path, source=f"collect:{entry['source']}", subdir=subdir,
+                                  query={k: entry[k] for k in ("slice_start", "slice_end", "requested")})
         case.update_evidence(ev["sha256"], collected_records=entry["records"])
+        path.unlink()  # the case now holds the hashed copy
 
     collector = Collector(client, endpoints, case.root / WORK_DIR, since, until, sources, options=opts,
                           on_file=register, progress=progress)
@@ -112,6 +120,15 @@ def collect_case(case: Case, *, client_id: str, mode: str, since: str, until: st
     case.log_action("collect.end", complete=summary["complete"], gaps=len(summary["gaps"]),
                     records=sum(s["records"] for s in summary["sources"].values()))
     return summary
+
+
+def _drop_orphan(case: Case, path: Path, subdir: str) -> None:
+    """Remove a copy a killed run left in raw/ before recording it in case.json (it is copied again)."""
+    digest = sha256_file(path)
+    dest = case.raw_dir / subdir / f"{digest[:12]}-{path.name}"
+    if dest.exists() and case.find_evidence(digest) is None:
+        dest.chmod(0o644)
+        dest.unlink()
 
 
 def _public(params: dict[str, Any]) -> dict[str, Any]:

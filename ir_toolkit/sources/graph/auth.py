@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import msal
+import requests
+import requests.adapters
 
 from ir_toolkit.errors import UserError
 from ir_toolkit.sources.graph.endpoints import Endpoints, ca_bundle
@@ -87,6 +89,31 @@ def load_certificate(path: str | Path, passphrase_env: str | None = None) -> dic
     return cred
 
 
+class _Session(requests.Session):
+    """A requests session whose ``verify`` is not overridden by REQUESTS_CA_BUNDLE (proxies still come from env)."""
+
+    timeout: float = 60.0
+
+    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any,
+                                   cert: Any) -> Any:
+        settings: Any = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        settings["verify"] = self.verify
+        return settings
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", self.timeout)
+        return super().request(method, url, *args, **kwargs)
+
+
+def _http_session(verify: bool | str) -> requests.Session:
+    session = _Session()
+    session.verify = verify
+    adapter = requests.adapters.HTTPAdapter(max_retries=1)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
 class TokenProvider:
     """Access tokens for Microsoft Graph from one of the MSAL flows.
 
@@ -115,7 +142,7 @@ class TokenProvider:
         self._lock = threading.Lock()
         self._token: str | None = None
         tls = verify if verify is not None else (ca_bundle() or True)
-        common: dict[str, Any] = {"authority": endpoints.authority, "verify": tls, "timeout": 60}
+        common: dict[str, Any] = {"authority": endpoints.authority, "http_client": _http_session(tls)}
         if endpoints.custom_authority:
             common["instance_discovery"] = False
         if mode == "device_code":

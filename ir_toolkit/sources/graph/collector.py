@@ -361,7 +361,8 @@ class _LimitExceeded(Exception):
 def _new_state(sl: Slice) -> dict[str, Any]:
     return {"source": sl.source, "start": iso_z(sl.start), "end": iso_z(sl.end), "status": "pending",
             "requested": None, "next_link": None, "pages": 0, "records": 0, "retries": 0, "throttle_wait_s": 0.0,
-            "duplicates": 0, "outside_window": 0, "exhausted": False, "query_id": None, "query_attempts": 0, "gap": None, "file": None}
+            "duplicates": 0, "outside_window": 0, "exhausted": False, "query_id": None, "query_attempts": 0,
+            "gap": None, "file": None}
 
 
 def _ledger_entry(state: dict[str, Any]) -> dict[str, Any]:
