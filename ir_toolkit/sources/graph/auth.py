@@ -209,14 +209,14 @@ class TokenProvider:
 
 
 class StaticToken:
-    """A fixed bearer token (tests and benchmarks that need no authority)."""
+    """A pre-issued bearer token (tests, benchmarks, tokens minted elsewhere); a refresh appends ``.N``."""
 
     def __init__(self, value: str) -> None:
         self.value = value
         self.refreshes = 0
 
     def token(self, force_refresh: bool = False) -> str:
-        """The token; counts refresh requests."""
+        """The token; a forced refresh counts and changes it."""
         if force_refresh:
             self.refreshes += 1
-        return self.value
+        return f"{self.value}.{self.refreshes}" if self.refreshes else self.value

@@ -158,6 +158,7 @@ class GraphClient:
                  timeout: float = 120.0, verify: bool | str | None = None, rng: random.Random | None = None,
                  max_connections: int = 32) -> None:
         self.token_source = token_source
+        self._refresh_lock = threading.Lock()
         self.sleep, self.clock = sleep, clock
         self.max_attempts, self.max_throttled = max_attempts, max_throttled
         self.backoff_base, self.backoff_cap = backoff_base, backoff_cap
@@ -209,13 +210,14 @@ class GraphClient:
         st = stats if stats is not None else Stats()
         pacer = self.pacers.get(policy) if policy else None
         attempt = throttled = 0
-        refreshed = False
+        refreshes = 0
         while True:
             attempt += 1
             if pacer is not None:
                 pacer.acquire()
             client_request_id = str(uuid.uuid4())
-            hdrs = {"Authorization": f"Bearer {self.token_source.token()}", "client-request-id": client_request_id,
+            used = self.token_source.token()
+            hdrs = {"Authorization": f"Bearer {used}", "client-request-id": client_request_id,
                     "return-client-request-id": "true", **(headers or {})}
             st.requests += 1
             problem: str
@@ -227,9 +229,11 @@ class GraphClient:
                 resp = None
             if resp is not None:
                 request_id = resp.headers.get("request-id")
-                if resp.status_code == 401 and not refreshed:
-                    refreshed = True
-                    self.token_source.token(force_refresh=True)
+                if resp.status_code == 401 and refreshes < 2:
+                    refreshes += 1
+                    with self._refresh_lock:  # one refresh for every thread that saw the same token expire
+                        if self.token_source.token() == used:
+                            self.token_source.token(force_refresh=True)
                     st.retries += 1
                     attempt -= 1
                     continue
