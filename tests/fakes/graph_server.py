@@ -92,6 +92,7 @@ class FakeGraph:
         self.lock = threading.Lock()
         self._windows: dict[str, deque[float]] = {k: deque() for k in self.limits}
         self._times: dict[int, pd.Timestamp] = {}
+        self._selected: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._server: ThreadingHTTPServer | None = None
 
     # ----- life cycle -------------------------------------------------------------------------
@@ -173,6 +174,15 @@ class FakeGraph:
         return self._times[key]
 
     def select(self, key: str, field: str | None, flt: str) -> list[dict[str, Any]]:
+        with self.lock:
+            cached = self._selected.get((key, flt))
+        if cached is None:
+            cached = self._select(key, field, flt)
+            with self.lock:
+                self._selected[(key, flt)] = cached
+        return cached
+
+    def _select(self, key: str, field: str | None, flt: str) -> list[dict[str, Any]]:
         rows = self.records.get(key, [])
         if field:
             ge = re.search(rf"{field} ge ([0-9T:.\-Z+]+)", flt)
@@ -188,6 +198,11 @@ class FakeGraph:
         return rows
 
     def audit_matches(self, q: dict[str, Any]) -> list[dict[str, Any]]:
+        if "_rows" not in q:
+            q["_rows"] = self._audit_matches(q)
+        return q["_rows"]  # type: ignore[no-any-return]
+
+    def _audit_matches(self, q: dict[str, Any]) -> list[dict[str, Any]]:
         lo, hi = _ts(q["filterStartDateTime"]), _ts(q["filterEndDateTime"])
         ops, types = set(q.get("operationFilters") or []), set(q.get("recordTypeFilters") or [])
         rows = [r for r in self.records.get("audit_log", [])

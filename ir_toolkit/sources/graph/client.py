@@ -36,7 +36,7 @@ POLICIES: dict[str, tuple[int, float]] = {
     "reports": (5, 10.0),            # identity and access reports: 5 requests / 10 s per app per tenant
     "identity_protection": (1, 1.0),  # riskDetections: 1 request / s per tenant, no Retry-After
     "directory": (200, 10.0),         # directory objects: resource-unit buckets, far above our needs
-    "audit_query": (20, 10.0),        # audit log query API: conservative pacing of create/poll/page
+    "audit_query": (30, 10.0),        # audit log query API: no published rate; gentle pacing of create/poll/page
 }
 
 
@@ -79,8 +79,9 @@ class Pacer:
     """
 
     def __init__(self, limit: int, period: float, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep, margin: float = 0.02) -> None:
-        self.limit, self.period, self.margin = limit, period, margin
+                 sleep: Callable[[float], None] = time.sleep, margin: float | None = None) -> None:
+        self.limit, self.period = limit, period
+        self.margin = period * 0.01 if margin is None else margin  # 100 ms on a 10 s window
         self._clock, self._sleep = clock, sleep
         self._starts: deque[float] = deque()
         self._lock = threading.Lock()

@@ -50,7 +50,7 @@ class Options:
 
     slice_size: pd.Timedelta = field(default_factory=lambda: pd.Timedelta(days=1))
     min_slice: pd.Timedelta = field(default_factory=lambda: pd.Timedelta(minutes=15))
-    concurrency: dict[str, int] = field(default_factory=lambda: {"reports": 2, "identity_protection": 1,
+    concurrency: dict[str, int] = field(default_factory=lambda: {"reports": 3, "identity_protection": 1,
                                                                   "directory": 3, "audit_query": 10})
     audit_operations: tuple[str, ...] = DEFAULT_AUDIT_OPERATIONS
     audit_record_types: tuple[str, ...] = ()
