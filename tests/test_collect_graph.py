@@ -128,6 +128,7 @@ def test_pages_follow_nextlink_and_filter_is_sent(tmp_path: Path) -> None:
     with FakeGraph(RECORDS) as g:
         collect(g.url, tmp_path, sources=SIGNINS, page_size=10)
         paths = [p for _, p, _ in g.log]
+        assert g.prefer and set(g.prefer) == {"include-unknown-enum-members"}
     assert any("%24skiptoken=" in p or "$skiptoken=" in p for p in paths)
     assert all("createdDateTime%20ge%202023-06-0" in p and "le%202023-06-0" in p and "T23%3A59%3A59.9999999Z" in p
                for p in paths)

@@ -29,6 +29,7 @@ from ir_toolkit.timeutil import iso, now_utc
 log = logging.getLogger(__name__)
 
 WORK_DIR = ".collect"
+CERT_PASSPHRASE_ENV = "IR_TOOLKIT_CERT_PASSPHRASE"
 SCALE_ENV = "IR_TOOLKIT_COLLECT_TIME_SCALE"  # shrinks every wait: fake servers and benchmarks only
 
 
@@ -84,7 +85,8 @@ def collect_case(case: Case, *, client_id: str, mode: str, since: str, until: st
     endpoints = resolve(cloud or case.cloud, tenant or case.tenant, authority_url, graph_url)
     scale = time_scale()
     if client is None:
-        tokens = TokenProvider(endpoints, client_id, mode, certificate=certificate, secret_env=secret_env)
+        tokens = TokenProvider(endpoints, client_id, mode, certificate=certificate, secret_env=secret_env,
+                               cert_passphrase_env=CERT_PASSPHRASE_ENV)
         client = scaled_client(tokens, scale)
     if slice_hours <= 0 or (page_size is not None and page_size < 1):
         raise UserError("--slice-hours and --page-size must be positive")

@@ -89,6 +89,7 @@ class FakeGraph:
         self.queries: dict[str, dict[str, Any]] = {}
         self.log: list[tuple[str, str, int]] = []
         self.tokens_seen: set[str] = set()
+        self.prefer: list[str] = []
         self.lock = threading.Lock()
         self._windows: dict[str, deque[float]] = {k: deque() for k in self.limits}
         self._times: dict[int, pd.Timestamp] = {}
@@ -264,6 +265,8 @@ class _Handler(BaseHTTPRequestHandler):
         token = auth[7:] if auth.startswith("Bearer ") else ""
         with fake.lock:
             fake.tokens_seen.add(token)
+            if self.headers.get("Prefer"):
+                fake.prefer.append(self.headers["Prefer"])
         fault = fake.fault_for(self.command, self.path)
         if fault is not None and fault.kind == "stall":
             time.sleep(fault.stall_s)

@@ -213,7 +213,7 @@ class Collector:
         for n in range(1, state["pages"] + 1):
             seen.update(str(r.get("id")) for r in read_lines(self.ckpt.part_path(stem, n)))
         while url:
-            page = self.client.get(url, policy=src.policy, stats=stats)
+            page = self.client.get(url, policy=src.policy, stats=stats, headers=src.headers or None)
             records = page.get("value")
             if not isinstance(records, list):
                 raise GraphError(f"page of {src.NAME} without a 'value' list", url=url)

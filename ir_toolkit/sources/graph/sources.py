@@ -31,6 +31,8 @@ class Source:
         policy: Pacing policy (a key of client.POLICIES).
         concurrency: Slices of this source's policy run at once.
         page_size: ``$top``.
+        extra_params: More query parameters.
+        headers: Request headers the source needs.
     """
 
     NAME: str
@@ -44,12 +46,14 @@ class Source:
     event_type: str | None = None
     page_size: int = 1000
     extra_params: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def _signins(name: str, event_type: str, what: str) -> Source:
     return Source(name, f"Entra sign-ins: {what} (beta, signInEventTypes filter)", "list", "beta",
                   "auditLogs/signIns", "createdDateTime", ("AuditLog.Read.All", "Directory.Read.All"),
-                  "reports", event_type=event_type)
+                  "reports", event_type=event_type,
+                  headers={"Prefer": "include-unknown-enum-members"})  # newer enum values (token types ...)
 
 
 _ALL: list[Source] = [
