@@ -65,8 +65,10 @@ def _expected(source: str) -> set[str]:
 def test_client_secret_collects_every_source_exactly_and_leaks_nothing(servers: Any) -> None:
     sts, graph, env, tmp = servers
     case = _case(tmp)
+    graph.inject("expire", path="auditLogs/directoryAudits", nth=2)  # the token expires mid-run
     r = cli("-vv", *_args(sts, graph, case, "--client-secret-env", "COLLECT_SECRET"), env=env)
     assert r.returncode == 0, r.stderr
+    assert sts.grants.count("client_credentials") == 2  # MSAL fetched a fresh token after the 401
     doc = json.loads(r.stdout)
     assert doc["complete"] and not doc["gaps"] and set(doc["sources"]) == set(SOURCES)
     records = _case_records(case)

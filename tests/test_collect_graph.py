@@ -221,7 +221,7 @@ def test_failed_audit_query_is_created_again(tmp_path: Path) -> None:
     with FakeGraph(RECORDS) as g:
         g.inject("query_failed", path="security/auditLog/queries/", method="GET", nth=1)
         ledger = collect(g.url, tmp_path, sources="audit_log")
-        posts = sum(1 for m, p, s in g.log if m == "POST")
+        posts = g.served("security/auditLog/queries", method="POST")
     assert posts == 4 and all(r["complete"] for r in ledger)
     _assert_exact(tmp_path, "audit_log")
 
@@ -257,7 +257,7 @@ def test_audit_query_id_is_saved_before_polling_and_reused(tmp_path: Path) -> No
         assert all(s["query_id"] for s in state["slices"].values())
         g.faults.clear()
         ledger = collect(g.url, tmp_path, sources="audit_log")
-        posts = sum(1 for m, p, s in g.log if m == "POST")
+        posts = g.served("security/auditLog/queries", method="POST")
     assert posts == 3 and all(r["complete"] for r in ledger)
     _assert_exact(tmp_path, "audit_log")
 

@@ -18,7 +18,7 @@ import ssl
 import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -28,6 +28,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+
+from tests.fakes.loopback import LoopbackServer
 
 
 def make_tls_cert(folder: Path, name: str = "localhost") -> tuple[Path, Path]:
@@ -74,7 +76,7 @@ def _b64(data: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
 
 
-class FakeAuthority:
+class FakeAuthority(LoopbackServer):
     """The STS. ``authority(tenant)`` gives the URL to pass as ``--authority-url``.
 
     Args:
@@ -98,39 +100,17 @@ class FakeAuthority:
         self.grants: list[str] = []
         self.device_polls = 0
         self.lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
 
-    def __enter__(self) -> FakeAuthority:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def start(self) -> FakeAuthority:
-        """Listen on https://localhost:PORT."""
-        fake = self
-
-        class Handler(_StsHandler):
-            sts = fake
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+    def tls_context(self) -> ssl.SSLContext:
+        """TLS with the self-signed certificate of ``ca_file``."""
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(self.ca_file, self._key_file)
-        self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True)
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        """Stop listening."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        return ctx
 
     @property
     def base(self) -> str:
-        assert self._server is not None
-        return f"https://localhost:{self._server.server_address[1]}"
+        """``https://localhost:PORT``."""
+        return f"https://localhost:{self.port}"
 
     def authority(self, tenant: str = "contoso-tenant") -> str:
         """The authority URL for ``tenant``."""
@@ -149,7 +129,7 @@ class FakeAuthority:
 
 
 class _StsHandler(BaseHTTPRequestHandler):
-    sts: FakeAuthority
+    fake: FakeAuthority
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         return
@@ -165,7 +145,7 @@ class _StsHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
         parts = urlsplit(self.path).path.strip("/").split("/")
         if len(parts) >= 2 and parts[1:] == ["v2.0", ".well-known", "openid-configuration"]:
-            base = f"{self.sts.base}/{parts[0]}"
+            base = f"{self.fake.base}/{parts[0]}"
             return self._json(200, {
                 "issuer": f"{base}/v2.0", "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
                 "token_endpoint": f"{base}/oauth2/v2.0/token",
@@ -175,7 +155,7 @@ class _StsHandler(BaseHTTPRequestHandler):
         self._json(404, {"error": "not_found"})
 
     def do_POST(self) -> None:  # noqa: N802
-        sts = self.sts
+        sts = self.fake
         length = int(self.headers.get("Content-Length") or 0)
         form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
         parts = urlsplit(self.path).path.strip("/").split("/")
@@ -209,7 +189,7 @@ class _StsHandler(BaseHTTPRequestHandler):
         return self._json(400, {"error": "invalid_grant", "error_description": f"unsupported grant {grant}"})
 
     def _client_ok(self, form: dict[str, str], tenant: str) -> bool:
-        sts = self.sts
+        sts = self.fake
         if "client_secret" in form:
             return sts.secret is not None and secrets.compare_digest(form["client_secret"], sts.secret)
         assertion = form.get("client_assertion")
@@ -223,7 +203,7 @@ class _StsHandler(BaseHTTPRequestHandler):
         return False
 
     def _user_tokens(self, tenant: str) -> dict[str, Any]:
-        sts = self.sts
+        sts = self.fake
         now = int(time.time())
         id_claims = {"iss": f"{sts.base}/{tenant}/v2.0", "sub": "responder-sub", "aud": sts.client_id,
                      "exp": now + 3600, "iat": now, "oid": "0000-responder", "tid": tenant,
@@ -232,3 +212,6 @@ class _StsHandler(BaseHTTPRequestHandler):
                 "refresh_token": "rt." + secrets.token_urlsafe(16), "scope": "https://graph.microsoft.com/.default",
                 "id_token": f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(id_claims)}.sig",
                 "client_info": _b64({"uid": "0000-responder", "utid": tenant})}
+
+
+FakeAuthority.handler = _StsHandler

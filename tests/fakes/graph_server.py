@@ -25,11 +25,13 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import pandas as pd
+
+from tests.fakes.loopback import LoopbackServer
 
 ROUTES = {  # path suffix -> (records key, time field)
     "auditLogs/signIns": ("signins", "createdDateTime"),
@@ -62,7 +64,7 @@ def _ts(value: Any) -> pd.Timestamp:
     return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
 
 
-class FakeGraph:
+class FakeGraph(LoopbackServer):
     """The server. Use as a context manager; ``url`` is the Graph root to pass as ``--graph-url``.
 
     Args:
@@ -94,38 +96,11 @@ class FakeGraph:
         self._windows: dict[str, deque[float]] = {k: deque() for k in self.limits}
         self._times: dict[int, pd.Timestamp] = {}
         self._selected: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        self._server: ThreadingHTTPServer | None = None
-
-    # ----- life cycle -------------------------------------------------------------------------
-    def __enter__(self) -> FakeGraph:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def start(self) -> FakeGraph:
-        """Listen on 127.0.0.1 on a free port, in a daemon thread."""
-        fake = self
-
-        class Handler(_Handler):
-            server_fake = fake
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        """Stop listening."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
 
     @property
     def url(self) -> str:
         """The Graph root (``http://127.0.0.1:PORT``)."""
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://127.0.0.1:{self.port}"
 
     def inject(self, kind: str, path: str = "", nth: int = 1, times: int = 1, retry_after: float | None = None,
                method: str | None = None, stall_s: float = 30.0) -> Fault:
@@ -136,10 +111,11 @@ class FakeGraph:
         self.faults.append(fault)
         return fault
 
-    def served(self, path: str = "", status: int | None = None) -> int:
-        """How many requests whose path contains ``path`` (and had ``status``) were answered."""
+    def served(self, path: str = "", status: int | None = None, method: str | None = None) -> int:
+        """How many requests whose path contains ``path`` (with ``status``, ``method``) were answered."""
         with self.lock:
-            return sum(1 for _, p, s in self.log if path in p and (status is None or s == status))
+            return sum(1 for m, p, s in self.log
+                       if path in p and (status is None or s == status) and (method is None or m == method))
 
     # ----- helpers for the handler ------------------------------------------------------------
     def fault_for(self, method: str, path: str) -> Fault | None:
@@ -215,7 +191,7 @@ class FakeGraph:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server_fake: FakeGraph
+    fake: FakeGraph
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence the default logging
         return
@@ -223,7 +199,7 @@ class _Handler(BaseHTTPRequestHandler):
     # ----- plumbing ---------------------------------------------------------------------------
     def _send(self, status: int, body: Any, headers: dict[str, str] | None = None, fault: Fault | None = None) -> None:
         data = json.dumps(body).encode() if body is not None else b""
-        fake = self.server_fake
+        fake = self.fake
         with fake.lock:
             fake.log.append((self.command, self.path, status))
         if fault is not None and fault.kind == "truncate":
@@ -256,7 +232,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle()
 
     def _handle(self) -> None:
-        fake = self.server_fake
+        fake = self.fake
         length = int(self.headers.get("Content-Length") or 0)
         payload = self.rfile.read(length) if length else b""
         split = urlsplit(self.path)
@@ -312,7 +288,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, body, fault=fault)
 
     def _audit(self, rest: str, params: dict[str, str], payload: bytes, fault: Fault | None) -> None:
-        fake = self.server_fake
+        fake = self.fake
         parts = rest.split("/")
         if len(parts) == 3 and self.command == "POST":
             try:
@@ -352,3 +328,6 @@ def _num(seconds: float) -> str:
     return str(int(seconds)) if float(seconds).is_integer() else f"{seconds:.3f}"
 
 
+
+
+FakeGraph.handler = _Handler
