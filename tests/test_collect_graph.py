@@ -263,14 +263,23 @@ def test_audit_query_id_is_saved_before_polling_and_reused(tmp_path: Path) -> No
 
 
 # ----- resume ----------------------------------------------------------------------------------
-def test_resume_requires_the_same_window(tmp_path: Path) -> None:
-    with FakeGraph(RECORDS) as g:
-        collect(g.url, tmp_path, sources="applications")
-        with pytest.raises(UserError, match="unfinished collection"):
-            from ir_toolkit.sources.graph.collector import Collector
+def test_resume_requires_the_same_window_until_finished(tmp_path: Path) -> None:
+    from ir_toolkit.sources.graph.collector import Collector
 
+    with FakeGraph(RECORDS) as g:
+        g.inject("500", path="applications", times=1000)
+        collect(g.url, tmp_path, sources="applications", client=fast_client(max_attempts=1))
+        with pytest.raises(UserError, match="unfinished collection"):
             Collector(fast_client(), resolve("global", "c", graph_url=g.url), tmp_path, "2023-05-01", "2023-06-04",
                       "applications", options=Options()).client.close()
+        g.faults.clear()
+        collect(g.url, tmp_path, sources="applications")
+        other = Collector(fast_client(), resolve("global", "c", graph_url=g.url), tmp_path, "2023-06-02",
+                          "2023-06-03", "directory_audits", options=Options(poll_interval=0.001))
+        ledger = other.run()
+        other.client.close()
+    assert [r["source"] for r in ledger] == ["directory_audits"] and ledger[0]["complete"]
+    assert list((tmp_path / "history").glob("checkpoint-*.json"))
 
 
 def test_second_run_of_a_finished_collection_asks_nothing(tmp_path: Path) -> None:

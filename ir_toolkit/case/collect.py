@@ -112,7 +112,10 @@ def collect_case(case: Case, *, client_id: str, mode: str, since: str, until: st
         client.close()
     summary = _summarise(case, ledger, endpoints)
     collection = case.manifest.setdefault("collection", {})
-    collection["ledger"] = ledger
+    fresh = {(r["source"], r["slice_start"], r["slice_end"]) for r in ledger}
+    earlier = [r for r in collection.get("ledger", []) if (r["source"], r["slice_start"], r["slice_end"]) not in fresh
+               and not _overlaps(r, collector)]
+    collection["ledger"] = earlier + ledger
     collection["window"] = {"since": collector.ckpt.data["window"]["since"],
                             "until": collector.ckpt.data["window"]["until"]}
     collection.setdefault("runs", []).append({"finished": iso(now_utc()), **_public(params),
@@ -131,6 +134,13 @@ def _drop_orphan(case: Case, path: Path, subdir: str) -> None:
     if dest.exists() and case.find_evidence(digest) is None:
         dest.chmod(0o644)
         dest.unlink()
+
+
+def _overlaps(row: dict[str, Any], collector: Collector) -> bool:
+    """True when a ledger row of an earlier collection is inside the current collection's sources and window."""
+    sources = {s.NAME for s in collector.sources}
+    start, end = pd.Timestamp(row["slice_start"]), pd.Timestamp(row["slice_end"])
+    return row["source"] in sources and start < collector.until and end > collector.since
 
 
 def _public(params: dict[str, Any]) -> dict[str, Any]:

@@ -103,8 +103,13 @@ class Collector:
         window = {"since": iso_z(self.since), "until": iso_z(self.until)}
         old = self.ckpt.data.get("window")
         if old and old != window:
-            raise UserError(f"{self.work}: an unfinished collection of {old['since']}..{old['until']} is here; "
-                            "resume it with the same --since/--until or collect into a new case")
+            if any(s["status"] != "done" or not s.get("handed_over") for s in self.ckpt.slices.values()):
+                raise UserError(f"{self.work}: an unfinished collection of {old['since']}..{old['until']} is here; "
+                                "resume it with the same --since/--until (or collect into a new case)")
+            history = self.work / "history" / f"checkpoint-{old['since']}-{old['until']}.json".replace(":", "")
+            history.parent.mkdir(exist_ok=True)
+            self.ckpt.path.replace(history)  # a finished collection: keep its record, start a new one
+            self.ckpt = Checkpoint(self.work)
         self.ckpt.data["window"] = window
         for src in self.sources:
             slices = cut(src.NAME, self.since, self.until, self.options.slice_size) if src.time_field else \
