@@ -102,7 +102,8 @@ def cmd_collect(args: argparse.Namespace) -> int:
                            tenant=args.tenant, sources=args.sources, cloud=args.cloud, certificate=args.certificate,
                            secret_env=args.client_secret_env, authority_url=args.authority_url,
                            graph_url=args.graph_url, progress=args.progress and not args.json,
-                           slice_hours=args.slice_hours, page_size=args.page_size)
+                           slice_hours=args.slice_hours, page_size=args.page_size,
+                           audit_operations=args.audit_operations, audit_record_types=args.audit_record_types)
     lines = [f"{'source':<26}{'slices':>7}{'records':>10}{'retries':>9}{'throttled s':>13}  complete"]
     for name, t in summary["sources"].items():
         lines.append(f"{name:<26}{t['slices']:>7}{t['records']:>10}{t['retries']:>9}{t['throttle_wait_s']:>13.1f}"
@@ -144,6 +145,10 @@ def _add_collect(sub: Any) -> None:
                      help="national cloud (default: the case's cloud)")
     col.add_argument("--authority-url", metavar="URL", help="override the authority (https://HOST/TENANT)")
     col.add_argument("--graph-url", metavar="URL", help="override the Graph root (https://HOST)")
+    col.add_argument("--audit-operations", metavar="LIST",
+                     help="audit_log operationFilters, comma list or 'all' (default: MailItemsAccessed, Send, "
+                          "inbox rules, mailbox permissions, consents, service principal credentials)")
+    col.add_argument("--audit-record-types", metavar="LIST", help="audit_log recordTypeFilters, comma list")
     col.add_argument("--slice-hours", type=float, default=24.0, metavar="H",
                      help="length of a time slice (default 24; slices halve themselves when needed)")
     col.add_argument("--page-size", type=int, metavar="N", help="records per page ($top; default per source)")

@@ -24,6 +24,7 @@ from ir_toolkit.sources.graph.auth import TokenProvider
 from ir_toolkit.sources.graph.client import POLICIES, GraphClient
 from ir_toolkit.sources.graph.collector import Collector, Options
 from ir_toolkit.sources.graph.endpoints import Endpoints, resolve
+from ir_toolkit.sources.graph.sources import SOURCES
 from ir_toolkit.timeutil import iso, now_utc
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,8 @@ def collect_case(case: Case, *, client_id: str, mode: str, since: str, until: st
                  sources: str | None = None, cloud: str | None = None, certificate: str | None = None,
                  secret_env: str | None = None, authority_url: str | None = None, graph_url: str | None = None,
                  options: Options | None = None, progress: bool = False, slice_hours: float = 24.0,
-                 page_size: int | None = None,
+                 page_size: int | None = None, audit_operations: str | None = None,
+                 audit_record_types: str | None = None,
                  client: GraphClient | None = None) -> dict[str, Any]:
     """Sign in and collect ``sources`` over ``[since, until)`` into ``case``; resumable.
 
@@ -75,6 +77,8 @@ def collect_case(case: Case, *, client_id: str, mode: str, since: str, until: st
         options: Collector tuning (overrides slice_hours and page_size).
         slice_hours: Length of a time slice.
         page_size: ``$top`` for every source (default: each source's own).
+        audit_operations: Comma list of audit_log operations, ``all`` for every one (default: the IR set).
+        audit_record_types: Comma list of audit_log record types (default: every type).
         progress: tqdm progress bars per source.
         client: A ready Graph client (skips sign-in; notebooks and tests).
 
@@ -90,8 +94,15 @@ def collect_case(case: Case, *, client_id: str, mode: str, since: str, until: st
         client = scaled_client(tokens, scale)
     if slice_hours <= 0 or (page_size is not None and page_size < 1):
         raise UserError("--slice-hours and --page-size must be positive")
-    opts = options or scaled_options(scale, slice_size=pd.Timedelta(hours=slice_hours), page_size=page_size)
-    params = {"tenant": tenant or case.tenant, "client_id": client_id, "auth": mode, "since": since, "until": until,
+    filters: dict[str, Any] = {}
+    if audit_operations:
+        filters["audit_operations"] = () if audit_operations.strip() == "all" else _names(audit_operations)
+    if audit_record_types:
+        filters["audit_record_types"] = _names(audit_record_types)
+    opts = options or scaled_options(scale, slice_size=pd.Timedelta(hours=slice_hours), page_size=page_size,
+                                     **filters)
+    params = {"audit_operations": list(opts.audit_operations), "audit_record_types": list(opts.audit_record_types),
+              "tenant": tenant or case.tenant, "client_id": client_id, "auth": mode, "since": since, "until": until,
               "sources": sources or "all", "cloud": endpoints.cloud, "authority": endpoints.authority,
               "graph": endpoints.graph_root, "certificate_path": certificate, "client_secret_env": secret_env}
     case.log_action("collect.start", **params)
@@ -125,6 +136,10 @@ def collect_case(case: Case, *, client_id: str, mode: str, since: str, until: st
     case.log_action("collect.end", complete=summary["complete"], gaps=len(summary["gaps"]),
                     records=sum(s["records"] for s in summary["sources"].values()))
     return summary
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in text.split(",") if n.strip())
 
 
 def _drop_orphan(case: Case, path: Path, subdir: str) -> None:
@@ -165,13 +180,32 @@ def _summarise(case: Case, ledger: list[dict[str, Any]], endpoints: Endpoints) -
 
 
 def _import(case: Case, progress: bool) -> list[dict[str, Any]]:
-    """Import collected raw files not imported yet (also after a crash) through the file importers (issue 4)."""
+    """Import collected raw files not imported yet (also after a crash) through the file importers (issue 4).
+
+    Files are imported per source with that source's format; an empty slice file is recorded as
+    zero records without parsing.
+    """
     importer = getattr(case, "import_files", None)
-    files = [case.root / e["path"] for e in case.evidence()
-             if str(e.get("source", "")).startswith("collect:") and e.get("imported") is None]
-    if importer is None or not files:
+    if importer is None:
+        log.info("import layer not present: collected files are evidence only")
         return []
-    return list(importer([str(f) for f in files], progress=progress))
+    import importlib
+
+    known = getattr(importlib.import_module("ir_toolkit.sources.formats"), "FORMATS", {})
+    pending: dict[str, list[Path]] = {}
+    for e in case.evidence():
+        source = str(e.get("source", ""))
+        if not source.startswith("collect:") or e.get("imported") is not None:
+            continue
+        if e.get("collected_records") == 0:
+            case.update_evidence(e["sha256"], records=0, imported=0, duplicates=0, quarantined=0)
+            continue
+        pending.setdefault(source[len("collect:"):], []).append(case.root / e["path"])
+    results: list[dict[str, Any]] = []
+    for name, files in pending.items():
+        fmt = SOURCES[name].import_format if name in SOURCES else "auto"
+        results += importer([str(f) for f in files], format=fmt if fmt in known else "auto", progress=progress)
+    return results
 
 
 def ledger_frame(case: Case) -> pd.DataFrame:

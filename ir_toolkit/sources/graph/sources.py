@@ -33,6 +33,7 @@ class Source:
         page_size: ``$top``.
         extra_params: More query parameters.
         headers: Request headers the source needs.
+        import_format: The import format (``ir_toolkit.sources.formats.FORMATS``) of the raw files.
     """
 
     NAME: str
@@ -47,13 +48,15 @@ class Source:
     page_size: int = 1000
     extra_params: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
+    import_format: str = "auto"
 
 
 def _signins(name: str, event_type: str, what: str) -> Source:
     return Source(name, f"Entra sign-ins: {what} (beta, signInEventTypes filter)", "list", "beta",
                   "auditLogs/signIns", "createdDateTime", ("AuditLog.Read.All", "Directory.Read.All"),
                   "reports", event_type=event_type,
-                  headers={"Prefer": "include-unknown-enum-members"})  # newer enum values (token types ...)
+                  headers={"Prefer": "include-unknown-enum-members"},  # newer enum values (token types ...)
+                  import_format="graph-signins")
 
 
 _ALL: list[Source] = [
@@ -62,19 +65,23 @@ _ALL: list[Source] = [
     _signins("signins_serviceprincipal", "servicePrincipal", "service principal (app-only)"),
     _signins("signins_managedidentity", "managedIdentity", "managed identity"),
     Source("directory_audits", "Entra directory audit log (consents, credentials, role changes)", "list", "v1.0",
-           "auditLogs/directoryAudits", "activityDateTime", ("AuditLog.Read.All", "Directory.Read.All"), "reports"),
+           "auditLogs/directoryAudits", "activityDateTime", ("AuditLog.Read.All", "Directory.Read.All"), "reports",
+           import_format="graph-directory-audits"),
     Source("audit_log", "Purview unified audit log via audit log queries (MailItemsAccessed, inbox rules ...)",
            "audit_query", "beta", "security/auditLog/queries", "createdDateTime", ("AuditLogsQuery.Read.All",),
-           "audit_query"),
+           "audit_query", import_format="graph-audit-records"),
     Source("service_principals", "Service principals with their credentials (snapshot)", "list", "v1.0",
-           "servicePrincipals", None, ("Application.Read.All",), "directory", page_size=999),
+           "servicePrincipals", None, ("Application.Read.All",), "directory", page_size=999,
+           import_format="graph-directory-objects"),
     Source("applications", "App registrations with their credentials (snapshot)", "list", "v1.0",
-           "applications", None, ("Application.Read.All",), "directory", page_size=999),
+           "applications", None, ("Application.Read.All",), "directory", page_size=999,
+           import_format="graph-directory-objects"),
     Source("oauth2_permission_grants", "Delegated permission grants (consents, snapshot)", "list", "v1.0",
-           "oauth2PermissionGrants", None, ("DelegatedPermissionGrant.Read.All",), "directory", page_size=999),
+           "oauth2PermissionGrants", None, ("DelegatedPermissionGrant.Read.All",), "directory", page_size=999,
+           import_format="graph-directory-objects"),
     Source("risk_detections", "Identity Protection risk detections (P2; 1 request/s per tenant)", "list", "v1.0",
            "identityProtection/riskDetections", "detectedDateTime", ("IdentityRiskEvent.Read.All",),
-           "identity_protection", page_size=500),
+           "identity_protection", page_size=500, import_format="graph-risk-detections"),
 ]
 
 SOURCES: dict[str, Source] = {s.NAME: s for s in _ALL}
