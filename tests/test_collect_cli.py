@@ -179,3 +179,4 @@ def test_killed_at_random_points_resumes_to_the_identical_record_set(servers: An
         assert len(got[name]) == len(set(got[name])), f"{name}: duplicated after resume"
         assert set(got[name]) == set(want[name]) == _expected(name), f"{name}: differs after resume"
     assert cli("verify", case).returncode == 0
+

@@ -6,8 +6,11 @@ day boundaries, where slices meet.
 
 from __future__ import annotations
 
+import gzip
+import json
 import random
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -78,3 +81,23 @@ def expected_ids(records: dict[str, list[Any]], source: str, operations: tuple[s
     if source == "audit_log" and operations is not None:
         rows = [r for r in rows if r["operation"] in operations]
     return {r["id"] for r in rows}
+
+
+SAMPLE_FOLDERS = {  # sample tenant folder -> FakeGraph records key
+    "entra/signins_interactive": "signins", "entra/signins_noninteractive": "signins",
+    "entra/signins_serviceprincipal": "signins", "entra/signins_managedidentity": "signins",
+    "entra/directory_audits": "directory_audits", "entra/service_principals": "service_principals",
+    "entra/applications": "applications", "entra/oauth2_permission_grants": "oauth2_permission_grants",
+    "entra/risk_detections": "risk_detections", "purview/audit_log_query_records": "audit_log",
+}
+
+
+def load_sample_tenant(folder: Path) -> dict[str, list[Any]]:
+    """The Graph records of a sample tenant (``ir-toolkit sample make`` output), keyed for FakeGraph."""
+    out: dict[str, list[Any]] = {key: [] for key in SAMPLE_FOLDERS.values()}
+    for sub, key in SAMPLE_FOLDERS.items():
+        for page in sorted((folder / sub).glob("page-*.json*")):
+            opener = gzip.open if page.suffix == ".gz" else open
+            with opener(page, "rt", encoding="utf-8") as fh:
+                out[key].extend(json.load(fh)["value"])
+    return out
