@@ -52,6 +52,8 @@ def test_overrides_replace_authority_and_graph_and_reject_bad_urls() -> None:
     assert ep.custom_authority
     with pytest.raises(UserError, match="https"):
         resolve("global", "t1", authority_url="http://localhost/t1")
+    with pytest.raises(UserError, match="only allowed on loopback"):
+        resolve("global", "t1", graph_url="http://graph.example.com")
     with pytest.raises(UserError, match="unknown cloud"):
         resolve("mars", "t1")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from ir_toolkit.errors import UserError
 
@@ -64,6 +65,10 @@ def resolve(cloud: str, tenant: str, authority_url: str | None = None, graph_url
     for name, value in (("--authority-url", authority_url), ("--graph-url", graph_url)):
         if value is not None and not value.startswith(("https://", "http://")):
             raise UserError(f"{name} {value!r}: must be an http(s) URL")
+    if graph_url is not None and graph_url.startswith("http://") and \
+            urlsplit(graph_url).hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise UserError(f"--graph-url {graph_url!r}: plain http is only allowed on loopback (tokens would travel "
+                        "in clear); use https")
     if authority_url is not None and not authority_url.startswith("https://"):
         raise UserError(f"--authority-url {authority_url!r}: MSAL requires an https authority")
     graph_root = (graph_url or entry["graph"]).rstrip("/")
