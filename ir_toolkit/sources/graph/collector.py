@@ -19,6 +19,7 @@ from urllib.parse import quote, urlencode
 import pandas as pd
 
 from ir_toolkit.errors import UserError
+from ir_toolkit.sources.graph.audit import LimitExceeded, run_audit
 from ir_toolkit.sources.graph.checkpoint import Checkpoint, gzip_lines, read_lines, write_atomic
 from ir_toolkit.sources.graph.client import GraphClient, GraphError, Stats, ThrottleExhausted, odata_datetime
 from ir_toolkit.sources.graph.endpoints import Endpoints
@@ -169,12 +170,12 @@ class Collector:
         stats = Stats()
         try:
             if src.kind == "audit_query":
-                self._run_audit(sl, src, stats)
+                run_audit(self, sl, src, stats)
             else:
                 self._run_list(sl, src, stats)
         except ThrottleExhausted as exc:
             self._split_or_gap(sl, f"throttled repeatedly: {exc}", stats)
-        except _LimitExceeded as exc:
+        except LimitExceeded as exc:
             self._split_or_gap(sl, str(exc), stats)
         except GraphError as exc:
             self._account(key, stats)
@@ -208,9 +209,9 @@ class Collector:
         if not state.get("requested"):
             self.ckpt.update(key, requested={"url": url or self.first_url(sl, src)})
         first = None if state.get("exhausted") else (state["next_link"] or state["requested"]["url"])
-        self._page_through(sl, src, stats, first, window_filter=False)
+        self.page_through(sl, src, stats, first, window_filter=False)
 
-    def _page_through(self, sl: Slice, src: Source, stats: Stats, url: str | None, window_filter: bool) -> None:
+    def page_through(self, sl: Slice, src: Source, stats: Stats, url: str | None, window_filter: bool) -> None:
         key, stem = sl.key, sl.file_stem
         state = self.ckpt.slices[key]
         self.ckpt.prune_parts(stem, state["pages"])
@@ -258,55 +259,6 @@ class Collector:
             with self._file_lock:
                 self.on_file(path, _ledger_entry(state))
         self.ckpt.update(key, handed_over=True)
-
-    # ----- audit log queries ------------------------------------------------------------------
-    def audit_body(self, sl: Slice) -> dict[str, Any]:
-        """The auditLogQuery body of a slice."""
-        body: dict[str, Any] = {
-            "@odata.type": "#microsoft.graph.security.auditLogQuery",
-            "displayName": f"ir_toolkit {sl.source} {iso_z(sl.start)}..{iso_z(sl.end)}",
-            "filterStartDateTime": iso_z(sl.start), "filterEndDateTime": iso_z(sl.end),
-        }
-        if self.options.audit_operations:
-            body["operationFilters"] = list(self.options.audit_operations)
-        if self.options.audit_record_types:
-            body["recordTypeFilters"] = list(self.options.audit_record_types)
-        return body
-
-    def _run_audit(self, sl: Slice, src: Source, stats: Stats) -> None:
-        key = sl.key
-        state = self.ckpt.slices[key]
-        queries = self.endpoints.url(src.version, src.path)
-        while not state.get("exhausted") and state["next_link"] is None and state["pages"] == 0:
-            if not state.get("query_id"):
-                body = self.audit_body(sl)
-                created = self.client.post(queries, body, policy=src.policy, stats=stats)
-                # the id is saved before any polling, so a restart reuses the query
-                self.ckpt.update(key, query_id=str(created["id"]), requested=body,
-                                 query_attempts=state["query_attempts"] + 1)
-            status = self._poll(f"{queries}/{state['query_id']}", src, stats)
-            if status.get("status") == "succeeded":
-                if status.get("isRecordCountLimitExceeded"):
-                    raise _LimitExceeded(f"audit query {state['query_id']} exceeded its record limit "
-                                         f"(about {status.get('approximateReturnedRecordCount')} records)")
-                top = self.options.page_size or src.page_size
-                self.ckpt.update(key, next_link=f"{queries}/{state['query_id']}/records?%24top={top}")
-                break
-            if state["query_attempts"] >= self.options.query_attempts:
-                raise GraphError(f"audit query {state['query_id']} ended {status.get('status')!r} "
-                                 f"{state['query_attempts']} times")
-            log.info("audit query %s ended %s; creating it again", state["query_id"], status.get("status"))
-            self.ckpt.update(key, query_id=None)
-        self._page_through(sl, src, stats, state["next_link"], window_filter=True)
-
-    def _poll(self, url: str, src: Source, stats: Stats) -> dict[str, Any]:
-        delay = self.options.poll_interval
-        while True:
-            status = self.client.get(url, policy=src.policy, stats=stats)
-            if status.get("status") in ("succeeded", "failed", "cancelled"):
-                return status
-            self.client.sleep(delay)
-            delay = min(delay * 2, self.options.poll_cap)
 
     # ----- splitting and the ledger -----------------------------------------------------------
     def _split_or_gap(self, sl: Slice, reason: str, stats: Stats) -> None:
@@ -357,10 +309,6 @@ class Collector:
             with self.ckpt._lock:
                 waits = sum(s["throttle_wait_s"] for s in self.ckpt.slices.values() if s["source"] == bar.desc)
             bar.set_postfix(throttle_wait=f"{waits:.0f}s")
-
-
-class _LimitExceeded(Exception):
-    """An audit query reported isRecordCountLimitExceeded."""
 
 
 def _new_state(sl: Slice) -> dict[str, Any]:
