@@ -110,11 +110,16 @@ def cmd_collect(args: argparse.Namespace) -> int:
                      f"  {'yes' if not t['gaps'] else 'NO: ' + str(t['gaps']) + ' gap(s)'}")
     for gap in summary["gaps"]:
         lines.append(f"GAP {gap['source']} {gap['slice_start']}..{gap['slice_end']}: {gap['gap']}")
+    imported = [r for r in summary["imported"] if "error" not in r]
+    if imported:
+        lines.append(f"imported {sum(r.get('imported', 0) for r in imported)} events from {len(imported)} file(s)")
+    for err in summary["import_errors"]:
+        lines.append(f"NOT IMPORTED {err['source']}: {err['error']}")
     lines.append("collection complete" if summary["complete"] else
                  "collection INCOMPLETE: run the same command again to retry the gaps")
     document = {k: v for k, v in summary.items() if k != "ledger"} | {"ledger": summary["ledger"]}
     _emit(args, document, "\n".join(lines))
-    return 0 if summary["complete"] else 1
+    return 0 if summary["complete"] and not summary["import_errors"] else 1
 
 
 def _add_collect(sub: Any) -> None:

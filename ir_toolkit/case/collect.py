@@ -84,7 +84,7 @@ def collect_case(case: Case, *, client_id: str, mode: str, since: str, until: st
 
     Returns:
         The summary: ``{"case", "complete", "sources": {name: totals}, "gaps": [...], "ledger": [...],
-        "imported": [...]}``.
+        "imported": [...], "import_errors": [...]}`` (imported: one dict per file, see Case.import_files).
     """
     endpoints = resolve(cloud or case.cloud, tenant or case.tenant, authority_url, graph_url)
     scale = time_scale()
@@ -133,6 +133,7 @@ def collect_case(case: Case, *, client_id: str, mode: str, since: str, until: st
                                               "complete": summary["complete"]})
     case.save()
     summary["imported"] = _import(case, progress)
+    summary["import_errors"] = [r for r in summary["imported"] if "error" in r]
     case.log_action("collect.end", complete=summary["complete"], gaps=len(summary["gaps"]),
                     records=sum(s["records"] for s in summary["sources"].values()))
     return summary
@@ -204,7 +205,11 @@ def _import(case: Case, progress: bool) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
     for name, files in pending.items():
         fmt = SOURCES[name].import_format if name in SOURCES else "auto"
-        results += importer([str(f) for f in files], format=fmt if fmt in known else "auto", progress=progress)
+        try:
+            results += importer([str(f) for f in files], format=fmt if fmt in known else "auto", progress=progress)
+        except UserError as exc:  # the evidence is safe; the import can be repeated with `ir-toolkit import`
+            log.warning("%s: collected files not imported: %s", name, exc)
+            results.append({"source": name, "error": str(exc), "files": [str(f) for f in files]})
     return results
 
 
