@@ -135,7 +135,7 @@ def _add_collect(sub: Any) -> None:
                + permissions_help()
                + "\n\nThe client secret is read from the environment variable named by --client-secret-env,\n"
                  "never from the command line. A CA bundle comes from REQUESTS_CA_BUNDLE or SSL_CERT_FILE.\n"
-                 "Exit status: 0 complete, 1 gaps remain (named in the ledger), 2 bad input.")
+                 "Exit status: 0 complete, 1 gaps remain (named in the ledger) or files not imported, 2 bad input.")
     col.add_argument("case", metavar="CASE")
     col.add_argument("--tenant", help="tenant id or domain (default: the case's tenant)")
     col.add_argument("--client-id", required=True, help="the app registration's client id")
