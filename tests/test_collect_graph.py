@@ -291,3 +291,12 @@ def test_second_run_of_a_finished_collection_asks_nothing(tmp_path: Path) -> Non
         second = collect(g.url, tmp_path, sources=SIGNINS)
         assert len(g.log) == before
     assert first == second
+
+
+def test_timeouts_are_retried(tmp_path: Path) -> None:
+    with FakeGraph(RECORDS) as g:
+        fault = g.inject("stall", path="auditLogs/directoryAudits", nth=2, stall_s=0.6)
+        ledger = collect(g.url, tmp_path, sources="directory_audits", client=fast_client(timeout=0.2))
+    assert fault.fired == 1 and all(r["complete"] for r in ledger)
+    assert sum(r["retries"] for r in ledger) >= 1
+    _assert_exact(tmp_path, "directory_audits")

@@ -8,6 +8,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that hang up (timeouts, kills) are expected; anything else is still reported."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError | ssl.SSLError):
+            super().handle_error(request, client_address)
+
+
 class LoopbackServer:
     """Base of the fakes: subclasses name their handler class and may wrap the socket in TLS."""
 
@@ -27,8 +38,7 @@ class LoopbackServer:
     def start(self) -> Self:
         """Listen on a free loopback port in a daemon thread; the handler sees this object as ``fake``."""
         handler: Any = type("BoundHandler", (self.handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
+        self._server = _QuietServer(("127.0.0.1", 0), handler)
         ctx = self.tls_context()
         if ctx is not None:
             self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True)
