@@ -45,5 +45,11 @@ lab: $(STAMP_RUN)
 bench: $(STAMP_TEST)
 	$(PY) -m bench
 
+# The committed sample tenant (data/sample-tenant): one command, same bytes every time.
+SAMPLE_ARGS := --seed 558 --users 30 --days 45 --gzip
+sample: $(STAMP_RUN)
+	rm -rf data/sample-tenant
+	$(VENV)/bin/ir-toolkit sample make data/sample-tenant $(SAMPLE_ARGS)
+
 clean:
 	rm -rf demo-case .pytest_cache .mypy_cache .ruff_cache
