@@ -190,22 +190,65 @@ def _add_timeline_graph(sub: Any) -> None:
 
 
 # ----- report, run, demo (issue 9) --------------------------------------------------------------
+def cmd_report(args: argparse.Namespace) -> int:
+    from ir_toolkit.case import Case
+    from ir_toolkit.report.html import render_report
+
+    path = render_report(Case.open(args.case, writable=True), out=args.out, redact=args.redact, tz=args.tz)
+    sys.stdout.write(f"report written: {path}\n")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ir_toolkit.case import Case
+    from ir_toolkit.playbook import load_playbook, parse_assignments, run_playbook
+
+    playbook = load_playbook(args.playbook)
+    params = parse_assignments(playbook, args.params)
+    case = Case.open(args.case, writable=True)
+    report = run_playbook(playbook, case, params, progress=args.progress)
+    sys.stdout.write(f"playbook {playbook.id}: {len(playbook.notebooks)} notebook(s) executed into "
+                     f"{case.reports_dir / 'notebooks'}\nreport written: {report}\n")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ir_toolkit.demo import run_demo
+
+    report, seconds = run_demo(args.out, progress=args.progress)
+    sys.stdout.write(f"report written: {report}\ndemo finished in {seconds:.1f} s\n")
+    return 0
+
+
+def _tz(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise argparse.ArgumentTypeError(f"unknown time zone {value!r} (use an IANA name)") from None
+    return value
+
+
 def _add_report_run_demo(sub: Any) -> None:
     rep = sub.add_parser("report", help="write the self-contained HTML report")
     rep.add_argument("case", metavar="CASE")
-    rep.add_argument("--redact", action="store_true")
-    rep.add_argument("--out", metavar="FILE")
-    rep.set_defaults(func=_not_yet(9, "report"))
+    rep.add_argument("--redact", action="store_true", help="pseudonymise people and internal addresses")
+    rep.add_argument("--out", metavar="FILE", help="default CASE/reports/report.html")
+    rep.add_argument("--tz", default="UTC", type=_tz, help="display time zone (default UTC)")
+    rep.set_defaults(func=cmd_report)
 
     run = sub.add_parser("run", help="execute a playbook's notebooks")
-    run.add_argument("playbook", metavar="PLAYBOOK")
+    run.add_argument("playbook", metavar="PLAYBOOK", help="a playbooks/*.yaml name or path")
     run.add_argument("--case", required=True)
     run.add_argument("-p", dest="params", action="append", default=[], metavar="NAME=VALUE")
-    run.set_defaults(func=_not_yet(9, "run"))
+    run.add_argument("--progress", action="store_true", help="show per-cell progress")
+    run.set_defaults(func=cmd_run)
 
     demo = sub.add_parser("demo", help="sample tenant -> playbook -> report")
     demo.add_argument("--out", default="demo-case", metavar="DIR")
-    demo.set_defaults(func=_not_yet(9, "demo"))
+    demo.add_argument("--progress", action="store_true", help="show per-cell progress")
+    demo.set_defaults(func=cmd_demo)
 
 
 # ----- token (issue 6) --------------------------------------------------------------------------

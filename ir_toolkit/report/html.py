@@ -1,0 +1,263 @@
+"""The shareable HTML report: one self-contained file, no code, no external requests.
+
+Sections: executive summary, scope tables (CASE/scope.json), timeline and graph figures
+(:mod:`ir_toolkit.report.plots` when installed, as embedded PNG), findings with their
+explanation and evidence references, method and data coverage (collection ledger,
+imports, events per source), evidence hashes and the custody log summary.
+
+Every string from the case is attacker-controlled: the Jinja2 environment is sandboxed
+with autoescape on, nothing is marked safe, and a Content-Security-Policy forbids
+scripts and any request other than embedded ``data:`` images. With ``redact=True`` every
+string that reaches the page (figures included: their frames are redacted before
+plotting) goes through :class:`ir_toolkit.report.redact.Redactor`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from jinja2 import FileSystemLoader, StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
+
+from ir_toolkit import __version__
+from ir_toolkit.case import Case
+from ir_toolkit.report import casedata
+from ir_toolkit.report.coverage import coverage_figure
+from ir_toolkit.report.display import count, fmt, png_uri, table
+from ir_toolkit.report.redact import Redactor, for_case
+from ir_toolkit.timeutil import now_utc
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"  # written literally in the template
+EVIDENCE_REFS = 8  # evidence references listed per finding
+CUSTODY_ROWS = 25  # most recent custody entries listed
+MESSAGE_ROWS = 1000  # messages accessed listed in the report
+FINDING_CARDS = 40  # findings shown in full (most severe first); the rest as a table
+SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "informational": 4}
+VERDICT_ORDER = {"confirmed": 0, "likely": 1, "possible": 2, "unverifiable": 3, "benign": 4}
+FIGURE_COLUMNS = ["time", "source", "operation", "result", "user", "mailbox", "app_id", "app_name", "client_app_id",
+                  "ip", "country", "asn", "user_agent", "session_id", "token_id", "mail_access_type", "items",
+                  "message_ids", "folders", "target", "record_id"]
+
+
+def _figures(events: pd.DataFrame, actor: pd.DataFrame, findings: pd.DataFrame, tz: str) -> list[dict[str, Any]]:
+    """Draw every figure that can be drawn; a note in place of each that cannot."""
+    plots = casedata.optional("ir_toolkit.report.plots")
+    graph = casedata.optional("ir_toolkit.analysis.graph")
+    mail = actor[actor["source"] == "mail_access"]
+    compromised = events[events["mailbox"].isin(set(mail["mailbox"].dropna()))]
+    specs: list[tuple[str, str, str, Callable[[], Any] | None]] = []
+    if plots is not None:
+        specs += [
+            ("timeline", "Mailbox activity", "Activity per compromised mailbox; the actor's events highlighted.",
+             (lambda: plots.mailbox_activity(compromised, findings=findings, tz=tz)) if len(compromised) else None),
+            ("timeline", "Actor sessions", "The actor's events over time, one lane per address or token.",
+             (lambda: plots.actor_swimlane(actor, tz=tz)) if len(actor) else None),
+            ("timeline", "Working-hours rhythm", "Hour of week: the tenant's activity against the actor's.",
+             (lambda: plots.hour_of_week(events, actor, tz=tz)) if len(actor) else None),
+            ("timeline", "Items accessed per day", "Mail items the actor accessed per day.",
+             (lambda: plots.items_per_day(mail, tz=tz)) if len(mail) else None),
+        ]
+    if plots is not None and graph is not None:
+        specs.append(("graph", "Actor graph", "Addresses, tokens, sessions, apps and mailboxes tied to the actor.",
+                      (lambda: plots.draw_graph(graph.build_graph(actor, findings))) if len(actor) else None))
+    specs.insert(0, ("coverage", "Data coverage", "Events per day for each log source; a gap is a day with no "
+                     "events of that source.", lambda: coverage_figure(events, tz=tz)))
+    out: list[dict[str, Any]] = []
+    for group, title, caption, draw in specs:
+        fig: dict[str, Any] = {"group": group, "title": title, "caption": caption, "src": None, "note": None}
+        if draw is None:
+            fig["note"] = "not drawn: no actor activity has been identified in this case yet"
+        else:
+            try:
+                fig["src"] = png_uri(draw())
+            except Exception as exc:  # noqa: BLE001 - one figure failing must not lose the report
+                log.warning("figure %r failed: %s: %s", title, exc.__class__.__name__, exc)
+                fig["note"] = f"could not be drawn ({exc.__class__.__name__})"
+        out.append(fig)
+    if plots is None:
+        out.append({"group": "timeline", "title": "Timeline figures", "caption": "", "src": None,
+                    "note": "not available: the plots are not installed in this toolkit version"})
+    if plots is None or graph is None:
+        out.append({"group": "graph", "title": "Actor graph", "caption": "", "src": None,
+                    "note": "not available: the actor graph is not installed in this toolkit version"})
+    return out
+
+
+def _summary(scope: dict[str, Any] | None, findings: pd.DataFrame, cov: pd.DataFrame, tz: str) -> list[str]:
+    """The executive summary as plain sentences."""
+    lines: list[str] = []
+    if scope and scope.get("compromised_mailboxes"):
+        boxes = scope["compromised_mailboxes"]
+        conf = Counter(str(b.get("confidence", "unknown")) for b in boxes)
+        window = scope.get("window") or {}
+        items = sum(int(b.get("items_accessed") or 0) for b in boxes)
+        lines.append(
+            f"Forged-token access was found: {len(boxes)} mailbox(es) compromised ("
+            + ", ".join(f"{k}: {v}" for k, v in sorted(conf.items())) + f"), {items} distinct message(s) accessed.")
+        if window.get("first_malicious"):
+            lines.append(f"Malicious activity from {fmt(window.get('first_malicious'), tz)} "
+                         f"to {fmt(window.get('last_malicious'), tz)}.")
+        lines.append(f"The actor used {len(scope.get('actor_ips', []))} address(es) and "
+                     f"{len(scope.get('actor_apps', []))} application(s).")
+    elif scope is not None:
+        lines.append("Scoping found no compromised mailbox.")
+    if not findings.empty:
+        by = findings.groupby("detection").size().sort_values(ascending=False)
+        lines.append(f"{len(findings)} finding(s) from {len(by)} detection(s): "
+                     + ", ".join(f"{k} ({v})" for k, v in by.items()) + ".")
+    elif scope is None:
+        lines.append(casedata.NO_FINDINGS[0].upper() + casedata.NO_FINDINGS[1:] + ".")
+    signin = cov[cov["source"].astype(str).str.startswith("signin_")] if len(cov) else cov
+    if len(signin):
+        lines.append(f"Sign-in logs cover {fmt(signin['first'].min(), tz)} to {fmt(signin['last'].max(), tz)}.")
+    elif len(cov):
+        lines.append("The case holds no sign-in logs: forged tokens cannot be told from issued ones.")
+    else:
+        lines.append("The case holds no events yet.")
+    return lines
+
+
+def _evidence_refs(case: Case, findings: pd.DataFrame) -> dict[str, list[str]]:
+    """For each finding, up to EVIDENCE_REFS 'file#record' references of its supporting events."""
+    pairs = zip(findings["finding_id"], findings["evidence"], strict=True)
+    wanted = {fid: list(ev)[:EVIDENCE_REFS] for fid, ev in pairs if ev is not None}
+    ids = sorted({i for v in wanted.values() for i in v})
+    where: dict[str, str] = {}
+    if ids and case.events.sources():
+        con = case.duckdb()
+        con.register("_wanted", pd.DataFrame({"record_id": ids}))
+        for rid, evidence in con.sql("SELECT e.record_id, any_value(e.evidence) FROM events e "
+                                     "JOIN _wanted w USING (record_id) GROUP BY e.record_id").fetchall():
+            where[rid] = evidence or ""
+    return {fid: [f"{where[r]} (record {r})" if where.get(r) else f"record {r}" for r in refs]
+            for fid, refs in wanted.items()}
+
+
+def _messages(actor: pd.DataFrame, scope: dict[str, Any], tz: str, text: Callable[[str], str]) -> dict[str, Any]:
+    """The messages the actor opened in the compromised mailboxes (first MESSAGE_ROWS rows)."""
+    boxes = [b.get("upn") for b in scope.get("compromised_mailboxes", []) if b.get("upn")]
+    msgs = casedata.messages_accessed(actor, boxes).sort_values(["mailbox", "first"])
+    return {"messages": table(msgs.head(MESSAGE_ROWS), ["mailbox", "message_id", "first", "last", "binds"], tz, text),
+            "messages_more": max(0, len(msgs) - MESSAGE_ROWS)}
+
+
+def _findings_view(findings: pd.DataFrame, refs: dict[str, list[str]], tz: str,
+                   text: Callable[[str], str]) -> dict[str, Any]:
+    """Findings per detection (a table), the most severe as cards, the rest as a compact table."""
+    order = findings.assign(
+        _sev=findings["severity"].map(SEVERITY_ORDER).fillna(9), _ver=findings["verdict"].map(VERDICT_ORDER).fillna(9),
+    ).sort_values(["_sev", "_ver", "first"])
+    cards = [
+        {**{k: text(fmt(f.get(k), tz)) for k in ("detection", "title", "severity", "verdict", "first", "last",
+                                                     "mailbox", "user", "ip", "app_id", "token_id", "events",
+                                                     "explanation", "techniques")},
+         "refs": refs.get(f["finding_id"], []), "more": max(0, count(f["evidence"]) - EVIDENCE_REFS)}
+        for f in order.head(FINDING_CARDS).to_dict("records")]
+    by = findings.groupby("detection").agg(title=("title", "first"), findings=("finding_id", "size"),
+                                           first=("first", "min"), last=("last", "max")).reset_index()
+    for verdict in ("confirmed", "likely", "possible"):
+        by[verdict] = by["detection"].map(findings[findings["verdict"] == verdict].groupby("detection").size()) \
+            .fillna(0).astype(int)
+    return {"cards": cards,
+            "by_detection": table(by.sort_values("findings", ascending=False), [
+                "detection", "title", "findings", "confirmed", "likely", "possible", "first", "last"], tz, text),
+            "rest": table(order.iloc[FINDING_CARDS:], ["severity", "verdict", "detection", "first", "mailbox", "ip",
+                                                       "explanation"], tz, text)}
+
+
+def _custody(case: Case, tz: str, text: Callable[[str], str]) -> dict[str, Any]:
+    entries = case.custody()
+    counts = Counter(e.get("action", "?") for e in entries)
+    recent = [{"time": e.get("time"), "actor": e.get("actor"), "action": e.get("action"),
+               "details": ", ".join(f"{k}={v}" for k, v in (e.get("details") or {}).items())}
+              for e in entries[-CUSTODY_ROWS:]]
+    return {"total": len(entries), "first": text(fmt(entries[0]["time"], tz)) if entries else "",
+            "last": text(fmt(entries[-1]["time"], tz)) if entries else "",
+            "actors": sorted({text(str(e.get("actor"))) for e in entries}),
+            "counts": table(pd.DataFrame(sorted(counts.items()), columns=["action", "entries"]),
+                             ["action", "entries"], tz, text),
+            "recent": table(recent, ["time", "actor", "action", "details"], tz, text)}
+
+
+def build_context(case: Case, redact: bool = False, tz: str = "UTC",
+                  networks: Iterable[str] = ()) -> dict[str, Any]:
+    """Everything the template shows, as display strings and data URIs."""
+    findings = casedata.load_findings(case)
+    scope = casedata.load_scope(case)
+    actor_ips = {a.get("ip") for a in (scope or {}).get("actor_ips", [])} | set(findings["ip"].dropna())
+    redactor: Redactor | None = for_case(case, networks, actor_ips=actor_ips) if redact else None
+    text: Callable[[str], str] = redactor.text if redactor else (lambda s: s)
+    cov = casedata.coverage(case)
+    events = case.read_events(columns=FIGURE_COLUMNS) if case.events.sources() else \
+        casedata.empty_events()[FIGURE_COLUMNS]
+    actor = casedata.actor_events(events, findings, scope)
+    refs = _evidence_refs(case, findings) if not findings.empty else {}
+    if redactor is not None:
+        events, actor, findings = redactor.frame(events), redactor.frame(actor), redactor.frame(findings)
+        scope = redactor.obj(scope)
+        refs = redactor.obj(refs)
+    scope = scope or {}
+    return {
+        "title": text(f"Incident report: {case.manifest['case']} ({case.tenant})"),
+        "case": text(str(case.manifest["case"])), "tenant": text(case.tenant), "cloud": case.cloud,
+        "generated": fmt(now_utc(), tz), "tz": tz, "tool": f"ir_toolkit {__version__}", "redacted": redact,
+        "summary": [text(s) for s in _summary(scope or None, findings, cov, tz)],
+        "has_scope": bool(scope),
+        "window": {k: fmt(v, tz) for k, v in (scope.get("window") or {}).items()},
+        "signin_coverage": {k: fmt(v, tz) for k, v in (scope.get("signin_coverage") or {}).items()},
+        "mailboxes": table(scope.get("compromised_mailboxes", []), ["upn", "confidence", "first", "last", "events",
+                                                                      "items_accessed", "reasons"], tz, text),
+        "ips": table(scope.get("actor_ips", []), ["ip", "first", "last", "events", "reasons"], tz, text),
+        "apps": table(scope.get("actor_apps", []), ["app_id", "name"], tz, text),
+        "agents": table(casedata.actor_user_agents(actor), ["user_agent", "events", "first", "last"], tz, text),
+        "folders": table(casedata.actor_folders(actor), ["mailbox", "folder", "events", "first", "last"], tz, text),
+        **_messages(actor, scope, tz, text),
+        "figures": _figures(events, actor, findings, tz),
+        "findings": _findings_view(findings, refs, tz, text), "no_findings": casedata.NO_FINDINGS,
+        "coverage": table(cov, ["source", "description", "events", "first", "last"], tz, text),
+        "gaps": [text(g) for g in casedata.gaps(case)],
+        "ledger": table(casedata.ledger(case), ["source", "slice_start", "slice_end", "records", "pages", "retries",
+                                                 "complete", "gap"], tz, text),
+        "imports": table(casedata.imports(case), ["path", "format", "records", "imported", "duplicates",
+                                                   "quarantined"], tz, text),
+        "evidence": table(casedata.imports(case), ["path", "sha256", "size", "source", "added"], tz, text),
+        "custody": _custody(case, tz, text),
+    }
+
+
+def render_html(context: dict[str, Any]) -> str:
+    """Render the report template (sandboxed, autoescaped)."""
+    env = SandboxedEnvironment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True,
+                               undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    return env.get_template("report.html.j2").render(**context)
+
+
+def render_report(case: Case | str | Path, out: str | Path | None = None, redact: bool = False,
+                  tz: str = "UTC", networks: Iterable[str] = ()) -> Path:
+    """Write the self-contained HTML report.
+
+    Args:
+        case: The case (or its folder).
+        out: Output file (default CASE/reports/report.html).
+        redact: Pseudonymise UPNs, names, the tenant's domains and internal addresses.
+        tz: Display time zone (an IANA name such as ``Europe/Berlin``); data stays UTC inside.
+        networks: Extra internal networks (CIDR) to pseudonymise with ``redact``.
+
+    Returns:
+        The path of the written report.
+    """
+    case = case if isinstance(case, Case) else Case.open(case)
+    path = Path(out) if out else case.reports_dir / "report.html"
+    html = render_html(build_context(case, redact=redact, tz=tz, networks=networks))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(html, encoding="utf-8")
+    case.log_action("report.render", path=str(path), redacted=redact, tz=tz)
+    return path

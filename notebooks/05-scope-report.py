@@ -1,0 +1,114 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 Scope and report
+#
+# **Playbook step 5 of 5.** Data sources: everything above.
+#
+# Scoping turns findings into a statement a client can act on: **which mailboxes** (confirmed,
+# likely, possible, each with its reasons), **which messages** (distinct InternetMessageIds the
+# actor's MailItemsAccessed *Bind* records name), **which infrastructure** and **from when to
+# when**. "Confirmed" needs direct evidence (an orphan token on that mailbox); "likely" needs
+# several independent indicators. Mailboxes seen only through weak signals stay out of the
+# statement but remain in the findings.
+
+# %% tags=["parameters"]
+case_path: str = "../demo-case"  # the case folder (created with `ir-toolkit case init`)
+tenant: str = ""  # tenant domain or id; empty: the case tenant
+window_start: str = ""  # ISO start of the investigation window; empty: all data
+window_end: str = ""  # ISO end of the investigation window; empty: all data
+tz: str = "UTC"  # display time zone for tables and figures (data stays UTC)
+baseline_days: int = 0  # days of mailbox history that define the usual apps; 0: the detection pack default
+redact: bool = False  # pseudonymise UPNs, names and internal addresses in the report
+engine: str = "duckdb"  # engine for heavy scans: duckdb (one machine) or spark (data lake)
+mailbox: str = ""  # review a single mailbox; empty: the whole tenant
+
+# %% [markdown]
+# Setup: open the case. Everything below reads from the case folder, so the notebook can be
+# rerun at any time and gives the same answer for the same evidence.
+
+# %%
+import pandas as pd
+from IPython.display import Markdown, display
+
+from ir_toolkit.report import casedata
+
+case, tenant = casedata.start_notebook(case_path, tenant, tz)
+
+# %%
+findings = casedata.load_findings(case)
+scope = casedata.run_scope(case, findings if len(findings) else None)
+if not scope:
+    display(Markdown("**The breach has not been scoped**: scoping is not installed, or there are no findings yet."))
+    scope = {}
+
+# %% [markdown]
+# ## The scope statement
+
+# %%
+window = scope.get("window") or {}
+boxes = pd.DataFrame(scope.get("compromised_mailboxes", []))
+if mailbox and len(boxes):
+    boxes = boxes[boxes["upn"] == mailbox.lower()]
+display(Markdown(
+    f"* Malicious activity from **{window.get('first_malicious') or 'unknown'}** "
+    f"to **{window.get('last_malicious') or 'unknown'}**\n"
+    f"* **{len(boxes)}** compromised mailbox(es); "
+    f"{len(scope.get('actor_ips', []))} actor address(es); {len(scope.get('actor_apps', []))} actor app(s)"))
+display(boxes if len(boxes) else Markdown("No compromised mailbox concluded."))
+display(pd.DataFrame(scope.get("actor_ips", [])))
+
+# %% [markdown]
+# ## Messages accessed per mailbox
+# Bind records name each message opened; Sync records (a folder synchronised) do not, so a
+# mailbox synced by the actor may have lost more than is listed here. Throttled Bind logging
+# (more than 1,000 records in 24 hours) also hides items: check the `throttled` column.
+
+# %%
+upns = boxes["upn"].tolist() if len(boxes) else []
+events = casedata.in_window(case.read_events(), window_start, window_end, mailbox)
+actor = casedata.actor_events(events, findings, scope)
+messages = casedata.messages_accessed(actor, upns)
+display(messages.groupby("mailbox").size().rename("messages").to_frame() if len(messages) else
+        Markdown("No message list (no actor Bind records)."))
+display(messages.head(200))
+
+# %% [markdown]
+# ## Recommended next steps
+# 1. **Revoke sessions and refresh tokens** of every compromised mailbox owner
+#    (`Revoke-MgUserSignInSession`), and block the actor's addresses at the edge.
+# 2. **Rotate credentials and keys**: the users' passwords and any application secret or
+#    certificate the actor could have reached; for a forged token, the signing key must be
+#    revoked by its owner (Microsoft, for the 2023 case) and your own apps must validate issuers.
+# 3. **Preserve the logs before retention ends**: export the sign-in logs (30 days by default)
+#    and the unified audit log (180 days) now; the table below shows when the first malicious
+#    activity ages out.
+# 4. **Notify** the owners of the mailboxes and messages listed above, per your obligations.
+
+# %%
+display(casedata.retention_deadlines(window.get("first_malicious")))
+
+# %% [markdown]
+# ## The report
+# One self-contained HTML file: no code, no external requests, figures embedded. With
+# `redact = True` people and internal addresses are pseudonymised for sharing outside the
+# organisation.
+
+# %%
+from ir_toolkit.report.html import render_report
+
+report = render_report(case, redact=redact, tz=tz)
+display(Markdown(f"Report written: `{report}`"))

@@ -1,0 +1,50 @@
+"""`ir-toolkit demo`: the sample tenant through the token-forgery playbook to the report."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from ir_toolkit.paths import sample_tenant_dir
+from ir_toolkit.report import casedata
+from tests.conftest import cli
+
+
+def test_demo_refuses_a_folder_that_is_not_a_demo_case(tmp_path: Path) -> None:
+    (tmp_path / "precious.txt").write_text("keep me")
+    r = cli("demo", "--out", tmp_path)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "not a demo case" in r.stderr
+    assert (tmp_path / "precious.txt").read_text() == "keep me"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (sample_tenant_dir() / "answer_key.json").exists(),
+                    reason="data/sample-tenant has not landed yet (issue 3); the notebooks run in test_playbook")
+def test_demo_runs_every_notebook_on_the_sample_tenant(tmp_path: Path) -> None:
+    out = tmp_path / "demo-case"
+    for _ in range(2):  # rerunnable: a second run replaces the demo case
+        r = cli("demo", "--out", out, timeout=600)
+        assert r.returncode == 0, r.stderr
+    report = out / "reports" / "report.html"
+    assert f"report written: {report}" in r.stdout
+    seconds = float(re.search(r"demo finished in ([\d.]+) s", r.stdout).group(1))  # type: ignore[union-attr]
+    assert seconds < 180
+    for path in sorted((out / "reports" / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+        assert not errors, path.name
+    assert len(list((out / "reports" / "notebooks").glob("*.ipynb"))) == 5
+    page = report.read_text(encoding="utf-8")
+    assert "<title>Incident report:" in page
+    key = json.loads((sample_tenant_dir() / "answer_key.json").read_text(encoding="utf-8"))
+    if casedata.optional("ir_toolkit.report.plots"):  # once plots are installed, notebooks and report show them
+        timeline = nbformat.read(out / "reports" / "notebooks" / "03-timeline.ipynb", as_version=4)
+        assert any("image/png" in o.get("data", {}) for c in timeline.cells for o in c.get("outputs", []))
+        assert page.count('<img src="data:image/png;base64,') >= 4
+    if (out / "scope.json").exists():  # once detections and scoping are installed, the report names them
+        for box in key["compromised_mailboxes"]:
+            assert box["upn"] in page

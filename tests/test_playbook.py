@@ -1,0 +1,145 @@
+"""Playbooks and notebooks: loading, parameter checks, papermill execution, failures, pairing."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+
+import ir_toolkit
+from ir_toolkit.case import Case
+from ir_toolkit.errors import UserError
+from ir_toolkit.paths import notebooks_dir, playbooks_dir
+from ir_toolkit.playbook import PlaybookFailed, load_playbook, parse_assignments, run_playbook
+from ir_toolkit.tokens import fingerprint
+from tests import reportcase as rc
+from tests.conftest import cli
+from tests.token_factory import claims, rsa_key, sign
+
+
+def report_text(case: Case) -> str:
+    return (case.root / "reports" / "report.html").read_text(encoding="utf-8")
+
+NOTEBOOKS = sorted(notebooks_dir().glob("0*.ipynb"))
+PARAMETERS = {"case_path", "tenant", "window_start", "window_end", "tz", "baseline_days", "redact", "engine"}
+
+
+@pytest.mark.parametrize("name", ["token-forgery", "single-mailbox"])
+def test_shipped_playbooks_load(name: str) -> None:
+    pb = load_playbook(name)
+    assert pb.id == name and pb.notebooks and pb.outputs and pb.data_sources
+    assert all((notebooks_dir() / nb).exists() for nb in pb.notebooks)
+    assert {"tz", "baseline_days", "redact", "engine", "mailbox"} <= set(pb.parameters)
+    assert pb.parameters["baseline_days"].type == "int"
+
+
+def test_parameters_are_typed_and_checked() -> None:
+    pb = load_playbook("token-forgery")
+    got = parse_assignments(pb, ["baseline_days=14", "redact=yes", "window_start=2023-05-15",
+                                 "engine=spark", "import_paths=a.json, b.csv"])
+    assert got["baseline_days"] == 14 and got["redact"] is True and got["engine"] == "spark"
+    assert got["window_start"] == "2023-05-15T00:00:00Z" and got["import_paths"] == ["a.json", "b.csv"]
+    assert got["tz"] == "UTC"  # defaults fill the rest
+    for bad, words in (["baseline_days=many"], "not a valid int"), (["redact=perhaps"], "not a valid bool"), \
+            (["engine=excel"], "choose one of duckdb, spark"), (["window_start=yesterday-ish"], "datetime"), \
+            (["nosuch=1"], "has no parameter 'nosuch'"), (["novalue"], "expected NAME=VALUE"):
+        with pytest.raises(UserError, match=words):
+            parse_assignments(pb, bad)
+    with pytest.raises(UserError, match="needs -p mailbox"):
+        parse_assignments(load_playbook("single-mailbox"), [])
+
+
+def test_cli_bad_parameter_and_playbook_are_one_line_exit_2(tmp_path: Path) -> None:
+    case = rc.build(tmp_path / "case")
+    for argv in (["run", "token-forgery", "--case", case.root, "-p", "baseline_days=x"],
+                 ["run", "no-such-playbook", "--case", case.root],
+                 ["run", "token-forgery", "--case", tmp_path / "missing"]):
+        r = cli(*argv)
+        assert r.returncode == 2, r.stderr
+        assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert not (case.root / "reports" / "notebooks").exists()  # nothing ran
+
+
+def test_failing_cell_stops_the_run_naming_notebook_cell_error(tmp_path: Path) -> None:
+    case = rc.build(tmp_path / "case")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("case_path = ''", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("import sys, ir_toolkit\nprint(sys.executable, ir_toolkit.__file__)"),
+                nbformat.v4.new_markdown_cell("a step that breaks"),
+                nbformat.v4.new_code_cell("raise ValueError('mailbox table is empty')"),
+                nbformat.v4.new_code_cell("open('never-reached', 'w')")]
+    nbformat.write(nb, tmp_path / "broken.ipynb")
+    (tmp_path / "later.ipynb").write_text(nbformat.writes(nbformat.v4.new_notebook()))
+    (tmp_path / "broken.yaml").write_text("id: broken\nnotebooks: [broken.ipynb, later.ipynb]\n")
+    with pytest.raises(PlaybookFailed, match=r"notebook broken.ipynb failed at cell \d+ .*ValueError: mailbox "
+                                              r"table is empty"):
+        run_playbook(tmp_path / "broken.yaml", case)
+    executed = case.root / "reports" / "notebooks"
+    assert (executed / "broken.ipynb").exists() and not (executed / "later.ipynb").exists()
+    assert not (case.root / "never-reached").exists()
+    # the kernel is this interpreter (this venv), importing this checkout's ir_toolkit
+    ran = nbformat.read(executed / "broken.ipynb", as_version=4)
+    printed = next(c for c in ran.cells if "sys.executable" in c.source).outputs[0]["text"].split()
+    assert printed == [sys.executable, str(Path(ir_toolkit.__file__))]
+    r = cli("run", tmp_path / "broken.yaml", "--case", case.root)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "ValueError" in r.stderr, r.stderr
+
+
+@pytest.mark.slow
+def test_token_forgery_playbook_runs_every_notebook_and_writes_the_report(tmp_path: Path) -> None:
+    case = rc.build(tmp_path / "case")
+    token = sign(claims(), rsa_key(), kid="kid-in-no-catalogue")
+    (tmp_path / "proxy.log").write_text(f"GET /owa Authorization: Bearer {token}\n")
+    r = cli("run", "token-forgery", "--case", case.root, "-p", "tz=Europe/Berlin",
+            "-p", f"token_files={tmp_path / 'proxy.log'}")
+    assert r.returncode == 0, r.stderr
+    report = case.root / "reports" / "report.html"
+    assert f"report written: {report}" in r.stdout
+    executed = case.root / "reports" / "notebooks"
+    pb = load_playbook("token-forgery")
+    for name in pb.notebooks:
+        nb = nbformat.read(executed / name, as_version=4)
+        outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+        assert outputs and not [o for o in outputs if o.get("output_type") == "error"], name
+        injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+        assert injected and "Europe/Berlin" in injected[0].source
+    triage = (executed / "02-triage.ipynb").read_text(encoding="utf-8")
+    assert fingerprint(token) in triage and token not in triage  # judged, never printed
+    assert token.split(".")[1] not in report_text(case)
+    text = (executed / "05-scope-report.ipynb").read_text(encoding="utf-8")
+    assert "compromised mailbox(es)" in text and "Report written" in text  # the scope statement and report ran
+    assert "CEST" in report.read_text(encoding="utf-8")
+    done = [e for e in case.custody() if e["action"] == "playbook.done"]
+    assert done and done[-1]["details"]["missing_outputs"] == [o for o in pb.outputs if not (case.root / o).exists()]
+    assert "reports/report.html" not in done[-1]["details"]["missing_outputs"]
+
+
+@pytest.mark.slow
+def test_single_mailbox_playbook_reuses_the_notebooks_redacted(tmp_path: Path) -> None:
+    case = rc.build(tmp_path / "case")
+    report = run_playbook("single-mailbox", case, {"mailbox": rc.UPN})
+    assert rc.UPN not in report.read_text(encoding="utf-8")  # this template redacts by default
+    executed = sorted(p.name for p in (case.root / "reports" / "notebooks").glob("*.ipynb"))
+    assert executed == ["01-setup-case.ipynb", "02-triage.ipynb", "03-timeline.ipynb", "05-scope-report.ipynb"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebooks_committed_clean_paired_and_parameterised(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), "outputs committed"
+    params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1
+    assert PARAMETERS <= {line.split(":")[0] for line in params[0].source.splitlines() if ":" in line}
+    assert any(c.cell_type == "markdown" and len(c.source) > 300 for c in nb.cells), "teach the reasoning"
+    paired = jupytext.read(path.with_suffix(".py"))
+    assert [(c.cell_type, c.source) for c in paired.cells] == [(c.cell_type, c.source) for c in nb.cells], \
+        "the .py pair is out of sync: run jupytext --sync notebooks/*.py"
+
+
+def test_every_notebook_is_in_the_main_playbook() -> None:
+    assert [p.name for p in NOTEBOOKS] == list(load_playbook("token-forgery").notebooks)
+    assert {p.stem for p in playbooks_dir().glob("*.yaml")} >= {"token-forgery", "single-mailbox"}
