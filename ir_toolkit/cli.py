@@ -88,7 +88,24 @@ def _add_import(sub: Any) -> None:
     imp.add_argument("--format", default="auto", help="format name, or auto (default)")
     imp.add_argument("--json", action="store_true")
     imp.add_argument("--no-progress", dest="progress", action="store_false")
-    imp.set_defaults(func=_not_yet(4, "import"))
+    imp.add_argument("--day-first", dest="dayfirst", action="store_true",
+                     help="read locale dates a/b/yyyy as day/month (default month/day)")
+    imp.set_defaults(func=cmd_import)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from ir_toolkit.case import Case
+
+    case = Case.open(args.case, writable=True)
+    progress = args.progress and not args.json and sys.stderr.isatty()
+    results = case.import_files(args.files, format=args.format, progress=progress, dayfirst=args.dayfirst)
+    lines = []
+    for r in results:
+        note = " (already imported: nothing added)" if r.get("skipped") else ""
+        lines.append(f"{r['path']}: {r['format']}: {r['records']} records, {r['imported']} imported, "
+                     f"{r['duplicates']} duplicates, {r['quarantined']} quarantined{note}")
+    _emit(args, results, "\n".join(lines))
+    return 0
 
 
 # ----- collect (issue 5) ------------------------------------------------------------------------

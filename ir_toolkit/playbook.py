@@ -249,7 +249,8 @@ def _execute(src: Path, dest: Path, params: dict[str, Any], spec_dir: Path,
 
     try:
         papermill.execute_notebook(str(src), str(dest), parameters=params, kernel_name=KERNEL_NAME,
-                                   kernel_manager_class=_kernel_manager_class(spec_dir, dest.parent / "kernel.log"),
+                                   kernel_manager_class=_kernel_manager_class(
+                                       spec_dir, dest.parent.resolve() / "kernel.log"),
                                    progress_bar=progress,
                                    cwd=params["case_path"], log_output=False, language="python")
     except PapermillExecutionError as exc:

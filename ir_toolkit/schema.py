@@ -145,7 +145,7 @@ def conform(frame: pd.DataFrame, columns: tuple[Column, ...] = EVENT_COLUMNS) ->
                 s = pd.to_datetime(s, utc=True).astype(dtype)
             elif dtype != "object":
                 s = s.astype(dtype)
-            else:
+            elif not isinstance(s.dtype, pd.ArrowDtype):  # Arrow-backed columns go to Parquet as they are
                 s = s.astype(object).where(s.notna(), None)
             out[c.name] = s.reset_index(drop=True)
         else:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import pandas as pd
 
 _FRACTION = re.compile(r"(\.\d{6})\d+")
+_DIGIT = re.compile(r"\d")
 _LOCALE = re.compile(
     r"^(?P<m>\d{1,2})/(?P<d>\d{1,2})/(?P<y>\d{4}),?\s+(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.(?P<f>\d+))?)?"
     r"\s*(?P<ampm>[AaPp][Mm])?$"
@@ -52,7 +53,7 @@ def parse_time(value: object, dayfirst: bool = False) -> pd.Timestamp | None:
     Returns:
         The UTC timestamp, or None when the value is empty or cannot be read.
     """
-    if value is None:
+    if value is None or isinstance(value, bool):
         return None
     if isinstance(value, pd.Timestamp | datetime):
         ts = pd.Timestamp(value)
@@ -66,7 +67,7 @@ def parse_time(value: object, dayfirst: bool = False) -> pd.Timestamp | None:
         except (ValueError, OverflowError):
             return None
     text = str(value).strip().strip('"').strip()
-    if not text:
+    if not _DIGIT.search(text):  # also keeps pandas from reading "now" / "today" as the current time
         return None
     if "/" in text[:6]:
         dt = _from_locale(text, dayfirst)
@@ -88,12 +89,13 @@ def parse_times(values: pd.Series, dayfirst: bool = False) -> pd.Series:
     lenient scalar path.
     """
     text = values.astype("string").str.strip().str.replace(_FRACTION, r"\1", regex=True)
+    text = text.where(text.str.contains(_DIGIT, regex=True).fillna(False).astype(bool))  # never "now"/"today"
     fast = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
     missing = fast.isna() & text.notna() & (text != "")
     if missing.any():
         slow = values[missing].map(lambda v: parse_time(v, dayfirst))
         fast = fast.astype("datetime64[us, UTC]")
-        fast[missing] = pd.to_datetime(slow, utc=True)
+        fast[missing] = pd.to_datetime(slow, utc=True).astype("datetime64[us, UTC]")
     return fast.astype("datetime64[us, UTC]")
 
 

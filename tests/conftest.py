@@ -16,12 +16,12 @@ TESTDATA = Path(__file__).resolve().parent / "data"
 
 
 def cli(*args: str | os.PathLike[str], input: str | None = None, env: dict[str, str] | None = None,
-        timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        timeout: float = 300, cwd: os.PathLike[str] | str | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``python -m ir_toolkit ARGS`` from this checkout and capture its output."""
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "ir_toolkit", *map(str, args)],
-        capture_output=True, text=True, input=input, env=full_env, timeout=timeout, cwd=ROOT,
+        capture_output=True, text=True, input=input, env=full_env, timeout=timeout, cwd=cwd or ROOT,
     )
 
 

@@ -22,17 +22,16 @@ def test_demo_refuses_a_folder_that_is_not_a_demo_case(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (sample_tenant_dir() / "answer_key.json").exists(),
-                    reason="data/sample-tenant has not landed yet (issue 3); the notebooks run in test_playbook")
 def test_demo_runs_every_notebook_on_the_sample_tenant(tmp_path: Path) -> None:
     out = tmp_path / "demo-case"
-    for _ in range(2):  # rerunnable: a second run replaces the demo case
-        r = cli("demo", "--out", out, timeout=600)
-        assert r.returncode == 0, r.stderr
+    r = cli("demo", "--out", out, timeout=600)
+    assert r.returncode == 0, r.stderr
+    # rerunnable: a second run replaces the demo case; a relative --out works from any folder
+    r = cli("demo", "--out", "demo-case", timeout=600, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
     report = out / "reports" / "report.html"
-    assert f"report written: {report}" in r.stdout
-    seconds = float(re.search(r"demo finished in ([\d.]+) s", r.stdout).group(1))  # type: ignore[union-attr]
-    assert seconds < 180
+    assert "report written: demo-case/reports/report.html" in r.stdout
+    assert re.search(r"demo finished in [\d.]+ s", r.stdout)  # the time is printed; the goal is in bench/
     for path in sorted((out / "reports" / "notebooks").glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]

@@ -259,6 +259,14 @@ class Case:
                     problems.append(f"unexpected: {f.relative_to(self.root).as_posix()}")
         return problems
 
+    # ----- import (see ir_toolkit.case.importing) ----------------------------------------------
+    def import_files(self, paths: Any, format: str = "auto", progress: bool = False,
+                     dayfirst: bool = False) -> list[dict[str, Any]]:
+        """Import log exports (see :func:`ir_toolkit.case.importing.import_files`)."""
+        from ir_toolkit.case.importing import import_files
+
+        return import_files(self, paths, format=format, progress=progress, dayfirst=dayfirst)
+
     # ----- events and quarantine --------------------------------------------------------------
     def write_events(self, frame: pd.DataFrame, tag: str = "") -> tuple[int, int]:
         """Append canonical events, de-duplicated by (source, record_id). Returns (stored, duplicates)."""

@@ -1,0 +1,241 @@
+"""One batch of canonical events from raw records: classify, map column by column, quarantine.
+
+A batch's frame has the canonical columns of :mod:`ir_toolkit.schema`: time (UTC), source,
+operation, result, error_code, user, user_id, mailbox, app_id, app_name, client_app_id,
+resource_id, ip, country, asn, user_agent, session_id, token_id, token_issued_at,
+exchange_session_id, mail_access_type, items, message_ids, folders, throttled, target,
+record_id, evidence (``FILE#POSITION``) and raw (the record as compact JSON). String columns
+are Arrow-backed, so they reach Parquet without a round trip through Python objects.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ir_toolkit.sources.fields import boolean, integer, normalise_keys, text
+from ir_toolkit.sources.jsonstream import Broken
+from ir_toolkit.sources.mappers import MAPPERS, UNWRAP, RecordError, classify
+from ir_toolkit.timeutil import parse_times
+
+Prepare = Callable[[dict[str, Any], str], dict[str, Any]]
+
+try:  # orjson is a declared dependency; the stdlib keeps the importer working without it
+    import orjson
+
+    def _dumps(obj: Any) -> bytes:
+        """The record as compact UTF-8 JSON. Raises UnicodeEncodeError for undecodable bytes."""
+        try:
+            return orjson.dumps(obj)
+        except TypeError:  # integers beyond 64 bits, lone surrogates
+            return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+except ImportError:  # pragma: no cover
+    def _dumps(obj: Any) -> bytes:
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+MAPPED_COLUMNS = (
+    "time", "source", "operation", "result", "error_code", "user", "user_id", "mailbox", "app_id", "app_name",
+    "client_app_id", "resource_id", "ip", "country", "asn", "user_agent", "session_id", "token_id",
+    "token_issued_at", "exchange_session_id", "mail_access_type", "items", "message_ids", "folders",
+    "throttled", "target", "record_id",
+)
+BATCH = 50_000
+
+
+@dataclass
+class Batch:
+    """One parsed batch: canonical events and the records that went to quarantine."""
+
+    events: pd.DataFrame
+    quarantined: list[dict[str, Any]]
+    records: int
+
+
+def build_batch(chunk: Iterator[tuple[int, Any]], *, evidence: str, dayfirst: bool, hint: str = "",
+                family: str | None = None, prepare: Prepare | None = None) -> Batch:
+    """Map a run of ``(position, record)`` into one :class:`Batch`; never raises on bad records.
+
+    Args:
+        chunk: Records from a reader (at most one batch of them).
+        evidence: Case-relative file name for ``evidence`` and quarantine entries.
+        dayfirst: Read ``a/b/yyyy`` dates as day/month.
+        hint: The file name, lower case without - and _ (a hint for ``prepare``).
+        family: Record family of every record (None: classify each record).
+        prepare: Per-record key mapping before classification (normalised keys in and out).
+    """
+    groups: dict[str, tuple[list[dict[str, Any]], list[int], list[bytes]]] = {}
+    quarantined: list[dict[str, Any]] = []
+    records = 0
+    group: Any = None
+    item: Any = None
+    rec: Any = None
+    norm: Any = None
+
+    def bad(pos: int, reason: str, record: Any) -> None:
+        if isinstance(record, bytes):
+            record = record.decode("utf-8", "backslashreplace")
+        elif isinstance(record, str):
+            record = _printable(record)
+        quarantined.append({"file": evidence, "position": pos, "reason": reason, "record": record})
+
+    enabled = gc.isenabled()
+    gc.disable()  # parsed records hold no cycles; the collector only slows the parse down
+    try:
+        for pos, rec in chunk:
+            records += 1
+            item = _prepare(pos, rec, hint, family, prepare, bad)
+            if item is not None:
+                kind, norm, raw = item
+                group = groups.get(kind)
+                if group is None:
+                    group = groups[kind] = ([], [], [])
+                group[0].append(norm)
+                group[1].append(pos)
+                group[2].append(raw)
+        frames = [_map(kind, *group, evidence, dayfirst, bad) for kind, group in groups.items()]
+        groups.clear()  # free the parsed records by reference counting before the collector resumes
+        del group, item, rec, norm
+    finally:
+        if enabled:
+            gc.enable()
+    frame = frames[0] if len(frames) == 1 else (
+        pd.concat(frames, ignore_index=True) if frames else _frame({}, [], [], evidence, dayfirst))
+    return Batch(frame, quarantined, records)
+
+def _prepare(pos: int, rec: Any, hint: str, family: str | None, prepare: Prepare | None,
+             bad: Callable[[int, str, Any], None]) -> tuple[str, dict[str, Any], bytes] | None:
+    """Family, normalised record and raw JSON of one record, or None (quarantined)."""
+    if isinstance(rec, Broken):
+        bad(pos, rec.reason, rec.text)
+        return None
+    if not isinstance(rec, dict):
+        bad(pos, f"record {pos} is a JSON {type(rec).__name__}, not an object", _safe(rec))
+        return None
+    try:
+        raw = _dumps(rec)
+    except UnicodeEncodeError:
+        bad(pos, f"record {pos} holds bytes that are not valid in the file's encoding", _safe(rec))
+        return None
+    try:
+        norm = normalise_keys(rec)
+        if prepare is not None:
+            norm = prepare(norm, hint)
+        kind = family or classify(norm)
+        if kind is None:
+            raise RecordError(f"not a record this format knows (keys: {', '.join(map(str, list(rec)[:8]))})")
+        if kind in UNWRAP:
+            kind, unwrap = UNWRAP[kind]
+            norm = unwrap(norm)
+        return kind, norm, raw
+    except RecordError as exc:
+        bad(pos, f"record {pos}: {exc}", raw)
+    except Exception as exc:  # noqa: BLE001 - attacker-controlled input: quarantine, never crash
+        bad(pos, f"record {pos}: unreadable ({exc.__class__.__name__}: {exc})", raw)
+    return None
+
+def _map(family: str, rs: list[dict[str, Any]], positions: list[int], raws: list[bytes],
+         evidence: str, dayfirst: bool, bad: Callable[[int, str, Any], None]) -> pd.DataFrame:
+    """Map one family's records column by column; a record that breaks the mapper is quarantined."""
+    mapper = MAPPERS[family]
+    cols: dict[str, list[Any]]
+    try:
+        cols = mapper(rs)
+    except Exception:  # noqa: BLE001 - find the record(s) at fault, one by one
+        cols = {}
+        keep: list[int] = []
+        for i, r in enumerate(rs):
+            try:
+                one = mapper([r])
+            except Exception as exc:  # noqa: BLE001
+                bad(positions[i], f"record {positions[i]}: unreadable ({exc.__class__.__name__}: {exc})", raws[i])
+                continue
+            for name in set(one) | set(cols):
+                cols.setdefault(name, [None] * len(keep)).extend(one.get(name, [None]))
+            keep.append(i)
+        positions, raws = [positions[i] for i in keep], [raws[i] for i in keep]
+    frame = _frame(cols, positions, raws, evidence, dayfirst)
+    missing = frame["time"].isna() & (frame["source"] != "tenant_snapshot")
+    if missing.any():
+        times = cols.get("time") or [None] * len(positions)
+        for i in missing[missing].index:
+            bad(positions[i], f"record {positions[i]}: no readable time (got {times[i]!r})", raws[i])
+        frame = frame[~missing].reset_index(drop=True)
+    return frame
+
+
+def _safe(obj: Any) -> str:
+    """The record as JSON text that can be written as UTF-8 (undecodable bytes shown as \\xNN)."""
+    try:
+        dumped = json.dumps(obj, default=str, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        dumped = repr(obj)
+    return _printable(dumped)[:1_000_000]
+
+
+def _printable(text: str) -> str:
+    """Text that encodes as UTF-8: escaped undecodable bytes and lone surrogates become \\xNN / \\udNNN."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+_LOWER = {"user_id", "mailbox", "app_id", "client_app_id", "resource_id", "session_id", "exchange_session_id",
+          "result"}
+_INTS = {"error_code", "asn", "items"}
+_LISTS = {"message_ids", "folders"}
+_NULL = pa.scalar(None, pa.string())
+
+
+def _strings(values: list[Any], lower: bool) -> pa.Array:
+    """A string column: whitespace trimmed, empty -> null, optionally lower case (vectorised)."""
+    try:
+        arr = pa.array(values, type=pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        arr = pa.array([text(v) for v in values], type=pa.string())
+    arr = pc.utf8_trim_whitespace(arr)
+    arr = pc.if_else(pc.equal(arr, ""), _NULL, arr)
+    return pc.utf8_lower(arr) if lower else arr
+
+
+def _typed(values: list[Any], kind: pa.DataType, convert: Callable[[Any], Any]) -> pa.Array:
+    try:
+        return pa.array(values, type=kind)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return pa.array([convert(v) for v in values], type=kind)
+
+
+def _string_list(value: Any) -> list[str] | None:
+    return [str(v) for v in value] if isinstance(value, list) else None
+
+
+def _frame(cols: dict[str, list[Any]], positions: list[int], raws: list[bytes], evidence: str,
+           dayfirst: bool) -> pd.DataFrame:
+    """The canonical frame of one batch; string columns are Arrow-backed (no Python round trip)."""
+    n = len(positions)
+    data: dict[str, Any] = {}
+    for name in MAPPED_COLUMNS:
+        values = cols.get(name) or [None] * n
+        if name in ("time", "token_issued_at"):
+            data[name] = parse_times(pd.Series(values, dtype=object), dayfirst=dayfirst)
+            continue
+        if name in _INTS:
+            arr = _typed(values, pa.int64(), integer)
+        elif name == "throttled":
+            arr = _typed(values, pa.bool_(), boolean)
+        elif name in _LISTS:
+            arr = _typed(values, pa.list_(pa.string()), _string_list)
+        else:
+            arr = _strings(values, name in _LOWER)
+        data[name] = pd.Series(pd.arrays.ArrowExtensionArray(arr))
+    data["evidence"] = pd.Series(pd.arrays.ArrowExtensionArray(
+        pa.array([f"{evidence}#{p}" for p in positions], type=pa.string())))
+    data["raw"] = pd.Series(pd.arrays.ArrowExtensionArray(pa.array(raws, type=pa.binary()).cast(pa.string())))
+    return pd.DataFrame(data)

@@ -1,0 +1,238 @@
+"""Field helpers shared by every record mapper: key normalisation, nested access, addresses.
+
+Microsoft writes the same field as ``userPrincipalName`` (Graph), ``UserPrincipalName``
+(Log Analytics), ``UserPrincipalName [UTC]``-style renamed portal columns and ``Type_``
+duplicates. One normalisation step (:func:`normalise_keys`) lower-cases keys and strips
+those decorations, so the mappers name each field once, in lower case.
+
+Nested values arrive as objects (Graph JSON), as JSON text (CSV exports, Log Analytics
+dynamic columns) or as Python-literal text (exports written by pandas); :func:`sub`
+accepts all three. Everything here is pure and never raises on odd input.
+"""
+
+from __future__ import annotations
+
+import ast
+import ipaddress
+import json
+import re
+from functools import lru_cache
+from typing import Any
+
+try:
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - orjson is a declared dependency
+    _orjson = None  # type: ignore[assignment]
+
+_KEY_CACHE: dict[str, str] = {}
+_PLANS: dict[tuple[Any, ...], tuple[str, ...] | None] = {}
+_MAX_PLANS = 4096
+
+
+def norm_key(key: str) -> str:
+    """The canonical form of one column or property name (lower case, no decorations)."""
+    k = key.strip().lower()
+    if k.endswith("[utc]"):
+        k = k[:-5].rstrip()
+    if k.endswith("_") and len(k) > 1:
+        k = k.rstrip("_")
+    return k
+
+
+def _norm(key: Any) -> str:
+    n = _KEY_CACHE.get(key)
+    if n is None:
+        n = norm_key(key) if isinstance(key, str) else str(key)
+        if len(_KEY_CACHE) < 1 << 16:
+            _KEY_CACHE[key] = n
+    return n
+
+
+def normalise_keys(record: dict[str, Any]) -> dict[str, Any]:
+    """A shallow copy of ``record`` with normalised keys.
+
+    When two keys normalise to the same name (``Type`` and the portal's duplicate ``Type_``),
+    the undecorated one wins. Records of one shape (the same keys in the same order) share one
+    precomputed key plan, so most records cost one ``zip``.
+    """
+    keys = tuple(record)
+    if keys in _PLANS:
+        plan = _PLANS[keys]
+    else:
+        names = tuple(_norm(k) for k in keys)
+        plan = names if len(set(names)) == len(names) else None
+        if len(_PLANS) >= _MAX_PLANS:
+            _PLANS.clear()
+        _PLANS[keys] = plan
+    if plan is not None:
+        return dict(zip(plan, record.values(), strict=True))
+    out: dict[str, Any] = {}
+    for k, v in record.items():  # colliding names: the undecorated spelling wins
+        n = _norm(k)
+        if n not in out or (isinstance(k, str) and k.strip().lower() == n):
+            out[n] = v
+    return out
+
+
+def col(records: list[dict[str, Any]], *keys: str) -> list[Any]:
+    """One field of every record: the first of ``keys`` present with a non-empty value."""
+    if len(keys) == 1:
+        key = keys[0]
+        return [r.get(key) for r in records]
+    return [first(r, *keys) for r in records]
+
+
+LONG_INT = re.compile(r"\d{19}")  # orjson reads integers beyond 64 bits as floats: leave those to json
+
+
+def loads(text: str) -> Any:
+    """json.loads, through orjson when installed and exact (ValueError on bad JSON, as json.loads)."""
+    if _orjson is not None and not LONG_INT.search(text):
+        try:
+            return _orjson.loads(text)
+        except ValueError:
+            pass  # NaN, huge integers and the like: the stdlib decides
+    return json.loads(text)
+
+
+def parse_text(value: str) -> Any:
+    """Decode nested text: JSON first, then a Python literal; None when it is neither."""
+    text = value.strip()
+    if not text or text[0] not in "[{":
+        return None
+    try:
+        return loads(text)
+    except ValueError:
+        pass
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
+        return None
+
+
+def sub(value: Any) -> dict[str, Any]:
+    """A nested object (given as dict or as JSON/Python text) with normalised keys; {} if none."""
+    if isinstance(value, str):
+        value = parse_text(value)
+    if isinstance(value, dict):
+        return normalise_keys(value)
+    return {}
+
+
+def obj(value: Any) -> dict[str, Any] | None:
+    """A nested object given as dict or as JSON/Python text (keys as written), else None."""
+    if isinstance(value, str):
+        value = parse_text(value)
+    return value if isinstance(value, dict) else None
+
+
+def field(value: Any, *spellings: str) -> Any:
+    """One property of a nested object, looked up by its usual spellings, then case-insensitively.
+
+    ``field(status, "errorCode", "ErrorCode")``; ``value`` may be a dict or JSON/Python text.
+    """
+    d = obj(value)
+    if d is None:
+        return None
+    for key in spellings:
+        v = d.get(key)
+        if v is not None:
+            return v
+    return normalise_keys(d).get(spellings[0].lower()) if d else None
+
+
+def items(value: Any) -> list[Any]:
+    """A nested list (given as list or as JSON/Python text); [] if none."""
+    if isinstance(value, str):
+        value = parse_text(value)
+    return value if isinstance(value, list) else []
+
+
+def first(record: dict[str, Any], *keys: str) -> Any:
+    """The first of ``keys`` present with a non-empty value."""
+    for key in keys:
+        value = record.get(key)
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def text(value: Any) -> str | None:
+    """A string, or None for missing/empty values (numbers are written as text)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return str(value)
+
+
+def lower(value: Any) -> str | None:
+    """:func:`text`, lower case (UPNs, GUIDs)."""
+    t = text(value)
+    return t.lower() if t is not None else None
+
+
+def integer(value: Any) -> int | None:
+    """An int from a number or numeric text; None when not numeric."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    try:
+        f = float(str(value).strip())
+    except ValueError:
+        return None
+    return int(f) if f == f and abs(f) < 2**63 else None
+
+
+def boolean(value: Any) -> bool | None:
+    """True/False from a bool or its text; None otherwise."""
+    if isinstance(value, bool):
+        return value
+    t = text(value)
+    if t is None:
+        return None
+    t = t.lower()
+    return True if t in ("true", "1", "yes") else False if t in ("false", "0", "no") else None
+
+
+@lru_cache(maxsize=1 << 16)
+def ip(value: str | None) -> str | None:
+    """A client address without port or brackets, in canonical form.
+
+    ``1.2.3.4:5678`` -> ``1.2.3.4``; ``[2001:db8::1]:443`` -> ``2001:db8::1``;
+    ``::ffff:1.2.3.4`` -> ``1.2.3.4``. Text that is no address is returned stripped.
+    """
+    if value is None:
+        return None
+    t = value.strip().strip('"')
+    if not t:
+        return None
+    host = t
+    if t.startswith("["):
+        host = t[1:].split("]", 1)[0]
+    elif t.count(":") == 1:
+        host = t.split(":", 1)[0]
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        return t
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return str(addr.ipv4_mapped)
+    return str(addr)
+
+
+def name_value(entries: Any, name: str) -> Any:
+    """The ``Value`` of the entry named ``name`` in a [{Name, Value}] (or [{key, value}]) list."""
+    wanted = name.lower()
+    for entry in items(entries):
+        if isinstance(entry, dict):
+            label = field(entry, "Name", "name", "Key", "key")
+            if isinstance(label, str) and label.lower() == wanted:
+                return field(entry, "Value", "value")
+    return None

@@ -1,0 +1,198 @@
+"""The registry of import formats: each recognised from content and parsed in batches.
+
+``FORMATS`` maps a format NAME to a :class:`Format` with ``NAME``, ``DESCRIPTION``,
+``sniff(sample)`` (does this file look like mine?) and ``parse(...)`` (stream batches of
+canonical events plus the records that had to be quarantined). :func:`detect` opens a file
+and asks each format in registry order, so the most specific formats come first.
+
+Batches are built by :func:`ir_toolkit.sources.batch.build_batch` (columns listed there).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ir_toolkit.sources.batch import BATCH, Batch, Prepare, build_batch
+from ir_toolkit.sources.fields import normalise_keys
+from ir_toolkit.sources.mappers import LA_TABLES, classify
+from ir_toolkit.sources.reader import READERS, CountingReader, Opened, csv_header, open_text, probe, read_records
+
+__all__ = ["BATCH", "FORMATS", "Batch", "Format", "Sample", "detect", "sample"]
+
+SAMPLE = 20
+
+
+@dataclass
+class Sample:
+    """What sniffing sees: the container, a CSV header and the first records (normalised keys)."""
+
+    opened: Opened
+    head: str
+    header: list[str] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    def families(self) -> list[str | None]:
+        return [classify(r) for r in self.records]
+
+
+# ----- record preparation per format ------------------------------------------------------------
+ENTRA_CSV_COLUMNS = {  # Entra admin center "Download" CSV column -> Graph property (normalised)
+    "date (utc)": "createddatetime", "date": "createddatetime", "request id": "id", "user agent": "useragent",
+    "correlation id": "correlationid", "user id": "userid", "user": "userdisplayname",
+    "username": "userprincipalname", "unique token identifier": "uniquetokenidentifier",
+    "application": "appdisplayname", "application id": "appid", "app id": "appid", "resource": "resourcedisplayname",
+    "resource id": "resourceid", "ip address": "ipaddress", "location": "location",
+    "sign-in error code": "errorcode", "session id": "sessionid", "autonomous system number": "autonomoussystemnumber",
+    "service principal id": "serviceprincipalid", "service principal name": "serviceprincipalname",
+    "managed identity type": "managedidentitytype", "status": "statustext", "incoming token type": "incomingtokentype",
+}
+
+
+def _entra_csv(r: dict[str, Any], hint: str) -> dict[str, Any]:
+    out = {ENTRA_CSV_COLUMNS.get(k, k): v for k, v in r.items()}
+    if out.get("managedidentitytype") not in (None, "", "None", "none"):
+        out["signineventtypes"] = ["managedIdentity"]
+    elif out.get("serviceprincipalid") and not out.get("userprincipalname"):
+        out["signineventtypes"] = ["servicePrincipal"]
+    elif "noninteractive" in hint:
+        out["signineventtypes"] = ["nonInteractiveUser"]
+    else:
+        out["signineventtypes"] = ["interactiveUser"]
+    return out
+
+
+# ----- the format class -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Format:
+    """One import format.
+
+    Attributes:
+        NAME: Registry key, used with ``--format``.
+        DESCRIPTION: What a responder would call the file.
+        containers: Containers this format reads ("json", "jsonl", "csv").
+        test: The content test behind :meth:`sniff`.
+        family: Record family for every record (None: classify each record).
+        prepare: Per-record key mapping before classification (normalised keys in and out).
+    """
+
+    NAME: str
+    DESCRIPTION: str
+    containers: tuple[str, ...]
+    test: Callable[[Sample], bool]
+    family: str | None = None
+    prepare: Prepare | None = None
+
+    def sniff(self, sample: Sample) -> bool:
+        """True when the sampled file is of this format."""
+        return sample.opened.container in self.containers and self.test(sample)
+
+    def parse(self, path: Path, opened: Opened, *, evidence: str = "", batch_size: int = BATCH,
+              dayfirst: bool = False, counter: CountingReader | None = None) -> Iterator[Batch]:
+        """Stream the file as batches of canonical events; never raises on bad records.
+
+        Args:
+            path: The file (the case's copy).
+            opened: Container and encoding from :func:`probe`.
+            evidence: Case-relative name written into ``evidence`` and quarantine entries.
+            batch_size: Records per batch (memory bound).
+            dayfirst: Read ``a/b/yyyy`` dates as day/month.
+            counter: Byte counter for progress bars.
+        """
+        hint = path.name.lower().replace("-", "").replace("_", "")
+        with open_text(path, opened, counter) as fh:
+            stream = read_records(fh, opened.container)
+            while True:
+                batch = build_batch(itertools.islice(stream, batch_size), evidence=evidence, dayfirst=dayfirst,
+                                    hint=hint, family=self.family, prepare=self.prepare)
+                if not batch.records:
+                    return
+                yield batch
+
+# ----- content tests ----------------------------------------------------------------------------
+def _mostly(sample: Sample, family: str) -> bool:
+    fams = [f for f in sample.families() if f is not None]
+    return bool(fams) and fams.count(family) * 2 > len(fams)
+
+
+_LA_NAMES = {*LA_TABLES, "auditlogs", "officeactivity"}
+
+
+def _la(sample: Sample) -> bool:
+    return any("timegenerated" in r or str(r.get("type", "")).lower() in _LA_NAMES
+               for r in sample.records)
+
+
+def _odata(sample: Sample, *names: str) -> bool:
+    head = sample.head[:2000].lower()
+    return "@odata.context" in head and any(f"#{n.lower()}" in head or f"/{n.lower()}" in head for n in names)
+
+
+def _graph(family: str, *odata: str) -> Callable[[Sample], bool]:
+    def test(sample: Sample) -> bool:
+        if _la(sample):
+            return False
+        return _mostly(sample, family) if sample.records else _odata(sample, *odata)
+
+    return test
+
+
+def _has(*columns: str) -> Callable[[Sample], bool]:
+    return lambda s: all(c in s.header for c in columns)
+
+
+FORMATS: dict[str, Format] = {
+    f.NAME: f
+    for f in (
+        Format("purview-csv", "Purview audit search CSV export (current header RecordId, CreationDate, RecordType, "
+               "Operation, UserId, AuditData, ... or the legacy CreationDate, UserIds, Operations, AuditData)",
+               ("csv",), _has("creationdate", "auditdata"), family="audit_record"),
+        Format("entra-signins-csv", "Entra admin center sign-in log download (CSV)", ("csv",),
+               lambda s: ("date (utc)" in s.header or "date" in s.header) and "request id" in s.header,
+               family="signin", prepare=_entra_csv),
+        Format("log-analytics-csv", "Log Analytics / Sentinel table export as CSV: SigninLogs, "
+               "AADNonInteractiveUserSignInLogs, AADServicePrincipalSignInLogs, AADManagedIdentitySignInLogs, "
+               "AuditLogs, OfficeActivity", ("csv",),
+               lambda s: any(c in s.header for c in ("timegenerated", "tenantid")) or _la(s)),
+        Format("log-analytics-json", "Log Analytics / Sentinel table export or query result as JSON "
+               "(same tables as log-analytics-csv)", ("json", "jsonl"), lambda s: _la(s)),
+        Format("graph-audit-records", "Microsoft Graph security auditLogRecord pages (records of an audit log "
+               "query, with auditData)", ("json", "jsonl"), _graph("audit_record", "auditLog/queries")),
+        Format("management-api", "Office 365 Management Activity API content (unified audit log records, "
+               "PascalCase), arrays or JSON lines", ("json", "jsonl"), lambda s: not _la(s) and _mostly(s, "ual")),
+        Format("graph-signins", "Microsoft Graph signIns v1.0/beta (all four event types) and Entra admin center "
+               "JSON downloads: pages, arrays, JSON lines, gzip", ("json", "jsonl"), _graph("signin", "signIns")),
+        Format("graph-directory-audits", "Microsoft Graph directoryAudits", ("json", "jsonl"),
+               _graph("directory_audit", "directoryAudits")),
+        Format("graph-risk-detections", "Microsoft Graph identityProtection riskDetections", ("json", "jsonl"),
+               _graph("risk", "riskDetections")),
+        Format("graph-directory-objects", "Microsoft Graph users, servicePrincipals, applications, "
+               "oauth2PermissionGrants (tenant snapshot)", ("json", "jsonl"),
+               _graph("directory_object", "users", "servicePrincipals", "applications", "oauth2PermissionGrants")),
+    )
+}
+
+
+def sample(path: Path) -> Sample:
+    """Open ``path`` and read what sniffing needs.
+
+    Raises:
+        OSError: unreadable file.  ValueError: empty file.
+    """
+    opened, head = probe(path)
+    s = Sample(opened, head)
+    if opened.container == "csv":
+        s.header = [normalise_keys({h: None}).popitem()[0] for h in csv_header(head.lstrip("\ufeff"))]
+    with open_text(path, opened) as fh:
+        for _, rec in itertools.islice(READERS[opened.container](fh), SAMPLE):
+            if isinstance(rec, dict):
+                s.records.append(normalise_keys(rec))
+    return s
+
+
+def detect(s: Sample) -> Format | None:
+    """The first registered format whose sniff accepts the sample, or None."""
+    return next((f for f in FORMATS.values() if f.sniff(s)), None)

@@ -1,0 +1,353 @@
+"""Record mappers: one normalised-key record in, one canonical event row (a dict) out.
+
+Families (what a record is, whatever file carried it):
+
+* ``signin``: Graph signIn v1.0/beta, Log Analytics SigninLogs / AADNonInteractiveUserSignInLogs /
+  AADServicePrincipalSignInLogs / AADManagedIdentitySignInLogs, Entra admin center downloads.
+* ``directory_audit``: Graph directoryAudit, Log Analytics AuditLogs.
+* ``ual``: unified audit log records (Management Activity API, OfficeActivity, auditData).
+* ``audit_record``: a container around a UAL record: Graph security auditLogRecord
+  (``auditData`` object) or a Purview CSV row (``AuditData`` JSON text).
+* ``risk``: Graph riskDetection.  ``directory_object``: user, servicePrincipal, application,
+  oauth2PermissionGrant.
+
+Every mapper returns the canonical columns it knows (times still as text: the batch
+parses them vectorised) and raises :class:`RecordError` for a record it cannot read.
+Keys are the normalised ones of :func:`ir_toolkit.sources.fields.normalise_keys`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from ir_toolkit.sources.fields import (
+    boolean,
+    col,
+    field,
+    first,
+    integer,
+    ip,
+    items,
+    loads,
+    lower,
+    name_value,
+    normalise_keys,
+    obj,
+    sub,
+    text,
+)
+
+Row = dict[str, Any]
+Columns = dict[str, list[Any]]
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+class RecordError(ValueError):
+    """A record that cannot be mapped; the message is the quarantine reason."""
+
+
+LA_TABLES: dict[str, str] = {
+    "signinlogs": "signin_interactive",
+    "aadnoninteractiveusersigninlogs": "signin_noninteractive",
+    "aadserviceprincipalsigninlogs": "signin_serviceprincipal",
+    "aadmanagedidentitysigninlogs": "signin_managedidentity",
+    "noninteractiveusersigninlogs": "signin_noninteractive",
+    "serviceprincipalsigninlogs": "signin_serviceprincipal",
+    "managedidentitysigninlogs": "signin_managedidentity",
+}
+_EVENT_TYPES = {
+    "interactiveuser": "signin_interactive",
+    "noninteractiveuser": "signin_noninteractive",
+    "serviceprincipal": "signin_serviceprincipal",
+    "managedidentity": "signin_managedidentity",
+}
+
+
+def classify(r: dict[str, Any]) -> str | None:
+    """The family of a normalised record, or None when it is none we know."""
+    table = r.get("type") if isinstance(r.get("type"), str) else None
+    t = table.lower() if table else ""
+    if t in LA_TABLES or r.get("category", "") in ("SignInLogs", "NonInteractiveUserSignInLogs",
+                                                    "ServicePrincipalSignInLogs", "ManagedIdentitySignInLogs"):
+        return "signin"
+    if t == "auditlogs":
+        return "directory_audit"
+    if t == "officeactivity":
+        return "ual"
+    if "auditdata" in r:
+        return "audit_record"
+    if "creationtime" in r and "operation" in r:
+        return "ual"
+    if "activitydisplayname" in r:
+        return "directory_audit"
+    if "riskeventtype" in r:
+        return "risk"
+    if ("createddatetime" in r or "timegenerated" in r) and (
+        "status" in r or "signineventtypes" in r or "isinteractive" in r or "resulttype" in r
+    ):
+        return "signin"
+    if "consenttype" in r or "serviceprincipaltype" in r or "signinaudience" in r:
+        return "directory_object"
+    if "userprincipalname" in r and ("accountenabled" in r or "givenname" in r or "usertype" in r):
+        return "directory_object"  # a Graph user
+    if ("officeid" in r or "officeworkload" in r) and "operation" in r:
+        return "ual"
+    return None
+
+
+# ----- sign-ins ---------------------------------------------------------------------------------
+def _signin_source(r: dict[str, Any]) -> str:
+    for key in ("type", "category"):
+        v = r.get(key)
+        if isinstance(v, str) and v.lower() in LA_TABLES:
+            return LA_TABLES[v.lower()]
+    types = r.get("signineventtypes")
+    if types:
+        for t in types if isinstance(types, list) else items(types):
+            if isinstance(t, str) and t.lower() in _EVENT_TYPES:
+                return _EVENT_TYPES[t.lower()]
+    if r.get("managedserviceidentity") and sub(r.get("managedserviceidentity")).get("msitype") not in (None, "none"):
+        return "signin_managedidentity"
+    if not r.get("userprincipalname") and r.get("serviceprincipalid"):
+        return "signin_serviceprincipal"
+    interactive = r.get("isinteractive")
+    return "signin_noninteractive" if interactive is False or boolean(interactive) is False else "signin_interactive"
+
+
+def _country(loc: Any) -> str | None:
+    if isinstance(loc, str) and not loc.lstrip().startswith(("{", "[")):
+        return text(loc.rsplit(",", 1)[-1])  # "US" (Log Analytics) or "Redmond, Washington, US"
+    return text(field(loc, "countryOrRegion", "CountryOrRegion"))
+
+
+def _error_code(r: dict[str, Any]) -> int | None:
+    status = r.get("status")
+    if status is not None:
+        code = integer(field(status, "errorCode", "ErrorCode"))
+        if code is not None:
+            return code
+    return integer(first(r, "resulttype", "errorcode"))
+
+
+def map_signins(rs: list[dict[str, Any]]) -> Columns:
+    """Sign-ins (any of the four event types, any container), column by column."""
+    sources = [_signin_source(r) for r in rs]
+    codes = [_error_code(r) for r in rs]
+    upns = col(rs, "userprincipalname")
+    apps = ("signin_serviceprincipal", "signin_managedidentity")
+    sp = [s in apps and not u for s, u in zip(sources, upns, strict=True)]
+    return {
+        "time": col(rs, "createddatetime", "timegenerated"),
+        "source": sources,
+        "operation": ["Sign-in"] * len(rs),
+        "result": [None if c is None else ("success" if c == 0 else "failure") for c in codes],
+        "error_code": codes,
+        "user": [r.get("serviceprincipalname") if s else lower(u) for r, s, u in zip(rs, sp, upns, strict=True)],
+        "user_id": [first(r, "serviceprincipalid", "userid") if s else r.get("userid")
+                    for r, s in zip(rs, sp, strict=True)],
+        "app_id": col(rs, "appid"),
+        "app_name": col(rs, "appdisplayname"),
+        "resource_id": col(rs, "resourceidentity", "resourceid"),
+        "ip": [ip(text(v)) for v in col(rs, "ipaddress")],
+        "country": [_country(first(r, "location", "locationdetails")) for r in rs],
+        "asn": [integer(v) for v in col(rs, "autonomoussystemnumber")],
+        "user_agent": col(rs, "useragent"),
+        "session_id": col(rs, "sessionid"),
+        "token_id": col(rs, "uniquetokenidentifier"),
+        "record_id": col(rs, "id", "originalrequestid"),
+    }
+
+
+# ----- directory audits -------------------------------------------------------------------------
+def map_directory_audit(r: dict[str, Any]) -> Row:
+    """A Graph directoryAudit or a Log Analytics AuditLogs row."""
+    by = sub(r.get("initiatedby"))
+    user, app = sub(by.get("user")), sub(by.get("app"))
+    targets = items(r.get("targetresources"))
+    target = None
+    if targets and isinstance(targets[0], dict):
+        t0 = normalise_keys(targets[0])
+        target = text(first(t0, "displayname", "userprincipalname", "id"))
+    return {
+        "time": first(r, "activitydatetime", "timegenerated"),
+        "source": "directory_audit",
+        "operation": text(first(r, "activitydisplayname", "operationname")),
+        "result": lower(r.get("result")),
+        "user": lower(user.get("userprincipalname")) or text(app.get("displayname")),
+        "user_id": lower(first(user, "id") or first(app, "serviceprincipalid")),
+        "app_id": lower(app.get("appid")),
+        "app_name": text(app.get("displayname")),
+        "ip": ip(text(user.get("ipaddress"))),
+        "target": target,
+        "record_id": text(r.get("id")),
+    }
+
+
+# ----- unified audit log ------------------------------------------------------------------------
+_RULE_OPS = {"new-inboxrule", "set-inboxrule", "remove-inboxrule", "updateinboxrules", "enable-inboxrule"}
+_PERMISSION_OPS = {"add-mailboxpermission", "add-recipientpermission", "add-mailboxfolderpermission",
+                   "set-mailboxfolderpermission", "remove-mailboxpermission"}
+
+
+def _ual_target(r: dict[str, Any], op: str) -> str | None:
+    params = r.get("parameters")
+    if op in _RULE_OPS:
+        return text(name_value(params, "Name") or name_value(params, "Identity") or r.get("objectid"))
+    if op in _PERMISSION_OPS:
+        return text(name_value(params, "User") or name_value(params, "Trustee") or r.get("objectid"))
+    for t in items(r.get("target")):
+        if isinstance(t, dict):
+            tid = text(normalise_keys(t).get("id"))
+            if tid and not tid.isdigit():
+                return tid
+    return text(first(r, "objectid", "itemname"))
+
+
+def _mail_items(folders: Any) -> tuple[list[str], list[str]]:
+    ids: list[str] = []
+    paths: list[str] = []
+    for f in items(folders):
+        if not isinstance(f, dict):
+            continue
+        folder_path = field(f, "Path", "path")
+        if folder_path is not None:
+            paths.append(str(folder_path))
+        for item in items(field(f, "FolderItems", "folderItems")):
+            mid = field(item, "InternetMessageId", "internetMessageId") if isinstance(item, dict) else None
+            if mid:
+                ids.append(str(mid))
+    return ids, paths
+
+
+def map_ual(rs: list[dict[str, Any]]) -> Columns:
+    """Unified audit log records (MailItemsAccessed -> mail_access, all others -> audit_other)."""
+    ops = [text(r.get("operation")) for r in rs]
+    mail = [op == "MailItemsAccessed" for op in ops]
+    ctx = [obj(r.get("appaccesscontext")) or {} for r in rs]
+    mailbox = [r.get("mailboxownerupn") or (r.get("userid") if r.get("workload") == "Exchange" and r.get("mailboxguid")
+                                            else None) for r in rs]
+    props = [r.get("operationproperties") if m else None for r, m in zip(rs, mail, strict=True)]
+    folders = [_mail_items(r.get("folders")) if m else None for r, m in zip(rs, mail, strict=True)]
+    return {
+        "time": col(rs, "creationtime", "timegenerated"),
+        "source": ["mail_access" if m else "audit_other" for m in mail],
+        "operation": ops,
+        "result": col(rs, "resultstatus"),
+        "user": [lower(v) for v in col(rs, "userid")],
+        "user_id": [k if isinstance(k, str) and _GUID.match(k) else None for k in col(rs, "userkey")],
+        "mailbox": mailbox,
+        "app_id": col(rs, "appid"),
+        "client_app_id": [first(r, "clientappid") or field(c, "ClientAppId", "clientAppId")
+                          for r, c in zip(rs, ctx, strict=True)],
+        "ip": [ip(text(v)) for v in col(rs, "clientipaddress", "clientip", "client_ipaddress", "actoripaddress")],
+        "user_agent": col(rs, "clientinfostring", "useragent"),
+        "session_id": [field(c, "AADSessionId", "aadSessionId") for c in ctx],
+        "token_id": [field(c, "UniqueTokenId", "uniqueTokenId") for c in ctx],
+        "token_issued_at": [field(c, "IssuedAtTime", "issuedAtTime") for c in ctx],
+        "exchange_session_id": col(rs, "sessionid"),
+        "mail_access_type": [text(name_value(p, "MailAccessType")) if m else None
+                             for p, m in zip(props, mail, strict=True)],
+        "throttled": [boolean(name_value(p, "IsThrottled")) is True if m else None
+                      for p, m in zip(props, mail, strict=True)],
+        "items": [integer(r.get("operationcount")) if m else None for r, m in zip(rs, mail, strict=True)],
+        "message_ids": [f[0] if f is not None else None for f in folders],
+        "folders": [f[1] if f is not None else None for f in folders],
+        "target": [None if m else _ual_target(r, (op or "").lower()) for r, m, op in zip(rs, mail, ops, strict=True)],
+        "record_id": col(rs, "id", "officeid"),
+    }
+
+
+_AUDIT_FALLBACKS = (("creationtime", ("creationdate", "createddatetime")), ("operation", ("operation", "operations")),
+                    ("userid", ("userprincipalname", "userid", "userids")), ("clientip", ("clientip",)),
+                    ("id", ("recordid", "id")))
+
+
+def unwrap_audit_record(r: dict[str, Any]) -> dict[str, Any]:
+    """The UAL record inside a Graph auditLogRecord or a Purview CSV row, with the container's
+    fields filling what the inner record lacks.
+
+    Raises:
+        RecordError: when AuditData is not a JSON object.
+    """
+    data = r.get("auditdata")
+    if isinstance(data, str):
+        try:
+            data = loads(data)
+        except ValueError as exc:
+            raise RecordError(f"AuditData is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise RecordError("AuditData is not a JSON object")
+    inner = normalise_keys(data)
+    for key, outer in _AUDIT_FALLBACKS:
+        if inner.get(key) in (None, ""):
+            value = first(r, *outer)
+            if value is not None:
+                inner[key] = value
+    return inner
+
+
+# ----- risk detections and directory objects ----------------------------------------------------
+def map_risk(r: dict[str, Any]) -> Row:
+    """A Graph riskDetection."""
+    info = r.get("additionalinfo")
+    return {
+        "time": first(r, "detecteddatetime", "activitydatetime"),
+        "source": "risk_detection",
+        "operation": text(r.get("riskeventtype")),
+        "result": lower(first(r, "risklevel", "riskstate")),
+        "user": lower(r.get("userprincipalname")),
+        "user_id": lower(r.get("userid")),
+        "ip": ip(text(r.get("ipaddress"))),
+        "country": _country(r.get("location")),
+        "user_agent": text(name_value(info, "userAgent")),
+        "target": text(r.get("requestid")),
+        "record_id": text(r.get("id")),
+    }
+
+
+def map_directory_object(r: dict[str, Any]) -> Row:
+    """A tenant snapshot object: user, servicePrincipal, application or oauth2PermissionGrant."""
+    if "consenttype" in r:
+        kind, target = "oauth2PermissionGrant", text(r.get("scope"))
+    elif "userprincipalname" in r and "appid" not in r:
+        kind, target = "user", text(r.get("usertype"))
+    elif "serviceprincipaltype" in r or "appownerorganizationid" in r:
+        kind, target = "servicePrincipal", text(r.get("serviceprincipaltype"))
+    else:
+        kind, target = "application", text(r.get("signinaudience"))
+    return {
+        "time": first(r, "createddatetime"),
+        "source": "tenant_snapshot",
+        "operation": kind,
+        "user": lower(r.get("userprincipalname")),
+        "user_id": lower(first(r, "principalid", "id")),
+        "app_id": lower(first(r, "appid", "clientid")),
+        "app_name": text(r.get("displayname")),
+        "resource_id": lower(r.get("resourceid")),
+        "target": target,
+        "record_id": text(r.get("id")),
+    }
+
+
+def _by_row(fn: Callable[[dict[str, Any]], Row]) -> Callable[[list[dict[str, Any]]], Columns]:
+    """A column mapper from a one-record mapper (for the low-volume families)."""
+    def mapper(rs: list[dict[str, Any]]) -> Columns:
+        rows = [fn(r) for r in rs]
+        return {k: [row.get(k) for row in rows] for k in {k for row in rows for k in row}}
+
+    mapper.__doc__ = fn.__doc__
+    return mapper
+
+
+MAPPERS: dict[str, Callable[[list[dict[str, Any]]], Columns]] = {
+    "signin": map_signins,
+    "directory_audit": _by_row(map_directory_audit),
+    "ual": map_ual,
+    "risk": _by_row(map_risk),
+    "directory_object": _by_row(map_directory_object),
+}
+UNWRAP: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {
+    "audit_record": ("ual", unwrap_audit_record),
+}
