@@ -40,3 +40,8 @@ def test_collected_files_are_evidence_and_the_ledger_accumulates(case_dir: Path)
     evidence = case.evidence()
     assert all(e["query"]["requested"]["url"].startswith(g.url) for e in evidence)
     assert len(Case.open(case_dir).manifest["collection"]["runs"]) == 2
+    # imported through the file importers: one directory_audit event per collected record
+    events = case.read_events()
+    assert sorted(events["record_id"]) == sorted(ids) and set(events["source"]) == {"directory_audit"}
+    assert all(e["imported"] + e["duplicates"] + e["quarantined"] == e["records"] for e in case.evidence())
+    assert first["imported"] and all(r["format"] == "graph-directory-audits" for r in first["imported"])

@@ -14,8 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
+from ir_toolkit.case import Case
 from ir_toolkit.sources.graph.checkpoint import read_lines
 from ir_toolkit.sources.graph.sources import DEFAULT_AUDIT_OPERATIONS, SOURCES
 from tests.collect_helpers import RECORDS, SINCE, UNTIL
@@ -159,9 +161,8 @@ def test_killed_at_random_points_resumes_to_the_identical_record_set(servers: An
     argv = [sys.executable, "-m", "ir_toolkit",
             *map(str, _args(sts, graph, case, "--client-secret-env", "COLLECT_SECRET", sources=sources)), *tuning]
     kills = 0
-    for _ in range(14):
-        start = graph.served()
-        at = start + rng.randrange(2, max(3, total_requests // 6))
+    for _ in range(12):  # killed after a random number of Graph requests
+        at = graph.served() + rng.randrange(2, max(3, total_requests // 15))
         proc = subprocess.Popen(argv, env=full_env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         while proc.poll() is None and graph.served() < at:
             time.sleep(0.001)
@@ -170,6 +171,19 @@ def test_killed_at_random_points_resumes_to_the_identical_record_set(servers: An
             kills += 1
         proc.wait(timeout=60)
     assert kills >= 10
+    importing = 0
+    for _ in range(3):  # killed while importing the collected files into the event store
+        proc = subprocess.Popen(argv, env=full_env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        before = {p: p.stat().st_mtime_ns for p in (case / "events").rglob("*") if p.is_file()}
+        while proc.poll() is None and {p: p.stat().st_mtime_ns for p in (case / "events").rglob("*")
+                                       if p.is_file()} == before:
+            time.sleep(0.001)
+        time.sleep(rng.uniform(0, 0.05))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            importing += 1
+        proc.wait(timeout=60)
+    assert importing >= 1
     r = cli(*_args(sts, graph, case, "--client-secret-env", "COLLECT_SECRET", sources=sources), *tuning, env=env)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["complete"]
@@ -179,4 +193,7 @@ def test_killed_at_random_points_resumes_to_the_identical_record_set(servers: An
         assert len(got[name]) == len(set(got[name])), f"{name}: duplicated after resume"
         assert set(got[name]) == set(want[name]) == _expected(name), f"{name}: differs after resume"
     assert cli("verify", case).returncode == 0
-
+    events = [Case.open(c).read_events().drop(columns=["evidence"]).sort_values(["source", "record_id"])
+              .reset_index(drop=True) for c in (case, reference)]
+    assert len(events[0]) > 0
+    pd.testing.assert_frame_equal(events[0], events[1])

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ir_toolkit.case import Case
 from ir_toolkit.sources.graph.sources import SOURCES
 from tests.conftest import cli
 from tests.fakes.authority import FakeAuthority
@@ -17,7 +18,7 @@ from tests.test_collect_cli import SECRET, _case, _case_records
 def test_collecting_the_sample_tenant_returns_exactly_its_records(tmp_path: Path) -> None:
     """Acceptance: a fake Graph serving the sample tenant; every source collected equals its records."""
     from ir_toolkit.paths import sample_tenant_dir
-    from tests.fakes.records import load_sample_tenant
+    from tests.fakes.records import SAMPLE_FOLDERS, load_sample_tenant
 
     tenant = load_sample_tenant(sample_tenant_dir())
     assert len(tenant["signins"]) > 1000 and len(tenant["audit_log"]) > 1000
@@ -43,3 +44,15 @@ def test_collecting_the_sample_tenant_returns_exactly_its_records(tmp_path: Path
             want = {x["id"] for x in tenant[name]}
         ids = got.get(name, [])
         assert len(ids) == len(set(ids)) and set(ids) == want, name
+    # collected and imported cases are identical downstream
+    files = sorted(p for sub in SAMPLE_FOLDERS for p in (sample_tenant_dir() / sub).glob("page-*.json*"))
+    imported = _case(tmp_path, "imported")
+    r = cli("import", imported, *files, "--json")
+    assert r.returncode == 0, r.stderr
+    a, b = Case.open(case).read_events(), Case.open(imported).read_events()
+    columns = [c for c in a.columns if c not in ("evidence",)]
+    key = ["source", "record_id"]
+    a = a[columns].sort_values(key).reset_index(drop=True)
+    b = b[columns].sort_values(key).reset_index(drop=True)
+    assert len(a) == len(b) > 20000
+    pd.testing.assert_frame_equal(a, b)
