@@ -180,30 +180,116 @@ def _add_collect(sub: Any) -> None:
 
 
 # ----- detect and scope (issue 7) ---------------------------------------------------------------
+def _pack_params(pairs: list[str]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise UserError(f"-p {pair!r}: parameters are NAME=VALUE")
+        params[name.strip()] = value.strip()
+    return params
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    from ir_toolkit.analysis.detect import detect, finding_counts
+
+    findings = detect(args.case, pack=args.pack, params=_pack_params(args.params), progress=args.progress)
+    if args.json:
+        from ir_toolkit.case import Case
+
+        doc = json.loads((Case.open(args.case).root / "findings.json").read_text(encoding="utf-8"))
+        _emit(args, doc, "")
+        return 0
+    lines = [f"{len(findings)} finding(s) written to {args.case}/findings.parquet and findings.json"]
+    lines += [f"  {key:<34} {n}" for key, n in finding_counts(findings).items()]
+    strong = findings[findings["verdict"].isin(["confirmed", "likely"])]
+    lines += [f"  [{r.verdict}] {r.explanation}" for r in strong.head(20).itertuples(index=False)]
+    _emit(args, None, "\n".join(lines))
+    return 0
+
+
+def cmd_scope(args: argparse.Namespace) -> int:
+    from ir_toolkit.analysis.scope import scope
+
+    doc = scope(args.case, params=_pack_params(args.params) or None)
+    w = doc["window"]
+    lines = [f"scope written to {args.case}/scope.json",
+             f"window: {w['first_malicious']} .. {w['last_malicious']}",
+             f"sign-in coverage: {doc['signin_coverage']['start']} .. {doc['signin_coverage']['end']}",
+             f"compromised mailboxes: {len(doc['compromised_mailboxes'])}"]
+    lines += [f"  {m['upn']} [{m['confidence']}] {m['first']} .. {m['last']}, {m['events']} events, "
+              f"{m['items_accessed']} items{' (possibly more)' if m.get('possibly_more') else ''}"
+              for m in doc["compromised_mailboxes"]]
+    lines += [f"actor addresses: {', '.join(i['ip'] for i in doc['actor_ips']) or '-'}"]
+    _emit(args, doc, "\n".join(lines))
+    return 0
+
+
 def _add_detect_scope(sub: Any) -> None:
     det = sub.add_parser("detect", help="run a detection pack over a case")
     det.add_argument("case", metavar="CASE")
-    det.add_argument("--pack", default="token-forgery")
+    det.add_argument("--pack", default="token-forgery", help="pack name or pack YAML file")
+    det.add_argument("-p", dest="params", action="append", default=[], metavar="NAME=VALUE",
+                     help="pack parameter, e.g. -p baseline_days=14 -p iocs=list.csv")
     det.add_argument("--json", action="store_true")
-    det.set_defaults(func=_not_yet(7, "detect"))
+    det.add_argument("--no-progress", dest="progress", action="store_false")
+    det.set_defaults(func=cmd_detect)
 
     sco = sub.add_parser("scope", help="scope the breach; writes CASE/scope.json")
     sco.add_argument("case", metavar="CASE")
+    sco.add_argument("-p", dest="params", action="append", default=[], metavar="NAME=VALUE",
+                     help="pack parameter (used when detect has not run yet)")
     sco.add_argument("--json", action="store_true")
-    sco.set_defaults(func=_not_yet(7, "scope"))
+    sco.set_defaults(func=cmd_scope)
 
 
 # ----- timeline and graph (issue 8) -------------------------------------------------------------
+def cmd_timeline(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ir_toolkit.analysis.timeline import TIMELINE_FORMATS, case_findings, write_timeline
+    from ir_toolkit.case import Case
+
+    if Path(args.out).suffix.lower() not in TIMELINE_FORMATS:
+        raise UserError(f"{args.out}: timeline must be written to a .csv or .jsonl file")
+    case = Case.open(args.case)
+    rows = write_timeline(case, args.out, findings=case_findings(case), progress=args.progress)
+    case.log_action("timeline.export", out=str(args.out), rows=rows)
+    _emit(args, {"out": str(args.out), "rows": rows}, f"timeline: {rows} row(s) written to {args.out}")
+    return 0
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ir_toolkit.analysis.graph import GRAPH_FORMATS, build_graph, export_graph
+    from ir_toolkit.analysis.timeline import case_findings
+    from ir_toolkit.case import Case
+
+    if Path(args.out).suffix.lower() not in GRAPH_FORMATS:
+        raise UserError(f"{args.out}: graph must be written to a .graphml, .gexf or .json file")
+    case = Case.open(args.case)
+    graph = build_graph(case, findings=case_findings(case))
+    export_graph(graph, args.out)
+    doc = {"out": str(args.out), "nodes": graph.number_of_nodes(), "edges": graph.number_of_edges()}
+    case.log_action("graph.export", **doc)
+    _emit(args, doc, f"graph: {doc['nodes']} node(s), {doc['edges']} edge(s) written to {args.out}")
+    return 0
+
+
 def _add_timeline_graph(sub: Any) -> None:
     tl = sub.add_parser("timeline", help="export a Timesketch-ready timeline")
     tl.add_argument("case", metavar="CASE")
     tl.add_argument("--out", required=True, metavar="FILE.(csv|jsonl)")
-    tl.set_defaults(func=_not_yet(8, "timeline"))
+    tl.add_argument("--json", action="store_true")
+    tl.add_argument("--no-progress", dest="progress", action="store_false")
+    tl.set_defaults(func=cmd_timeline)
 
     gr = sub.add_parser("graph", help="export the actor graph")
     gr.add_argument("case", metavar="CASE")
     gr.add_argument("--out", required=True, metavar="FILE.(graphml|gexf|json)")
-    gr.set_defaults(func=_not_yet(8, "graph"))
+    gr.add_argument("--json", action="store_true")
+    gr.set_defaults(func=cmd_graph)
 
 
 # ----- report, run, demo (issue 9) --------------------------------------------------------------

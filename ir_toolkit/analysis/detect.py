@@ -1,0 +1,237 @@
+"""Run a detection pack over a case: findings as pandas, CASE/findings.parquet and findings.json.
+
+``detect(case)`` prepares an engine (coverage, baseline, indicators, the pack's helper
+views), runs every detection whose required sources the case holds, and turns each
+result row into a finding (schema.FINDING_COLUMNS) with a one-sentence explanation and
+the record ids of its evidence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+from tqdm.auto import tqdm
+
+from ir_toolkit.analysis.coverage import coverage_json, signin_coverage
+from ir_toolkit.analysis.detections import Detection, Pack, load_pack, raw_sql, render
+from ir_toolkit.analysis.engine import DuckDBEngine, Engine, sql_literal
+from ir_toolkit.analysis.indicators import COLUMNS as IOC_COLUMNS
+from ir_toolkit.analysis.indicators import indicators, match_addresses
+from ir_toolkit.analysis.rhythm import POSTPROCESSORS
+from ir_toolkit.case import Case
+from ir_toolkit.schema import FINDING_COLUMN_NAMES, FINDING_COLUMNS, conform, empty_frame, to_arrow
+from ir_toolkit.timeutil import iso, now_utc, parse_time
+
+log = logging.getLogger(__name__)
+
+FINDINGS_PARQUET = "findings.parquet"
+FINDINGS_JSON = "findings.json"
+SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3, "informational": 4}
+VERDICT_RANK = {"confirmed": 0, "likely": 1, "possible": 2, "unverifiable": 3, "benign": 4}
+ENTITY_COLUMNS = ("mailbox", "user", "ip", "app_id", "token_id", "session_id")
+
+
+@dataclass
+class Prepared:
+    """An engine ready for a pack's detections: parameters, coverage and the SQL values to render."""
+
+    case: Case
+    engine: Engine
+    pack: Pack
+    values: dict[str, Any]
+    sql_values: dict[str, Any]
+    coverage: dict[str, Any]
+    baseline_end: pd.Timestamp | None
+
+
+def _time_sql(ts: pd.Timestamp | None) -> str:
+    return "CAST(NULL AS TIMESTAMP)" if ts is None else sql_literal(ts)
+
+
+def _ioc_files(value: Any) -> list[str]:
+    if not value:
+        return []
+    return [v.strip() for v in (value if isinstance(value, list) else str(value).split(",")) if v.strip()]
+
+
+_LAST: dict[str, Prepared] = {}
+
+
+def _signature(case: Case, pack: str, params: dict[str, Any] | None) -> str:
+    """What a prepared engine depends on: case folder, pack, parameters and the event files."""
+    files = sorted((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in case.events.root.glob("*/*.parquet"))
+    return json.dumps([str(case.root.resolve()), pack, sorted((params or {}).items()), files,
+                       case.manifest.get("collection")], default=str)
+
+
+def prepare(case: Case, pack: str = "token-forgery", params: dict[str, Any] | None = None,
+            engine: Engine | None = None) -> Prepared:
+    """Open an engine on ``case`` and define the pack's helper views.
+
+    Registers the tables ``indicators`` (kind, value, description, source), ``ioc_ip_hits``
+    (ip, indicator, description, source) and ``scripted_patterns`` (pattern). The last prepared
+    engine is reused while the case's events, the pack and the parameters are unchanged (detect
+    then scope in one process prepares once).
+    """
+    key = _signature(case, pack, params)
+    if engine is None and key in _LAST:
+        return _LAST[key]
+    prep = _prepare(case, pack, params, engine)
+    if engine is None:
+        _LAST.clear()
+        _LAST[key] = prep
+    return prep
+
+
+def _prepare(case: Case, pack: str, params: dict[str, Any] | None, engine: Engine | None) -> Prepared:
+    the_pack = load_pack(pack)
+    values = the_pack.resolve(params)
+    eng = engine or DuckDBEngine(case)
+    coverage = signin_coverage(case, eng, values)
+    if values.get("baseline_end"):
+        baseline_end = parse_time(values["baseline_end"])
+    else:
+        first = eng.run_sql("SELECT min(time) AS first FROM events WHERE source = 'mail_access'")["first"].iloc[0]
+        baseline_end = None if pd.isna(first) else first + pd.Timedelta(days=int(values["baseline_days"]))
+    iocs = indicators(_ioc_files(values.get("iocs")), shipped=bool(values.get("shipped_iocs", True)))
+    addresses = eng.run_sql("SELECT DISTINCT ip FROM events WHERE ip IS NOT NULL")["ip"]
+    eng.register("indicators", iocs.astype({c: "str" for c in IOC_COLUMNS}))
+    eng.register("ioc_ip_hits", match_addresses(addresses, iocs).astype("str"))
+    patterns = [str(p).lower() for p in values.get("scripted_agents") or []]
+    eng.register("scripted_patterns", pd.DataFrame({"pattern": pd.Series(patterns, dtype="str")}))
+    sql_values = {**values, "cov_start": raw_sql(_time_sql(coverage["judge_start"])),
+                  "cov_end": raw_sql(_time_sql(coverage["judge_end"])),
+                  "sp_cov_start": raw_sql(_time_sql(coverage["sp_start"])),
+                  "sp_cov_end": raw_sql(_time_sql(coverage["sp_end"])),
+                  "baseline_end": raw_sql(_time_sql(baseline_end) if baseline_end is not None
+                                          else "CAST('9999-12-31 00:00:00' AS TIMESTAMP)")}
+    for view in the_pack.views:
+        sql = render(str(view["sql"]), sql_values)
+        (eng.create_table if view.get("materialize") else eng.create_view)(str(view["name"]), sql)
+    return Prepared(case, eng, the_pack, values, sql_values, coverage, baseline_end)
+
+
+def _missing(v: Any) -> bool:
+    return v is None or (pd.api.types.is_scalar(v) and bool(pd.isna(v)))
+
+
+class _Row(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+def _explain(template: str, row: dict[str, Any]) -> str:
+    shown = _Row({k: ("-" if _missing(v) else
+                      iso(v) if isinstance(v, pd.Timestamp) else v) for k, v in row.items()})
+    try:
+        return template.format_map(shown)
+    except (ValueError, TypeError):
+        return template.format_map(_Row({k: str(v) for k, v in shown.items()}))
+
+
+def findings_from_rows(det: Detection, rows: pd.DataFrame, max_evidence: int = 1000) -> pd.DataFrame:
+    """Turn a detection's result rows into findings (FINDING_COLUMNS)."""
+    out = []
+    for rec in rows.to_dict("records"):
+        row = {str(k): v for k, v in rec.items()}
+        found = row.get("evidence")
+        evidence = [str(r) for r in (list(found) if found is not None else []) if r is not None]
+        entities = {c: (None if _missing(row.get(c)) else str(row[c])) for c in ENTITY_COLUMNS}
+        key = json.dumps([det.id, row.get("verdict"), entities, iso(row.get("first")),
+                          str(row.get("indicator", "")), str(row.get("user_agent", "")),
+                          str(row.get("operation", "")), str(row.get("target", ""))])
+        out.append({
+            "finding_id": f"{det.id}:{hashlib.sha1(key.encode()).hexdigest()[:16]}",
+            "detection": det.id, "title": det.title,
+            "severity": row.get("severity") or det.severity, "verdict": row.get("verdict") or "possible",
+            "first": row.get("first"), "last": row.get("last"), **entities,
+            "events": int(row.get("events") or len(evidence)),
+            "explanation": _explain(det.explanation, row), "techniques": list(det.techniques),
+            "evidence": sorted(set(evidence))[:max_evidence],
+        })
+    return conform(pd.DataFrame(out), FINDING_COLUMNS) if out else empty_frame(FINDING_COLUMNS)
+
+
+def run_pack(prep: Prepared, progress: bool = False) -> pd.DataFrame:
+    """Run every detection of the prepared pack whose required sources the case holds."""
+    present = set(prep.case.events.sources())
+    frames = []
+    for det in tqdm(list(prep.pack.detections.values()), desc="detections", disable=not progress):
+        missing = [s for s in det.sources if s not in present]
+        if missing:
+            log.info("detection %s skipped: the case has no %s events", det.id, ", ".join(missing))
+            continue
+        rows = prep.engine.run_sql(render(det.sql, prep.sql_values))
+        if det.postprocess:
+            rows = POSTPROCESSORS[det.postprocess](rows, prep.values)
+        frames.append(findings_from_rows(det, rows, int(prep.values.get("max_evidence") or 1000)))
+    findings = pd.concat([f for f in frames if not f.empty] or [empty_frame(FINDING_COLUMNS)], ignore_index=True)
+    order = findings.assign(_v=findings["verdict"].map(VERDICT_RANK), _s=findings["severity"].map(SEVERITY_RANK))
+    order = order.sort_values(["_v", "_s", "first", "finding_id"], na_position="last")
+    return conform(order[list(FINDING_COLUMN_NAMES)], FINDING_COLUMNS)
+
+
+def findings_document(findings: pd.DataFrame, prep: Prepared) -> dict[str, Any]:
+    """The findings.json document: pack, parameters, coverage and the findings with ISO times."""
+    records = []
+    for row in findings.to_dict("records"):
+        records.append({k: (iso(v) if k in ("first", "last") else
+                            list(v) if isinstance(v, list | tuple) or hasattr(v, "tolist") else
+                            None if _missing(v) else v)
+                        for k, v in row.items()})
+    return {
+        "case": prep.case.manifest.get("case"), "pack": prep.pack.name, "generated_at": iso(now_utc()),
+        "parameters": {k: v for k, v in prep.values.items()},
+        "baseline_end": iso(prep.baseline_end), "signin_coverage": coverage_json(prep.coverage),
+        "counts": finding_counts(findings),
+        "findings": records,
+    }
+
+
+def finding_counts(findings: pd.DataFrame) -> dict[str, int]:
+    """Findings per ``detection/verdict``."""
+    pairs = Counter(f"{d}/{v}" for d, v in zip(findings["detection"], findings["verdict"], strict=True))
+    return dict(sorted(pairs.items()))
+
+
+def read_findings(case: Case) -> pd.DataFrame | None:
+    """CASE/findings.parquet as a frame, or None when detect has not run."""
+    path = case.root / FINDINGS_PARQUET
+    if not path.exists():
+        return None
+    return conform(pq.read_table(path).to_pandas(), FINDING_COLUMNS)
+
+
+def detect(case: Case | str | Path, pack: str = "token-forgery", params: dict[str, Any] | None = None,
+           write: bool = True, progress: bool = False) -> pd.DataFrame:
+    """Run a detection pack over a case.
+
+    Args:
+        case: A Case or a case folder.
+        pack: Pack name (``token-forgery``) or a pack YAML path.
+        params: Pack parameters overriding the defaults (see the pack's ``parameters``).
+        write: Write CASE/findings.parquet and CASE/findings.json and log the action.
+        progress: Show a progress bar over the detections.
+
+    Returns:
+        Findings with the columns of schema.FINDING_COLUMNS (finding_id, detection, title, severity,
+        verdict, first, last, mailbox, user, ip, app_id, token_id, session_id, events, explanation,
+        techniques, evidence), strongest first.
+    """
+    case = case if isinstance(case, Case) else Case.open(case, writable=write)
+    prep = prepare(case, pack, params)
+    findings = run_pack(prep, progress=progress)
+    if write:
+        pq.write_table(to_arrow(findings, FINDING_COLUMNS), case.root / FINDINGS_PARQUET)
+        doc = findings_document(findings, prep)
+        (case.root / FINDINGS_JSON).write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
+        case.log_action("detect", pack=prep.pack.name, findings=len(findings), counts=doc["counts"])
+    return findings

@@ -1,0 +1,146 @@
+"""Detections as data: packs of YAML-defined SQL detections, and their registry.
+
+A pack (``ir_toolkit/analysis/packs/NAME.yaml``) holds parameters with defaults, helper
+views and detections. A detection has an id, title, description, severity, ATT&CK
+technique ids, required sources, references, an explanation template and its logic as
+portable SQL over the view ``events`` (and the pack's helper views). Each detection's
+query returns one row per finding with some of the columns ``verdict``, ``severity``,
+``first``, ``last``, ``mailbox``, ``user``, ``ip``, ``app_id``, ``token_id``,
+``session_id``, ``events``, ``evidence`` (list of record ids) plus the numbers its
+explanation names.
+
+Adding a detection is adding one entry to a pack; adding a pack is adding one YAML file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ir_toolkit.analysis.engine import sql_literal
+from ir_toolkit.errors import UserError
+from ir_toolkit.timeutil import parse_time
+
+PACKS_DIR = Path(__file__).resolve().parent / "packs"
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One detection of a pack (see the module docstring for what its SQL returns)."""
+
+    id: str
+    title: str
+    description: str
+    severity: str
+    techniques: tuple[str, ...]
+    sources: tuple[str, ...]
+    references: tuple[str, ...]
+    explanation: str
+    sql: str
+    postprocess: str | None = None
+
+
+@dataclass(frozen=True)
+class Pack:
+    """A detection pack: parameters with defaults, helper views and detections."""
+
+    name: str
+    title: str
+    parameters: dict[str, dict[str, Any]]
+    views: tuple[dict[str, Any], ...]
+    detections: dict[str, Detection] = field(default_factory=dict)
+    references: tuple[str, ...] = ()
+
+    def resolve(self, params: dict[str, Any] | None) -> dict[str, Any]:
+        """Pack defaults overlaid with ``params`` (CLI strings are converted to the default's type).
+
+        Raises:
+            UserError: on an unknown parameter or a value of the wrong type.
+        """
+        values = {k: spec.get("default") for k, spec in self.parameters.items()}
+        for name, value in (params or {}).items():
+            if name not in self.parameters:
+                known = ", ".join(sorted(self.parameters))
+                raise UserError(f"unknown parameter {name!r} for pack {self.name} (known: {known})")
+            values[name] = _coerce(name, value, self.parameters[name].get("default"))
+        return values
+
+
+def _coerce(name: str, value: Any, default: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        if isinstance(default, bool):
+            if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(value)
+            return value.lower() in ("true", "1", "yes")
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+    except ValueError:
+        raise UserError(f"parameter {name}: {value!r} is not a {type(default).__name__}") from None
+    if isinstance(default, list):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if name.endswith(("_start", "_end")) and parse_time(value) is None:
+        raise UserError(f"parameter {name}: {value!r} is not a date or time")
+    return value
+
+
+def _detection(entry: dict[str, Any], path: Path) -> Detection:
+    try:
+        return Detection(
+            id=str(entry["id"]), title=str(entry["title"]), description=" ".join(str(entry["description"]).split()),
+            severity=str(entry.get("severity", "medium")), techniques=tuple(entry.get("techniques") or ()),
+            sources=tuple(entry.get("sources") or ()), references=tuple(entry.get("references") or ()),
+            explanation=str(entry.get("explanation", "{events} event(s).")), sql=str(entry["sql"]),
+            postprocess=entry.get("postprocess"),
+        )
+    except KeyError as exc:
+        raise UserError(f"{path}: detection {entry.get('id', '?')} lacks {exc}") from None
+
+
+@cache
+def load_pack(name: str) -> Pack:
+    """Load a pack by name (``packs/NAME.yaml``) or from a YAML file path.
+
+    Raises:
+        UserError: when the pack does not exist or is malformed.
+    """
+    path = Path(name) if name.endswith((".yaml", ".yml")) else PACKS_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise UserError(f"unknown detection pack {name!r} (known: {', '.join(PACKS)})")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict) or "detections" not in data:
+        raise UserError(f"{path}: a pack needs 'name' and 'detections'")
+    detections = {d.id: d for d in (_detection(e, path) for e in data["detections"])}
+    return Pack(
+        name=str(data.get("name", path.stem)), title=str(data.get("title", "")),
+        parameters=dict(data.get("parameters") or {}), views=tuple(data.get("views") or ()),
+        detections=detections, references=tuple(data.get("references") or ()),
+    )
+
+
+def render(sql: str, values: dict[str, Any]) -> str:
+    """Fill ``{name}`` placeholders of ``sql`` with SQL literals of ``values``."""
+    return sql.format_map({k: v if isinstance(v, _Raw) else sql_literal(v) for k, v in values.items()})
+
+
+class _Raw(str):
+    """A value inserted into SQL as is (already a SQL expression)."""
+
+
+def raw_sql(expression: str) -> str:
+    """Mark ``expression`` to be inserted verbatim by :func:`render`."""
+    return _Raw(expression)
+
+
+PACKS: dict[str, str] = {p.stem: f"packs/{p.name}" for p in sorted(PACKS_DIR.glob("*.yaml"))}
+DETECTIONS: dict[str, Detection] = dict(load_pack("token-forgery").detections)

@@ -1,0 +1,112 @@
+"""The engine seam: run portable SQL over a case's events and get pandas back.
+
+Detections are SQL over a view ``events`` with the canonical columns (see
+ir_toolkit/schema.py) and the helper views of ``packs/views.sql``. Everything the
+analysis layer asks of an engine is in :class:`Engine`: run a query, define a view,
+register a small pandas table. DuckDB (embedded, over the case's Parquet store) is
+the engine today; a Spark engine (issue 10) implements the same three methods.
+
+Rules that keep the SQL portable to Spark SQL: standard SQL only, ``INTERVAL 'N' MINUTE``
+literals, ``CAST('...' AS TIMESTAMP)`` for time literals (sessions run in UTC),
+``array_agg`` as the only list function, ``date_trunc('hour', t)``, LEFT JOIN instead of
+correlated subqueries with range predicates, and no engine-only functions.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from ir_toolkit.case import Case
+
+log = logging.getLogger(__name__)
+
+NAME = "duckdb"
+DESCRIPTION = "DuckDB over the case's Parquet event store (embedded, single machine)."
+
+
+class Engine(Protocol):
+    """What detections need from a SQL engine."""
+
+    def run_sql(self, sql: str) -> pd.DataFrame:
+        """Run one query and return its result as pandas."""
+        ...
+
+    def create_view(self, name: str, sql: str) -> None:
+        """Define (or replace) a named view."""
+        ...
+
+    def create_table(self, name: str, sql: str) -> None:
+        """Materialise a query once (a helper view several detections read)."""
+        ...
+
+    def register(self, name: str, frame: pd.DataFrame) -> None:
+        """Make a small pandas table queryable under ``name``."""
+        ...
+
+
+class DuckDBEngine:
+    """DuckDB connection with the view ``events`` over a case's store, in UTC.
+
+    Args:
+        case: The case whose ``CASE/events`` Parquet files are scanned.
+        memory_limit: DuckDB memory limit (e.g. ``"3GB"``), None for DuckDB's default.
+    """
+
+    name = NAME
+
+    def __init__(self, case: Case, memory_limit: str | None = None) -> None:
+        self.con = duckdb.connect()
+        self.con.execute("SET TimeZone='UTC'")
+        if memory_limit:
+            self.con.execute(f"SET memory_limit='{memory_limit}'")
+        case.events.connect(self.con)
+
+    def run_sql(self, sql: str) -> pd.DataFrame:
+        table = self.con.sql(sql).to_arrow_table()
+        return _arrow_to_pandas(table)
+
+    def create_view(self, name: str, sql: str) -> None:
+        self.con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
+
+    def create_table(self, name: str, sql: str) -> None:
+        self.con.execute(f"CREATE OR REPLACE TABLE {name} AS {sql}")
+
+    def register(self, name: str, frame: pd.DataFrame) -> None:
+        self.con.register(name, pa.Table.from_pandas(frame, preserve_index=False))
+
+
+def _arrow_to_pandas(table: pa.Table) -> pd.DataFrame:
+    """Arrow -> pandas with tz-aware UTC times and plain Python lists for list columns."""
+    frame = table.to_pandas()
+    for field in table.schema:
+        if pa.types.is_timestamp(field.type):
+            frame[field.name] = pd.to_datetime(frame[field.name], utc=True).astype("datetime64[us, UTC]")
+    return frame
+
+
+def sql_literal(value: Any) -> str:
+    """Render a Python value as a portable SQL literal (strings quoted, lists as ``a, b``).
+
+    Timestamps become ``CAST('YYYY-MM-DD HH:MM:SS' AS TIMESTAMP)`` (UTC sessions).
+    """
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, pd.Timestamp):
+        t = value.tz_convert("UTC") if value.tzinfo else value
+        return f"CAST('{t.strftime('%Y-%m-%d %H:%M:%S.%f')}' AS TIMESTAMP)"
+    if isinstance(value, list | tuple | set):
+        items = [sql_literal(v) for v in value]
+        return ", ".join(items) if items else "NULL"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+ENGINES: dict[str, type[DuckDBEngine]] = {NAME: DuckDBEngine}

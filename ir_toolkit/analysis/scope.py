@@ -1,0 +1,207 @@
+"""Breach scoping: from findings and pivots to CASE/scope.json (DESIGN.md contract).
+
+* Confirmed actor events: the events of confirmed findings (orphan tokens inside sign-in
+  coverage, forged-token verdicts) and every event reached from them by pivoting on
+  actor-specific entities (ir_toolkit.analysis.pivot), before coverage included.
+* Likely events: the evidence of 'likely' findings not already confirmed.
+* compromised_mailboxes and actor_ips list only confirmed and likely; ``items_accessed``
+  counts distinct InternetMessageIds of the actor's MailItemsAccessed Bind records; a
+  mailbox whose Bind logging was throttled is marked "possibly more".
+* Extras beyond the contract: per-source sign-in coverage, unverifiable periods, pivots
+  followed and shared entities not followed, throttled mailboxes, actor user agents and token ids.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ir_toolkit.analysis.coverage import coverage_json
+from ir_toolkit.analysis.detect import FINDINGS_JSON, Prepared, detect, prepare, read_findings
+from ir_toolkit.analysis.pivot import PivotResult, follow_pivots
+from ir_toolkit.case import Case
+from ir_toolkit.paths import reference_file
+from ir_toolkit.timeutil import iso, now_utc
+
+log = logging.getLogger(__name__)
+
+SCOPE_JSON = "scope.json"
+EVENT_COLUMNS = ("time", "source", "operation", "result", "user", "mailbox", "app_id", "client_app_id", "app_name",
+                 "ip", "country", "asn", "user_agent", "session_id", "token_id", "mail_access_type", "message_ids",
+                 "throttled", "record_id")
+
+
+@cache
+def first_party_apps() -> dict[str, str]:
+    """Microsoft first-party AppId -> display name (data/reference/microsoft_first_party_apps.csv)."""
+    path = reference_file("microsoft_first_party_apps.csv")
+    if not path.exists():
+        return {}
+    with open(path, newline="", encoding="utf-8") as fh:
+        return {r["AppId"].lower(): r["AppDisplayName"] for r in csv.DictReader(fh) if r.get("AppId")}
+
+
+def _events(prep: Prepared, ids: set[str]) -> pd.DataFrame:
+    prep.engine.register("scope_ids", pd.DataFrame({"record_id": pd.Series(sorted(ids), dtype="str")}))
+    cols = ", ".join(f"e.{c}" for c in EVENT_COLUMNS)
+    frame = prep.engine.run_sql(f"SELECT {cols} FROM events e JOIN scope_ids s ON s.record_id = e.record_id")
+    frame["app"] = frame["client_app_id"].fillna(frame["app_id"]).str.lower()
+    return frame
+
+
+def _items(group: pd.DataFrame) -> int:
+    bind = group[(group["source"] == "mail_access") & (group["mail_access_type"].fillna("").str.lower() == "bind")]
+    return len({m for lst in bind["message_ids"] if lst is not None for m in lst if m})
+
+
+def _span(group: pd.DataFrame) -> tuple[str | None, str | None]:
+    mail = group[group["source"] == "mail_access"]
+    g = mail if not mail.empty else group
+    return iso(g["time"].min()), iso(g["time"].max())
+
+
+def _mailbox_reasons(group: pd.DataFrame, piv: PivotResult, findings: pd.DataFrame, upn: str) -> list[str]:
+    reasons = []
+    seeds = group[group["record_id"].isin(piv.seeds)]
+    if len(seeds):
+        reasons.append(f"{len(seeds)} access(es) with tokens no sign-in issued, inside sign-in coverage")
+    pivoted = len(group) - len(seeds)
+    if pivoted and piv.pivots:
+        kinds = sorted({p["kind"] for p in piv.pivots})
+        reasons.append(f"{pivoted} event(s) reached by pivoting on the actor's {', '.join(kinds)}")
+    mine = findings[(findings["mailbox"] == upn) & findings["verdict"].isin(["confirmed", "likely"])]
+    for det, n in mine.groupby("detection").size().items():
+        reasons.append(f"{n} {det} finding(s)")
+    return reasons
+
+
+def _mailboxes(events: pd.DataFrame, confidence: str, piv: PivotResult, findings: pd.DataFrame,
+               throttled: set[str]) -> list[dict[str, Any]]:
+    out = []
+    for upn, group in events[events["mailbox"].notna()].groupby("mailbox"):
+        first, last = _span(group)
+        entry: dict[str, Any] = {
+            "upn": str(upn), "first": first, "last": last, "events": len(group), "items_accessed": _items(group),
+            "confidence": confidence, "reasons": _mailbox_reasons(group, piv, findings, str(upn)),
+        }
+        if upn in throttled:
+            entry["possibly_more"] = True
+            entry["reasons"].append("Bind logging was throttled for this mailbox: possibly more items accessed")
+        out.append(entry)
+    return sorted(out, key=lambda e: e["upn"])
+
+
+def _ips(events: pd.DataFrame, reason: str, shared: set[str]) -> list[dict[str, Any]]:
+    out = []
+    for ip, group in events[events["ip"].notna()].groupby("ip"):
+        first, last = iso(group["time"].min()), iso(group["time"].max())
+        reasons = [f"{reason}: {len(group)} event(s) on {group['mailbox'].nunique()} mailbox(es)"]
+        country = group["country"].dropna().unique()
+        asn = group["asn"].dropna().unique()
+        if len(country) or len(asn):
+            reasons.append(f"country {', '.join(map(str, country)) or '-'}, ASN {', '.join(map(str, asn)) or '-'}")
+        if ip in shared:
+            reasons.append("also used legitimately (shared address): not pivoted on")
+        out.append({"ip": str(ip), "first": first, "last": last, "events": len(group), "reasons": reasons})
+    return sorted(out, key=lambda e: e["ip"])
+
+
+def _unverifiable_periods(prep: Prepared) -> list[dict[str, Any]]:
+    span = prep.engine.run_sql("SELECT min(time) AS first, max(time) AS last FROM events WHERE source = 'mail_access'")
+    first, last = span["first"].iloc[0], span["last"].iloc[0]
+    start, end = prep.coverage["start"], prep.coverage["end"]
+    periods: list[dict[str, Any]] = []
+    if pd.isna(first):
+        return periods
+    if start is None:
+        return [{"start": iso(first), "end": iso(last), "reason": "no sign-in logs: token issuance cannot be checked"}]
+    if first < start:
+        periods.append({"start": iso(first), "end": iso(start), "reason": "mailbox access before sign-in coverage"})
+    lifetime = pd.Timedelta(minutes=int(prep.values.get("token_lifetime_minutes") or 90))
+    if end is not None and last > end + lifetime:
+        periods.append({"start": iso(end), "end": iso(last), "reason": "mailbox access after sign-in coverage"})
+    return periods + list(coverage_json({"g": prep.coverage["gaps"]})["g"])
+
+
+def scope(case: Case | str | Path, findings: pd.DataFrame | None = None, write: bool = True,
+          params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Scope the breach and (by default) write CASE/scope.json.
+
+    Args:
+        case: A Case or case folder.
+        findings: Findings of :func:`ir_toolkit.analysis.detect.detect`; read from CASE/findings.parquet
+            (with the parameters detect ran with, from findings.json), or computed, when None.
+        write: Write CASE/scope.json and log the action.
+        params: Pack parameters (as for detect).
+
+    Returns:
+        The scope.json document (see DESIGN.md).
+    """
+    case = case if isinstance(case, Case) else Case.open(case, writable=write)
+    if findings is None:
+        findings = read_findings(case)
+        saved = case.root / FINDINGS_JSON
+        if findings is not None and params is None and saved.exists():
+            params = dict(json.loads(saved.read_text(encoding="utf-8")).get("parameters") or {}) or None
+    if findings is None:
+        findings = detect(case, params=params, write=write)
+    prep = prepare(case, params=params)
+    confirmed = findings[findings["verdict"] == "confirmed"]
+    seeds = {str(r) for ev in confirmed["evidence"] for r in (list(ev) if ev is not None else [])}
+    piv = follow_pivots(prep.engine, seeds)
+    likely_ids = {str(r) for ev in findings[findings["verdict"] == "likely"]["evidence"]
+                  for r in (list(ev) if ev is not None else [])} - piv.record_ids
+    actor = _events(prep, piv.record_ids)
+    actor = actor[actor["source"] != "token"]  # judged tokens are evidence, not activity in the logs
+    likely = _events(prep, likely_ids)
+    likely = likely[likely["source"] == "mail_access"]
+    throttled_q = prep.engine.run_sql(
+        "SELECT DISTINCT mailbox FROM events WHERE source = 'mail_access' AND throttled AND mailbox IS NOT NULL")
+    throttled = set(throttled_q["mailbox"].astype(str))
+    mailboxes = _mailboxes(actor, "confirmed", piv, findings, throttled)
+    done = {m["upn"] for m in mailboxes}
+    mailboxes += [m for m in _mailboxes(likely, "likely", piv, findings, throttled) if m["upn"] not in done]
+    shared_ips = {s["value"] for s in piv.shared if s["kind"] == "ip"}
+    ips = _ips(actor, "confirmed actor activity", shared_ips)
+    ips += [i for i in _ips(likely, "likely actor activity", shared_ips) if i["ip"] not in {x["ip"] for x in ips}]
+    both = pd.concat([actor, likely], ignore_index=True)
+    names = first_party_apps()
+    followed_apps = {p["value"] for p in piv.pivots if p["kind"] == "app"}
+    apps = []
+    mail_events = both[both["source"] == "mail_access"]
+    for column, field_name in (("app_id", "AppId"), ("client_app_id", "ClientAppId")):
+        for app, group in mail_events.groupby(mail_events[column].str.lower()):
+            name = group["app_name"].dropna()
+            apps.append({"app_id": str(app), "name": str(name.iloc[0]) if len(name) else names.get(str(app), ""),
+                         "field": field_name, "actor_specific": str(app) in followed_apps, "events": len(group)})
+    doc: dict[str, Any] = {
+        "case": case.manifest.get("case"), "generated_at": iso(now_utc()),
+        "window": {"first_malicious": iso(both["time"].min()) if len(both) else None,
+                   "last_malicious": iso(both["time"].max()) if len(both) else None},
+        "signin_coverage": {"start": iso(prep.coverage["start"]), "end": iso(prep.coverage["end"]),
+                            "complete": prep.coverage["complete"], "method": prep.coverage["method"]},
+        "signin_coverage_sources": coverage_json(prep.coverage["sources"]),
+        "compromised_mailboxes": mailboxes,
+        "actor_ips": ips,
+        "actor_apps": sorted(apps, key=lambda a: (not a["actor_specific"], -a["events"], a["app_id"])),
+        "actor_user_agents": sorted(both["user_agent"].dropna().unique().tolist()),
+        "actor_token_ids": sorted(both["token_id"].dropna().unique().tolist()),
+        "findings_by_detection": {str(k): int(v) for k, v in findings.groupby("detection").size().items()},
+        "findings_by_verdict": {str(k): int(v) for k, v in findings.groupby("verdict").size().items()},
+        "throttled_mailboxes": [{"upn": m, "note": "possibly more"} for m in sorted(throttled)],
+        "unverifiable_periods": _unverifiable_periods(prep),
+        "pivots": sorted(piv.pivots, key=lambda p: (p["round"], p["kind"], p["value"])),
+        "not_pivoted_shared": piv.shared,
+        "events_confirmed": len(actor), "events_likely": len(likely),
+    }
+    if write:
+        (case.root / SCOPE_JSON).write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
+        case.log_action("scope", mailboxes=len(mailboxes), actor_ips=len(ips),
+                        window=doc["window"], pivots=len(piv.pivots))
+    return doc
