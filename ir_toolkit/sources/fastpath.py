@@ -43,6 +43,7 @@ from ir_toolkit.timeutil import parse_times
 log = logging.getLogger(__name__)
 
 FAST_BYTES = 16 << 20  # files at least this big take the fast path (when it applies)
+MEMORY = "4GB"  # DuckDB's memory limit per connection
 _GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\n?$"
 _RULE_OR_PERMISSION_OPS = ["new-inboxrule", "set-inboxrule", "remove-inboxrule", "updateinboxrules",
                            "enable-inboxrule", "add-mailboxpermission", "add-recipientpermission",
@@ -88,6 +89,7 @@ def parse_fast(which: str, path: Path, opened: Opened, *, evidence: str, batch_s
     try:
         for c in (con, mapper):
             c.execute("SET enable_progress_bar = false")
+            c.execute(f"SET memory_limit = '{MEMORY}'")
         reader = con.sql(stage1).to_arrow_reader(batch_size)
         pending: list[pa.RecordBatch] = []
         rows = 0
@@ -110,7 +112,7 @@ def parse_fast(which: str, path: Path, opened: Opened, *, evidence: str, batch_s
                                hint=hint, family=family)
                 done += decoded.num_rows
                 yield batch
-    except (duckdb.Error, _Stop, pa.ArrowException) as exc:
+    except (duckdb.Error, _Stop, pa.ArrowException, OSError) as exc:  # OSError: DuckDB errors through Arrow
         log.info("%s: per-record import from record %d on (%s)", evidence, done + 1, str(exc).splitlines()[0])
         yield from slow(done)
     finally:

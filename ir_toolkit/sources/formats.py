@@ -113,12 +113,12 @@ class Format:
         if which is None:
             yield from self._per_record(path, opened, evidence, batch_size, dayfirst, counter, hint, 0)
             return
-        if counter is not None:  # DuckDB reads the file itself: progress moves batch by batch
-            counter.count = 0
         yield from fastpath.parse_fast(
             which, path, opened, evidence=evidence, batch_size=batch_size, dayfirst=dayfirst, hint=hint,
             family=self.family,
             slow=lambda done: self._per_record(path, opened, evidence, batch_size, dayfirst, None, hint, done))
+        if counter is not None:  # DuckDB read the file itself
+            counter.count = path.stat().st_size
 
     def _per_record(self, path: Path, opened: Opened, evidence: str, batch_size: int, dayfirst: bool,
                     counter: CountingReader | None, hint: str, skip: int) -> Iterator[Batch]:
