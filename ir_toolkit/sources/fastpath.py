@@ -43,6 +43,7 @@ from ir_toolkit.timeutil import parse_times
 log = logging.getLogger(__name__)
 
 FAST_BYTES = 16 << 20  # files at least this big take the fast path (when it applies)
+READ_AHEAD = "256MB"  # decoded records DuckDB keeps ready
 MEMORY = "4GB"  # DuckDB's memory limit per connection
 _GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\n?$"
 _RULE_OR_PERMISSION_OPS = ["new-inboxrule", "set-inboxrule", "remove-inboxrule", "updateinboxrules",
@@ -90,6 +91,9 @@ def parse_fast(which: str, path: Path, opened: Opened, *, evidence: str, batch_s
         for c in (con, mapper):
             c.execute("SET enable_progress_bar = false")
             c.execute(f"SET memory_limit = '{MEMORY}'")
+        # DuckDB decodes the next batches while Python maps and writes this one (two CPUs busy)
+        con.execute(f"SET max_streaming_buffer_size = '{READ_AHEAD}'")
+        con.execute(f"SET streaming_buffer_size = '{READ_AHEAD}'")
         reader = con.sql(stage1).to_arrow_reader(batch_size)
         pending: list[pa.RecordBatch] = []
         rows = 0
@@ -190,13 +194,12 @@ def _batch(which: str, decoded: pa.Table, t: pa.Table, done: int, decide: _Decid
     n = t.num_rows
     positions = list(range(done + 1, done + n + 1))
     raws = decoded.column("raw").combine_chunks()
-    audit = decoded.column("audit_data").combine_chunks() if which == "purview" else None
     nkeys = decoded.column("nkeys")
 
     def sample(i: int) -> tuple[Any, int]:
-        text = audit[i].as_py() if audit is not None else raws[i].as_py()
         try:
-            return loads(text), nkeys[i].as_py()
+            record = loads(raws[i].as_py())
+            return (loads(record["AuditData"]) if which == "purview" else record), nkeys[i].as_py()
         except (ValueError, TypeError):
             return None, -1
 

@@ -56,20 +56,32 @@ PURVIEW_HEADER = ("RecordId", "CreationDate", "RecordType", "Operation", "UserId
 
 
 class _Paths:
-    """JSON paths decoded in one pass (stage 1); ``v(name)`` / ``t(name)`` name the value / JSON type in stage 2."""
+    """Fields decoded in one pass (stage 1: ``from_json`` into a struct ``f`` of JSON fragments);
+    ``v(name)`` / ``t(name)`` are the text / JSON type of a field in stage 2 (``a.b``: field b of object a)."""
 
     def __init__(self, paths: list[str]) -> None:
         self.paths = paths
+        self.top = list(dict.fromkeys(p.split(".", 1)[0] for p in paths))
 
     def extract(self, doc: str) -> str:
-        listed = ", ".join(f"'$.{p}'" for p in self.paths)
-        return f"json_extract_string({doc}, [{listed}]) AS v, json_type({doc}, [{listed}]) AS ty"
+        struct = "'{" + ", ".join(f'"{name}": "JSON"' for name in self.top) + "}'"
+        return f"from_json({doc}, {struct})"
+
+    def _ref(self, name: str) -> tuple[str, str]:
+        top, _, rest = name.partition(".")
+        return f'f."{top}"', f"'$.{rest}'" if rest else "'$'"
+
+    def raw(self, name: str) -> str:
+        ref, path = self._ref(name)
+        return ref if path == "'$'" else f"({ref} -> {path})"
 
     def v(self, name: str) -> str:
-        return f"v[{self.paths.index(name) + 1}]"
+        ref, path = self._ref(name)
+        return f"({ref} ->> {path})"
 
     def t(self, name: str) -> str:
-        return f"ty[{self.paths.index(name) + 1}]"
+        ref, path = self._ref(name)
+        return f"json_type({ref})" if path == "'$'" else f"json_type({ref}, {path})"
 
     def is_(self, name: str, *types: str) -> str:
         """True when the field is missing, JSON null or one of ``types``."""
@@ -102,8 +114,11 @@ _EVENT_TYPES = ("'interactiveuser'", "'noninteractiveuser'", "'serviceprincipal'
 
 def signin_stage1(source: str) -> str:
     """Decode each sign-in of a JSON array once: raw text, key hash and count, values and types."""
-    return (f"SELECT j::VARCHAR AS raw, json_type(j) AS jt, hash(json_keys(j)) AS kh, len(json_keys(j)) AS nkeys, "
-            f"{SIGNIN.extract('j')} FROM {source}")
+    return f"""
+SELECT raw, jt, hash(k) AS kh, len(k) AS nkeys, CASE WHEN jt = 'OBJECT' THEN {SIGNIN.extract('raw')} END AS f
+FROM (SELECT raw, CASE WHEN starts_with(raw, '{{') THEN 'OBJECT' END AS jt,
+             CASE WHEN starts_with(raw, '{{') THEN json_keys(raw) END AS k
+      FROM (SELECT j::VARCHAR AS raw FROM {source}))"""
 
 
 def signin_stage2(table: str) -> str:
@@ -114,12 +129,12 @@ def signin_stage2(table: str) -> str:
         "jt = 'OBJECT'",
         *(p.is_(n, "VARCHAR") for n in SIGNIN_TEXT),
         p.is_("signInEventTypes", "ARRAY"),
-        f"list_bool_and(list_transform(json_extract({v('signInEventTypes')}, '$[*]'), "
+        f"list_bool_and(list_transform(json_extract({p.raw('signInEventTypes')}, '$[*]'), "
         "lambda x: json_type(x) = 'VARCHAR')) IS NOT false",
         p.is_("managedServiceIdentity", "OBJECT"), p.is_("status", "OBJECT"), p.int_ok("status.errorCode"),
         p.is_("location", "OBJECT"), p.is_("isInteractive", "BOOLEAN"), p.int_ok("autonomousSystemNumber"),
     ])
-    evtype = (f"list_filter(list_transform(json_extract_string({v('signInEventTypes')}, '$[*]'), "
+    evtype = (f"list_filter(list_transform(json_extract_string({p.raw('signInEventTypes')}, '$[*]'), "
               f"lambda x: lower(x)), lambda x: x IN ({', '.join(_EVENT_TYPES)}))[1]")
     msi = v("managedServiceIdentity.msiType")
     upn, spid = v("userPrincipalName"), v("servicePrincipalId")
@@ -136,7 +151,8 @@ WITH m AS (
   SELECT *, {src} AS source, TRY_CAST({v('status.errorCode')} AS BIGINT) AS error_code FROM {table}
 )
 SELECT
-  hash(kh, json_keys({v('status')}), json_keys({v('location')}), json_keys({v('managedServiceIdentity')})) AS kh,
+  hash(kh, json_keys({p.raw('status')}), json_keys({p.raw('location')}),
+       json_keys({p.raw('managedServiceIdentity')})) AS kh,
   ({ok}) AS ok,
   {v('createdDateTime')} AS time,
   source,
@@ -168,17 +184,19 @@ def purview_stage1(source: str) -> str:
     columns = ", ".join(f'"{h}": "VARCHAR"' for h in PURVIEW_HEADER)
     raw = ", ".join(f"'{h}', coalesce({h}, '')" for h in PURVIEW_HEADER)
     return f"""
-SELECT raw, AuditData AS audit_data, CreationDate, Operation AS outer_operation, UserId AS outer_user, RecordId,
-  json_type(a) AS jt, hash(json_keys(a)) AS kh, len(json_keys(a)) AS nkeys, {UAL.extract('a')}
-FROM (SELECT *, json_object({raw})::VARCHAR AS raw, TRY_CAST(AuditData AS JSON) AS a
-      FROM {source.format(columns="{" + columns + "}")})"""
+SELECT raw, CreationDate, Operation AS outer_operation, UserId AS outer_user, RecordId,
+  CASE WHEN starts_with(a, '{{') THEN 'OBJECT' END AS jt, hash(k) AS kh, len(k) AS nkeys,
+  CASE WHEN starts_with(a, '{{') THEN {UAL.extract('a')} END AS f
+FROM (SELECT *, CASE WHEN starts_with(a, '{{') THEN json_keys(a) END AS k
+  FROM (SELECT *, json_object({raw})::VARCHAR AS raw, TRY_CAST(AuditData AS JSON)::VARCHAR AS a
+      FROM {source.format(columns="{" + columns + "}")}))"""
 
 
 def purview_stage2(table: str) -> str:
     """Map one decoded batch of Purview rows (``table``) to canonical columns, untrimmed."""
     p = UAL
     v = p.v
-    props, folders = v("OperationProperties"), v("Folders")
+    props, folders = p.raw("OperationProperties"), p.raw("Folders")
 
     def fallback(inner: str, outer: str) -> str:  # unwrap_audit_record: the CSV column fills an empty field
         return f"CASE WHEN {_nonempty(v(inner))} THEN {v(inner)} ELSE nullif({outer}, '') END"
@@ -208,7 +226,7 @@ def purview_stage2(table: str) -> str:
 
     return f"""
 SELECT
-  hash(kh, json_keys({v('AppAccessContext')}), {keys(props + ", '$[*]'")}, {keys(folders + ", '$[*]'")},
+  hash(kh, json_keys({p.raw('AppAccessContext')}), {keys(props + ", '$[*]'")}, {keys(folders + ", '$[*]'")},
        {keys(folders + ", '$[*].FolderItems[*]'")}) AS kh,
   ({ok}) AS ok,
   {fallback("CreationTime", "CreationDate")} AS time,
