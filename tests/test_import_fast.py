@@ -185,3 +185,12 @@ def test_purview_row_of_wrong_width_falls_back_after_what_was_read(tmp_path: Pat
         res, _ = same_case(tmp_path, path, batch_size=10)
     assert res["quarantined"] == 1 and res["records"] == 79
     assert [r for r in caplog.records if r.name == FASTLOG and "per-record import" in r.getMessage()]
+
+
+@pytest.mark.parametrize("tail, quarantined", [("\n" + "[]", 0), (" trailing garbage", 1), ('\n{"a": 1}', 1)])
+def test_what_follows_the_array_is_read_as_per_record(tmp_path: Path, tail: str, quarantined: int) -> None:
+    records = _signins()[:6]
+    path = tmp_path / "tail.json"
+    path.write_text(json.dumps(records[:3]) + "\n" + json.dumps(records[3:]) + tail, "utf-8")
+    res, _ = same_case(tmp_path, path, batch_size=4)
+    assert (res["imported"], res["quarantined"]) == (6, quarantined)
