@@ -167,12 +167,17 @@ def test_odd_purview_rows_same_both_ways(tmp_path: Path) -> None:
     edit(10, lambda d: d.update(Folders=[{"Path": "\\Inbox", "FolderItems": [{"InternetMessageId": ""}]}]))
     edit(11, lambda d: d.update(OperationProperties=[{"Name": "IsThrottled", "Value": "True"}]))
     edit(12, lambda d: d.update(UserKey="1B5BA0D3-9A65-4C57-8C6D-6D1B36E8B7C1"))
+    edit(14, lambda d: d.update(Operation="UserLoggedIn", Target=[{"ID": "123", "Type": 0}, {"ID": "app-1"}],
+                                ActorIpAddress="203.0.113.9", ClientIPAddress=""))
+    edit(15, lambda d: d.update(Operation="UserLoggedIn", Target=[{"Id": "app-2"}]))  # another spelling
+    edit(16, lambda d: d.update(Operation="UserLoggedIn", Target=[{"ID": " 42 "}, {"ID": "x"}]))  # blanks
     rows[13][1] = "9/20/2023 4:05:03 AM"
     edit(13, lambda d: d.update(CreationTime=None))
     path = tmp_path / "odd.csv"
     path.write_bytes(_csv(rows))
     res, events = same_case(tmp_path, path, batch_size=9)
     assert res["quarantined"] == 2 and res["records"] == 59
+    assert {"app-1", "app-2", "x"} <= set(events["target"]) and "203.0.113.9" in set(events["ip"])
 
 
 def test_purview_row_of_wrong_width_falls_back_after_what_was_read(tmp_path: Path,

@@ -43,13 +43,14 @@ UAL_KEYS: dict[str, dict[str, str]] = {
         "mailboxguid": "MailboxGuid", "workload": "Workload", "objectid": "ObjectId", "itemname": "ItemName",
         "operationcount": "OperationCount", "appaccesscontext": "AppAccessContext",
         "operationproperties": "OperationProperties", "folders": "Folders", "timegenerated": DROP,
-        "client_ipaddress": DROP, "actoripaddress": DROP, "officeid": DROP, "target": DROP,
+        "actoripaddress": "ActorIpAddress", "target": "Target", "client_ipaddress": DROP, "officeid": DROP,
     },
     "AppAccessContext": {"aadsessionid": "AADSessionId", "uniquetokenid": "UniqueTokenId",
                          "issuedattime": "IssuedAtTime", "clientappid": "ClientAppId"},
     "OperationProperties[]": {"name": "Name", "value": "Value", "key": DROP},
     "Folders[]": {"path": "Path", "folderitems": "FolderItems"},
     "Folders[].FolderItems[]": {"internetmessageid": "InternetMessageId"},
+    "Target[]": {"id": "ID"},
 }
 PURVIEW_HEADER = ("RecordId", "CreationDate", "RecordType", "Operation", "UserId", "AuditData",
                   "AssociatedAdminUnits", "AssociatedAdminUnitsNames")
@@ -173,9 +174,9 @@ FROM m"""
 
 UAL_TEXT = ["CreationTime", "Id", "Operation", "UserId", "ResultStatus", "UserKey", "AppId", "ClientAppId",
             "ClientIPAddress", "ClientIP", "ClientInfoString", "UserAgent", "SessionId", "MailboxOwnerUPN",
-            "MailboxGuid", "Workload", "ObjectId", "ItemName", "AppAccessContext.AADSessionId",
+            "MailboxGuid", "Workload", "ObjectId", "ItemName", "ActorIpAddress", "AppAccessContext.AADSessionId",
             "AppAccessContext.UniqueTokenId", "AppAccessContext.IssuedAtTime", "AppAccessContext.ClientAppId"]
-UAL_OTHER = ["OperationCount", "AppAccessContext", "OperationProperties", "Folders"]
+UAL_OTHER = ["OperationCount", "AppAccessContext", "OperationProperties", "Folders", "Target"]
 UAL = _Paths(UAL_TEXT + UAL_OTHER)
 
 
@@ -196,7 +197,7 @@ def purview_stage2(table: str) -> str:
     """Map one decoded batch of Purview rows (``table``) to canonical columns, untrimmed."""
     p = UAL
     v = p.v
-    props, folders = p.raw("OperationProperties"), p.raw("Folders")
+    props, folders, targets = p.raw("OperationProperties"), p.raw("Folders"), p.raw("Target")
 
     def fallback(inner: str, outer: str) -> str:  # unwrap_audit_record: the CSV column fills an empty field
         return f"CASE WHEN {_nonempty(v(inner))} THEN {v(inner)} ELSE nullif({outer}, '') END"
@@ -212,6 +213,9 @@ def purview_stage2(table: str) -> str:
              f"AND {_is('e -> ' + repr('$.Value'), 'VARCHAR')}"),
         each(f"{folders}, '$[*]'", f"json_type(e) = 'OBJECT' AND {_is('e -> ' + repr('$.Path'), 'VARCHAR')} "
              f"AND {_is('e -> ' + repr('$.FolderItems'), 'ARRAY')}"),
+        p.is_("Target", "ARRAY"),  # target ids: printable ASCII without blanks (Python strips and isdigit()s them)
+        each(f"{targets}, '$[*]'", f"json_type(e) = 'OBJECT' AND {_is('e -> ' + repr('$.ID'), 'VARCHAR')} AND "
+             "coalesce(regexp_full_match(e ->> '$.ID', '[!-~]*'), true)"),
         each(f"{folders}, '$[*].FolderItems[*]'",
              f"json_type(e) = 'OBJECT' AND {_is('e -> ' + repr('$.InternetMessageId'), 'VARCHAR')}"),
     ])
@@ -227,7 +231,7 @@ def purview_stage2(table: str) -> str:
     return f"""
 SELECT
   hash(kh, json_keys({p.raw('AppAccessContext')}), {keys(props + ", '$[*]'")}, {keys(folders + ", '$[*]'")},
-       {keys(folders + ", '$[*].FolderItems[*]'")}) AS kh,
+       {keys(folders + ", '$[*].FolderItems[*]'")}, {keys(targets + ", '$[*]'")}) AS kh,
   ({ok}) AS ok,
   {fallback("CreationTime", "CreationDate")} AS time,
   {fallback("Operation", "outer_operation")} AS operation,
@@ -239,7 +243,7 @@ SELECT
   {v('AppId')} AS app_id,
   CASE WHEN {_nonempty(v('ClientAppId'))} THEN {v('ClientAppId')} ELSE {v('AppAccessContext.ClientAppId')} END
     AS client_app_id,
-  coalesce(nullif({v('ClientIPAddress')}, ''), nullif({v('ClientIP')}, '')) AS ip,
+  coalesce(nullif({v('ClientIPAddress')}, ''), nullif({v('ClientIP')}, ''), nullif({v('ActorIpAddress')}, '')) AS ip,
   coalesce(nullif({v('ClientInfoString')}, ''), nullif({v('UserAgent')}, '')) AS user_agent,
   {v('AppAccessContext.AADSessionId')} AS session_id, {v('AppAccessContext.UniqueTokenId')} AS token_id,
   {v('AppAccessContext.IssuedAtTime')} AS token_issued_at,
@@ -250,6 +254,8 @@ SELECT
   coalesce(list_filter(json_extract_string({folders}, '$[*].FolderItems[*].InternetMessageId'),
                        lambda x: coalesce(x, '') <> ''), []) AS message_ids,
   coalesce(list_filter(json_extract_string({folders}, '$[*].Path'), lambda x: x IS NOT NULL), []) AS folders,
-  CASE WHEN {_nonempty(v('ObjectId'))} THEN {v('ObjectId')} ELSE nullif({v('ItemName')}, '') END AS target,
+  coalesce(list_filter(json_extract_string({targets}, '$[*].ID'),
+                       lambda x: x <> '' AND NOT regexp_full_match(x, '[0-9]+'))[1],
+           CASE WHEN {_nonempty(v('ObjectId'))} THEN {v('ObjectId')} ELSE nullif({v('ItemName')}, '') END) AS target,
   {fallback("Id", "RecordId")} AS record_id
 FROM {table}"""
