@@ -1,6 +1,6 @@
 """Import benchmark (issue 4): our importer against the obvious pandas route, same data, same run.
 
-Run: ``python -m bench.import_bench [--records N] [--keep DIR]`` (default 1,000,000 records: half
+Run: ``python -m bench.import_bench [--records N] [--keep DIR] [--side-by-side]`` (default 1,000,000 records: half
 Purview audit CSV rows, half Graph beta sign-ins as a JSON array).
 
 The inputs are the sample tenant's records (data/sample-tenant: Graph beta sign-ins of all three
@@ -13,9 +13,12 @@ it and peak memory is the child's peak RSS from ``os.wait4`` (getrusage of that 
 * baseline:  ``json.loads`` of the whole file (CSV: ``pd.read_csv`` then ``json.loads`` of each
              AuditData) + ``pd.json_normalize`` + ``DataFrame.to_parquet``
 
-Ours runs twice: in one process, and with the two files parsed side by side in worker processes
-(the default for several files). Wall time depends on what else the machine runs (the load
-average is printed); CPU time (user + system of the child and its workers) much less so.
+Ours runs twice: as ``Case.import_files`` does by default (big Graph sign-in arrays and Purview CSVs
+through the DuckDB fast path, :mod:`ir_toolkit.sources.fastpath`), and with ``fast=False`` (every
+record through the per-record readers and mappers: the route before the fast path);
+``--side-by-side`` adds a run with the two files parsed in two worker processes. Wall time depends
+on what else the machine runs (the load average is printed); CPU time (user + system of the child,
+its threads and its workers) much less so.
 Nothing is asserted: the figures and ratios are printed.
 """
 
@@ -47,7 +50,8 @@ from ir_toolkit.case import Case
 from ir_toolkit.case.importing import import_files
 case = Case.init(sys.argv[1], tenant="bench.example")
 workers = int(sys.argv[2]) or None
-res = import_files(case, sys.argv[3:], workers=workers)
+fast = {"auto": None, "never": False}[sys.argv[3]]
+res = import_files(case, sys.argv[4:], workers=workers, fast=fast)
 print(sum(r["imported"] for r in res), sum(r["quarantined"] for r in res))
 """
 
@@ -140,6 +144,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--records", type=int, default=1_000_000)
     p.add_argument("--keep", metavar="DIR", help="write inputs and outputs here and reuse inputs made before "
                    "(default: a temp folder)")
+    p.add_argument("--side-by-side", action="store_true", help="also time the two files parsed in two worker "
+                   "processes")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.keep or tmp)
@@ -160,10 +166,14 @@ def main(argv: list[str]) -> int:
         b_s, b_cpu, b_rss, b_out = measure(BASELINE, [str(base_dir), str(csv_path), str(json_path)])
         print(f"baseline (json.loads + json_normalize + to_parquet): {b_s:7.1f} s wall {b_cpu:7.1f} s CPU  "
               f"peak {b_rss / 1e9:5.2f} GB  rows/quarantined: {b_out}", flush=True)
-        for workers, label in ((1, "ours, one process"), (2, "ours, files side by side")):
+        runs = [(1, "auto", "ours, one process"), (1, "never", "ours, per-record path only")]
+        if args.side_by_side:
+            runs.append((2, "auto", "ours, files side by side"))
+        for workers, fast, label in runs:
             shutil.rmtree(work / "case", ignore_errors=True)
-            o_s, o_cpu, o_rss, o_out = measure(OURS, [str(work / "case"), str(workers), str(csv_path), str(json_path)])
-            print(f"{label + ' (Case.import_files)':<51} {o_s:7.1f} s wall {o_cpu:7.1f} s CPU  "
+            o_s, o_cpu, o_rss, o_out = measure(OURS, [str(work / "case"), str(workers), fast, str(csv_path),
+                                                      str(json_path)])
+            print(f"{label + ' (import_files)':<51} {o_s:7.1f} s wall {o_cpu:7.1f} s CPU  "
                   f"peak {o_rss / 1e9:5.2f} GB  imported/quarantined: {o_out}", flush=True)
             print(f"  speed-up: {b_s / o_s:.2f}x wall, {b_cpu / o_cpu:.2f}x CPU (goal >= 3x)   peak memory: "
                   f"{o_rss / b_rss:.2f} of the baseline's (goal < 1)   load average: {os.getloadavg()[0]:.1f}",

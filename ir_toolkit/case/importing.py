@@ -76,7 +76,8 @@ def _check(path: Path, format: str) -> tuple[Format, Opened]:
 
 
 def import_files(case: Case, paths: Any, format: str = "auto", progress: bool = False,
-                 dayfirst: bool = False, batch_size: int = BATCH, workers: int | None = None) -> list[dict[str, Any]]:
+                 dayfirst: bool = False, batch_size: int = BATCH, workers: int | None = None,
+                 fast: bool | None = None) -> list[dict[str, Any]]:
     """Import log exports into the case.
 
     Args:
@@ -89,6 +90,8 @@ def import_files(case: Case, paths: Any, format: str = "auto", progress: bool = 
         workers: Processes parsing files side by side (default: one per file, at most 4 and one
             CPU fewer than the machine has, when the files hold 128 MB or more and the machine has
             4 CPUs or more; else 1). Events are still written in file order: results do not depend on it.
+        fast: Decode Graph sign-in arrays and Purview CSVs through DuckDB (``ir_toolkit.sources.fastpath``;
+            the same events, faster); None: for files of 16 MB or more; False: never.
 
     Returns:
         One dict per file: path, format, records, imported, duplicates, quarantined, sha256,
@@ -115,12 +118,12 @@ def import_files(case: Case, paths: Any, format: str = "auto", progress: bool = 
         size = sum((case.root / j["entry"]["path"]).stat().st_size for j in todo)
         workers = min(len(todo), cpus - 1, 4) if size >= PARALLEL_BYTES and cpus >= 4 else 1
     if workers > 1 and len(todo) > 1:
-        _in_workers(case, todo, workers, progress, dayfirst, batch_size)
+        _in_workers(case, todo, workers, progress, dayfirst, batch_size, fast)
     else:
         for job in todo:
             _finish(case, job, job["fmt"].parse(case.root / job["entry"]["path"], job["opened"],
                                                  evidence=job["entry"]["path"], batch_size=batch_size,
-                                                 dayfirst=dayfirst, counter=job["counter"]), progress)
+                                                 dayfirst=dayfirst, counter=job["counter"], fast=fast), progress)
     for job in jobs:
         first = firsts.get(job["entry"]["sha256"])
         if first is not None and first is not job and "skipped" not in job["result"]:
@@ -173,11 +176,11 @@ def _finish(case: Case, job: dict[str, Any], batches: Iterator[Batch], progress:
 
 # ----- files parsed side by side ----------------------------------------------------------------
 def _spool(copy: str, fmt_name: str, opened: Opened, evidence: str, batch_size: int, dayfirst: bool,
-           folder: str) -> int:
+           folder: str, fast: bool | None) -> int:
     """Worker process: parse one file, writing each batch to ``folder`` (Arrow IPC + JSON)."""
     n = 0
     for batch in FORMATS[fmt_name].parse(Path(copy), opened, evidence=evidence, batch_size=batch_size,
-                                         dayfirst=dayfirst):
+                                         dayfirst=dayfirst, fast=fast):
         table = pa.Table.from_pandas(batch.events, preserve_index=False)
         with pa.OSFile(f"{folder}/{n:06d}.arrow", "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table)
@@ -202,7 +205,7 @@ def _unspool(folder: Path, count: int) -> Iterator[Batch]:
 
 
 def _in_workers(case: Case, todo: list[dict[str, Any]], workers: int, progress: bool, dayfirst: bool,
-                batch_size: int) -> None:
+                batch_size: int, fast: bool | None) -> None:
     """Parse files in worker processes (spooled to disk); write their events here, in file order."""
     spool = case.root / ".import-spool"
     context = multiprocessing.get_context("spawn")
@@ -214,7 +217,7 @@ def _in_workers(case: Case, todo: list[dict[str, Any]], workers: int, progress: 
                 folder.mkdir(parents=True, exist_ok=True)
                 futures.append((job, folder, pool.submit(
                     _spool, str(case.root / job["entry"]["path"]), job["fmt"].NAME, job["opened"],
-                    job["entry"]["path"], batch_size, dayfirst, str(folder))))
+                    job["entry"]["path"], batch_size, dayfirst, str(folder), fast)))
             for job, folder, future in futures:
                 _finish(case, job, _unspool(folder, future.result()), progress)
     finally:

@@ -200,6 +200,10 @@ def _strings(values: list[Any], lower: bool) -> pa.Array:
         arr = pa.array(values, type=pa.string())
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         arr = pa.array([text(v) for v in values], type=pa.string())
+    return _trimmed(arr, lower)
+
+
+def _trimmed(arr: pa.Array, lower: bool) -> pa.Array:
     arr = pc.utf8_trim_whitespace(arr)
     arr = pc.if_else(pc.equal(arr, ""), _NULL, arr)
     return pc.utf8_lower(arr) if lower else arr
@@ -235,7 +239,40 @@ def _frame(cols: dict[str, list[Any]], positions: list[int], raws: list[bytes], 
         else:
             arr = _strings(values, name in _LOWER)
         data[name] = pd.Series(pd.arrays.ArrowExtensionArray(arr))
+    return _finish(data, positions, pa.array(raws, type=pa.binary()).cast(pa.string()), evidence)
+
+
+def frame_from_arrow(cols: dict[str, Any], positions: list[int], raws: pa.Array, evidence: str,
+                     dayfirst: bool) -> pd.DataFrame:
+    """The canonical frame from columns already in Arrow (the fast path of
+    :mod:`ir_toolkit.sources.fastpath`): strings are trimmed and lower-cased as :func:`_frame` does;
+    ``time`` may be given parsed (a UTC Series); a missing column is all null."""
+    n = len(positions)
+    data: dict[str, Any] = {}
+    for name in MAPPED_COLUMNS:
+        values = cols.get(name)
+        if name in ("time", "token_issued_at"):
+            if isinstance(values, pd.Series):
+                data[name] = values.reset_index(drop=True)
+            else:
+                texts = pd.Series(pd.arrays.ArrowExtensionArray(values)) if values is not None else \
+                    pd.Series([None] * n, dtype=object)
+                data[name] = parse_times(texts, dayfirst=dayfirst)
+            continue
+        kind = pa.int64() if name in _INTS else pa.bool_() if name == "throttled" else \
+            pa.list_(pa.string()) if name in _LISTS else pa.string()
+        if values is None:
+            arr = pa.nulls(n, kind)
+        elif kind == pa.string():
+            arr = _trimmed(values.cast(pa.string()), name in _LOWER)
+        else:
+            arr = values.cast(kind)
+        data[name] = pd.Series(pd.arrays.ArrowExtensionArray(arr))
+    return _finish(data, positions, raws.cast(pa.string()), evidence)
+
+
+def _finish(data: dict[str, Any], positions: list[int], raws: pa.Array, evidence: str) -> pd.DataFrame:
     data["evidence"] = pd.Series(pd.arrays.ArrowExtensionArray(
         pa.array([f"{evidence}#{p}" for p in positions], type=pa.string())))
-    data["raw"] = pd.Series(pd.arrays.ArrowExtensionArray(pa.array(raws, type=pa.binary()).cast(pa.string())))
+    data["raw"] = pd.Series(pd.arrays.ArrowExtensionArray(raws))
     return pd.DataFrame(data)

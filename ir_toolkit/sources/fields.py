@@ -182,7 +182,7 @@ def integer(value: Any) -> int | None:
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
+        return value if -(2**63) <= value < 2**63 else None  # the column is int64
     try:
         f = float(str(value).strip())
     except ValueError:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ir_toolkit.sources import fastpath
 from ir_toolkit.sources.batch import BATCH, Batch, Prepare, build_batch
 from ir_toolkit.sources.fields import normalise_keys
 from ir_toolkit.sources.mappers import LA_TABLES, classify
@@ -91,7 +92,8 @@ class Format:
         return sample.opened.container in self.containers and self.test(sample)
 
     def parse(self, path: Path, opened: Opened, *, evidence: str = "", batch_size: int = BATCH,
-              dayfirst: bool = False, counter: CountingReader | None = None) -> Iterator[Batch]:
+              dayfirst: bool = False, counter: CountingReader | None = None,
+              fast: bool | None = None) -> Iterator[Batch]:
         """Stream the file as batches of canonical events; never raises on bad records.
 
         Args:
@@ -101,10 +103,30 @@ class Format:
             batch_size: Records per batch (memory bound).
             dayfirst: Read ``a/b/yyyy`` dates as day/month.
             counter: Byte counter for progress bars.
+            fast: Decode through DuckDB (:mod:`ir_toolkit.sources.fastpath`) where the file is of a kind
+                it reads; None: only for files of ``fastpath.FAST_BYTES`` or more.
         """
         hint = path.name.lower().replace("-", "").replace("_", "")
+        which = None
+        if fast is not False and (fast or path.stat().st_size >= fastpath.FAST_BYTES):
+            which = fastpath.kind(self.NAME, path, opened, probe(path)[1])
+        if which is None:
+            yield from self._per_record(path, opened, evidence, batch_size, dayfirst, counter, hint, 0)
+            return
+        yield from fastpath.parse_fast(
+            which, path, opened, evidence=evidence, batch_size=batch_size, dayfirst=dayfirst, hint=hint,
+            family=self.family,
+            slow=lambda done: self._per_record(path, opened, evidence, batch_size, dayfirst, None, hint, done))
+        if counter is not None:  # DuckDB read the file itself
+            counter.count = path.stat().st_size
+
+    def _per_record(self, path: Path, opened: Opened, evidence: str, batch_size: int, dayfirst: bool,
+                    counter: CountingReader | None, hint: str, skip: int) -> Iterator[Batch]:
+        """Batches through the per-record readers, after the first ``skip`` records."""
         with open_text(path, opened, counter) as fh:
             stream = read_records(fh, opened.container)
+            if skip:
+                stream = itertools.dropwhile(lambda item: item[0] <= skip, stream)
             while True:
                 batch = build_batch(itertools.islice(stream, batch_size), evidence=evidence, dayfirst=dayfirst,
                                     hint=hint, family=self.family, prepare=self.prepare)

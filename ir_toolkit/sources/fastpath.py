@@ -1,0 +1,258 @@
+"""The fast import path: big Graph sign-in arrays and Purview CSV exports decoded by DuckDB.
+
+Decoding JSON into Python objects (about 80 keys per sign-in) costs more than everything else an
+import does, so for the two kinds of file that come in millions of records - a JSON array of Graph
+sign-ins and a Purview audit search CSV with the current header - DuckDB reads the file and maps
+the fields the canonical columns need in SQL (:mod:`ir_toolkit.sources.fastsql`); trimming, lower
+case, addresses and times then go through the same Arrow and pandas code as the per-record path.
+
+Every record the SQL cannot map exactly as :mod:`ir_toolkit.sources.mappers` would - a field of
+an unexpected JSON type, a key spelled differently (``UserID``, ``userId_``), fields only the
+per-record path reads, no readable time, anything malformed - is decoded from its JSON text and
+goes through :func:`ir_toolkit.sources.batch.build_batch` with its position, so the batch holds the
+same events and quarantine entries either way (rows in file order). When DuckDB cannot read on
+(broken JSON, a CSV row of the wrong width, invalid UTF-8, a Graph page inside the array), the rest
+of the file, from the first record not yet returned, is read by the per-record readers.
+
+The ``raw`` column is the record as compact JSON written by DuckDB: the same JSON value the
+per-record path stores (key order kept), though control characters are escaped as ``\\u001F``
+rather than ``\\u001f``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ir_toolkit.sources import fastsql
+from ir_toolkit.sources.batch import Batch, build_batch, frame_from_arrow
+from ir_toolkit.sources.fields import _norm, ip, loads, normalise_keys
+from ir_toolkit.sources.jsonstream import MAX_RECORD, _pages
+from ir_toolkit.sources.mappers import classify
+from ir_toolkit.sources.reader import Opened, csv_header
+from ir_toolkit.timeutil import parse_times
+
+log = logging.getLogger(__name__)
+
+FAST_BYTES = 16 << 20  # files at least this big take the fast path (when it applies)
+READ_AHEAD = "256MB"  # decoded records DuckDB keeps ready
+MEMORY = "4GB"  # DuckDB's memory limit per connection
+_GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\n?$"
+_RULE_OR_PERMISSION_OPS = ["new-inboxrule", "set-inboxrule", "remove-inboxrule", "updateinboxrules",
+                           "enable-inboxrule", "add-mailboxpermission", "add-recipientpermission",
+                           "add-mailboxfolderpermission", "set-mailboxfolderpermission", "remove-mailboxpermission"]
+
+
+class _Stop(Exception):
+    """The rest of the file goes through the per-record readers (e.g. a Graph page inside an array)."""
+
+
+def kind(fmt_name: str, path: Path, opened: Opened, head: str) -> str | None:
+    """Which fast query fits this file ("signins", "purview") or None."""
+    if opened.encoding not in ("utf-8", "utf-8-sig"):
+        return None
+    if fmt_name == "graph-signins" and opened.container == "json" and head.lstrip("\ufeff \t\r\n")[:1] == "[":
+        return "signins"
+    if fmt_name == "purview-csv" and opened.container == "csv" and \
+            tuple(csv_header(head.lstrip("\ufeff"))) == fastsql.PURVIEW_HEADER:
+        return "purview"
+    return None
+
+
+def _source(which: str, path: Path, opened: Opened) -> str:
+    compression = "gzip" if opened.gzip else "none"
+    name = str(path).replace("'", "''")
+    if which == "signins":
+        return (f"read_json('{name}', format='array', records=false, columns={{'j': 'JSON'}}, "
+                f"maximum_object_size={MAX_RECORD}, compression='{compression}')")
+    return (f"read_csv('{name}', header=true, columns={{columns}}, auto_detect=false, delim=',', quote='\"', "
+            f"escape='\"', strict_mode=true, allow_quoted_nulls=false, max_line_size={MAX_RECORD}, "
+            f"compression='{compression}')")
+
+
+def parse_fast(which: str, path: Path, opened: Opened, *, evidence: str, batch_size: int, dayfirst: bool,
+               hint: str, family: str | None, slow: Callable[[int], Iterator[Batch]]) -> Iterator[Batch]:
+    """Batches of one file through DuckDB; ``slow(done)`` parses the file per record after record ``done``."""
+    source = _source(which, path, opened)
+    stage1 = fastsql.signin_stage1(source) if which == "signins" else fastsql.purview_stage1(source)
+    stage2 = fastsql.signin_stage2("decoded") if which == "signins" else fastsql.purview_stage2("decoded")
+    decide = _Decider(which)
+    done = 0
+    con, mapper = duckdb.connect(), duckdb.connect()  # one streams the file, the other maps its batches
+    try:
+        for c in (con, mapper):
+            c.execute("SET enable_progress_bar = false")
+            c.execute(f"SET memory_limit = '{MEMORY}'")
+        # DuckDB decodes the next batches while Python maps and writes this one (two CPUs busy)
+        con.execute(f"SET max_streaming_buffer_size = '{READ_AHEAD}'")
+        con.execute(f"SET streaming_buffer_size = '{READ_AHEAD}'")
+        reader = con.sql(stage1).to_arrow_reader(batch_size)
+        pending: list[pa.RecordBatch] = []
+        rows = 0
+        for rb in itertools.chain(reader, [None]):
+            if rb is not None:
+                pending.append(rb)
+                rows += rb.num_rows
+                if rows < batch_size:
+                    continue
+            if not rows:
+                break
+            table = pa.Table.from_batches(pending).combine_chunks()
+            pending, rows = [], 0
+            for start in range(0, table.num_rows, batch_size):
+                decoded = table.slice(start, batch_size)
+                mapper.register("decoded", decoded)
+                mapped = mapper.sql(stage2).to_arrow_table()
+                mapper.unregister("decoded")
+                batch = _batch(which, decoded, mapped, done, decide, evidence=evidence, dayfirst=dayfirst,
+                               hint=hint, family=family)
+                done += decoded.num_rows
+                yield batch
+    except (duckdb.Error, _Stop, pa.ArrowException, OSError) as exc:  # OSError: DuckDB errors through Arrow
+        log.info("%s: per-record import from record %d on (%s)", evidence, done + 1, str(exc).splitlines()[0])
+        yield from slow(done)
+    finally:
+        con.close()
+        mapper.close()
+
+
+class _Decider:
+    """Accepts or refuses record shapes (by key-list hash) from one sample record each."""
+
+    def __init__(self, which: str) -> None:
+        self.which = which
+        self.keys = fastsql.SIGNIN_KEYS if which == "signins" else fastsql.UAL_KEYS
+        self.known: dict[int, bool] = {}
+
+    def __call__(self, hashes: pa.Array, sample: Callable[[int], tuple[Any, int]]) -> pa.Array:
+        values = hashes.to_numpy(zero_copy_only=False)
+        uniques, first = _first_index(values)
+        for h, i in zip(uniques, first, strict=True):
+            if h not in self.known:
+                record, nkeys = sample(i)
+                self.known[h] = self._accept(record, nkeys)
+        return pa.array([self.known[h] for h in values.tolist()], type=pa.bool_())
+
+    def _accept(self, record: Any, nkeys: int) -> bool:
+        if not isinstance(record, dict):
+            return False
+        if self.which == "signins" and _pages(record) is not None:
+            raise _Stop("a Graph page inside the array")
+        if len(record) != nkeys:  # a key written twice: json keeps the last value, DuckDB the first
+            return False
+        for where, spellings in self.keys.items():
+            for obj in _objects(record, where):
+                if not all(spellings.get(_norm(k), k) == k for k in obj):
+                    return False
+        return self.which != "signins" or classify(normalise_keys(record)) == "signin"
+
+
+def _objects(record: dict[str, Any], where: str) -> list[dict[str, Any]]:
+    """The nested objects at ``where`` ("" the record, "a.b", "a[]" the objects of list a)."""
+    found: list[Any] = [record]
+    for step in where.split(".") if where else []:
+        name, many = (step[:-2], True) if step.endswith("[]") else (step, False)
+        nxt: list[Any] = []
+        for o in found:
+            v = o.get(name) if isinstance(o, dict) else None
+            nxt.extend(v if many and isinstance(v, list) else [] if many else [v])
+        found = nxt
+    return [o for o in found if isinstance(o, dict)]
+
+
+def _first_index(values: Any) -> tuple[list[int], list[int]]:
+    seen: dict[int, int] = {}
+    for i, h in enumerate(values.tolist()):
+        if h not in seen:
+            seen[h] = i
+    return list(seen), list(seen.values())
+
+
+def _strip(arr: pa.Array) -> pa.Array:
+    arr = pc.utf8_trim_whitespace(arr)
+    return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+
+
+def _ips(arr: pa.Array) -> pa.Array:
+    """:func:`ir_toolkit.sources.fields.ip` of every value (computed once per distinct value)."""
+    arr = _strip(arr)
+    uniques = pc.unique(arr)
+    mapped = pa.array([ip(v) for v in uniques.to_pylist()], type=pa.string())
+    return pc.take(mapped, pc.index_in(arr, value_set=uniques))
+
+
+def _batch(which: str, decoded: pa.Table, t: pa.Table, done: int, decide: _Decider, *, evidence: str,
+           dayfirst: bool, hint: str, family: str | None) -> Batch:
+    n = t.num_rows
+    positions = list(range(done + 1, done + n + 1))
+    raws = decoded.column("raw").combine_chunks()
+    nkeys = decoded.column("nkeys")
+
+    def sample(i: int) -> tuple[Any, int]:
+        try:
+            record = loads(raws[i].as_py())
+            return (loads(record["AuditData"]) if which == "purview" else record), nkeys[i].as_py()
+        except (ValueError, TypeError):
+            return None, -1
+
+    ok = pc.and_kleene(pc.fill_null(t.column("ok").combine_chunks(), False),
+                       decide(t.column("kh").combine_chunks(), sample))
+    cols: dict[str, Any] = {name: t.column(name).combine_chunks() for name in t.column_names
+                            if name not in ("kh", "ok")}
+    if which == "signins":
+        cols["operation"] = pa.array(["Sign-in"] * n, pa.string())
+        cols["user"] = pc.if_else(cols.pop("by_app"), cols.pop("app_user"), pc.utf8_lower(_strip(cols.pop("upn"))))
+    else:
+        op = _strip(cols["operation"])
+        mail = pc.fill_null(pc.equal(op, "MailItemsAccessed"), False)
+        ok = pc.and_(ok, pc.invert(pc.fill_null(pc.is_in(pc.utf8_lower(op), pa.array(_RULE_OR_PERMISSION_OPS)),
+                                                False)))
+        no_text, no_list = pa.scalar(None, pa.string()), pa.scalar(None, pa.list_(pa.string()))
+        cols["source"] = pc.if_else(mail, "mail_access", "audit_other")
+        cols["user"] = pc.utf8_lower(_strip(cols["user"]))
+        key = cols.pop("user_key")
+        cols["user_id"] = pc.if_else(pc.fill_null(pc.match_substring_regex(key, _GUID), False), key, no_text)
+        cols["mail_access_type"] = pc.if_else(mail, cols["mail_access_type"], no_text)
+        flag = pc.utf8_lower(_strip(cols["throttled"]))
+        cols["throttled"] = pc.if_else(mail, pc.fill_null(pc.is_in(flag, pa.array(["true", "1", "yes"])), False),
+                                       pa.scalar(None, pa.bool_()))
+        cols["items"] = pc.if_else(mail, cols["items"], pa.scalar(None, pa.int64()))
+        cols["message_ids"] = pc.if_else(mail, cols["message_ids"], no_list)
+        cols["folders"] = pc.if_else(mail, cols["folders"], no_list)
+        cols["target"] = pc.if_else(mail, no_text, cols["target"])
+    cols["ip"] = _ips(cols["ip"])
+    times = parse_times(pd.Series(pd.arrays.ArrowExtensionArray(cols["time"])), dayfirst=dayfirst)
+    ok = pc.and_(ok, pa.array(times.notna().to_numpy()))
+    cols["time"] = times
+    keep = ok.to_numpy(zero_copy_only=False)
+    if keep.all():
+        return Batch(frame_from_arrow(cols, positions, raws, evidence, dayfirst), [], n)
+    fast_cols = {k: (v[keep].reset_index(drop=True) if isinstance(v, pd.Series) else v.filter(ok))
+                 for k, v in cols.items()}
+    fast_positions = [p for p, k in zip(positions, keep, strict=True) if k]
+    fast = frame_from_arrow(fast_cols, fast_positions, raws.filter(ok), evidence, dayfirst)
+    rest = [i for i in range(n) if not keep[i]]
+    slow = build_batch(((positions[i], _record(raws[i].as_py())) for i in rest), evidence=evidence,
+                       dayfirst=dayfirst, hint=hint, family=family)
+    frame = pd.concat([fast, slow.events], ignore_index=True) if len(slow.events) else fast
+    if len(slow.events):
+        where = fast_positions + [int(str(e).rsplit("#", 1)[1]) for e in slow.events["evidence"].tolist()]
+        frame = frame.iloc[pd.Series(where).argsort(kind="stable").to_numpy()].reset_index(drop=True)
+    return Batch(frame, slow.quarantined, n)
+
+
+def _record(text: str) -> Any:
+    try:
+        return loads(text)
+    except ValueError as exc:  # DuckDB wrote it, so it parses; kept for safety
+        from ir_toolkit.sources.jsonstream import Broken
+
+        return Broken(f"unreadable record ({exc})", text)

@@ -1,0 +1,201 @@
+"""The DuckDB fast import path gives the same case as the per-record path (issue 4 performance).
+
+Each test imports the same file twice, once with ``fast=True`` and once with ``fast=False``, and
+compares counts, events (every column; ``raw`` as the JSON value it holds) and quarantine entries.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import gzip
+import io
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from conftest import DATA, TESTDATA
+
+from ir_toolkit.case import Case
+from ir_toolkit.case.importing import import_files
+
+TENANT = DATA / "sample-tenant"
+IMPORT = TESTDATA / "import"
+FASTLOG = "ir_toolkit.sources.fastpath"
+
+
+def _signins() -> list[dict[str, Any]]:
+    return [r for f in sorted((TENANT / "entra").glob("signins_*/page-*.json.gz"))
+            for r in json.loads(gzip.decompress(f.read_bytes()))["value"]]
+
+
+def _purview_rows() -> list[list[str]]:
+    with gzip.open(TENANT / "purview" / "audit_search_export.csv.gz", "rt", encoding="utf-8-sig", newline="") as fh:
+        return list(csv.reader(fh))
+
+
+def _csv(rows: list[list[str]]) -> bytes:
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    return out.getvalue().encode("utf-8-sig")
+
+
+def _normal(v: Any) -> Any:
+    if isinstance(v, list | tuple) or hasattr(v, "tolist"):
+        return [_normal(x) for x in list(v)]
+    try:
+        if pd.isna(v):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return v
+
+
+def _case(root: Path, path: Path, fast: bool, batch_size: int) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+    case = Case.init(root, tenant="contoso.com")
+    [res] = import_files(case, [path], fast=fast, batch_size=batch_size)
+    events = case.read_events().sort_values(["evidence"], key=lambda s: s.map(lambda e: int(e.rsplit("#", 1)[1])))
+    return res, events.reset_index(drop=True), case.quarantined()
+
+
+def same_case(tmp_path: Path, path: Path, batch_size: int = 50_000) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Import ``path`` both ways; assert the same counts, events and quarantine; return counts and events."""
+    res_f, ev_f, q_f = _case(tmp_path / "fast", path, True, batch_size)
+    res_s, ev_s, q_s = _case(tmp_path / "slow", path, False, batch_size)
+    assert res_f == res_s
+    assert res_f["records"] == res_f["imported"] + res_f["duplicates"] + res_f["quarantined"]
+    assert list(ev_f.columns) == list(ev_s.columns) and len(ev_f) == len(ev_s)
+    for col in ev_s.columns:
+        fast, slow = ev_f[col].tolist(), ev_s[col].tolist()
+        if col == "raw":
+            fast, slow = [json.loads(r) for r in fast], [json.loads(r) for r in slow]
+        else:
+            fast, slow = [_normal(v) for v in fast], [_normal(v) for v in slow]
+        diff = [i for i, (a, b) in enumerate(zip(fast, slow, strict=True)) if a != b]
+        assert not diff, f"{col}: row {diff[0]}: fast {fast[diff[0]]!r}, per record {slow[diff[0]]!r}"
+    assert q_f.to_dict("records") == q_s.to_dict("records")
+    return res_f, ev_f
+
+
+def test_sample_tenant_signins_as_array_same_both_ways(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "signins.json"
+    path.write_text(json.dumps(_signins()), "utf-8")
+    with caplog.at_level(logging.INFO, logger=FASTLOG):
+        res, events = same_case(tmp_path, path, batch_size=2000)
+    assert not [r for r in caplog.records if r.name == FASTLOG]  # DuckDB read the whole file
+    assert res["format"] == "graph-signins" and res["imported"] == len(_signins())
+    assert set(events["source"]) == {"signin_interactive", "signin_noninteractive", "signin_serviceprincipal"}
+
+
+def test_sample_tenant_purview_csv_same_both_ways(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "audit.csv.gz"
+    path.write_bytes((TENANT / "purview" / "audit_search_export.csv.gz").read_bytes())
+    with caplog.at_level(logging.INFO, logger=FASTLOG):
+        res, events = same_case(tmp_path, path, batch_size=5000)
+    assert not [r for r in caplog.records if r.name == FASTLOG]
+    assert res["format"] == "purview-csv" and res["quarantined"] == 0
+    mail = events[events["source"] == "mail_access"]
+    assert len(mail) > 10_000 and mail["message_ids"].map(len).sum() > 0 and mail["token_id"].notna().sum() > 1000
+    assert events["target"].notna().any()
+
+
+def _odd_signins() -> list[Any]:
+    base = _signins()[:40]
+    odd: list[Any] = [copy.deepcopy(r) for r in base]
+    odd[1]["UserPrincipalName"] = odd[1].pop("userPrincipalName")  # another spelling: per record
+    odd[2]["status"]["errorCode"] = "50126"  # text where a number is expected
+    odd[3]["createdDateTime"] = "9/20/2023 4:05:03 AM"  # locale time
+    odd[4]["createdDateTime"] = "never"  # no readable time: quarantined
+    odd[5]["location"] = "Redmond, Washington, US"
+    odd[6]["ipAddress"] = "[2001:db8::1]:443"
+    odd[7]["autonomousSystemNumber"] = 123456789012345678901234  # beyond 64 bits
+    odd[8]["signInEventTypes"] = ["servicePrincipal"]
+    odd[8]["userPrincipalName"] = ""
+    odd[9]["managedServiceIdentity"] = {"msiType": "systemAssigned"}
+    odd[10]["id"] = odd[11]["id"]  # a duplicate record id
+    odd[12]["status"] = None
+    odd[13]["userAgent"] = "  padded\t"
+    odd[14]["activityDisplayName"] = "Add user"  # a directory audit, not a sign-in
+    return [*odd[:20], 5, "text", [1], *odd[20:], {"no": "idea"}]
+
+
+def test_odd_signins_same_both_ways(tmp_path: Path) -> None:
+    path = tmp_path / "odd.json"
+    path.write_text(json.dumps(_odd_signins()), "utf-8")
+    res, events = same_case(tmp_path, path, batch_size=7)
+    assert res["quarantined"] == 6 and res["duplicates"] == 1  # never, 5, "text", [1], {"no"}, the audit without time
+    assert "2001:db8::1" in set(events["ip"])
+
+
+def test_page_inside_array_and_truncation_fall_back(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    records = _signins()[:30]
+    page = {"@odata.context": "https://graph.microsoft.com/beta/$metadata#auditLogs/signIns", "value": records[20:25]}
+    path = tmp_path / "paged.json"
+    path.write_text(json.dumps([*records[:20], page, *records[25:]]), "utf-8")
+    with caplog.at_level(logging.INFO, logger=FASTLOG):
+        res, _ = same_case(tmp_path / "a", path, batch_size=8)
+    assert res["records"] == 30 and res["imported"] == 30
+    assert [r for r in caplog.records if "per-record import from record 17" in r.getMessage()]
+    cut = tmp_path / "cut.json"
+    cut.write_text(json.dumps(records)[:-900], "utf-8")
+    res, _ = same_case(tmp_path / "b", cut, batch_size=8)
+    assert res["quarantined"] == 1 and res["imported"] == 29
+
+
+def test_odd_purview_rows_same_both_ways(tmp_path: Path) -> None:
+    rows = _purview_rows()[:60]
+    header = rows[0]
+    audit = header.index("AuditData")
+
+    def edit(i: int, change: Any) -> None:
+        data = json.loads(rows[i][audit])
+        change(data)
+        rows[i][audit] = json.dumps(data)
+
+    rows[1][audit] = '{"CreationTime": "2023-06-16T15:58:37", "Id": '  # broken AuditData
+    rows[2][audit] = "[1, 2]"  # not an object
+    edit(3, lambda d: d.pop("UserId"))  # filled from the CSV column
+    edit(4, lambda d: d.update(Operation="New-InboxRule", Parameters=[{"Name": "Name", "Value": "x"}]))
+    edit(5, lambda d: d.update(ClientIPAddress="[2001:db8::5]:1234"))
+    edit(6, lambda d: d.update(AppAccessContext='{"UniqueTokenId": "abc"}'))  # nested object as text
+    edit(7, lambda d: d.update(OperationCount="4"))
+    edit(8, lambda d: d.update(userId=d.pop("UserId")))
+    edit(9, lambda d: d.update(CreationTime=""))  # the CSV's CreationDate decides
+    edit(10, lambda d: d.update(Folders=[{"Path": "\\Inbox", "FolderItems": [{"InternetMessageId": ""}]}]))
+    edit(11, lambda d: d.update(OperationProperties=[{"Name": "IsThrottled", "Value": "True"}]))
+    edit(12, lambda d: d.update(UserKey="1B5BA0D3-9A65-4C57-8C6D-6D1B36E8B7C1"))
+    edit(14, lambda d: d.update(Operation="UserLoggedIn", Target=[{"ID": "123", "Type": 0}, {"ID": "app-1"}],
+                                ActorIpAddress="203.0.113.9", ClientIPAddress=""))
+    edit(15, lambda d: d.update(Operation="UserLoggedIn", Target=[{"Id": "app-2"}]))  # another spelling
+    edit(16, lambda d: d.update(Operation="UserLoggedIn", Target=[{"ID": " 42 "}, {"ID": "x"}]))  # blanks
+    rows[13][1] = "9/20/2023 4:05:03 AM"
+    edit(13, lambda d: d.update(CreationTime=None))
+    path = tmp_path / "odd.csv"
+    path.write_bytes(_csv(rows))
+    res, events = same_case(tmp_path, path, batch_size=9)
+    assert res["quarantined"] == 2 and res["records"] == 59
+    assert {"app-1", "app-2", "x"} <= set(events["target"]) and "203.0.113.9" in set(events["ip"])
+
+
+def test_purview_row_of_wrong_width_falls_back_after_what_was_read(tmp_path: Path,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    rows = _purview_rows()[:80]
+    rows[70] = rows[70][:3]
+    path = tmp_path / "short.csv"
+    path.write_bytes(_csv(rows))
+    with caplog.at_level(logging.INFO, logger=FASTLOG):
+        res, _ = same_case(tmp_path, path, batch_size=10)
+    assert res["quarantined"] == 1 and res["records"] == 79
+    assert [r for r in caplog.records if r.name == FASTLOG and "per-record import" in r.getMessage()]
+
+
+@pytest.mark.parametrize("tail, quarantined", [("\n" + "[]", 0), (" trailing garbage", 1), ('\n{"a": 1}', 1)])
+def test_what_follows_the_array_is_read_as_per_record(tmp_path: Path, tail: str, quarantined: int) -> None:
+    records = _signins()[:6]
+    path = tmp_path / "tail.json"
+    path.write_text(json.dumps(records[:3]) + "\n" + json.dumps(records[3:]) + tail, "utf-8")
+    res, _ = same_case(tmp_path, path, batch_size=4)
+    assert (res["imported"], res["quarantined"]) == (6, quarantined)
