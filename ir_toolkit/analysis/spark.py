@@ -64,7 +64,7 @@ def spark_session(master: str | None = None, app_name: str = "ir-toolkit") -> An
 
     Args:
         master: Spark master URL (``local[2]``, ``spark://host:7077``, ``yarn``...). None: the
-            active session if there is one, else ``local[*]``.
+            active session if there is one, else spark-submit's master or pyspark's ``local[*]``.
         app_name: Application name shown in the Spark UI.
 
     Raises:
@@ -81,9 +81,11 @@ def spark_session(master: str | None = None, app_name: str = "ir-toolkit") -> An
         raise UserError(INSTALL_JAVA)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     log.info("starting a Spark session on %s", master or "local[*]")
-    builder = (SparkSession.builder.master(master or "local[*]").appName(app_name)
-               .config("spark.sql.session.timeZone", "UTC"))
-    if (master or "local").startswith("local"):  # one machine: few shuffle partitions, no web UI
+    builder = (SparkSession.builder.appName(app_name).config("spark.sql.session.timeZone", "UTC")
+               .config("spark.ui.showConsoleProgress", "false"))
+    if master:  # else spark-submit's --master, or pyspark's default local[*]
+        builder = builder.master(master)
+    if master and master.startswith("local"):  # one machine: few shuffle partitions, no web UI
         builder = builder.config("spark.sql.shuffle.partitions", "8").config("spark.ui.enabled", "false")
     return builder.getOrCreate()
 
