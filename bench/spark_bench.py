@@ -22,19 +22,29 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from bench.detect_bench import build_case
 
 
-def _tree_rss(proc: psutil.Process) -> int:
-    total = 0
-    for p in [proc, *proc.children(recursive=True)]:
+def _tree_rss(root: int) -> int:
+    """Resident bytes of process ``root`` and all its descendants (Linux /proc)."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    page = os.sysconf("SC_PAGE_SIZE")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
         try:
-            total += p.memory_info().rss
-        except psutil.Error:
-            pass
-    return total
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            parents[int(entry.name)] = int(stat[1])
+            rss[int(entry.name)] = int((entry / "statm").read_text().split()[1]) * page
+        except (OSError, IndexError, ValueError):
+            continue
+    tree, frontier = {root}, [root]
+    while frontier:
+        kids = [pid for pid, ppid in parents.items() if ppid in frontier and pid not in tree]
+        tree.update(kids)
+        frontier = kids
+    return sum(rss.get(pid, 0) for pid in tree)
 
 
 def _child(engine: str, case_path: str, master: str) -> None:
@@ -58,13 +68,12 @@ def _measure(engine: str, case_path: Path, master: str, driver_memory: str) -> d
     cmd = [sys.executable, "-m", "bench.spark_bench", "--child", engine, str(case_path), "--master", master]
     peak = 0
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as proc:
-        handle = psutil.Process(proc.pid)
         done = threading.Event()
 
         def sample() -> None:
             nonlocal peak
             while not done.is_set():
-                peak = max(peak, _tree_rss(handle))
+                peak = max(peak, _tree_rss(proc.pid))
                 done.wait(0.2)
 
         watcher = threading.Thread(target=sample, daemon=True)
