@@ -137,3 +137,17 @@ def test_missing_pyspark_is_one_line_exit_2(case_dir: Path) -> None:
     r = _run(["scope", str(case_dir), "--engine", "spark"], dict(os.environ), prelude="sys.modules['pyspark'] = None; ")
     assert r.returncode == 2, r.stderr
     assert r.stderr.strip().count("\n") == 0 and "pip install" in r.stderr and "pyspark" in r.stderr
+
+
+def test_playbook_with_engine_spark(case_dir: Path) -> None:
+    """``-p engine=spark``: notebooks 02 and 05 detect and scope on Spark; the scope equals DuckDB's."""
+    case, _ = build(case_dir)
+    r = cli("run", "token-forgery", "--case", case.root, "-p", "engine=spark", timeout=900)
+    assert r.returncode == 0, r.stderr
+    findings_doc = json.loads((case.root / "findings.json").read_text(encoding="utf-8"))
+    assert findings_doc["engine"] == "spark"
+    spark_scope = json.loads((case.root / "scope.json").read_text(encoding="utf-8"))
+    duck_scope = scope(case, detect(case, write=False), write=False)
+    assert spark_scope["compromised_mailboxes"]
+    assert _scope_doc(spark_scope) == json.loads(json.dumps(_scope_doc(duck_scope), default=str))
+    assert (case.root / "reports" / "report.html").exists()
