@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.detect_bench import build_case
+from bench.detect_bench import ensure_case
 
 
 def _tree_rss(root: int) -> int:
@@ -100,11 +100,7 @@ def main(argv: list[str]) -> int:
         _child(args.child[0], args.child[1], args.master)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
-        case_path = Path(args.keep) if args.keep else Path(tmp) / "case"
-        if not (case_path / "case.json").exists():
-            t = time.perf_counter()
-            build_case(case_path, args.events)
-            print(f"built {args.events:,} events in {time.perf_counter() - t:.1f} s at {case_path}")
+        case_path = ensure_case(Path(args.keep) if args.keep else Path(tmp) / "case", args.events)
         runs = {e: _measure(e, case_path, args.master, args.driver_memory) for e in ("duckdb", "spark")}
         print(f"{'engine':<8} {'wall s':>8} {'peak MB':>9}  findings")
         for name, r in runs.items():
