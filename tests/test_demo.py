@@ -10,7 +10,6 @@ import nbformat
 import pytest
 
 from ir_toolkit.paths import sample_tenant_dir
-from ir_toolkit.report import casedata
 from tests.conftest import cli
 
 
@@ -40,10 +39,11 @@ def test_demo_runs_every_notebook_on_the_sample_tenant(tmp_path: Path) -> None:
     page = report.read_text(encoding="utf-8")
     assert "<title>Incident report:" in page
     key = json.loads((sample_tenant_dir() / "answer_key.json").read_text(encoding="utf-8"))
-    if casedata.optional("ir_toolkit.report.plots"):  # once plots are installed, notebooks and report show them
-        timeline = nbformat.read(out / "reports" / "notebooks" / "03-timeline.ipynb", as_version=4)
-        assert any("image/png" in o.get("data", {}) for c in timeline.cells for o in c.get("outputs", []))
-        assert page.count('<img src="data:image/png;base64,') >= 4
-    if (out / "scope.json").exists():  # once detections and scoping are installed, the report names them
-        for box in key["compromised_mailboxes"]:
-            assert box["upn"] in page
+    timeline = nbformat.read(out / "reports" / "notebooks" / "03-timeline.ipynb", as_version=4)
+    assert any("image/png" in o.get("data", {}) for c in timeline.cells for o in c.get("outputs", []))
+    assert page.count('<img src="data:image/png;base64,') >= 4
+    scope = json.loads((out / "scope.json").read_text(encoding="utf-8"))
+    assert sorted(b["upn"] for b in scope["compromised_mailboxes"]) == sorted(
+        b["upn"] for b in key["compromised_mailboxes"])
+    for box in key["compromised_mailboxes"]:
+        assert box["upn"] in page

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -86,7 +87,9 @@ class EventStore:
             folder.mkdir(parents=True, exist_ok=True)
             seq = len(list(folder.glob("*.parquet")))
             name = f"part-{seq:05d}{'-' + tag if tag else ''}.parquet"
-            pq.write_table(to_arrow(new), folder / name, compression="zstd")
+            tmp = folder / f".{name}.tmp"  # written whole, then renamed: a killed import leaves no torn part
+            pq.write_table(to_arrow(new), tmp, compression="zstd")
+            os.replace(tmp, folder / name)
             known.update(new["record_id"].tolist())
             stored += len(new)
         return stored, duplicates

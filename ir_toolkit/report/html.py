@@ -116,7 +116,12 @@ def _summary(scope: dict[str, Any] | None, findings: pd.DataFrame, cov: pd.DataF
     elif scope is None:
         lines.append(casedata.NO_FINDINGS[0].upper() + casedata.NO_FINDINGS[1:] + ".")
     signin = cov[cov["source"].astype(str).str.startswith("signin_")] if len(cov) else cov
-    if len(signin):
+    judged = (scope or {}).get("signin_coverage") or {}
+    if len(signin) and judged.get("start"):
+        # the coverage the detections judged tokens in (every user sign-in source present), not the union
+        lines.append(f"Sign-in logs cover {fmt(judged['start'], tz)} to {fmt(judged.get('end'), tz)} "
+                     "(the period in which a token can be proven issued or forged).")
+    elif len(signin):
         lines.append(f"Sign-in logs cover {fmt(signin['first'].min(), tz)} to {fmt(signin['last'].max(), tz)}.")
     elif len(cov):
         lines.append("The case holds no sign-in logs: forged tokens cannot be told from issued ones.")

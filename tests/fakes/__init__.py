@@ -1,0 +1,1 @@
+"""Loopback test doubles (real HTTP servers) shared by tests/ and bench/."""
