@@ -133,6 +133,15 @@ def build_case(path: Path, events: int) -> None:
     pq.write_table(_actor(2000), case.events.root / "mail_access" / "part-actor.parquet", compression="zstd")
 
 
+def ensure_case(case_path: Path, events: int) -> Path:
+    """Build the synthetic case at ``case_path`` unless a case is already there (``--keep`` reuse)."""
+    if not (case_path / "case.json").exists():
+        t = time.perf_counter()
+        build_case(case_path, events)
+        print(f"built {events:,} events in {time.perf_counter() - t:.1f} s at {case_path}")
+    return case_path
+
+
 def _child(mode: str, case_path: str) -> None:
     """Run one measured step in this (child) process and print its result as JSON."""
     start = time.perf_counter()
@@ -175,11 +184,7 @@ def main(argv: list[str]) -> int:
         _child(*args.child)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
-        case_path = Path(args.keep) if args.keep else Path(tmp) / "case"
-        if not (case_path / "case.json").exists():
-            t = time.perf_counter()
-            build_case(case_path, args.events)
-            print(f"built {args.events:,} events in {time.perf_counter() - t:.1f} s at {case_path}")
+        case_path = ensure_case(Path(args.keep) if args.keep else Path(tmp) / "case", args.events)
         floor = _measure("floor", case_path)
         run = _measure("detect", case_path)
         print(f"floor (bare DuckDB scan of {len(COLUMNS)} columns): {floor['seconds']:.1f} s, "

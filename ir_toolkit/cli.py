@@ -190,10 +190,25 @@ def _pack_params(pairs: list[str]) -> dict[str, str]:
     return params
 
 
+def _engine_options(args: argparse.Namespace) -> dict[str, str | None]:
+    if args.engine != "spark" and (args.spark_master or args.events):
+        raise UserError("--spark-master and --events need --engine spark")
+    return {"master": args.spark_master, "events": args.events} if args.engine == "spark" else {}
+
+
+def _add_engine_args(parser: Any) -> None:
+    parser.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
+                        help="SQL engine: duckdb (this machine, default) or spark (a cluster / data lake)")
+    parser.add_argument("--spark-master", metavar="URL", help="Spark master (local[4], spark://host:7077, yarn)")
+    parser.add_argument("--events", metavar="URI",
+                        help="Parquet events with the canonical columns (a lake table path) instead of CASE/events")
+
+
 def cmd_detect(args: argparse.Namespace) -> int:
     from ir_toolkit.analysis.detect import detect, finding_counts
 
-    findings = detect(args.case, pack=args.pack, params=_pack_params(args.params), progress=args.progress)
+    findings = detect(args.case, pack=args.pack, params=_pack_params(args.params), progress=args.progress,
+                      engine=args.engine, engine_options=_engine_options(args))
     if args.json:
         from ir_toolkit.case import Case
 
@@ -211,7 +226,8 @@ def cmd_detect(args: argparse.Namespace) -> int:
 def cmd_scope(args: argparse.Namespace) -> int:
     from ir_toolkit.analysis.scope import scope
 
-    doc = scope(args.case, params=_pack_params(args.params) or None)
+    doc = scope(args.case, params=_pack_params(args.params) or None, engine=args.engine,
+                engine_options=_engine_options(args))
     w = doc["window"]
     lines = [f"scope written to {args.case}/scope.json",
              f"window: {w['first_malicious']} .. {w['last_malicious']}",
@@ -233,6 +249,7 @@ def _add_detect_scope(sub: Any) -> None:
                      help="pack parameter, e.g. -p baseline_days=14 -p iocs=list.csv")
     det.add_argument("--json", action="store_true")
     det.add_argument("--no-progress", dest="progress", action="store_false")
+    _add_engine_args(det)
     det.set_defaults(func=cmd_detect)
 
     sco = sub.add_parser("scope", help="scope the breach; writes CASE/scope.json")
@@ -240,6 +257,7 @@ def _add_detect_scope(sub: Any) -> None:
     sco.add_argument("-p", dest="params", action="append", default=[], metavar="NAME=VALUE",
                      help="pack parameter (used when detect has not run yet)")
     sco.add_argument("--json", action="store_true")
+    _add_engine_args(sco)
     sco.set_defaults(func=cmd_scope)
 
 

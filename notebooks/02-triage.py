@@ -64,7 +64,7 @@ case, tenant = casedata.start_notebook(case_path, tenant, tz)
 
 # %%
 params = {"baseline_days": baseline_days} if baseline_days else None  # None: the pack's own defaults
-findings = casedata.run_detections(case, pack=pack, params=params)
+findings = casedata.run_detections(case, pack=pack, params=params, engine=engine)
 if mailbox:
     findings = findings[(findings["mailbox"] == mailbox.lower()) | (findings["user"] == mailbox.lower())]
 if findings.empty:

@@ -50,7 +50,7 @@ case, tenant = casedata.start_notebook(case_path, tenant, tz)
 
 # %%
 findings = casedata.load_findings(case)
-scope = casedata.run_scope(case, findings if len(findings) else None)
+scope = casedata.run_scope(case, findings if len(findings) else None, engine=engine)
 if not scope:
     display(Markdown("**The breach has not been scoped**: scoping is not installed, or there are no findings yet."))
     scope = {}

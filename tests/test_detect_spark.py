@@ -1,12 +1,17 @@
-"""The token-forgery pack's SQL is portable: Spark SQL gives the same findings as DuckDB.
+"""The Spark engine gives the same findings and scope.json as DuckDB (issue 10).
 
-A minimal engine over a local SparkSession (issue 10 ships the real one) runs the same
-prepare/run_pack path as DuckDB on the breach scenario of test_scope.
+One local[2] SparkSession is shared by every test here (session-scoped fixture). Cases:
+the breach scenario of test_scope (plus a forged token), the committed sample tenant and
+one other generated seed, and a hive-partitioned "lake table" read with ``events=URI``.
+The CLI is exercised for the missing-Java and missing-pyspark messages (exit 2).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,66 +19,135 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from ir_toolkit.analysis.detect import prepare, run_pack
+from ir_toolkit.analysis.detect import detect, prepare, run_pack
+from ir_toolkit.analysis.scope import scope
+from ir_toolkit.analysis.spark import spark_session
 from ir_toolkit.case import Case
+from ir_toolkit.paths import sample_tenant_dir
+from tests.conftest import ROOT, cli
 from tests.detect_events import frame, token_event
+from tests.test_acceptance_sample import _log_files
 from tests.test_scope import build
 
 pytestmark = pytest.mark.spark
 
 
-class _SparkEngine:
-    """Engine protocol over Spark SQL (test-only)."""
-
-    def __init__(self, spark: Any, case: Case) -> None:
-        self.spark = spark
-        spark.read.parquet(*[str(p) for p in sorted(case.events.root.glob("*/*.parquet"))]) \
-            .createOrReplaceTempView("events")
-
-    def run_sql(self, sql: str) -> pd.DataFrame:
-        from pyspark.sql.types import TimestampType
-
-        df = self.spark.sql(sql)
-        frame = pd.DataFrame([r.asDict() for r in df.collect()], columns=df.columns)
-        for f in df.schema.fields:
-            if isinstance(f.dataType, TimestampType):  # naive datetimes in the session zone (UTC)
-                frame[f.name] = pd.to_datetime(frame[f.name]).dt.tz_localize("UTC").astype("datetime64[us, UTC]")
-        return frame
-
-    def create_view(self, name: str, sql: str) -> None:
-        self.spark.sql(f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}")
-
-    def create_table(self, name: str, sql: str) -> None:
-        self.spark.sql(sql).cache().createOrReplaceTempView(name)
-
-    def register(self, name: str, frame: pd.DataFrame) -> None:
-        from pyspark.sql.types import StringType, StructField, StructType
-
-        schema = StructType([StructField(str(c), StringType(), True) for c in frame.columns])
-        rows = [tuple(None if pd.isna(v) else str(v) for v in r) for r in frame.itertuples(index=False)]
-        self.spark.createDataFrame(rows, schema=schema).createOrReplaceTempView(name)
-
-
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def spark() -> Iterator[Any]:
-    pyspark_sql = pytest.importorskip("pyspark.sql")
-    os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)  # type: ignore[attr-defined]
-    session = (pyspark_sql.SparkSession.builder.master("local[1]").appName("ir-toolkit-portability")
-               .config("spark.sql.session.timeZone", "UTC").config("spark.ui.enabled", "false")
-               .config("spark.sql.shuffle.partitions", "2").getOrCreate())
+    session = spark_session("local[2]", app_name="ir-toolkit-tests")
     yield session
     session.stop()
 
 
-def _key(findings: pd.DataFrame) -> list[tuple[str, str, str, str, int, tuple[str, ...]]]:
-    return sorted((str(r.detection), str(r.verdict), str(r.mailbox), str(r.ip), int(r.events),
-                   tuple(sorted(r.evidence))) for r in findings.itertuples(index=False))
+def _key(findings: pd.DataFrame) -> list[tuple[Any, ...]]:
+    return sorted((str(r.detection), str(r.verdict), str(r.mailbox), str(r.ip), str(r.app_id), str(r.token_id),
+                   int(r.events), str(r.first), str(r.last), r.explanation, tuple(sorted(r.evidence)))
+                  for r in findings.itertuples(index=False))
 
 
-def test_spark_and_duckdb_give_the_same_findings(case_dir: Path, spark: Any) -> None:
+def _scope_doc(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k != "generated_at"}
+
+
+def _both(case: Case, spark: Any, events: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame, dict, dict]:
+    """Findings and scope with DuckDB, then with Spark (options: the shared session, events URI)."""
+    duck = detect(case, write=False)
+    duck_scope = scope(case, duck, write=False)
+    opts = {"session": spark, "events": events}
+    sprk = detect(case, write=True, engine="spark", engine_options=opts)
+    sprk_scope = scope(case, write=True, engine="spark", engine_options=opts)
+    return duck, sprk, duck_scope, sprk_scope
+
+
+def _sample_case(tenant: Path, case_path: Path) -> Case:
+    case = Case.init(case_path, tenant="sample")
+    case.import_files(_log_files(tenant))
+    return case
+
+
+def test_breach_scenario_same_findings(case_dir: Path, spark: Any) -> None:
     case, _ = build(case_dir)
     case.write_events(frame(token_event("forged-a1", "ses-x", "forged")))  # exercise forged-token too
     duck = run_pack(prepare(case))
-    sprk = run_pack(prepare(case, engine=_SparkEngine(spark, case)))
+    sprk = run_pack(prepare(case, engine="spark", engine_options={"session": spark}))
     assert len(duck) > 20 and "forged-token" in set(duck["detection"])
     assert _key(sprk) == _key(duck)
+
+
+@pytest.mark.parametrize("tenant", ["sample-tenant", "seed-99"])
+def test_sample_tenants_same_findings_and_scope(tenant: str, tmp_path: Path, spark: Any) -> None:
+    if tenant == "sample-tenant":
+        folder = sample_tenant_dir()
+    else:
+        folder = tmp_path / "tenant"
+        r = cli("sample", "make", folder, "--seed", "99")
+        assert r.returncode == 0, r.stderr
+    case = _sample_case(folder, tmp_path / "case")
+    duck, sprk, duck_scope, sprk_scope = _both(case, spark)
+    assert duck_scope["compromised_mailboxes"] and duck_scope["actor_ips"]
+    assert _key(sprk) == _key(duck)
+    assert _scope_doc(sprk_scope) == _scope_doc(duck_scope)
+    written = json.loads((case.root / "scope.json").read_text(encoding="utf-8"))
+    assert _scope_doc(written) == json.loads(json.dumps(_scope_doc(duck_scope), default=str))
+    findings_doc = json.loads((case.root / "findings.json").read_text(encoding="utf-8"))
+    assert findings_doc["engine"] == "spark" and len(findings_doc["findings"]) == len(duck)
+
+
+def test_lake_table_uri(case_dir: Path, tmp_path: Path, spark: Any) -> None:
+    """Events read from a hive-partitioned Parquet table (source only in the folder names) give the same."""
+    case, _ = build(case_dir)
+    lake = tmp_path / "lake" / "events"
+    files = [str(p) for p in case.events._files()]
+    spark.read.parquet(*files).drop("raw").write.partitionBy("source").parquet(str(lake))
+    empty = Case.init(tmp_path / "lake-case", tenant="contoso.onmicrosoft.com")
+    duck = detect(case, write=False)
+    duck_scope = scope(case, duck, write=False)
+    sprk = detect(empty, engine="spark", engine_options={"session": spark, "events": lake.as_uri()})
+    sprk_scope = scope(empty, engine="spark", engine_options={"session": spark, "events": lake.as_uri()})
+    assert len(duck) > 10 and _key(sprk) == _key(duck)
+    keep = ("window", "compromised_mailboxes", "actor_ips", "actor_apps", "signin_coverage", "pivots")
+    assert {k: sprk_scope[k] for k in keep} == {k: duck_scope[k] for k in keep}
+
+
+def test_missing_lake_path_is_one_line(case_dir: Path, tmp_path: Path, spark: Any) -> None:
+    from ir_toolkit.errors import UserError
+
+    with pytest.raises(UserError, match="cannot read Parquet events with Spark"):
+        detect(Case.open(case_dir), engine="spark",
+               engine_options={"session": spark, "events": (tmp_path / "nowhere").as_uri()})
+
+
+def _run(argv: list[str], env: dict[str, str], prelude: str = "") -> subprocess.CompletedProcess[str]:
+    code = f"import sys; {prelude}from ir_toolkit.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
+                          env={**env, "PYTHONPATH": str(ROOT)}, timeout=120)
+
+
+def test_missing_java_is_one_line_exit_2(case_dir: Path, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "JAVA_HOME"}
+    env["PATH"] = str(tmp_path)  # an empty folder: no java on PATH, no JAVA_HOME
+    r = _run(["detect", str(case_dir), "--engine", "spark"], env)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().count("\n") == 0 and "Java 17" in r.stderr and "JAVA_HOME" in r.stderr
+    r = _run(["scope", str(case_dir), "--engine", "spark"], {**env, "JAVA_HOME": str(tmp_path / "nojdk")})
+    assert r.returncode == 2 and "Java 17" in r.stderr, r.stderr
+
+
+def test_missing_pyspark_is_one_line_exit_2(case_dir: Path) -> None:
+    r = _run(["scope", str(case_dir), "--engine", "spark"], dict(os.environ), prelude="sys.modules['pyspark'] = None; ")
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().count("\n") == 0 and "pip install" in r.stderr and "pyspark" in r.stderr
+
+
+def test_playbook_with_engine_spark(case_dir: Path) -> None:
+    """``-p engine=spark``: notebooks 02 and 05 detect and scope on Spark; the scope equals DuckDB's."""
+    case, _ = build(case_dir)
+    r = cli("run", "token-forgery", "--case", case.root, "-p", "engine=spark", timeout=900)
+    assert r.returncode == 0, r.stderr
+    findings_doc = json.loads((case.root / "findings.json").read_text(encoding="utf-8"))
+    assert findings_doc["engine"] == "spark"
+    spark_scope = json.loads((case.root / "scope.json").read_text(encoding="utf-8"))
+    duck_scope = scope(case, detect(case, write=False), write=False)
+    assert spark_scope["compromised_mailboxes"]
+    assert _scope_doc(spark_scope) == json.loads(json.dumps(_scope_doc(duck_scope), default=str))
+    assert (case.root / "reports" / "report.html").exists()

@@ -22,7 +22,8 @@ from tqdm.auto import tqdm
 
 from ir_toolkit.analysis.coverage import coverage_json, signin_coverage
 from ir_toolkit.analysis.detections import Detection, Pack, load_pack, raw_sql, render
-from ir_toolkit.analysis.engine import DuckDBEngine, Engine, sql_literal
+from ir_toolkit.analysis.engine import Engine, sql_literal
+from ir_toolkit.analysis.engines import DEFAULT_ENGINE, open_engine
 from ir_toolkit.analysis.indicators import COLUMNS as IOC_COLUMNS
 from ir_toolkit.analysis.indicators import indicators, match_addresses
 from ir_toolkit.analysis.rhythm import POSTPROCESSORS
@@ -50,6 +51,8 @@ class Prepared:
     sql_values: dict[str, Any]
     coverage: dict[str, Any]
     baseline_end: pd.Timestamp | None
+    sources: frozenset[str] = frozenset()
+    engine_name: str = DEFAULT_ENGINE
 
 
 def _time_sql(ts: pd.Timestamp | None) -> str:
@@ -65,36 +68,47 @@ def _ioc_files(value: Any) -> list[str]:
 _LAST: dict[str, Prepared] = {}
 
 
-def _signature(case: Case, pack: str, params: dict[str, Any] | None) -> str:
-    """What a prepared engine depends on: case folder, pack, parameters and the event files."""
+def _signature(case: Case, pack: str, params: dict[str, Any] | None, engine: str,
+               options: dict[str, Any] | None) -> str:
+    """What a prepared engine depends on: case folder, pack, parameters, event files and engine."""
     files = sorted((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in case.events.root.glob("*/*.parquet"))
+    opts = sorted((k, str(v) if k != "session" else id(v)) for k, v in (options or {}).items() if v is not None)
     return json.dumps([str(case.root.resolve()), pack, sorted((params or {}).items()), files,
-                       case.manifest.get("collection")], default=str)
+                       case.manifest.get("collection"), engine, opts], default=str)
 
 
 def prepare(case: Case, pack: str = "token-forgery", params: dict[str, Any] | None = None,
-            engine: Engine | None = None) -> Prepared:
+            engine: Engine | str | None = None, engine_options: dict[str, Any] | None = None) -> Prepared:
     """Open an engine on ``case`` and define the pack's helper views.
 
     Registers the tables ``indicators`` (kind, value, description, source), ``ioc_ip_hits``
     (ip, indicator, description, source) and ``scripted_patterns`` (pattern). The last prepared
-    engine is reused while the case's events, the pack and the parameters are unchanged (detect
-    then scope in one process prepares once).
+    engine is reused while the case's events, the pack, the parameters and the engine are unchanged
+    (detect then scope in one process prepares once).
+
+    Args:
+        case: The case.
+        pack: Pack name or YAML path.
+        params: Pack parameters.
+        engine: An engine name of ir_toolkit.analysis.engines.ENGINES (``duckdb``, ``spark``; None:
+            duckdb), or an opened engine (not cached).
+        engine_options: Options of a named engine (spark: master, events, session).
     """
-    key = _signature(case, pack, params)
-    if engine is None and key in _LAST:
+    if engine is not None and not isinstance(engine, str):
+        return _prepare(case, pack, params, engine, getattr(engine, "name", "custom"))
+    name = (engine or DEFAULT_ENGINE).lower()
+    key = _signature(case, pack, params, name, engine_options)
+    if key in _LAST:
         return _LAST[key]
-    prep = _prepare(case, pack, params, engine)
-    if engine is None:
-        _LAST.clear()
-        _LAST[key] = prep
+    prep = _prepare(case, pack, params, open_engine(name, case, engine_options), name)
+    _LAST.clear()
+    _LAST[key] = prep
     return prep
 
 
-def _prepare(case: Case, pack: str, params: dict[str, Any] | None, engine: Engine | None) -> Prepared:
+def _prepare(case: Case, pack: str, params: dict[str, Any] | None, eng: Engine, engine_name: str) -> Prepared:
     the_pack = load_pack(pack)
     values = the_pack.resolve(params)
-    eng = engine or DuckDBEngine(case)
     coverage = signin_coverage(case, eng, values)
     if values.get("baseline_end"):
         baseline_end = parse_time(values["baseline_end"])
@@ -116,7 +130,8 @@ def _prepare(case: Case, pack: str, params: dict[str, Any] | None, engine: Engin
     for view in the_pack.views:
         sql = render(str(view["sql"]), sql_values)
         (eng.create_table if view.get("materialize") else eng.create_view)(str(view["name"]), sql)
-    return Prepared(case, eng, the_pack, values, sql_values, coverage, baseline_end)
+    sources = frozenset(str(s) for s in eng.run_sql("SELECT DISTINCT source FROM events")["source"].dropna())
+    return Prepared(case, eng, the_pack, values, sql_values, coverage, baseline_end, sources, engine_name)
 
 
 def _missing(v: Any) -> bool:
@@ -162,7 +177,7 @@ def findings_from_rows(det: Detection, rows: pd.DataFrame, max_evidence: int = 1
 
 def run_pack(prep: Prepared, progress: bool = False) -> pd.DataFrame:
     """Run every detection of the prepared pack whose required sources the case holds."""
-    present = set(prep.case.events.sources())
+    present = prep.sources
     frames = []
     for det in tqdm(list(prep.pack.detections.values()), desc="detections", disable=not progress):
         missing = [s for s in det.sources if s not in present]
@@ -188,7 +203,8 @@ def findings_document(findings: pd.DataFrame, prep: Prepared) -> dict[str, Any]:
                             None if _missing(v) else v)
                         for k, v in row.items()})
     return {
-        "case": prep.case.manifest.get("case"), "pack": prep.pack.name, "generated_at": iso(now_utc()),
+        "case": prep.case.manifest.get("case"), "pack": prep.pack.name, "engine": prep.engine_name,
+        "generated_at": iso(now_utc()),
         "parameters": {k: v for k, v in prep.values.items()},
         "baseline_end": iso(prep.baseline_end), "signin_coverage": coverage_json(prep.coverage),
         "counts": finding_counts(findings),
@@ -211,7 +227,8 @@ def read_findings(case: Case) -> pd.DataFrame | None:
 
 
 def detect(case: Case | str | Path, pack: str = "token-forgery", params: dict[str, Any] | None = None,
-           write: bool = True, progress: bool = False) -> pd.DataFrame:
+           write: bool = True, progress: bool = False, engine: str | None = None,
+           engine_options: dict[str, Any] | None = None) -> pd.DataFrame:
     """Run a detection pack over a case.
 
     Args:
@@ -220,6 +237,9 @@ def detect(case: Case | str | Path, pack: str = "token-forgery", params: dict[st
         params: Pack parameters overriding the defaults (see the pack's ``parameters``).
         write: Write CASE/findings.parquet and CASE/findings.json and log the action.
         progress: Show a progress bar over the detections.
+        engine: ``duckdb`` (default) or ``spark`` (ir_toolkit.analysis.engines.ENGINES).
+        engine_options: Options of the engine; spark: ``master`` (URL), ``events`` (Parquet URI of the
+            events, e.g. a lake table path, instead of the case's store), ``session`` (a SparkSession).
 
     Returns:
         Findings with the columns of schema.FINDING_COLUMNS (finding_id, detection, title, severity,
@@ -227,11 +247,12 @@ def detect(case: Case | str | Path, pack: str = "token-forgery", params: dict[st
         techniques, evidence), strongest first.
     """
     case = case if isinstance(case, Case) else Case.open(case, writable=write)
-    prep = prepare(case, pack, params)
+    prep = prepare(case, pack, params, engine=engine, engine_options=engine_options)
     findings = run_pack(prep, progress=progress)
     if write:
         pq.write_table(to_arrow(findings, FINDING_COLUMNS), case.root / FINDINGS_PARQUET)
         doc = findings_document(findings, prep)
         (case.root / FINDINGS_JSON).write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
-        case.log_action("detect", pack=prep.pack.name, findings=len(findings), counts=doc["counts"])
+        case.log_action("detect", pack=prep.pack.name, engine=prep.engine_name, findings=len(findings),
+                        counts=doc["counts"])
     return findings

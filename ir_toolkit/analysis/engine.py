@@ -4,7 +4,8 @@ Detections are SQL over a view ``events`` with the canonical columns (see
 ir_toolkit/schema.py) and the helper views of ``packs/views.sql``. Everything the
 analysis layer asks of an engine is in :class:`Engine`: run a query, define a view,
 register a small pandas table. DuckDB (embedded, over the case's Parquet store) is
-the engine today; a Spark engine (issue 10) implements the same three methods.
+the default; the Spark engine (ir_toolkit/analysis/spark.py) implements the same methods.
+The registry of engines is ir_toolkit/analysis/engines.py.
 
 Rules that keep the SQL portable to Spark SQL: standard SQL only, ``INTERVAL 'N' MINUTE``
 literals, ``CAST('...' AS TIMESTAMP)`` for time literals (sessions run in UTC),
@@ -57,6 +58,8 @@ class DuckDBEngine:
         memory_limit: DuckDB memory limit (e.g. ``"3GB"``), None for DuckDB's default.
     """
 
+    NAME = NAME
+    DESCRIPTION = DESCRIPTION
     name = NAME
 
     def __init__(self, case: Case, memory_limit: str | None = None) -> None:
@@ -68,7 +71,7 @@ class DuckDBEngine:
 
     def run_sql(self, sql: str) -> pd.DataFrame:
         table = self.con.sql(sql).to_arrow_table()
-        return _arrow_to_pandas(table)
+        return arrow_to_pandas(table)
 
     def create_view(self, name: str, sql: str) -> None:
         self.con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
@@ -80,7 +83,7 @@ class DuckDBEngine:
         self.con.register(name, pa.Table.from_pandas(frame, preserve_index=False))
 
 
-def _arrow_to_pandas(table: pa.Table) -> pd.DataFrame:
+def arrow_to_pandas(table: pa.Table) -> pd.DataFrame:
     """Arrow -> pandas with tz-aware UTC times and plain Python lists for list columns."""
     frame = table.to_pandas()
     for field in table.schema:
@@ -108,5 +111,3 @@ def sql_literal(value: Any) -> str:
         return ", ".join(items) if items else "NULL"
     return "'" + str(value).replace("'", "''") + "'"
 
-
-ENGINES: dict[str, type[DuckDBEngine]] = {NAME: DuckDBEngine}

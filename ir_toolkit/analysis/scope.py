@@ -130,7 +130,8 @@ def _unverifiable_periods(prep: Prepared) -> list[dict[str, Any]]:
 
 
 def scope(case: Case | str | Path, findings: pd.DataFrame | None = None, write: bool = True,
-          params: dict[str, Any] | None = None) -> dict[str, Any]:
+          params: dict[str, Any] | None = None, engine: str | None = None,
+          engine_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Scope the breach and (by default) write CASE/scope.json.
 
     Args:
@@ -139,6 +140,8 @@ def scope(case: Case | str | Path, findings: pd.DataFrame | None = None, write: 
             (with the parameters detect ran with, from findings.json), or computed, when None.
         write: Write CASE/scope.json and log the action.
         params: Pack parameters (as for detect).
+        engine: ``duckdb`` (default) or ``spark``: where the pivots run (as for detect).
+        engine_options: Options of the engine (spark: master, events, session).
 
     Returns:
         The scope.json document (see DESIGN.md).
@@ -150,8 +153,8 @@ def scope(case: Case | str | Path, findings: pd.DataFrame | None = None, write: 
         if findings is not None and params is None and saved.exists():
             params = dict(json.loads(saved.read_text(encoding="utf-8")).get("parameters") or {}) or None
     if findings is None:
-        findings = detect(case, params=params, write=write)
-    prep = prepare(case, params=params)
+        findings = detect(case, params=params, write=write, engine=engine, engine_options=engine_options)
+    prep = prepare(case, params=params, engine=engine, engine_options=engine_options)
     confirmed = findings[findings["verdict"] == "confirmed"]
     seeds = {str(r) for ev in confirmed["evidence"] for r in (list(ev) if ev is not None else [])}
     piv = follow_pivots(prep.engine, seeds)

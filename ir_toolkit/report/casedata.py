@@ -63,21 +63,25 @@ def load_scope(case: Case) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def run_detections(case: Case, pack: str = "token-forgery", params: dict[str, Any] | None = None) -> pd.DataFrame:
-    """Run the detection pack when it is installed (writes findings), else load what the case has."""
+def run_detections(case: Case, pack: str = "token-forgery", params: dict[str, Any] | None = None,
+                   engine: str = "duckdb") -> pd.DataFrame:
+    """Run the detection pack when it is installed (writes findings), else load what the case has.
+
+    ``engine`` is the playbook parameter: duckdb, or spark (the notebook's active SparkSession, else local).
+    """
     detect = optional("ir_toolkit.analysis.detect")
     if detect is None:
         return load_findings(case)
-    frame: pd.DataFrame = detect.detect(case, pack=pack, params=params, write=True)
+    frame: pd.DataFrame = detect.detect(case, pack=pack, params=params, write=True, engine=engine or None)
     return frame
 
 
-def run_scope(case: Case, findings: pd.DataFrame | None = None) -> dict[str, Any] | None:
+def run_scope(case: Case, findings: pd.DataFrame | None = None, engine: str = "duckdb") -> dict[str, Any] | None:
     """Scope the breach when scoping is installed (writes scope.json), else load what the case has."""
     scope = optional("ir_toolkit.analysis.scope")
     if scope is None:
         return load_scope(case)
-    result: dict[str, Any] = scope.scope(case, findings=findings, write=True)
+    result: dict[str, Any] = scope.scope(case, findings=findings, write=True, engine=engine or None)
     return result
 
 
