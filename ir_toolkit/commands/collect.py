@@ -1,0 +1,82 @@
+"""`ir-toolkit collect`: a live tenant's logs through Microsoft Graph (issue 5)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+from ir_toolkit.commands.common import emit
+
+log = logging.getLogger(__name__)
+
+
+# ----- collect (issue 5) ------------------------------------------------------------------------
+def cmd_collect(args: argparse.Namespace) -> int:
+    from ir_toolkit.case import Case
+    from ir_toolkit.case.collect import collect_case
+
+    mode = "device_code" if args.device_code else "certificate" if args.certificate else "client_secret"
+    case = Case.open(args.case, writable=True)
+    summary = collect_case(case, client_id=args.client_id, mode=mode, since=args.since, until=args.until,
+                           tenant=args.tenant, sources=args.sources, cloud=args.cloud, certificate=args.certificate,
+                           secret_env=args.client_secret_env, authority_url=args.authority_url,
+                           graph_url=args.graph_url, progress=args.progress and not args.json,
+                           slice_hours=args.slice_hours, page_size=args.page_size,
+                           audit_operations=args.audit_operations, audit_record_types=args.audit_record_types)
+    lines = [f"{'source':<26}{'slices':>7}{'records':>10}{'retries':>9}{'throttled s':>13}  complete"]
+    for name, t in summary["sources"].items():
+        lines.append(f"{name:<26}{t['slices']:>7}{t['records']:>10}{t['retries']:>9}{t['throttle_wait_s']:>13.1f}"
+                     f"  {'yes' if not t['gaps'] else 'NO: ' + str(t['gaps']) + ' gap(s)'}")
+    for gap in summary["gaps"]:
+        lines.append(f"GAP {gap['source']} {gap['slice_start']}..{gap['slice_end']}: {gap['gap']}")
+    imported = [r for r in summary["imported"] if "error" not in r]
+    if imported:
+        lines.append(f"imported {sum(r.get('imported', 0) for r in imported)} events from {len(imported)} file(s)")
+    for err in summary["import_errors"]:
+        lines.append(f"NOT IMPORTED {err['source']}: {err['error']}")
+    lines.append("collection complete" if summary["complete"] else
+                 "collection INCOMPLETE: run the same command again to retry the gaps")
+    document = {k: v for k, v in summary.items() if k != "ledger"} | {"ledger": summary["ledger"]}
+    emit(args, document, "\n".join(lines))
+    return 0 if summary["complete"] and not summary["import_errors"] else 1
+
+
+def add_parser(sub: Any) -> None:
+    from ir_toolkit.sources.graph.sources import permissions_help
+
+    col = sub.add_parser(
+        "collect", help="collect a live tenant's logs through Microsoft Graph",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Collect sign-ins, audit logs and app/consent snapshots through Microsoft Graph into CASE. "
+                    "Resumable: run the same command again after an interruption.",
+        epilog="least-privilege application permissions per source (delegated sign-in: same scopes plus\n"
+               "Global Reader or Security Reader; audit_log also needs the Purview Audit Reader role):\n"
+               + permissions_help()
+               + "\n\nThe client secret is read from the environment variable named by --client-secret-env,\n"
+                 "never from the command line. A CA bundle comes from REQUESTS_CA_BUNDLE or SSL_CERT_FILE.\n"
+                 "Exit status: 0 complete, 1 gaps remain (named in the ledger) or files not imported, 2 bad input.")
+    col.add_argument("case", metavar="CASE")
+    col.add_argument("--tenant", help="tenant id or domain (default: the case's tenant)")
+    col.add_argument("--client-id", required=True, help="the app registration's client id")
+    how = col.add_mutually_exclusive_group(required=True)
+    how.add_argument("--device-code", action="store_true", help="sign in as a responder (device code flow)")
+    how.add_argument("--certificate", metavar="PEM_OR_PFX", help="app-only sign-in with a certificate")
+    how.add_argument("--client-secret-env", metavar="VAR", help="app-only sign-in; the secret is in env var VAR")
+    col.add_argument("--since", required=True, metavar="ISO", help="window start (UTC unless an offset is given)")
+    col.add_argument("--until", required=True, metavar="ISO", help="window end, exclusive")
+    col.add_argument("--sources", metavar="LIST", help="comma list of sources (default: all)")
+    col.add_argument("--cloud", choices=["global", "usgov", "usgovdod", "china"],
+                     help="national cloud (default: the case's cloud)")
+    col.add_argument("--authority-url", metavar="URL", help="override the authority (https://HOST/TENANT)")
+    col.add_argument("--graph-url", metavar="URL", help="override the Graph root (https://HOST)")
+    col.add_argument("--audit-operations", metavar="LIST",
+                     help="audit_log operationFilters, comma list or 'all' (default: MailItemsAccessed, Send, "
+                          "inbox rules, mailbox permissions, consents, service principal credentials)")
+    col.add_argument("--audit-record-types", metavar="LIST", help="audit_log recordTypeFilters, comma list")
+    col.add_argument("--slice-hours", type=float, default=24.0, metavar="H",
+                     help="length of a time slice (default 24; slices halve themselves when needed)")
+    col.add_argument("--page-size", type=int, metavar="N", help="records per page ($top; default per source)")
+    col.add_argument("--json", action="store_true", help="print the summary and ledger as JSON")
+    col.add_argument("--no-progress", dest="progress", action="store_false")
+    col.set_defaults(func=cmd_collect)

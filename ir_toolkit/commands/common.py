@@ -1,0 +1,23 @@
+"""Pieces every verb shares: the one-line-error parser and the --json/text output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, NoReturn
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def emit(args: argparse.Namespace, document: Any, text: str) -> None:
+    """Print ``document`` as JSON with --json, else the human ``text``."""
+    if getattr(args, "json", False):
+        sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+    else:
+        sys.stdout.write(text.rstrip("\n") + "\n")
