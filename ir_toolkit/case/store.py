@@ -88,7 +88,9 @@ class EventStore:
             seq = len(list(folder.glob("*.parquet")))
             name = f"part-{seq:05d}{'-' + tag if tag else ''}.parquet"
             tmp = folder / f".{name}.tmp"  # written whole, then renamed: a killed import leaves no torn part
-            pq.write_table(to_arrow(new), tmp, compression="zstd")
+            table = to_arrow(new)
+            pq.write_table(table, tmp, compression="zstd", compression_level=1,
+                           use_dictionary=[c for c in table.column_names if c != "raw"])
             os.replace(tmp, folder / name)
             known.update(new["record_id"].tolist())
             stored += len(new)
