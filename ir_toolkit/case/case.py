@@ -44,7 +44,7 @@ from ir_toolkit.timeutil import iso, now_utc
 log = logging.getLogger(__name__)
 
 
-def _copy_hashing(src: Path, dest: Path, chunk: int = 4 << 20) -> str:
+def _copy_hashing(src: Path, dest: Path, chunk: int = 1 << 18) -> str:
     """Copy ``src`` to ``dest`` (data and metadata, as ``shutil.copy2``) and return the sha256 of the bytes copied."""
     h = hashlib.sha256()
     buf = bytearray(chunk)
