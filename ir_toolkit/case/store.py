@@ -13,6 +13,7 @@ import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -76,10 +77,14 @@ class EventStore:
         if missing.any():
             frame.loc[missing, "record_id"] = frame.loc[missing, "raw"].map(fallback_record_id)
         stored = duplicates = 0
-        for source, part in frame.groupby("source", sort=True):
+        sources = frame["source"]
+        single = sources.dropna().unique()
+        groups: Any = [(single[0], frame)] if len(single) == 1 and sources.notna().all() else \
+            frame.groupby("source", sort=True)  # one source: no copy of the frame
+        for source, part in groups:
             known = self.known_ids(str(source))
             fresh = ~part["record_id"].isin(known) & ~part["record_id"].duplicated()
-            new = part[fresh]
+            new = part if fresh.all() else part[fresh]  # a boolean mask copies every column (raw too)
             duplicates += int((~fresh).sum())
             if new.empty:
                 continue
