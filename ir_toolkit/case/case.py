@@ -14,6 +14,7 @@ Layout (a contract, see DESIGN.md)::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -41,6 +42,20 @@ from ir_toolkit.errors import CaseError
 from ir_toolkit.timeutil import iso, now_utc
 
 log = logging.getLogger(__name__)
+
+
+def _copy_hashing(src: Path, dest: Path, chunk: int = 1 << 18) -> str:
+    """Copy ``src`` to ``dest`` (data and metadata, as ``shutil.copy2``) and return the sha256 of the bytes copied."""
+    h = hashlib.sha256()
+    buf = bytearray(chunk)
+    view = memoryview(buf)
+    with open(src, "rb") as fin, open(dest, "wb") as fout:
+        while n := fin.readinto(buf):
+            block = view[:n]
+            h.update(block)
+            fout.write(block)
+    shutil.copystat(src, dest)
+    return h.hexdigest()
 
 
 def _writable(path: Path) -> bool:
@@ -198,14 +213,28 @@ class Case:
             ``(entry, is_new)``.
         """
         src = Path(src)
-        digest = sha256_file(src)
+        dest_dir = self.raw_dir / subdir
+        copied: Path | None = None
+        if move or src.resolve().parent == dest_dir.resolve():
+            digest = sha256_file(src)
+        else:  # read once: hash the bytes while copying them next to their final name
+            dest_dir.mkdir(parents=True, exist_ok=True)
+            copied = dest_dir / f".{src.name}.{os.getpid()}.tmp"
+            try:
+                digest = _copy_hashing(src, copied)
+            except BaseException:
+                copied.unlink(missing_ok=True)
+                raise
         existing = self.find_evidence(digest)
         if existing is not None:
+            if copied is not None:
+                copied.unlink(missing_ok=True)
             return existing, False
-        dest_dir = self.raw_dir / subdir
         dest_dir.mkdir(parents=True, exist_ok=True)
         dest = dest_dir / f"{digest[:12]}-{src.name}"
-        if src.resolve() != dest.resolve():
+        if copied is not None:
+            os.replace(copied, dest)
+        elif src.resolve() != dest.resolve():
             (shutil.move if move else shutil.copy2)(str(src), str(dest))
         dest.chmod(0o444)
         entry: dict[str, Any] = {

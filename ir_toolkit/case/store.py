@@ -13,6 +13,7 @@ import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -76,10 +77,14 @@ class EventStore:
         if missing.any():
             frame.loc[missing, "record_id"] = frame.loc[missing, "raw"].map(fallback_record_id)
         stored = duplicates = 0
-        for source, part in frame.groupby("source", sort=True):
+        sources = frame["source"]
+        single = sources.dropna().unique()
+        groups: Any = [(single[0], frame)] if len(single) == 1 and sources.notna().all() else \
+            frame.groupby("source", sort=True)  # one source: no copy of the frame
+        for source, part in groups:
             known = self.known_ids(str(source))
             fresh = ~part["record_id"].isin(known) & ~part["record_id"].duplicated()
-            new = part[fresh]
+            new = part if fresh.all() else part[fresh]  # a boolean mask copies every column (raw too)
             duplicates += int((~fresh).sum())
             if new.empty:
                 continue
@@ -88,7 +93,9 @@ class EventStore:
             seq = len(list(folder.glob("*.parquet")))
             name = f"part-{seq:05d}{'-' + tag if tag else ''}.parquet"
             tmp = folder / f".{name}.tmp"  # written whole, then renamed: a killed import leaves no torn part
-            pq.write_table(to_arrow(new), tmp, compression="zstd")
+            table = to_arrow(new)
+            pq.write_table(table, tmp, compression="zstd", compression_level=1,
+                           use_dictionary=[c for c in table.column_names if c != "raw"])
             os.replace(tmp, folder / name)
             known.update(new["record_id"].tolist())
             stored += len(new)

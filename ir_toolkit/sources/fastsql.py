@@ -86,17 +86,29 @@ class _Paths:
 
     def is_(self, name: str, *types: str) -> str:
         """True when the field is missing, JSON null or one of ``types``."""
-        allowed = ", ".join(f"'{t}'" for t in ("NULL", *types))
-        return f"coalesce({self.t(name)}, 'NULL') IN ({allowed})"
+        return _is(self.raw(name), *types)
 
     def int_ok(self, name: str) -> str:
         return (f"({self.is_(name)} OR ({self.t(name)} IN ('BIGINT', 'UBIGINT') "
                 f"AND TRY_CAST({self.v(name)} AS BIGINT) IS NOT NULL))")
 
 
+# the first character of a JSON value as DuckDB writes it (compact) tells its type, without parsing it
+_FIRST = {"NULL": ["n"], "VARCHAR": ['"'], "OBJECT": ["{"], "ARRAY": ["["], "BOOLEAN": ["t", "f"]}
+
+
 def _is(ref: str, *types: str) -> str:
+    """True when the JSON value ``ref`` is missing, JSON null or one of ``types``."""
+    if all(t in _FIRST for t in types):
+        first = ", ".join(f"'{c}'" for t in ("NULL", *types) for c in _FIRST[t])
+        return f"coalesce(left(CAST({ref} AS VARCHAR), 1) IN ({first}), true)"
     allowed = ", ".join(f"'{t}'" for t in ("NULL", *types))
     return f"coalesce(json_type({ref}), 'NULL') IN ({allowed})"
+
+
+def _object(ref: str) -> str:
+    """True when the JSON value ``ref`` is an object."""
+    return f"left(CAST({ref} AS VARCHAR), 1) = '{{'"
 
 
 def _nonempty(expr: str) -> str:
@@ -209,15 +221,15 @@ def purview_stage2(table: str) -> str:
         "jt = 'OBJECT'",
         *(p.is_(n, "VARCHAR") for n in UAL_TEXT), p.int_ok("OperationCount"),
         p.is_("AppAccessContext", "OBJECT"), p.is_("OperationProperties", "ARRAY"), p.is_("Folders", "ARRAY"),
-        each(f"{props}, '$[*]'", f"json_type(e) = 'OBJECT' AND {_is(chr(101) + ' -> ' + repr('$.Name'), 'VARCHAR')} "
+        each(f"{props}, '$[*]'", f"{_object('e')} AND {_is(chr(101) + ' -> ' + repr('$.Name'), 'VARCHAR')} "
              f"AND {_is('e -> ' + repr('$.Value'), 'VARCHAR')}"),
-        each(f"{folders}, '$[*]'", f"json_type(e) = 'OBJECT' AND {_is('e -> ' + repr('$.Path'), 'VARCHAR')} "
+        each(f"{folders}, '$[*]'", f"{_object('e')} AND {_is('e -> ' + repr('$.Path'), 'VARCHAR')} "
              f"AND {_is('e -> ' + repr('$.FolderItems'), 'ARRAY')}"),
         p.is_("Target", "ARRAY"),  # target ids: printable ASCII without blanks (Python strips and isdigit()s them)
-        each(f"{targets}, '$[*]'", f"json_type(e) = 'OBJECT' AND {_is('e -> ' + repr('$.ID'), 'VARCHAR')} AND "
+        each(f"{targets}, '$[*]'", f"{_object('e')} AND {_is('e -> ' + repr('$.ID'), 'VARCHAR')} AND "
              "coalesce(regexp_full_match(e ->> '$.ID', '[!-~]*'), true)"),
         each(f"{folders}, '$[*].FolderItems[*]'",
-             f"json_type(e) = 'OBJECT' AND {_is('e -> ' + repr('$.InternetMessageId'), 'VARCHAR')}"),
+             f"{_object('e')} AND {_is('e -> ' + repr('$.InternetMessageId'), 'VARCHAR')}"),
     ])
     user = fallback("UserId", "outer_user")
 
