@@ -20,6 +20,7 @@ from ir_toolkit.commands import token as token_cmd
 from ir_toolkit.commands.common import Parser as _Parser
 from ir_toolkit.commands.common import emit as _emit
 from ir_toolkit.errors import IrToolkitError, UserError
+from ir_toolkit.sources.graph.endpoints import CLOUD_ENDPOINTS
 
 log = logging.getLogger("ir_toolkit.cli")
 
@@ -235,7 +236,7 @@ def _add_case_verify(sub: Any) -> None:
     init = case_sub.add_parser("init", help="create a new case folder")
     init.add_argument("case", metavar="CASE")
     init.add_argument("--tenant", required=True, help="tenant domain or id")
-    init.add_argument("--cloud", default="global", choices=["global", "usgov", "usgovdod", "china"])
+    init.add_argument("--cloud", default="global", choices=list(CLOUD_ENDPOINTS))
     init.add_argument("--json", action="store_true")
     init.set_defaults(func=cmd_case_init)
     show = case_sub.add_parser("show", help="summarise a case")

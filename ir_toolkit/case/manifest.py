@@ -18,11 +18,12 @@ from typing import Any
 
 from ir_toolkit import __version__
 from ir_toolkit.errors import CaseError
+from ir_toolkit.sources.graph.endpoints import CLOUD_ENDPOINTS
 from ir_toolkit.timeutil import iso, now_utc
 
 MANIFEST = "case.json"
 CUSTODY = "custody.log"
-CLOUDS = ("global", "usgov", "usgovdod", "china")
+CLOUDS: tuple[str, ...] = tuple(CLOUD_ENDPOINTS)  # the one endpoint map decides which clouds exist
 _SECRET_WORDS = ("secret", "password", "token", "assertion", "credential", "key", "pfx")
 
 

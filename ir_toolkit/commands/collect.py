@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from ir_toolkit.commands.common import emit
+from ir_toolkit.sources.graph.endpoints import CLOUD_ENDPOINTS
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def add_parser(sub: Any) -> None:
     col.add_argument("--since", required=True, metavar="ISO", help="window start (UTC unless an offset is given)")
     col.add_argument("--until", required=True, metavar="ISO", help="window end, exclusive")
     col.add_argument("--sources", metavar="LIST", help="comma list of sources (default: all)")
-    col.add_argument("--cloud", choices=["global", "usgov", "usgovdod", "china"],
+    col.add_argument("--cloud", choices=list(CLOUD_ENDPOINTS),
                      help="national cloud (default: the case's cloud)")
     col.add_argument("--authority-url", metavar="URL", help="override the authority (https://HOST/TENANT)")
     col.add_argument("--graph-url", metavar="URL", help="override the Graph root (https://HOST)")
