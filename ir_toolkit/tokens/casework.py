@@ -26,6 +26,7 @@ from ir_toolkit.case import Case
 from ir_toolkit.case.manifest import sha256_file
 from ir_toolkit.errors import UserError
 from ir_toolkit.schema import FINDING_COLUMNS, conform, to_arrow
+from ir_toolkit.textsafe import csv_safe_column
 from ir_toolkit.timeutil import parse_time
 
 log = logging.getLogger(__name__)
@@ -150,13 +151,6 @@ def record_in_case(case: Case, results: Sequence[dict[str, Any]], files: Sequenc
     return {"events_stored": stored, "events_duplicate": dup, "findings": len(new), "findings_file": str(path)}
 
 
-def csv_safe(value: Any) -> Any:
-    """Neutralise spreadsheet formula injection: text starting with = + - @ tab or CR gets a leading '."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
     """Write a results table as .csv (formula-safe), .jsonl or .json.
 
@@ -167,7 +161,7 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
     suffix = p.suffix.lower()
     try:
         if suffix == ".csv":
-            frame.map(csv_safe).to_csv(p, index=False)
+            frame.apply(csv_safe_column).to_csv(p, index=False)
         elif suffix == ".jsonl":
             frame.to_json(p, orient="records", lines=True)
         elif suffix == ".json":
