@@ -199,3 +199,28 @@ def test_what_follows_the_array_is_read_as_per_record(tmp_path: Path, tail: str,
     path.write_text(json.dumps(records[:3]) + "\n" + json.dumps(records[3:]) + tail, "utf-8")
     res, _ = same_case(tmp_path, path, batch_size=4)
     assert (res["imported"], res["quarantined"]) == (6, quarantined)
+
+
+def test_purview_multiline_audit_data_and_crlf_same_both_ways(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    rows = _purview_rows()[:40]
+    audit = rows[0].index("AuditData")
+    for i in (3, 17, 30):  # pretty-printed AuditData: quoted line breaks inside the field
+        rows[i][audit] = json.dumps(json.loads(rows[i][audit]), indent=2)
+    path = tmp_path / "multiline.csv"
+    path.write_bytes(_csv(rows).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+    with caplog.at_level(logging.INFO, logger=FASTLOG):
+        res, events = same_case(tmp_path, path, batch_size=7)
+    assert not [r for r in caplog.records if r.name == FASTLOG]  # the fast reader read it all
+    assert res["records"] == 39 and res["imported"] == 39
+
+
+def test_purview_invalid_utf8_falls_back_and_matches(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    rows = _purview_rows()[:80]
+    data = _csv(rows)
+    cut = data.index(rows[60][0].encode())  # the record id that starts row 60
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(data[:cut] + b"\xe9" + data[cut:])
+    with caplog.at_level(logging.INFO, logger=FASTLOG):
+        res, _ = same_case(tmp_path, path, batch_size=10)
+    assert res["records"] == 79 and res["records"] == res["imported"] + res["duplicates"] + res["quarantined"]
+    assert [r for r in caplog.records if r.name == FASTLOG and "per-record import" in r.getMessage()]

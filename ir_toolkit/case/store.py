@@ -13,11 +13,11 @@ import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ir_toolkit.schema import EVENT_COLUMN_NAMES, conform, empty_frame, to_arrow
@@ -72,33 +72,38 @@ class EventStore:
         """
         if frame.empty:
             return 0, 0
-        frame = conform(frame)
-        missing = frame["record_id"].isna()
-        if missing.any():
-            frame.loc[missing, "record_id"] = frame.loc[missing, "raw"].map(fallback_record_id)
+        table = to_arrow(frame)  # Arrow-backed columns convert without a copy
+        ids = table.column("record_id")
+        if ids.null_count:
+            filled = [i if i is not None else fallback_record_id(r)
+                      for i, r in zip(ids.to_pylist(), table.column("raw").to_pylist(), strict=True)]
+            table = table.set_column(table.schema.get_field_index("record_id"), "record_id",
+                                     pa.array(filled, pa.string()))
         stored = duplicates = 0
-        sources = frame["source"]
-        single = sources.dropna().unique()
-        groups: Any = [(single[0], frame)] if len(single) == 1 and sources.notna().all() else \
-            frame.groupby("source", sort=True)  # one source: no copy of the frame
-        for source, part in groups:
+        sources = table.column("source")
+        names = sorted(s for s in pc.unique(sources).to_pylist() if s is not None)
+        whole = sources.null_count == 0 and len(names) == 1  # one source: no copy of the batch
+        for source in names:
+            part = table if whole else table.filter(pc.equal(sources, source))
             known = self.known_ids(str(source))
-            fresh = ~part["record_id"].isin(known) & ~part["record_id"].duplicated()
-            new = part if fresh.all() else part[fresh]  # a boolean mask copies every column (raw too)
-            duplicates += int((~fresh).sum())
-            if new.empty:
+            fresh, batch_ids = [], set()  # new, and first of its record_id in this batch
+            for i in part.column("record_id").to_pylist():
+                fresh.append(i not in known and i not in batch_ids)
+                batch_ids.add(i)
+            new = part if all(fresh) else part.filter(pa.array(fresh, pa.bool_()))
+            duplicates += len(fresh) - new.num_rows
+            if not new.num_rows:
                 continue
             folder = self.root / str(source)
             folder.mkdir(parents=True, exist_ok=True)
             seq = len(list(folder.glob("*.parquet")))
             name = f"part-{seq:05d}{'-' + tag if tag else ''}.parquet"
             tmp = folder / f".{name}.tmp"  # written whole, then renamed: a killed import leaves no torn part
-            table = to_arrow(new)
-            pq.write_table(table, tmp, compression="zstd", compression_level=1,
-                           use_dictionary=[c for c in table.column_names if c != "raw"])
+            pq.write_table(new, tmp, compression="zstd", compression_level=1,
+                           use_dictionary=[c for c in new.column_names if c != "raw"])
             os.replace(tmp, folder / name)
-            known.update(new["record_id"].tolist())
-            stored += len(new)
+            known.update(batch_ids)
+            stored += new.num_rows
         return stored, duplicates
 
     def glob(self) -> str:

@@ -31,6 +31,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from ir_toolkit.sources import fastsql
 from ir_toolkit.sources.batch import Batch, build_batch, frame_from_arrow
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 FAST_BYTES = 16 << 20  # files at least this big take the fast path (when it applies)
 READ_AHEAD = "256MB"  # decoded records DuckDB keeps ready
 MEMORY = "4GB"  # DuckDB's memory limit per connection
+CSV_BLOCK = 32 << 20  # bytes per block of Arrow's CSV reader (a bigger record goes per record)
 _GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\n?$"
 _RULE_OR_PERMISSION_OPS = ["new-inboxrule", "set-inboxrule", "remove-inboxrule", "updateinboxrules",
                            "enable-inboxrule", "add-mailboxpermission", "add-recipientpermission",
@@ -68,21 +70,35 @@ def kind(fmt_name: str, path: Path, opened: Opened, head: str) -> str | None:
 
 
 def _source(which: str, path: Path, opened: Opened) -> str:
+    """The DuckDB table function reading a sign-in array (Purview CSVs are read by :func:`_csv_rows`)."""
     compression = "gzip" if opened.gzip else "none"
     name = str(path).replace("'", "''")
-    if which == "signins":
-        return (f"read_json('{name}', format='array', records=false, columns={{'j': 'JSON'}}, "
-                f"maximum_object_size={MAX_RECORD}, compression='{compression}')")
-    return (f"read_csv('{name}', header=true, columns={{columns}}, auto_detect=false, delim=',', quote='\"', "
-            f"escape='\"', strict_mode=true, allow_quoted_nulls=false, max_line_size={MAX_RECORD}, "
-            f"compression='{compression}')")
+    return (f"read_json('{name}', format='array', records=false, columns={{'j': 'JSON'}}, "
+            f"maximum_object_size={MAX_RECORD}, compression='{compression}')")
+
+
+def _csv_rows(path: Path, opened: Opened) -> pa.RecordBatchReader:
+    """The rows of a Purview CSV as text columns, streamed by Arrow's CSV reader (parses on all CPUs).
+
+    Quoted fields may hold line breaks; an empty field is ``""``; a row of another width, a record
+    bigger than a block or invalid UTF-8 raises ArrowInvalid where it is met.
+    """
+    stream = pa.input_stream(str(path), compression="gzip" if opened.gzip else None)
+    return pacsv.open_csv(
+        stream,
+        read_options=pacsv.ReadOptions(column_names=list(fastsql.PURVIEW_HEADER), skip_rows=1,
+                                       block_size=CSV_BLOCK),
+        parse_options=pacsv.ParseOptions(delimiter=",", quote_char='"', double_quote=True, escape_char=False,
+                                         newlines_in_values=True, ignore_empty_lines=False),
+        convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(fastsql.PURVIEW_HEADER, pa.string()),
+                                             strings_can_be_null=False, quoted_strings_can_be_null=False))
 
 
 def parse_fast(which: str, path: Path, opened: Opened, *, evidence: str, batch_size: int, dayfirst: bool,
                hint: str, family: str | None, slow: Callable[[int], Iterator[Batch]]) -> Iterator[Batch]:
     """Batches of one file through DuckDB; ``slow(done)`` parses the file per record after record ``done``."""
-    source = _source(which, path, opened)
-    stage1 = fastsql.signin_stage1(source) if which == "signins" else fastsql.purview_stage1(source)
+    stage1 = fastsql.signin_stage1(_source(which, path, opened)) if which == "signins" else \
+        fastsql.purview_stage1("csv_rows")
     stage2 = fastsql.signin_stage2("decoded") if which == "signins" else fastsql.purview_stage2("decoded")
     decide = _Decider(which)
     done = 0
@@ -94,6 +110,8 @@ def parse_fast(which: str, path: Path, opened: Opened, *, evidence: str, batch_s
         # DuckDB decodes the next batches while Python maps and writes this one (two CPUs busy)
         con.execute(f"SET max_streaming_buffer_size = '{READ_AHEAD}'")
         con.execute(f"SET streaming_buffer_size = '{READ_AHEAD}'")
+        if which == "purview":
+            con.register("csv_rows", _csv_rows(path, opened))
         reader = con.sql(stage1).to_arrow_reader(batch_size)
         pending: list[pa.RecordBatch] = []
         rows = 0
@@ -233,20 +251,35 @@ def _batch(which: str, decoded: pa.Table, t: pa.Table, done: int, decide: _Decid
     ok = pc.and_(ok, pa.array(times.notna().to_numpy()))
     cols["time"] = times
     keep = ok.to_numpy(zero_copy_only=False)
+    frame = frame_from_arrow(cols, positions, raws, evidence, dayfirst)
     if keep.all():
-        return Batch(frame_from_arrow(cols, positions, raws, evidence, dayfirst), [], n)
-    fast_cols = {k: (v[keep].reset_index(drop=True) if isinstance(v, pd.Series) else v.filter(ok))
-                 for k, v in cols.items()}
-    fast_positions = [p for p, k in zip(positions, keep, strict=True) if k]
-    fast = frame_from_arrow(fast_cols, fast_positions, raws.filter(ok), evidence, dayfirst)
-    rest = [i for i in range(n) if not keep[i]]
+        return Batch(frame, [], n)
+    return _merge(frame, keep, raws, positions, evidence=evidence, dayfirst=dayfirst, hint=hint, family=family)
+
+
+def _merge(frame: pd.DataFrame, keep: Any, raws: pa.Array, positions: list[int], *, evidence: str,
+           dayfirst: bool, hint: str, family: str | None) -> Batch:
+    """The batch with the rows the SQL could not map (``keep`` false) mapped per record instead.
+
+    ``frame`` holds every row as the SQL mapped it; the refused rows go through
+    :func:`build_batch` and take their place (or leave it, quarantined), in file order. ``raw`` stays
+    DuckDB's text of the record (the per-record mappers read that same text), so the big column is
+    only copied when a row leaves the batch.
+    """
+    flags = keep.tolist()
+    rest = [i for i, k in enumerate(flags) if not k]
     slow = build_batch(((positions[i], _record(raws[i].as_py())) for i in rest), evidence=evidence,
                        dayfirst=dayfirst, hint=hint, family=family)
-    frame = pd.concat([fast, slow.events], ignore_index=True) if len(slow.events) else fast
-    if len(slow.events):
-        where = fast_positions + [int(str(e).rsplit("#", 1)[1]) for e in slow.events["evidence"].tolist()]
-        frame = frame.iloc[pd.Series(where).argsort(kind="stable").to_numpy()].reset_index(drop=True)
-    return Batch(frame, slow.quarantined, n)
+    events, first = slow.events, positions[0]  # positions run on from positions[0], one per row
+    mapped = {int(str(e).rsplit("#", 1)[1]) - first: j for j, e in enumerate(events["evidence"].tolist())}
+    rows = [i for i, k in enumerate(flags) if k or i in mapped]  # quarantined rows leave the batch
+    order = [i if flags[i] else len(flags) + mapped[i] for i in rows]
+    small = [c for c in frame.columns if c != "raw"]
+    merged = pd.concat([frame[small], events[small]], ignore_index=True) if len(events) else frame[small]
+    merged = merged.take(order).reset_index(drop=True)
+    kept = raws if len(rows) == len(flags) else raws.take(pa.array(rows, pa.int64()))
+    merged["raw"] = pd.Series(pd.arrays.ArrowExtensionArray(kept.cast(pa.string())))
+    return Batch(merged, slow.quarantined, len(flags))
 
 
 def _record(text: str) -> Any:

@@ -192,17 +192,16 @@ UAL_OTHER = ["OperationCount", "AppAccessContext", "OperationProperties", "Folde
 UAL = _Paths(UAL_TEXT + UAL_OTHER)
 
 
-def purview_stage1(source: str) -> str:
-    """Decode each Purview CSV row once (``source`` is a read_csv call with a ``{columns}`` slot)."""
-    columns = ", ".join(f'"{h}": "VARCHAR"' for h in PURVIEW_HEADER)
-    raw = ", ".join(f"'{h}', coalesce({h}, '')" for h in PURVIEW_HEADER)
+def purview_stage1(table: str) -> str:
+    """Decode each Purview CSV row once (``table``: the rows, every column text, empty as '')."""
+    raw = ", ".join(f"'{h}', {h}" for h in PURVIEW_HEADER)
     return f"""
 SELECT raw, CreationDate, Operation AS outer_operation, UserId AS outer_user, RecordId,
   CASE WHEN starts_with(a, '{{') THEN 'OBJECT' END AS jt, hash(k) AS kh, len(k) AS nkeys,
   CASE WHEN starts_with(a, '{{') THEN {UAL.extract('a')} END AS f
 FROM (SELECT *, CASE WHEN starts_with(a, '{{') THEN json_keys(a) END AS k
   FROM (SELECT *, json_object({raw})::VARCHAR AS raw, TRY_CAST(AuditData AS JSON)::VARCHAR AS a
-      FROM {source.format(columns="{" + columns + "}")}))"""
+      FROM {table}))"""
 
 
 def purview_stage2(table: str) -> str:
