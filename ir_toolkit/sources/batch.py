@@ -272,7 +272,7 @@ def frame_from_arrow(cols: dict[str, Any], positions: list[int], raws: pa.Array,
 
 
 def _finish(data: dict[str, Any], positions: list[int], raws: pa.Array, evidence: str) -> pd.DataFrame:
-    data["evidence"] = pd.Series(pd.arrays.ArrowExtensionArray(
-        pa.array([f"{evidence}#{p}" for p in positions], type=pa.string())))
+    where = pc.binary_join_element_wise(f"{evidence}#", pa.array(positions, pa.int64()).cast(pa.string()), "")
+    data["evidence"] = pd.Series(pd.arrays.ArrowExtensionArray(where))
     data["raw"] = pd.Series(pd.arrays.ArrowExtensionArray(raws))
     return pd.DataFrame(data)

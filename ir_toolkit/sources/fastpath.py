@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -152,12 +153,13 @@ class _Decider:
 
     def __call__(self, hashes: pa.Array, sample: Callable[[int], tuple[Any, int]]) -> pa.Array:
         values = hashes.to_numpy(zero_copy_only=False)
-        uniques, first = _first_index(values)
-        for h, i in zip(uniques, first, strict=True):
+        uniques, first = np.unique(values, return_index=True)  # first: the first row of each shape
+        for h, i in zip(uniques.tolist(), first.tolist(), strict=True):
             if h not in self.known:
                 record, nkeys = sample(i)
                 self.known[h] = self._accept(record, nkeys)
-        return pa.array([self.known[h] for h in values.tolist()], type=pa.bool_())
+        accepted = np.array([h for h in uniques.tolist() if self.known[h]], dtype=values.dtype)
+        return pa.array(np.isin(values, accepted), type=pa.bool_())
 
     def _accept(self, record: Any, nkeys: int) -> bool:
         if not isinstance(record, dict):
@@ -186,12 +188,9 @@ def _objects(record: dict[str, Any], where: str) -> list[dict[str, Any]]:
     return [o for o in found if isinstance(o, dict)]
 
 
-def _first_index(values: Any) -> tuple[list[int], list[int]]:
-    seen: dict[int, int] = {}
-    for i, h in enumerate(values.tolist()):
-        if h not in seen:
-            seen[h] = i
-    return list(seen), list(seen.values())
+def _array(column: pa.ChunkedArray) -> pa.Array:
+    """One array of a column; no copy when it is one chunk (``combine_chunks`` would copy it anyway)."""
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
 def _strip(arr: pa.Array) -> pa.Array:
@@ -211,7 +210,7 @@ def _batch(which: str, decoded: pa.Table, t: pa.Table, done: int, decide: _Decid
            dayfirst: bool, hint: str, family: str | None) -> Batch:
     n = t.num_rows
     positions = list(range(done + 1, done + n + 1))
-    raws = decoded.column("raw").combine_chunks()
+    raws = _array(decoded.column("raw"))
     nkeys = decoded.column("nkeys")
 
     def sample(i: int) -> tuple[Any, int]:
@@ -221,9 +220,9 @@ def _batch(which: str, decoded: pa.Table, t: pa.Table, done: int, decide: _Decid
         except (ValueError, TypeError):
             return None, -1
 
-    ok = pc.and_kleene(pc.fill_null(t.column("ok").combine_chunks(), False),
-                       decide(t.column("kh").combine_chunks(), sample))
-    cols: dict[str, Any] = {name: t.column(name).combine_chunks() for name in t.column_names
+    ok = pc.and_kleene(pc.fill_null(_array(t.column("ok")), False),
+                       decide(_array(t.column("kh")), sample))
+    cols: dict[str, Any] = {name: _array(t.column(name)) for name in t.column_names
                             if name not in ("kh", "ok")}
     if which == "signins":
         cols["operation"] = pa.array(["Sign-in"] * n, pa.string())
