@@ -119,6 +119,8 @@ def _odd_signins() -> list[Any]:
     odd[12]["status"] = None
     odd[13]["userAgent"] = "  padded\t"
     odd[14]["activityDisplayName"] = "Add user"  # a directory audit, not a sign-in
+    odd[15]["signInEventTypes"] = ["interactiveUser", 5]  # a number among the event types
+    odd[16]["signInEventTypes"] = [None]
     return [*odd[:20], 5, "text", [1], *odd[20:], {"no": "idea"}]
 
 
@@ -171,6 +173,10 @@ def test_odd_purview_rows_same_both_ways(tmp_path: Path) -> None:
                                 ActorIpAddress="203.0.113.9", ClientIPAddress=""))
     edit(15, lambda d: d.update(Operation="UserLoggedIn", Target=[{"Id": "app-2"}]))  # another spelling
     edit(16, lambda d: d.update(Operation="UserLoggedIn", Target=[{"ID": " 42 "}, {"ID": "x"}]))  # blanks
+    edit(17, lambda d: d.update(OperationProperties=[{"Name": 5, "Value": "x"}, "loose"]))  # a number, a text
+    edit(18, lambda d: d.update(Folders=[{"Path": "\\Inbox", "FolderItems": "none"}]))  # items not a list
+    edit(19, lambda d: d.update(Folders=[{"Path": "\\Inbox", "FolderItems": [None, {"InternetMessageId": 7}]}]))
+    edit(20, lambda d: d.update(Operation="UserLoggedIn", Target=[{"ID": None}, {"ID": "a b"}]))
     rows[13][1] = "9/20/2023 4:05:03 AM"
     edit(13, lambda d: d.update(CreationTime=None))
     path = tmp_path / "odd.csv"

@@ -142,8 +142,8 @@ def signin_stage2(table: str) -> str:
         "jt = 'OBJECT'",
         *(p.is_(n, "VARCHAR") for n in SIGNIN_TEXT),
         p.is_("signInEventTypes", "ARRAY"),
-        f"list_bool_and(list_transform(json_extract({p.raw('signInEventTypes')}, '$[*]'), "
-        "lambda x: json_type(x) = 'VARCHAR')) IS NOT false",
+        f"list_bool_and(list_transform(json_type({p.raw('signInEventTypes')}, '$[*]'), "
+        "lambda t: t = 'VARCHAR')) IS NOT false",
         p.is_("managedServiceIdentity", "OBJECT"), p.is_("status", "OBJECT"), p.int_ok("status.errorCode"),
         p.is_("location", "OBJECT"), p.is_("isInteractive", "BOOLEAN"), p.int_ok("autonomousSystemNumber"),
     ])
@@ -213,22 +213,25 @@ def purview_stage2(table: str) -> str:
     def fallback(inner: str, outer: str) -> str:  # unwrap_audit_record: the CSV column fills an empty field
         return f"CASE WHEN {_nonempty(v(inner))} THEN {v(inner)} ELSE nullif({outer}, '') END"
 
-    def each(path: str, cond: str) -> str:
-        return f"list_bool_and(list_transform(json_extract({path}), lambda e: {cond})) IS NOT false"
+    def each(ref: str, path: str, *types: str) -> str:  # the JSON type of every value at a wildcard path
+        allowed = ", ".join(f"'{t}'" for t in types)  # (one parse of ref; a missing key is no value)
+        return (f"list_bool_and(list_transform(json_type({ref}, '{path}'), lambda t: t IN ({allowed}))) "
+                "IS NOT false")
 
+    text = ("NULL", "VARCHAR")
     ok = " AND ".join([
         "jt = 'OBJECT'",
         *(p.is_(n, "VARCHAR") for n in UAL_TEXT), p.int_ok("OperationCount"),
         p.is_("AppAccessContext", "OBJECT"), p.is_("OperationProperties", "ARRAY"), p.is_("Folders", "ARRAY"),
-        each(f"{props}, '$[*]'", f"{_object('e')} AND {_is(chr(101) + ' -> ' + repr('$.Name'), 'VARCHAR')} "
-             f"AND {_is('e -> ' + repr('$.Value'), 'VARCHAR')}"),
-        each(f"{folders}, '$[*]'", f"{_object('e')} AND {_is('e -> ' + repr('$.Path'), 'VARCHAR')} "
-             f"AND {_is('e -> ' + repr('$.FolderItems'), 'ARRAY')}"),
-        p.is_("Target", "ARRAY"),  # target ids: printable ASCII without blanks (Python strips and isdigit()s them)
-        each(f"{targets}, '$[*]'", f"{_object('e')} AND {_is('e -> ' + repr('$.ID'), 'VARCHAR')} AND "
-             "coalesce(regexp_full_match(e ->> '$.ID', '[!-~]*'), true)"),
-        each(f"{folders}, '$[*].FolderItems[*]'",
-             f"{_object('e')} AND {_is('e -> ' + repr('$.InternetMessageId'), 'VARCHAR')}"),
+        each(props, "$[*]", "OBJECT"), each(props, "$[*].Name", *text), each(props, "$[*].Value", *text),
+        each(folders, "$[*]", "OBJECT"), each(folders, "$[*].Path", *text),
+        each(folders, "$[*].FolderItems", "NULL", "ARRAY"),
+        p.is_("Target", "ARRAY"), each(targets, "$[*]", "OBJECT"), each(targets, "$[*].ID", *text),
+        # target ids: printable ASCII without blanks (Python strips and isdigit()s them)
+        f"list_bool_and(list_transform(json_extract_string({targets}, '$[*].ID'), "
+        "lambda x: coalesce(regexp_full_match(x, '[!-~]*'), true))) IS NOT false",
+        each(folders, "$[*].FolderItems[*]", "OBJECT"),
+        each(folders, "$[*].FolderItems[*].InternetMessageId", *text),
     ])
     user = fallback("UserId", "outer_user")
 
@@ -236,8 +239,8 @@ def purview_stage2(table: str) -> str:
         return (f"list_filter(json_extract({props}, '$[*]'), lambda e: lower(e ->> '$.Name') = '{name.lower()}')[1]"
                 " ->> '$.Value'")
 
-    def keys(path: str) -> str:
-        return f"list_distinct(list_transform(json_extract({path}), lambda e: json_keys(e)))"
+    def keys(path: str) -> str:  # the key lists of the objects at a wildcard path
+        return f"list_distinct(json_keys({path}))"
 
     return f"""
 SELECT
