@@ -1,7 +1,7 @@
 """Import benchmark (issue 4): our importer against the obvious pandas route, same data, same run.
 
-Run: ``python -m bench.import_bench [--records N] [--keep DIR] [--side-by-side]`` (default 1,000,000 records: half
-Purview audit CSV rows, half Graph beta sign-ins as a JSON array).
+Run: ``python -m bench.import_bench [--records N] [--repeat N] [--keep DIR] [--per-record]
+[--side-by-side]`` (default 1,000,000 records: half Purview audit CSV rows, half Graph beta sign-ins as a JSON array).
 
 The inputs are the sample tenant's records (data/sample-tenant: Graph beta sign-ins of all three
 kinds, the Purview CSV's unified audit log records), replicated with varied ids, users, times,
@@ -13,12 +13,13 @@ it and peak memory is the child's peak RSS from ``os.wait4`` (getrusage of that 
 * baseline:  ``json.loads`` of the whole file (CSV: ``pd.read_csv`` then ``json.loads`` of each
              AuditData) + ``pd.json_normalize`` + ``DataFrame.to_parquet``
 
-Ours runs twice: as ``Case.import_files`` does by default (big Graph sign-in arrays and Purview CSVs
-through the DuckDB fast path, :mod:`ir_toolkit.sources.fastpath`), and with ``fast=False`` (every
-record through the per-record readers and mappers: the route before the fast path);
-``--side-by-side`` adds a run with the two files parsed in two worker processes. Wall time depends
-on what else the machine runs (the load average is printed); CPU time (user + system of the child,
-its threads and its workers) much less so.
+Ours runs as ``Case.import_files`` does by default (big Graph sign-in arrays and Purview CSVs
+through the DuckDB fast path, :mod:`ir_toolkit.sources.fastpath`); ``--per-record`` adds a run with
+``fast=False`` (every record through the per-record readers and mappers: the route before the fast
+path), ``--side-by-side`` one with the two files parsed in two worker processes. Each route runs
+``--repeat`` times (default 3), the routes taking turns, and the medians are compared: wall time
+depends on what else the machine runs (one run of the same code varied by 20% on the project's
+shared 2-CPU machines); CPU time (user + system of the child, its threads and its workers) less so.
 Nothing is asserted: the figures and ratios are printed.
 """
 
@@ -32,6 +33,7 @@ import json
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -139,13 +141,25 @@ def measure(code: str, args: list[str]) -> tuple[float, float, int, str]:
     return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, out.strip()
 
 
+def _summary(label: str, runs: list[tuple[float, float, int, str]]) -> tuple[float, float, int]:
+    """Print one route's runs; returns its median wall, median CPU and largest peak."""
+    wall, cpu = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+    rss = max(r[2] for r in runs)
+    each = ", ".join(f"{r[0]:.1f}" for r in runs)
+    print(f"{label:<51} {wall:7.1f} s wall {cpu:7.1f} s CPU  peak {rss / 1e9:5.2f} GB  (median of {len(runs)}; "
+          f"wall each: {each}; rows/quarantined: {runs[-1][3]})", flush=True)
+    return wall, cpu, rss
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.import_bench")
     p.add_argument("--records", type=int, default=1_000_000)
+    p.add_argument("--repeat", type=int, default=3, help="runs of each route, alternating (the medians are compared)")
     p.add_argument("--keep", metavar="DIR", help="write inputs and outputs here and reuse inputs made before "
                    "(default: a temp folder)")
     p.add_argument("--side-by-side", action="store_true", help="also time the two files parsed in two worker "
                    "processes")
+    p.add_argument("--per-record", action="store_true", help="also time ours with the fast path off")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.keep or tmp)
@@ -162,24 +176,29 @@ def main(argv: list[str]) -> int:
               f"{time.perf_counter() - t:.1f}s", flush=True)
         base_dir = work / "baseline"
         base_dir.mkdir(exist_ok=True)
-        shutil.rmtree(work / "case", ignore_errors=True)
-        b_s, b_cpu, b_rss, b_out = measure(BASELINE, [str(base_dir), str(csv_path), str(json_path)])
-        print(f"baseline (json.loads + json_normalize + to_parquet): {b_s:7.1f} s wall {b_cpu:7.1f} s CPU  "
-              f"peak {b_rss / 1e9:5.2f} GB  rows/quarantined: {b_out}", flush=True)
-        runs = [(1, "auto", "ours, one process"), (1, "never", "ours, per-record path only")]
+        routes = [("baseline", 0, ""), ("ours, one process (import_files)", 1, "auto")]
+        if args.per_record:
+            routes.append(("ours, per-record path only (import_files)", 1, "never"))
         if args.side_by_side:
-            runs.append((2, "auto", "ours, files side by side"))
-        for workers, fast, label in runs:
-            shutil.rmtree(work / "case", ignore_errors=True)
-            o_s, o_cpu, o_rss, o_out = measure(OURS, [str(work / "case"), str(workers), fast, str(csv_path),
-                                                      str(json_path)])
-            print(f"{label + ' (import_files)':<51} {o_s:7.1f} s wall {o_cpu:7.1f} s CPU  "
-                  f"peak {o_rss / 1e9:5.2f} GB  imported/quarantined: {o_out}", flush=True)
+            routes.append(("ours, files side by side (import_files)", 2, "auto"))
+        runs: dict[str, list[tuple[float, float, int, str]]] = {label: [] for label, _, _ in routes}
+        for i in range(args.repeat):  # alternate the routes, so a change in the machine's load hits all of them
+            for label, workers, fast in routes:
+                if not workers:
+                    run = measure(BASELINE, [str(base_dir), str(csv_path), str(json_path)])
+                else:
+                    shutil.rmtree(work / "case", ignore_errors=True)
+                    run = measure(OURS, [str(work / "case"), str(workers), fast, str(csv_path), str(json_path)])
+                runs[label].append(run)
+                print(f"  run {i + 1}: {label:<45} {run[0]:7.1f} s wall {run[1]:7.1f} s CPU  "
+                      f"peak {run[2] / 1e9:5.2f} GB", flush=True)
+        b_s, b_cpu, b_rss = _summary("baseline (json.loads + json_normalize + to_parquet)", runs["baseline"])
+        for label, _, _ in routes[1:]:
+            o_s, o_cpu, o_rss = _summary(label, runs[label])
             print(f"  speed-up: {b_s / o_s:.2f}x wall, {b_cpu / o_cpu:.2f}x CPU (goal >= 3x)   peak memory: "
-                  f"{o_rss / b_rss:.2f} of the baseline's (goal < 1)   load average: {os.getloadavg()[0]:.1f}",
-                  flush=True)
-        print(f"machine: {os.cpu_count()} CPUs; CPU = user + system time of the child and its workers; "
-              "peak = largest resident set of one process")
+                  f"{o_rss / b_rss:.2f} of the baseline's (goal < 1)", flush=True)
+        print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; CPU = user + system time of "
+              "the child and its workers; peak = largest resident set of one process")
     return 0
 
 
