@@ -98,9 +98,12 @@ def _csv_rows(path: Path, opened: Opened) -> pa.RecordBatchReader:
 def parse_fast(which: str, path: Path, opened: Opened, *, evidence: str, batch_size: int, dayfirst: bool,
                hint: str, family: str | None, slow: Callable[[int], Iterator[Batch]]) -> Iterator[Batch]:
     """Batches of one file through DuckDB; ``slow(done)`` parses the file per record after record ``done``."""
-    stage1 = fastsql.signin_stage1(_source(which, path, opened)) if which == "signins" else \
-        fastsql.purview_stage1("csv_rows")
-    stage2 = fastsql.signin_stage2("decoded") if which == "signins" else fastsql.purview_stage2("decoded")
+    # sign-ins: DuckDB's JSON reader streams on one thread, so stage 2 maps each batch beside it (a
+    # second connection); Purview rows come from Arrow's CSV reader and both stages run as one query
+    one_query = which == "purview"
+    stage2 = fastsql.signin_stage2("decoded")
+    query = fastsql.signin_stage1(_source(which, path, opened)) if which == "signins" else \
+        fastsql.purview_stage2(f"({fastsql.purview_stage1('csv_rows')})", carry=True)
     decide = _Decider(which)
     done = 0
     con, mapper = duckdb.connect(), duckdb.connect()  # one streams the file, the other maps its batches
@@ -113,7 +116,7 @@ def parse_fast(which: str, path: Path, opened: Opened, *, evidence: str, batch_s
         con.execute(f"SET streaming_buffer_size = '{READ_AHEAD}'")
         if which == "purview":
             con.register("csv_rows", _csv_rows(path, opened))
-        reader = con.sql(stage1).to_arrow_reader(batch_size)
+        reader = con.sql(query).to_arrow_reader(batch_size)
         pending: list[pa.RecordBatch] = []
         rows = 0
         for rb in itertools.chain(reader, [None]):
@@ -128,9 +131,12 @@ def parse_fast(which: str, path: Path, opened: Opened, *, evidence: str, batch_s
             pending, rows = [], 0
             for start in range(0, table.num_rows, batch_size):
                 decoded = table.slice(start, batch_size)
-                mapper.register("decoded", decoded)
-                mapped = mapper.sql(stage2).to_arrow_table()
-                mapper.unregister("decoded")
+                if one_query:
+                    mapped = decoded
+                else:
+                    mapper.register("decoded", decoded)
+                    mapped = mapper.sql(stage2).to_arrow_table()
+                    mapper.unregister("decoded")
                 batch = _batch(which, decoded, mapped, done, decide, evidence=evidence, dayfirst=dayfirst,
                                hint=hint, family=family)
                 done += decoded.num_rows
@@ -223,7 +229,7 @@ def _batch(which: str, decoded: pa.Table, t: pa.Table, done: int, decide: _Decid
     ok = pc.and_kleene(pc.fill_null(_array(t.column("ok")), False),
                        decide(_array(t.column("kh")), sample))
     cols: dict[str, Any] = {name: _array(t.column(name)) for name in t.column_names
-                            if name not in ("kh", "ok")}
+                            if name not in ("kh", "ok", "raw", "nkeys")}
     if which == "signins":
         cols["operation"] = pa.array(["Sign-in"] * n, pa.string())
         cols["user"] = pc.if_else(cols.pop("by_app"), cols.pop("app_user"), pc.utf8_lower(_strip(cols.pop("upn"))))

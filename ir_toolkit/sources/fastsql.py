@@ -204,8 +204,11 @@ FROM (SELECT *, CASE WHEN starts_with(a, '{{') THEN json_keys(a) END AS k
       FROM {table}))"""
 
 
-def purview_stage2(table: str) -> str:
-    """Map one decoded batch of Purview rows (``table``) to canonical columns, untrimmed."""
+def purview_stage2(table: str, carry: bool = False) -> str:
+    """Map decoded Purview rows (``table``: a batch, or the stage 1 query) to canonical columns, untrimmed.
+
+    ``carry``: also return stage 1's ``raw`` and ``nkeys``.
+    """
     p = UAL
     v = p.v
     props, folders, targets = p.raw("OperationProperties"), p.raw("Folders"), p.raw("Target")
@@ -243,7 +246,7 @@ def purview_stage2(table: str) -> str:
         return f"list_distinct(json_keys({path}))"
 
     return f"""
-SELECT
+SELECT {'raw, nkeys,' if carry else ''}
   hash(kh, json_keys({p.raw('AppAccessContext')}), {keys(props + ", '$[*]'")}, {keys(folders + ", '$[*]'")},
        {keys(folders + ", '$[*].FolderItems[*]'")}, {keys(targets + ", '$[*]'")}) AS kh,
   ({ok}) AS ok,
