@@ -32,6 +32,8 @@ EXPECTED = {
     "log_analytics.json": ("log-analytics-json", 2, 2, 0, 0),
     "signinlogs_msticpy_sample.csv": ("log-analytics-csv", 86, 45, 41, 0),
     "entra_signins.csv": ("entra-signins-csv", 2, 2, 0, 0),
+    "entra_interactive_signins_2023-06-15.csv": ("entra-signins-csv", 2, 2, 0, 0),
+    "entra_application_signins_2023-06-15.csv": ("entra-signins-csv", 1, 1, 0, 0),
     "graph_risk_detections.json": ("graph-risk-detections", 1, 1, 0, 0),
     "graph_service_principals.json": ("graph-directory-objects", 1, 1, 0, 0),
     "graph_oauth2_grants.json": ("graph-directory-objects", 1, 1, 0, 0),
@@ -151,6 +153,27 @@ def test_entra_csv_download(case_dir: Path) -> None:
     ok = ev[ev["result"] == "success"].iloc[0]
     assert (ok["country"], ok["token_id"], ok["app_id"]) == ("US", "tokB-2_y", "d3590ed6-52b3-4102-aeff-aad2292ab01c")
     assert ev["error_code"].tolist() == [0, 50126]
+
+
+def test_entra_csv_download_with_the_current_header(case_dir: Path) -> None:
+    """The 57 columns of a current download: padded names, a double space, a column written twice."""
+    case = Case.open(case_dir, writable=True)
+    case.import_files([IMPORT / "entra_interactive_signins_2023-06-15.csv",
+                       IMPORT / "entra_application_signins_2023-06-15.csv"])
+    ev = case.read_events().set_index("record_id")
+    ok = ev.loc["aa11bb22-0000-4000-8000-000000000101"]
+    assert (ok["source"], ok["user"], ok["result"], ok["asn"], ok["country"]) == \
+        ("signin_interactive", "victim@contoso.com", "success", 8075, "US")
+    assert (ok["app_id"], ok["resource_id"], ok["token_id"], ok["session_id"]) == \
+        ("00000002-0000-0ff1-ce00-000000000000", "00000002-0000-0ff1-ce00-000000000000", "ZxY-abc_def0",
+         "0f1e2d3c-0000-4000-8000-00000000cccc")
+    assert ok["time"] == pd.Timestamp("2023-06-15T01:02:03Z")
+    bad = ev.loc["aa11bb22-0000-4000-8000-000000000102"]
+    assert (bad["result"], bad["error_code"], bad["asn"], bad["ip"]) == ("failure", 50126, 9009, "198.51.100.23")
+    app = ev.loc["bb22cc33-0000-4000-8000-000000000201"]
+    assert (app["source"], app["user"], app["user_id"], app["app_id"]) == \
+        ("signin_serviceprincipal", "Backup Robot", "5b7c0000-0000-4000-8000-000000000001",
+         "e1e2e3e4-0000-4000-8000-000000000001")
 
 
 def test_directory_objects_and_risk(case_dir: Path) -> None:

@@ -54,7 +54,7 @@ ENTRA_CSV_COLUMNS = {  # Entra admin center "Download" CSV column -> Graph prope
 
 
 def _entra_csv(r: dict[str, Any], hint: str) -> dict[str, Any]:
-    out = {ENTRA_CSV_COLUMNS.get(k, k): v for k, v in r.items()}
+    out = {ENTRA_CSV_COLUMNS.get(" ".join(k.split()), k): v for k, v in r.items()}  # "Autonomous system  number"
     if out.get("managedidentitytype") not in (None, "", "None", "none"):
         out["signineventtypes"] = ["managedIdentity"]
     elif out.get("serviceprincipalid") and not out.get("userprincipalname"):
