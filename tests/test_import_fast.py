@@ -230,3 +230,16 @@ def test_purview_invalid_utf8_falls_back_and_matches(tmp_path: Path, caplog: pyt
         res, _ = same_case(tmp_path, path, batch_size=10)
     assert res["records"] == 79 and res["records"] == res["imported"] + res["duplicates"] + res["quarantined"]
     assert [r for r in caplog.records if r.name == FASTLOG and "per-record import" in r.getMessage()]
+
+
+def test_purview_blank_lines_and_no_final_newline_same_both_ways(tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    rows = _purview_rows()[:30]
+    lines = _csv(rows).decode("utf-8-sig").splitlines(keepends=True)
+    text = "".join(lines[:10]) + "\r\n\r\n" + "".join(lines[10:20]) + "\n" + "".join(lines[20:]).rstrip("\r\n")
+    path = tmp_path / "blanks.csv"
+    path.write_bytes(text.encode("utf-8-sig"))
+    with caplog.at_level(logging.INFO, logger=FASTLOG):
+        res, _ = same_case(tmp_path, path, batch_size=8)
+    assert not [r for r in caplog.records if r.name == FASTLOG]  # blank lines are skipped, not a reason to stop
+    assert res["records"] == 29 and res["imported"] == 29

@@ -81,8 +81,9 @@ def _source(which: str, path: Path, opened: Opened) -> str:
 def _csv_rows(path: Path, opened: Opened) -> pa.RecordBatchReader:
     """The rows of a Purview CSV as text columns, streamed by Arrow's CSV reader (parses on all CPUs).
 
-    Quoted fields may hold line breaks; an empty field is ``""``; a row of another width, a record
-    bigger than a block or invalid UTF-8 raises ArrowInvalid where it is met.
+    Quoted fields may hold line breaks; an empty field is ``""``; blank lines are skipped (as the
+    per-record CSV reader does); a row of another width, a record bigger than a block or invalid
+    UTF-8 raises ArrowInvalid where it is met.
     """
     stream = pa.input_stream(str(path), compression="gzip" if opened.gzip else None)
     return pacsv.open_csv(
@@ -90,7 +91,7 @@ def _csv_rows(path: Path, opened: Opened) -> pa.RecordBatchReader:
         read_options=pacsv.ReadOptions(column_names=list(fastsql.PURVIEW_HEADER), skip_rows=1,
                                        block_size=CSV_BLOCK),
         parse_options=pacsv.ParseOptions(delimiter=",", quote_char='"', double_quote=True, escape_char=False,
-                                         newlines_in_values=True, ignore_empty_lines=False),
+                                         newlines_in_values=True, ignore_empty_lines=True),
         convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(fastsql.PURVIEW_HEADER, pa.string()),
                                              strings_can_be_null=False, quoted_strings_can_be_null=False))
 
