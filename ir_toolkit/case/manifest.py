@@ -11,7 +11,6 @@ from __future__ import annotations
 import getpass
 import hashlib
 import json
-import mmap
 import os
 import socket
 from pathlib import Path
@@ -28,19 +27,14 @@ CLOUDS: tuple[str, ...] = tuple(CLOUD_ENDPOINTS)  # the one endpoint map decides
 _SECRET_WORDS = ("secret", "password", "token", "assertion", "credential", "key", "pfx")
 
 
-def sha256_file(path: Path, chunk: int = 1 << 24) -> str:
-    """Hex sha256 of a file (hashed from a read-only memory map: the bytes are not copied)."""
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read into one reused buffer (memory stays flat whatever the file's size)."""
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        try:
-            mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        except (ValueError, OSError):  # empty file, or a file that cannot be mapped (pipe, some mounts)
-            while block := fh.read(chunk):
-                h.update(block)
-            return h.hexdigest()
-        with mapped, memoryview(mapped) as view:
-            for start in range(0, len(view), chunk):
-                h.update(view[start:start + chunk])
+    buf = bytearray(chunk)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as fh:
+        while n := fh.readinto(buf):
+            h.update(view[:n])
     return h.hexdigest()
 
 
