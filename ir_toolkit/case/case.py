@@ -212,7 +212,7 @@ class Case:
         copied: Path | None = None
         if move or src.resolve().parent == dest_dir.resolve():
             digest = sha256_file(src)
-        else:  # read once: hash the bytes while copying them next to their final name
+        else:  # copied next to its final name, then hashed: the hash is of the bytes the case keeps
             dest_dir.mkdir(parents=True, exist_ok=True)
             copied = dest_dir / f".{src.name}.{os.getpid()}.tmp"
             try:

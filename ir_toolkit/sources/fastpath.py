@@ -101,10 +101,10 @@ def parse_fast(which: str, path: Path, opened: Opened, *, evidence: str, batch_s
     """Batches of one file through DuckDB; ``slow(done)`` parses the file per record after record ``done``."""
     # sign-ins: DuckDB's JSON reader streams on one thread, so stage 2 maps each batch beside it (a
     # second connection); Purview rows come from Arrow's CSV reader and both stages run as one query
-    one_query = which == "purview"
-    stage2 = fastsql.signin_stage2("decoded")
-    query = fastsql.signin_stage1(_source(which, path, opened)) if which == "signins" else \
-        fastsql.purview_stage2(f"({fastsql.purview_stage1('csv_rows')})", carry=True)
+    if which == "signins":
+        query, stage2 = fastsql.signin_stage1(_source(which, path, opened)), fastsql.signin_stage2("decoded")
+    else:
+        query, stage2 = fastsql.purview_stage2(f"({fastsql.purview_stage1('csv_rows')})", carry=True), None
     decide = _Decider(which)
     done = 0
     con, mapper = duckdb.connect(), duckdb.connect()  # one streams the file, the other maps its batches
@@ -132,7 +132,7 @@ def parse_fast(which: str, path: Path, opened: Opened, *, evidence: str, batch_s
             pending, rows = [], 0
             for start in range(0, table.num_rows, batch_size):
                 decoded = table.slice(start, batch_size)
-                if one_query:
+                if stage2 is None:  # the query mapped it already
                     mapped = decoded
                 else:
                     mapper.register("decoded", decoded)

@@ -106,11 +106,6 @@ def _is(ref: str, *types: str) -> str:
     return f"coalesce(json_type({ref}), 'NULL') IN ({allowed})"
 
 
-def _object(ref: str) -> str:
-    """True when the JSON value ``ref`` is an object."""
-    return f"left(CAST({ref} AS VARCHAR), 1) = '{{'"
-
-
 def _nonempty(expr: str) -> str:
     return f"coalesce({expr}, '') <> ''"
 
