@@ -1,15 +1,17 @@
-"""Sign-in coverage: the period in which a token's issuance would be visible in the case.
+"""Sign-in coverage: when a token's issuance would be visible in the case, and when it would not.
 
-An orphan token (mail access whose token no sign-in issued) only means "forged" inside
-the period the case's sign-in logs cover; outside it the same observation is
-"unverifiable". Coverage is computed per sign-in source from the events themselves and,
-for collected cases, from the collection ledger (``case.manifest["collection"]["ledger"]``:
-complete slices define coverage, incomplete ones are gaps). Imported cases have an empty
-ledger and rely on the data alone.
+An orphan token (mail access whose token no sign-in issued) only means "forged" where every
+sign-in source that could have issued it is held and gap-free around the token's issue time:
+delegated tokens need the interactive and the non-interactive user sign-ins (a refreshed token
+is issued at a non-interactive sign-in), app-only tokens the service-principal sign-ins (and the
+managed-identity ones, unless the application is known to be a service principal). Everywhere
+else the same observation is "unverifiable".
 
-The case-wide coverage used by the orphan-token detection is the overlap of the user
-sign-in sources present (interactive and non-interactive): a refreshed token's issuance
-is a non-interactive sign-in, so without that source coverage is marked incomplete.
+Coverage is built from the evidence profile (ir_toolkit.analysis.evidence: each source's first
+and last event and the holes found inside) and, for collected cases, the collection ledger
+(``case.manifest["collection"]["ledger"]``: complete slices extend coverage, incomplete ones are
+holes). The result is a list of *uncovered* intervals per kind of token, rendered as a SQL
+predicate over a token's possible issue period (``issue_lo`` .. ``issue_hi``).
 """
 
 from __future__ import annotations
@@ -18,12 +20,12 @@ from typing import Any
 
 import pandas as pd
 
-from ir_toolkit.analysis.engine import Engine
-from ir_toolkit.case import Case
-from ir_toolkit.schema import SIGNIN_SOURCES
+from ir_toolkit.analysis.engine import sql_literal
 from ir_toolkit.timeutil import iso, parse_time
 
 USER_SIGNIN_SOURCES = ("signin_interactive", "signin_noninteractive")
+APP_SIGNIN_SOURCES = ("signin_serviceprincipal", "signin_managedidentity")
+Interval = tuple[pd.Timestamp | None, pd.Timestamp | None]
 
 
 def ledger_source(name: str) -> str | None:
@@ -40,7 +42,8 @@ def ledger_source(name: str) -> str | None:
     return "signin_interactive"
 
 
-def _ledger_coverage(ledger: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def ledger_coverage(ledger: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per canonical sign-in source: start and end of the complete slices, and the incomplete ones as gaps."""
     out: dict[str, dict[str, Any]] = {}
     for entry in ledger:
         source = ledger_source(str(entry.get("source", "")))
@@ -56,69 +59,111 @@ def _ledger_coverage(ledger: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def signin_coverage(case: Case, engine: Engine, params: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Sign-in coverage per source and case-wide.
+def _source_spans(profile: dict[str, Any], ledger: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    spans: dict[str, dict[str, Any]] = {}
+    for src in (*USER_SIGNIN_SOURCES, *APP_SIGNIN_SOURCES):
+        entry = profile["sources"].get(src) or {}
+        led = ledger.get(src) or {}
+        if not entry.get("held") and led.get("start") is None:
+            continue
+        start, end, method = entry.get("first"), entry.get("last"), "data"
+        if led.get("start") is not None:
+            start = led["start"] if start is None else min(start, led["start"])
+            end = led["end"] if end is None else max(end, led["end"])
+            method = "ledger" if not entry.get("held") else "data+ledger"
+        spans[src] = {"start": start, "end": end, "events": int(entry.get("events") or 0), "method": method,
+                      "holes": list(entry.get("holes") or [])}
+    return spans
+
+
+def uncovered(spans: dict[str, dict[str, Any]], required: tuple[str, ...], skew: pd.Timedelta,
+              start: pd.Timestamp | None = None, end: pd.Timestamp | None = None) -> list[Interval]:
+    """Intervals in which a token needing every ``required`` source cannot be checked.
+
+    Args:
+        spans: Per source: start, end, holes (from :func:`signin_coverage`).
+        required: Sources that could have issued the token.
+        skew: Clock skew allowed at the edges of coverage and of each hole.
+        start: Overrides every source's start (a responder's ``coverage_start``).
+        end: Overrides every source's end.
+    """
+    if not required or any(s not in spans for s in required):
+        return [(None, None)]
+    out: list[Interval] = []
+    for src in required:
+        s, e = start or spans[src]["start"], end or spans[src]["end"]
+        out += [(None, s + skew), (e, None)]
+        out += [(h["start"] - skew, h["end"] + skew) for h in spans[src]["holes"]]
+    return out
+
+
+def covered_sql(intervals: list[Interval], lo: str = "issue_lo", hi: str = "issue_hi") -> str:
+    """SQL predicate: the issue period ``lo`` .. ``hi`` touches none of the uncovered ``intervals``."""
+    if any(a is None and b is None for a, b in intervals):
+        return "FALSE"
+    terms = []
+    for a, b in intervals:
+        if a is None:
+            terms.append(f"{lo} < {sql_literal(b)}")
+        elif b is None:
+            terms.append(f"{hi} > {sql_literal(a)}")
+        else:
+            terms.append(f"({hi} > {sql_literal(a)} AND {lo} < {sql_literal(b)})")
+    return "NOT (" + " OR ".join(terms) + ")" if terms else "TRUE"
+
+
+def signin_coverage(case: Any, profile: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Sign-in coverage per source and per kind of token.
 
     Args:
         case: The case (its ledger is read from the manifest).
-        engine: An engine with the ``events`` view.
-        params: ``coverage_start`` / ``coverage_end`` override the computed case-wide bounds.
+        profile: The evidence profile (ir_toolkit.analysis.evidence.evidence_profile).
+        params: Pack parameters: ``coverage_start`` / ``coverage_end`` override the bounds,
+            ``require_noninteractive`` (default True), ``issued_at_skew_minutes``.
 
     Returns:
-        ``{"start", "end", "judge_start", "judge_end", "sp_start", "sp_end", "complete", "method", "gaps",
-        "sources": {source: {"start", "end", "events", "method"}}}``; times are tz-aware ``pd.Timestamp``
-        (None when no coverage). ``judge_*`` is the user coverage used to call a token forged: None when
-        non-interactive sign-ins are missing (``require_noninteractive``); ``sp_*`` covers app-only tokens.
+        ``{"start", "end", "complete", "method", "judged", "gaps", "sources": {source: {"start", "end",
+        "events", "method", "holes"}}, "uncovered": {"delegated", "app_only", "app_only_unknown": [(lo, hi)]},
+        "sp_start", "sp_end"}``; ``start``/``end`` is the overlap of the user sign-in sources held.
     """
     params = params or {}
-    names = ", ".join(f"'{s}'" for s in SIGNIN_SOURCES)
-    data = engine.run_sql(
-        f"SELECT source, min(time) AS first, max(time) AS last, count(*) AS n FROM events "
-        f"WHERE source IN ({names}) GROUP BY source"
-    )
-    ledger = _ledger_coverage(list(case.manifest.get("collection", {}).get("ledger", []) or []))
-    sources: dict[str, dict[str, Any]] = {}
-    for row in data.itertuples(index=False):
-        sources[str(row.source)] = {"start": row.first, "end": row.last, "events": int(str(row.n)), "method": "data"}
-    gaps: list[dict[str, Any]] = []
-    for source, cov in ledger.items():
-        gaps += [{**g, "source": source} for g in cov["gaps"]]
-        if cov["start"] is not None:
-            entry = sources.setdefault(source, {"events": 0})
-            entry.update(start=cov["start"], end=cov["end"], method="ledger")
-    present = [s for s in USER_SIGNIN_SOURCES if s in sources]
-    start = max((sources[s]["start"] for s in present), default=None)
-    end = min((sources[s]["end"] for s in present), default=None)
-    method = "+".join(sorted({sources[s]["method"] for s in present})) or "none"
-    if params.get("coverage_start"):
-        start, method = parse_time(params["coverage_start"]), "parameter"
-    if params.get("coverage_end"):
-        end, method = parse_time(params["coverage_end"]), "parameter"
-    sp = sources.get("signin_serviceprincipal", {})
+    ledger = ledger_coverage(list(case.manifest.get("collection", {}).get("ledger", []) or []))
+    spans = _source_spans(profile, ledger)
+    present = [s for s in USER_SIGNIN_SOURCES if s in spans]
+    start = max((spans[s]["start"] for s in present), default=None)
+    end = min((spans[s]["end"] for s in present), default=None)
+    method = "+".join(sorted({spans[s]["method"] for s in present})) or "none"
+    o_start, o_end = parse_time(params.get("coverage_start")), parse_time(params.get("coverage_end"))
+    if o_start is not None or o_end is not None:
+        start, end, method = o_start or start, o_end or end, "parameter"
     complete = len(present) == len(USER_SIGNIN_SOURCES)
-    judged = complete or not params.get("require_noninteractive", True) or method == "parameter"
+    asserted = not params.get("require_noninteractive", True) or method == "parameter"
+    delegated: tuple[str, ...] = USER_SIGNIN_SOURCES if complete or not asserted else tuple(present)
+    skew = pd.Timedelta(minutes=int(params.get("issued_at_skew_minutes") or 5))
+    gaps = [{**h, "source": s} for s in spans for h in spans[s]["holes"]]
     return {
-        "start": start,
-        "end": end,
-        "judge_start": start if judged else None,
-        "judge_end": end if judged else None,
-        "sp_start": sp.get("start"),
-        "sp_end": sp.get("end"),
-        "complete": complete,
-        "method": method,
-        "gaps": gaps,
-        "sources": sources,
+        "start": start, "end": end, "complete": complete, "method": method,
+        "judged": bool(present) and (complete or asserted),
+        "gaps": sorted(gaps, key=lambda g: (g["start"], g["source"])),
+        "sources": spans,
+        "uncovered": {
+            "delegated": uncovered(spans, delegated, skew, o_start, o_end),
+            "app_only": uncovered(spans, ("signin_serviceprincipal",), skew),
+            "app_only_unknown": uncovered(spans, APP_SIGNIN_SOURCES, skew),
+        },
+        "sp_start": spans.get("signin_serviceprincipal", {}).get("start"),
+        "sp_end": spans.get("signin_serviceprincipal", {}).get("end"),
     }
 
 
 def coverage_json(cov: dict[str, Any]) -> dict[str, Any]:
-    """The coverage dict with ISO strings instead of timestamps (for scope.json)."""
+    """The coverage dict with ISO strings instead of timestamps (for scope.json); intervals as pairs."""
     def conv(v: Any) -> Any:
         if isinstance(v, pd.Timestamp):
             return iso(v)
         if isinstance(v, dict):
             return {k: conv(x) for k, x in v.items()}
-        if isinstance(v, list):
+        if isinstance(v, list | tuple):
             return [conv(x) for x in v]
         return v
 

@@ -20,10 +20,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from ir_toolkit.analysis.coverage import coverage_json, signin_coverage
+from ir_toolkit.analysis.coverage import coverage_json, covered_sql, signin_coverage
 from ir_toolkit.analysis.detections import Detection, Pack, load_pack, raw_sql, render
 from ir_toolkit.analysis.engine import Engine, sql_literal
 from ir_toolkit.analysis.engines import DEFAULT_ENGINE, open_engine
+from ir_toolkit.analysis.evidence import evidence_profile
+from ir_toolkit.analysis.infrastructure import infrastructure_addresses
 from ir_toolkit.analysis.indicators import COLUMNS as IOC_COLUMNS
 from ir_toolkit.analysis.indicators import indicators, match_addresses
 from ir_toolkit.analysis.rhythm import POSTPROCESSORS
@@ -51,6 +53,7 @@ class Prepared:
     sql_values: dict[str, Any]
     coverage: dict[str, Any]
     baseline_end: pd.Timestamp | None
+    evidence: dict[str, Any]
     sources: frozenset[str] = frozenset()
     engine_name: str = DEFAULT_ENGINE
 
@@ -109,7 +112,8 @@ def prepare(case: Case, pack: str = "token-forgery", params: dict[str, Any] | No
 def _prepare(case: Case, pack: str, params: dict[str, Any] | None, eng: Engine, engine_name: str) -> Prepared:
     the_pack = load_pack(pack)
     values = the_pack.resolve(params)
-    coverage = signin_coverage(case, eng, values)
+    profile = evidence_profile(case, eng, int(values.get("token_lifetime_minutes") or 90))
+    coverage = signin_coverage(case, profile, values)
     if values.get("baseline_end"):
         baseline_end = parse_time(values["baseline_end"])
     else:
@@ -119,19 +123,26 @@ def _prepare(case: Case, pack: str, params: dict[str, Any] | None, eng: Engine, 
     addresses = eng.run_sql("SELECT DISTINCT ip FROM events WHERE ip IS NOT NULL")["ip"]
     eng.register("indicators", iocs.astype({c: "str" for c in IOC_COLUMNS}))
     eng.register("ioc_ip_hits", match_addresses(addresses, iocs).astype("str"))
+    eng.register("infrastructure_ips", infrastructure_addresses(addresses).astype("str"))
     patterns = [str(p).lower() for p in values.get("scripted_agents") or []]
     eng.register("scripted_patterns", pd.DataFrame({"pattern": pd.Series(patterns, dtype="str")}))
-    sql_values = {**values, "cov_start": raw_sql(_time_sql(coverage["judge_start"])),
-                  "cov_end": raw_sql(_time_sql(coverage["judge_end"])),
-                  "sp_cov_start": raw_sql(_time_sql(coverage["sp_start"])),
-                  "sp_cov_end": raw_sql(_time_sql(coverage["sp_end"])),
+    unc = coverage["uncovered"]
+    held = [s for s in ("signin_interactive", "signin_noninteractive") if profile["sources"].get(s, {}).get("held")]
+    sql_values = {**values,
+                  "delegated_covered": raw_sql(covered_sql(unc["delegated"], "a.issue_lo", "a.issue_hi")),
+                  "app_covered": raw_sql(covered_sql(unc["app_only"], "a.issue_lo", "a.issue_hi")),
+                  "app_unknown_covered": raw_sql(covered_sql(unc["app_only_unknown"], "a.issue_lo", "a.issue_hi")),
+                  "use_history": len(held) < 2,
+                  "address_basis": ("its sign-ins" if len(held) == 2 else
+                                    "its sign-ins and the mailbox's access history: only part of the user sign-ins "
+                                    "are held" if held else "the mailbox's access history: no user sign-ins are held"),
                   "baseline_end": raw_sql(_time_sql(baseline_end) if baseline_end is not None
                                           else "CAST('9999-12-31 00:00:00' AS TIMESTAMP)")}
     for view in the_pack.views:
         sql = render(str(view["sql"]), sql_values)
         (eng.create_table if view.get("materialize") else eng.create_view)(str(view["name"]), sql)
     sources = frozenset(str(s) for s in eng.run_sql("SELECT DISTINCT source FROM events")["source"].dropna())
-    return Prepared(case, eng, the_pack, values, sql_values, coverage, baseline_end, sources, engine_name)
+    return Prepared(case, eng, the_pack, values, sql_values, coverage, baseline_end, profile, sources, engine_name)
 
 
 def _missing(v: Any) -> bool:

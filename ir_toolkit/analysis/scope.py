@@ -22,8 +22,9 @@ from typing import Any
 
 import pandas as pd
 
-from ir_toolkit.analysis.coverage import coverage_json
+from ir_toolkit.analysis.coverage import USER_SIGNIN_SOURCES, coverage_json
 from ir_toolkit.analysis.detect import FINDINGS_JSON, Prepared, detect, prepare, read_findings
+from ir_toolkit.analysis.evidence import profile_json
 from ir_toolkit.analysis.pivot import PivotResult, follow_pivots
 from ir_toolkit.case import Case
 from ir_toolkit.paths import reference_file
@@ -53,6 +54,12 @@ def _events(prep: Prepared, ids: set[str]) -> pd.DataFrame:
     frame = prep.engine.run_sql(f"SELECT {cols} FROM events e JOIN scope_ids s ON s.record_id = e.record_id")
     frame["app"] = frame["client_app_id"].fillna(frame["app_id"]).str.lower()
     return frame
+
+
+def _judged_likely(prep: Prepared) -> set[str]:
+    """record_ids of mailbox access judged likely on its own signals (a likely finding's group may hold others)."""
+    rows = prep.engine.run_sql("SELECT record_id FROM access_judged WHERE verdict = 'likely' AND source = 'mail_access'")
+    return set(rows["record_id"].astype(str))
 
 
 def _items(group: pd.DataFrame) -> int:
@@ -113,20 +120,30 @@ def _ips(events: pd.DataFrame, reason: str, shared: set[str]) -> list[dict[str, 
 
 
 def _unverifiable_periods(prep: Prepared) -> list[dict[str, Any]]:
+    """Periods of mailbox access whose delegated tokens cannot be checked against sign-ins, with the reason."""
     span = prep.engine.run_sql("SELECT min(time) AS first, max(time) AS last FROM events WHERE source = 'mail_access'")
     first, last = span["first"].iloc[0], span["last"].iloc[0]
-    start, end = prep.coverage["start"], prep.coverage["end"]
-    periods: list[dict[str, Any]] = []
+    cov = prep.coverage
     if pd.isna(first):
-        return periods
-    if start is None:
-        return [{"start": iso(first), "end": iso(last), "reason": "no sign-in logs: token issuance cannot be checked"}]
-    if first < start:
+        return []
+    if not cov["judged"]:
+        missing = [s for s in USER_SIGNIN_SOURCES if s not in cov["sources"]]
+        why = ("no user sign-in logs" if len(missing) == len(USER_SIGNIN_SOURCES) else
+               f"no {', '.join(m.replace('signin_', '').replace('noninteractive', 'non-interactive') for m in missing)} "
+               "sign-ins")
+        return [{"start": iso(first), "end": iso(last), "reason": f"{why}: token issuance cannot be checked"}]
+    periods: list[dict[str, Any]] = []
+    start, end = cov["start"], cov["end"]
+    if start is not None and first < start:
         periods.append({"start": iso(first), "end": iso(start), "reason": "mailbox access before sign-in coverage"})
     lifetime = pd.Timedelta(minutes=int(prep.values.get("token_lifetime_minutes") or 90))
     if end is not None and last > end + lifetime:
         periods.append({"start": iso(end), "end": iso(last), "reason": "mailbox access after sign-in coverage"})
-    return periods + list(coverage_json({"g": prep.coverage["gaps"]})["g"])
+    for gap in cov["gaps"]:
+        if gap["source"] in USER_SIGNIN_SOURCES and gap["end"] >= first and gap["start"] <= last:
+            periods.append({"start": iso(gap["start"]), "end": iso(gap["end"]), "source": gap["source"],
+                            "reason": f"hole in {gap['source']}: {gap['reason']}"})
+    return periods
 
 
 def scope(case: Case | str | Path, findings: pd.DataFrame | None = None, write: bool = True,
@@ -162,8 +179,7 @@ def scope(case: Case | str | Path, findings: pd.DataFrame | None = None, write: 
                   for r in (list(ev) if ev is not None else [])} - piv.record_ids
     actor = _events(prep, piv.record_ids)
     actor = actor[actor["source"] != "token"]  # judged tokens are evidence, not activity in the logs
-    likely = _events(prep, likely_ids)
-    likely = likely[likely["source"] == "mail_access"]
+    likely = _events(prep, likely_ids & _judged_likely(prep))
     throttled_q = prep.engine.run_sql(
         "SELECT DISTINCT mailbox FROM events WHERE source = 'mail_access' AND throttled AND mailbox IS NOT NULL")
     throttled = set(throttled_q["mailbox"].astype(str))
@@ -187,8 +203,10 @@ def scope(case: Case | str | Path, findings: pd.DataFrame | None = None, write: 
         "case": case.manifest.get("case"), "generated_at": iso(now_utc()),
         "window": {"first_malicious": iso(both["time"].min()) if len(both) else None,
                    "last_malicious": iso(both["time"].max()) if len(both) else None},
+        "evidence": profile_json(prep.evidence),
         "signin_coverage": {"start": iso(prep.coverage["start"]), "end": iso(prep.coverage["end"]),
-                            "complete": prep.coverage["complete"], "method": prep.coverage["method"]},
+                            "complete": prep.coverage["complete"], "judged": prep.coverage["judged"],
+                            "method": prep.coverage["method"], "holes": len(prep.coverage["gaps"])},
         "signin_coverage_sources": coverage_json(prep.coverage["sources"]),
         "compromised_mailboxes": mailboxes,
         "actor_ips": ips,
