@@ -25,9 +25,9 @@ from ir_toolkit.analysis.detections import Detection, Pack, load_pack, raw_sql, 
 from ir_toolkit.analysis.engine import Engine, sql_literal
 from ir_toolkit.analysis.engines import DEFAULT_ENGINE, open_engine
 from ir_toolkit.analysis.evidence import evidence_profile
-from ir_toolkit.analysis.infrastructure import infrastructure_addresses
 from ir_toolkit.analysis.indicators import COLUMNS as IOC_COLUMNS
 from ir_toolkit.analysis.indicators import indicators, match_addresses
+from ir_toolkit.analysis.infrastructure import infrastructure_addresses
 from ir_toolkit.analysis.rhythm import POSTPROCESSORS
 from ir_toolkit.case import Case
 from ir_toolkit.schema import FINDING_COLUMN_NAMES, FINDING_COLUMNS, conform, empty_frame, to_arrow

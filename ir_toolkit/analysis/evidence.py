@@ -39,7 +39,8 @@ LIMITS: dict[str, str] = {
                        "forged tokens cannot be told from legitimate ones; addresses are judged from the mailboxes' "
                        "own access history instead.",
     "no_signin_noninteractive": "No non-interactive sign-ins were provided: refreshed tokens cannot be matched to "
-                                "their issuance, so delegated mailbox access is likely at most, never confirmed forged.",
+                                "their issuance, so delegated mailbox access is likely at most, never confirmed "
+                                "forged.",
     "no_signin_interactive": "No interactive sign-ins were provided: tokens issued at an interactive sign-in cannot "
                              "be matched, so delegated mailbox access is likely at most, never confirmed forged.",
     "no_signin_serviceprincipal": "No service-principal sign-ins were provided: app-only tokens (backup services, "

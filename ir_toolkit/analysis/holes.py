@@ -152,19 +152,22 @@ def file_split_holes(hourly: pd.DataFrame, files: pd.DataFrame) -> list[dict[str
     series = hourly_series(hourly)
     expected = expected_counts(series) if len(series) >= 48 else np.zeros(len(series))
     hours = pd.DatetimeIndex(series["hour"])
-    spans = files.sort_values("first").itertuples(index=False)
+    ordered = files.sort_values("first")
+    spans = zip(ordered["file"].astype(str), pd.DatetimeIndex(ordered["first"]), pd.DatetimeIndex(ordered["last"]),
+                strict=True)
     holes: list[dict[str, Any]] = []
-    reach_end, reach_file = None, None
-    for f in spans:
-        if reach_end is not None and f.first > reach_end:
-            inside = (hours >= reach_end.floor("h") + HOUR) & (hours + HOUR <= f.first.floor("h"))
+    reach_end: pd.Timestamp | None = None
+    reach_file = ""
+    for name, first, last in spans:
+        if reach_end is not None and first > reach_end:
+            inside = (hours >= reach_end.floor("h") + HOUR) & (hours + HOUR <= first.floor("h"))
             lam = float(expected[np.asarray(inside)].sum())
             if lam >= FILE_GAP_EXPECTED:
-                holes.append(_hole(pd.Timestamp(reach_end), pd.Timestamp(f.first), lam, 0, "file_split",
-                                   f"nothing between {reach_file} and {f.file}, where about {lam:.0f} event(s) "
+                holes.append(_hole(reach_end, first, lam, 0, "file_split",
+                                   f"nothing between {reach_file} and {name}, where about {lam:.0f} event(s) "
                                    "were expected"))
-        if reach_end is None or f.last > reach_end:
-            reach_end, reach_file = f.last, f.file
+        if reach_end is None or last > reach_end:
+            reach_end, reach_file = last, name
     return holes
 
 

@@ -58,7 +58,8 @@ def _events(prep: Prepared, ids: set[str]) -> pd.DataFrame:
 
 def _judged_likely(prep: Prepared) -> set[str]:
     """record_ids of mailbox access judged likely on its own signals (a likely finding's group may hold others)."""
-    rows = prep.engine.run_sql("SELECT record_id FROM access_judged WHERE verdict = 'likely' AND source = 'mail_access'")
+    rows = prep.engine.run_sql(
+        "SELECT record_id FROM access_judged WHERE verdict = 'likely' AND source = 'mail_access'")
     return set(rows["record_id"].astype(str))
 
 
@@ -128,9 +129,8 @@ def _unverifiable_periods(prep: Prepared) -> list[dict[str, Any]]:
         return []
     if not cov["judged"]:
         missing = [s for s in USER_SIGNIN_SOURCES if s not in cov["sources"]]
-        why = ("no user sign-in logs" if len(missing) == len(USER_SIGNIN_SOURCES) else
-               f"no {', '.join(m.replace('signin_', '').replace('noninteractive', 'non-interactive') for m in missing)} "
-               "sign-ins")
+        names = [m.replace("signin_", "").replace("noninteractive", "non-interactive") for m in missing]
+        why = "no user sign-in logs" if len(missing) == len(USER_SIGNIN_SOURCES) else f"no {', '.join(names)} sign-ins"
         return [{"start": iso(first), "end": iso(last), "reason": f"{why}: token issuance cannot be checked"}]
     periods: list[dict[str, Any]] = []
     start, end = cov["start"], cov["end"]
