@@ -132,7 +132,8 @@ def _prepare(case: Case, pack: str, params: dict[str, Any] | None, eng: Engine, 
                   "delegated_covered": raw_sql(covered_sql(unc["delegated"], "a.issue_lo", "a.issue_hi")),
                   "app_covered": raw_sql(covered_sql(unc["app_only"], "a.issue_lo", "a.issue_hi")),
                   "app_unknown_covered": raw_sql(covered_sql(unc["app_only_unknown"], "a.issue_lo", "a.issue_hi")),
-                  "use_history": len(held) < 2,
+                  "user_history": 1 if len(held) < 2 else 0,
+                  "app_history": 0 if profile["sources"].get("signin_serviceprincipal", {}).get("held") else 1,
                   "address_basis": ("its sign-ins" if len(held) == 2 else
                                     "its sign-ins and the mailbox's access history: only part of the user sign-ins "
                                     "are held" if held else "the mailbox's access history: no user sign-ins are held"),

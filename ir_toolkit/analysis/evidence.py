@@ -76,13 +76,15 @@ def _files(engine: Engine) -> pd.DataFrame:
         f"GROUP BY source, split_part(evidence, '#', 1)")
 
 
-def inferred_signin_holes(engine: Engine, lifetime_minutes: int = 90) -> list[dict[str, Any]]:
+def inferred_signin_holes(engine: Engine, lifetime_minutes: int = 90, since: pd.Timestamp | None = None,
+                          until: pd.Timestamp | None = None) -> list[dict[str, Any]]:
     """Holes in the user sign-in logs shown by the mailbox log: everyday tokens no sign-in issued.
 
     A delegated token used by the mailbox's owner, with an application and from an address that the
     same user's issued tokens also use, looks like the user's ordinary client. When several such
     tokens (``INFERRED_MIN_TOKENS``, from ``INFERRED_MIN_USERS`` users) were issued close together and
     no sign-in issued any of them, the sign-in export is missing that period: a hole, not a forgery.
+    Only tokens issued between ``since`` and ``until`` (the sign-in logs' own period) count.
     """
     signins = ", ".join(f"'{s}'" for s in ("signin_interactive", "signin_noninteractive"))
     rows = engine.run_sql(f"""
@@ -98,6 +100,10 @@ def inferred_signin_holes(engine: Engine, lifetime_minutes: int = 90) -> list[di
         FROM acc JOIN fam_app fa ON fa.user = acc.user AND fa.app = acc.app
                  JOIN fam_ip fi ON fi.user = acc.user AND fi.ip = acc.ip
         WHERE acc.matched = 0 GROUP BY acc.token_id""")
+    if since is not None:
+        rows = rows[rows["issued_at"] > since]
+    if until is not None:
+        rows = rows[rows["issued_at"] < until]
     if rows.empty:
         return []
     rows = rows.sort_values("issued_at")
@@ -141,14 +147,33 @@ def source_profiles(case: Case, engine: Engine, lifetime_minutes: int = 90) -> d
         holes += ledger.get(src, [])
         out[src] = {"events": int(group["events"].sum()), "first": group["first"].min(), "last": group["last"].max(),
                     "files": int(len(fl)), "holes": holes}
-    inferred = inferred_signin_holes(engine, lifetime_minutes)
-    if inferred:
-        for src in ("signin_interactive", "signin_noninteractive"):
-            if src in out:
-                out[src]["holes"] = out[src]["holes"] + [dict(h) for h in inferred]
+    users = [out[s] for s in ("signin_interactive", "signin_noninteractive") if s in out]
+    if users:
+        since, until = max(u["first"] for u in users), min(u["last"] for u in users)
+        _attribute(out, inferred_signin_holes(engine, lifetime_minutes, since, until))
     for prof in out.values():
         prof["holes"] = merge_holes(prof["holes"])
     return out
+
+
+def _overlaps(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return bool(a["start"] <= b["end"] and b["start"] <= a["end"])
+
+
+def _attribute(held: dict[str, dict[str, Any]], inferred: list[dict[str, Any]]) -> None:
+    """Add holes inferred from the mailbox log to the user sign-in sources.
+
+    Only inside a source's own period (before or after it, nothing is expected anyway); to the
+    source whose own holes it overlaps, or, when neither shows one, to both (which lost it is unknown).
+    """
+    users = [s for s in ("signin_interactive", "signin_noninteractive") if s in held]
+    for hole in inferred:
+        inside = [s for s in users if hole["start"] < held[s]["last"] and hole["end"] > held[s]["first"]]
+        known = [s for s in inside if any(_overlaps(hole, h) for h in held[s]["holes"])]
+        for src in known or inside:
+            clipped = {**hole, "start": max(hole["start"], held[src]["first"]),
+                       "end": min(hole["end"], held[src]["last"])}
+            held[src]["holes"] = held[src]["holes"] + [clipped]
 
 
 def _facts(engine: Engine) -> dict[str, Any]:

@@ -29,9 +29,10 @@ from ir_toolkit.timeutil import iso
 
 HOUR = pd.Timedelta(hours=1)
 P_VALUE = 1e-3          # chance of such a shortfall in a healthy source
-MIN_EXPECTED = 5.0      # events a rhythm hole must have expected at least
+MIN_EXPECTED = 20.0     # events a rhythm hole must have expected at least
 LOW_SHARE = 0.25        # an hour is "low" below this share of its expectation
-FILE_GAP_EXPECTED = 2.0  # events the rhythm must expect between two files for a file-split hole
+FILE_GAP_EXPECTED = 5.0  # events the rhythm must expect between two files for a file-split hole
+FILE_GAP_P_VALUE = 1e-2
 
 
 def poisson_cdf(k: int, lam: float) -> float:
@@ -83,6 +84,24 @@ def expected_counts(series: pd.DataFrame) -> np.ndarray:
     return out
 
 
+def dispersion(counts: np.ndarray, expected: np.ndarray) -> float:
+    """How much more a source's hourly counts vary than Poisson would (at least 1).
+
+    Log records come in bursts (one session writes several), so a quiet afternoon is likelier than
+    Poisson says; the shortfall test divides counts and expectations by this factor (quasi-Poisson).
+    """
+    mask = expected >= 1
+    if mask.sum() < 24:
+        return 1.0
+    ratio = float(np.mean((counts[mask] - expected[mask]) ** 2 / expected[mask]))
+    return max(1.0, ratio)
+
+
+def shortfall_p(observed: float, expected: float, disp: float) -> float:
+    """Quasi-Poisson tail: the chance of ``observed`` or fewer events where ``expected`` were due."""
+    return poisson_cdf(int(observed / disp), expected / disp)
+
+
 def _bounds(series: pd.DataFrame, lo: int, hi: int) -> tuple[pd.Timestamp, pd.Timestamp]:
     """Last event before hour ``lo`` and first event after hour ``hi`` (the run's own edges if none)."""
     before = series.iloc[:lo]
@@ -118,6 +137,7 @@ def rhythm_holes(hourly: pd.DataFrame, p_value: float = P_VALUE, min_expected: f
         return []
     counts = series["events"].to_numpy()
     expected = expected_counts(series)
+    disp = dispersion(counts.astype(float), expected)
     low = (counts < LOW_SHARE * expected) & (expected >= 0.5)
     bridge = counts == 0
     holes: list[dict[str, Any]] = []
@@ -132,7 +152,7 @@ def rhythm_holes(hourly: pd.DataFrame, p_value: float = P_VALUE, min_expected: f
         while j > i and not low[j]:
             j -= 1
         lam, obs = float(expected[i:j + 1].sum()), int(counts[i:j + 1].sum())
-        if lam >= min_expected and obs <= LOW_SHARE * lam and poisson_cdf(obs, lam) < p_value:
+        if lam >= min_expected and obs <= LOW_SHARE * lam and shortfall_p(obs, lam, disp) < p_value:
             start, end = _bounds(series, i, j)
             holes.append(_hole(start, end, lam, obs, "rhythm",
                                f"{obs} event(s) where the source's weekly rhythm expects about {lam:.0f}"))
@@ -151,6 +171,7 @@ def file_split_holes(hourly: pd.DataFrame, files: pd.DataFrame) -> list[dict[str
         return []
     series = hourly_series(hourly)
     expected = expected_counts(series) if len(series) >= 48 else np.zeros(len(series))
+    disp = dispersion(series["events"].to_numpy(dtype=float), expected)
     hours = pd.DatetimeIndex(series["hour"])
     ordered = files.sort_values("first")
     spans = zip(ordered["file"].astype(str), pd.DatetimeIndex(ordered["first"]), pd.DatetimeIndex(ordered["last"]),
@@ -162,7 +183,7 @@ def file_split_holes(hourly: pd.DataFrame, files: pd.DataFrame) -> list[dict[str
         if reach_end is not None and first > reach_end:
             inside = (hours >= reach_end.floor("h") + HOUR) & (hours + HOUR <= first.floor("h"))
             lam = float(expected[np.asarray(inside)].sum())
-            if lam >= FILE_GAP_EXPECTED:
+            if lam >= FILE_GAP_EXPECTED and shortfall_p(0, lam, disp) < FILE_GAP_P_VALUE:
                 holes.append(_hole(reach_end, first, lam, 0, "file_split",
                                    f"nothing between {reach_file} and {name}, where about {lam:.0f} event(s) "
                                    "were expected"))
