@@ -76,7 +76,7 @@ def coverup_day(story: Story, day: date, days: list[date], actor: list[Event]) -
         rec = ual.exchange_item_group(
             rng, t, op, client_ip=with_port(rng, meta["ip"], 0.5), context=dict(ctx) if ctx else None,
             folder=folder, items=[(m, subjects[m], parent) for m in which], dest_folder=dest, **common)
-        events.append(Event(t, "ual", rec, {"cover_up": _entry(user.upn, op, t, which, None, meta["session_id"])}))
+        events.append(Event(t, "ual", rec, {"cover_up": _entry(user.upn, op, t, which, None, meta)}))
     if day == days[0]:
         t += timedelta(seconds=rng.randint(20, 60))
         name = rng.choice(RULE_NAMES)
@@ -89,14 +89,14 @@ def coverup_day(story: Story, day: date, days: list[date], actor: list[Event]) -
             ip=with_port(rng, meta["ip"], 1), object_id=f"{user.upn}\\{name}", parameters=params,
             app_id=story.actor_app[0], session_id=meta["session_id"], client_app_id=story.actor_client_app[0],
             context=dict(ctx) if ctx else None)
-        events.append(Event(t, "ual", rec, {"cover_up": _entry(user.upn, "New-InboxRule", t, [], name,
-                                                                meta["session_id"])}))
+        events.append(Event(t, "ual", rec, {"cover_up": _entry(user.upn, "New-InboxRule", t, [], name, meta)}))
     return events
 
 
-def _entry(mailbox: str, op: str, t: datetime, ids: list[str], rule: str | None, session: str) -> dict[str, Any]:
+def _entry(mailbox: str, op: str, t: datetime, ids: list[str], rule: str | None,
+           meta: dict[str, Any]) -> dict[str, Any]:
     return {"mailbox": mailbox, "operation": op, "time": iso(t), "message_ids": list(ids), "rule": rule,
-            "exchange_session_id": session}
+            "exchange_session_id": meta["session_id"], "ip": meta["ip"]}
 
 
 def own_deletes_day(story: Story, day: date, day_no: int) -> list[Event]:
