@@ -204,7 +204,8 @@ def cmd_sample_make(args: argparse.Namespace) -> int:
     from ir_toolkit.sample import make_sample
 
     key = make_sample(args.dir, seed=args.seed, users=args.users, days=args.days, scale=args.scale,
-                      gzip=args.gzip, progress=args.progress)
+                      gzip=args.gzip, progress=args.progress, drop=args.drop, gaps=args.gap,
+                      shared_vpn=args.shared_vpn, frontend_ips=args.frontend_ips)
     t = key["tenant"]
     text = (f"sample tenant {t['domain']} written to {args.dir}: {t['records']['events_total']} events, "
             f"{len(key['compromised_mailboxes'])} compromised mailboxes; answer key: answer_key.json")
@@ -223,6 +224,15 @@ def _add_sample(sub: Any) -> None:
     make.add_argument("--days", type=int, default=45)
     make.add_argument("--scale", type=float, default=1.0, help="grow users and days together")
     make.add_argument("--gzip", action="store_true", help="write JSON pages as .json.gz")
+    make.add_argument("--drop", action="append", default=[], metavar="NAME",
+                      help="leave a log family out (repeatable): signins, signin_interactive, signin_noninteractive, "
+                           "signin_serviceprincipal, directory_audit, ual, ual_graph, ual_csv, ual_other")
+    make.add_argument("--gap", action="append", default=[], metavar="SOURCE:START:HOURS",
+                      help="remove SOURCE's records from START for HOURS (repeatable), e.g. ual:2023-06-01T00:00Z:24")
+    make.add_argument("--shared-vpn", action="store_true",
+                      help="the actor also uses a commercial VPN address a legitimate user signs in from")
+    make.add_argument("--frontend-ips", action="store_true",
+                      help="legitimate REST mailbox access logged with Exchange Online front-end addresses")
     make.add_argument("--json", action="store_true")
     make.add_argument("--no-progress", dest="progress", action="store_false")
     make.set_defaults(func=cmd_sample_make)

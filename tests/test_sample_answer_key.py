@@ -138,7 +138,8 @@ def test_decoys_are_in_the_raw_logs(tenant: tuple[Path, dict[str, Any]], mail: l
     root, key = tenant
     d = {x["kind"]: x["entities"] for x in key["decoys"]}
     assert set(d) == {"pre_coverage_intrusion", "pre_coverage_legit_access", "backup_app", "traveller",
-                      "new_mail_client", "password_spray", "missing_app_access_context", "throttled_mailbox"}
+                      "new_mail_client", "password_spray", "missing_app_access_context", "throttled_mailbox",
+                      "own_mail_deletes"}
     backup = [r for r in mail if r["AppId"] == d["backup_app"]["app_id"]]
     assert {r["MailboxOwnerUPN"] for r in backup} == {u["userPrincipalName"] for u in records(root / "entra" / "users")}
     assert any(r["ClientInfoString"] == "Client=REST;Client=RESTSystem;;" for r in backup)
@@ -177,3 +178,43 @@ def test_throttled_mailbox_is_flagged_and_gap_is_real(tenant: tuple[Path, dict[s
     gap = [r for r in on_box if start < _t(r["CreationTime"]) < end]
     assert gap and all(r["OperationProperties"][0]["Value"] == "Sync" for r in gap)
     assert any(_actor(key, r) for r in gap), "the actor read the mailbox while Bind logging was off"
+
+
+COVER_OPS = {"MoveToDeletedItems", "SoftDelete", "HardDelete", "New-InboxRule"}
+
+
+def test_cover_up_agrees_with_raw_records(tenant: tuple[Path, dict[str, Any]], mail: list[dict[str, Any]]) -> None:
+    root, key = tenant
+    apps = {a["field"]: a["app_id"] for a in key["actor_apps"]}
+    reads = {r["SessionId"]: r for r in mail if _actor(key, r)}
+    found = []
+    for rec in ual(root):
+        if rec["Operation"] not in COVER_OPS or rec.get("AppId") != apps["AppId"]:
+            continue
+        assert rec["ClientAppId"] == apps["ClientAppId"]
+        read = reads[rec["SessionId"]]                   # inside one of the actor's own Exchange sessions
+        assert rec["AppAccessContext"] == read["AppAccessContext"], "the same forged token"
+        assert bare_ip(rec.get("ClientIPAddress") or rec["ClientIP"]) == bare_ip(read["ClientIPAddress"])
+        assert rec["UserId"] == read["MailboxOwnerUPN"]
+        params = {p["Name"]: p["Value"] for p in rec.get("Parameters", [])}
+        if rec["Operation"] == "New-InboxRule":
+            assert rec["RecordType"] == 1 and params["MarkAsRead"] == "True"
+            assert params.get("MoveToFolder") == "RSS Subscriptions" or params.get("DeleteMessage") == "True"
+            assert "security" in params["SubjectOrBodyContainsWords"]
+        else:
+            assert rec["RecordType"] == 3 and rec["MailboxOwnerUPN"] == read["MailboxOwnerUPN"]
+            assert rec["Folder"]["Path"] and all(i["ParentFolder"]["Path"] for i in rec["AffectedItems"])
+            assert ("DestFolder" in rec) == (rec["Operation"] == "MoveToDeletedItems")
+        found.append({"mailbox": rec["UserId"], "operation": rec["Operation"], "time": rec["CreationTime"] + "Z",
+                      "message_ids": [i["InternetMessageId"] for i in rec.get("AffectedItems", [])],
+                      "rule": params.get("Name") if rec["Operation"] == "New-InboxRule" else None,
+                      "exchange_session_id": rec["SessionId"],
+                      "ip": bare_ip(rec.get("ClientIPAddress") or rec["ClientIP"])})
+    assert found and sorted(found, key=lambda c: (c["time"], c["operation"])) == key["cover_up"]
+    assert {c["operation"] for c in found} == COVER_OPS
+    assert {c["mailbox"] for c in found} <= {m["upn"] for m in key["compromised_mailboxes"]}
+    assert all(_t(c["time"]).weekday() < 5 and _t(c["time"]).hour < 9 for c in found)
+    own = [r for r in ual(root) if r["RecordType"] == 3 and r["AppId"] != apps["AppId"]]
+    users = next(d["entities"]["users"] for d in key["decoys"] if d["kind"] == "own_mail_deletes")
+    assert own and {r["MailboxOwnerUPN"] for r in own} == set(users)
+    assert all(r["UserId"] == r["MailboxOwnerUPN"] and r["SessionId"] not in reads for r in own)

@@ -93,8 +93,10 @@ def _mailbox_records(story: Story, rng: random.Random, user: User, t: datetime, 
     return events
 
 
-def _session(story: Story, rng: random.Random, user: User, day: date, client: str, start: float, hours: int,
-             ip: str, loc: tuple[str, str, str, float, float, int] | None, day_no: int) -> list[Event]:
+def session(story: Story, rng: random.Random, user: User, day: date, client: str, start: float, hours: int,
+            ip: str, loc: tuple[str, str, str, float, float, int] | None, day_no: int) -> list[Event]:
+    """One client session of ``user``: sign-ins (an interactive one some days, a token refresh each hour) and the
+    mailbox access each token allowed."""
     app, *_, ua, os_name, browser = client_of(story, client)
     week = day.isocalendar()
     session_id = guid(rng_for(story.seed, "session", user.index, client, week.year, week.week))
@@ -143,7 +145,7 @@ def user_day(story: Story, user: User, day: date, day_no: int) -> list[Event]:
         primary = "new_client"
     if weekday or away:
         start = max(60, start_h * 3600 + rng.randint(-2400, 3600))
-        events += _session(story, rng, user, day, primary, start, rng.randint(6, 9), ip, loc, day_no)
+        events += session(story, rng, user, day, primary, start, rng.randint(6, 9), ip, loc, day_no)
         for _ in range(rng.randint(0, 3)):
             t = utc(day, start + rng.randint(600, 8 * 3600))
             item = {"Id": "RgAAAAA" + guid(rng).replace("-", "").upper(), "InternetMessageId":
@@ -169,7 +171,7 @@ def user_day(story: Story, user: User, day: date, day_no: int) -> list[Event]:
                 parameters=[("Name", "Newsletters"), ("From", "news@updates.example.org"),
                             ("MoveToFolder", "Newsletters"), ("StopProcessingRules", "True")])))
     if user.mobile and rng.random() < (0.7 if weekday else 0.3):
-        events += _session(story, rng, user, day, "mobile", rng.choice((0, 1, 2, 20)) * 3600 + rng.randint(0, 3000),
+        events += session(story, rng, user, day, "mobile", rng.choice((0, 1, 2, 20)) * 3600 + rng.randint(0, 3000),
                            rng.randint(1, 2), user.home_ip if not away else ip, loc, day_no)
     return events
 

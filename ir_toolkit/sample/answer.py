@@ -26,6 +26,12 @@ class AnswerKey:
         self.first: datetime | None = None
         self.last: datetime | None = None
         self.unlogged_binds = 0
+        self.removed = 0                                   # actor records an evidence variant left unwritten
+        self.cover_up: list[dict[str, Any]] = []
+        self.own_deleters: set[str] = set()
+        self.frontend_ips: set[str] = set()
+        self.variant: dict[str, Any] = {"dropped": [], "gaps": [], "shared_vpn": False, "frontend_ips": False}
+        self.vpn: tuple[str, str] | None = None            # (address, legitimate user's UPN) with --shared-vpn
 
     def add(self, t: datetime, meta: dict[str, Any]) -> None:
         """Count one logged actor record (``meta`` from :func:`ir_toolkit.sample.actor.actor_day`)."""
@@ -43,18 +49,23 @@ class AnswerKey:
             row["events"] += 1
         self.agents.add(meta["user_agent"])
 
+    def add_cover_up(self, entry: dict[str, Any]) -> None:
+        """Record one written cover-up record (``entry`` from :func:`ir_toolkit.sample.coverup.coverup_day`)."""
+        self.cover_up.append(entry)
+
     def to_json(self, files: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
         """The answer_key.json document (contract fields of common.md plus detail)."""
         s = self.story
         busy = s.users[s.busy].upn
         listed = {a.ip: a.listed for a in s.actor_ips}
         issued = {t.uti: t.issued_at for t in s.actor_tokens}
-        assert self.first is not None and self.last is not None
+        seen = bool(self.mailboxes)                # with the UAL dropped nothing about the actor is provable
         return {
             "tenant": {"domain": s.domain, "tenant_id": s.tenant_id, "name": s.org_name, "seed": s.seed,
                        "users": len(s.users), "first_day": s.first_day.isoformat(), "last_day": s.last_day.isoformat(),
                        "collected_at": iso(COLLECTED_AT), **params},
-            "window": {"first_malicious": iso(self.first), "last_malicious": iso(self.last)},
+            "window": {"first_malicious": iso(self.first) if self.first else None,
+                       "last_malicious": iso(self.last) if self.last else None},
             "signin_coverage": {"start": iso(s.signin_start), "end": iso(s.collected_at)},
             "ual_coverage": {"start": iso(datetime(s.first_day.year, s.first_day.month, s.first_day.day,
                                                    tzinfo=s.collected_at.tzinfo)), "end": iso(s.collected_at)},
@@ -67,15 +78,19 @@ class AnswerKey:
                  "before_signin_coverage": m["first"] < s.signin_start}
                 for upn, m in sorted(self.mailboxes.items())],
             "actor_ips": [{"ip": ip, "first": iso(r["first"]), "last": iso(r["last"]), "events": r["events"],
-                           "listed_indicator": listed[ip]} for ip, r in sorted(self.ips.items())],
+                           "listed_indicator": listed.get(ip, False)} for ip, r in sorted(self.ips.items())],
             "actor_apps": [{"app_id": s.actor_app[0], "name": s.actor_app[1], "field": "AppId"},
-                           {"app_id": s.actor_client_app[0], "name": s.actor_client_app[1], "field": "ClientAppId"}],
+                           {"app_id": s.actor_client_app[0], "name": s.actor_client_app[1], "field": "ClientAppId"}]
+            if seen else [],
             "actor_user_agents": sorted(self.agents),
             "actor_token_ids": sorted(self.tokens),
             "actor_tokens": [{"token_id": uti, "issued_at": iso(issued[uti]), "first": iso(r["first"]),
                               "last": iso(r["last"]), "events": r["events"], "issued_by_entra": False}
                              for uti, r in sorted(self.tokens.items())],
             "actor_working_hours": "Monday-Friday 00:00-09:00 UTC",
+            "actor_records_removed": self.removed,
+            "cover_up": sorted(self.cover_up, key=lambda c: (c["time"], c["operation"])),
+            "evidence_variant": self.variant,
             "decoys": decoys(s, self),
             "files": files,
         }
@@ -119,4 +134,25 @@ def decoys(s: Story, key: AnswerKey) -> list[dict[str, Any]]:
          "entities": {"upn": u[s.busy].upn, "throttled_at": iso(s.throttle_at),
                       "until": iso(s.throttle_at + timedelta(hours=24)), "unlogged_actor_bind_records":
                       key.unlogged_binds}},
+        {"kind": "own_mail_deletes", "description": "Ordinary users move their own mail to Deleted Items and "
+         "soft-delete it (MoveToDeletedItems, SoftDelete; ExchangeItemGroup records) from their own clients and "
+         "addresses: deletion alone is not the actor's cover-up.", "entities": {"users": sorted(key.own_deleters)}},
+        *variant_decoys(key),
     ]
+
+
+def variant_decoys(key: AnswerKey) -> list[dict[str, Any]]:
+    """The decoys the evidence variants plant (``--shared-vpn``, ``--frontend-ips``)."""
+    out: list[dict[str, Any]] = []
+    if key.vpn is not None:
+        out.append({"kind": "shared_vpn", "description": "A commercial VPN exit the actor also uses: this user signs "
+                    "in through it (tokens issued by Entra) and reads their own mailbox; the actor's records from "
+                    "the same address are actor records (forged tokens, the actor's apps).",
+                    "entities": {"ip": key.vpn[0], "upn": key.vpn[1]}})
+    if key.frontend_ips:
+        out.append({"kind": "exchange_frontend", "description": "Legitimate REST-style mailbox access (the new mail "
+                    "client, OWA ViaProxy, part of the backup app) logged with Exchange Online front-end addresses "
+                    "as ClientIPAddress: shared by many mailboxes and apps, never in a sign-in, and inside the ranges "
+                    "of data/reference/exchange_online_frontend_ranges.csv.",
+                    "entities": {"ips": sorted(key.frontend_ips)}})
+    return out

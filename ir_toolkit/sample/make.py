@@ -12,13 +12,17 @@ Layout of DIR (every JSON page file is ``page-NNNNN.json``, or ``.json.gz`` with
     purview/audit_search_export.csv     Purview portal export of the same records
     answer_key.json, README.md
 
-Days are generated newest first (Graph returns newest first), one day in memory at a time.
+Days are generated newest first (Graph returns newest first), one day in memory at a time. Evidence
+variants (:mod:`ir_toolkit.sample.variants`) leave families or stretches of records out, share a VPN
+address between the actor and a user (:mod:`ir_toolkit.sample.vpn`) or log front-end addresses
+(:mod:`ir_toolkit.sample.frontend`); the answer key then holds only what the written records prove.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,14 +30,19 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from ir_toolkit.errors import UserError
+from ir_toolkit.sample.activity import Event
 from ir_toolkit.sample.actor import active_days
 from ir_toolkit.sample.answer import AnswerKey
+from ir_toolkit.sample.coverup import coverup_days
 from ir_toolkit.sample.directory import snapshot
+from ir_toolkit.sample.frontend import frontend_rewrite
 from ir_toolkit.sample.ids import graph_time, guid, rng_for
 from ir_toolkit.sample.readme import readme
-from ir_toolkit.sample.story import MIN_DAYS, MIN_USERS, build_story
+from ir_toolkit.sample.story import MIN_DAYS, MIN_USERS, Story, build_story
 from ir_toolkit.sample.tenant import tenant_day
 from ir_toolkit.sample.ual import graph_record_json
+from ir_toolkit.sample.variants import UAL_TARGETS, Gap, Variant, make_variant
+from ir_toolkit.sample.vpn import vpn_day, vpn_plan
 from ir_toolkit.sample.writers import CsvWriter, PageWriter, compact, filter_url, sha256_file
 
 log = logging.getLogger(__name__)
@@ -69,8 +78,75 @@ def _prepare(out: Path) -> None:
         raise UserError(f"{out}: cannot create directory: {exc.strerror}") from None
 
 
+def _writers(out: Path, story: Story, n_days: int, gz: bool, variant: Variant) -> tuple[dict[str, PageWriter],
+                                                                                     CsvWriter | None]:
+    """The page writers of the output families the variant keeps, and the Purview CSV writer (None if dropped)."""
+    seed = story.seed
+    rng = rng_for(seed, "files")
+    start, end = graph_time(story.signin_start), graph_time(story.collected_at)
+    writers: dict[str, PageWriter] = {}
+    for kind, event_type in SIGNIN_TYPES.items():
+        if variant.file_dropped(kind):
+            continue
+        flt = (f"(createdDateTime ge {start} and createdDateTime le {end}) and "
+               f"signInEventTypes/any(t: t eq '{event_type}')")
+        writers[kind] = PageWriter(out / "entra" / kind.replace("signin_", "signins_"),
+                                   f"{BETA}/$metadata#auditLogs/signIns",
+                                   filter_url(f"{BETA}/auditLogs/signIns", flt, 1000), f"{seed}|{kind}", gz=gz)
+    first = graph_time(story.collected_at - timedelta(days=n_days))
+    if not variant.file_dropped("directory"):
+        writers["directory"] = PageWriter(
+            out / "entra" / "directory_audits", f"{V1}/$metadata#auditLogs/directoryAudits",
+            filter_url(f"{V1}/auditLogs/directoryAudits", f"activityDateTime ge {first} and activityDateTime le {end}",
+                       1000), f"{seed}|directory", gz=gz)
+    query = guid(rng)
+    if not variant.file_dropped("ual_graph"):
+        writers["ual_graph"] = PageWriter(
+            out / "purview" / "audit_log_query_records",
+            f"{BETA}/$metadata#security/auditLog/queries('{query}')/records",
+            f"{BETA}/security/auditLog/queries/{query}/records", f"{seed}|ual", gz=gz)
+    export = None if variant.file_dropped("ual_csv") else CsvWriter(out / "purview" / "audit_search_export.csv", gz=gz)
+    return writers, export
+
+
+def _write(ev: Event, story: Story, variant: Variant, writers: dict[str, PageWriter], export: CsvWriter | None,
+           key: AnswerKey, counts: dict[str, int]) -> None:
+    """Write one event to every output family the variant keeps it in, and feed the answer key."""
+    if ev.kind != "ual":
+        if ev.kind in writers and variant.written(ev.kind, ev.time, ev.rec):
+            writers[ev.kind].add(ev.rec)
+            counts[ev.kind] += 1
+        return
+    if variant.frontend_ips and ev.actor is None:
+        ip = frontend_rewrite(story, ev.rec)
+        if ip is not None:
+            key.frontend_ips.add(ip)
+    where = [t for t in UAL_TARGETS if (t == "ual_csv" and export is not None or t in writers)
+             and variant.written(t, ev.time, ev.rec)]
+    if where:
+        text = compact(ev.rec)
+        if "ual_graph" in where:
+            writers["ual_graph"].add_json(graph_record_json(ev.rec, text))
+        if export is not None and "ual_csv" in where:
+            export.add(ev.rec, text)
+        for t in where:
+            counts[t] += 1
+        counts["ual"] += 1
+    if ev.actor is not None and "cover_up" in ev.actor:
+        if where:
+            key.add_cover_up(ev.actor["cover_up"])
+    elif ev.actor is not None:
+        if where:
+            key.add(ev.time, ev.actor)
+        else:
+            key.removed += 1
+    elif where and ev.rec.get("RecordType") == 3:
+        key.own_deleters.add(ev.rec["MailboxOwnerUPN"])
+
+
 def make_sample(out: str | Path, seed: int = 558, users: int = 40, days: int = 45, scale: float = 1.0,
-                gzip: bool = False, progress: bool = False) -> dict[str, Any]:
+                gzip: bool = False, progress: bool = False, drop: Iterable[str] = (), gaps: Sequence[str | Gap] = (),
+                shared_vpn: bool = False, frontend_ips: bool = False) -> dict[str, Any]:
     """Generate the tenant into ``out``; returns the answer key (also written to ``out/answer_key.json``).
 
     Args:
@@ -81,74 +157,69 @@ def make_sample(out: str | Path, seed: int = 558, users: int = 40, days: int = 4
         scale: Grows users and days together: the same story over more data.
         gzip: Write the big raw files compressed: pages as ``.json.gz``, the export as ``.csv.gz``.
         progress: Show a progress bar over days.
+        drop: Log families to leave out entirely (names of :data:`ir_toolkit.sample.variants.FAMILIES`).
+        gaps: Holes, each ``"SOURCE:START:HOURS"`` or a :class:`~ir_toolkit.sample.variants.Gap`.
+        shared_vpn: The actor also uses a commercial VPN address a legitimate user signs in from.
+        frontend_ips: Legitimate REST-style mailbox access carries Exchange Online front-end addresses.
+
+    Raises:
+        UserError: A bad size, option value or output folder (one line).
     """
     n_users, n_days = check_params(users, days, scale)
+    variant = make_variant(drop, gaps, shared_vpn, frontend_ips)
     out = Path(out)
     _prepare(out)
     story = build_story(seed, n_users, n_days)
-    rng = rng_for(seed, "files")
-    start, end = graph_time(story.signin_start), graph_time(story.collected_at)
-    writers: dict[str, PageWriter] = {}
-    for kind, event_type in SIGNIN_TYPES.items():
-        flt = (f"(createdDateTime ge {start} and createdDateTime le {end}) and "
-               f"signInEventTypes/any(t: t eq '{event_type}')")
-        writers[kind] = PageWriter(out / "entra" / kind.replace("signin_", "signins_"),
-                                   f"{BETA}/$metadata#auditLogs/signIns",
-                                   filter_url(f"{BETA}/auditLogs/signIns", flt, 1000), f"{seed}|{kind}", gz=gzip)
-    first = graph_time(story.collected_at - timedelta(days=n_days))
-    writers["directory"] = PageWriter(
-        out / "entra" / "directory_audits", f"{V1}/$metadata#auditLogs/directoryAudits",
-        filter_url(f"{V1}/auditLogs/directoryAudits", f"activityDateTime ge {first} and activityDateTime le {end}",
-                   1000), f"{seed}|directory", gz=gzip)
-    query = guid(rng)
-    writers["ual"] = PageWriter(
-        out / "purview" / "audit_log_query_records",
-        f"{BETA}/$metadata#security/auditLog/queries('{query}')/records",
-        f"{BETA}/security/auditLog/queries/{query}/records", f"{seed}|ual", gz=gzip)
-    export = CsvWriter(out / "purview" / "audit_search_export.csv", gz=gzip)
+    writers, export = _writers(out, story, n_days, gzip, variant)
     key = AnswerKey(story)
-    counts = dict.fromkeys([*writers, "ual_csv"], 0)
+    key.variant = variant.to_json()
+    counts = dict.fromkeys([*SIGNIN_TYPES, "directory", "ual", *UAL_TARGETS], 0)
     active = frozenset(active_days(story))
+    cover = coverup_days(story, active)
+    vpn = vpn_plan(story, active) if shared_vpn else None
+    if vpn is not None:
+        key.vpn = (vpn.ip, story.users[vpn.user].upn)
     for day in tqdm(list(reversed(story.days())), desc="sample days", unit="day", disable=not progress):
-        events, unlogged = tenant_day(story, day, active)
-        key.unlogged_binds += unlogged
+        extra, vpn_unlogged = vpn_day(story, vpn, day, (day - story.first_day).days) if vpn else ([], 0)
+        events, unlogged = tenant_day(story, day, active, cover, extra)
+        key.unlogged_binds += unlogged + vpn_unlogged
         for ev in events:
             if ev.kind.startswith("signin_") and ev.time < story.signin_start:
                 continue                       # beyond Entra's 30-day sign-in retention
-            if ev.kind == "ual":
-                text = compact(ev.rec)
-                writers["ual"].add_json(graph_record_json(ev.rec, text))
-                export.add(ev.rec, text)
-                counts["ual_csv"] += 1
-                if ev.actor is not None:
-                    key.add(ev.time, ev.actor)
-            else:
-                writers[ev.kind].add(ev.rec)
-            counts[ev.kind] += 1
-    files = export.close()
+            _write(ev, story, variant, writers, export, key, counts)
+    files = export.close() if export is not None else []
     for w in writers.values():
         files += w.close()
-    snap = snapshot(story)
-    for name, folder, path in (("users", "users", "users"), ("servicePrincipals", "service_principals",
-                                                             "servicePrincipals"),
-                               ("applications", "applications", "applications"),
-                               ("oauth2PermissionGrants", "oauth2_permission_grants", "oauth2PermissionGrants")):
-        w = PageWriter(out / "entra" / folder, f"{V1}/$metadata#{path}", f"{V1}/{path}", f"{seed}|{name}",
-                       page_size=100, gz=False)
-        for rec in snap[name]:
-            w.add(rec)
-        files += w.close()
+    files += _snapshot(out, story)
     listing = [{"path": p.relative_to(out).as_posix(), "bytes": p.stat().st_size, "sha256": sha256_file(p)}
                for p in sorted(files)]
-    total = sum(counts[k] for k in writers)
+    total = sum(counts[k] for k in (*SIGNIN_TYPES, "directory", "ual"))
     params = {"users_param": users, "days_param": days, "scale": scale, "days": n_days, "gzip": gzip,
+              "variant_args": variant.args(),
               "records": {"signins_interactive": counts["signin_interactive"],
                           "signins_noninteractive": counts["signin_noninteractive"],
                           "signins_serviceprincipal": counts["signin_serviceprincipal"],
                           "directory_audits": counts["directory"], "unified_audit_log": counts["ual"],
+                          "ual_graph_records": counts["ual_graph"], "ual_csv_records": counts["ual_csv"],
                           "events_total": total}}
     answer = key.to_json(listing, params)
     (out / "answer_key.json").write_text(json.dumps(answer, indent=2) + "\n", encoding="utf-8")
     (out / "README.md").write_text(readme(answer), encoding="utf-8")
     log.info("sample tenant written to %s: %d events", out, total)
     return answer
+
+
+def _snapshot(out: Path, story: Story) -> list[Path]:
+    """The tenant snapshot pages (users, service principals, applications, grants); never dropped."""
+    snap = snapshot(story)
+    files: list[Path] = []
+    for name, folder, path in (("users", "users", "users"), ("servicePrincipals", "service_principals",
+                                                             "servicePrincipals"),
+                               ("applications", "applications", "applications"),
+                               ("oauth2PermissionGrants", "oauth2_permission_grants", "oauth2PermissionGrants")):
+        w = PageWriter(out / "entra" / folder, f"{V1}/$metadata#{path}", f"{V1}/{path}", f"{story.seed}|{name}",
+                       page_size=100, gz=False)
+        for rec in snap[name]:
+            w.add(rec)
+        files += w.close()
+    return files

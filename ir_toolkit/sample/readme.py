@@ -51,6 +51,7 @@ def readme(key: dict[str, Any]) -> str:
     t = key["tenant"]
     gz = ".gz" if t["gzip"] else ""
     rec = t["records"]
+    variant = t.get("variant_args", [])
     lines = [
         f"# Sample tenant: {t['name']} ({t['domain']})",
         "",
@@ -58,8 +59,10 @@ def readme(key: dict[str, Any]) -> str:
         "Microsoft's own export formats, and its answer key. Regenerate it with one command from the project root:",
         "",
         "```",
-        f"make sample      # = ir-toolkit sample make data/sample-tenant --seed {t['seed']} --users "
-        f"{t['users_param']} --days {t['days_param']}{' --gzip' if t['gzip'] else ''}",
+        f"{'' if variant else 'make sample      # = '}ir-toolkit sample make "
+        f"{'DIR' if variant else 'data/sample-tenant'} "
+        f"--seed {t['seed']} --users {t['users_param']} --days {t['days_param']}{' --gzip' if t['gzip'] else ''}"
+        f"{''.join(' ' + a for a in variant)}",
         "```",
         "",
         "Same seed, same bytes (the SHA-256 of every file is in `answer_key.json`).",
@@ -81,7 +84,9 @@ def readme(key: dict[str, Any]) -> str:
         f"{t['first_day']} to the collection on {t['collected_at']}; Entra kept only 30 days of sign-ins, from "
         f"{key['signin_coverage']['start']}.",
         "",
-        f"From {key['window']['first_malicious']} to {key['window']['last_malicious']} an actor holding a forged "
+        *_variant_lines(key),
+        f"From {key['window']['first_malicious'] or '(not provable from these files)'} to "
+        f"{key['window']['last_malicious'] or '(not provable)'} an actor holding a forged "
         "signing key read mail with tokens it minted itself: no sign-in ever issued them, so their "
         "UniqueTokenIds appear in no sign-in log. It worked Monday to Friday 00:00-09:00 UTC, through a handful "
         "of proxies, with a scripted REST client and an application pair no one in the tenant uses:",
@@ -106,3 +111,16 @@ def readme(key: dict[str, Any]) -> str:
               " 198.18.0.0/15) except the actor's listed proxies, which are real Storm-0558 SoftEther indicators "
               "(Microsoft, 14 July 2023).", ""]
     return "\n".join(lines)
+
+
+def _variant_lines(key: dict[str, Any]) -> list[str]:
+    """A paragraph on the evidence variant, when the tenant holds partial evidence."""
+    v = key.get("evidence_variant") or {}
+    if not (v.get("dropped") or v.get("gaps") or v.get("shared_vpn") or v.get("frontend_ips")):
+        return []
+    parts = [f"dropped: {', '.join(v['dropped'])}"] if v.get("dropped") else []
+    parts += [f"gap in {g['source']} from {g['start']} to {g['end']}" for g in v.get("gaps", [])]
+    parts += ["a VPN address shared by the actor and a user"] * bool(v.get("shared_vpn"))
+    parts += ["Exchange Online front-end addresses on REST mailbox access"] * bool(v.get("frontend_ips"))
+    return [f"**Evidence variant** ({'; '.join(parts)}): the answer key holds only what the written records prove "
+            f"({key.get('actor_records_removed', 0)} actor MailItemsAccessed records are not in these files).", ""]

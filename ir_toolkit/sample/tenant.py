@@ -6,11 +6,13 @@ into one list of :class:`~ir_toolkit.sample.activity.Event`, newest first.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
 
 from ir_toolkit.sample import directory, signins, ual
 from ir_toolkit.sample.activity import Event, busy_bulk, throttled, user_day, with_port
 from ir_toolkit.sample.actor import actor_day
+from ir_toolkit.sample.coverup import coverup_day, coverup_days, own_deletes_day
 from ir_toolkit.sample.ids import guid, pooled_message_id, rng_for, ual_time, utc
 from ir_toolkit.sample.story import TRAVEL_RULE, Story
 
@@ -134,8 +136,17 @@ def _spray(story: Story) -> list[Event]:
     return events
 
 
-def tenant_day(story: Story, day: date, active: frozenset[date]) -> tuple[list[Event], int]:
-    """Every event of ``day`` sorted newest first, and the actor's unlogged (throttled) Bind reads that day."""
+def tenant_day(story: Story, day: date, active: frozenset[date], cover_days: list[date] | None = None,
+               extra: Sequence[Event] = ()) -> tuple[list[Event], int]:
+    """Every event of ``day`` sorted newest first, and the actor's unlogged (throttled) Bind reads that day.
+
+    Args:
+        story: The tenant's plan.
+        day: The day to generate.
+        active: The actor's working days (:func:`ir_toolkit.sample.actor.active_days`).
+        cover_days: The actor's cover-up days (default :func:`ir_toolkit.sample.coverup.coverup_days`).
+        extra: More events of the day (evidence variants), sorted in with the rest.
+    """
     day_no = (day - story.first_day).days
     events: list[Event] = []
     for user in story.users:
@@ -148,6 +159,9 @@ def tenant_day(story: Story, day: date, active: frozenset[date]) -> tuple[list[E
         events += _spray(story)
     actor, unlogged = actor_day(story, day, day_no, active)
     events += actor
+    events += coverup_day(story, day, coverup_days(story, active) if cover_days is None else cover_days, actor)
+    events += own_deletes_day(story, day, day_no)
+    events += extra
     events = [e for e in events if e.time < story.collected_at]
     events.sort(key=lambda e: (e.time, _rid(e)), reverse=True)
     return events, unlogged

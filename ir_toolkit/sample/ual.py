@@ -17,7 +17,7 @@ from ir_toolkit.sample.ids import guid, ual_time
 
 CSV_HEADER = ("RecordId", "CreationDate", "RecordType", "Operation", "UserId", "AuditData",
               "AssociatedAdminUnits", "AssociatedAdminUnitsNames")
-RECORD_TYPES = {1: "exchangeAdmin", 2: "exchangeItem", 6: "sharePointFileOperation",
+RECORD_TYPES = {1: "exchangeAdmin", 2: "exchangeItem", 3: "exchangeItemGroup", 6: "sharePointFileOperation",
                 15: "azureActiveDirectoryStsLogon", 50: "exchangeItemAggregated"}
 USER_TYPES = {0: "regular", 2: "admin", 5: "application"}
 SERVER = "{}PR{:02d}MB{:04d} (15.20.6477.{:03d})"
@@ -96,13 +96,47 @@ def mailbox_item_op(rng: random.Random, t: datetime, op: str, *, org: str, org_n
 
 
 def exchange_admin(rng: random.Random, t: datetime, op: str, *, org: str, org_name: str, user: Any, ip: str,
-                   object_id: str, parameters: list[tuple[str, str]], app_id: str) -> dict[str, Any]:
-    """An ExchangeAdmin cmdlet record (RecordType 1): ``New-InboxRule``, ``Set-Mailbox``..."""
+                   object_id: str, parameters: list[tuple[str, str]], app_id: str, session_id: str | None = None,
+                   client_app_id: str = "", context: dict[str, str] | None = None) -> dict[str, Any]:
+    """An ExchangeAdmin cmdlet record (RecordType 1): ``New-InboxRule``, ``Set-Mailbox``...
+
+    ``session_id`` (default: a new one), ``client_app_id`` and ``context`` (AppAccessContext) tie a cmdlet run
+    through a mailbox client to that client's Exchange session and token.
+    """
     rec = _common(rng, t, op, 1, "Exchange", user.upn, org, user.user_key, 2 if user.index == 0 else 0)
     rec.update({"ResultStatus": "True", "ObjectId": object_id, "ClientIP": ip, "ExternalAccess": False,
                 "OrganizationName": org_name, "OriginatingServer": _server(rng),
-                "Parameters": [{"Name": n, "Value": v} for n, v in parameters], "SessionId": guid(rng),
-                "AppId": app_id, "ClientAppId": ""})
+                "Parameters": [{"Name": n, "Value": v} for n, v in parameters],
+                "SessionId": session_id if session_id is not None else guid(rng),
+                "AppId": app_id, "ClientAppId": client_app_id})
+    if context is not None:
+        rec["AppAccessContext"] = context
+    return rec
+
+
+def exchange_item_group(rng: random.Random, t: datetime, op: str, *, org: str, org_name: str, user: Any,
+                        client_ip: str, client_info: str, app_id: str, client_app_id: str, session_id: str,
+                        context: dict[str, str] | None, folder: str, items: list[tuple[str, str, str]],
+                        dest_folder: str | None = None) -> dict[str, Any]:
+    """An ExchangeItemGroup record (RecordType 3): ``MoveToDeletedItems``, ``SoftDelete``, ``HardDelete``, ``Move``.
+
+    ``items`` = [(InternetMessageId, Subject, parent folder path)]; ``folder`` is the folder acted in and
+    ``dest_folder`` the destination of a move. The mailbox is the owner's own (LogonType 0).
+    """
+    rec = _common(rng, t, op, 3, "Exchange", user.upn, org, user.user_key)
+    rec.update({"AppId": app_id, "ClientAppId": client_app_id, "ClientIP": client_ip, "ClientIPAddress": client_ip,
+                "ClientInfoString": client_info, "ExternalAccess": False, "InternalLogonType": 0, "LogonType": 0,
+                "LogonUserSid": user.owner_sid, "MailboxGuid": user.mailbox_guid, "MailboxOwnerSid": user.owner_sid,
+                "MailboxOwnerUPN": user.upn, "OrganizationName": org_name, "OriginatingServer": _server(rng),
+                "SessionId": session_id, "CrossMailboxOperations": False,
+                "AffectedItems": [{"Id": "RgAAAAA" + guid(rng).replace("-", "").upper(), "InternetMessageId": mid,
+                                   "ParentFolder": {"Id": folder_id(user.upn, parent), "Path": parent},
+                                   "Subject": subject} for mid, subject, parent in items],
+                "Folder": {"Id": folder_id(user.upn, folder), "Path": folder}})
+    if dest_folder is not None:
+        rec["DestFolder"] = {"Id": folder_id(user.upn, dest_folder), "Path": dest_folder}
+    if context is not None:
+        rec["AppAccessContext"] = context
     return rec
 
 
