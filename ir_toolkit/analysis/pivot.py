@@ -1,7 +1,8 @@
 """Pivoting: from confirmed actor events to everything the actor's own infrastructure touched.
 
 Start from the events of confirmed findings (the seeds). Each round collects the entities
-those events carry (address, token id, session id, application, user agent), keeps only the
+those events carry (address, token id, Entra session id, Exchange session id, application, user
+agent), keeps only the
 ones *specific to the actor*, marks every other event that carries one of them (at any
 time, including before sign-in coverage) and repeats until no new entity appears: a
 fixed point.
@@ -15,7 +16,10 @@ An entity is specific to the actor when nothing legitimate in the tenant uses it
   (a first-party app many users run, a backup service);
 * a user agent seen in successful sign-ins or verified access is shared (a client string a
   backup service also sends);
-* a token or session id some sign-in issued is legitimate by definition.
+* an address legitimate users share (tenant addresses), a Microsoft service address, or one a
+  mailbox's established clients read it from (its access history) is not the actor's own;
+* a token or session id some sign-in issued is legitimate by definition, and so is an Exchange
+  session (SessionId) that carried such a token.
 
 The logic is SQL over the pack's helper views (``signins``, ``access_judged``,
 ``issued_tokens``, ``issued_sessions``), so it runs on any engine.
@@ -33,12 +37,13 @@ from ir_toolkit.analysis.engine import Engine
 
 log = logging.getLogger(__name__)
 
-KINDS = ("ip", "token", "session", "app", "user_agent")
+KINDS = ("ip", "token", "session", "exchange_session", "app", "user_agent")
 # The column expression of each entity kind over the events view.
 EXPRESSIONS = {
     "ip": "ip",
     "token": "token_id",
     "session": "session_id",
+    "exchange_session": "exchange_session_id",
     "app": "lower(coalesce(client_app_id, app_id))",
     "user_agent": "user_agent",
 }
@@ -47,12 +52,16 @@ LEGIT_ENTITIES_SQL = """
 SELECT DISTINCT kind, value FROM (
   SELECT 'ip' AS kind, ip AS value FROM signins WHERE result = 'success' AND ip IS NOT NULL
   UNION ALL SELECT 'ip', ip FROM access_judged WHERE verdict = 'verified' AND ip IS NOT NULL
+  UNION ALL SELECT 'ip', ip FROM tenant_addresses
+  UNION ALL SELECT 'ip', ip FROM infrastructure_ips
+  UNION ALL SELECT 'ip', ip FROM mailbox_history
   UNION ALL SELECT 'app', lower(app_id) FROM signins WHERE result = 'success' AND app_id IS NOT NULL
   UNION ALL SELECT 'app', app FROM access_judged WHERE verdict = 'verified' AND app IS NOT NULL
   UNION ALL SELECT 'user_agent', user_agent FROM signins WHERE result = 'success' AND user_agent IS NOT NULL
   UNION ALL SELECT 'user_agent', user_agent FROM access_judged WHERE verdict = 'verified' AND user_agent IS NOT NULL
   UNION ALL SELECT 'token', token_id FROM issued_tokens
   UNION ALL SELECT 'session', session_id FROM issued_sessions
+  UNION ALL SELECT 'exchange_session', exchange_session_id FROM issued_access WHERE exchange_session_id IS NOT NULL
 ) l
 """
 
