@@ -1,6 +1,8 @@
 """The shareable HTML report: one self-contained file, no code, no external requests.
 
-Sections: executive summary, scope tables (CASE/scope.json), timeline and graph figures
+Sections: executive summary (its first sentence: what the evidence can and cannot prove,
+:mod:`ir_toolkit.report.headline`), what the evidence holds (:mod:`ir_toolkit.report.evidence`:
+per-source periods, holes, what the case cannot prove), scope tables (CASE/scope.json), timeline and graph figures
 (:mod:`ir_toolkit.report.plots` when installed, as embedded PNG), findings with their
 explanation and evidence references, method and data coverage (collection ledger,
 imports, events per source), evidence hashes and the custody log summary.
@@ -27,8 +29,10 @@ from jinja2.sandbox import SandboxedEnvironment
 from ir_toolkit import __version__
 from ir_toolkit.case import Case
 from ir_toolkit.report import casedata
+from ir_toolkit.report import evidence as holdings
 from ir_toolkit.report.coverage import coverage_figure
 from ir_toolkit.report.display import count, fmt, png_uri, table
+from ir_toolkit.report.headline import headline
 from ir_toolkit.report.redact import Redactor, for_case
 from ir_toolkit.timeutil import now_utc
 
@@ -91,9 +95,10 @@ def _figures(events: pd.DataFrame, actor: pd.DataFrame, findings: pd.DataFrame, 
     return out
 
 
-def _summary(scope: dict[str, Any] | None, findings: pd.DataFrame, cov: pd.DataFrame, tz: str) -> list[str]:
-    """The executive summary as plain sentences."""
-    lines: list[str] = []
+def _summary(scope: dict[str, Any] | None, findings: pd.DataFrame, cov: pd.DataFrame, tz: str,
+             profile: dict[str, Any] | None = None) -> list[str]:
+    """The executive summary as plain sentences, the first saying what the evidence can and cannot prove."""
+    lines: list[str] = [headline(scope, profile, tz)]
     if scope and scope.get("compromised_mailboxes"):
         boxes = scope["compromised_mailboxes"]
         conf = Counter(str(b.get("confidence", "unknown")) for b in boxes)
@@ -205,16 +210,19 @@ def build_context(case: Case, redact: bool = False, tz: str = "UTC",
         casedata.empty_events()[FIGURE_COLUMNS]
     actor = casedata.actor_events(events, findings, scope)
     refs = _evidence_refs(case, findings) if not findings.empty else {}
+    profile = holdings.case_profile(case, scope)
     if redactor is not None:
         events, actor, findings = redactor.frame(events), redactor.frame(actor), redactor.frame(findings)
         scope = redactor.obj(scope)
         refs = redactor.obj(refs)
+        profile = redactor.obj(profile)  # throttled mailboxes are UPNs; hole reasons name evidence files
     scope = scope or {}
     return {
         "title": text(f"Incident report: {case.manifest['case']} ({case.tenant})"),
         "case": text(str(case.manifest["case"])), "tenant": text(case.tenant), "cloud": case.cloud,
         "generated": fmt(now_utc(), tz), "tz": tz, "tool": f"ir_toolkit {__version__}", "redacted": redact,
-        "summary": [text(s) for s in _summary(scope or None, findings, cov, tz)],
+        "summary": [text(s) for s in _summary(scope or None, findings, cov, tz, profile)],
+        "holdings": holdings.view(profile, scope or None, tz, text),
         "has_scope": bool(scope),
         "window": {k: fmt(v, tz) for k, v in (scope.get("window") or {}).items()},
         "signin_coverage": {k: fmt(v, tz) for k, v in (scope.get("signin_coverage") or {}).items()},
