@@ -67,14 +67,15 @@ def case_profile(case: Case, scope: dict[str, Any] | None = None, lifetime_minut
 
 
 def source_rows(profile: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per source: source, description, held, first, last, events, holes (count), retention."""
+    """One row per source: source, description, held, first, last, events, holes (count), retention (None if absent)."""
     rows = []
     for src, entry in (profile.get("sources") or {}).items():
         held = bool(entry.get("held"))
         rows.append({"source": str(src), "description": entry.get("description", ""),
                      "held": "held" if held else "absent", "first": entry.get("first") if held else None,
-                     "last": entry.get("last") if held else None, "events": entry.get("events", 0) if held else 0,
-                     "holes": len(entry.get("holes") or []), "retention": entry.get("retention", "")})
+                     "last": entry.get("last") if held else None, "events": entry.get("events", 0) if held else None,
+                     "holes": len(entry.get("holes") or []) if held else None,
+                     "retention": entry.get("retention", "")})
     return rows
 
 

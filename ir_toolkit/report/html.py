@@ -122,7 +122,10 @@ def _summary(scope: dict[str, Any] | None, findings: pd.DataFrame, cov: pd.DataF
         lines.append(casedata.NO_FINDINGS[0].upper() + casedata.NO_FINDINGS[1:] + ".")
     signin = cov[cov["source"].astype(str).str.startswith("signin_")] if len(cov) else cov
     judged = (scope or {}).get("signin_coverage") or {}
-    if len(signin) and judged.get("start"):
+    if len(signin) and judged.get("start") and judged.get("judged") is False:
+        lines.append(f"Sign-in logs cover {fmt(judged['start'], tz)} to {fmt(judged.get('end'), tz)}, but not "
+                     "every source that could have issued a delegated token is held: none can be proven forged.")
+    elif len(signin) and judged.get("start"):
         # the coverage the detections judged tokens in (every user sign-in source present), not the union
         lines.append(f"Sign-in logs cover {fmt(judged['start'], tz)} to {fmt(judged.get('end'), tz)} "
                      "(the period in which a token can be proven issued or forged).")
