@@ -108,5 +108,6 @@ def headline(scope: dict[str, Any] | None, profile: dict[str, Any] | None, tz: s
             lead = "Delegated tokens cannot be judged against their sign-ins; " + lead[0].lower() + lead[1:]
         more = f" ({len(limits) - 1} more limit(s) below)" if len(limits) > 1 else ""
         return f"{lead}; {_mailbox_clause(scope, capped)}{more}."
-    return (f"Every sign-in source that could have issued a token is held and gap-free over {_period(scope, profile, tz)}: "
+    period = _period(scope, profile, tz)
+    return (f"Every sign-in source that could have issued a token is held and gap-free over {period}: "
             f"{_mailbox_clause(scope, capped)}.")
