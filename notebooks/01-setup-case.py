@@ -84,6 +84,29 @@ display(casedata.imports(case))
 display(pd.Series(case.summary(), name="case").to_frame())
 
 # %% [markdown]
+# ## The evidence profile: what each source holds, its holes, and what the case cannot prove
+# Every verdict later in the playbook reads this. A **hole** is a period inside a source where records
+# are missing: the source's own hour-of-week rhythm collapses (`rhythm`), two evidence files leave a
+# stretch between them the rhythm expected events in (`file_split`), the collection ledger marks a slice
+# incomplete (`ledger`), or the mailbox log shows everyday tokens that no sign-in issued (`mailbox_tokens`).
+# A token issued inside a sign-in hole is *unverifiable*, never forged; a mailbox is *confirmed* only
+# where the sign-in sources that could have issued its token are held and gap-free. Ask the client for
+# what is absent or holed before drawing conclusions. The same profile: `ir-toolkit evidence CASE`.
+
+# %%
+from ir_toolkit.report import evidence as holdings
+
+profile = holdings.case_profile(case)
+if profile is None:
+    display(Markdown("The evidence profile is not available in this toolkit version."))
+else:
+    sources, holes = holdings.profile_frames(profile, tz)
+    display(sources)
+    display(holes if len(holes) else Markdown("No hole was found inside any source."))
+    display(Markdown("**This case cannot prove:**\n\n" + "\n".join(f"* {s}" for s in profile["cannot_prove"])
+                     if profile["cannot_prove"] else "Every expected source is held and no hole was found."))
+
+# %% [markdown]
 # ## The collection ledger (live collections)
 # One row per source and time slice. `complete = False` or a `gap` means the tenant returned
 # less than was asked for: conclusions about that slice are weaker, and the report says so.
