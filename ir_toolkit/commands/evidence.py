@@ -10,16 +10,18 @@ import argparse
 from typing import Any
 
 from ir_toolkit.commands.common import emit
-from ir_toolkit.report.display import fmt
-from ir_toolkit.report.evidence import hole_rows, source_rows
 
 
 def _when(value: Any) -> str:
+    from ir_toolkit.report.display import fmt
+
     return fmt(value, "UTC").replace(" UTC", "Z") or "?"
 
 
 def summary_text(case_id: str, profile: dict[str, Any]) -> str:
     """The readable summary of a JSON-ready profile (times in UTC)."""
+    from ir_toolkit.report.evidence import hole_rows, source_rows
+
     rows = source_rows(profile)
     width = max((len(r["source"]) for r in rows), default=10)
     lines = [f"case {case_id}: evidence profile (times UTC)"]

@@ -81,10 +81,18 @@ def source_rows(profile: dict[str, Any]) -> list[dict[str, Any]]:
 
 def hole_rows(profile: dict[str, Any]) -> list[dict[str, Any]]:
     """Every hole of every source, by start: source, start, end, hours, method, why."""
-    rows = [{"source": str(src), "start": h.get("start"), "end": h.get("end"), "hours": h.get("hours"),
+    rows = [{"source": str(src), "start": h.get("start"), "end": h.get("end"), "hours": _hours(h),
              "method": h.get("method", ""), "why": h.get("reason", "")}
             for src, entry in (profile.get("sources") or {}).items() for h in (entry.get("holes") or [])]
     return sorted(rows, key=lambda r: (str(r["start"]), r["source"]))
+
+
+def _hours(hole: dict[str, Any]) -> float | None:
+    """The hole's length in hours (ledger holes carry none: computed from start and end)."""
+    if hole.get("hours") is not None:
+        return float(hole["hours"])
+    start, end = parse_time(hole.get("start")), parse_time(hole.get("end"))
+    return round((end - start) / pd.Timedelta(hours=1), 1) if start is not None and end is not None else None
 
 
 def profile_frames(profile: dict[str, Any] | None, tz: str = "UTC") -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -13,6 +13,7 @@ from collections import Counter
 from typing import Any
 
 from ir_toolkit.report.display import fmt
+from ir_toolkit.report.evidence import hole_rows
 
 # Limits in the order they weigh on the conclusions: the first present leads the sentence.
 # NAME -> short clause (format fields: holes, hours, throttled, without_token).
@@ -56,9 +57,8 @@ def limit_clause(name: str, profile: dict[str, Any]) -> str:
         sentences = list(profile.get("cannot_prove") or [])
         found = sentences[names.index(name)] if name in names and names.index(name) < len(sentences) else name
         return str(found).rstrip(". ")
-    holes = [h for src, e in (profile.get("sources") or {}).items() if src.startswith("signin_")
-             for h in (e.get("holes") or [])]
-    return CLAUSES[name].format(holes=len(holes), hours=sum(float(h.get("hours") or 0) for h in holes),
+    holes = [h for h in hole_rows(profile) if h["source"].startswith("signin_")]
+    return CLAUSES[name].format(holes=len(holes), hours=sum(h["hours"] or 0.0 for h in holes),
                                 throttled=len(profile.get("throttled_mailboxes") or []),
                                 without_token=int(profile.get("mail_records_without_token") or 0))
 
