@@ -99,6 +99,7 @@ def profile_frames(profile: dict[str, Any] | None, tz: str = "UTC") -> tuple[pd.
     """The sources and holes tables as DataFrames, times tz-aware in ``tz`` (for the notebooks)."""
     sources = pd.DataFrame(source_rows(profile or {}), columns=["description", *SOURCE_COLUMNS])
     holes = pd.DataFrame(hole_rows(profile or {}), columns=HOLE_COLUMNS)
+    sources[["events", "holes"]] = sources[["events", "holes"]].astype("Int64")  # absent sources: <NA>
     for frame, cols in ((sources, ("first", "last")), (holes, ("start", "end"))):
         for col in cols:
             frame[col] = [_local(v, tz) for v in frame[col]]
