@@ -16,8 +16,9 @@ An entity is specific to the actor when nothing legitimate in the tenant uses it
   (a first-party app many users run, a backup service);
 * a user agent seen in successful sign-ins or verified access is shared (a client string a
   backup service also sends);
-* an address legitimate users share (tenant addresses), a Microsoft service address, or one a
-  mailbox's established clients read it from (its access history) is not the actor's own;
+* an address legitimate users share (tenant addresses), a Microsoft service address, or, where
+  the sign-ins cannot tell, one a mailbox's established clients read it from (its access
+  history) is not the actor's own;
 * a token or session id some sign-in issued is legitimate by definition, and so is an Exchange
   session (SessionId) that carried such a token.
 
@@ -52,9 +53,10 @@ LEGIT_ENTITIES_SQL = """
 SELECT DISTINCT kind, value FROM (
   SELECT 'ip' AS kind, ip AS value FROM signins WHERE result = 'success' AND ip IS NOT NULL
   UNION ALL SELECT 'ip', ip FROM access_judged WHERE verdict = 'verified' AND ip IS NOT NULL
-  UNION ALL SELECT 'ip', ip FROM tenant_addresses
+  UNION ALL SELECT 'ip', ip FROM tenant_addresses WHERE kind = 'signins'
   UNION ALL SELECT 'ip', ip FROM infrastructure_ips
-  UNION ALL SELECT 'ip', ip FROM mailbox_history
+  UNION ALL SELECT 'ip', ip FROM access_judged
+            WHERE address_known_from IN ('mailbox history', 'tenant address (mailbox history)')
   UNION ALL SELECT 'app', lower(app_id) FROM signins WHERE result = 'success' AND app_id IS NOT NULL
   UNION ALL SELECT 'app', app FROM access_judged WHERE verdict = 'verified' AND app IS NOT NULL
   UNION ALL SELECT 'user_agent', user_agent FROM signins WHERE result = 'success' AND user_agent IS NOT NULL
