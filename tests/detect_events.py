@@ -95,7 +95,8 @@ def inbox_rule(time: pd.Timestamp, user: str, ip: str, name: str, parameters: di
         record["MailboxOwnerUPN"] = user
     else:
         record["RecordType"] = 1
-        record["Parameters"] = [{"Name": "Name", "Value": name}, *({"Name": k, "Value": v} for k, v in parameters.items())]
+        record["Parameters"] = [{"Name": "Name", "Value": name},
+                                *({"Name": k, "Value": v} for k, v in parameters.items())]
     if token or session:
         record["AppAccessContext"] = {"UniqueTokenId": token, "AADSessionId": session}
     return {"time": time, "source": "audit_other", "operation": operation, "result": "True", "user": user,

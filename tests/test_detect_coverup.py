@@ -120,12 +120,14 @@ def test_scope_lists_the_cover_up(case_dir: Path) -> None:
     assert len(soft) == 1 and soft[0]["items"] == sorted(ALERTS) and soft[0]["tied_by"] == "exchange session"
     assert soft[0]["rule"] is None and soft[0]["finding_id"].startswith("mail-cover-up:")
     rule = [e for e in entries if e["rule"] is not None]
-    assert rule and rule[0]["rule"] == ".." and rule[0]["tied_by"] == "token" and rule[0]["operation"] == "UpdateInboxRules"
+    assert rule and rule[0]["rule"] == ".." and rule[0]["tied_by"] == "token"
+    assert rule[0]["operation"] == "UpdateInboxRules"
     top = doc["cover_up"]
     assert {e["mailbox"] for e in top} == {"user1@contoso.com", "user2@contoso.com"}
     assert all(e["verdict"] in ("confirmed", "likely") for e in top)
     assert {e["tied_by"] for e in top if e["mailbox"] == "user2@contoso.com"} == {"address"}
-    assert "user0@contoso.com" not in mailboxes and all("cover_up" not in m or m["cover_up"] for m in mailboxes.values())
+    assert "user0@contoso.com" not in mailboxes
+    assert all("cover_up" not in m or m["cover_up"] for m in mailboxes.values())
 
 
 def test_a_hiding_rule_counts_once_in_the_scope(case_dir: Path) -> None:
