@@ -7,6 +7,7 @@ makes the DataFrame that ``Case.write_events`` stores.
 from __future__ import annotations
 
 import itertools
+import json
 from typing import Any
 
 import pandas as pd
@@ -51,6 +52,57 @@ def audit(time: pd.Timestamp, operation: str, user: str, ip: str, target: str = 
     """An audit record (unified audit log or directory audit)."""
     return {"time": time, "source": source, "operation": operation, "result": "success", "user": user,
             "mailbox": mailbox, "ip": ip, "target": target, "record_id": _rid("au"), "raw": "{}"}
+
+
+def item_group(time: pd.Timestamp, operation: str, mailbox: str, ip: str, messages: tuple[str, ...] = (),
+               subjects: tuple[str, ...] = (), exchange_session: str | None = None, token: str | None = None,
+               session: str | None = None, dest: str | None = None, folder: str = "\\Inbox",
+               ua: str = "Mozilla/5.0 Outlook", user: str | None = None) -> dict[str, Any]:
+    """An ExchangeItemGroup record (SoftDelete, HardDelete, MoveToDeletedItems, Move) as the importer maps it.
+
+    ``raw`` holds the UAL record (AffectedItems with InternetMessageId, ParentFolder and Subject; Folder;
+    DestFolder when ``dest``); message_ids, folders, items and target are filled as the mapper does.
+    """
+    affected = [{"Id": f"RgAA{i}", "InternetMessageId": m, "ParentFolder": {"Id": "LgAA", "Path": folder},
+                 **({"Subject": subjects[i]} if i < len(subjects) else {})} for i, m in enumerate(messages)]
+    record: dict[str, Any] = {
+        "CreationTime": time.strftime("%Y-%m-%dT%H:%M:%S"), "Operation": operation, "RecordType": 3,
+        "UserId": user or mailbox, "MailboxOwnerUPN": mailbox, "ClientIPAddress": ip, "ClientInfoString": ua,
+        "SessionId": exchange_session, "Folder": {"Id": "LgAA", "Path": folder}, "AffectedItems": affected,
+        "CrossMailboxOperation": False}
+    if dest:
+        record["DestFolder"] = {"Id": "LgAB", "Path": dest}
+    if token or session:
+        record["AppAccessContext"] = {"UniqueTokenId": token, "AADSessionId": session}
+    folders = list(dict.fromkeys([folder, *([dest] if dest else [])]))
+    return {"time": time, "source": "audit_other", "operation": operation, "result": "Succeeded",
+            "user": user or mailbox, "mailbox": mailbox, "ip": ip, "user_agent": ua, "token_id": token,
+            "session_id": session, "exchange_session_id": exchange_session, "items": len(messages),
+            "message_ids": list(messages), "folders": folders, "target": dest, "record_id": _rid("ig"),
+            "raw": json.dumps(record)}
+
+
+def inbox_rule(time: pd.Timestamp, user: str, ip: str, name: str, parameters: dict[str, str],
+               operation: str = "New-InboxRule", exchange_session: str | None = None, token: str | None = None,
+               session: str | None = None) -> dict[str, Any]:
+    """An inbox-rule change: New-InboxRule / Set-InboxRule (Parameters) or UpdateInboxRules (OperationProperties)."""
+    record: dict[str, Any] = {"CreationTime": time.strftime("%Y-%m-%dT%H:%M:%S"), "Operation": operation,
+                              "UserId": user, "ClientIP": ip, "SessionId": exchange_session,
+                              "ObjectId": f"{user}\\{name}", "ExternalAccess": False}
+    if operation == "UpdateInboxRules":
+        record["OperationProperties"] = [{"Name": "RuleName", "Value": name},
+                                         *({"Name": k, "Value": v} for k, v in parameters.items())]
+        record["MailboxOwnerUPN"] = user
+    else:
+        record["RecordType"] = 1
+        record["Parameters"] = [{"Name": "Name", "Value": name},
+                                *({"Name": k, "Value": v} for k, v in parameters.items())]
+    if token or session:
+        record["AppAccessContext"] = {"UniqueTokenId": token, "AADSessionId": session}
+    return {"time": time, "source": "audit_other", "operation": operation, "result": "True", "user": user,
+            "mailbox": user if operation == "UpdateInboxRules" else None, "ip": ip, "token_id": token,
+            "session_id": session, "exchange_session_id": exchange_session, "target": name,
+            "record_id": _rid("rule"), "raw": json.dumps(record)}
 
 
 def token_event(uti: str, sid: str, verdict: str) -> dict[str, Any]:

@@ -74,6 +74,16 @@ def test_breach_scenario_same_findings(case_dir: Path, spark: Any) -> None:
     assert _key(sprk) == _key(duck)
 
 
+def test_cover_up_scenario_same_findings_and_scope(case_dir: Path, spark: Any) -> None:
+    from tests.test_detect_coverup import build as build_cover_up
+
+    case = build_cover_up(case_dir)
+    duck, sprk, duck_scope, sprk_scope = _both(case, spark)
+    assert {"mail-cover-up", "hiding-inbox-rule"} <= set(duck["detection"]) and duck_scope["cover_up"]
+    assert _key(sprk) == _key(duck)
+    assert _scope_doc(sprk_scope) == _scope_doc(duck_scope)
+
+
 @pytest.mark.parametrize("tenant", ["sample-tenant", "seed-99"])
 def test_sample_tenants_same_findings_and_scope(tenant: str, tmp_path: Path, spark: Any) -> None:
     if tenant == "sample-tenant":

@@ -243,3 +243,88 @@ def test_purview_blank_lines_and_no_final_newline_same_both_ways(tmp_path: Path,
         res, _ = same_case(tmp_path, path, batch_size=8)
     assert not [r for r in caplog.records if r.name == FASTLOG]  # blank lines are skipped, not a reason to stop
     assert res["records"] == 29 and res["imported"] == 29
+
+
+def _item_group(op: str, n: int, **extra: Any) -> dict[str, Any]:
+    """An ExchangeItemGroup record (RecordType 3): ``op`` on ``n`` items of dana's Inbox."""
+    return {"CreationTime": f"2023-06-16T03:0{n}:00", "Id": f"7e57c0de-0000-4000-8000-00000000{n:04d}",
+            "Operation": op, "OrganizationId": "4b2462a4-bbee-495a-a0e1-f23ae524cc9c", "RecordType": 3,
+            "ResultStatus": "Succeeded", "UserKey": "10032002A1B2C3D4", "UserType": 0, "Version": 1,
+            "Workload": "Exchange", "ClientIP": "203.0.113.9", "UserId": "dana@contoso.com",
+            "ClientIPAddress": "203.0.113.9", "ClientInfoString": "Client=OWA;Mozilla/5.0",
+            "SessionId": "b1d2c3e4-0000-4000-8000-000000000001", "AppId": "app-owa", "ClientAppId": "",
+            "MailboxGuid": "5f5f5f5f-0000-4000-8000-000000000001", "MailboxOwnerUPN": "dana@contoso.com",
+            "LogonType": 0, "ExternalAccess": False, "CrossMailboxOperation": False,
+            "AppAccessContext": {"UniqueTokenId": f"tok-{n}", "AADSessionId": "ses-1"},
+            "Folder": {"Id": "LgAAAAB", "Path": "\\Inbox"},
+            "AffectedItems": [{"Id": f"RgAAAA{i}", "InternetMessageId": f"<alert-{n}-{i}@contoso.com>",
+                               "ParentFolder": {"Id": "LgAAAAB", "Path": "\\Inbox"},
+                               "Subject": f"Unusual sign-in activity {i}", "Attachments": ""} for i in range(n)],
+            **extra}
+
+
+def _group_id(i: int) -> str:
+    return f"7e57c0de-0000-4000-8000-{i:012d}"
+
+
+def _item_group_rows() -> list[list[str]]:
+    """Purview rows: deletes and moves, well formed and malformed, among sample rows."""
+    rows = _purview_rows()[:30]
+    audit = rows[0].index("AuditData")
+    dest = {"DestFolder": {"Id": "LgAAAAC", "Path": "\\Deleted Items"}}
+    records = [
+        _item_group("SoftDelete", 3), _item_group("HardDelete", 2, Folder={"Id": "x", "Path": "\\Deleted Items"}),
+        _item_group("MoveToDeletedItems", 1, **dest),
+        _item_group("Move", 2, DestFolder={"Id": "LgAAAAD", "Path": "\\RSS Subscriptions"}),
+        _item_group("SoftDelete", 1, AffectedItems="not a list"),
+        _item_group("SoftDelete", 2, AffectedItems=[5, {"Id": "RgA", "Subject": "no message id"}]),
+        _item_group("HardDelete", 1, AffectedItems=[{"InternetMessageId": 7, "ParentFolder": "\\Inbox"}]),
+        _item_group("SoftDelete", 2, AffectedItems=json.dumps([{"InternetMessageId": "<t@x>"}])),  # list as text
+        _item_group("SoftDelete", 1, AffectedItems=[], Folder=None),
+        _item_group("MoveToDeletedItems", 1, Folder="\\Inbox", DestFolder={"path": "\\Deleted Items"}),
+        _item_group("SoftDelete", 2, AffectedItems=[{"internetMessageId": "<lower@x>",
+                                                     "ParentFolder": {"Path": "\\Sent Items"}}]),
+        _item_group("Move", 1, DestFolder={"Id": "d", "Path": ""}, ObjectId=""),
+    ]
+    for i, rec in enumerate(records):
+        rec["Id"] = f"7e57c0de-0000-4000-8000-{i:012d}"
+        row = list(rows[1 + i])
+        row[audit] = json.dumps(rec)
+        row[0], row[3], row[2] = rec["Id"], rec["Operation"], "3"
+        rows.append(row)
+    return rows
+
+
+def test_item_group_records_same_both_ways(tmp_path: Path) -> None:
+    path = tmp_path / "deletes.csv"
+    path.write_bytes(_csv(_item_group_rows()))
+    res, events = same_case(tmp_path, path, batch_size=8)
+    assert res["quarantined"] == 0 and res["imported"] == res["records"]
+    ev = events.set_index("record_id")
+    soft = ev.loc[_group_id(0)]
+    assert soft["source"] == "audit_other" and soft["items"] == 3 and soft["mailbox"] == "dana@contoso.com"
+    assert list(soft["message_ids"]) == [f"<alert-3-{i}@contoso.com>" for i in range(3)]
+    assert list(soft["folders"]) == ["\\Inbox"] and soft["exchange_session_id"].startswith("b1d2c3e4")
+    move = ev[ev["operation"] == "Move"].iloc[0]
+    assert list(move["folders"]) == ["\\Inbox", "\\RSS Subscriptions", ] and move["target"] == "\\RSS Subscriptions"
+    assert ev[ev["operation"] == "MoveToDeletedItems"]["target"].tolist()[0] == "\\Deleted Items"
+    malformed = ev[(ev["operation"] == "SoftDelete") & (ev["items"].isna())]
+    assert len(malformed) == 1 and "not a list" in malformed["raw"].iloc[0]
+    assert list(malformed["message_ids"].iloc[0]) == []
+
+
+def test_item_group_records_fast_sql_maps_well_formed_ones(tmp_path: Path) -> None:
+    """The well-formed deletes are mapped by the SQL itself (``ok``), not sent down the per-record path."""
+    import duckdb
+
+    from ir_toolkit.sources import fastsql
+
+    rows = _item_group_rows()
+    con = duckdb.connect()
+    table = pd.DataFrame(rows[1:], columns=rows[0])
+    con.register("rows", table)
+    out = con.sql(fastsql.purview_stage2(f"({fastsql.purview_stage1('rows')})")).df()
+    ok = dict(zip(out["record_id"], out["ok"], strict=True))
+    assert all(ok[_group_id(i)] for i in (0, 1, 2, 3, 8, 11))
+    assert not any(ok[_group_id(i)] for i in (4, 5, 6, 7, 9))  # malformed: per record
+    assert list(out.set_index("record_id").loc[_group_id(11), "group_folders"]) == ["\\Inbox"]

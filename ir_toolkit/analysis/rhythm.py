@@ -10,6 +10,8 @@ from typing import Any
 
 import pandas as pd
 
+from ir_toolkit.analysis.coverup import POSTPROCESSORS as COVER_UP_POSTPROCESSORS
+
 OFFSETS = range(-12, 15)
 
 
@@ -71,4 +73,4 @@ def rhythm_findings(frame: pd.DataFrame, values: dict[str, Any]) -> pd.DataFrame
     }])
 
 
-POSTPROCESSORS = {"rhythm": rhythm_findings}
+POSTPROCESSORS = {"rhythm": rhythm_findings, **COVER_UP_POSTPROCESSORS}

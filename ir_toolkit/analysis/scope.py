@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from ir_toolkit.analysis.coverage import USER_SIGNIN_SOURCES, coverage_json
+from ir_toolkit.analysis.coverup import counted_findings, cover_up, cover_up_evidence
 from ir_toolkit.analysis.detect import FINDINGS_JSON, Prepared, detect, prepare, read_findings
 from ir_toolkit.analysis.evidence import profile_json
 from ir_toolkit.analysis.pivot import PivotResult, follow_pivots
@@ -183,9 +184,14 @@ def scope(case: Case | str | Path, findings: pd.DataFrame | None = None, write: 
     throttled_q = prep.engine.run_sql(
         "SELECT DISTINCT mailbox FROM events WHERE source = 'mail_access' AND throttled AND mailbox IS NOT NULL")
     throttled = set(throttled_q["mailbox"].astype(str))
-    mailboxes = _mailboxes(actor, "confirmed", piv, findings, throttled)
+    counted = counted_findings(findings)  # a hiding rule is one piece of evidence, not also a persistence change
+    mailboxes = _mailboxes(actor, "confirmed", piv, counted, throttled)
     done = {m["upn"] for m in mailboxes}
-    mailboxes += [m for m in _mailboxes(likely, "likely", piv, findings, throttled) if m["upn"] not in done]
+    mailboxes += [m for m in _mailboxes(likely, "likely", piv, counted, throttled) if m["upn"] not in done]
+    covered, per_mailbox = cover_up(findings, cover_up_evidence(prep.engine, findings), [m["upn"] for m in mailboxes])
+    for m in mailboxes:
+        if per_mailbox.get(m["upn"]):
+            m["cover_up"] = per_mailbox[m["upn"]]
     shared_ips = {s["value"] for s in piv.shared if s["kind"] == "ip"}
     ips = _ips(actor, "confirmed actor activity", shared_ips)
     ips += [i for i in _ips(likely, "likely actor activity", shared_ips) if i["ip"] not in {x["ip"] for x in ips}]
@@ -220,6 +226,7 @@ def scope(case: Case | str | Path, findings: pd.DataFrame | None = None, write: 
         "pivots": sorted(piv.pivots, key=lambda p: (p["round"], p["kind"], p["value"])),
         "not_pivoted_shared": piv.shared,
         "events_confirmed": len(actor), "events_likely": len(likely),
+        "cover_up": covered,
     }
     if write:
         (case.root / SCOPE_JSON).write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")

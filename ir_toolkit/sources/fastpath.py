@@ -248,9 +248,12 @@ def _batch(which: str, decoded: pa.Table, t: pa.Table, done: int, decide: _Decid
         flag = pc.utf8_lower(_strip(cols["throttled"]))
         cols["throttled"] = pc.if_else(mail, pc.fill_null(pc.is_in(flag, pa.array(["true", "1", "yes"])), False),
                                        pa.scalar(None, pa.bool_()))
-        cols["items"] = pc.if_else(mail, cols["items"], pa.scalar(None, pa.int64()))
-        cols["message_ids"] = pc.if_else(mail, cols["message_ids"], no_list)
-        cols["folders"] = pc.if_else(mail, cols["folders"], no_list)
+        group = pc.fill_null(cols.pop("is_group"), False)  # an item group (deletes, moves): mappers.item_group
+        no_int = pa.scalar(None, pa.int64())
+        cols["items"] = pc.if_else(mail, cols["items"], pc.if_else(group, cols.pop("group_items"), no_int))
+        cols["message_ids"] = pc.if_else(mail, cols["message_ids"],
+                                         pc.if_else(group, cols.pop("group_message_ids"), no_list))
+        cols["folders"] = pc.if_else(mail, cols["folders"], pc.if_else(group, cols.pop("group_folders"), no_list))
         cols["target"] = pc.if_else(mail, no_text, cols["target"])
     cols["ip"] = _ips(cols["ip"])
     times = parse_times(pd.Series(pd.arrays.ArrowExtensionArray(cols["time"])), dayfirst=dayfirst)

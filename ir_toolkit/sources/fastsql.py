@@ -44,6 +44,7 @@ UAL_KEYS: dict[str, dict[str, str]] = {
         "operationcount": "OperationCount", "appaccesscontext": "AppAccessContext",
         "operationproperties": "OperationProperties", "folders": "Folders", "timegenerated": DROP,
         "actoripaddress": "ActorIpAddress", "target": "Target", "client_ipaddress": DROP, "officeid": DROP,
+        "affecteditems": "AffectedItems", "folder": "Folder", "destfolder": "DestFolder",
     },
     "AppAccessContext": {"aadsessionid": "AADSessionId", "uniquetokenid": "UniqueTokenId",
                          "issuedattime": "IssuedAtTime", "clientappid": "ClientAppId"},
@@ -51,6 +52,10 @@ UAL_KEYS: dict[str, dict[str, str]] = {
     "Folders[]": {"path": "Path", "folderitems": "FolderItems"},
     "Folders[].FolderItems[]": {"internetmessageid": "InternetMessageId"},
     "Target[]": {"id": "ID"},
+    "Folder": {"path": "Path"},
+    "DestFolder": {"path": "Path"},
+    "AffectedItems[]": {"internetmessageid": "InternetMessageId", "parentfolder": "ParentFolder"},
+    "AffectedItems[].ParentFolder": {"path": "Path"},
 }
 PURVIEW_HEADER = ("RecordId", "CreationDate", "RecordType", "Operation", "UserId", "AuditData",
                   "AssociatedAdminUnits", "AssociatedAdminUnitsNames")
@@ -182,8 +187,10 @@ FROM m"""
 UAL_TEXT = ["CreationTime", "Id", "Operation", "UserId", "ResultStatus", "UserKey", "AppId", "ClientAppId",
             "ClientIPAddress", "ClientIP", "ClientInfoString", "UserAgent", "SessionId", "MailboxOwnerUPN",
             "MailboxGuid", "Workload", "ObjectId", "ItemName", "ActorIpAddress", "AppAccessContext.AADSessionId",
-            "AppAccessContext.UniqueTokenId", "AppAccessContext.IssuedAtTime", "AppAccessContext.ClientAppId"]
-UAL_OTHER = ["OperationCount", "AppAccessContext", "OperationProperties", "Folders", "Target"]
+            "AppAccessContext.UniqueTokenId", "AppAccessContext.IssuedAtTime", "AppAccessContext.ClientAppId",
+            "Folder.Path", "DestFolder.Path"]
+UAL_OTHER = ["OperationCount", "AppAccessContext", "OperationProperties", "Folders", "Target", "AffectedItems",
+             "Folder", "DestFolder"]
 UAL = _Paths(UAL_TEXT + UAL_OTHER)
 
 
@@ -207,6 +214,7 @@ def purview_stage2(table: str, carry: bool = False) -> str:
     p = UAL
     v = p.v
     props, folders, targets = p.raw("OperationProperties"), p.raw("Folders"), p.raw("Target")
+    affected = p.raw("AffectedItems")
 
     def fallback(inner: str, outer: str) -> str:  # unwrap_audit_record: the CSV column fills an empty field
         return f"CASE WHEN {_nonempty(v(inner))} THEN {v(inner)} ELSE nullif({outer}, '') END"
@@ -230,7 +238,14 @@ def purview_stage2(table: str, carry: bool = False) -> str:
         "lambda x: coalesce(regexp_full_match(x, '[!-~]*'), true))) IS NOT false",
         each(folders, "$[*].FolderItems[*]", "OBJECT"),
         each(folders, "$[*].FolderItems[*].InternetMessageId", *text),
+        # item groups (mappers.item_group): AffectedItems objects, Folder / DestFolder objects
+        p.is_("AffectedItems", "ARRAY"), p.is_("Folder", "OBJECT"), p.is_("DestFolder", "OBJECT"),
+        each(affected, "$[*]", "OBJECT"), each(affected, "$[*].InternetMessageId", *text),
+        each(affected, "$[*].ParentFolder", "NULL", "OBJECT"), each(affected, "$[*].ParentFolder.Path", *text),
     ])
+    group = f"NOT ({p.is_('AffectedItems')} AND {p.is_('Folder')} AND {p.is_('DestFolder')})"
+    group_paths = (f"list_concat([{v('Folder.Path')}, {v('DestFolder.Path')}], "
+                   f"coalesce(json_extract_string({affected}, '$[*].ParentFolder.Path'), []))")
     user = fallback("UserId", "outer_user")
 
     def prop(name: str) -> str:
@@ -243,7 +258,9 @@ def purview_stage2(table: str, carry: bool = False) -> str:
     return f"""
 SELECT {'raw, nkeys,' if carry else ''}
   hash(kh, json_keys({p.raw('AppAccessContext')}), {keys(props + ", '$[*]'")}, {keys(folders + ", '$[*]'")},
-       {keys(folders + ", '$[*].FolderItems[*]'")}, {keys(targets + ", '$[*]'")}) AS kh,
+       {keys(folders + ", '$[*].FolderItems[*]'")}, {keys(targets + ", '$[*]'")},
+       json_keys({p.raw('Folder')}), json_keys({p.raw('DestFolder')}), {keys(affected + ", '$[*]'")},
+       {keys(affected + ", '$[*].ParentFolder'")}) AS kh,
   ({ok}) AS ok,
   {fallback("CreationTime", "CreationDate")} AS time,
   {fallback("Operation", "outer_operation")} AS operation,
@@ -268,6 +285,13 @@ SELECT {'raw, nkeys,' if carry else ''}
   coalesce(list_filter(json_extract_string({folders}, '$[*].Path'), lambda x: x IS NOT NULL), []) AS folders,
   coalesce(list_filter(json_extract_string({targets}, '$[*].ID'),
                        lambda x: x <> '' AND NOT regexp_full_match(x, '[0-9]+'))[1],
-           CASE WHEN {_nonempty(v('ObjectId'))} THEN {v('ObjectId')} ELSE nullif({v('ItemName')}, '') END) AS target,
+           CASE WHEN {_nonempty(v('ObjectId'))} THEN {v('ObjectId')} ELSE nullif({v('ItemName')}, '') END,
+           nullif({v('DestFolder.Path')}, '')) AS target,
+  {group} AS is_group,
+  coalesce(list_filter(json_extract_string({affected}, '$[*].InternetMessageId'),
+                       lambda x: coalesce(x, '') <> ''), []) AS group_message_ids,
+  list_filter({group_paths}, lambda x, i: coalesce(x, '') <> '' AND list_position({group_paths}, x) = i)
+    AS group_folders,
+  CASE WHEN json_type({affected}) = 'ARRAY' THEN json_array_length({affected}) END AS group_items,
   {fallback("Id", "RecordId")} AS record_id
 FROM {table}"""

@@ -35,6 +35,7 @@ from ir_toolkit.sources.fields import (
     name_value,
     normalise_keys,
     obj,
+    parse_text,
     sub,
     text,
 )
@@ -193,8 +194,9 @@ _PERMISSION_OPS = {"add-mailboxpermission", "add-recipientpermission", "add-mail
 
 def _ual_target(r: dict[str, Any], op: str) -> str | None:
     params = r.get("parameters")
-    if op in _RULE_OPS:
-        return text(name_value(params, "Name") or name_value(params, "Identity") or r.get("objectid"))
+    if op in _RULE_OPS:  # UpdateInboxRules (OWA / Outlook client rules) names the rule in OperationProperties
+        return text(name_value(params, "Name") or name_value(params, "Identity")
+                    or name_value(r.get("operationproperties"), "RuleName") or r.get("objectid"))
     if op in _PERMISSION_OPS:
         return text(name_value(params, "User") or name_value(params, "Trustee") or r.get("objectid"))
     for t in items(r.get("target")):
@@ -202,7 +204,10 @@ def _ual_target(r: dict[str, Any], op: str) -> str | None:
             tid = text(normalise_keys(t).get("id"))
             if tid and not tid.isdigit():
                 return tid
-    return text(first(r, "objectid", "itemname"))
+    found = first(r, "objectid", "itemname")
+    if found is None:  # an item-group operation (Move, Copy): where the items went
+        found = field(r.get("destfolder"), "Path", "path")
+    return text(found)
 
 
 def _mail_items(folders: Any) -> tuple[list[str], list[str]]:
@@ -221,8 +226,39 @@ def _mail_items(folders: Any) -> tuple[list[str], list[str]]:
     return ids, paths
 
 
+def _texts(values: list[Any]) -> list[str]:
+    """Non-empty values as text, first occurrence of each kept, in order."""
+    return list(dict.fromkeys(str(v) for v in values if v is not None and v != ""))
+
+
+def item_group(r: dict[str, Any]) -> tuple[list[str], list[str], int | None] | None:
+    """Message ids, folder paths and item count of an ExchangeItemGroup record (RecordType 3).
+
+    SoftDelete, HardDelete, MoveToDeletedItems, Move, Copy ... carry ``AffectedItems[] {Id,
+    InternetMessageId, ParentFolder {Id, Path}, Subject, Attachments}``, ``Folder {Id, Path}`` and
+    ``DestFolder {Id, Path}``. Returns None for a record with none of the three (not an item group).
+    The folders are ``Folder``, ``DestFolder`` then each item's ``ParentFolder`` path, once each; the
+    count is the number of item objects (None when AffectedItems is not a list). Malformed entries
+    (an item that is no object, no InternetMessageId) are skipped: the record stays whole in ``raw``.
+    """
+    affected, folder, dest = r.get("affecteditems"), r.get("folder"), r.get("destfolder")
+    if affected is None and folder is None and dest is None:
+        return None
+    listed = parse_text(affected) if isinstance(affected, str) else affected
+    objs = [e for e in listed if isinstance(e, dict)] if isinstance(listed, list) else []
+    ids = [str(m) for m in (field(e, "InternetMessageId", "internetMessageId") for e in objs)
+           if m is not None and m != ""]
+    paths = [field(folder, "Path", "path"), field(dest, "Path", "path"),
+             *(field(field(e, "ParentFolder", "parentFolder"), "Path", "path") for e in objs)]
+    return ids, _texts(paths), len(objs) if isinstance(listed, list) else None
+
+
 def map_ual(rs: list[dict[str, Any]]) -> Columns:
-    """Unified audit log records (MailItemsAccessed -> mail_access, all others -> audit_other)."""
+    """Unified audit log records (MailItemsAccessed -> mail_access, all others -> audit_other).
+
+    Item-group records (deletes and moves) of audit_other get message_ids, folders and items from
+    :func:`item_group`; Move / Copy without ObjectId get their destination folder as target.
+    """
     ops = [text(r.get("operation")) for r in rs]
     mail = [op == "MailItemsAccessed" for op in ops]
     ctx = [obj(r.get("appaccesscontext")) or {} for r in rs]
@@ -230,6 +266,7 @@ def map_ual(rs: list[dict[str, Any]]) -> Columns:
                                             else None) for r in rs]
     props = [r.get("operationproperties") if m else None for r, m in zip(rs, mail, strict=True)]
     folders = [_mail_items(r.get("folders")) if m else None for r, m in zip(rs, mail, strict=True)]
+    groups = [None if m else item_group(r) for r, m in zip(rs, mail, strict=True)]
     return {
         "time": col(rs, "creationtime", "timegenerated"),
         "source": ["mail_access" if m else "audit_other" for m in mail],
@@ -251,9 +288,12 @@ def map_ual(rs: list[dict[str, Any]]) -> Columns:
                              for p, m in zip(props, mail, strict=True)],
         "throttled": [boolean(name_value(p, "IsThrottled")) is True if m else None
                       for p, m in zip(props, mail, strict=True)],
-        "items": [integer(r.get("operationcount")) if m else None for r, m in zip(rs, mail, strict=True)],
-        "message_ids": [f[0] if f is not None else None for f in folders],
-        "folders": [f[1] if f is not None else None for f in folders],
+        "items": [integer(r.get("operationcount")) if m else g[2] if g is not None else None
+                  for r, m, g in zip(rs, mail, groups, strict=True)],
+        "message_ids": [f[0] if f is not None else g[0] if g is not None else None
+                        for f, g in zip(folders, groups, strict=True)],
+        "folders": [f[1] if f is not None else g[1] if g is not None else None
+                    for f, g in zip(folders, groups, strict=True)],
         "target": [None if m else _ual_target(r, (op or "").lower()) for r, m, op in zip(rs, mail, ops, strict=True)],
         "record_id": col(rs, "id", "officeid"),
     }
