@@ -40,8 +40,9 @@ def tenants(tmp_path_factory: pytest.TempPathFactory) -> Tenants:
     return Tenants(tmp_path_factory.mktemp("tenants"))
 
 
-def check_answer(doc: dict[str, Any], key: dict[str, Any], confirmable: bool) -> None:
-    """The acceptance rules of issue 14 for one scope against its answer key."""
+def check_answer(doc: dict[str, Any], key: dict[str, Any], confirmable: bool, cover_up: bool = True) -> None:
+    """The acceptance rules of issue 14 for one scope against its answer key (``cover_up``: the case
+    holds the unified audit log's other records, so the actor's deletes and rules must be found)."""
     truth = {m["upn"]: m for m in key["compromised_mailboxes"]}
     found = {m["upn"]: m for m in doc["compromised_mailboxes"]}
     assert set(truth) <= set(found), f"missed mailboxes {set(truth) - set(found)}"
@@ -62,6 +63,11 @@ def check_answer(doc: dict[str, Any], key: dict[str, Any], confirmable: bool) ->
         assert not confirmed, "confirmed without the sign-in sources that could prove it"
     for m in found.values():
         assert m["reasons"], m["upn"]
+    if cover_up:
+        seen = {(c["mailbox"], c["operation"], c["first"]) for c in doc["cover_up"]}
+        for c in key["cover_up"]:
+            assert (c["mailbox"], c["operation"], c["time"]) in seen, c
+        assert {c["mailbox"] for c in doc["cover_up"]} <= set(truth)
 
 
 @pytest.mark.parametrize("name", list(VARIANTS))
@@ -72,7 +78,7 @@ def test_partial_evidence_variant(tenants: Tenants, tmp_path: Path, tenant: str,
     case = variant(base, tmp_path / "case", spec.get("drop", ()), spec.get("gaps", ()))
     doc = scoped(case)
     dropped = set(spec.get("drop", ()))
-    check_answer(doc, key, confirmable=not dropped & set(USER_SIGNINS))
+    check_answer(doc, key, confirmable=not dropped & set(USER_SIGNINS), cover_up="audit_other" not in dropped)
     evidence = doc["evidence"]
     for source in dropped & set(evidence["sources"]):
         assert evidence["sources"][source]["held"] is False
@@ -127,12 +133,15 @@ def test_shared_and_microsoft_addresses(tenants: Tenants, tmp_path: Path, tenant
 
 
 @pytest.mark.parametrize("tenant", TENANTS)
-def test_no_mail_audit_log_means_no_mailbox_can_be_named(tenants: Tenants, tmp_path: Path, tenant: str) -> None:
-    _, base, _ = tenants.get(tenant)
+def test_without_the_mail_audit_log_no_message_is_counted(tenants: Tenants, tmp_path: Path, tenant: str) -> None:
+    _, base, key = tenants.get(tenant)
     doc = scoped(variant(base, tmp_path / "case", drop=["mail_access"]))
-    assert doc["compromised_mailboxes"] == []
     assert "no_mail_access" in doc["evidence"]["limits"]
     assert any("which mailboxes" in s for s in doc["evidence"]["cannot_prove"])
+    # The actor's deletes and rules still carry forged tokens: those mailboxes may be named, no other.
+    assert {m["upn"] for m in doc["compromised_mailboxes"]} <= {m["upn"] for m in key["compromised_mailboxes"]}
+    for m in doc["compromised_mailboxes"]:
+        assert m["items_accessed"] == 0 and m["items_accessed_known"] is False
 
 
 def test_sample_make_variants_import_to_the_filtered_events(tmp_path: Path) -> None:

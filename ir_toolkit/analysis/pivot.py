@@ -39,6 +39,9 @@ from ir_toolkit.analysis.engine import Engine
 log = logging.getLogger(__name__)
 
 KINDS = ("ip", "token", "session", "exchange_session", "app", "user_agent")
+# Client strings are reported, never followed: every client of a kind sends the same one
+# (Client=REST;Client=RESTSystem;; is any REST client's), so it cannot single out the actor.
+NEVER_FOLLOWED = frozenset({"user_agent"})
 # The column expression of each entity kind over the events view.
 EXPRESSIONS = {
     "ip": "ip",
@@ -119,8 +122,9 @@ def follow_pivots(engine: Engine, seeds: set[str], max_rounds: int = 10) -> Pivo
             f"SELECT c.kind, c.value, CASE WHEN l.value IS NULL THEN 0 ELSE 1 END AS legit "
             f"FROM ({_entities_sql()}) c LEFT JOIN legit_entities l ON l.kind = c.kind AND l.value = c.value")
         fresh = [(str(r.kind), str(r.value)) for r in cands.itertuples(index=False)
-                 if not r.legit and (str(r.kind), str(r.value)) not in followed]
-        shared |= {(str(r.kind), str(r.value)) for r in cands.itertuples(index=False) if r.legit}
+                 if not r.legit and str(r.kind) not in NEVER_FOLLOWED and (str(r.kind), str(r.value)) not in followed]
+        shared |= {(str(r.kind), str(r.value)) for r in cands.itertuples(index=False)
+                   if r.legit or str(r.kind) in NEVER_FOLLOWED}
         if not fresh:
             break
         followed |= set(fresh)

@@ -90,15 +90,37 @@ def _mailbox_reasons(group: pd.DataFrame, piv: PivotResult, findings: pd.DataFra
     return reasons
 
 
+def confidence_basis(prep: Prepared, confidence: str) -> str:
+    """Which evidence carries a mailbox's confidence, in one sentence (scope.json ``confidence_basis``)."""
+    cov = prep.coverage
+    if confidence == "confirmed":
+        return ("confirmed: tokens no sign-in issued, used inside gap-free coverage of every sign-in source that "
+                "could have issued them (delegated: interactive and non-interactive; app-only: service principal), "
+                "or a token judged forged, and the events the actor's own entities lead to")
+    if not cov["judged"]:
+        held = [s for s in USER_SIGNIN_SOURCES if s in cov["sources"]]
+        why = ("no user sign-ins are held" if not held else
+               f"only {held[0].replace('signin_', '').replace('noninteractive', 'non-interactive')} sign-ins are held")
+        return (f"likely, not confirmed: {why}, so token issuance cannot be checked; carried by the mailbox access "
+                f"log's own signals (a new application, an address judged against {prep.sql_values['address_basis']}, "
+                "scripted clients, indicators) and the actor entities they lead to")
+    return ("likely, not confirmed: its tokens were issued outside sign-in coverage or in a hole of it, or carry no "
+            "token id; carried by new-application, new-address, scripted-client and indicator signals")
+
+
 def _mailboxes(events: pd.DataFrame, confidence: str, piv: PivotResult, findings: pd.DataFrame,
-               throttled: set[str]) -> list[dict[str, Any]]:
+               throttled: set[str], basis: str, mail_held: bool) -> list[dict[str, Any]]:
     out = []
     for upn, group in events[events["mailbox"].notna()].groupby("mailbox"):
         first, last = _span(group)
         entry: dict[str, Any] = {
             "upn": str(upn), "first": first, "last": last, "events": len(group), "items_accessed": _items(group),
-            "confidence": confidence, "reasons": _mailbox_reasons(group, piv, findings, str(upn)),
+            "confidence": confidence, "confidence_basis": basis,
+            "reasons": _mailbox_reasons(group, piv, findings, str(upn)),
         }
+        if not mail_held:
+            entry["items_accessed_known"] = False
+            entry["reasons"].append("no MailItemsAccessed records are held: the messages read cannot be counted")
         if upn in throttled:
             entry["possibly_more"] = True
             entry["reasons"].append("Bind logging was throttled for this mailbox: possibly more items accessed")
@@ -185,9 +207,11 @@ def scope(case: Case | str | Path, findings: pd.DataFrame | None = None, write: 
         "SELECT DISTINCT mailbox FROM events WHERE source = 'mail_access' AND throttled AND mailbox IS NOT NULL")
     throttled = set(throttled_q["mailbox"].astype(str))
     counted = counted_findings(findings)  # a hiding rule is one piece of evidence, not also a persistence change
-    mailboxes = _mailboxes(actor, "confirmed", piv, counted, throttled)
+    mail_held = "mail_access" in prep.sources
+    mailboxes = _mailboxes(actor, "confirmed", piv, counted, throttled, confidence_basis(prep, "confirmed"), mail_held)
     done = {m["upn"] for m in mailboxes}
-    mailboxes += [m for m in _mailboxes(likely, "likely", piv, counted, throttled) if m["upn"] not in done]
+    mailboxes += [m for m in _mailboxes(likely, "likely", piv, counted, throttled, confidence_basis(prep, "likely"),
+                                        mail_held) if m["upn"] not in done]
     covered, per_mailbox = cover_up(findings, cover_up_evidence(prep.engine, findings), [m["upn"] for m in mailboxes])
     for m in mailboxes:
         if per_mailbox.get(m["upn"]):
