@@ -1,27 +1,33 @@
-"""detect + scope on a large case, beside a bare DuckDB scan of the same columns (the floor).
+"""detect and scope on a large case, beside a bare DuckDB scan of the same Parquet store (the floor).
 
-``python -m bench detect`` (or ``python -m bench.detect_bench [--events N] [--keep DIR]``)
+``python -m bench detect`` (or ``python -m bench.detect_bench [--events N] [--keep DIR] [--json]``)
 writes a synthetic case of N canonical events (default 10 million: sign-ins of every type,
-MailItemsAccessed with issued tokens, audit records, and a forged-token actor), then runs,
-each in its own process so peak memory is measured alone:
+MailItemsAccessed with issued tokens, audit records, and a forged-token actor whose orphan tokens
+fall inside sign-in coverage, so scope pivots), then runs each stage in its own process so its
+wall time, CPU time and peak resident memory are measured alone:
 
 * floor: DuckDB reading every column the detections read (one aggregate per column);
-* detect + scope: the token-forgery pack and the scoping, as a responder runs them.
+* detect: the token-forgery pack (``ir-toolkit detect``);
+* scope: the scoping in a fresh process after detect, reading CASE/findings.parquet (``ir-toolkit scope``);
+* detect+scope: both in one process, as a notebook runs them.
 
-It prints wall time and peak resident memory of both and their ratio. Goal (issue 7):
-under 60 s and under 4 GB on a 2-core machine. Nothing is asserted.
+It prints the figures and their ratios to the floor. Goals (issues 7 and 14): scope costs no more
+than detect, detect + scope under 60 s and under 4 GB on a 2-core machine. Nothing is asserted.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -104,12 +110,13 @@ def _chunk(seq: int, n: int, rng: np.random.Generator) -> dict[str, pa.Table]:
 def _actor(n: int) -> pa.Table:
     """The forged-token actor: n mail accesses with tokens no sign-in issued, from two proxies."""
     i = np.arange(n)
+    upn = pc.binary_join_element_wise(_strings("user", i % 7), pa.scalar("@contoso.com"), "")
     times = np.datetime64("2023-06-10T01:00:00", "us") + (i * 600).astype("timedelta64[s]")
     cols = {
         "time": pa.array(times).cast(pa.timestamp("us", tz="UTC")),
         "source": pa.array(["mail_access"] * n), "operation": pa.array(["MailItemsAccessed"] * n),
         "result": pa.array(["success"] * n),
-        "user": _strings("user", i % 7), "mailbox": _strings("user", i % 7),
+        "user": upn, "mailbox": upn,
         "app_id": pa.array(["app-actor"] * n), "ip": pa.array(np.where(i % 2, "203.0.113.9", "203.0.113.10")),
         "user_agent": pa.array(["Client=REST;Client=RESTSystem;;"] * n), "token_id": _strings("forged", i // 10),
         "mail_access_type": pa.array(["Bind"] * n),
@@ -142,9 +149,22 @@ def ensure_case(case_path: Path, events: int) -> Path:
     return case_path
 
 
+STAGES = ("floor", "detect", "scope", "detect+scope")
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _child(mode: str, case_path: str) -> None:
-    """Run one measured step in this (child) process and print its result as JSON."""
-    start = time.perf_counter()
+    """Run one measured stage in this (child) process and print its result as JSON.
+
+    ``scope`` runs as ``ir-toolkit scope`` does after ``ir-toolkit detect``: a fresh process that reads
+    CASE/findings.parquet (so ``detect`` must have run); ``detect+scope`` runs both in one process.
+    """
+    start, cpu = time.perf_counter(), _cpu()
+    result: dict[str, Any] = {}
     if mode == "floor":
         import duckdb
 
@@ -152,21 +172,24 @@ def _child(mode: str, case_path: str) -> None:
         glob = str(Path(case_path) / "events" / "*" / "*.parquet")
         aggs = ", ".join(f"count({c})" for c in COLUMNS)
         con.sql(f"SELECT {aggs} FROM read_parquet('{glob}', union_by_name=true)").fetchall()
-        result = {}
     else:
         from ir_toolkit.analysis.detect import detect
         from ir_toolkit.analysis.scope import scope
 
-        findings = detect(case_path)
-        doc = scope(case_path, findings=findings)
-        result = {"findings": len(findings), "by_verdict": doc["findings_by_verdict"],
-                  "mailboxes": len(doc["compromised_mailboxes"]), "actor_ips": [i["ip"] for i in doc["actor_ips"]]}
+        findings = detect(case_path) if mode in ("detect", "detect+scope") else None
+        if mode != "detect":
+            doc = scope(case_path, findings=findings)
+            result = {"findings": sum(doc["findings_by_verdict"].values()), "by_verdict": doc["findings_by_verdict"],
+                      "mailboxes": len(doc["compromised_mailboxes"]),
+                      "actor_ips": [i["ip"] for i in doc["actor_ips"]], "pivots": len(doc["pivots"]),
+                      "events_confirmed": doc["events_confirmed"]}
     result["seconds"] = time.perf_counter() - start
+    result["cpu"] = _cpu() - cpu
     result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     print(json.dumps(result))
 
 
-def _measure(mode: str, case_path: Path) -> dict:
+def _measure(mode: str, case_path: Path) -> dict[str, Any]:
     proc = subprocess.run([sys.executable, "-m", "bench.detect_bench", "--child", mode, str(case_path)],
                           capture_output=True, text=True, check=False)
     if proc.returncode != 0:
@@ -174,10 +197,22 @@ def _measure(mode: str, case_path: Path) -> dict:
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GB RAM, load {os.getloadavg()[0]:.1f}"
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.detect_bench")
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--keep", metavar="DIR", help="build (or reuse) the case here instead of a temp folder")
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON document")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "CASE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -185,15 +220,24 @@ def main(argv: list[str]) -> int:
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         case_path = ensure_case(Path(args.keep) if args.keep else Path(tmp) / "case", args.events)
-        floor = _measure("floor", case_path)
-        run = _measure("detect", case_path)
-        print(f"floor (bare DuckDB scan of {len(COLUMNS)} columns): {floor['seconds']:.1f} s, "
-              f"peak {floor['peak_mb']:.0f} MB")
-        print(f"detect + scope: {run['seconds']:.1f} s, peak {run['peak_mb']:.0f} MB "
-              f"({run['findings']} findings {run['by_verdict']}, {run['mailboxes']} mailboxes, "
-              f"actor ips {run['actor_ips']})")
-        print(f"ratio to floor: time x{run['seconds'] / max(floor['seconds'], 1e-9):.1f}, "
-              f"memory x{run['peak_mb'] / max(floor['peak_mb'], 1e-9):.1f}  (goal: < 60 s, < 4096 MB)")
+        machine = _machine()
+        runs = {stage: _measure(stage, case_path) for stage in STAGES}
+    if args.json:
+        print(json.dumps({"events": args.events, "machine": machine, "stages": runs}))
+        return 0
+    floor, detect, scope, both = (runs[s] for s in STAGES)
+    print(f"machine: {machine}")
+    print(f"{'stage (own process)':<22}{'wall s':>8}{'cpu s':>8}{'peak MB':>9}{'wall/floor':>12}{'peak/floor':>12}")
+    for stage, run in runs.items():
+        label = "floor (bare scan)" if stage == "floor" else stage
+        wall_x, peak_x = run["seconds"] / max(floor["seconds"], 1e-9), run["peak_mb"] / max(floor["peak_mb"], 1e-9)
+        print(f"{label:<22}{run['seconds']:>8.1f}{run['cpu']:>8.1f}{run['peak_mb']:>9.0f}{wall_x:>12.1f}{peak_x:>12.1f}")
+    print(f"floor: DuckDB count() of {len(COLUMNS)} columns the detections read, over the same Parquet store")
+    print(f"result: {both['findings']} findings {both['by_verdict']}, {both['mailboxes']} mailboxes, "
+          f"{both['events_confirmed']} confirmed events, {both['pivots']} pivots, actor ips {both['actor_ips']}")
+    print(f"scope / detect: wall x{scope['seconds'] / max(detect['seconds'], 1e-9):.2f}, "
+          f"cpu x{scope['cpu'] / max(detect['cpu'], 1e-9):.2f}  (goal: <= 1)")
+    print(f"detect + scope: {both['seconds']:.1f} s, peak {both['peak_mb']:.0f} MB  (goal: < 60 s, < 4096 MB)")
     return 0
 
 

@@ -75,6 +75,7 @@ def _signature(case: Case, pack: str, params: dict[str, Any] | None, engine: str
                options: dict[str, Any] | None) -> str:
     """What a prepared engine depends on: case folder, pack, parameters, event files and engine."""
     files = sorted((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in case.events.root.glob("*/*.parquet"))
+    params = load_pack(pack).resolve(params)  # findings.json's parameters (defaults included) are the same run
     opts = sorted((k, str(v) if k != "session" else id(v)) for k, v in (options or {}).items() if v is not None)
     return json.dumps([str(case.root.resolve()), pack, sorted((params or {}).items()), files,
                        case.manifest.get("collection"), engine, opts], default=str)

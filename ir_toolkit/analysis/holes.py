@@ -58,28 +58,62 @@ def hourly_series(hourly: pd.DataFrame) -> pd.DataFrame:
     return full.rename_axis("hour").reset_index()
 
 
+def loo_medians(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Leave-one-out medians: for each element, the median of the other values with the same key (0 if none).
+
+    Sorts once by (key, value); the median of a group without the element at rank ``r`` is read off the
+    sorted group by shifting the middle positions past ``r``. Equal to ``np.median`` of the others.
+    """
+    n = len(values)
+    out = np.zeros(n)
+    if n == 0:
+        return out
+    order = np.lexsort((values, keys))
+    ordered = values[order].astype(float)
+    _, start, size = np.unique(keys[order], return_index=True, return_counts=True)
+    first = np.repeat(start, size)
+    rank = np.arange(n) - first
+    others = np.repeat(size, size) - 1
+    lo, hi = (others - 1) // 2, others // 2
+    lo = np.clip(lo + (lo >= rank), 0, None)
+    hi = hi + (hi >= rank)
+    pair = ordered[np.minimum(first + lo, n - 1)] + ordered[np.minimum(first + hi, n - 1)]
+    out[order] = np.where(others > 0, pair / 2, 0.0)
+    return out
+
+
 def expected_counts(series: pd.DataFrame) -> np.ndarray:
     """What each hour's rhythm expects: the median of the same hour-of-week in the other weeks.
 
     With fewer than two other weeks, the median of the same hour of the other days of the same kind
-    (weekday or weekend); the hour itself is never part of its own expectation.
+    (weekday or weekend); the hour itself is never part of its own expectation. The series is every
+    hour of a span (:func:`hourly_series`), so a slot occurs once per week and an hour once per day:
+    "the others" are the slot's (or hour's) values without this one, a leave-one-out median
+    (:func:`loo_medians`).
     """
     hours = pd.DatetimeIndex(series["hour"])
     counts = series["events"].to_numpy(dtype=float)
+    if len(counts) == 0:
+        return np.zeros(0)
     offset = (hours - hours[0].normalize()) / pd.Timedelta(hours=1)
     week = np.asarray(offset // (24 * 7), dtype=int)
     day = np.asarray(offset // 24, dtype=int)
     hour = np.asarray(hours.hour)
-    slot = np.asarray(hours.day_of_week) * 24 + hour
-    weekend = np.asarray(hours.day_of_week) >= 5
+    dow = np.asarray(hours.day_of_week)
+    if len(np.unique(week)) >= 3:
+        keys, period = dow * 24 + hour, week
+    else:
+        keys, period = hour * 2 + (dow >= 5), day
+    if len(np.unique(keys * (int(period.max()) + 1) + period)) < len(keys):  # not one value per slot and period
+        return _expected_counts_slow(counts, keys, period)
+    return loo_medians(keys, counts)
+
+
+def _expected_counts_slow(counts: np.ndarray, keys: np.ndarray, period: np.ndarray) -> np.ndarray:
+    """The same medians for a series with repeated hours: the others of a slot exclude its whole period."""
     out = np.zeros(len(counts))
-    weeks = len(np.unique(week))
     for i in range(len(counts)):
-        if weeks >= 3:
-            mask = (slot == slot[i]) & (week != week[i])
-        else:
-            mask = (hour == hour[i]) & (weekend == weekend[i]) & (day != day[i])
-        others = counts[mask]
+        others = counts[(keys == keys[i]) & (period != period[i])]
         out[i] = float(np.median(others)) if len(others) else 0.0
     return out
 

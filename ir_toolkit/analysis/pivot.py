@@ -8,7 +8,7 @@ time, including before sign-in coverage) and repeats until no new entity appears
 fixed point.
 
 An entity is specific to the actor when nothing legitimate in the tenant uses it
-(the ``legit_entities`` table below):
+(the sources in ``LEGIT_SOURCES`` below):
 
 * an address that any successful sign-in came from, or that carried verified access
   (token issued by a sign-in), is shared infrastructure (a corporate egress address);
@@ -52,36 +52,68 @@ EXPRESSIONS = {
     "user_agent": "user_agent",
 }
 
-LEGIT_ENTITIES_SQL = """
-SELECT DISTINCT kind, value FROM (
-  SELECT 'ip' AS kind, ip AS value FROM signins WHERE result = 'success' AND ip IS NOT NULL
-  UNION ALL SELECT 'ip', ip FROM access_judged WHERE verdict = 'verified' AND ip IS NOT NULL
-  UNION ALL SELECT 'ip', ip FROM tenant_addresses WHERE kind = 'signins'
-  UNION ALL SELECT 'ip', ip FROM infrastructure_ips
-  UNION ALL SELECT 'ip', ip FROM access_judged
-            WHERE address_known_from IN ('mailbox history', 'tenant address (mailbox history)')
-  UNION ALL SELECT 'app', lower(app_id) FROM signins WHERE result = 'success' AND app_id IS NOT NULL
-  UNION ALL SELECT 'app', app FROM access_judged WHERE verdict = 'verified' AND app IS NOT NULL
-  UNION ALL SELECT 'user_agent', user_agent FROM signins WHERE result = 'success' AND user_agent IS NOT NULL
-  UNION ALL SELECT 'user_agent', user_agent FROM access_judged WHERE verdict = 'verified' AND user_agent IS NOT NULL
-  UNION ALL SELECT 'token', token_id FROM issued_tokens
-  UNION ALL SELECT 'session', session_id FROM issued_sessions
-  UNION ALL SELECT 'exchange_session', exchange_session_id FROM issued_access WHERE exchange_session_id IS NOT NULL
-) l
-"""
+# Where legitimate use of an entity shows: (kind, value expression over alias t, FROM, WHERE).
+LEGIT_SOURCES = (
+    ("ip", "t.ip", "signins t", "t.result = 'success'"),
+    ("ip", "t.ip", "access_judged t", "t.verdict = 'verified'"),
+    ("ip", "t.ip", "tenant_addresses t", "t.kind = 'signins'"),
+    ("ip", "t.ip", "infrastructure_ips t", None),
+    ("ip", "t.ip", "access_judged t",
+     "t.address_known_from IN ('mailbox history', 'tenant address (mailbox history)')"),
+    ("app", "lower(t.app_id)", "signins t", "t.result = 'success'"),
+    ("app", "t.app", "access_judged t", "t.verdict = 'verified'"),
+    ("user_agent", "t.user_agent", "signins t", "t.result = 'success'"),
+    ("user_agent", "t.user_agent", "access_judged t", "t.verdict = 'verified'"),
+    ("token", "t.token_id", "issued_tokens t", None),
+    ("session", "t.session_id", "issued_sessions t", None),
+    ("exchange_session", "t.exchange_session_id", "issued_access t", None),
+)
 
 
-def _entities_sql() -> str:
-    parts = [f"SELECT '{k}' AS kind, {e} AS value FROM events e JOIN pivot_marked m ON m.record_id = e.record_id "
-             f"WHERE {e} IS NOT NULL AND {e} <> ''" for k, e in EXPRESSIONS.items()]
-    return "SELECT DISTINCT kind, value FROM (" + " UNION ALL ".join(parts) + ") x"
+def _legit_sql() -> str:
+    """Which of the registered ``pivot_candidates`` (kind, value) legitimate use shares.
+
+    Each source is probed with the few candidates of its kind (a hash join with a tiny build side)
+    instead of collecting every legitimate entity of the tenant.
+    """
+    parts = []
+    for kind, expr, source, where in LEGIT_SOURCES:
+        cond = f" WHERE {where}" if where else ""
+        parts.append(f"SELECT c.kind, c.value FROM {source} JOIN pivot_candidates c "
+                     f"ON c.kind = '{kind}' AND c.value = {expr}{cond}")
+    return "SELECT DISTINCT kind, value FROM (" + " UNION ALL ".join(parts) + ") l"
+
+
+def _entity_rows_sql() -> str:
+    """record_id and the entity of each kind (NULL when empty) of every event."""
+    cols = ", ".join(f"CASE WHEN {e} <> '' THEN {e} END AS {k}" for k, e in EXPRESSIONS.items())
+    return f"SELECT record_id, {cols} FROM events"
+
+
+def _marked_rows_sql() -> str:
+    """The entities of the events whose record_id is in ``pivot_marked``: one scan of the events."""
+    return f"SELECT x.* FROM ({_entity_rows_sql()}) x JOIN pivot_marked m ON m.record_id = x.record_id"
 
 
 def _touched_sql() -> str:
-    """One row per (event, followed entity it carries)."""
-    parts = [f"SELECT e.record_id, p.kind, p.value FROM events e JOIN pivot_entities p "
-             f"ON p.kind = '{k}' AND p.value = {e}" for k, e in EXPRESSIONS.items()]
-    return " UNION ALL ".join(parts)
+    """The events carrying a followed entity (``pivot_entities``): one scan, one probe per kind.
+
+    One row per event, with the followed entity of each kind it carries (NULL otherwise); entities are
+    distinct per kind, so the LEFT JOINs never multiply rows.
+    """
+    joins = " ".join(f"LEFT JOIN (SELECT value FROM pivot_entities WHERE kind = '{k}') p_{k} ON p_{k}.value = x.{k}"
+                     for k in KINDS)
+    picked = ", ".join(f"p_{k}.value AS {k}" for k in KINDS)
+    hit = " OR ".join(f"p_{k}.value IS NOT NULL" for k in KINDS)
+    return f"SELECT x.record_id, {picked} FROM ({_entity_rows_sql()}) x {joins} WHERE {hit}"
+
+
+def _pairs(rows: pd.DataFrame) -> set[tuple[str, str]]:
+    """Distinct (kind, value) of entity rows (columns named after KINDS)."""
+    out: set[tuple[str, str]] = set()
+    for kind in KINDS:
+        out |= {(kind, str(v)) for v in rows[kind].dropna().unique()}
+    return out
 
 
 @dataclass
@@ -104,6 +136,11 @@ class PivotResult:
 def follow_pivots(engine: Engine, seeds: set[str], max_rounds: int = 10) -> PivotResult:
     """Mark every event the actor-specific entities of ``seeds`` touched, to a fixed point.
 
+    Each round reads the entities of the events marked in the previous round (one scan joined on
+    record_id), checks the new ones against legitimate use, and marks the events carrying a followed
+    entity (one scan with a probe per kind). Entities of events marked earlier were judged in their
+    own round, so only the newly marked events are read: the same fixed point as re-reading them all.
+
     Args:
         engine: A prepared engine (the pack's helper views exist).
         seeds: record_ids of confirmed actor events.
@@ -113,28 +150,36 @@ def follow_pivots(engine: Engine, seeds: set[str], max_rounds: int = 10) -> Pivo
     result = PivotResult(record_ids=marked, seeds=set(marked))
     if not marked:
         return result
-    engine.create_table("legit_entities", LEGIT_ENTITIES_SQL)
     followed: set[tuple[str, str]] = set()
     shared: set[tuple[str, str]] = set()
+    judged: set[tuple[str, str]] = set()
+    new_ids = set(marked)
     for round_no in range(1, max_rounds + 1):
-        engine.register("pivot_marked", pd.DataFrame({"record_id": pd.Series(sorted(marked), dtype="str")}))
-        cands = engine.run_sql(
-            f"SELECT c.kind, c.value, CASE WHEN l.value IS NULL THEN 0 ELSE 1 END AS legit "
-            f"FROM ({_entities_sql()}) c LEFT JOIN legit_entities l ON l.kind = c.kind AND l.value = c.value")
-        fresh = [(str(r.kind), str(r.value)) for r in cands.itertuples(index=False)
-                 if not r.legit and str(r.kind) not in NEVER_FOLLOWED and (str(r.kind), str(r.value)) not in followed]
-        shared |= {(str(r.kind), str(r.value)) for r in cands.itertuples(index=False)
-                   if r.legit or str(r.kind) in NEVER_FOLLOWED}
+        if not new_ids:
+            break
+        engine.register("pivot_marked", pd.DataFrame({"record_id": pd.Series(sorted(new_ids), dtype="str")}))
+        cands = sorted(_pairs(engine.run_sql(_marked_rows_sql())) - judged)
+        if cands:
+            engine.register("pivot_candidates", pd.DataFrame(cands, columns=["kind", "value"]).astype("str"))
+            legit_rows = engine.run_sql(_legit_sql())
+            legit = {(str(k), str(v)) for k, v in zip(legit_rows["kind"], legit_rows["value"], strict=True)}
+        else:
+            legit = set()
+        judged |= set(cands)
+        shared |= legit | {c for c in cands if c[0] in NEVER_FOLLOWED}
+        fresh = [c for c in cands if c not in legit and c[0] not in NEVER_FOLLOWED and c not in followed]
         if not fresh:
             break
         followed |= set(fresh)
         engine.register("pivot_entities", pd.DataFrame(fresh, columns=["kind", "value"]).astype("str"))
         hits = engine.run_sql(_touched_sql())
         before = len(marked)
-        marked |= set(hits["record_id"].astype(str))
-        counts = hits.groupby(["kind", "value"]).size()
+        touched = set(hits["record_id"].astype(str))
+        new_ids = touched - marked
+        marked |= touched
+        counts = {kind: hits[kind].dropna().astype(str).value_counts() for kind in KINDS}
         for kind, value in fresh:
-            n = int(counts.get((kind, value), 0))
+            n = int(counts[kind].get(value, 0))
             result.pivots.append({"kind": kind, "value": value, "round": round_no, "events": n})
         log.info("pivot round %d: %d entities, %d -> %d events", round_no, len(fresh), before, len(marked))
     result.record_ids = marked

@@ -49,12 +49,15 @@ def first_party_apps() -> dict[str, str]:
         return {r["AppId"].lower(): r["AppDisplayName"] for r in csv.DictReader(fh) if r.get("AppId")}
 
 
-def _events(prep: Prepared, ids: set[str]) -> pd.DataFrame:
-    prep.engine.register("scope_ids", pd.DataFrame({"record_id": pd.Series(sorted(ids), dtype="str")}))
+def _events(prep: Prepared, parts: dict[str, set[str]]) -> dict[str, pd.DataFrame]:
+    """The events of each set of record_ids (disjoint sets), in one scan of the store."""
+    ids = sorted((r, name) for name, part in parts.items() for r in part)
+    prep.engine.register("scope_ids", pd.DataFrame({"record_id": pd.Series([r for r, _ in ids], dtype="str"),
+                                                    "part": pd.Series([n for _, n in ids], dtype="str")}))
     cols = ", ".join(f"e.{c}" for c in EVENT_COLUMNS)
-    frame = prep.engine.run_sql(f"SELECT {cols} FROM events e JOIN scope_ids s ON s.record_id = e.record_id")
+    frame = prep.engine.run_sql(f"SELECT {cols}, s.part FROM events e JOIN scope_ids s ON s.record_id = e.record_id")
     frame["app"] = frame["client_app_id"].fillna(frame["app_id"]).str.lower()
-    return frame
+    return {name: frame[frame["part"] == name].drop(columns="part").reset_index(drop=True) for name in parts}
 
 
 def _judged_likely(prep: Prepared) -> set[str]:
@@ -77,7 +80,7 @@ def _span(group: pd.DataFrame) -> tuple[str | None, str | None]:
 
 def _mailbox_reasons(group: pd.DataFrame, piv: PivotResult, findings: pd.DataFrame, upn: str) -> list[str]:
     reasons = []
-    seeds = group[group["record_id"].isin(piv.seeds)]
+    seeds = group[[r in piv.seeds for r in group["record_id"]]]
     if len(seeds):
         reasons.append(f"{len(seeds)} access(es) with tokens no sign-in issued, inside sign-in coverage")
     pivoted = len(group) - len(seeds)
@@ -200,9 +203,10 @@ def scope(case: Case | str | Path, findings: pd.DataFrame | None = None, write: 
     piv = follow_pivots(prep.engine, seeds)
     likely_ids = {str(r) for ev in findings[findings["verdict"] == "likely"]["evidence"]
                   for r in (list(ev) if ev is not None else [])} - piv.record_ids
-    actor = _events(prep, piv.record_ids)
+    fetched = _events(prep, {"actor": piv.record_ids, "likely": likely_ids & _judged_likely(prep)})
+    actor = fetched["actor"]
     actor = actor[actor["source"] != "token"]  # judged tokens are evidence, not activity in the logs
-    likely = _events(prep, likely_ids & _judged_likely(prep))
+    likely = fetched["likely"]
     throttled_q = prep.engine.run_sql(
         "SELECT DISTINCT mailbox FROM events WHERE source = 'mail_access' AND throttled AND mailbox IS NOT NULL")
     throttled = set(throttled_q["mailbox"].astype(str))
