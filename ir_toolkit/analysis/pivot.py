@@ -42,6 +42,9 @@ KINDS = ("ip", "token", "session", "exchange_session", "app", "user_agent")
 # Client strings are reported, never followed: every client of a kind sends the same one
 # (Client=REST;Client=RESTSystem;; is any REST client's), so it cannot single out the actor.
 NEVER_FOLLOWED = frozenset({"user_agent"})
+# From likely (unproven) actor events only the entities that single out one actor's own activity are
+# followed: its addresses (shared ones are guarded as usual), tokens and sessions, never an application.
+LIKELY_FOLLOWED = frozenset({"ip", "token", "session", "exchange_session"})
 # The column expression of each entity kind over the events view.
 EXPRESSIONS = {
     "ip": "ip",
@@ -133,7 +136,8 @@ class PivotResult:
     shared: list[dict[str, Any]] = field(default_factory=list)
 
 
-def follow_pivots(engine: Engine, seeds: set[str], max_rounds: int = 10) -> PivotResult:
+def follow_pivots(engine: Engine, seeds: set[str], max_rounds: int = 10,
+                  follow: frozenset[str] | None = None) -> PivotResult:
     """Mark every event the actor-specific entities of ``seeds`` touched, to a fixed point.
 
     Each round reads the entities of the events marked in the previous round (one scan joined on
@@ -145,7 +149,9 @@ def follow_pivots(engine: Engine, seeds: set[str], max_rounds: int = 10) -> Pivo
         engine: A prepared engine (the pack's helper views exist).
         seeds: record_ids of confirmed actor events.
         max_rounds: Safety bound on the number of rounds.
+        follow: Entity kinds that may be followed (default: every kind but NEVER_FOLLOWED).
     """
+    skip = NEVER_FOLLOWED | (frozenset(KINDS) - follow if follow is not None else frozenset())
     marked = {s for s in seeds if s}
     result = PivotResult(record_ids=marked, seeds=set(marked))
     if not marked:
@@ -166,8 +172,8 @@ def follow_pivots(engine: Engine, seeds: set[str], max_rounds: int = 10) -> Pivo
         else:
             legit = set()
         judged |= set(cands)
-        shared |= legit | {c for c in cands if c[0] in NEVER_FOLLOWED}
-        fresh = [c for c in cands if c not in legit and c[0] not in NEVER_FOLLOWED and c not in followed]
+        shared |= legit | {c for c in cands if c[0] in skip}
+        fresh = [c for c in cands if c not in legit and c[0] not in skip and c not in followed]
         if not fresh:
             break
         followed |= set(fresh)

@@ -26,7 +26,7 @@ from ir_toolkit.analysis.coverage import USER_SIGNIN_SOURCES, coverage_json
 from ir_toolkit.analysis.coverup import counted_findings, cover_up, cover_up_evidence
 from ir_toolkit.analysis.detect import FINDINGS_JSON, Prepared, detect, prepare, read_findings
 from ir_toolkit.analysis.evidence import profile_json
-from ir_toolkit.analysis.pivot import PivotResult, follow_pivots
+from ir_toolkit.analysis.pivot import LIKELY_FOLLOWED, PivotResult, follow_pivots
 from ir_toolkit.case import Case
 from ir_toolkit.paths import reference_file
 from ir_toolkit.timeutil import iso, now_utc
@@ -78,11 +78,16 @@ def _span(group: pd.DataFrame) -> tuple[str | None, str | None]:
     return iso(g["time"].min()), iso(g["time"].max())
 
 
-def _mailbox_reasons(group: pd.DataFrame, piv: PivotResult, findings: pd.DataFrame, upn: str) -> list[str]:
+def _mailbox_reasons(group: pd.DataFrame, piv: PivotResult, findings: pd.DataFrame, upn: str,
+                     confidence: str = "confirmed") -> list[str]:
     reasons = []
     seeds = group[[r in piv.seeds for r in group["record_id"]]]
-    if len(seeds):
-        reasons.append(f"{len(seeds)} access(es) with tokens no sign-in issued, inside sign-in coverage")
+    if len(seeds) and confidence == "confirmed":
+        reasons.append(f"{len(seeds)} event(s) of confirmed findings (tokens no sign-in issued, inside gap-free "
+                       "sign-in coverage, or judged forged)")
+    elif len(seeds):
+        reasons.append(f"{len(seeds)} access(es) judged likely on their own signals (new application, new address, "
+                       "scripted client, indicator), without verified issuance")
     pivoted = len(group) - len(seeds)
     if pivoted and piv.pivots:
         kinds = sorted({p["kind"] for p in piv.pivots})
@@ -91,6 +96,10 @@ def _mailbox_reasons(group: pd.DataFrame, piv: PivotResult, findings: pd.DataFra
     for det, n in mine.groupby("detection").size().items():
         reasons.append(f"{n} {det} finding(s)")
     return reasons
+
+
+def _pivot_order(p: dict[str, Any]) -> tuple[int, str, str]:
+    return int(p["round"]), str(p["kind"]), str(p["value"])
 
 
 def confidence_basis(prep: Prepared, confidence: str) -> str:
@@ -119,7 +128,7 @@ def _mailboxes(events: pd.DataFrame, confidence: str, piv: PivotResult, findings
         entry: dict[str, Any] = {
             "upn": str(upn), "first": first, "last": last, "events": len(group), "items_accessed": _items(group),
             "confidence": confidence, "confidence_basis": basis,
-            "reasons": _mailbox_reasons(group, piv, findings, str(upn)),
+            "reasons": _mailbox_reasons(group, piv, findings, str(upn), confidence),
         }
         if not mail_held:
             entry["items_accessed_known"] = False
@@ -203,10 +212,12 @@ def scope(case: Case | str | Path, findings: pd.DataFrame | None = None, write: 
     piv = follow_pivots(prep.engine, seeds)
     likely_ids = {str(r) for ev in findings[findings["verdict"] == "likely"]["evidence"]
                   for r in (list(ev) if ev is not None else [])} - piv.record_ids
-    fetched = _events(prep, {"actor": piv.record_ids, "likely": likely_ids & _judged_likely(prep)})
+    lpiv = follow_pivots(prep.engine, likely_ids & _judged_likely(prep), follow=LIKELY_FOLLOWED)
+    fetched = _events(prep, {"actor": piv.record_ids, "likely": lpiv.record_ids - piv.record_ids})
     actor = fetched["actor"]
     actor = actor[actor["source"] != "token"]  # judged tokens are evidence, not activity in the logs
     likely = fetched["likely"]
+    likely = likely[likely["source"] != "token"]
     throttled_q = prep.engine.run_sql(
         "SELECT DISTINCT mailbox FROM events WHERE source = 'mail_access' AND throttled AND mailbox IS NOT NULL")
     throttled = set(throttled_q["mailbox"].astype(str))
@@ -214,7 +225,7 @@ def scope(case: Case | str | Path, findings: pd.DataFrame | None = None, write: 
     mail_held = "mail_access" in prep.sources
     mailboxes = _mailboxes(actor, "confirmed", piv, counted, throttled, confidence_basis(prep, "confirmed"), mail_held)
     done = {m["upn"] for m in mailboxes}
-    mailboxes += [m for m in _mailboxes(likely, "likely", piv, counted, throttled, confidence_basis(prep, "likely"),
+    mailboxes += [m for m in _mailboxes(likely, "likely", lpiv, counted, throttled, confidence_basis(prep, "likely"),
                                         mail_held) if m["upn"] not in done]
     covered, per_mailbox = cover_up(findings, cover_up_evidence(prep.engine, findings), [m["upn"] for m in mailboxes])
     for m in mailboxes:
@@ -251,7 +262,8 @@ def scope(case: Case | str | Path, findings: pd.DataFrame | None = None, write: 
         "findings_by_verdict": {str(k): int(v) for k, v in findings.groupby("verdict").size().items()},
         "throttled_mailboxes": [{"upn": m, "note": "possibly more"} for m in sorted(throttled)],
         "unverifiable_periods": _unverifiable_periods(prep),
-        "pivots": sorted(piv.pivots, key=lambda p: (p["round"], p["kind"], p["value"])),
+        "pivots": sorted(piv.pivots, key=_pivot_order)
+                  + sorted(({**p, "from": "likely"} for p in lpiv.pivots), key=_pivot_order),
         "not_pivoted_shared": piv.shared,
         "events_confirmed": len(actor), "events_likely": len(likely),
         "cover_up": covered,
