@@ -108,6 +108,9 @@ class SparkEngine:
                  session: Any = None) -> None:
         self.spark = session if session is not None else spark_session(master)
         self.spark.conf.set("spark.sql.session.timeZone", "UTC")
+        # The pack's views nest deeply; Spark renders every plan as text for its UI and logs, and an
+        # unbounded rendering of the nested cached plans exhausts the driver's heap.
+        self.spark.conf.set("spark.sql.maxPlanStringLength", "200000")
         self.events_uri = events
         self._cached: dict[str, Any] = {}
         self._define_events(case)
@@ -148,7 +151,9 @@ class SparkEngine:
     def create_table(self, name: str, sql: str) -> None:
         if name in self._cached:
             self._cached.pop(name).unpersist()
-        frame = self.spark.sql(sql).cache()
+        # An eager local checkpoint computes the table once and cuts its lineage: later queries over
+        # the pack's nested views plan against a leaf, not the whole chain of views again.
+        frame = self.spark.sql(sql).localCheckpoint(eager=True)
         frame.createOrReplaceTempView(name)
         self._cached[name] = frame
 
