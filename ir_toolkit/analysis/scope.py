@@ -98,6 +98,11 @@ def _mailbox_reasons(group: pd.DataFrame, piv: PivotResult, findings: pd.DataFra
     return reasons
 
 
+def _signin_kind(source: str) -> str:
+    """``signin_noninteractive`` -> ``non-interactive`` (a sign-in source in the responder's words)."""
+    return source.replace("signin_", "").replace("noninteractive", "non-interactive")
+
+
 def _pivot_order(p: dict[str, Any]) -> tuple[int, str, str]:
     return int(p["round"]), str(p["kind"]), str(p["value"])
 
@@ -112,7 +117,7 @@ def confidence_basis(prep: Prepared, confidence: str) -> str:
     if not cov["judged"]:
         held = [s for s in USER_SIGNIN_SOURCES if s in cov["sources"]]
         why = ("no user sign-ins are held" if not held else
-               f"only {held[0].replace('signin_', '').replace('noninteractive', 'non-interactive')} sign-ins are held")
+               f"only {_signin_kind(held[0])} sign-ins are held")
         return (f"likely, not confirmed: {why}, so token issuance cannot be checked; carried by the mailbox access "
                 f"log's own signals (a new application, an address judged against {prep.sql_values['address_basis']}, "
                 "scripted clients, indicators) and the actor entities they lead to")
@@ -164,7 +169,7 @@ def _unverifiable_periods(prep: Prepared) -> list[dict[str, Any]]:
         return []
     if not cov["judged"]:
         missing = [s for s in USER_SIGNIN_SOURCES if s not in cov["sources"]]
-        names = [m.replace("signin_", "").replace("noninteractive", "non-interactive") for m in missing]
+        names = [_signin_kind(m) for m in missing]
         why = "no user sign-in logs" if len(missing) == len(USER_SIGNIN_SOURCES) else f"no {', '.join(names)} sign-ins"
         return [{"start": iso(first), "end": iso(last), "reason": f"{why}: token issuance cannot be checked"}]
     periods: list[dict[str, Any]] = []
