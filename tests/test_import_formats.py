@@ -36,6 +36,8 @@ EXPECTED = {
     "splunk_export.json": ("splunk-json", 2, {"signin_interactive": 1, "mail_access": 1}),
     "splunk_export.csv": ("splunk-csv", 2, {"mail_access": 1, "directory_audit": 1}),
     "message_trace.csv": ("message-trace", 2, {"mail_flow": 2}),
+    "entra_audit_download.csv": ("entra-audit-csv", 2, {"directory_audit": 2}),
+    "entra_audit_download.json": ("graph-directory-audits", 1, {"directory_audit": 1}),
 }
 
 
@@ -175,6 +177,19 @@ def test_message_trace_one_event_per_recipient(imported: dict) -> None:
     r = _one(imported, "message_trace.csv", mailbox=VICTIM)
     assert (r["time"], r["user"], r["ip"], r["result"]) == (pd.Timestamp("2023-06-15T03:00:00Z"), "boss@evil.example",
                                                             "192.0.2.44", "delivered")
+
+
+@pytest.mark.parametrize("name", ["entra_audit_download.csv", "entra_audit_download.json"])
+def test_entra_admin_center_audit_downloads(imported: dict, name: str) -> None:
+    r = _one(imported, name, operation="Consent to application")
+    assert (r["time"], r["user"], r["user_id"], r["ip"]) == (pd.Timestamp("2023-06-15T01:09:00.123456Z"), VICTIM,
+                                                             VICTIM_ID, ACTOR_IP)
+    assert (r["result"], r["target"]) == ("success", "Evil App")
+    if name.endswith(".csv"):
+        assert r["user_agent"] == "Mozilla/5.0 (Windows NT 10.0)"
+        app = _one(imported, name, operation="Add service principal credentials")
+        assert (app["user"], app["user_id"], app["app_name"]) == ("Evil App", "8e0f0000-0000-4000-8000-000000000004",
+                                                                  "Evil App")
 
 
 # ----- field maps as data ------------------------------------------------------------------------

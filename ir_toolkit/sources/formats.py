@@ -204,6 +204,8 @@ FORMATS: dict[str, Format] = {
         Format("entra-signins-csv", "Entra admin center sign-in log download (CSV)", ("csv",),
                lambda s: ("date (utc)" in s.header or "date" in s.header) and "request id" in s.header,
                family="signin", prepare=_entra_csv),
+        Format("entra-audit-csv", "Entra admin center audit log download (CSV)", ("csv",),
+               lambda s: "activity" in s.header and "actortype" in s.header and "correlationid" in s.header),
         Format("azure-diagnostic-records", "Azure Monitor diagnostic-settings records of Entra ID: storage-account "
                "blobs (PT1H.json, one record per line) and Event Hub bodies ({\"records\": [...]}) of the categories "
                "SignInLogs, NonInteractiveUserSignInLogs, ServicePrincipalSignInLogs, ManagedIdentitySignInLogs, "
