@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ir_toolkit.sources import fastpath
+from ir_toolkit.sources import fastmap, fastpath
 from ir_toolkit.sources.batch import BATCH, Batch, Prepare, build_batch
 from ir_toolkit.sources.fields import normalise_keys
 from ir_toolkit.sources.mappers import LA_TABLES, classify
@@ -107,9 +107,19 @@ class Format:
                 it reads; None: only for files of ``fastpath.FAST_BYTES`` or more.
         """
         hint = path.name.lower().replace("-", "").replace("_", "")
-        which = None
+        which, mapped = None, None
         if fast is not False and (fast or path.stat().st_size >= fastpath.FAST_BYTES):
-            which = fastpath.kind(self.NAME, path, opened, probe(path)[1])
+            head = probe(path)[1]
+            which = fastpath.kind(self.NAME, path, opened, head)
+            if which is None and self.family is None and self.prepare is None:
+                mapped = fastmap.plan(path, opened, head)  # SQL generated from the record family's field map
+        if mapped is not None:
+            yield from fastmap.parse(
+                mapped, path, opened, evidence=evidence, batch_size=batch_size, dayfirst=dayfirst, hint=hint,
+                slow=lambda done: self._per_record(path, opened, evidence, batch_size, dayfirst, None, hint, done))
+            if counter is not None:
+                counter.count = path.stat().st_size
+            return
         if which is None:
             yield from self._per_record(path, opened, evidence, batch_size, dayfirst, counter, hint, 0)
             return

@@ -1,0 +1,126 @@
+"""The fast path generated from a field map gives the same case as the per-record path (issue 15).
+
+Same method as tests/test_import_fast.py: each file imported with ``fast=True`` and ``fast=False``,
+every column, the quarantine and the counts compared.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import TESTDATA
+from test_import_fast import same_case
+
+from ir_toolkit.sources import fastmap, fastpath
+from ir_toolkit.sources.fieldmap import FIELD_MAPS
+from ir_toolkit.sources.reader import probe
+
+IMPORT = TESTDATA / "import"
+FASTLOG = "ir_toolkit.sources.fastmap"
+
+
+@pytest.fixture
+def refused(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the rows the generated SQL handed to the per-record path (a spy on the real function)."""
+    seen: list[int] = []
+    real = fastpath.merge_refused
+
+    def spy(frame: Any, keep: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(int((~keep).sum()))
+        return real(frame, keep, *args, **kwargs)
+
+    monkeypatch.setattr(fastpath, "merge_refused", spy)
+    return seen
+
+
+@pytest.mark.parametrize(("name", "family"), [
+    ("graph_activity_log_analytics.csv", "graph_activity"), ("defender_email_events.csv", "email_event"),
+    ("message_trace.csv", "message_trace"), ("entra_audit_download.csv", "entra_audit_download")])
+def test_fixtures_mapped_in_sql_same_both_ways(tmp_path: Path, caplog: pytest.LogCaptureFixture, refused: list[int],
+                                               name: str, family: str) -> None:
+    opened, head = probe(IMPORT / name)
+    plan = fastmap.plan(IMPORT / name, opened, head)
+    assert plan is not None and plan.fm.NAME == family
+    with caplog.at_level(logging.INFO, logger=FASTLOG):
+        res, events = same_case(tmp_path, IMPORT / name, batch_size=1)
+    assert not [r for r in caplog.records if r.name == FASTLOG]  # DuckDB read the whole file
+    assert sum(refused) == 0 and res["imported"] == len(events) > 0
+
+
+def test_maps_that_need_python_have_no_sql() -> None:
+    assert fastmap.supported(FIELD_MAPS["graph_activity"]) and fastmap.supported(FIELD_MAPS["email_event"])
+    for name in ("signin", "defender_signin", "risk", "azure_monitor_record", "cloud_app_event"):
+        assert not fastmap.supported(FIELD_MAPS[name]), name  # nested paths, record transforms, containers
+
+
+def _graph_rows() -> tuple[list[str], list[list[str]]]:
+    text = (IMPORT / "graph_activity_log_analytics.csv").read_text("utf-8-sig")
+    header, *rows = list(csv.reader(io.StringIO(text)))
+    out = []
+    for i in range(120):
+        r = list(rows[i % 2])
+        r[header.index("RequestId")] = f"req-{i:04d}"
+        out.append(r)
+    return header, out
+
+
+def _set(header: list[str], row: list[str], column: str, value: str) -> None:
+    row[header.index(column)] = value
+
+
+def test_odd_graph_activity_rows_same_both_ways(tmp_path: Path, refused: list[int]) -> None:
+    header, rows = _graph_rows()
+    odd = {
+        1: ("ResponseStatusCode", "200.0"), 2: ("ResponseStatusCode", " 404"), 3: ("ResponseStatusCode", "abc"),
+        4: ("Scopes", '["Mail.Read", "User.Read"]'), 5: ("Scopes", "  Mail.Read  "), 6: ("UserId", " ABC-Def "),
+        7: ("UserId", "İstanbul-ID"), 8: ("TimeGenerated [UTC]", ""),
+        9: ("TimeGenerated [UTC]", "6/15/2023, 1:10:00.000 AM"),
+        10: ("IPAddress", "[2001:DB8::1]:443"), 11: ("RequestUri", "https://graph.microsoft.com/v1.0/me/messages?$q=é\x1f"),
+        12: ("Type", "SigninLogs"), 13: ("AppId", "\u00a0D3590ED6-52B3-4102-AEFF-AAD2292AB01C"), 14: ("RequestId", ""),
+        15: ("SessionId", "\t"), 16: ("Roles", "[]"), 17: ("ResponseStatusCode", "123456789012345678"),
+        18: ("RequestId", "req-0000"),  # a duplicate record id
+    }
+    for i, (column, value) in odd.items():
+        _set(header, rows[i], column, value)
+    path = tmp_path / "graph.csv"
+    out = io.StringIO()
+    csv.writer(out).writerows([header, *rows])
+    path.write_bytes(out.getvalue().encode("utf-8-sig"))
+    res, events = same_case(tmp_path, path, batch_size=16)
+    assert res["format"] == "log-analytics-csv" and res["quarantined"] >= 1 and res["duplicates"] == 1
+    assert 0 < sum(refused) < len(rows) // 2  # the odd rows went per record, the rest through SQL
+    assert set(events["source"]) == {"graph_activity", "signin_interactive"}
+
+
+def test_a_row_the_csv_reader_refuses_hands_the_rest_over(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    header, rows = _graph_rows()
+    rows[70] = rows[70][:5]  # a row of the wrong width: Arrow stops, the per-record readers go on
+    path = tmp_path / "graph.csv"
+    out = io.StringIO()
+    csv.writer(out).writerows([header, *rows])
+    path.write_bytes(out.getvalue().encode("utf-8"))
+    with caplog.at_level(logging.INFO, logger=FASTLOG):
+        res, _ = same_case(tmp_path, path, batch_size=32)
+    assert [r for r in caplog.records if r.name == FASTLOG]
+    assert (res["records"], res["quarantined"]) == (120, 1)
+
+
+def test_header_text_never_reaches_sql_text(tmp_path: Path) -> None:
+    header, rows = _graph_rows()
+    header[header.index("Location")] = "x'); DROP TABLE csv_rows; --"
+    out = io.StringIO()
+    csv.writer(out).writerows([header, *rows])
+    path = tmp_path / "graph.csv"
+    path.write_text(out.getvalue(), "utf-8")
+    opened, head = probe(path)
+    plan = fastmap.plan(path, opened, head)
+    assert plan is not None
+    query, params = fastmap.map_sql(plan, "csv_rows")
+    assert "DROP" not in query and header[header.index("x'); DROP TABLE csv_rows; --")] in params
+    res, events = same_case(tmp_path, path, batch_size=50)
+    assert res["imported"] == 120 and "x'); DROP TABLE csv_rows; --" in events["raw"].iloc[0]
