@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -185,7 +184,7 @@ def parse(p: CsvPlan, path: Path, opened: Opened, *, evidence: str, batch_size: 
         con.execute(f"SET memory_limit = '{fastpath.MEMORY}'")
         con.register("csv_rows", fastpath.csv_rows(path, opened, tuple(f"c{i}" for i in range(len(p.header)))))
         reader = con.sql(query, params=params).to_arrow_reader(batch_size)
-        for rb in itertools.chain.from_iterable(_rebatch(reader, batch_size)):
+        for rb in fastpath.rebatch(reader, batch_size):
             yield _batch(p, rb, done, evidence=evidence, dayfirst=dayfirst, hint=hint)
             done += rb.num_rows
     except (duckdb.Error, pa.ArrowException, OSError) as exc:
@@ -193,21 +192,6 @@ def parse(p: CsvPlan, path: Path, opened: Opened, *, evidence: str, batch_size: 
         yield from slow(done)
     finally:
         con.close()
-
-
-def _rebatch(reader: pa.RecordBatchReader, size: int) -> Iterator[list[pa.Table]]:
-    pending: list[pa.RecordBatch] = []
-    rows = 0
-    for rb in itertools.chain(reader, [None]):
-        if rb is not None:
-            pending.append(rb)
-            rows += rb.num_rows
-            if rows < size:
-                continue
-        if rows:
-            table = pa.Table.from_batches(pending).combine_chunks()
-            yield [table.slice(start, size) for start in range(0, table.num_rows, size)]
-        pending, rows = [], 0
 
 
 def _families(p: CsvPlan, t: pa.Table) -> pa.Array:

@@ -119,36 +119,41 @@ def parse_fast(which: str, path: Path, opened: Opened, *, evidence: str, batch_s
         if which == "purview":
             con.register("csv_rows", csv_rows(path, opened))
         reader = con.sql(query).to_arrow_reader(batch_size)
-        pending: list[pa.RecordBatch] = []
-        rows = 0
-        for rb in itertools.chain(reader, [None]):
-            if rb is not None:
-                pending.append(rb)
-                rows += rb.num_rows
-                if rows < batch_size:
-                    continue
-            if not rows:
-                break
-            table = pa.Table.from_batches(pending).combine_chunks()
-            pending, rows = [], 0
-            for start in range(0, table.num_rows, batch_size):
-                decoded = table.slice(start, batch_size)
-                if stage2 is None:  # the query mapped it already
-                    mapped = decoded
-                else:
-                    mapper.register("decoded", decoded)
-                    mapped = mapper.sql(stage2).to_arrow_table()
-                    mapper.unregister("decoded")
-                batch = _batch(which, decoded, mapped, done, decide, evidence=evidence, dayfirst=dayfirst,
-                               hint=hint, family=family)
-                done += decoded.num_rows
-                yield batch
+        for decoded in rebatch(reader, batch_size):
+            if stage2 is None:  # the query mapped it already
+                mapped = decoded
+            else:
+                mapper.register("decoded", decoded)
+                mapped = mapper.sql(stage2).to_arrow_table()
+                mapper.unregister("decoded")
+            batch = _batch(which, decoded, mapped, done, decide, evidence=evidence, dayfirst=dayfirst,
+                           hint=hint, family=family)
+            done += decoded.num_rows
+            yield batch
     except (duckdb.Error, _Stop, pa.ArrowException, OSError) as exc:  # OSError: DuckDB errors through Arrow
         log.info("%s: per-record import from record %d on (%s)", evidence, done + 1, str(exc).splitlines()[0])
         yield from slow(done)
     finally:
         con.close()
         mapper.close()
+
+
+def rebatch(reader: pa.RecordBatchReader, size: int) -> Iterator[pa.Table]:
+    """The rows of ``reader`` as tables of ``size`` rows (the last one shorter), one chunk each."""
+    pending: list[pa.RecordBatch] = []
+    rows = 0
+    for rb in itertools.chain(reader, [None]):
+        if rb is not None:
+            pending.append(rb)
+            rows += rb.num_rows
+            if rows < size:
+                continue
+        if not rows:
+            return
+        table = pa.Table.from_batches(pending).combine_chunks()
+        pending, rows = [], 0
+        for start in range(0, table.num_rows, size):
+            yield table.slice(start, size)
 
 
 class _Decider:
