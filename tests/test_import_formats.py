@@ -38,6 +38,11 @@ EXPECTED = {
     "message_trace.csv": ("message-trace", 2, {"mail_flow": 2}),
     "entra_audit_download.csv": ("entra-audit-csv", 2, {"directory_audit": 2}),
     "entra_audit_download.json": ("graph-directory-audits", 1, {"directory_audit": 1}),
+    **{f"extractor/20230615120000-{n}.csv": ("extractor-suite-csv", 1, {s: 1}) for n, s in (
+        ("MailboxRules", "tenant_snapshot"), ("TransportRules", "tenant_snapshot"),
+        ("OAuthPermissions", "tenant_snapshot"), ("Users", "tenant_snapshot"), ("RiskyUsers", "risk_detection"),
+        ("RiskyDetections", "risk_detection"),
+        ("SecurityAlerts", "tenant_snapshot"))},
 }
 
 
@@ -61,7 +66,7 @@ def test_recognised_counted_and_routed(imported: dict, name: str) -> None:
     assert (res["format"], res["records"], res["imported"], res["quarantined"]) == (fmt, records, records, 0)
     assert res["records"] == res["imported"] + res["duplicates"] + res["quarantined"]
     assert events["source"].value_counts().to_dict() == sources
-    assert events["time"].notna().all()
+    assert events["time"].notna().all() or name.endswith("MailboxRules.csv")  # tenant state without a time
     for raw in events["raw"]:
         assert isinstance(json.loads(raw), dict)
 
@@ -190,6 +195,30 @@ def test_entra_admin_center_audit_downloads(imported: dict, name: str) -> None:
         app = _one(imported, name, operation="Add service principal credentials")
         assert (app["user"], app["user_id"], app["app_name"]) == ("Evil App", "8e0f0000-0000-4000-8000-000000000004",
                                                                   "Evil App")
+
+
+def test_extractor_suite_tenant_state(imported: dict) -> None:
+    rule = _one(imported, "extractor/20230615120000-MailboxRules.csv")
+    assert (rule["operation"], rule["mailbox"], rule["user"], rule["target"]) == ("inboxRule", VICTIM, VICTIM, "..")
+    assert pd.isna(rule["time"]) and "attacker@evil.example" in json.loads(rule["raw"])["ForwardTo"]
+    transport = _one(imported, "extractor/20230615120000-TransportRules.csv")
+    assert (transport["operation"], transport["target"], transport["result"]) == ("transportRule", "Forward finance",
+                                                                                  "enabled")
+    assert transport["time"] == pd.Timestamp("2023-06-15T01:40:00Z")
+    grant = _one(imported, "extractor/20230615120000-OAuthPermissions.csv")
+    assert (grant["operation"], grant["app_id"], grant["app_name"], grant["target"]) == (
+        "oauth2PermissionGrant", "8e0f0000-0000-4000-8000-0000000000aa", "Evil App", "Mail.Read")
+    assert (grant["user_id"], grant["time"]) == (VICTIM_ID, pd.Timestamp("2023-06-15T01:09:00Z"))
+    user = _one(imported, "extractor/20230615120000-Users.csv")
+    assert (user["operation"], user["user"], user["user_id"]) == ("user", VICTIM, VICTIM_ID)
+    risky = _one(imported, "extractor/20230615120000-RiskyUsers.csv")
+    assert (risky["operation"], risky["result"], risky["user"]) == ("riskyUser", "high", VICTIM)
+    detection = _one(imported, "extractor/20230615120000-RiskyDetections.csv")
+    assert (detection["operation"], detection["ip"], detection["country"], detection["user_agent"]) == (
+        "anomalousToken", ACTOR_IP, "NL", "python-requests/2.31.0")
+    alert = _one(imported, "extractor/20230615120000-SecurityAlerts.csv")
+    assert (alert["operation"], alert["user"], alert["result"], alert["target"]) == (
+        "securityAlert", VICTIM, "medium", "Suspicious inbox manipulation rule")
 
 
 # ----- field maps as data ------------------------------------------------------------------------

@@ -19,7 +19,8 @@ A map file::
       user: {from: "initiatedby.user.userprincipalname | lower"}   # a transform per path
       result: {record: result_from_http_status}   # a whole-column transform (after the paths)
       record_id: {from: [messagetraceid, recipientaddress], join: "/"}   # every path's value, joined
-    priority: 50                        # recognise keys are tried in priority order (lower first)
+    priority: 50                        # recognise keys are tried in priority order (lower first;
+                                        # below 50: before the built-in tests of mappers.classify)
 
 or, for a container around another record (Defender CloudAppEvents around a UAL record)::
 

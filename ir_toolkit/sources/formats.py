@@ -195,6 +195,8 @@ def _diagnostic(streaming: bool) -> Callable[[Sample], bool]:
     return test
 
 
+EXTRACTOR_TABLES = {"mailbox_rule", "transport_rule", "oauth_permission", "security_alert", "risky_user", "risk",
+                    "directory_object"}
 DEFENDER = {"cloud_app_event", "defender_signin", "identity_logon", "email_event", "graph_activity", "defender_event"}
 
 
@@ -242,6 +244,10 @@ FORMATS: dict[str, Format] = {
         Format("message-trace", "Exchange Online message trace: Get-MessageTrace / Get-MessageTraceV2 output "
                "(CSV or JSON) and the Exchange admin center historical message trace report (CSV)",
                ("csv", "json", "jsonl"), lambda s: _mostly_of(s, {"message_trace", "message_trace_history"})),
+        Format("extractor-suite-csv", "Microsoft-Extractor-Suite tenant-state CSVs: MailboxRules, TransportRules, "
+               "OAuthPermissions, Users, RiskyUsers, RiskyDetections, SecurityAlerts (its UAL, sign-in, audit and "
+               "message trace outputs are read by the formats of those logs)", ("csv",),
+               lambda s: _mostly_of(s, EXTRACTOR_TABLES)),
         Format("log-analytics-csv", "Log Analytics / Sentinel table export as CSV: SigninLogs, "
                "AADNonInteractiveUserSignInLogs, AADServicePrincipalSignInLogs, AADManagedIdentitySignInLogs, "
                "AuditLogs, OfficeActivity, MicrosoftGraphActivityLogs, AADProvisioningLogs, AADRiskyUsers, "

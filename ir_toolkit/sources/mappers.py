@@ -55,21 +55,23 @@ class RecordError(ValueError):
 
 _TABLES = {"auditlogs": "directory_audit", "officeactivity": "ual"}  # tables of the Python mappers
 _CONTAINERS = [m for m in FIELD_MAPS.values() if m.unwrap is not None]
-_RECOGNISED = [m for m in FIELD_MAPS.values() if m.unwrap is None]
+_EARLY = [m for m in FIELD_MAPS.values() if m.unwrap is None and m.priority < 50]  # before the built-in tests
+_RECOGNISED = [m for m in FIELD_MAPS.values() if m.unwrap is None and m.priority >= 50]
 
 
 def classify(r: dict[str, Any]) -> str | None:
     """The family of a normalised record, or None when it is none we know.
 
     A table the record names (Log Analytics ``Type``, an envelope's category) decides first; then
-    containers (``unwrap`` maps), the built-in tests, and the ``recognise`` keys of the field maps.
+    containers (``unwrap`` maps) and field maps of priority below 50, the built-in tests, and the
+    ``recognise`` keys of the other field maps.
     """
     t = table_of(r) or ""
     if t in TABLES:
         return TABLES[t]
     if t in _TABLES:
         return _TABLES[t]
-    for m in _CONTAINERS:
+    for m in (*_CONTAINERS, *_EARLY):
         if m.recognises(r):
             return m.NAME
     if r.get("category", "") in ("SignInLogs", "NonInteractiveUserSignInLogs",

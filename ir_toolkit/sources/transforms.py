@@ -125,6 +125,9 @@ VALUE_TRANSFORMS: dict[str, Callable[[Any], Any]] = {
     "country": country,
     "message_id_list": _message_id_list,
     "names": _strings,
+    "first_address": lambda v: lower(str(v).replace(",", ";").split(";", 1)[0]),
+    "permission_kind": lambda v: {"delegated": "oauth2PermissionGrant", "application": "appRoleAssignment"}.get(
+        str(v).strip().lower(), text(v)),
     "recipient_address": lambda v: lower(str(v).split(";", 1)[0].split("##", 1)[0]),
     "user_agent_detail": lambda v: text(name_value(v, "User-Agent") or name_value(v, "UserAgent")),
 }
