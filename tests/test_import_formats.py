@@ -221,6 +221,28 @@ def test_extractor_suite_tenant_state(imported: dict) -> None:
         "securityAlert", VICTIM, "medium", "Suspicious inbox manipulation rule")
 
 
+def test_containers_that_hold_nothing_we_know() -> None:
+    from ir_toolkit.sources.batch import build_batch
+
+    records = [
+        {"time": "2023-06-15T01:00:00Z", "category": "NetworkAccessTrafficLogs", "operationName": "Traffic",
+         "callerIpAddress": "192.0.2.1:443", "correlationId": "c1", "properties": {"flowId": 7}},
+        {"time": "2023-06-15T01:00:00Z", "category": "AuditLogs", "operationName": "x", "properties": "{cut"},
+        {"Timestamp": "2023-06-15T01:00:00Z", "ActionType": "FileDownloaded", "RawEventData": "", "ReportId": "r1"},
+        {"Timestamp": "2023-06-15T01:00:00Z", "ActionType": "X", "RawEventData": "{broken", "ReportId": "r2"},
+        {"_time": "2023-06-15T01:00:00Z", "sourcetype": "syslog", "_raw": "<13>Jun 15 host sshd: hello"},
+    ]
+    batch = build_batch(iter(enumerate(records, 1)), evidence="e", dayfirst=False)
+    assert batch.records == 5 and len(batch.events) + len(batch.quarantined) == 5
+    kept = batch.events.set_index("operation")
+    assert (kept.loc["Traffic", "source"], kept.loc["Traffic", "ip"], kept.loc["Traffic", "target"]) == (
+        "audit_other", "192.0.2.1", "NetworkAccessTrafficLogs")  # another category: kept as an Azure Monitor event
+    assert kept.loc["FileDownloaded", "source"] == "audit_other"  # no RawEventData: kept as a Defender row
+    assert [q["reason"] for q in batch.quarantined] == [
+        "record 2: properties is not a JSON object", "record 4: RawEventData is not a JSON object",
+        "record 5: _raw is not a JSON object"]
+
+
 # ----- field maps as data ------------------------------------------------------------------------
 def test_every_field_map_has_name_description_and_a_format_reads_it() -> None:
     assert {"signin", "graph_activity", "azure_monitor_record", "cloud_app_event", "risk"} <= set(FIELD_MAPS)

@@ -29,7 +29,8 @@ or, for a container around another record (Defender CloudAppEvents around a UAL 
       into: ual                         # its family (omitted: classified on its own)
       table: category                   # the outer field naming the inner record's table
       fill: {creationtime: [timestamp]}  # inner key <- outer paths, where the inner lacks it
-      otherwise: defender_event         # the family of the outer record when there is no inner one
+      otherwise: defender_event         # the family of the outer record when the inner one is no
+                                        # object, or (without ``into``) no record we know
 
 Paths use normalised keys (:func:`ir_toolkit.sources.fields.normalise_keys`): ``a.b`` is field b of
 object a (an object or JSON text), ``a[0].b`` field b of the first element of list a. A value is
@@ -137,6 +138,7 @@ class Unwrap:
     table: str | None
     fill: dict[str, tuple[FieldPath, ...]]
     otherwise: str | None
+    label: str = ""  # the field as the map spells it (for quarantine reasons)
 
 
 @dataclass(frozen=True)
@@ -214,7 +216,8 @@ def parse_map(doc: dict[str, Any], where: str = "<map>") -> FieldMap:
     if "unwrap" in doc:
         u = doc["unwrap"]
         unwrap = Unwrap(str(u["field"]).lower(), u.get("into"), (u.get("table") or "").lower() or None,
-                        {k.lower(): _paths(v, where) for k, v in (u.get("fill") or {}).items()}, u.get("otherwise"))
+                        {k.lower(): _paths(v, where) for k, v in (u.get("fill") or {}).items()}, u.get("otherwise"),
+                        str(u.get("label") or u["field"]))
     rules = tuple(_rule(c, s, where) for c, s in (doc.get("columns") or {}).items())
     if unwrap is None and not any(r.column == "time" for r in rules):
         raise MapError(f"{where}: a field map needs a time column")
@@ -252,20 +255,23 @@ def table_of(r: dict[str, Any]) -> str | None:
 def unwrap_record(m: FieldMap, r: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
     """The inner record of a container record and its family (None: classify it).
 
-    Returns ``(m.unwrap.otherwise, r)`` when the record holds no inner object.
+    Returns ``(m.unwrap.otherwise, r)`` when the record holds no inner object (the field missing,
+    empty or ``{}``).
 
     Raises:
-        ValueError: when the inner record is text that is not a JSON object and there is no
-        ``otherwise`` family.
+        ValueError: when the inner record is text that is not a JSON object, or is missing and there
+        is no ``otherwise`` family.
     """
     u = m.unwrap
     assert u is not None
     inner_value = r.get(u.field)
     inner = sub(inner_value)
     if not inner:
+        if isinstance(inner_value, str) and inner_value.strip() and not inner_value.strip() == "{}":
+            raise ValueError(f"{u.label} is not a JSON object")
         if u.otherwise is not None:
             return u.otherwise, r
-        raise ValueError(f"{u.field} is not a JSON object")
+        raise ValueError(f"{u.label} is not a JSON object")
     for key, paths in u.fill.items():
         if inner.get(key) in (None, ""):
             for p in paths:

@@ -301,12 +301,15 @@ def unwrap(kind: str, r: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         m = FIELD_MAPS.get(kind)
         if m is None or m.unwrap is None:
             return kind, r
+        outer = r
         try:
             into, r = unwrap_record(m, r)
         except ValueError as exc:
             raise RecordError(str(exc)) from None
         found = into or classify(r)
+        if found is None and m.unwrap.otherwise is not None:  # an inner record we do not know: the outer one
+            found, r = m.unwrap.otherwise, outer
         if found is None:
-            raise RecordError(f"{m.unwrap.field} holds no record we know (keys: {', '.join(list(r)[:8])})")
+            raise RecordError(f"{m.unwrap.label} holds no record we know (keys: {', '.join(list(r)[:8])})")
         kind = found
     raise RecordError("containers nested too deep")
