@@ -38,6 +38,8 @@ EXPECTED = {
     "message_trace.csv": ("message-trace", 2, {"mail_flow": 2}),
     "entra_audit_download.csv": ("entra-audit-csv", 2, {"directory_audit": 2}),
     "entra_audit_download.json": ("graph-directory-audits", 1, {"directory_audit": 1}),
+    "inbox_rules.csv": ("exchange-inbox-rules", 1, {"tenant_snapshot": 1}),
+    "inbox_rules.json": ("exchange-inbox-rules", 1, {"tenant_snapshot": 1}),
     **{f"extractor/20230615120000-{n}.csv": ("extractor-suite-csv", 1, {s: 1}) for n, s in (
         ("MailboxRules", "tenant_snapshot"), ("TransportRules", "tenant_snapshot"),
         ("OAuthPermissions", "tenant_snapshot"), ("Users", "tenant_snapshot"), ("RiskyUsers", "risk_detection"),
@@ -66,7 +68,7 @@ def test_recognised_counted_and_routed(imported: dict, name: str) -> None:
     assert (res["format"], res["records"], res["imported"], res["quarantined"]) == (fmt, records, records, 0)
     assert res["records"] == res["imported"] + res["duplicates"] + res["quarantined"]
     assert events["source"].value_counts().to_dict() == sources
-    assert events["time"].notna().all() or name.endswith("MailboxRules.csv")  # tenant state without a time
+    assert events["time"].notna().all() or "ules." in name  # inbox rules: tenant state without a time
     for raw in events["raw"]:
         assert isinstance(json.loads(raw), dict)
 
@@ -219,6 +221,15 @@ def test_extractor_suite_tenant_state(imported: dict) -> None:
     alert = _one(imported, "extractor/20230615120000-SecurityAlerts.csv")
     assert (alert["operation"], alert["user"], alert["result"], alert["target"]) == (
         "securityAlert", VICTIM, "medium", "Suspicious inbox manipulation rule")
+
+
+def test_get_inboxrule_output(imported: dict) -> None:
+    csv_rule = _one(imported, "inbox_rules.csv")
+    assert (csv_rule["operation"], csv_rule["mailbox"], csv_rule["target"], csv_rule["result"]) == (
+        "inboxRule", VICTIM, "..", "true")
+    json_rule = _one(imported, "inbox_rules.json")  # MailboxOwnerId a name, not an address: no mailbox
+    assert (json_rule["user"], json_rule["mailbox"], json_rule["target"]) == ("Victim", None, "fwd")
+    assert "attacker@evil.example" in json_rule["raw"]
 
 
 def test_containers_that_hold_nothing_we_know() -> None:

@@ -73,6 +73,9 @@ class FieldPath:
 
     def get(self, r: dict[str, Any]) -> Any:
         value: Any = r
+        if len(self.steps) == 1 and self.steps[0][1] is None:  # the common case: one top-level field
+            value = r.get(self.steps[0][0])
+            return self.transform(value) if self.transform is not None and value is not None else value
         for i, (name, index) in enumerate(self.steps):
             if i:
                 value = sub(value)
@@ -83,6 +86,14 @@ class FieldPath:
             if value is None:
                 return None
         return self.transform(value) if self.transform is not None else value
+
+
+def _first_key(r: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    for key in keys:
+        v = r.get(key)
+        if v is not None and v != "":
+            return v
+    return None
 
 
 @dataclass(frozen=True)
@@ -103,10 +114,13 @@ class Rule:
             out = [self.value] * len(rs)
         elif self.join is not None:
             out = [self._joined(r, self.join) for r in rs]
-        elif len(self.paths) == 1 and len(self.paths[0].steps) == 1 and self.paths[0].steps[0][1] is None \
-                and self.paths[0].transform is None:
-            key = self.paths[0].steps[0][0]
-            out = [r.get(key) for r in rs]
+        elif self.flat_keys is not None:  # top-level fields without their own transforms: plain lookups
+            keys = self.flat_keys
+            if len(keys) == 1:
+                key = keys[0]
+                out = [r.get(key) for r in rs]
+            else:
+                out = [_first_key(r, keys) for r in rs]
         else:
             out = [self._first(r) for r in rs]
         if self.transform is not None:
@@ -116,6 +130,13 @@ class Rule:
             cols[self.column] = out
             out = self.record(rs, cols)
         return out
+
+    @property
+    def flat_keys(self) -> tuple[str, ...] | None:
+        """The keys of the paths when every path is one top-level field without a transform, else None."""
+        if all(len(p.steps) == 1 and p.steps[0][1] is None and p.transform is None for p in self.paths):
+            return tuple(p.steps[0][0] for p in self.paths)
+        return None
 
     def _joined(self, r: dict[str, Any], sep: str) -> str | None:
         found = [str(v) for v in (p.get(r) for p in self.paths) if v is not None and v != ""]

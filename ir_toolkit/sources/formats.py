@@ -248,6 +248,8 @@ FORMATS: dict[str, Format] = {
                "OAuthPermissions, Users, RiskyUsers, RiskyDetections, SecurityAlerts (its UAL, sign-in, audit and "
                "message trace outputs are read by the formats of those logs)", ("csv",),
                lambda s: _mostly_of(s, EXTRACTOR_TABLES)),
+        Format("exchange-inbox-rules", "Get-InboxRule output exported to CSV or JSON (by hand, Hawk, Untitled Goose "
+               "Tool): inbox rules as tenant state", ("csv", "json", "jsonl"), lambda s: _mostly_of(s, {"inbox_rule"})),
         Format("log-analytics-csv", "Log Analytics / Sentinel table export as CSV: SigninLogs, "
                "AADNonInteractiveUserSignInLogs, AADServicePrincipalSignInLogs, AADManagedIdentitySignInLogs, "
                "AuditLogs, OfficeActivity, MicrosoftGraphActivityLogs, AADProvisioningLogs, AADRiskyUsers, "

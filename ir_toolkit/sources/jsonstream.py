@@ -48,10 +48,13 @@ def _pages(obj: Any) -> list[Any] | None:
     if isinstance(obj, dict):
         before: list[str] = []
         for k, v in obj.items():
-            if envelope_key(str(k), before):
+            key = str(k)
+            if envelope_key(key, before):
                 return list(v) if isinstance(v, list) else None
-            before.append(str(k))
-        return table_rows(obj)
+            if key not in _HEAD_KEYS and not key.startswith("@odata"):  # a record's own field: no envelope
+                break
+            before.append(key)
+        return table_rows(obj) if "tables" in obj else None
     return None
 
 

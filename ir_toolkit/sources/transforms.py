@@ -125,6 +125,7 @@ VALUE_TRANSFORMS: dict[str, Callable[[Any], Any]] = {
     "country": country,
     "message_id_list": _message_id_list,
     "names": _strings,
+    "address": lambda v: lower(v) if "@" in str(v) else None,
     "first_address": lambda v: lower(str(v).replace(",", ";").split(";", 1)[0]),
     "permission_kind": lambda v: {"delegated": "oauth2PermissionGrant", "application": "appRoleAssignment"}.get(
         str(v).strip().lower(), text(v)),
