@@ -108,32 +108,51 @@ def plan(path: Path, opened: Opened, head: str) -> CsvPlan | None:
 
 
 # ----- SQL generated from the declaration --------------------------------------------------------
-def _value(p: CsvPlan, key: str, transform: str | None, guards: list[Sql]) -> str:
-    """One path of one row: NULL when empty, else the value after the path's transform."""
-    if key not in p.names:
-        return "NULL::VARCHAR"
-    c = f"c{p.names.index(key)}"
+class Fields:
+    """Where the SQL reads a record's fields: :meth:`ref` gives the text of one (normalised) field."""
+
+    def ref(self, key: str, integer: bool, guards: list[Sql]) -> Sql | None:
+        """The field's text (NULL or '' when empty), or None when records have no such field."""
+        raise NotImplementedError
+
+
+class CsvFields(Fields):
+    """The columns of a CSV file, named c0, c1 ... in the query."""
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
+
+    def ref(self, key: str, integer: bool, guards: list[Sql]) -> Sql | None:
+        return (f"c{self.names.index(key)}", []) if key in self.names else None
+
+
+def _value(src: Fields, key: str, transform: str | None, guards: list[Sql]) -> Sql:
+    """One path of one record: NULL when empty, else the value after the path's transform."""
+    ref = src.ref(key, transform == "integer", guards)
+    if ref is None:
+        return "NULL::VARCHAR", []
+    c, ps = ref
     if transform is None:
-        return f"nullif({c}, '')"
+        return f"nullif({c}, '')", ps
     if transform == "integer":
-        guards.append((f"({c} = '' OR regexp_full_match({c}, {_INT}))", []))
-        return f"TRY_CAST(nullif({c}, '') AS BIGINT)"
-    guards.append((f"({c} = '' OR regexp_full_match({c}, {_CLEAN if transform == 'text' else _ASCII_CLEAN}))", []))
-    return f"lower(nullif({c}, ''))" if transform == "lower" else f"nullif({c}, '')"
+        guards.append((f"(coalesce({c}, '') = '' OR regexp_full_match({c}, {_INT}))", ps * 2))
+        return f"TRY_CAST(nullif({c}, '') AS BIGINT)", ps
+    pattern = _CLEAN if transform == "text" else _ASCII_CLEAN
+    guards.append((f"(coalesce({c}, '') = '' OR regexp_full_match({c}, {pattern}))", ps * 2))
+    return (f"lower(nullif({c}, ''))" if transform == "lower" else f"nullif({c}, '')"), ps
 
 
-def _column(p: CsvPlan, rule: Rule, exprs: dict[str, Sql], guards: list[Sql]) -> Sql:
+def _column(src: Fields, rule: Rule, exprs: dict[str, Sql], guards: list[Sql]) -> Sql:
     """One canonical column as SQL; what must hold for it to be exact is appended to ``guards``."""
-    params: list[Any] = []
-    paths = [_value(p, fp.steps[0][0], _name(fp.transform, VALUE_TRANSFORMS), guards) for fp in rule.paths]
+    paths = [_value(src, fp.steps[0][0], _name(fp.transform, VALUE_TRANSFORMS), guards) for fp in rule.paths]
+    path_params = [x for _, ps in paths for x in ps]
     if not rule.paths:
-        expr = "CAST(? AS VARCHAR)"
-        params.append(rule.value)
+        expr, params = "CAST(? AS VARCHAR)", [rule.value]
     elif rule.join is not None:
-        expr = f"nullif(concat_ws(?, {', '.join(paths)}), '')"
-        params.append(rule.join)
+        expr, params = f"nullif(concat_ws(?, {', '.join(e for e, _ in paths)}), '')", [rule.join, *path_params]
     else:
-        expr = paths[0] if len(paths) == 1 else f"coalesce({', '.join(paths)})"
+        expr = paths[0][0] if len(paths) == 1 else f"coalesce({', '.join(e for e, _ in paths)})"
+        params = path_params
     pattern = {"integer": _INT, "lower": _ASCII, "names": _NAMES, "message_id_list": _CLEAN}
     t = _name(rule.transform, VALUE_TRANSFORMS)
     if t in pattern:
@@ -153,20 +172,23 @@ def _column(p: CsvPlan, rule: Rule, exprs: dict[str, Sql], guards: list[Sql]) ->
     return expr, params
 
 
+def columns_sql(fm: FieldMap, src: Fields) -> tuple[list[str], list[Any], Sql]:
+    """The select items of ``fm``'s columns, their parameters, and the ``ok`` condition (with its own)."""
+    exprs: dict[str, Sql] = {}
+    guards: list[Sql] = []
+    for rule in fm.rules:
+        exprs[rule.column] = _column(src, rule, exprs, guards)
+    ok = (" AND ".join(g for g, _ in guards) or "true", [x for _, ps in guards for x in ps])
+    return [f'{e} AS "{col}"' for col, (e, _) in exprs.items()], [x for _, ps in exprs.values() for x in ps], ok
+
+
 def map_sql(p: CsvPlan, table: str) -> Sql:
     """The query mapping the rows of ``table`` (columns c0..cN, text) to canonical columns, untrimmed,
     with ``raw`` (the row as a JSON object) and ``ok`` (the SQL's mapping is the per-record one)."""
-    exprs: dict[str, Sql] = {}
-    guards: list[Sql] = []
-    for rule in p.fm.rules:
-        exprs[rule.column] = _column(p, rule, exprs, guards)
+    items, params, (ok, ok_params) = columns_sql(p.fm, CsvFields(p.names))
     raw = "json_object(" + ", ".join(f"?, c{i}" for i in range(len(p.header))) + ")::VARCHAR"
-    ok = " AND ".join(g for g, _ in guards) or "true"
-    select = [f"{raw} AS raw", f"({ok}) AS ok"]
-    params: list[Any] = [*p.header, *(x for _, ps in guards for x in ps)]
-    for col, (expr, ps) in exprs.items():
-        select.append(f'{expr} AS "{col}"')
-        params += ps
+    select = [f"{raw} AS raw", f"({ok}) AS ok", *items]
+    params = [*p.header, *ok_params, *params]
     for extra in ("type", "category"):  # the values that decide a row's family
         select.append(f"c{p.names.index(extra)} AS _{extra}" if extra in p.names else f"NULL::VARCHAR AS _{extra}")
     return f"SELECT {', '.join(select)} FROM {table}", params
