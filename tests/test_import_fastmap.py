@@ -6,8 +6,10 @@ every column, the quarantine and the counts compared.
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ import pytest
 from conftest import TESTDATA
 from test_import_fast import same_case
 
-from ir_toolkit.sources import fastmap, fastpath
+from ir_toolkit.sources import fastjson, fastmap, fastpath
 from ir_toolkit.sources.fieldmap import FIELD_MAPS
 from ir_toolkit.sources.reader import probe
 
@@ -124,3 +126,77 @@ def test_header_text_never_reaches_sql_text(tmp_path: Path) -> None:
     assert "DROP" not in query and header[header.index("x'); DROP TABLE csv_rows; --")] in params
     res, events = same_case(tmp_path, path, batch_size=50)
     assert res["imported"] == 120 and "x'); DROP TABLE csv_rows; --" in events["raw"].iloc[0]
+
+
+# ----- JSON lines of diagnostic-settings envelopes (fastjson) -------------------------------------
+JSONLOG = "ir_toolkit.sources.fastjson"
+
+
+def _diagnostic_lines(n: int = 60) -> list[str]:
+    lines = (IMPORT / "diagnostic_entra_PT1H.json").read_text().splitlines()
+    graph = json.loads(next(line for line in lines if "MicrosoftGraphActivityLogs" in line))
+
+    def one(i: int, **props: Any) -> str:
+        d = copy.deepcopy(graph)
+        d["properties"]["requestId"] = f"req-{i}"
+        d["properties"].update(props)
+        return json.dumps(d)
+
+    out = [one(i) for i in range(n)]
+    out[3] = lines[0]  # a sign-in: another map, per record
+    out[5] = ""  # a blank line: line numbers go on
+    out[7] = one(7, responseStatusCode="200")  # text where the file has numbers
+    d = json.loads(out[8])
+    d["properties"]["RequestId"] = d["properties"].pop("requestId")  # another spelling
+    out[8] = json.dumps(d)
+    out[9] = one(9, roles=["Mail.Read", "Mail.Send"])  # a list of names
+    d = json.loads(one(10))
+    del d["properties"]["timeGenerated"]  # the envelope's time fills in
+    out[10] = json.dumps(d)
+    d = json.loads(one(11, timeGenerated=""))
+    d["time"] = "junk"  # no readable time: quarantined
+    out[11] = json.dumps(d)
+    out[12] = one(12, ipAddress="")  # the envelope's callerIpAddress fills in
+    out[13] = "[1, 2]"  # no object: quarantined
+    out[14] = one(14, userId=" ABC ")
+    d = json.loads(one(15))
+    d["category"] = "MİCROSOFTGRAPHACTIVITYLOGS"  # lower-cased differently by Python and DuckDB
+    out[15] = json.dumps(d)
+    out[16] = one(16, responseStatusCode=2.5)
+    out[17] = out[18]  # a duplicate record id
+    d = json.loads(one(19))
+    d["properties"]["RequestID"] = "req-19-again"  # a key twice once normalised
+    out[19] = json.dumps(d)
+    return out
+
+
+def _write(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+    return path
+
+
+def test_diagnostic_lines_mapped_in_sql_same_both_ways(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                       refused: list[int]) -> None:
+    path = _write(tmp_path / "PT1H.json", _diagnostic_lines())
+    opened, head = probe(path)
+    plan = fastjson.plan(path, opened, head)
+    assert plan is not None and (plan.envelope.NAME, plan.fm.NAME) == ("azure_monitor_record", "graph_activity")
+    with caplog.at_level(logging.INFO, logger=JSONLOG):
+        res, events = same_case(tmp_path, path, batch_size=8)
+    assert not [r for r in caplog.records if r.name == JSONLOG]  # DuckDB read every line
+    assert (res["records"], res["duplicates"], res["quarantined"]) == (59, 1, 2)
+    assert 0 < sum(refused) <= 14  # the odd lines went per record, the rest through SQL
+    assert set(events["source"]) == {"graph_activity", "signin_interactive"}
+    assert events["evidence"].str.endswith("#60").any()  # positions are line numbers (a blank line counted)
+
+
+@pytest.mark.parametrize(("line", "why"), [('{"time": "2023', "not JSON"), ("page", "page")])
+def test_diagnostic_lines_hand_the_rest_over(tmp_path: Path, caplog: pytest.LogCaptureFixture, line: str,
+                                             why: str) -> None:
+    lines = _diagnostic_lines()
+    lines[40] = json.dumps({"records": [json.loads(lines[0]), json.loads(lines[1])]}) if line == "page" else line
+    path = _write(tmp_path / "PT1H.json", lines)
+    with caplog.at_level(logging.INFO, logger=JSONLOG):
+        res, _ = same_case(tmp_path, path, batch_size=16)
+    assert [r for r in caplog.records if r.name == JSONLOG and why in r.getMessage()]
+    assert res["records"] == 59 + (1 if line == "page" else 0)

@@ -126,9 +126,10 @@ class CsvFields(Fields):
         return (f"c{self.names.index(key)}", []) if key in self.names else None
 
 
-def _value(src: Fields, key: str, transform: str | None, guards: list[Sql]) -> Sql:
-    """One path of one record: NULL when empty, else the value after the path's transform."""
-    ref = src.ref(key, transform == "integer", guards)
+def _value(src: Fields, key: str, transform: str | None, guards: list[Sql], integer: bool = False) -> Sql:
+    """One path of one record: NULL when empty, else the value after the path's transform (``integer``:
+    the column is read as a number, so a JSON number is as good as its text)."""
+    ref = src.ref(key, integer or transform == "integer", guards)
     if ref is None:
         return "NULL::VARCHAR", []
     c, ps = ref
@@ -144,7 +145,9 @@ def _value(src: Fields, key: str, transform: str | None, guards: list[Sql]) -> S
 
 def _column(src: Fields, rule: Rule, exprs: dict[str, Sql], guards: list[Sql]) -> Sql:
     """One canonical column as SQL; what must hold for it to be exact is appended to ``guards``."""
-    paths = [_value(src, fp.steps[0][0], _name(fp.transform, VALUE_TRANSFORMS), guards) for fp in rule.paths]
+    t = _name(rule.transform, VALUE_TRANSFORMS)
+    paths = [_value(src, fp.steps[0][0], _name(fp.transform, VALUE_TRANSFORMS), guards, t == "integer")
+             for fp in rule.paths]
     path_params = [x for _, ps in paths for x in ps]
     if not rule.paths:
         expr, params = "CAST(? AS VARCHAR)", [rule.value]
@@ -154,7 +157,6 @@ def _column(src: Fields, rule: Rule, exprs: dict[str, Sql], guards: list[Sql]) -
         expr = paths[0][0] if len(paths) == 1 else f"coalesce({', '.join(e for e, _ in paths)})"
         params = path_params
     pattern = {"integer": _INT, "lower": _ASCII, "names": _NAMES, "message_id_list": _CLEAN}
-    t = _name(rule.transform, VALUE_TRANSFORMS)
     if t in pattern:
         guards.append((f"({expr} IS NULL OR regexp_full_match({expr}, {pattern[t]}))", params * 2))
     if t == "integer":
@@ -232,11 +234,17 @@ def _families(p: CsvPlan, t: pa.Table) -> pa.Array:
 
 
 def _batch(p: CsvPlan, t: pa.Table, done: int, *, evidence: str, dayfirst: bool, hint: str) -> Batch:
-    n = t.num_rows
-    positions = list(range(done + 1, done + n + 1))
-    raws = fastpath.one_array(t.column("raw"))
+    positions = list(range(done + 1, done + t.num_rows + 1))
     ok = pc.and_(pc.fill_null(fastpath.one_array(t.column("ok")), False), _families(p, t))
-    cols: dict[str, Any] = {r.column: fastpath.one_array(t.column(r.column)) for r in p.fm.rules}
+    return finish_batch(p.fm, t, ok, positions, evidence=evidence, dayfirst=dayfirst, hint=hint)
+
+
+def finish_batch(fm: FieldMap, t: pa.Table, ok: pa.Array, positions: list[int], *, evidence: str, dayfirst: bool,
+                 hint: str) -> Batch:
+    """The batch of rows the generated SQL mapped (``t``: ``raw`` and ``fm``'s columns); rows not ``ok``, or
+    without a readable time, are mapped per record in their place (``fastpath.merge_refused``)."""
+    raws = fastpath.one_array(t.column("raw"))
+    cols: dict[str, Any] = {r.column: fastpath.one_array(t.column(r.column)) for r in fm.rules}
     if "ip" in cols:
         cols["ip"] = fastpath.ips(cols["ip"])
     times = parse_times(pd.Series(pd.arrays.ArrowExtensionArray(cols["time"])), dayfirst=dayfirst)
@@ -245,6 +253,6 @@ def _batch(p: CsvPlan, t: pa.Table, done: int, *, evidence: str, dayfirst: bool,
     frame = frame_from_arrow(cols, positions, raws, evidence, dayfirst)
     keep = ok.to_numpy(zero_copy_only=False)
     if keep.all():
-        return Batch(frame, [], n)
+        return Batch(frame, [], t.num_rows)
     return fastpath.merge_refused(frame, keep, raws, positions, evidence=evidence, dayfirst=dayfirst, hint=hint,
                                   family=None)

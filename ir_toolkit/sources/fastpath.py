@@ -285,8 +285,8 @@ def merge_refused(frame: pd.DataFrame, keep: Any, raws: pa.Array, positions: lis
     rest = [i for i, k in enumerate(flags) if not k]
     slow = build_batch(((positions[i], _record(raws[i].as_py())) for i in rest), evidence=evidence,
                        dayfirst=dayfirst, hint=hint, family=family)
-    events, first = slow.events, positions[0]  # positions run on from positions[0], one per row
-    mapped = {int(str(e).rsplit("#", 1)[1]) - first: j for j, e in enumerate(events["evidence"].tolist())}
+    events, index = slow.events, {pos: i for i, pos in enumerate(positions)}  # positions: record or line numbers
+    mapped = {index[int(str(e).rsplit("#", 1)[1])]: j for j, e in enumerate(events["evidence"].tolist())}
     rows = [i for i, k in enumerate(flags) if k or i in mapped]  # quarantined rows leave the batch
     order = [i if flags[i] else len(flags) + mapped[i] for i in rows]
     small = [c for c in frame.columns if c != "raw"]

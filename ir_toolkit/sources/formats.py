@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ir_toolkit.sources import fastmap, fastpath
+from ir_toolkit.sources import fastjson, fastmap, fastpath
 from ir_toolkit.sources.batch import BATCH, Batch, Prepare, build_batch
 from ir_toolkit.sources.fields import normalise_keys
 from ir_toolkit.sources.mappers import LA_TABLES, classify
@@ -107,15 +107,17 @@ class Format:
                 it reads; None: only for files of ``fastpath.FAST_BYTES`` or more.
         """
         hint = path.name.lower().replace("-", "").replace("_", "")
-        which, mapped = None, None
+        which: str | None = None
+        mapped: fastmap.CsvPlan | fastjson.JsonPlan | None = None
         if fast is not False and (fast or path.stat().st_size >= fastpath.FAST_BYTES):
             head = probe(path)[1]
             which = fastpath.kind(self.NAME, path, opened, head)
-            if which is None and self.family is None and self.prepare is None:
-                mapped = fastmap.plan(path, opened, head)  # SQL generated from the record family's field map
+            if which is None and self.family is None and self.prepare is None:  # SQL generated from field maps
+                mapped = fastmap.plan(path, opened, head) or fastjson.plan(path, opened, head)
         if mapped is not None:
-            yield from fastmap.parse(
-                mapped, path, opened, evidence=evidence, batch_size=batch_size, dayfirst=dayfirst, hint=hint,
+            parse = fastmap.parse if isinstance(mapped, fastmap.CsvPlan) else fastjson.parse
+            yield from parse(
+                mapped, path, opened, evidence=evidence, batch_size=batch_size, dayfirst=dayfirst, hint=hint,  # type: ignore[arg-type]
                 slow=lambda done: self._per_record(path, opened, evidence, batch_size, dayfirst, None, hint, done))
             if counter is not None:
                 counter.count = path.stat().st_size
