@@ -89,11 +89,24 @@ def plan(path: Path, opened: Opened, head: str) -> JsonPlan | None:
 
 
 class JsonFields(Fields):
-    """A record's fields as the inner record sees them: properties first, the envelope's fills after."""
+    """A record's fields as the inner record sees them: properties first, the envelope's fills after.
+
+    Every field is read by one ``json_extract_string`` / ``json_type`` call over a list of paths (one
+    parse of the line for all of them): :meth:`ref` gives ``s[i]``, and :attr:`paths` lists the paths.
+    """
 
     def __init__(self, p: JsonPlan) -> None:
         self.p = p
-        self.props = p.outer[p.envelope.unwrap.field] if p.envelope.unwrap else ""
+        u = p.envelope.unwrap
+        assert u is not None
+        self.props = p.outer[u.field]
+        self.paths: list[str] = []
+
+    def index(self, path: str) -> int:
+        """The 1-based position of ``path`` in :attr:`paths` (added when new)."""
+        if path not in self.paths:
+            self.paths.append(path)
+        return self.paths.index(path) + 1
 
     def ref(self, key: str, integer: bool, guards: list[Sql]) -> Sql | None:
         u = self.p.envelope.unwrap
@@ -104,31 +117,38 @@ class JsonFields(Fields):
         if not paths:
             return None
         types = "('VARCHAR', 'NULL', 'BIGINT', 'UBIGINT')" if integer else "('VARCHAR', 'NULL')"
-        for jp in paths:  # other JSON types are written otherwise by Python: the per-record path decides
-            guards.append((f"coalesce(json_type(j, ?), 'NULL') IN {types}", [jp]))
-        if len(paths) == 1:
-            return "json_extract_string(j, ?)", paths
-        one = "nullif(json_extract_string(j, ?), '')"
-        return "coalesce(" + ", ".join([one] * len(paths)) + ")", paths
+        at = [self.index(jp) for jp in paths]
+        for i in at:  # other JSON types are written otherwise by Python: the per-record path decides
+            guards.append((f"coalesce(ty[{i}], 'NULL') IN {types}", []))
+        if len(at) == 1:
+            return f"s[{at[0]}]", []
+        return "coalesce(" + ", ".join(f"nullif(s[{i}], '')" for i in at) + ")", []
 
 
 def map_sql(p: JsonPlan, table: str) -> Sql:
-    """The query mapping ``table`` (``pos``, ``line``) to canonical columns, ``raw``, ``ok``, ``valid``, ``kh``."""
+    """The query mapping ``table`` (``pos``, ``line``) to canonical columns, ``raw``, ``ok``, ``valid``, ``kh``.
+
+    Each line is parsed a few times in all (valid, values, types, key lists), not once per field.
+    """
     u = p.envelope.unwrap
     assert u is not None and u.table is not None
-    items, params, (ok, ok_params) = columns_sql(p.fm, JsonFields(p))
-    props, cat = f"$.{p.outer[u.field]}", f"$.{p.outer[u.table]}"
-    tables = [t.lower() for t in p.fm.tables]
-    envelope = ("json_type(j, ?) = 'OBJECT' AND json_array_length(json_keys(j, ?)) > 0 "
-                "AND json_type(j, ?) = 'VARCHAR' AND regexp_full_match(json_extract_string(j, ?), '[ -~]+') "
-                "AND list_contains(?, regexp_replace(lower(json_extract_string(j, ?)), '^advancedhunting-', ''))")
-    select = ["pos", "line AS raw", "valid", "hash(json_keys(j), json_keys(j, ?)) AS kh",
-              "json_array_length(json_keys(j)) AS nkeys", "json_array_length(json_keys(j, ?)) AS ikeys",
+    fields = JsonFields(p)
+    items, params, (ok, ok_params) = columns_sql(p.fm, fields)
+    props, cat = fields.index(f"$.{p.outer[u.field]}"), fields.index(f"$.{p.outer[u.table]}")
+    envelope = (f"ty[{props}] = 'OBJECT' AND len(ik) > 0 AND ty[{cat}] = 'VARCHAR' "
+                f"AND regexp_full_match(s[{cat}], '[ -~]+') "
+                f"AND list_contains(?, regexp_replace(lower(s[{cat}]), '^advancedhunting-', ''))")
+    select = ["pos", "line AS raw", "valid", "hash(k, ik) AS kh", "len(k) AS nkeys", "len(ik) AS ikeys",
               f"(starts_with(ltrim(line), '{{') AND {envelope} AND {ok}) AS ok", *items]
-    all_params = [props, props, props, props, cat, cat, tables, cat, *ok_params, *params]
-    query = (f"SELECT {', '.join(select)} FROM (SELECT pos, line, json_valid(line) AS valid, "
-             f"CASE WHEN json_valid(line) THEN line::JSON END AS j FROM {table})")
-    return query, all_params
+    decoded = ("SELECT pos, line, valid, "
+               "CASE WHEN valid THEN json_extract_string(line, ?) END AS s, "
+               "CASE WHEN valid THEN json_type(line, ?) END AS ty, "
+               "CASE WHEN valid THEN json_keys(line) END AS k, "
+               "CASE WHEN valid THEN json_keys(line, ?) END AS ik "
+               f"FROM (SELECT pos, line, json_valid(line) AS valid FROM {table})")
+    query = f"SELECT {', '.join(select)} FROM ({decoded})"
+    tables = [t.lower() for t in p.fm.tables]
+    return query, [tables, *ok_params, *params, fields.paths, fields.paths, f"$.{p.outer[u.field]}"]
 
 
 class _Shapes:
