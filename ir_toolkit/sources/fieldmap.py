@@ -53,6 +53,7 @@ from ir_toolkit.sources.fields import items, sub
 from ir_toolkit.sources.transforms import RECORD_TRANSFORMS, TABLE_KEY, VALUE_TRANSFORMS
 
 MAPS_DIR = Path(__file__).with_name("maps")
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's safe loader: ten times faster at start-up
 MAPPED = tuple(c for c in EVENT_COLUMN_NAMES if c not in ("evidence", "raw"))
 Columns = dict[str, list[Any]]
 Records = list[dict[str, Any]]
@@ -252,7 +253,7 @@ def load_maps(directory: Path = MAPS_DIR) -> dict[str, FieldMap]:
     the order in which their ``recognise`` keys are tried."""
     maps: dict[str, FieldMap] = {}
     for path in sorted(directory.glob("*.yaml")):
-        m = parse_map(yaml.safe_load(path.read_text(encoding="utf-8")), path.name)
+        m = parse_map(yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER), path.name)  # noqa: S506
         if m.NAME in maps:
             raise MapError(f"{path.name}: NAME {m.NAME!r} is declared twice")
         maps[m.NAME] = m
