@@ -38,6 +38,9 @@ EXPECTED = {
     "message_trace.csv": ("message-trace", 2, {"mail_flow": 2}),
     "entra_audit_download.csv": ("entra-audit-csv", 2, {"directory_audit": 2}),
     "entra_audit_download.json": ("graph-directory-audits", 1, {"directory_audit": 1}),
+    "message_trace_history.csv": ("message-trace", 1, {"mail_flow": 1}),
+    "graph_provisioning.json": ("graph-provisioning", 1, {"directory_audit": 1}),
+    "graph_risky_users.json": ("graph-risky-users", 1, {"risk_detection": 1}),
     "inbox_rules.csv": ("exchange-inbox-rules", 1, {"tenant_snapshot": 1}),
     "inbox_rules.json": ("exchange-inbox-rules", 1, {"tenant_snapshot": 1}),
     **{f"extractor/20230615120000-{n}.csv": ("extractor-suite-csv", 1, {s: 1}) for n, s in (
@@ -221,6 +224,19 @@ def test_extractor_suite_tenant_state(imported: dict) -> None:
     alert = _one(imported, "extractor/20230615120000-SecurityAlerts.csv")
     assert (alert["operation"], alert["user"], alert["result"], alert["target"]) == (
         "securityAlert", VICTIM, "medium", "Suspicious inbox manipulation rule")
+
+
+def test_historical_trace_and_graph_provisioning_and_risky_users(imported: dict) -> None:
+    trace = _one(imported, "message_trace_history.csv")
+    assert (trace["time"], trace["user"], trace["mailbox"], trace["ip"], trace["operation"]) == (
+        pd.Timestamp("2023-06-15T03:00:00Z"), "boss@evil.example", VICTIM, "192.0.2.44", "Incoming")
+    assert list(trace["message_ids"]) == ["<phish1@evil.example>"]
+    prov = _one(imported, "graph_provisioning.json")
+    assert (prov["operation"], prov["target"], prov["user"]) == ("create", "eve@contoso.com",
+                                                                 "Azure AD Provisioning Service")
+    risky = _one(imported, "graph_risky_users.json")
+    assert (risky["operation"], risky["user"], risky["user_id"], risky["result"]) == ("riskyUser", VICTIM, VICTIM_ID,
+                                                                                      "high")
 
 
 def test_get_inboxrule_output(imported: dict) -> None:
