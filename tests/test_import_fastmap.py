@@ -11,11 +11,14 @@ import csv
 import io
 import json
 import logging
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import TESTDATA
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from test_import_fast import same_case
 
 from ir_toolkit.sources import fastjson, fastmap, fastpath
@@ -200,3 +203,53 @@ def test_diagnostic_lines_hand_the_rest_over(tmp_path: Path, caplog: pytest.LogC
         res, _ = same_case(tmp_path, path, batch_size=16)
     assert [r for r in caplog.records if r.name == JSONLOG and why in r.getMessage()]
     assert res["records"] == 59 + (1 if line == "page" else 0)
+
+
+# ----- any cell, any value: the generated SQL and the per-record mappers agree ----------------------
+CELLS = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(["", " ", "\u00a0x", "x\u2003", "İD", "ß", "200", "-7", "2.5", "1e3", "123456789012345678",
+                     "[\"a\"]", "[]", "Mail.Read User.Read", "[2001:db8::1]:443", "6/15/2023 1:10:00 AM",
+                     "MicrosoftGraphActivityLogs", "SigninLogs", "\t", "a\nb"]))
+GRAPH_COLUMNS = ["TimeGenerated [UTC]", "ResponseStatusCode", "UserId", "AppId", "IPAddress", "Scopes", "Roles",
+                 "SessionId", "RequestId", "Type", "SignInActivityId", "TokenIssuedAt", "RequestMethod"]
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(changes=st.lists(st.tuples(st.integers(0, 23), st.sampled_from(GRAPH_COLUMNS), CELLS), min_size=1,
+                        max_size=8))
+def test_any_csv_cell_same_both_ways(changes: list[tuple[int, str, str]]) -> None:
+    header, rows = _graph_rows()
+    rows = rows[:24]
+    for i, column, value in changes:
+        _set(header, rows[i], column, value)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "graph.csv"
+        out = io.StringIO()
+        csv.writer(out).writerows([header, *rows])
+        path.write_bytes(out.getvalue().encode("utf-8"))
+        same_case(Path(tmp), path, batch_size=10)
+
+
+JSON_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-(2**66), 2**66), st.floats(allow_nan=False),
+                        CELLS, st.lists(st.text(max_size=4), max_size=2))
+PROPERTIES = ["timeGenerated", "responseStatusCode", "userId", "appId", "ipAddress", "scopes", "roles", "C_Sid",
+              "requestId", "signInActivityId", "tokenIssuedAt", "requestMethod", "UserId", "category"]
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(changes=st.lists(st.tuples(st.integers(1, 23), st.sampled_from(PROPERTIES), JSON_VALUES), min_size=1,
+                        max_size=8))
+def test_any_diagnostic_value_same_both_ways(changes: list[tuple[int, str, Any]]) -> None:
+    lines = _diagnostic_lines(24)
+    for i, key, value in changes:
+        d = json.loads(lines[i]) if lines[i].startswith("{") else None
+        if d is None:
+            continue
+        if key == "category":
+            d["category"] = value
+        elif isinstance(d.get("properties"), dict):
+            d["properties"][key] = value
+        lines[i] = json.dumps(d)
+    with tempfile.TemporaryDirectory() as tmp:
+        same_case(Path(tmp), _write(Path(tmp) / "PT1H.json", lines), batch_size=10)

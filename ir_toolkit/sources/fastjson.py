@@ -145,7 +145,9 @@ def map_sql(p: JsonPlan, table: str) -> Sql:
                "CASE WHEN valid THEN json_type(line, ?) END AS ty, "
                "CASE WHEN valid THEN json_keys(line) END AS k, "
                "CASE WHEN valid THEN json_keys(line, ?) END AS ik "
-               f"FROM (SELECT pos, line, json_valid(line) AS valid FROM {table})")
+               # NaN / Infinity: DuckDB reads them, the per-record path writes them back as null
+               "FROM (SELECT pos, line, json_valid(line) AND NOT regexp_matches(line, "
+               f"'[:,\\[]\\s*-?(Infinity|NaN)') AS valid FROM {table})")
     query = f"SELECT {', '.join(select)} FROM ({decoded})"
     tables = [t.lower() for t in p.fm.tables]
     return query, [tables, *ok_params, *params, fields.paths, fields.paths, f"$.{p.outer[u.field]}"]

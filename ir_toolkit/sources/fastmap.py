@@ -251,7 +251,8 @@ def finish_batch(fm: FieldMap, t: pa.Table, ok: pa.Array, positions: list[int], 
     cols["time"] = times
     ok = pc.and_(ok, pa.array(times.notna().to_numpy()))
     frame = frame_from_arrow(cols, positions, raws, evidence, dayfirst)
-    keep = ok.to_numpy(zero_copy_only=False)
+    # a row without a record id gets one derived from raw by the store: the per-record path writes that raw
+    keep = ok.to_numpy(zero_copy_only=False) & frame["record_id"].notna().to_numpy(dtype=bool)
     if keep.all():
         return Batch(frame, [], t.num_rows)
     return fastpath.merge_refused(frame, keep, raws, positions, evidence=evidence, dayfirst=dayfirst, hint=hint,

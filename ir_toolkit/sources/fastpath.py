@@ -279,7 +279,8 @@ def merge_refused(frame: pd.DataFrame, keep: Any, raws: pa.Array, positions: lis
     ``frame`` holds every row as the SQL mapped it; the refused rows go through
     :func:`build_batch` and take their place (or leave it, quarantined), in file order. ``raw`` stays
     DuckDB's text of the record (the per-record mappers read that same text), so the big column is
-    only copied when a row leaves the batch.
+    only copied when a row leaves the batch - except for a refused row without a record id, whose raw
+    is the per-record path's text (the store derives such a row's id from it).
     """
     flags = keep.tolist()
     rest = [i for i, k in enumerate(flags) if not k]
@@ -293,7 +294,15 @@ def merge_refused(frame: pd.DataFrame, keep: Any, raws: pa.Array, positions: lis
     merged = pd.concat([frame[small], events[small]], ignore_index=True) if len(events) else frame[small]
     merged = merged.take(order).reset_index(drop=True)
     kept = raws if len(rows) == len(flags) else raws.take(pa.array(rows, pa.int64()))
-    merged["raw"] = pd.Series(pd.arrays.ArrowExtensionArray(kept.cast(pa.string())))
+    kept = kept.cast(pa.string())
+    ids = merged["record_id"]
+    own = [k for k, i in enumerate(rows) if not flags[i] and pd.isna(ids.iloc[k])]
+    if own:  # no record id: the store derives one from raw, so raw must be the per-record path's text
+        texts = kept.to_pylist()
+        for k in own:
+            texts[k] = events["raw"].iloc[mapped[rows[k]]]
+        kept = pa.array(texts, pa.string())
+    merged["raw"] = pd.Series(pd.arrays.ArrowExtensionArray(kept))
     return Batch(merged, slow.quarantined, len(flags))
 
 
