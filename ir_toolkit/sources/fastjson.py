@@ -140,17 +140,16 @@ def map_sql(p: JsonPlan, table: str) -> Sql:
                 f"AND list_contains(?, regexp_replace(lower(s[{cat}]), '^advancedhunting-', ''))")
     select = ["pos", "line AS raw", "valid", "hash(k, ik) AS kh", "len(k) AS nkeys", "len(ik) AS ikeys",
               f"(starts_with(ltrim(line), '{{') AND {envelope} AND {ok}) AS ok", *items]
-    decoded = ("SELECT pos, line, valid, "
+    decoded = ("SELECT pos, line, valid, kk[1] AS k, kk[2] AS ik, s, ty FROM (SELECT pos, line, valid, "
                "CASE WHEN valid THEN json_extract_string(line, ?) END AS s, "
                "CASE WHEN valid THEN json_type(line, ?) END AS ty, "
-               "CASE WHEN valid THEN json_keys(line) END AS k, "
-               "CASE WHEN valid THEN json_keys(line, ?) END AS ik "
+               "CASE WHEN valid THEN json_keys(line, ?) END AS kk "
                # NaN / Infinity: DuckDB reads them, the per-record path writes them back as null
                "FROM (SELECT pos, line, json_valid(line) AND NOT regexp_matches(line, "
-               f"'[:,\\[]\\s*-?(Infinity|NaN)') AS valid FROM {table})")
+               f"'[:,\\[]\\s*-?(Infinity|NaN)') AS valid FROM {table}))")
     query = f"SELECT {', '.join(select)} FROM ({decoded})"
     tables = [t.lower() for t in p.fm.tables]
-    return query, [tables, *ok_params, *params, fields.paths, fields.paths, f"$.{p.outer[u.field]}"]
+    return query, [tables, *ok_params, *params, fields.paths, fields.paths, ["$", f"$.{p.outer[u.field]}"]]
 
 
 class _Shapes:
