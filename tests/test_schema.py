@@ -93,3 +93,19 @@ def test_schema_is_documented() -> None:
 
     doc = (Path(__file__).resolve().parent.parent / "docs" / "schema.md").read_text()
     assert describe_markdown() in doc
+
+
+def test_a_store_written_before_new_columns_still_reads(tmp_path) -> None:
+    """Columns added to the schema later (request_uri ... of issue 15) read as empty from older part files."""
+    import pyarrow.parquet as pq
+
+    store = EventStore(tmp_path / "events")
+    store.append(_events(2))
+    for part in (tmp_path / "events").glob("*/*.parquet"):  # as a case imported before the columns existed
+        table = pq.read_table(part)
+        pq.write_table(table.drop(["request_uri", "request_method", "response_status", "scopes", "roles"]), part)
+    back = store.read()
+    assert tuple(back.columns) == EVENT_COLUMN_NAMES and len(back) == 2
+    assert back["request_uri"].isna().all() and str(back["response_status"].dtype) == "Int64"
+    con = store.connect()
+    assert con.sql("SELECT count(*), count(request_uri) FROM events").fetchall() == [(2, 0)]

@@ -20,9 +20,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ir_toolkit.schema import EVENT_COLUMN_NAMES, conform, empty_frame, to_arrow
+from ir_toolkit.schema import EVENT_COLUMN_NAMES, EVENT_COLUMNS, conform, empty_frame, to_arrow
 
 log = logging.getLogger(__name__)
+
+
+_SQL_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "bool": "BOOLEAN", "list<item: string>": "VARCHAR[]"}
+
+
+def _projection(con: duckdb.DuckDBPyConnection, source: str, columns: Iterable[str]) -> str:
+    """The select list of ``columns`` over ``source``; a column the stored files lack (a case written before
+    the column was added to the schema) is read as a typed NULL."""
+    present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+    types = {c.name: _SQL_TYPES.get(str(c.type), "TIMESTAMPTZ") for c in EVENT_COLUMNS}
+    return ", ".join(c if c in present else f"CAST(NULL AS {types.get(c, 'VARCHAR')}) AS {c}" for c in columns)
 
 
 def fallback_record_id(raw: object) -> str:
@@ -117,10 +128,9 @@ class EventStore:
         """
         con = con or duckdb.connect()
         if self._files():
-            con.execute(
-                f"CREATE OR REPLACE VIEW events AS SELECT {', '.join(EVENT_COLUMN_NAMES)} "
-                f"FROM read_parquet('{self.glob()}', union_by_name=true)"
-            )
+            source = f"read_parquet('{self.glob()}', union_by_name=true)"
+            con.execute(f"CREATE OR REPLACE VIEW events AS SELECT {_projection(con, source, EVENT_COLUMN_NAMES)} "
+                        f"FROM {source}")
         else:
             con.register("_empty_events", pa.Table.from_pandas(empty_frame(), preserve_index=False))
             con.execute("CREATE OR REPLACE VIEW events AS SELECT * FROM _empty_events")
@@ -149,7 +159,8 @@ class EventStore:
         con = duckdb.connect()
         con.execute("SET TimeZone='UTC'")
         file_list = "[" + ", ".join(f"'{f}'" for f in files) + "]"
-        sql = f"SELECT {', '.join(cols)} FROM read_parquet({file_list}, union_by_name=true)"
+        source = f"read_parquet({file_list}, union_by_name=true)"
+        sql = f"SELECT {_projection(con, source, cols)} FROM {source}"
         if where:
             sql += f" WHERE {where}"
         if "time" in cols:

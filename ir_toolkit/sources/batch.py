@@ -20,9 +20,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ir_toolkit.schema import EVENT_COLUMN_NAMES, EVENT_COLUMNS
 from ir_toolkit.sources.fields import boolean, integer, normalise_keys, text
 from ir_toolkit.sources.jsonstream import Broken
-from ir_toolkit.sources.mappers import MAPPERS, UNWRAP, RecordError, classify
+from ir_toolkit.sources.mappers import MAPPERS, RecordError, classify, unwrap
 from ir_toolkit.timeutil import parse_times
 
 Prepare = Callable[[dict[str, Any], str], dict[str, Any]]
@@ -40,12 +41,7 @@ except ImportError:  # pragma: no cover
     def _dumps(obj: Any) -> bytes:
         return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
-MAPPED_COLUMNS = (
-    "time", "source", "operation", "result", "error_code", "user", "user_id", "mailbox", "app_id", "app_name",
-    "client_app_id", "resource_id", "ip", "country", "asn", "user_agent", "session_id", "token_id",
-    "token_issued_at", "exchange_session_id", "mail_access_type", "items", "message_ids", "folders",
-    "throttled", "target", "record_id",
-)
+MAPPED_COLUMNS = tuple(c for c in EVENT_COLUMN_NAMES if c not in ("evidence", "raw"))
 BATCH = 50_000
 
 
@@ -130,9 +126,7 @@ def _prepare(pos: int, rec: Any, hint: str, family: str | None, prepare: Prepare
         kind = family or classify(norm)
         if kind is None:
             raise RecordError(f"not a record this format knows (keys: {', '.join(map(str, list(rec)[:8]))})")
-        if kind in UNWRAP:
-            kind, unwrap = UNWRAP[kind]
-            norm = unwrap(norm)
+        kind, norm = unwrap(kind, norm)
         return kind, norm, raw
     except RecordError as exc:
         bad(pos, f"record {pos}: {exc}", raw)
@@ -189,7 +183,7 @@ def _printable(text: str) -> str:
 
 _LOWER = {"user_id", "mailbox", "app_id", "client_app_id", "resource_id", "session_id", "exchange_session_id",
           "result"}
-_INTS = {"error_code", "asn", "items"}
+_INTS = {c.name for c in EVENT_COLUMNS if pa.types.is_int64(c.type)}  # error_code, asn, items, response_status
 _LISTS = {"message_ids", "folders"}
 _NULL = pa.scalar(None, pa.string())
 

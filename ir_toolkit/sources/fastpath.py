@@ -71,15 +71,16 @@ def kind(fmt_name: str, path: Path, opened: Opened, head: str) -> str | None:
 
 
 def _source(which: str, path: Path, opened: Opened) -> str:
-    """The DuckDB table function reading a sign-in array (Purview CSVs are read by :func:`_csv_rows`)."""
+    """The DuckDB table function reading a sign-in array (Purview CSVs are read by :func:`csv_rows`)."""
     compression = "gzip" if opened.gzip else "none"
     name = str(path).replace("'", "''")
     return (f"read_json('{name}', format='array', records=false, columns={{'j': 'JSON'}}, "
             f"maximum_object_size={MAX_RECORD}, compression='{compression}')")
 
 
-def _csv_rows(path: Path, opened: Opened) -> pa.RecordBatchReader:
-    """The rows of a Purview CSV as text columns, streamed by Arrow's CSV reader (parses on all CPUs).
+def csv_rows(path: Path, opened: Opened, columns: tuple[str, ...] = fastsql.PURVIEW_HEADER) -> pa.RecordBatchReader:
+    """The rows of a CSV file (a Purview export; ``columns``: names given to its columns in order) as
+    text columns, streamed by Arrow's CSV reader (parses on all CPUs).
 
     Quoted fields may hold line breaks; an empty field is ``""``; blank lines are skipped (as the
     per-record CSV reader does); a row of another width, a record bigger than a block or invalid
@@ -88,11 +89,11 @@ def _csv_rows(path: Path, opened: Opened) -> pa.RecordBatchReader:
     stream = pa.input_stream(str(path), compression="gzip" if opened.gzip else None)
     return pacsv.open_csv(
         stream,
-        read_options=pacsv.ReadOptions(column_names=list(fastsql.PURVIEW_HEADER), skip_rows=1,
+        read_options=pacsv.ReadOptions(column_names=list(columns), skip_rows=1,
                                        block_size=CSV_BLOCK),
         parse_options=pacsv.ParseOptions(delimiter=",", quote_char='"', double_quote=True, escape_char=False,
                                          newlines_in_values=True, ignore_empty_lines=True),
-        convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(fastsql.PURVIEW_HEADER, pa.string()),
+        convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(columns, pa.string()),
                                              strings_can_be_null=False, quoted_strings_can_be_null=False))
 
 
@@ -116,38 +117,43 @@ def parse_fast(which: str, path: Path, opened: Opened, *, evidence: str, batch_s
         con.execute(f"SET max_streaming_buffer_size = '{READ_AHEAD}'")
         con.execute(f"SET streaming_buffer_size = '{READ_AHEAD}'")
         if which == "purview":
-            con.register("csv_rows", _csv_rows(path, opened))
+            con.register("csv_rows", csv_rows(path, opened))
         reader = con.sql(query).to_arrow_reader(batch_size)
-        pending: list[pa.RecordBatch] = []
-        rows = 0
-        for rb in itertools.chain(reader, [None]):
-            if rb is not None:
-                pending.append(rb)
-                rows += rb.num_rows
-                if rows < batch_size:
-                    continue
-            if not rows:
-                break
-            table = pa.Table.from_batches(pending).combine_chunks()
-            pending, rows = [], 0
-            for start in range(0, table.num_rows, batch_size):
-                decoded = table.slice(start, batch_size)
-                if stage2 is None:  # the query mapped it already
-                    mapped = decoded
-                else:
-                    mapper.register("decoded", decoded)
-                    mapped = mapper.sql(stage2).to_arrow_table()
-                    mapper.unregister("decoded")
-                batch = _batch(which, decoded, mapped, done, decide, evidence=evidence, dayfirst=dayfirst,
-                               hint=hint, family=family)
-                done += decoded.num_rows
-                yield batch
+        for decoded in rebatch(reader, batch_size):
+            if stage2 is None:  # the query mapped it already
+                mapped = decoded
+            else:
+                mapper.register("decoded", decoded)
+                mapped = mapper.sql(stage2).to_arrow_table()
+                mapper.unregister("decoded")
+            batch = _batch(which, decoded, mapped, done, decide, evidence=evidence, dayfirst=dayfirst,
+                           hint=hint, family=family)
+            done += decoded.num_rows
+            yield batch
     except (duckdb.Error, _Stop, pa.ArrowException, OSError) as exc:  # OSError: DuckDB errors through Arrow
         log.info("%s: per-record import from record %d on (%s)", evidence, done + 1, str(exc).splitlines()[0])
         yield from slow(done)
     finally:
         con.close()
         mapper.close()
+
+
+def rebatch(reader: pa.RecordBatchReader, size: int) -> Iterator[pa.Table]:
+    """The rows of ``reader`` as tables of ``size`` rows (the last one shorter), one chunk each."""
+    pending: list[pa.RecordBatch] = []
+    rows = 0
+    for rb in itertools.chain(reader, [None]):
+        if rb is not None:
+            pending.append(rb)
+            rows += rb.num_rows
+            if rows < size:
+                continue
+        if not rows:
+            return
+        table = pa.Table.from_batches(pending).combine_chunks()
+        pending, rows = [], 0
+        for start in range(0, table.num_rows, size):
+            yield table.slice(start, size)
 
 
 class _Decider:
@@ -195,7 +201,7 @@ def _objects(record: dict[str, Any], where: str) -> list[dict[str, Any]]:
     return [o for o in found if isinstance(o, dict)]
 
 
-def _array(column: pa.ChunkedArray) -> pa.Array:
+def one_array(column: pa.ChunkedArray) -> pa.Array:
     """One array of a column; no copy when it is one chunk (``combine_chunks`` would copy it anyway)."""
     return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
@@ -205,7 +211,7 @@ def _strip(arr: pa.Array) -> pa.Array:
     return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
 
 
-def _ips(arr: pa.Array) -> pa.Array:
+def ips(arr: pa.Array) -> pa.Array:
     """:func:`ir_toolkit.sources.fields.ip` of every value (computed once per distinct value)."""
     arr = _strip(arr)
     uniques = pc.unique(arr)
@@ -217,7 +223,7 @@ def _batch(which: str, decoded: pa.Table, t: pa.Table, done: int, decide: _Decid
            dayfirst: bool, hint: str, family: str | None) -> Batch:
     n = t.num_rows
     positions = list(range(done + 1, done + n + 1))
-    raws = _array(decoded.column("raw"))
+    raws = one_array(decoded.column("raw"))
     nkeys = decoded.column("nkeys")
 
     def sample(i: int) -> tuple[Any, int]:
@@ -227,9 +233,9 @@ def _batch(which: str, decoded: pa.Table, t: pa.Table, done: int, decide: _Decid
         except (ValueError, TypeError):
             return None, -1
 
-    ok = pc.and_kleene(pc.fill_null(_array(t.column("ok")), False),
-                       decide(_array(t.column("kh")), sample))
-    cols: dict[str, Any] = {name: _array(t.column(name)) for name in t.column_names
+    ok = pc.and_kleene(pc.fill_null(one_array(t.column("ok")), False),
+                       decide(one_array(t.column("kh")), sample))
+    cols: dict[str, Any] = {name: one_array(t.column(name)) for name in t.column_names
                             if name not in ("kh", "ok", "raw", "nkeys")}
     if which == "signins":
         cols["operation"] = pa.array(["Sign-in"] * n, pa.string())
@@ -255,7 +261,7 @@ def _batch(which: str, decoded: pa.Table, t: pa.Table, done: int, decide: _Decid
                                          pc.if_else(group, cols.pop("group_message_ids"), no_list))
         cols["folders"] = pc.if_else(mail, cols["folders"], pc.if_else(group, cols.pop("group_folders"), no_list))
         cols["target"] = pc.if_else(mail, no_text, cols["target"])
-    cols["ip"] = _ips(cols["ip"])
+    cols["ip"] = ips(cols["ip"])
     times = parse_times(pd.Series(pd.arrays.ArrowExtensionArray(cols["time"])), dayfirst=dayfirst)
     ok = pc.and_(ok, pa.array(times.notna().to_numpy()))
     cols["time"] = times
@@ -263,31 +269,40 @@ def _batch(which: str, decoded: pa.Table, t: pa.Table, done: int, decide: _Decid
     frame = frame_from_arrow(cols, positions, raws, evidence, dayfirst)
     if keep.all():
         return Batch(frame, [], n)
-    return _merge(frame, keep, raws, positions, evidence=evidence, dayfirst=dayfirst, hint=hint, family=family)
+    return merge_refused(frame, keep, raws, positions, evidence=evidence, dayfirst=dayfirst, hint=hint, family=family)
 
 
-def _merge(frame: pd.DataFrame, keep: Any, raws: pa.Array, positions: list[int], *, evidence: str,
+def merge_refused(frame: pd.DataFrame, keep: Any, raws: pa.Array, positions: list[int], *, evidence: str,
            dayfirst: bool, hint: str, family: str | None) -> Batch:
     """The batch with the rows the SQL could not map (``keep`` false) mapped per record instead.
 
     ``frame`` holds every row as the SQL mapped it; the refused rows go through
     :func:`build_batch` and take their place (or leave it, quarantined), in file order. ``raw`` stays
     DuckDB's text of the record (the per-record mappers read that same text), so the big column is
-    only copied when a row leaves the batch.
+    only copied when a row leaves the batch - except for a refused row without a record id, whose raw
+    is the per-record path's text (the store derives such a row's id from it).
     """
     flags = keep.tolist()
     rest = [i for i, k in enumerate(flags) if not k]
     slow = build_batch(((positions[i], _record(raws[i].as_py())) for i in rest), evidence=evidence,
                        dayfirst=dayfirst, hint=hint, family=family)
-    events, first = slow.events, positions[0]  # positions run on from positions[0], one per row
-    mapped = {int(str(e).rsplit("#", 1)[1]) - first: j for j, e in enumerate(events["evidence"].tolist())}
+    events, index = slow.events, {pos: i for i, pos in enumerate(positions)}  # positions: record or line numbers
+    mapped = {index[int(str(e).rsplit("#", 1)[1])]: j for j, e in enumerate(events["evidence"].tolist())}
     rows = [i for i, k in enumerate(flags) if k or i in mapped]  # quarantined rows leave the batch
     order = [i if flags[i] else len(flags) + mapped[i] for i in rows]
     small = [c for c in frame.columns if c != "raw"]
     merged = pd.concat([frame[small], events[small]], ignore_index=True) if len(events) else frame[small]
     merged = merged.take(order).reset_index(drop=True)
     kept = raws if len(rows) == len(flags) else raws.take(pa.array(rows, pa.int64()))
-    merged["raw"] = pd.Series(pd.arrays.ArrowExtensionArray(kept.cast(pa.string())))
+    kept = kept.cast(pa.string())
+    ids = merged["record_id"]
+    own = [k for k, i in enumerate(rows) if not flags[i] and pd.isna(ids.iloc[k])]
+    if own:  # no record id: the store derives one from raw, so raw must be the per-record path's text
+        texts = kept.to_pylist()
+        for k in own:
+            texts[k] = events["raw"].iloc[mapped[rows[k]]]
+        kept = pa.array(texts, pa.string())
+    merged["raw"] = pd.Series(pd.arrays.ArrowExtensionArray(kept))
     return Batch(merged, slow.quarantined, len(flags))
 
 

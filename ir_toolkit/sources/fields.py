@@ -85,13 +85,39 @@ def col(records: list[dict[str, Any]], *keys: str) -> list[Any]:
 LONG_INT = re.compile(r"\d{19}")  # orjson reads integers beyond 64 bits as floats: leave those to json
 
 
+_BIG = 9.2e18  # orjson reads an integer beyond 64 bits as a float at least this far from zero
+
+
+def _big_float(value: Any) -> bool:
+    """True when a decoded document holds a float that may have been an integer beyond 64 bits."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+        elif type(v) is float and not -_BIG < v < _BIG:
+            return True
+    return False
+
+
 def loads(text: str) -> Any:
-    """json.loads, through orjson when installed and exact (ValueError on bad JSON, as json.loads)."""
-    if _orjson is not None and not LONG_INT.search(text):
+    """json.loads, through orjson when installed and exact (ValueError on bad JSON, as json.loads).
+
+    A document with a float beyond 64-bit integers (orjson reads integers beyond 64 bits as floats) is
+    decoded again by the stdlib, which keeps such integers exact; so is one orjson refuses (NaN ...).
+    Checking the decoded values costs a few microseconds per record, scanning the text for 19 digits
+    ten times that.
+    """
+    if _orjson is not None:
         try:
-            return _orjson.loads(text)
+            value = _orjson.loads(text)
         except ValueError:
             pass  # NaN, huge integers and the like: the stdlib decides
+        else:
+            if not _big_float(value):
+                return value
     return json.loads(text)
 
 

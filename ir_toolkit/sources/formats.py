@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ir_toolkit.sources import fastpath
+from ir_toolkit.sources import fastjson, fastmap, fastpath
 from ir_toolkit.sources.batch import BATCH, Batch, Prepare, build_batch
 from ir_toolkit.sources.fields import normalise_keys
 from ir_toolkit.sources.mappers import LA_TABLES, classify
@@ -107,9 +107,21 @@ class Format:
                 it reads; None: only for files of ``fastpath.FAST_BYTES`` or more.
         """
         hint = path.name.lower().replace("-", "").replace("_", "")
-        which = None
+        which: str | None = None
+        mapped: fastmap.CsvPlan | fastjson.JsonPlan | None = None
         if fast is not False and (fast or path.stat().st_size >= fastpath.FAST_BYTES):
-            which = fastpath.kind(self.NAME, path, opened, probe(path)[1])
+            head = probe(path)[1]
+            which = fastpath.kind(self.NAME, path, opened, head)
+            if which is None and self.family is None and self.prepare is None:  # SQL generated from field maps
+                mapped = fastmap.plan(path, opened, head) or fastjson.plan(path, opened, head)
+        if mapped is not None:
+            parse = fastmap.parse if isinstance(mapped, fastmap.CsvPlan) else fastjson.parse
+            yield from parse(
+                mapped, path, opened, evidence=evidence, batch_size=batch_size, dayfirst=dayfirst, hint=hint,  # type: ignore[arg-type]
+                slow=lambda done: self._per_record(path, opened, evidence, batch_size, dayfirst, None, hint, done))
+            if counter is not None:
+                counter.count = path.stat().st_size
+            return
         if which is None:
             yield from self._per_record(path, opened, evidence, batch_size, dayfirst, counter, hint, 0)
             return
@@ -166,6 +178,37 @@ def _has(*columns: str) -> Callable[[Sample], bool]:
     return lambda s: all(c in s.header for c in columns)
 
 
+def _mostly_of(sample: Sample, families: set[str]) -> bool:
+    fams = [f for f in sample.families() if f is not None]
+    return bool(fams) and sum(f in families for f in fams) * 2 > len(fams)
+
+
+def _categories(sample: Sample) -> list[str]:
+    return [str(r.get("category", "")) for r in sample.records if "properties" in r]
+
+
+def _diagnostic(streaming: bool) -> Callable[[Sample], bool]:
+    """Azure Monitor records: diagnostic settings (Entra categories), or Defender's Streaming API."""
+    def test(sample: Sample) -> bool:
+        cats = _categories(sample)
+        hunting = sum(c.lower().startswith("advancedhunting-") for c in cats)
+        return _mostly_of(sample, {"azure_monitor_record"}) and (hunting * 2 > len(cats)) == streaming
+
+    return test
+
+
+EXTRACTOR_TABLES = {"mailbox_rule", "transport_rule", "oauth_permission", "security_alert", "risky_user", "risk",
+                    "directory_object"}
+DEFENDER = {"cloud_app_event", "defender_signin", "identity_logon", "email_event", "graph_activity", "defender_event"}
+
+
+def _defender(sample: Sample) -> bool:
+    """Advanced hunting rows: a Timestamp column (Log Analytics has TimeGenerated) and Defender tables."""
+    rows = sample.records
+    return bool(rows) and all("timestamp" in r and "timegenerated" not in r for r in rows) and \
+        _mostly_of(sample, DEFENDER)
+
+
 FORMATS: dict[str, Format] = {
     f.NAME: f
     for f in (
@@ -175,12 +218,48 @@ FORMATS: dict[str, Format] = {
         Format("entra-signins-csv", "Entra admin center sign-in log download (CSV)", ("csv",),
                lambda s: ("date (utc)" in s.header or "date" in s.header) and "request id" in s.header,
                family="signin", prepare=_entra_csv),
+        Format("entra-audit-csv", "Entra admin center audit log download (CSV)", ("csv",),
+               lambda s: "activity" in s.header and "actortype" in s.header and "correlationid" in s.header),
+        Format("azure-diagnostic-records", "Azure Monitor diagnostic-settings records of Entra ID: storage-account "
+               "blobs (PT1H.json, one record per line) and Event Hub bodies ({\"records\": [...]}) of the categories "
+               "SignInLogs, NonInteractiveUserSignInLogs, ServicePrincipalSignInLogs, ManagedIdentitySignInLogs, "
+               "MicrosoftServicePrincipalSignInLogs, AuditLogs, MicrosoftGraphActivityLogs, ProvisioningLogs, "
+               "RiskyUsers, UserRiskEvents; properties unwrapped, routed by category",
+               ("json", "jsonl"), _diagnostic(streaming=False)),
+        Format("defender-streaming", "Defender XDR Streaming API records (Event Hub or storage: {\"records\": "
+               "[{\"category\": \"AdvancedHunting-CloudAppEvents\", \"properties\": {...}}]})",
+               ("json", "jsonl"), _diagnostic(streaming=True)),
+        Format("defender-hunting-csv", "Defender XDR advanced hunting results exported from the portal (CSV): "
+               "CloudAppEvents, AADSignInEventsBeta / EntraIdSignInEvents, AADSpnSignInEventsBeta, "
+               "IdentityLogonEvents, EmailEvents, GraphApiAuditEvents; other tables kept whole in raw",
+               ("csv",), _defender),
+        Format("defender-hunting-json", "Defender XDR advanced hunting results as JSON: the API's "
+               "{\"Schema\": [...], \"Results\": [...]}, Graph runHuntingQuery {\"schema\": [...], "
+               "\"results\": [...]}, or a plain array (same tables as defender-hunting-csv)",
+               ("json", "jsonl"), _defender),
+        Format("splunk-csv", "Splunk search results exported as CSV with _raw (sourcetype "
+               "o365:management:activity, azure:aad:signin, azure:aad:audit ...): each _raw mapped as the "
+               "record it is", ("csv",), lambda s: "_raw" in s.header and _mostly_of(s, {"splunk_event"})),
+        Format("splunk-json", "Splunk search results exported as JSON ({\"preview\": .., \"result\": {..}} "
+               "lines, the REST API's {\"results\": [...]}, or arrays of events with _raw)", ("json", "jsonl"),
+               lambda s: _mostly_of(s, {"splunk_event", "splunk_result"})),
+        Format("message-trace", "Exchange Online message trace: Get-MessageTrace / Get-MessageTraceV2 output "
+               "(CSV or JSON) and the Exchange admin center historical message trace report (CSV)",
+               ("csv", "json", "jsonl"), lambda s: _mostly_of(s, {"message_trace", "message_trace_history"})),
+        Format("extractor-suite-csv", "Microsoft-Extractor-Suite tenant-state CSVs: MailboxRules, TransportRules, "
+               "OAuthPermissions, Users, RiskyUsers, RiskyDetections, SecurityAlerts (its UAL, sign-in, audit and "
+               "message trace outputs are read by the formats of those logs)", ("csv",),
+               lambda s: _mostly_of(s, EXTRACTOR_TABLES)),
+        Format("exchange-inbox-rules", "Get-InboxRule output exported to CSV or JSON (by hand, Hawk, Untitled Goose "
+               "Tool): inbox rules as tenant state", ("csv", "json", "jsonl"), lambda s: _mostly_of(s, {"inbox_rule"})),
         Format("log-analytics-csv", "Log Analytics / Sentinel table export as CSV: SigninLogs, "
                "AADNonInteractiveUserSignInLogs, AADServicePrincipalSignInLogs, AADManagedIdentitySignInLogs, "
-               "AuditLogs, OfficeActivity", ("csv",),
+               "AuditLogs, OfficeActivity, MicrosoftGraphActivityLogs, AADProvisioningLogs, AADRiskyUsers, "
+               "AADUserRiskEvents, and Defender tables streamed to Sentinel (CloudAppEvents ...)", ("csv",),
                lambda s: any(c in s.header for c in ("timegenerated", "tenantid")) or _la(s)),
         Format("log-analytics-json", "Log Analytics / Sentinel table export or query result as JSON "
-               "(same tables as log-analytics-csv)", ("json", "jsonl"), lambda s: _la(s)),
+               "(same tables as log-analytics-csv), including the query API's {\"tables\": [{\"columns\", \"rows\"}]} "
+               "body", ("json", "jsonl"), lambda s: _la(s)),
         Format("graph-audit-records", "Microsoft Graph security auditLogRecord pages (records of an audit log "
                "query, with auditData)", ("json", "jsonl"), _graph("audit_record", "auditLog/queries")),
         Format("management-api", "Office 365 Management Activity API content (unified audit log records, "
@@ -191,6 +270,10 @@ FORMATS: dict[str, Format] = {
                _graph("directory_audit", "directoryAudits")),
         Format("graph-risk-detections", "Microsoft Graph identityProtection riskDetections", ("json", "jsonl"),
                _graph("risk", "riskDetections")),
+        Format("graph-provisioning", "Microsoft Graph provisioning logs (provisioningObjectSummary)",
+               ("json", "jsonl"), _graph("provisioning", "provisioning")),
+        Format("graph-risky-users", "Microsoft Graph identityProtection riskyUsers", ("json", "jsonl"),
+               _graph("risky_user", "riskyUsers")),
         Format("graph-directory-objects", "Microsoft Graph users, servicePrincipals, applications, "
                "oauth2PermissionGrants (tenant snapshot)", ("json", "jsonl"),
                _graph("directory_object", "users", "servicePrincipals", "applications", "oauth2PermissionGrants")),

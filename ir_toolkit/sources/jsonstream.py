@@ -43,22 +43,63 @@ def cut_text(text: str) -> str:
 
 
 def _pages(obj: Any) -> list[Any] | None:
-    """The records of a Graph page (``{"@odata...": ..., "value": [...]}``), else None.
-
-    An object is a page when ``value`` is a list and every key before it is an ``@odata`` annotation.
-    """
+    """The records of a page (a Graph page ``{"@odata...": ..., "value": [...]}`` or another
+    envelope of :func:`envelope_key`), else None."""
     if isinstance(obj, dict):
+        before: list[str] = []
         for k, v in obj.items():
-            if k == "value":
+            key = str(k)
+            if envelope_key(key, before):
                 return list(v) if isinstance(v, list) else None
-            if not str(k).startswith("@odata"):
-                return None
+            if key not in _HEAD_KEYS and not key.startswith("@odata"):  # a record's own field: no envelope
+                break
+            before.append(key)
+        return table_rows(obj) if "tables" in obj else None
     return None
 
 
 def _flatten(obj: Any) -> list[Any]:
     page = _pages(obj)
     return page if page is not None else [obj]
+
+
+# ----- envelopes besides the Graph page (a small, separate addition: issue 15) -------------------
+_LIST_KEYS = {"value", "records", "results", "Results"}
+_HEAD_KEYS = {"schema", "Schema", "Stats", "stats", "preview", "init_offset", "messages", "fields", "highlighted",
+              "post_process_count"}
+
+
+def envelope_key(key: str, before: list[str]) -> bool:
+    """True when ``key`` holds the records of an envelope whose earlier keys are ``before``.
+
+    Envelopes: a Graph page (``@odata`` annotations, then ``value``), an Azure Monitor / Event Hub
+    body (``records``), Defender advanced hunting API results (``Schema``, ``Results``), Graph
+    runHuntingQuery (``schema``, ``results``) and a Splunk REST export (``preview``, ``fields`` ...,
+    ``results``).
+    """
+    if key not in _LIST_KEYS:
+        return False
+    heads = [k for k in before if not k.startswith("@odata")]
+    return all(k in _HEAD_KEYS for k in heads) and (key != "value" or not heads)
+
+
+def table_rows(obj: dict[str, Any]) -> list[Any] | None:
+    """The rows of a Log Analytics query API body (``{"tables": [{"columns": [{"name": ...}],
+    "rows": [[...]]}]}``) as records keyed by column name, else None. A row of another width than
+    its columns is kept as the list it is (quarantined as no object)."""
+    tables = obj.get("tables")
+    if not isinstance(tables, list) or not set(obj) <= {"tables", "statistics", "render"}:
+        return None
+    out: list[Any] = []
+    for t in tables:
+        if not isinstance(t, dict) or not isinstance(t.get("columns"), list) or not isinstance(t.get("rows"), list):
+            return None
+        names = [c.get("name") if isinstance(c, dict) else None for c in t["columns"]]
+        if not all(isinstance(n, str) for n in names):
+            return None
+        out += [dict(zip(names, row, strict=True)) if isinstance(row, list) and len(row) == len(names) else row
+                for row in t["rows"]]
+    return out
 
 
 def read_jsonl(fh: IO[str]) -> Iterator[tuple[int, Any]]:
@@ -222,12 +263,13 @@ def _object(s: _Stream, count: list[int]) -> Iterator[tuple[int, Any]]:
         if s.skip() != ":":
             raise ValueError("expected ':' after a property name")
         s.pos += 1
-        if key == "value" and s.skip() == "[" and all(k.startswith("@odata") for k in fields):
+        if s.skip() == "[" and envelope_key(key, list(fields)):
             paged = True
             yield from _array(s, count, pages=False)
         else:
             fields[key] = s.value()
     s.pos += 1
     if not paged:
-        count[0] += 1
-        yield count[0], fields
+        for rec in _flatten(fields):  # a Log Analytics query body: its rows
+            count[0] += 1
+            yield count[0], rec

@@ -22,6 +22,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from ir_toolkit.sources.fieldmap import FIELD_MAPS, TABLES, table_of, unwrap_record
 from ir_toolkit.sources.fields import (
     boolean,
     col,
@@ -39,6 +40,9 @@ from ir_toolkit.sources.fields import (
     sub,
     text,
 )
+from ir_toolkit.sources.transforms import LA_TABLES, country
+
+__all__ = ["LA_TABLES", "MAPPERS", "UNWRAP", "RecordError", "classify", "country", "unwrap", "unwrap_audit_record"]
 
 Row = dict[str, Any]
 Columns = dict[str, list[Any]]
@@ -49,34 +53,30 @@ class RecordError(ValueError):
     """A record that cannot be mapped; the message is the quarantine reason."""
 
 
-LA_TABLES: dict[str, str] = {
-    "signinlogs": "signin_interactive",
-    "aadnoninteractiveusersigninlogs": "signin_noninteractive",
-    "aadserviceprincipalsigninlogs": "signin_serviceprincipal",
-    "aadmanagedidentitysigninlogs": "signin_managedidentity",
-    "noninteractiveusersigninlogs": "signin_noninteractive",
-    "serviceprincipalsigninlogs": "signin_serviceprincipal",
-    "managedidentitysigninlogs": "signin_managedidentity",
-}
-_EVENT_TYPES = {
-    "interactiveuser": "signin_interactive",
-    "noninteractiveuser": "signin_noninteractive",
-    "serviceprincipal": "signin_serviceprincipal",
-    "managedidentity": "signin_managedidentity",
-}
+_TABLES = {"auditlogs": "directory_audit", "officeactivity": "ual"}  # tables of the Python mappers
+_CONTAINERS = [m for m in FIELD_MAPS.values() if m.unwrap is not None]
+_EARLY = [m for m in FIELD_MAPS.values() if m.unwrap is None and m.priority < 50]  # before the built-in tests
+_RECOGNISED = [m for m in FIELD_MAPS.values() if m.unwrap is None and m.priority >= 50]
 
 
 def classify(r: dict[str, Any]) -> str | None:
-    """The family of a normalised record, or None when it is none we know."""
-    table = r.get("type") if isinstance(r.get("type"), str) else None
-    t = table.lower() if table else ""
-    if t in LA_TABLES or r.get("category", "") in ("SignInLogs", "NonInteractiveUserSignInLogs",
-                                                    "ServicePrincipalSignInLogs", "ManagedIdentitySignInLogs"):
+    """The family of a normalised record, or None when it is none we know.
+
+    A table the record names (Log Analytics ``Type``, an envelope's category) decides first; then
+    containers (``unwrap`` maps) and field maps of priority below 50, the built-in tests, and the
+    ``recognise`` keys of the other field maps.
+    """
+    t = table_of(r) or ""
+    if t in TABLES:
+        return TABLES[t]
+    if t in _TABLES:
+        return _TABLES[t]
+    for m in (*_CONTAINERS, *_EARLY):
+        if m.recognises(r):
+            return m.NAME
+    if r.get("category", "") in ("SignInLogs", "NonInteractiveUserSignInLogs",
+                                 "ServicePrincipalSignInLogs", "ManagedIdentitySignInLogs"):
         return "signin"
-    if t == "auditlogs":
-        return "directory_audit"
-    if t == "officeactivity":
-        return "ual"
     if "auditdata" in r:
         return "audit_record"
     if "creationtime" in r and "operation" in r:
@@ -95,70 +95,7 @@ def classify(r: dict[str, Any]) -> str | None:
         return "directory_object"  # a Graph user
     if ("officeid" in r or "officeworkload" in r) and "operation" in r:
         return "ual"
-    return None
-
-
-# ----- sign-ins ---------------------------------------------------------------------------------
-def _signin_source(r: dict[str, Any]) -> str:
-    for key in ("type", "category"):
-        v = r.get(key)
-        if isinstance(v, str) and v.lower() in LA_TABLES:
-            return LA_TABLES[v.lower()]
-    types = r.get("signineventtypes")
-    if types:
-        for t in types if isinstance(types, list) else items(types):
-            if isinstance(t, str) and t.lower() in _EVENT_TYPES:
-                return _EVENT_TYPES[t.lower()]
-    if r.get("managedserviceidentity") and sub(r.get("managedserviceidentity")).get("msitype") not in (None, "none"):
-        return "signin_managedidentity"
-    if not r.get("userprincipalname") and r.get("serviceprincipalid"):
-        return "signin_serviceprincipal"
-    interactive = r.get("isinteractive")
-    return "signin_noninteractive" if interactive is False or boolean(interactive) is False else "signin_interactive"
-
-
-def _country(loc: Any) -> str | None:
-    if isinstance(loc, str) and not loc.lstrip().startswith(("{", "[")):
-        return text(loc.rsplit(",", 1)[-1])  # "US" (Log Analytics) or "Redmond, Washington, US"
-    return text(field(loc, "countryOrRegion", "CountryOrRegion"))
-
-
-def _error_code(r: dict[str, Any]) -> int | None:
-    status = r.get("status")
-    if status is not None:
-        code = integer(field(status, "errorCode", "ErrorCode"))
-        if code is not None:
-            return code
-    return integer(first(r, "resulttype", "errorcode"))
-
-
-def map_signins(rs: list[dict[str, Any]]) -> Columns:
-    """Sign-ins (any of the four event types, any container), column by column."""
-    sources = [_signin_source(r) for r in rs]
-    codes = [_error_code(r) for r in rs]
-    upns = col(rs, "userprincipalname")
-    apps = ("signin_serviceprincipal", "signin_managedidentity")
-    sp = [s in apps and not u for s, u in zip(sources, upns, strict=True)]
-    return {
-        "time": col(rs, "createddatetime", "timegenerated"),
-        "source": sources,
-        "operation": ["Sign-in"] * len(rs),
-        "result": [None if c is None else ("success" if c == 0 else "failure") for c in codes],
-        "error_code": codes,
-        "user": [r.get("serviceprincipalname") if s else lower(u) for r, s, u in zip(rs, sp, upns, strict=True)],
-        "user_id": [first(r, "serviceprincipalid", "userid") if s else r.get("userid")
-                    for r, s in zip(rs, sp, strict=True)],
-        "app_id": col(rs, "appid"),
-        "app_name": col(rs, "appdisplayname"),
-        "resource_id": col(rs, "resourceidentity", "resourceid"),
-        "ip": [ip(text(v)) for v in col(rs, "ipaddress")],
-        "country": [_country(first(r, "location", "locationdetails")) for r in rs],
-        "asn": [integer(v) for v in col(rs, "autonomoussystemnumber")],
-        "user_agent": col(rs, "useragent"),
-        "session_id": col(rs, "sessionid"),
-        "token_id": col(rs, "uniquetokenidentifier"),
-        "record_id": col(rs, "id", "originalrequestid"),
-    }
+    return next((m.NAME for m in _RECOGNISED if m.recognises(r)), None)
 
 
 # ----- directory audits -------------------------------------------------------------------------
@@ -328,49 +265,6 @@ def unwrap_audit_record(r: dict[str, Any]) -> dict[str, Any]:
     return inner
 
 
-# ----- risk detections and directory objects ----------------------------------------------------
-def map_risk(r: dict[str, Any]) -> Row:
-    """A Graph riskDetection."""
-    info = r.get("additionalinfo")
-    return {
-        "time": first(r, "detecteddatetime", "activitydatetime"),
-        "source": "risk_detection",
-        "operation": text(r.get("riskeventtype")),
-        "result": lower(first(r, "risklevel", "riskstate")),
-        "user": lower(r.get("userprincipalname")),
-        "user_id": lower(r.get("userid")),
-        "ip": ip(text(r.get("ipaddress"))),
-        "country": _country(r.get("location")),
-        "user_agent": text(name_value(info, "userAgent")),
-        "target": text(r.get("requestid")),
-        "record_id": text(r.get("id")),
-    }
-
-
-def map_directory_object(r: dict[str, Any]) -> Row:
-    """A tenant snapshot object: user, servicePrincipal, application or oauth2PermissionGrant."""
-    if "consenttype" in r:
-        kind, target = "oauth2PermissionGrant", text(r.get("scope"))
-    elif "userprincipalname" in r and "appid" not in r:
-        kind, target = "user", text(r.get("usertype"))
-    elif "serviceprincipaltype" in r or "appownerorganizationid" in r:
-        kind, target = "servicePrincipal", text(r.get("serviceprincipaltype"))
-    else:
-        kind, target = "application", text(r.get("signinaudience"))
-    return {
-        "time": first(r, "createddatetime"),
-        "source": "tenant_snapshot",
-        "operation": kind,
-        "user": lower(r.get("userprincipalname")),
-        "user_id": lower(first(r, "principalid", "id")),
-        "app_id": lower(first(r, "appid", "clientid")),
-        "app_name": text(r.get("displayname")),
-        "resource_id": lower(r.get("resourceid")),
-        "target": target,
-        "record_id": text(r.get("id")),
-    }
-
-
 def _by_row(fn: Callable[[dict[str, Any]], Row]) -> Callable[[list[dict[str, Any]]], Columns]:
     """A column mapper from a one-record mapper (for the low-volume families)."""
     def mapper(rs: list[dict[str, Any]]) -> Columns:
@@ -382,12 +276,40 @@ def _by_row(fn: Callable[[dict[str, Any]], Row]) -> Callable[[list[dict[str, Any
 
 
 MAPPERS: dict[str, Callable[[list[dict[str, Any]]], Columns]] = {
-    "signin": map_signins,
     "directory_audit": _by_row(map_directory_audit),
     "ual": map_ual,
-    "risk": _by_row(map_risk),
-    "directory_object": _by_row(map_directory_object),
+    **{name: m for name, m in FIELD_MAPS.items() if m.unwrap is None},  # generated from maps/*.yaml
 }
 UNWRAP: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {
     "audit_record": ("ual", unwrap_audit_record),
 }
+
+
+def unwrap(kind: str, r: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The family and record to map for a record of family ``kind``: containers are opened (a
+    Purview row's AuditData, an Azure Monitor envelope's properties, Defender's RawEventData, a
+    Splunk event's ``_raw``), as deep as they nest.
+
+    Raises:
+        RecordError: when a container holds no record we know.
+    """
+    for _ in range(4):
+        if kind in UNWRAP:
+            kind, unwrap_one = UNWRAP[kind]
+            r = unwrap_one(r)
+            continue
+        m = FIELD_MAPS.get(kind)
+        if m is None or m.unwrap is None:
+            return kind, r
+        outer = r
+        try:
+            into, r = unwrap_record(m, r)
+        except ValueError as exc:
+            raise RecordError(str(exc)) from None
+        found = into or classify(r)
+        if found is None and m.unwrap.otherwise is not None:  # an inner record we do not know: the outer one
+            found, r = m.unwrap.otherwise, outer
+        if found is None:
+            raise RecordError(f"{m.unwrap.label} holds no record we know (keys: {', '.join(list(r)[:8])})")
+        kind = found
+    raise RecordError("containers nested too deep")

@@ -1,0 +1,149 @@
+"""Import benchmark of the issue-15 bulk formats: ours (fast path / per record) against pandas, same run.
+
+Run: ``python -m bench.formats_bench [--records N] [--repeat N] [--keep DIR]`` (default 100,000 records
+per file).
+
+Inputs, replicated from tests/data/import with varied ids, users, times and addresses:
+
+* ``graph_activity.csv``: a Log Analytics CSV export of MicrosoftGraphActivityLogs (the fast path
+  generated from the graph_activity field map applies);
+* ``PT1H.json``: diagnostic-settings lines of the MicrosoftGraphActivityLogs category (per record);
+* ``cloudappevents.json``: a Defender advanced hunting JSON array of CloudAppEvents rows whose
+  RawEventData is a MailItemsAccessed record (per record).
+
+Routes, each in its own subprocess (wall time around it, CPU = user + system of the child):
+``ours`` (``import_files`` as by default), ``ours per record`` (``fast=False``), and the pandas
+baseline (``pd.read_csv`` / ``json.loads`` + ``pd.json_normalize``, then ``to_parquet``). Nothing is
+asserted: the figures and ratios are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import json
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+from bench.import_bench import DATA, measure
+
+OURS = """
+import sys
+from ir_toolkit.case import Case
+from ir_toolkit.case.importing import import_files
+case = Case.init(sys.argv[1], tenant="bench.example")
+res = import_files(case, [sys.argv[3]], fast={"auto": None, "never": False}[sys.argv[2]], progress=False)
+print(sum(r["imported"] for r in res), sum(r["quarantined"] for r in res))
+"""
+
+BASELINE = """
+import json, sys
+import pandas as pd
+out, path = sys.argv[1], sys.argv[2]
+if path.endswith(".csv"):
+    frame = pd.read_csv(path, encoding="utf-8-sig", dtype=str)
+else:
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    records = json.loads(text) if text.lstrip().startswith("[") else [json.loads(x) for x in text.splitlines() if x]
+    frame = pd.json_normalize(records)
+frame = frame.astype({c: str for c in frame.columns if frame[c].dtype == object})
+frame.to_parquet(out + "/out.parquet")
+print(len(frame), 0)
+"""
+
+
+def make_inputs(folder: Path, n: int, seed: int = 15) -> list[Path]:
+    """Write the three inputs of ``n`` records each; returns their paths."""
+    rnd = random.Random(seed)
+    users = [str(uuid.UUID(int=rnd.getrandbits(128))) for _ in range(500)]
+    text = (DATA / "graph_activity_log_analytics.csv").read_text("utf-8-sig")
+    header, *rows = list(csv.reader(text.splitlines()))
+    la = folder / "graph_activity.csv"
+    with open(la, "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        for i in range(n):
+            r = list(rows[i % len(rows)])
+            r[header.index("RequestId")] = str(uuid.UUID(int=rnd.getrandbits(128)))
+            r[header.index("TimeGenerated [UTC]")] = f"2023-06-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:00.123Z"
+            r[header.index("IPAddress")] = f"198.51.{i % 250}.{i % 200}"
+            if r[header.index("UserId")]:
+                r[header.index("UserId")] = rnd.choice(users)
+            w.writerow(r)
+    diag = [json.loads(line) for line in (DATA / "diagnostic_entra_PT1H.json").read_text().splitlines()]
+    graph = next(d for d in diag if d["category"] == "MicrosoftGraphActivityLogs")
+    pt1h = folder / "PT1H.json"
+    with open(pt1h, "w", encoding="utf-8") as fh:
+        for i in range(n):
+            d = copy.deepcopy(graph)
+            d["properties"].update(requestId=str(uuid.UUID(int=rnd.getrandbits(128))), userId=rnd.choice(users),
+                                   ipAddress=f"203.0.{i % 250}.{i % 200}",
+                                   timeGenerated=f"2023-06-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:00Z")
+            fh.write(json.dumps(d, separators=(",", ":")) + "\n")
+    api = json.loads((DATA / "defender_hunting_api.json").read_text())
+    cae = folder / "cloudappevents.json"
+    with open(cae, "w", encoding="utf-8") as fh:
+        fh.write("[")
+        for i in range(n):
+            r = copy.deepcopy(api["Results"][0])
+            r["RawEventData"]["Id"] = r["ReportId"] = str(uuid.UUID(int=rnd.getrandbits(128)))
+            r["RawEventData"]["CreationTime"] = f"2023-06-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:00"
+            r["IPAddress"] = r["RawEventData"]["ClientIPAddress"] = f"192.0.{i % 250}.{i % 200}"
+            fh.write(("," if i else "") + json.dumps(r))
+        fh.write("]")
+    return [la, pt1h, cae]
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.formats_bench")
+    p.add_argument("--records", type=int, default=100_000)
+    p.add_argument("--repeat", type=int, default=2)
+    p.add_argument("--keep", metavar="DIR", help="write inputs and outputs here (default: a temp folder)")
+    p.add_argument("--inputs", default="csv,pt1h,cloudappevents",
+                   help="which inputs to time (comma-separated: csv, pt1h, cloudappevents)")
+    args = p.parse_args(argv)
+    folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="formats-bench-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        wanted = {"csv": "graph_activity.csv", "pt1h": "PT1H.json", "cloudappevents": "cloudappevents.json"}
+        names = {wanted[w.strip()] for w in args.inputs.split(",")}
+        inputs = [p for p in make_inputs(folder, args.records) if p.name in names]
+        for path in inputs:
+            print(f"\n{path.name}: {args.records:,} records, {path.stat().st_size / 1e6:.1f} MB", flush=True)
+            medians: dict[str, tuple[float, float]] = {}
+            runs: dict[str, list[tuple[float, float, int, str]]] = {"baseline": [], "ours": [], "ours per record": []}
+            for k in range(args.repeat):
+                for label in runs:
+                    out = folder / f"out-{path.stem}-{label.replace(' ', '-')}-{k}"
+                    shutil.rmtree(out, ignore_errors=True)
+                    if label == "baseline":
+                        out.mkdir()
+                        runs[label].append(measure(BASELINE, [str(out), str(path)]))
+                    else:
+                        runs[label].append(measure(OURS, [str(out), "auto" if label == "ours" else "never",
+                                                          str(path)]))
+                    shutil.rmtree(out, ignore_errors=True)
+            for label, rs in runs.items():
+                wall, cpu = statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs)
+                medians[label] = (wall, cpu)
+                print(f"  {label:<16} {wall:6.1f} s wall {cpu:6.1f} s CPU  peak {max(r[2] for r in rs) / 1e9:4.2f} GB"
+                      f"  (rows/quarantined: {rs[-1][3]})", flush=True)
+            b = medians["baseline"]
+            for label in ("ours", "ours per record"):
+                w, c = medians[label]
+                print(f"  {label}: {b[0] / w:.2f}x the baseline's wall time, {b[1] / c:.2f}x its CPU", flush=True)
+    finally:
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,260 @@
+"""The fast path generated from field maps for JSON lines of envelopes: diagnostic-settings blobs.
+
+A storage-account blob of Azure Monitor diagnostic records (``PT1H.json``: one record per line) of a
+category whose field map has an exact SQL form (:func:`ir_toolkit.sources.fastmap.supported`; today
+MicrosoftGraphActivityLogs -> graph_activity, the bulkiest Entra category) is mapped in DuckDB by SQL
+generated from two declarations: the envelope's ``unwrap`` (azure_monitor_record: ``properties``
+unwrapped, ``category`` naming the table, the envelope's fields filling what properties lack) and the
+inner map's columns (:func:`ir_toolkit.sources.fastmap.columns_sql`).
+
+JSON keys are case-insensitive for the per-record path; the SQL reads the spellings of the file's
+first record (given to DuckDB as parameters, never pasted). A record of another shape is checked once
+per shape (:class:`_Shapes`): another spelling, a key written twice, keys that collide once normalised,
+or a shape the per-record classifier would not call an envelope sends its records per record; a page
+or envelope on one line (several records), or a line DuckDB cannot parse, hands the rest of the file
+to the per-record readers from that line on. Rows keep their line numbers as positions.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ir_toolkit.sources import fastpath
+from ir_toolkit.sources.batch import Batch
+from ir_toolkit.sources.fastmap import Fields, Sql, columns_sql, finish_batch, supported
+from ir_toolkit.sources.fieldmap import FIELD_MAPS, TABLES, FieldMap
+from ir_toolkit.sources.fields import loads, norm_key, normalise_keys
+from ir_toolkit.sources.jsonstream import _pages
+from ir_toolkit.sources.mappers import classify
+from ir_toolkit.sources.reader import Opened, open_text
+
+log = logging.getLogger(__name__)
+_KEY = re.compile(r"^[A-Za-z0-9_]+$")  # spellings the SQL may read (as JSON path parameters)
+
+
+class _Stop(Exception):
+    """The rest of the file goes through the per-record readers."""
+
+
+@dataclass(frozen=True)
+class JsonPlan:
+    """An envelope map, the inner record's map, and the spellings the SQL reads (normalised -> as written)."""
+
+    envelope: FieldMap
+    fm: FieldMap
+    outer: dict[str, str]
+    inner: dict[str, str]
+
+
+def _spellings(record: dict[str, Any]) -> dict[str, str] | None:
+    names = [norm_key(k) for k in record]
+    if len(set(names)) != len(names) or not all(_KEY.match(k) for k in record):
+        return None
+    return dict(zip(names, record, strict=True))
+
+
+def plan(path: Path, opened: Opened, head: str) -> JsonPlan | None:
+    """A plan when ``path`` is UTF-8 JSON lines whose first record is an envelope of a supported map."""
+    if opened.container != "jsonl" or opened.encoding not in ("utf-8", "utf-8-sig"):
+        return None
+    try:
+        first = loads(head.lstrip("\ufeff").split("\n", 1)[0])
+    except ValueError:
+        return None
+    if not isinstance(first, dict) or _pages(first) is not None:
+        return None
+    envelope = FIELD_MAPS.get(classify(normalise_keys(first)) or "")
+    if envelope is None or envelope.unwrap is None or envelope.unwrap.into is not None or not envelope.unwrap.table:
+        return None
+    outer = _spellings(first)
+    u = envelope.unwrap
+    if outer is None or u.field not in outer or u.table not in outer or not isinstance(first[outer[u.field]], dict):
+        return None
+    category = first[outer[u.table]]
+    fm = FIELD_MAPS.get(TABLES.get(str(category).lower().removeprefix("advancedhunting-"), ""))
+    inner = _spellings(first[outer[u.field]])
+    if fm is None or inner is None or not supported(fm):
+        return None
+    return JsonPlan(envelope, fm, outer, inner)
+
+
+class JsonFields(Fields):
+    """A record's fields as the inner record sees them: properties first, the envelope's fills after.
+
+    Every field is read by one ``json_extract_string`` / ``json_type`` call over a list of paths (one
+    parse of the line for all of them): :meth:`ref` gives ``s[i]``, and :attr:`paths` lists the paths.
+    """
+
+    def __init__(self, p: JsonPlan) -> None:
+        self.p = p
+        u = p.envelope.unwrap
+        assert u is not None
+        self.props = p.outer[u.field]
+        self.paths: list[str] = []
+
+    def index(self, path: str) -> int:
+        """The 1-based position of ``path`` in :attr:`paths` (added when new)."""
+        if path not in self.paths:
+            self.paths.append(path)
+        return self.paths.index(path) + 1
+
+    def ref(self, key: str, integer: bool, guards: list[Sql]) -> Sql | None:
+        u = self.p.envelope.unwrap
+        assert u is not None
+        paths = [f"$.{self.props}.{self.p.inner[key]}"] if key in self.p.inner else []
+        paths += [f"$.{self.p.outer[fp.steps[0][0]]}" for fp in u.fill.get(key, ())
+                  if len(fp.steps) == 1 and fp.steps[0][0] in self.p.outer]
+        if not paths:
+            return None
+        types = "('VARCHAR', 'NULL', 'BIGINT', 'UBIGINT')" if integer else "('VARCHAR', 'NULL')"
+        at = [self.index(jp) for jp in paths]
+        for i in at:  # other JSON types are written otherwise by Python: the per-record path decides
+            guards.append((f"coalesce(ty[{i}], 'NULL') IN {types}", []))
+        if len(at) == 1:
+            return f"s[{at[0]}]", []
+        return "coalesce(" + ", ".join(f"nullif(s[{i}], '')" for i in at) + ")", []
+
+
+def map_sql(p: JsonPlan, table: str) -> Sql:
+    """The query mapping ``table`` (``pos``, ``line``) to canonical columns, ``raw``, ``ok``, ``valid``, ``kh``.
+
+    Each line is parsed a few times in all (valid, values, types, key lists), not once per field.
+    """
+    u = p.envelope.unwrap
+    assert u is not None and u.table is not None
+    fields = JsonFields(p)
+    items, params, (ok, ok_params) = columns_sql(p.fm, fields)
+    props, cat = fields.index(f"$.{p.outer[u.field]}"), fields.index(f"$.{p.outer[u.table]}")
+    envelope = (f"ty[{props}] = 'OBJECT' AND len(ik) > 0 AND ty[{cat}] = 'VARCHAR' "
+                f"AND regexp_full_match(s[{cat}], '[ -~]+') "
+                f"AND list_contains(?, regexp_replace(lower(s[{cat}]), '^advancedhunting-', ''))")
+    select = ["pos", "line AS raw", "valid", "hash(k, ik) AS kh", "len(k) AS nkeys", "len(ik) AS ikeys",
+              f"(starts_with(ltrim(line), '{{') AND {envelope} AND {ok}) AS ok", *items]
+    decoded = ("SELECT pos, line, valid, kk[1] AS k, kk[2] AS ik, s, ty FROM (SELECT pos, line, valid, "
+               "CASE WHEN valid THEN json_extract_string(line, ?) END AS s, "
+               "CASE WHEN valid THEN json_type(line, ?) END AS ty, "
+               "CASE WHEN valid THEN json_keys(line, ?) END AS kk "
+               # NaN / Infinity: DuckDB reads them, the per-record path writes them back as null
+               "FROM (SELECT pos, line, json_valid(line) AND NOT regexp_matches(line, "
+               f"'[:,\\[]\\s*-?(Infinity|NaN)') AS valid FROM {table}))")
+    query = f"SELECT {', '.join(select)} FROM ({decoded})"
+    tables = [t.lower() for t in p.fm.tables]
+    return query, [tables, *ok_params, *params, fields.paths, fields.paths, ["$", f"$.{p.outer[u.field]}"]]
+
+
+class _Shapes:
+    """Accepts record shapes (by key-list hash) from one sample record each, as the per-record path sees them."""
+
+    def __init__(self, p: JsonPlan) -> None:
+        self.p = p
+        self.known: dict[int, bool] = {}
+
+    def accept(self, record: Any, nkeys: int, ikeys: int) -> bool:
+        if not isinstance(record, dict):
+            return False
+        if _pages(record) is not None:
+            raise _Stop("a page of records on one line")
+        u = self.p.envelope.unwrap
+        assert u is not None
+        inner = record.get(self.p.outer[u.field])
+        if len(record) != nkeys or not isinstance(inner, dict) or len(inner) != ikeys:  # a key written twice
+            return False
+        if classify(normalise_keys(record)) != self.p.envelope.NAME:
+            return False
+        for obj, spelled in ((record, self.p.outer), (inner, self.p.inner)):
+            names = [norm_key(k) for k in obj]
+            if len(set(names)) != len(names) or "_table" in names:
+                return False
+            if any(spelled.get(n, k) != k for n, k in zip(names, obj, strict=True)):
+                return False
+            if any(n not in spelled for n in names if n in _read(self.p, obj is record)):
+                return False
+        return True
+
+    def __call__(self, hashes: np.ndarray, sample: Callable[[int], tuple[Any, int, int]]) -> np.ndarray:
+        uniques, first = np.unique(hashes, return_index=True)
+        for h, i in zip(uniques.tolist(), first.tolist(), strict=True):
+            if h not in self.known:
+                self.known[h] = self.accept(*sample(i))
+        accepted = np.array([h for h in uniques.tolist() if self.known[h]], dtype=hashes.dtype)
+        return np.isin(hashes, accepted)
+
+
+def _read(p: JsonPlan, outer: bool) -> set[str]:
+    """The normalised keys the SQL reads from the envelope (``outer``) or from its inner record."""
+    u = p.envelope.unwrap
+    assert u is not None and u.table is not None
+    if outer:
+        return {u.field, u.table, *(fp.steps[0][0] for fps in u.fill.values() for fp in fps)}
+    return {fp.steps[0][0] for r in p.fm.rules for fp in r.paths} | set(u.fill)
+
+
+def _lines(path: Path, opened: Opened, skip: int) -> Iterator[tuple[int, str]]:
+    """Non-blank lines with their numbers (as the per-record JSON lines reader counts them)."""
+    with open_text(path, opened) as fh:
+        for n, line in enumerate(fh, 1):
+            if n > skip and line.strip():
+                yield n, line.rstrip("\r\n")
+
+
+def parse(p: JsonPlan, path: Path, opened: Opened, *, evidence: str, batch_size: int, dayfirst: bool, hint: str,
+          slow: Callable[[int], Iterator[Batch]]) -> Iterator[Batch]:
+    """Batches of one JSON lines file mapped in DuckDB; ``slow(n)`` parses it per record after line ``n``."""
+    query, params = map_sql(p, "lines")
+    shapes = _Shapes(p)
+    last = 0  # the last line whose record is in a batch yielded
+    con = duckdb.connect()
+    try:
+        con.execute("SET enable_progress_bar = false")
+        con.execute(f"SET memory_limit = '{fastpath.MEMORY}'")
+        stream = _lines(path, opened, 0)
+        while True:
+            chunk = [x for _, x in zip(range(batch_size), stream, strict=False)]
+            if not chunk:
+                return
+            lines = pa.table({"pos": pa.array([n for n, _ in chunk], pa.int64()),
+                              "line": pa.array([t for _, t in chunk], pa.string())})
+            con.register("lines", lines)
+            t = con.sql(query, params=params).to_arrow_table()
+            con.unregister("lines")
+            valid = t.column("valid").to_numpy(zero_copy_only=False)
+            bad = np.flatnonzero(~valid)
+            rows = int(bad[0]) if len(bad) else t.num_rows
+            if rows:
+                yield _batch(p, t.slice(0, rows), shapes, evidence=evidence, dayfirst=dayfirst, hint=hint)
+                last = int(chunk[rows - 1][0])
+            if rows < t.num_rows:
+                raise _Stop(f"line {chunk[rows][0]} is not JSON DuckDB reads")
+    except (duckdb.Error, _Stop, pa.ArrowException, OSError, UnicodeError) as exc:
+        log.info("%s: per-record import from line %d on (%s)", evidence, last + 1, str(exc).splitlines()[0])
+        yield from slow(last)
+    finally:
+        con.close()
+
+
+def _batch(p: JsonPlan, t: pa.Table, shapes: _Shapes, *, evidence: str, dayfirst: bool, hint: str) -> Batch:
+    raws = fastpath.one_array(t.column("raw"))
+    nkeys, ikeys = t.column("nkeys"), t.column("ikeys")
+
+    def sample(i: int) -> tuple[Any, int, int]:
+        try:
+            return loads(raws[i].as_py()), nkeys[i].as_py() or -1, ikeys[i].as_py() or -1
+        except (ValueError, TypeError):
+            return None, -1, -1
+
+    ok = pc.and_(pc.fill_null(fastpath.one_array(t.column("ok")), False),
+                 pa.array(shapes(t.column("kh").to_numpy(), sample)))
+    return finish_batch(p.fm, t, ok, t.column("pos").to_pylist(), evidence=evidence, dayfirst=dayfirst, hint=hint)
+
+
+__all__ = ["JsonFields", "JsonPlan", "map_sql", "parse", "plan"]

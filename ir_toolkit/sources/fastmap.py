@@ -1,0 +1,259 @@
+"""The fast path generated from a field map: big CSV exports of one record family mapped in DuckDB.
+
+A CSV export whose records belong to a field map (``maps/*.yaml``) made only of top-level fields and
+of transforms with an exact SQL form - Log Analytics exports of MicrosoftGraphActivityLogs, Defender
+advanced hunting exports of GraphApiAuditEvents, EmailEvents or IdentityLogonEvents, message trace -
+is read by Arrow's CSV reader and mapped by SQL generated (:func:`map_sql`) from that same declaration
+that :mod:`ir_toolkit.sources.fieldmap` turns into the per-record mapper, so the two cannot drift.
+
+Columns are given positional names (``c0``, ``c1`` ...) and header names, constants and separators
+reach DuckDB as query parameters: nothing read from a file is pasted into SQL. A row the SQL cannot
+map exactly as the per-record path would - another record family (by its ``Type`` / ``Category``), a
+value whose leading or trailing characters are not printable ASCII where a transform trims it, a
+number that is not plain digits, a list where a name list is expected, no readable time - goes through
+:func:`ir_toolkit.sources.batch.build_batch` with its position (``fastpath.merge_refused``). When the
+CSV reader cannot read on, the per-record readers take over from the first record not yet returned.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ir_toolkit.sources import fastpath
+from ir_toolkit.sources.batch import Batch, frame_from_arrow
+from ir_toolkit.sources.fieldmap import FIELD_MAPS, FieldMap, Rule
+from ir_toolkit.sources.fields import norm_key
+from ir_toolkit.sources.mappers import classify
+from ir_toolkit.sources.reader import Opened, csv_header
+from ir_toolkit.sources.transforms import RECORD_TRANSFORMS, VALUE_TRANSFORMS
+from ir_toolkit.timeutil import parse_times
+
+log = logging.getLogger(__name__)
+
+Sql = tuple[str, list[Any]]  # an SQL expression and the parameters of its ``?`` placeholders, in order
+_CLEAN = "'(?s)[!-~](.*[!-~])?'"  # printable ASCII at both ends: Python's strip() leaves the value as it is
+_ASCII_CLEAN = "'[!-~]([ -~]*[!-~])?'"
+_ASCII = "'[ -~]*'"  # Python's lower() and DuckDB's agree
+_NAMES = "'(?s)[!-Z\\x{5c}-~].*'"  # no JSON list (the per-record path would join its entries)
+_INT = "'-?[0-9]{1,15}'"  # exact through Python's float(): integer() of the per-record path
+_PATH_TRANSFORMS = {"lower", "text", "integer"}
+_COLUMN_TRANSFORMS = {"text", "lower", "integer", "ip", "names", "message_id_list"}
+_RECORDS = {"result_from_http_status": ("response_status", "< 400"), "result_from_error_code": ("error_code", "= 0")}
+
+
+def _name(fn: Callable[..., Any] | None, registry: dict[str, Any]) -> str | None:
+    return next((k for k, v in registry.items() if v is fn), None) if fn is not None else None
+
+
+def supported(fm: FieldMap) -> bool:
+    """True when every rule of ``fm`` has an exact SQL form (top-level fields, known transforms)."""
+    if fm.unwrap is not None:
+        return False
+    for rule in fm.rules:
+        if any(len(p.steps) != 1 or p.steps[0][1] is not None for p in rule.paths):
+            return False
+        if any(_name(p.transform, VALUE_TRANSFORMS) not in (None, *_PATH_TRANSFORMS) for p in rule.paths):
+            return False
+        if _name(rule.transform, VALUE_TRANSFORMS) not in (None, *_COLUMN_TRANSFORMS):
+            return False
+        if rule.record is not None and _name(rule.record, RECORD_TRANSFORMS) not in _RECORDS:
+            return False
+        if rule.value is not None and not isinstance(rule.value, str):
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class CsvPlan:
+    """How one CSV file is mapped: its field map and header (as written and normalised)."""
+
+    fm: FieldMap
+    header: tuple[str, ...]
+    names: tuple[str, ...]
+
+
+def plan(path: Path, opened: Opened, head: str) -> CsvPlan | None:
+    """A plan when ``path`` is a UTF-8 CSV whose first record belongs to a field map :func:`supported`."""
+    if opened.container != "csv" or opened.encoding not in ("utf-8", "utf-8-sig"):
+        return None
+    text = head.lstrip("\ufeff")
+    header = csv_header(text)
+    names = [norm_key(h) for h in header]
+    if not header or len(set(names)) != len(names):  # colliding names: the per-record path decides
+        return None
+    try:
+        rows = csv.reader(io.StringIO(text))
+        next(rows)
+        first = next(rows, None)
+    except csv.Error:
+        return None
+    if first is None or len(first) != len(header):
+        return None
+    kind = classify(dict(zip(names, first, strict=True)))
+    fm = FIELD_MAPS.get(kind) if kind is not None else None
+    if fm is None or not supported(fm):
+        return None
+    return CsvPlan(fm, tuple(header), tuple(names))
+
+
+# ----- SQL generated from the declaration --------------------------------------------------------
+class Fields:
+    """Where the SQL reads a record's fields: :meth:`ref` gives the text of one (normalised) field."""
+
+    def ref(self, key: str, integer: bool, guards: list[Sql]) -> Sql | None:
+        """The field's text (NULL or '' when empty), or None when records have no such field."""
+        raise NotImplementedError
+
+
+class CsvFields(Fields):
+    """The columns of a CSV file, named c0, c1 ... in the query."""
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
+
+    def ref(self, key: str, integer: bool, guards: list[Sql]) -> Sql | None:
+        return (f"c{self.names.index(key)}", []) if key in self.names else None
+
+
+def _value(src: Fields, key: str, transform: str | None, guards: list[Sql], integer: bool = False) -> Sql:
+    """One path of one record: NULL when empty, else the value after the path's transform (``integer``:
+    the column is read as a number, so a JSON number is as good as its text)."""
+    ref = src.ref(key, integer or transform == "integer", guards)
+    if ref is None:
+        return "NULL::VARCHAR", []
+    c, ps = ref
+    if transform is None:
+        return f"nullif({c}, '')", ps
+    if transform == "integer":
+        guards.append((f"(coalesce({c}, '') = '' OR regexp_full_match({c}, {_INT}))", ps * 2))
+        return f"TRY_CAST(nullif({c}, '') AS BIGINT)", ps
+    pattern = _CLEAN if transform == "text" else _ASCII_CLEAN
+    guards.append((f"(coalesce({c}, '') = '' OR regexp_full_match({c}, {pattern}))", ps * 2))
+    return (f"lower(nullif({c}, ''))" if transform == "lower" else f"nullif({c}, '')"), ps
+
+
+def _column(src: Fields, rule: Rule, exprs: dict[str, Sql], guards: list[Sql]) -> Sql:
+    """One canonical column as SQL; what must hold for it to be exact is appended to ``guards``."""
+    t = _name(rule.transform, VALUE_TRANSFORMS)
+    paths = [_value(src, fp.steps[0][0], _name(fp.transform, VALUE_TRANSFORMS), guards, t == "integer")
+             for fp in rule.paths]
+    path_params = [x for _, ps in paths for x in ps]
+    if not rule.paths:
+        expr, params = "CAST(? AS VARCHAR)", [rule.value]
+    elif rule.join is not None:
+        expr, params = f"nullif(concat_ws(?, {', '.join(e for e, _ in paths)}), '')", [rule.join, *path_params]
+    else:
+        expr = paths[0][0] if len(paths) == 1 else f"coalesce({', '.join(e for e, _ in paths)})"
+        params = path_params
+    pattern = {"integer": _INT, "lower": _ASCII, "names": _NAMES, "message_id_list": _CLEAN}
+    if t in pattern:
+        guards.append((f"({expr} IS NULL OR regexp_full_match({expr}, {pattern[t]}))", params * 2))
+    if t == "integer":
+        expr = f"TRY_CAST({expr} AS BIGINT)"
+    elif t == "lower":
+        expr = f"lower({expr})"
+    elif t == "message_id_list":
+        expr, params = f"CASE WHEN {expr} IS NULL THEN NULL ELSE [{expr}] END", params * 2
+    record = _name(rule.record, RECORD_TRANSFORMS)
+    if record is not None:
+        of, test = _RECORDS[record]
+        ref, ref_params = exprs[of]
+        expr = f"CASE WHEN ({ref}) IS NULL THEN NULL WHEN ({ref}) {test} THEN 'success' ELSE 'failure' END"
+        params = ref_params * 2
+    return expr, params
+
+
+def columns_sql(fm: FieldMap, src: Fields) -> tuple[list[str], list[Any], Sql]:
+    """The select items of ``fm``'s columns, their parameters, and the ``ok`` condition (with its own)."""
+    exprs: dict[str, Sql] = {}
+    guards: list[Sql] = []
+    for rule in fm.rules:
+        exprs[rule.column] = _column(src, rule, exprs, guards)
+    ok = (" AND ".join(g for g, _ in guards) or "true", [x for _, ps in guards for x in ps])
+    return [f'{e} AS "{col}"' for col, (e, _) in exprs.items()], [x for _, ps in exprs.values() for x in ps], ok
+
+
+def map_sql(p: CsvPlan, table: str) -> Sql:
+    """The query mapping the rows of ``table`` (columns c0..cN, text) to canonical columns, untrimmed,
+    with ``raw`` (the row as a JSON object) and ``ok`` (the SQL's mapping is the per-record one)."""
+    items, params, (ok, ok_params) = columns_sql(p.fm, CsvFields(p.names))
+    raw = "json_object(" + ", ".join(f"?, c{i}" for i in range(len(p.header))) + ")::VARCHAR"
+    select = [f"{raw} AS raw", f"({ok}) AS ok", *items]
+    params = [*p.header, *ok_params, *params]
+    for extra in ("type", "category"):  # the values that decide a row's family
+        select.append(f"c{p.names.index(extra)} AS _{extra}" if extra in p.names else f"NULL::VARCHAR AS _{extra}")
+    return f"SELECT {', '.join(select)} FROM {table}", params
+
+
+# ----- batches ---------------------------------------------------------------------------------
+def parse(p: CsvPlan, path: Path, opened: Opened, *, evidence: str, batch_size: int, dayfirst: bool, hint: str,
+          slow: Callable[[int], Iterator[Batch]]) -> Iterator[Batch]:
+    """Batches of one CSV file mapped in DuckDB; ``slow(done)`` parses it per record after record ``done``."""
+    query, params = map_sql(p, "csv_rows")
+    done = 0
+    con = duckdb.connect()
+    try:
+        con.execute("SET enable_progress_bar = false")
+        con.execute(f"SET memory_limit = '{fastpath.MEMORY}'")
+        con.register("csv_rows", fastpath.csv_rows(path, opened, tuple(f"c{i}" for i in range(len(p.header)))))
+        reader = con.sql(query, params=params).to_arrow_reader(batch_size)
+        for rb in fastpath.rebatch(reader, batch_size):
+            yield _batch(p, rb, done, evidence=evidence, dayfirst=dayfirst, hint=hint)
+            done += rb.num_rows
+    except (duckdb.Error, pa.ArrowException, OSError) as exc:
+        log.info("%s: per-record import from record %d on (%s)", evidence, done + 1, str(exc).splitlines()[0])
+        yield from slow(done)
+    finally:
+        con.close()
+
+
+def _families(p: CsvPlan, t: pa.Table) -> pa.Array:
+    """True for rows that the per-record path classifies into ``p.fm`` (decided per distinct Type/Category)."""
+    blank = dict.fromkeys(p.names, "")
+    pairs = list(zip(t.column("_type").to_pylist(), t.column("_category").to_pylist(), strict=True))
+    decided: dict[tuple[Any, Any], bool] = {}
+    for pair in set(pairs):
+        record = dict(blank)
+        if "type" in p.names:
+            record["type"] = pair[0]
+        if "category" in p.names:
+            record["category"] = pair[1]
+        decided[pair] = classify(record) == p.fm.NAME
+    return pa.array([decided[pair] for pair in pairs], pa.bool_())
+
+
+def _batch(p: CsvPlan, t: pa.Table, done: int, *, evidence: str, dayfirst: bool, hint: str) -> Batch:
+    positions = list(range(done + 1, done + t.num_rows + 1))
+    ok = pc.and_(pc.fill_null(fastpath.one_array(t.column("ok")), False), _families(p, t))
+    return finish_batch(p.fm, t, ok, positions, evidence=evidence, dayfirst=dayfirst, hint=hint)
+
+
+def finish_batch(fm: FieldMap, t: pa.Table, ok: pa.Array, positions: list[int], *, evidence: str, dayfirst: bool,
+                 hint: str) -> Batch:
+    """The batch of rows the generated SQL mapped (``t``: ``raw`` and ``fm``'s columns); rows not ``ok``, or
+    without a readable time, are mapped per record in their place (``fastpath.merge_refused``)."""
+    raws = fastpath.one_array(t.column("raw"))
+    cols: dict[str, Any] = {r.column: fastpath.one_array(t.column(r.column)) for r in fm.rules}
+    if "ip" in cols:
+        cols["ip"] = fastpath.ips(cols["ip"])
+    times = parse_times(pd.Series(pd.arrays.ArrowExtensionArray(cols["time"])), dayfirst=dayfirst)
+    cols["time"] = times
+    ok = pc.and_(ok, pa.array(times.notna().to_numpy()))
+    frame = frame_from_arrow(cols, positions, raws, evidence, dayfirst)
+    # a row without a record id gets one derived from raw by the store: the per-record path writes that raw
+    keep = ok.to_numpy(zero_copy_only=False) & frame["record_id"].notna().to_numpy(dtype=bool)
+    if keep.all():
+        return Batch(frame, [], t.num_rows)
+    return fastpath.merge_refused(frame, keep, raws, positions, evidence=evidence, dayfirst=dayfirst, hint=hint,
+                                  family=None)
