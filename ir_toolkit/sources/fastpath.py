@@ -40,6 +40,7 @@ from ir_toolkit.sources.fields import _norm, ip, loads, normalise_keys
 from ir_toolkit.sources.jsonstream import MAX_RECORD, _pages
 from ir_toolkit.sources.mappers import classify
 from ir_toolkit.sources.reader import Opened, csv_header
+from ir_toolkit.sqltext import literal
 from ir_toolkit.timeutil import parse_times
 
 log = logging.getLogger(__name__)
@@ -70,12 +71,15 @@ def kind(fmt_name: str, path: Path, opened: Opened, head: str) -> str | None:
     return None
 
 
-def _source(which: str, path: Path, opened: Opened) -> str:
-    """The DuckDB table function reading a sign-in array (Purview CSVs are read by :func:`_csv_rows`)."""
-    compression = "gzip" if opened.gzip else "none"
-    name = str(path).replace("'", "''")
-    return (f"read_json('{name}', format='array', records=false, columns={{'j': 'JSON'}}, "
-            f"maximum_object_size={MAX_RECORD}, compression='{compression}')")
+def _source(con: duckdb.DuckDBPyConnection, path: Path, opened: Opened) -> str:
+    """A view ``evidence_file`` reading a sign-in array (Purview CSVs are read by :func:`_csv_rows`).
+
+    The path goes to DuckDB as a value (a relation), never pasted into SQL text.
+    """
+    con.read_json(str(path), format="array", records="false", columns={"j": "JSON"},
+                  maximum_object_size=MAX_RECORD, compression="gzip" if opened.gzip else "none"
+                  ).create_view("evidence_file", replace=True)
+    return "evidence_file"
 
 
 def _csv_rows(path: Path, opened: Opened) -> pa.RecordBatchReader:
@@ -101,21 +105,20 @@ def parse_fast(which: str, path: Path, opened: Opened, *, evidence: str, batch_s
     """Batches of one file through DuckDB; ``slow(done)`` parses the file per record after record ``done``."""
     # sign-ins: DuckDB's JSON reader streams on one thread, so stage 2 maps each batch beside it (a
     # second connection); Purview rows come from Arrow's CSV reader and both stages run as one query
-    if which == "signins":
-        query, stage2 = fastsql.signin_stage1(_source(which, path, opened)), fastsql.signin_stage2("decoded")
-    else:
-        query, stage2 = fastsql.purview_stage2(f"({fastsql.purview_stage1('csv_rows')})", carry=True), None
     decide = _Decider(which)
     done = 0
     con, mapper = duckdb.connect(), duckdb.connect()  # one streams the file, the other maps its batches
     try:
         for c in (con, mapper):
             c.execute("SET enable_progress_bar = false")
-            c.execute(f"SET memory_limit = '{MEMORY}'")
+            c.execute(f"SET memory_limit = {literal(MEMORY)}")
         # DuckDB decodes the next batches while Python maps and writes this one (two CPUs busy)
-        con.execute(f"SET max_streaming_buffer_size = '{READ_AHEAD}'")
-        con.execute(f"SET streaming_buffer_size = '{READ_AHEAD}'")
-        if which == "purview":
+        con.execute(f"SET max_streaming_buffer_size = {literal(READ_AHEAD)}")
+        con.execute(f"SET streaming_buffer_size = {literal(READ_AHEAD)}")
+        if which == "signins":
+            query, stage2 = fastsql.signin_stage1(_source(con, path, opened)), fastsql.signin_stage2("decoded")
+        else:
+            query, stage2 = fastsql.purview_stage2(f"({fastsql.purview_stage1('csv_rows')})", carry=True), None
             con.register("csv_rows", _csv_rows(path, opened))
         reader = con.sql(query).to_arrow_reader(batch_size)
         pending: list[pa.RecordBatch] = []
