@@ -34,14 +34,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from ir_toolkit.sources import fastsql
+from ir_toolkit.sources import fastsql, limits
 from ir_toolkit.sources.batch import Batch, build_batch, frame_from_arrow
 from ir_toolkit.sources.fields import _norm, ip, loads, normalise_keys
-from ir_toolkit.sources.jsonstream import MAX_RECORD, _pages
+from ir_toolkit.sources.jsonstream import pages_of
 from ir_toolkit.sources.mappers import classify
 from ir_toolkit.sources.reader import Opened, csv_header
 from ir_toolkit.sqltext import literal
-from ir_toolkit.timeutil import parse_times
+from ir_toolkit.timeutil import in_range, parse_times
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def _source(con: duckdb.DuckDBPyConnection, path: Path, opened: Opened) -> str:
     The path goes to DuckDB as a value (a relation), never pasted into SQL text.
     """
     con.read_json(str(path), format="array", records="false", columns={"j": "JSON"},
-                  maximum_object_size=MAX_RECORD, compression="gzip" if opened.gzip else "none"
+                  maximum_object_size=limits.MAX_RECORD, compression="gzip" if opened.gzip else "none"
                   ).create_view("evidence_file", replace=True)
     return "evidence_file"
 
@@ -174,7 +174,7 @@ class _Decider:
     def _accept(self, record: Any, nkeys: int) -> bool:
         if not isinstance(record, dict):
             return False
-        if self.which == "signins" and _pages(record) is not None:
+        if self.which == "signins" and pages_of(record) is not None:
             raise _Stop("a Graph page inside the array")
         if len(record) != nkeys:  # a key written twice: json keeps the last value, DuckDB the first
             return False
@@ -232,6 +232,7 @@ def _batch(which: str, decoded: pa.Table, t: pa.Table, done: int, decide: _Decid
 
     ok = pc.and_kleene(pc.fill_null(_array(t.column("ok")), False),
                        decide(_array(t.column("kh")), sample))
+    ok = pc.and_(ok, pa.array(~_maybe_deep(raws)))  # the per-record path decides on those
     cols: dict[str, Any] = {name: _array(t.column(name)) for name in t.column_names
                             if name not in ("kh", "ok", "raw", "nkeys")}
     if which == "signins":
@@ -260,13 +261,44 @@ def _batch(which: str, decoded: pa.Table, t: pa.Table, done: int, decide: _Decid
         cols["target"] = pc.if_else(mail, no_text, cols["target"])
     cols["ip"] = _ips(cols["ip"])
     times = parse_times(pd.Series(pd.arrays.ArrowExtensionArray(cols["time"])), dayfirst=dayfirst)
-    ok = pc.and_(ok, pa.array(times.notna().to_numpy()))
+    ok = pc.and_(ok, pa.array(in_range(times).to_numpy()))  # the rest: quarantined per record
     cols["time"] = times
     keep = ok.to_numpy(zero_copy_only=False)
     frame = frame_from_arrow(cols, positions, raws, evidence, dayfirst)
     if keep.all():
         return Batch(frame, [], n)
     return _merge(frame, keep, raws, positions, evidence=evidence, dayfirst=dayfirst, hint=hint, family=family)
+
+
+def _maybe_deep(raws: pa.Array) -> np.ndarray:
+    """Rows that may nest deeper than ``limits.MAX_DEPTH`` (vectorised; never misses one).
+
+    Depth is read from the brackets alone; a row whose strings hold brackets, or whose brackets do
+    not balance, counts as maybe deep too.
+    """
+    n = len(raws)
+    many = pc.greater(pc.add(pc.count_substring(raws, "{"), pc.count_substring(raws, "[")), limits.MAX_DEPTH)
+    flags = pc.fill_null(many, True).to_numpy(zero_copy_only=False)
+    if not flags.any():
+        return flags
+    rows = np.flatnonzero(flags)
+    some = raws.take(pa.array(rows))
+    quoted = pc.fill_null(pc.match_substring_regex(some, r'"[^"]*[\[\]{}][^"]*"'), True).to_numpy(zero_copy_only=False)
+    marks = pc.replace_substring_regex(some, r"[^\[\]{}]+", "").cast(pa.large_string())
+    data = np.frombuffer(marks.buffers()[2] or b"", dtype=np.uint8)
+    offsets = np.frombuffer(marks.buffers()[1], dtype=np.int64)[marks.offset:marks.offset + len(marks) + 1]
+    level = np.concatenate([[0], np.cumsum(np.where((data == ord("{")) | (data == ord("[")), 1, -1))])
+    starts, ends = offsets[:-1], offsets[1:]
+    deep = np.zeros(len(rows), bool)
+    full = ends > starts
+    if full.any():
+        base = level[starts[full]]
+        top = np.maximum.reduceat(level[1:], starts[full]) - base
+        low = np.minimum.reduceat(level[1:], starts[full]) - base
+        deep[full] = (top > limits.MAX_DEPTH) | (low < 0) | (level[ends[full]] != base)
+    out = np.zeros(n, bool)
+    out[rows] = deep | quoted
+    return out
 
 
 def _merge(frame: pd.DataFrame, keep: Any, raws: pa.Array, positions: list[int], *, evidence: str,

@@ -1,34 +1,50 @@
 """Open an evidence file and stream its records, whatever the container.
 
-Containers: gzip or plain; UTF-8 (with or without BOM), UTF-16 (with or without BOM),
-or Windows-1252 when the start of the file is not valid UTF-8; then JSON (one document:
-a Graph page ``{"value": [...]}`` or an array, read incrementally), JSON lines (each line a
-record or a page), or CSV (multi-line quoted fields allowed).
+Containers: gzip or plain; UTF-8 (with or without BOM), UTF-16 (with or without BOM), or
+Windows-1252 when the start of the file holds bytes that are not UTF-8 and no UTF-8 multi-byte
+character at all; then JSON (documents: Graph pages, arrays, arrays of pages, read incrementally),
+JSON lines (each line a record or a page), or CSV (multi-line quoted fields allowed).
 
-Readers yield ``(position, record)`` where position is the 1-based record number (CSV: data
-row number; JSON lines: line number) and record is a dict, or a :class:`Broken` holding the
-text that could not be read and why. The JSON readers live in
-:mod:`ir_toolkit.sources.jsonstream`; memory stays bounded for every container.
+Readers yield ``(position, record)`` where position is the record's 1-based number in the file
+(CSV: data row; every record of a page its own) and record is a dict, or a :class:`Broken`
+holding the text that could not be read, why, and where it lies. Bad input is handled per record:
+bytes the encoding cannot decode stay visible as escapes in that record only (which is then
+quarantined), a broken record is followed by the next one, a cut or corrupt gzip stream keeps
+everything read before the break. Memory stays bounded for every container (see
+:mod:`ir_toolkit.sources.limits`). The JSON readers live in :mod:`ir_toolkit.sources.jsonstream`.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
-import gzip
+import hashlib
 import io
 import json
+import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any
 
-from ir_toolkit.sources.jsonstream import CHUNK, MAX_RECORD, Broken, cut_text, read_json, read_jsonl
+from ir_toolkit.sources import limits
+from ir_toolkit.sources.jsonstream import (
+    CHUNK,
+    ESCAPE,
+    Broken,
+    TextInfo,
+    cut_text,
+    info_of,
+    read_json,
+    read_jsonl,
+)
 
-__all__ = ["READERS", "Broken", "CountingReader", "Opened", "csv_header", "open_text", "probe", "read_records"]
+__all__ = ["READERS", "Broken", "CountingReader", "Opened", "SafeGzip", "csv_header", "open_text", "probe",
+           "read_records"]
 
 HEAD = 1 << 16
-csv.field_size_limit(MAX_RECORD)
+_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 
 
 @dataclass
@@ -79,38 +95,124 @@ def _encoding(head: bytes) -> str:
     try:
         codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
     except UnicodeDecodeError:
-        return "cp1252"
+        # Not UTF-8 throughout. A file with UTF-8 characters in it is UTF-8 with some bad bytes (those
+        # records are quarantined); one without any is a single-byte Windows export.
+        return "utf-8" if _MULTIBYTE.search(head) else "cp1252"
     return "utf-8"
 
 
-class _Gzip(gzip.GzipFile):
-    """A GzipFile that also closes the file it reads from."""
+class SafeGzip(io.RawIOBase):
+    """Decompressed bytes of a gzip file (several members allowed) that never raise on bad data.
+
+    A cut, corrupt or over-large stream ends early instead: everything decompressed before the break
+    is returned, then end of file, and :attr:`error` says what happened and where.
+
+    Args:
+        fh: The compressed file.
+        cap: The most bytes to decompress (see :func:`ir_toolkit.sources.limits.inflate_cap`).
+    """
+
+    def __init__(self, fh: IO[bytes], cap: int) -> None:
+        self.fh, self.cap = fh, cap
+        self.error: str | None = None
+        self.produced = 0
+        self._d = zlib.decompressobj(31)
+        self._pending = b""
+        self._done = False
+        self._input = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while not self._pending and not self._done:
+            self._more(max(len(b), 1 << 16))
+        n = min(len(b), len(self._pending))
+        b[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def _stop(self, error: str | None) -> None:
+        self.error, self._done = error, True
+
+    def _more(self, want: int) -> None:
+        d = self._d
+        if d.eof:  # a member ended: another may follow (zero padding is allowed)
+            rest = d.unused_data + self.fh.read(1 << 16)
+            while rest and not rest.strip(b"\x00"):
+                rest = self.fh.read(1 << 16)
+            if not rest:
+                return self._stop(None)
+            if rest[:2] != b"\x1f\x8b":
+                return self._stop(f"bytes after gzip data at byte {self.produced} of the decompressed text are "
+                                  f"not gzip")
+            d = self._d = zlib.decompressobj(31)
+            data = rest
+        else:
+            data = d.unconsumed_tail or self.fh.read(1 << 18)
+            if not data:
+                tail = d.flush()
+                self._take(tail)
+                return self._stop(f"gzip stream cut short: the file ends after {self.produced} decompressed bytes, "
+                                  f"before the end of the compressed data")
+        try:
+            out = d.decompress(data, want)
+        except zlib.error as exc:
+            return self._stop(f"gzip data corrupt after {self.produced} decompressed bytes ({exc})")
+        self._take(out)
+
+    def _take(self, out: bytes) -> None:
+        room = self.cap - self.produced
+        if len(out) > room:
+            out = out[:room]
+            self._stop(f"gzip data expands beyond {self.cap} bytes (the limit: {limits.MAX_INFLATE} times the "
+                       f"compressed size, at least {limits.MIN_INFLATE_CAP} bytes); the rest is not read")
+        self._pending += out
+        self.produced += len(out)
 
     def close(self) -> None:
-        inner: Any = self.fileobj
         try:
-            super().close()
+            self.fh.close()
         finally:
-            if inner is not None:
-                inner.close()
+            super().close()
 
 
-def _raw(path: Path, compressed: bool) -> IO[bytes]:
+def _raw(path: Path, compressed: bool, counter: CountingReader | None = None) -> IO[bytes]:
     fh: IO[bytes] = open(path, "rb")  # noqa: SIM115 - closed by the caller
-    return cast(IO[bytes], _Gzip(fileobj=fh, mode="rb")) if compressed else fh
-
-
-def open_text(path: Path, opened: Opened, counter: CountingReader | None = None) -> IO[str]:
-    """The file as decoded text (surrogate escapes keep undecodable bytes visible).
-
-    ``counter`` (optional) counts the bytes read from the file itself (compressed bytes for gzip).
-    """
-    fh: IO[bytes] = open(path, "rb")  # noqa: SIM115 - closed with the returned wrapper
     if counter is not None:
         counter.fh = fh
         fh = io.BufferedReader(counter, CHUNK)
-    raw = cast(IO[bytes], _Gzip(fileobj=fh, mode="rb")) if opened.gzip else fh
-    return io.TextIOWrapper(raw, encoding=opened.encoding, errors="surrogateescape", newline="")
+    if not compressed:
+        return fh
+    return io.BufferedReader(SafeGzip(fh, limits.inflate_cap(path.stat().st_size)), 1 << 20)  # type: ignore[return-value]
+
+
+def _text_info(encoding: str, head: bytes) -> TextInfo:
+    if encoding == "utf-8-sig":
+        return TextInfo("utf-8", len(codecs.BOM_UTF8))
+    if encoding == "utf-16":
+        return TextInfo("utf-16-be" if head.startswith(codecs.BOM_UTF16_BE) else "utf-16-le", 2)
+    return TextInfo(encoding, 0)
+
+
+def open_text(path: Path, opened: Opened, counter: CountingReader | None = None) -> IO[str]:
+    """The file as decoded text; bytes the encoding cannot decode stay visible as escapes
+    (U+DC00 + byte), so only the records holding them are quarantined.
+
+    The returned stream carries ``text_info`` (byte offsets of text) and ``gzip`` (the
+    :class:`SafeGzip`, whose ``error`` tells why a gzip file ended early). JSON lines split at
+    ``\n`` only; CSV and JSON documents see every line break as written.
+
+    ``counter`` (optional) counts the bytes read from the file itself (compressed bytes for gzip).
+    """
+    raw = _raw(path, opened.gzip, counter)
+    head = raw.peek(4) if isinstance(raw, io.BufferedReader) else b""
+    text = io.TextIOWrapper(raw, encoding=opened.encoding, errors=ESCAPE,
+                            newline="\n" if opened.container == "jsonl" else "")
+    text.text_info = _text_info(opened.encoding, head[:4])  # type: ignore[attr-defined]
+    inner = raw.raw if isinstance(raw, io.BufferedReader) else None
+    text.gzip = inner if isinstance(inner, SafeGzip) else None  # type: ignore[attr-defined]
+    return text
 
 
 def probe(path: Path) -> tuple[Opened, str]:
@@ -125,6 +227,8 @@ def probe(path: Path) -> tuple[Opened, str]:
     compressed = magic == b"\x1f\x8b"
     with _raw(path, compressed) as raw:
         head = raw.read(HEAD)
+    if not head and compressed:
+        raise OSError("gzip data holds no readable bytes (corrupt or cut before any data)")
     enc = _encoding(head)
     text = codecs.getincrementaldecoder(enc)(errors="replace").decode(head, final=False).lstrip("\ufeff")
     stripped = text.lstrip(" \t\r\n")
@@ -147,39 +251,144 @@ def _is_object(line: str) -> bool:
         return False
 
 
+class _Oversize(Exception):
+    """A CSV row longer than the limit (already skipped; the reference is attached)."""
+
+    def __init__(self, offset: int, length: int, digest: str) -> None:
+        super().__init__(offset, length, digest)
+        self.offset, self.length, self.digest = offset, length, digest
+
+
+class _Lines:
+    """The physical lines of a CSV file for :mod:`csv`, in bounded memory, with their byte offsets.
+
+    Keeps the lines of the row being read (``pending``) so a broken row can be re-read line by
+    line; :meth:`unread` gives lines back.
+    """
+
+    def __init__(self, fh: IO[str], info: TextInfo) -> None:
+        self.fh, self.info = fh, info
+        self.offset = info.start  # byte offset of the next line
+        self.pending: list[tuple[int, str]] = []  # (offset, line) of the row being read
+        self.size = 0
+        self.back: list[tuple[int, str]] = []
+
+    def begin(self) -> None:
+        self.pending, self.size = [], 0
+
+    def unread(self, lines: list[tuple[int, str]]) -> None:
+        self.back = lines + self.back
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if self.back:
+            off, line = self.back.pop(0)
+        else:
+            limit = limits.MAX_RECORD
+            off = self.offset
+            line = self.fh.readline(limit + 1)
+            if not line:
+                raise StopIteration
+            if len(line) > limit and not line.endswith(("\n", "\r")):
+                length, digest = self._skip(line)
+                self.offset += length
+                raise _Oversize(self.pending[0][0] if self.pending else off,
+                                length + sum(self.info.nbytes(t) for _, t in self.pending), digest)
+            self.offset += self.info.nbytes(line)
+        self.pending.append((off, line))
+        self.size += len(line)
+        if self.size > limits.MAX_RECORD:
+            first = self.pending[0][0]
+            h = hashlib.sha256()
+            for _, t in self.pending:
+                h.update(self.info.encode(t))
+            length = sum(self.info.nbytes(t) for _, t in self.pending)
+            raise _Oversize(first, length, h.hexdigest())
+        return line
+
+    def _skip(self, head: str) -> tuple[int, str]:
+        h = hashlib.sha256()
+        for _, t in self.pending:
+            h.update(self.info.encode(t))
+        length = 0
+        piece = head
+        while piece:
+            data = self.info.encode(piece)
+            h.update(data)
+            length += len(data)
+            if piece.endswith(("\n", "\r")):
+                break
+            piece = self.fh.readline(1 << 20)
+        return length, h.hexdigest()
+
+
+def _one_row(line: str, width: int) -> bool:
+    """True when ``line`` alone is a whole CSV row of ``width`` fields (a place to resume at)."""
+    try:
+        rows = list(csv.reader([line]))
+    except csv.Error:
+        return False
+    return len(rows) == 1 and len(rows[0]) == width
+
+
 def read_csv(fh: IO[str]) -> Iterator[tuple[int, Any]]:
-    """Rows of a CSV file as dicts keyed by the header; a row of the wrong width is Broken."""
-    reader = csv.reader(fh)
+    """Rows of a CSV file as dicts keyed by the header; a row that cannot be read is Broken.
+
+    A broken row that swallowed several lines (a lost quote) is cut back to the lines before the
+    first one that is a whole row by itself, and reading resumes there; a row longer than the
+    limit is skipped and kept as a reference.
+    """
+    info = info_of(fh)
+    lines = _Lines(fh, info)
+    reader = csv.reader(lines)
     try:
         header = next(reader)
     except StopIteration:
         return
-    except csv.Error as exc:
-        yield 1, Broken(f"CSV header unreadable ({exc})", "")
+    except (csv.Error, _Oversize) as exc:
+        yield 1, Broken(f"CSV header unreadable ({exc.__class__.__name__}: {exc})", "")
         return
     if header and header[0].startswith("\ufeff"):
         header[0] = header[0][1:]
     width = len(header)
     n = 0
     while True:
+        lines.begin()
         try:
             row = next(reader)
         except StopIteration:
             return
+        except _Oversize as big:
+            n += 1
+            reader = csv.reader(lines)
+            yield n, Broken(f"CSV row {n} is longer than the limit of {limits.MAX_RECORD} characters per record "
+                            f"({big.length} bytes): kept as a reference, not copied", "", big.offset, big.length,
+                            big.digest)
+            continue
         except csv.Error as exc:
             n += 1
-            yield n, Broken(f"CSV row {n} unreadable ({exc})", "")
-            continue
-        if not row:
-            continue
-        n += 1
-        if len(row) != width:
+            reason = f"CSV row {n} unreadable ({exc})"
+        else:
+            if not row:
+                continue
+            n += 1
             if len(row) > width and not any(row[width:]):
                 row = row[:width]
-            else:
-                yield n, Broken(f"CSV row {n} has {len(row)} fields, the header has {width}", cut_text(",".join(row)))
+            if len(row) == width:
+                yield n, dict(zip(header, row, strict=True))
                 continue
-        yield n, dict(zip(header, row, strict=True))
+            reason = f"CSV row {n} has {len(row)} fields, the header has {width}"
+        pending = lines.pending
+        keep = next((j for j in range(1, len(pending)) if _one_row(pending[j][1], width)), len(pending))
+        if keep < len(pending):
+            lines.unread(pending[keep:])
+            reason += f"; it swallowed the {len(pending) - keep} line(s) after it, read again"
+        reader = csv.reader(lines)
+        text = "".join(t for _, t in pending[:keep]).rstrip("\r\n")
+        offset = pending[0][0] if pending else None
+        yield n, Broken(reason, cut_text(text), offset, info.nbytes(text), truncated=False)
 
 
 def csv_header(head: str) -> list[str]:
@@ -194,11 +403,31 @@ READERS = {"json": read_json, "jsonl": read_jsonl, "csv": read_csv}
 
 
 def read_records(fh: IO[str], container: str) -> Iterator[tuple[int, Any]]:
-    """The records of an open file; a file that stops being readable (a cut gzip stream, a disk
-    error) ends with one Broken record instead of an exception: what came before is kept."""
+    """The records of an open file; a file that stops being readable (a cut or corrupt gzip stream,
+    a disk error) ends with one Broken record saying why: everything before the break is kept.
+
+    When the break fell inside a record, that record's Broken entry carries the reason (one entry,
+    not two); otherwise one more Broken entry, with no text, records it.
+    """
     n = 0
+    last: tuple[int, Broken] | None = None
     try:
         for n, rec in READERS[container](fh):
+            if last is not None:
+                yield last
+                last = None
+            if isinstance(rec, Broken) and rec.truncated:
+                last = (n, rec)  # held back: the stream's own error may explain it
+                continue
             yield n, rec
     except (EOFError, OSError) as exc:
-        yield n + 1, Broken(f"file unreadable after record {n} ({exc.__class__.__name__}: {exc})", "")
+        error: str | None = f"file unreadable after record {n} ({exc.__class__.__name__}: {exc})"
+    else:
+        stream = getattr(fh, "gzip", None)
+        error = stream.error if isinstance(stream, SafeGzip) else None
+    if last is not None:
+        if error:
+            last[1].reason = f"{error}; the record cut there: {last[1].reason}"
+        yield last
+    elif error:
+        yield n + 1, Broken(error, "", truncated=True)
