@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -40,7 +41,12 @@ def rid(i: int) -> str:
 
 def signin(i: int, mark: bool = False) -> dict[str, Any]:
     """A Graph sign-in with its own id (and ``MARK`` in its user agent when asked)."""
-    return dict(SIGNIN, id=rid(i), userAgent=MARK if mark else f"agent {i} Malmö")
+    return dict(SIGNIN, id=rid(i), userAgent=MARK if mark else f"agent {i} {_noise(i)} Malmö")
+
+
+def _noise(i: int) -> str:
+    """Text that differs from record to record (gzip then cannot fold the whole file into a few bytes)."""
+    return hashlib.sha256(str(i).encode()).hexdigest()
 
 
 def ual(i: int, mark: bool = False) -> dict[str, Any]:
@@ -50,7 +56,7 @@ def ual(i: int, mark: bool = False) -> dict[str, Any]:
 
 def _purview_line(i: int, mark: bool) -> bytes:
     audit = json.loads(PURVIEW_ROW[5])
-    audit.update(Id=rid(i), ClientInfoString=MARK if mark else f"Client=REST;{i};Malmö")
+    audit.update(Id=rid(i), ClientInfoString=MARK if mark else f"Client=REST;{i};{_noise(i)};Malmö")
     row = [rid(i), *PURVIEW_ROW[1:5], json.dumps(audit, ensure_ascii=False), *PURVIEW_ROW[6:]]
     out = io.StringIO()
     csv.writer(out, lineterminator="\r\n").writerow(row)

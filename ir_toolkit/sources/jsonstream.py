@@ -419,7 +419,7 @@ def _broken(s: _Stream, reason: str, resync_first: bool = False) -> Broken:
             if not s.fill():
                 break
             start, i = s.pos, s.pos + done
-        if end >= 0 and s.follows(end) and end - start <= limits.MAX_RECORD:
+        if end >= 0 and s.follows(end):
             return _span(s, start, max(end, start + 1), reason)
     end_rel = end - start if end >= 0 else -1
     i = start + 1
@@ -447,7 +447,11 @@ def _broken(s: _Stream, reason: str, resync_first: bool = False) -> Broken:
 def _span(s: _Stream, start: int, end: int, reason: str, resume: int | None = None,
           truncated: bool = False) -> Broken:
     text = s.buf[start:end]
-    b = Broken(reason, cut_text(text), s.offset(start), s.info.nbytes(text), truncated=truncated)
+    if len(text) > limits.MAX_RECORD:
+        reason = f"{reason}: longer than the limit of {limits.MAX_RECORD} characters per record " \
+                 f"({s.info.nbytes(text)} bytes), kept as a reference, not copied"
+    b = Broken(reason, cut_text(text) if len(text) <= limits.MAX_RECORD else "", s.offset(start),
+               s.info.nbytes(text), truncated=truncated)
     if len(text) > 10_000:
         b.sha256 = hashlib.sha256(s.info.encode(text)).hexdigest()
     s.pos = end if resume is None else resume
@@ -582,6 +586,8 @@ def _run(s: _Stream) -> list[Any] | None:
         return None
     buf, start = s.buf, s.pos
     ends = [m.start() + 1 for m in s.boundary.finditer(buf, start)]
+    if any(b - a > limits.MAX_RECORD for a, b in zip([start, *ends], ends, strict=False)):
+        ends = []  # a record over the size bound: element by element, where it is measured
     for end in ends[:-4:-1]:  # the last three candidates, latest first
         if end - start < 4096 or LONG_INT.search(buf, start, end):
             break

@@ -44,6 +44,7 @@ __all__ = ["READERS", "Broken", "CountingReader", "Opened", "SafeGzip", "csv_hea
            "read_records"]
 
 HEAD = 1 << 16
+_GZ_PIECE = 1 << 15  # compressed bytes per decompression step (the output of one step is bounded by it)
 _MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 
 
@@ -101,6 +102,13 @@ def _encoding(head: bytes) -> str:
     return "utf-8"
 
 
+class _Ended:
+    """A finished gzip member: the next bytes start another one (or are padding)."""
+
+    eof = True
+    unused_data = b""
+
+
 class SafeGzip(io.RawIOBase):
     """Decompressed bytes of a gzip file (several members allowed) that never raise on bad data.
 
@@ -116,8 +124,9 @@ class SafeGzip(io.RawIOBase):
         self.fh, self.cap = fh, cap
         self.error: str | None = None
         self.produced = 0
-        self._d = zlib.decompressobj(31)
+        self._d: Any = zlib.decompressobj(31)
         self._pending = b""
+        self._at = 0  # bytes of _pending already returned
         self._done = False
         self._input = b""
 
@@ -125,20 +134,22 @@ class SafeGzip(io.RawIOBase):
         return True
 
     def readinto(self, b: Any) -> int:
-        while not self._pending and not self._done:
-            self._more(max(len(b), 1 << 16))
-        n = min(len(b), len(self._pending))
-        b[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
+        while self._at >= len(self._pending) and not self._done:
+            self._pending, self._at = b"", 0
+            self._more()
+        n = min(len(b), len(self._pending) - self._at)
+        b[:n] = memoryview(self._pending)[self._at:self._at + n]
+        self._at += n
         return n
 
     def _stop(self, error: str | None) -> None:
         self.error, self._done = error, True
 
-    def _more(self, want: int) -> None:
+    def _more(self) -> None:
         d = self._d
         if d.eof:  # a member ended: another may follow (zero padding is allowed)
-            rest = d.unused_data + self.fh.read(1 << 16)
+            rest = d.unused_data + self._input + self.fh.read(1 << 16)
+            self._input = b""
             while rest and not rest.strip(b"\x00"):
                 rest = self.fh.read(1 << 16)
             if not rest:
@@ -147,18 +158,28 @@ class SafeGzip(io.RawIOBase):
                 return self._stop(f"bytes after gzip data at byte {self.produced} of the decompressed text are "
                                   f"not gzip")
             d = self._d = zlib.decompressobj(31)
-            data = rest
-        else:
-            data = d.unconsumed_tail or self.fh.read(1 << 18)
-            if not data:
-                tail = d.flush()
-                self._take(tail)
+            self._input = rest
+        if not self._input:
+            self._input = self.fh.read(1 << 16)
+            if not self._input:
+                self._take(d.flush())
                 return self._stop(f"gzip stream cut short: the file ends after {self.produced} decompressed bytes, "
                                   f"before the end of the compressed data")
+        piece, self._input = self._input[:_GZ_PIECE], self._input[_GZ_PIECE:]
+        saved = d.copy()
         try:
-            out = d.decompress(data, want)
-        except zlib.error as exc:
+            out = d.decompress(piece)
+        except zlib.error as exc:  # again byte by byte, to keep every byte decompressed before the damage
+            self._d = d = saved
+            for i in range(len(piece)):
+                try:
+                    self._take(d.decompress(piece[i:i + 1]))
+                except zlib.error:
+                    break
             return self._stop(f"gzip data corrupt after {self.produced} decompressed bytes ({exc})")
+        if d.eof:
+            self._input = d.unused_data + self._input  # the next member (or padding) starts there
+            self._d = _Ended()
         self._take(out)
 
     def _take(self, out: bytes) -> None:
@@ -247,7 +268,7 @@ def probe(path: Path) -> tuple[Opened, str]:
 def _is_object(line: str) -> bool:
     try:
         return isinstance(json.loads(line), dict)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
 
 
@@ -388,7 +409,8 @@ def read_csv(fh: IO[str]) -> Iterator[tuple[int, Any]]:
         reader = csv.reader(lines)
         text = "".join(t for _, t in pending[:keep]).rstrip("\r\n")
         offset = pending[0][0] if pending else None
-        yield n, Broken(reason, cut_text(text), offset, info.nbytes(text), truncated=False)
+        cut = bool(pending) and keep == len(pending) and not pending[-1][1].endswith(("\n", "\r"))
+        yield n, Broken(reason, cut_text(text), offset, info.nbytes(text), truncated=cut)
 
 
 def csv_header(head: str) -> list[str]:
