@@ -381,12 +381,18 @@ def _learn_shape(s: _Stream, record: Any) -> None:
         s.boundary = re.compile(r"\}\s*,\s*(?=" + start + ")")
 
 
-def _candidate(s: _Stream, i: int) -> int | None:
-    """Where the next whole record starts after ``i`` in the buffer (it must decode), or None."""
-    for pattern, whole in ((s.record_start, False), (_GENERIC, True)):
+def _candidate(s: _Stream, i: int, shape_only: bool = False, before: int | None = None) -> int | None:
+    """Where the next whole record starts after ``i`` (and before ``before``) in the buffer, or None.
+
+    It must decode to an object followed by a separator. Records of the file's shape (its first
+    two keys) are looked for first; then, unless ``shape_only``, any object after a comma.
+    """
+    patterns = ((s.record_start, False),) if shape_only else ((s.record_start, False), (_GENERIC, True))
+    for pattern, whole in patterns:
         if pattern is None:
             continue
-        for tries, m in enumerate(pattern.finditer(s.buf, i)):
+        found = pattern.finditer(s.buf, i) if before is None else pattern.finditer(s.buf, i, before)
+        for tries, m in enumerate(found):
             if tries >= _MAX_TRIES:
                 break
             p = m.end() if whole else m.start()
@@ -419,7 +425,8 @@ def _broken(s: _Stream, reason: str, resync_first: bool = False) -> Broken:
             if not s.fill():
                 break
             start, i = s.pos, s.pos + done
-        if end >= 0 and s.follows(end):
+        swallowed = _candidate(s, start + 1, shape_only=True, before=end) if end >= 0 else None
+        if end >= 0 and s.follows(end) and swallowed is None:
             return _span(s, start, max(end, start + 1), reason)
     end_rel = end - start if end >= 0 else -1
     i = start + 1

@@ -255,11 +255,13 @@ def probe(path: Path) -> tuple[Opened, str]:
     stripped = text.lstrip(" \t\r\n")
     if not stripped:
         raise ValueError("file is empty")
+    lines = [ln for ln in stripped.splitlines()[:6] if ln.strip()]
     if stripped[0] == "[":
         container = "json"
     elif stripped[0] == "{":
-        lines = [ln for ln in stripped.splitlines()[:3] if ln.strip()]
-        container = "jsonl" if any(_is_object(ln) for ln in lines[:2]) else "json"
+        container = "jsonl" if any(_is_object(ln) for ln in lines[:4]) else "json"
+    elif any(_is_object(ln) for ln in lines[1:5]):  # JSON lines whose first line is damaged
+        container = "jsonl"
     else:
         container = "csv"
     return Opened(container, compressed, enc), stripped
