@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from conftest import cli
 from hostile_inputs import IMPORT, rid, signin, ual
@@ -36,20 +37,14 @@ def case_with_odd_times(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_times_outside_the_range_are_quarantined(case_with_odd_times: Path) -> None:
     case = Case.open(case_with_odd_times)
-    counts = {e["original"].rsplit("/", 1)[-1]: (e["records"], e["imported"], e["quarantined"]) for e in case.evidence()}
+    counts = {Path(e["original"]).name: (e["records"], e["imported"], e["quarantined"]) for e in case.evidence()}
     assert counts["signins.json"] == (13, 7, 6) and counts["ual.json"] == (7, 1, 6)
     q = case.quarantined()
     assert q["reason"].str.contains("outside what the analysis can represent").sum() == 10
     assert q["reason"].str.contains("no readable time").sum() == 2  # +275760: not even a time to pandas
     ev = case.read_events(columns=["record_id", "time", "token_issued_at"]).set_index("record_id")
     assert {rid(6), rid(7)} <= set(ev.index)  # the edges of the range are kept
-    assert ev.loc[rid(40), "token_issued_at"] is pd_nat()  # a secondary time out of range is cleared
-
-
-def pd_nat() -> object:
-    import pandas as pd
-
-    return pd.NaT
+    assert pd.isna(ev.loc[rid(40), "token_issued_at"])  # a secondary time out of range is cleared
 
 
 @pytest.mark.parametrize("verb", [("detect",), ("scope",), ("timeline", "--out", "{tmp}/t.csv"),
