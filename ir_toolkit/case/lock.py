@@ -70,6 +70,9 @@ def _holder(fd: int) -> str:
 
 
 def _open(root: Path) -> int:
+    mode = root.stat().st_mode
+    if not os.access(root, os.W_OK) or not mode & 0o222:  # write bits honoured even for root (as Case.open does)
+        raise CaseError(f"{root}: case folder is read-only")
     try:
         return os.open(root / LOCK, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
     except OSError as exc:
@@ -170,6 +173,15 @@ def recover(root: Path) -> list[str]:
     return removed
 
 
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def _disk_full(exc: OSError) -> bool:
+    """True for a full disk or a file size limit (also when Arrow reports it only in words)."""
+    text = str(exc).lower()
+    return exc.errno in _FULL or "no space left" in text or "file too large" in text or "errno 28" in text
+
+
 def _root_of(case: Any) -> Path:
     return Path(case.root) if hasattr(case, "root") else Path(case)
 
@@ -194,11 +206,19 @@ def writes_case(action: str) -> Callable[[F], F]:
             root = _root_of(case)
             if not (root / MANIFEST).is_file():
                 return fn(*args, **kwargs)
-            with write_lock(root, action) as first:
-                if first and hasattr(case, "manifest"):
-                    case.manifest = read_manifest(root)
-                    case.events = EventStore(root / "events")
-                return fn(*args, **kwargs)
+            try:
+                with write_lock(root, action) as first:
+                    if first and hasattr(case, "manifest"):
+                        case.manifest = read_manifest(root)
+                        case.events = EventStore(root / "events")
+                    return fn(*args, **kwargs)
+            except OSError as exc:
+                if _disk_full(exc):
+                    raise CaseError(f"{root}: the disk is full ({exc.strerror or exc}); free space and run {action} "
+                                    f"again: what was written is kept and nothing is counted twice") from None
+                if exc.errno == errno.EROFS:
+                    raise CaseError(f"{root}: case folder is on read-only storage ({action} writes to it)") from None
+                raise
 
         return wrapper  # type: ignore[return-value]
 
