@@ -267,3 +267,22 @@ def test_limits_are_documented() -> None:
     doc = (Path(__file__).resolve().parent.parent / "docs" / "import.md").read_text(encoding="utf-8")
     for name in ("MAX_RECORD", "MAX_DEPTH", "MAX_INFLATE", "MIN_INFLATE_CAP"):
         assert f"IR_TOOLKIT_{name}" in doc
+
+
+@pytest.mark.parametrize("kind", ["control byte", "lone surrogate", "invalid UTF-8", "nested 100 deep",
+                                  "nested 1,100 deep", "stray quote", "far future", "cut"])
+def test_fast_path_gives_the_same_result_on_damaged_files(tmp_path: Path, kind: str) -> None:
+    from test_import_fast import same_case
+
+    if kind == "far future":
+        recs = texts(300)
+        recs[120] = recs[120].replace(b'"2020-03-13T19:15:41.6195833Z"', b'"9999-12-31T23:59:59.9999999Z"')
+    else:
+        recs = texts(300, 120, KINDS.get(kind, b""))
+    data = build("json", recs)
+    if kind == "cut":
+        data = data[:data.index(rid(200).encode()) + 30]
+    path = tmp_path / "signins.json"
+    path.write_bytes(data)
+    res, events = same_case(tmp_path, path, batch_size=64)
+    assert res["quarantined"] == 1 and res["imported"] == (200 if kind == "cut" else 299)

@@ -329,6 +329,8 @@ def _merge(frame: pd.DataFrame, keep: Any, raws: pa.Array, positions: list[int],
 def _record(text: str) -> Any:
     try:
         return loads(text)
+    except RecursionError:  # DuckDB reads deeper than Python decodes: the per-record readers take over
+        raise _Stop("a record nested too deep for the decoder") from None
     except ValueError as exc:  # DuckDB wrote it, so it parses; kept for safety
         from ir_toolkit.sources.jsonstream import Broken
 
