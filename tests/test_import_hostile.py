@@ -286,3 +286,14 @@ def test_fast_path_gives_the_same_result_on_damaged_files(tmp_path: Path, kind: 
     path.write_bytes(data)
     res, events = same_case(tmp_path, path, batch_size=64)
     assert res["quarantined"] == 1 and res["imported"] == (200 if kind == "cut" else 299)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16"])
+def test_lone_surrogate_in_a_utf16_file_costs_one_record(tmp_path: Path, encoding: str) -> None:
+    text = build("jsonl", texts(N)).decode("utf-8").replace(rid(K), rid(K) + "\ud800")
+    path = tmp_path / "signins.jsonl"
+    path.write_bytes(text.encode(encoding, "surrogatepass"))
+    res, case = _import(tmp_path, path)
+    assert (res["records"], res["imported"], res["quarantined"]) == (N, N - 1, 1)
+    assert case.quarantined()["position"].tolist() == [K + 1]
+    assert _positions(case) == {rid(i): i + 1 for i in range(N) if i != K}

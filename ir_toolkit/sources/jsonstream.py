@@ -52,6 +52,8 @@ def _escape(exc: UnicodeError) -> tuple[str | bytes, int]:
         return "".join(chr(0xDC00 + b) for b in exc.object[exc.start:exc.end]), exc.end
     if isinstance(exc, UnicodeEncodeError):
         out = bytes(ord(c) - 0xDC00 if 0xDC00 <= ord(c) <= 0xDCFF else 0x3F for c in exc.object[exc.start:exc.end])
+        if exc.encoding.replace("_", "-").startswith("utf-16") and len(out) % 2:
+            out += b"\x00"  # UTF-16 encoders take whole code units only
         return out, exc.end
     raise exc
 
