@@ -179,7 +179,7 @@ def test_one_oversize_record_in_a_management_api_array(tmp_path: Path, monkeypat
 
 
 def test_lone_surrogate_costs_one_record_not_a_chunk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(jsonstream, "CHUNK", 1 << 16)
+    monkeypatch.setattr(jsonstream, "CHUNK", 1 << 16)  # the document reader reads it at each call
     path = tmp_path / "signins.json"
     path.write_bytes(build("json", texts(400, 200, DAMAGE["lone surrogate"])))
     for fast in (False, True):

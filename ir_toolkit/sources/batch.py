@@ -22,8 +22,8 @@ import pyarrow.compute as pc
 
 from ir_toolkit.sources import limits
 from ir_toolkit.sources.fields import boolean, integer, normalise_keys, text
-from ir_toolkit.sources.jsonstream import Broken
 from ir_toolkit.sources.mappers import MAPPERS, UNWRAP, RecordError, classify
+from ir_toolkit.sources.rawtext import Broken
 from ir_toolkit.timeutil import TIME_MAX, TIME_MIN, in_range, parse_times
 
 Prepare = Callable[[dict[str, Any], str], dict[str, Any]]

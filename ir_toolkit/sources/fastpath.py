@@ -39,6 +39,7 @@ from ir_toolkit.sources.batch import Batch, build_batch, frame_from_arrow
 from ir_toolkit.sources.fields import _norm, ip, loads, normalise_keys
 from ir_toolkit.sources.jsonstream import pages_of
 from ir_toolkit.sources.mappers import classify
+from ir_toolkit.sources.rawtext import Broken
 from ir_toolkit.sources.reader import Opened, csv_header
 from ir_toolkit.sqltext import literal
 from ir_toolkit.timeutil import in_range, parse_times
@@ -332,6 +333,4 @@ def _record(text: str) -> Any:
     except RecursionError:  # DuckDB reads deeper than Python decodes: the per-record readers take over
         raise _Stop("a record nested too deep for the decoder") from None
     except ValueError as exc:  # DuckDB wrote it, so it parses; kept for safety
-        from ir_toolkit.sources.jsonstream import Broken
-
         return Broken(f"unreadable record ({exc})", text)
