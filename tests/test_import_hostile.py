@@ -297,3 +297,32 @@ def test_lone_surrogate_in_a_utf16_file_costs_one_record(tmp_path: Path, encodin
     assert (res["records"], res["imported"], res["quarantined"]) == (N, N - 1, 1)
     assert case.quarantined()["position"].tolist() == [K + 1]
     assert _positions(case) == {rid(i): i + 1 for i in range(N) if i != K}
+
+
+@pytest.mark.parametrize("damage", ["lost closing quote", "stray quote", "control byte", "short row"])
+def test_fast_path_gives_the_same_result_on_damaged_purview_csv(tmp_path: Path, damage: str) -> None:
+    from test_import_fast import same_case
+
+    data = csv_file(300)
+    lines = data.split(b"\r\n")
+    row = lines[121]
+    lines[121] = {"lost closing quote": row.replace(b'}",', b"},", 1),
+                  "stray quote": row.replace(b"Client=REST", b'Cli"ent=REST', 1),
+                  "control byte": row.replace(b"Client=REST", b"Cli\x01ent=REST", 1),
+                  "short row": row.split(b',"{')[0]}[damage]
+    path = tmp_path / "purview.csv"
+    path.write_bytes(b"\r\n".join(lines))
+    res, _ = same_case(tmp_path, path, batch_size=64)
+    assert (res["records"], res["imported"], res["quarantined"]) == (300, 299, 1)
+
+
+def test_small_cut_gzip_is_read_not_refused(tmp_path: Path) -> None:
+    """A gzip file smaller than the sniffing window, cut short: its whole records are imported."""
+    path = evidence_file(tmp_path, "jsonl.gz", 6)
+    packed = path.read_bytes()
+    path.write_bytes(packed[: int(len(packed) * 0.85)])
+    readable = zlib.decompressobj(31).decompress(packed[: int(len(packed) * 0.85)])
+    complete = readable.count(b"\n")
+    assert 1 <= complete < 6
+    res, case = _import(tmp_path, path)
+    assert (res["records"], res["imported"], res["quarantined"]) == (complete + 1, complete, 1)
