@@ -45,7 +45,7 @@ def _file(container: str) -> tuple[bytes, list[tuple[int, int]]]:
     return data, spans
 
 
-FILES = {c: _file(c) for c in ("json", "page", "jsonl", "csv")}
+FILES = {c: _file(c) for c in ("json", "page", "pages", "jsonl", "jsonl-pages", "csv")}
 
 
 @st.composite
@@ -68,7 +68,7 @@ def damage(draw: st.DrawFn, container: str) -> tuple[bytes, set[int]]:
 
 @pytest.mark.parametrize("container", list(FILES))
 def test_damage_costs_only_the_damaged_records(container: str) -> None:
-    suffix = {"csv": ".csv", "jsonl": ".jsonl"}.get(container, ".json")
+    suffix = {"csv": ".csv", "jsonl": ".jsonl", "jsonl-pages": ".jsonl"}.get(container, ".json")
 
     @settings(max_examples=25, deadline=None, derandomize=True,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

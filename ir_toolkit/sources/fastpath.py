@@ -173,10 +173,10 @@ class _Decider:
         return pa.array(np.isin(values, accepted), type=pa.bool_())
 
     def _accept(self, record: Any, nkeys: int) -> bool:
+        if self.which == "signins" and (isinstance(record, list) or pages_of(record) is not None):
+            raise _Stop("a Graph page or an array inside the array")
         if not isinstance(record, dict):
             return False
-        if self.which == "signins" and pages_of(record) is not None:
-            raise _Stop("a Graph page inside the array")
         if len(record) != nkeys:  # a key written twice: json keeps the last value, DuckDB the first
             return False
         for where, spellings in self.keys.items():
@@ -329,8 +329,11 @@ def _merge(frame: pd.DataFrame, keep: Any, raws: pa.Array, positions: list[int],
 
 def _record(text: str) -> Any:
     try:
-        return loads(text)
+        value = loads(text)
     except RecursionError:  # DuckDB reads deeper than Python decodes: the per-record readers take over
         raise _Stop("a record nested too deep for the decoder") from None
     except ValueError as exc:  # DuckDB wrote it, so it parses; kept for safety
         return Broken(f"unreadable record ({exc})", text)
+    if isinstance(value, list) and value:  # the per-record readers read a nested array's items as records
+        raise _Stop("an array inside the array")
+    return value

@@ -58,6 +58,14 @@ def pages_of(obj: Any) -> list[Any] | None:
     return _pages(obj)
 
 
+def _records(value: Any, pages: bool) -> list[Any]:
+    """The records of one array element: a nested array's items (a stray ``[`` must not hide them
+    all behind one non-record), a page's records (with ``pages``), else the element itself."""
+    if isinstance(value, list) and value:  # (an empty one stays one record, quarantined: nothing vanishes)
+        return [rec for item in value for rec in _flatten(item)]
+    return _flatten(value) if pages else [value]
+
+
 def _flatten(obj: Any) -> list[Any]:
     page = _pages(obj)
     return page if page is not None else [obj]
@@ -93,11 +101,12 @@ def read_jsonl(fh: IO[str]) -> Iterator[tuple[int, Any]]:
             obj = loads(line)
         except (ValueError, RecursionError) as exc:
             text = line.rstrip("\r\n")
-            if _PAGE.match(text.lstrip()):  # a compact Graph page: its other records are still good
+            if "{" in text:  # a page, records run together, or a record cut by a line break: the good ones count
                 for _, rec in read_json(_Line(text, TextInfo(info.encoding, start))):
                     n += 1
                     if isinstance(rec, Broken):
                         rec.reason = f"line {line_no}: {rec.reason}"
+                        rec.truncated = rec.truncated and not line.endswith("\n")
                     yield n, rec
                 continue
             n += 1
@@ -204,7 +213,7 @@ def _array(s: Stream, count: list[int], pages: bool = True) -> Iterator[tuple[in
         if ok and s.record_start is None:
             learn_shape(s, values[0])
         for value in values:
-            for rec in _flatten(value) if pages and ok else (value,):
+            for rec in _records(value, pages) if ok else (value,):
                 count[0] += 1
                 yield count[0], rec
     s.pos += 1

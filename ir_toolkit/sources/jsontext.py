@@ -29,7 +29,7 @@ __all__ = ["WS", "Scanner", "Stream", "TooBig", "broken_value", "element", "lear
 
 WS = " \t\r\n"
 DECODER = json.JSONDecoder()
-_GENERIC = re.compile(r',\s*(?=\{\s*")')
+_GENERIC = re.compile(r'(?:,|"value"\s*:\s*\[)\s*(?=\{\s*")')  # an object after a comma or opening a page
 _STRUCT = re.compile(r'["{}\[\]]')
 _STRING = re.compile(r'["\\]')
 _SCALAR_END = re.compile(r"[,\]}\s]")
@@ -197,6 +197,15 @@ class Scanner:
         return -1
 
 
+def _shape(k1: str, first_is_text: bool, k2: str) -> str:
+    """The pattern of a record's start from its first two keys (JSON literals) and first value's kind."""
+    value = r'"(?:[^"\\]|\\.)*"' if first_is_text else r"-?\d+"
+    return r"\{\s*" + re.escape(k1) + r"\s*:\s*" + value + r"\s*,\s*" + re.escape(k2) + r"\s*:"
+
+
+_FIRST_KEYS = re.compile(r'\{\s*("(?:[^"\\]|\\.)*")\s*:\s*("(?:[^"\\]|\\.)*"|-?\d+)\s*,\s*("(?:[^"\\]|\\.)*")\s*:')
+
+
 def learn_shape(s: Stream, record: Any) -> None:
     """Remember the first record's shape: its first two keys mark where records begin."""
     if s.record_start is not None or not isinstance(record, dict) or len(record) < 2:
@@ -205,21 +214,29 @@ def learn_shape(s: Stream, record: Any) -> None:
     if not isinstance(record[k1], str | int) or isinstance(record[k1], bool):
         s.record_start = re.compile(r"(?!)")  # no usable shape: generic resynchronisation only
         return
-    value = r'"(?:[^"\\]|\\.)*"' if isinstance(record[k1], str) else r"-?\d+"
-    start = (r"\{\s*" + re.escape(json.dumps(k1)) + r"\s*:\s*" + value + r"\s*,\s*"
-             + re.escape(json.dumps(k2)) + r"\s*:")
+    start = _shape(json.dumps(k1), isinstance(record[k1], str), json.dumps(k2))
     s.record_start = re.compile(r"(?=" + start + ")")
     if _orjson is not None:
         s.boundary = re.compile(r"\}\s*,\s*(?=" + start + ")")
 
 
-def candidate(s: Stream, i: int, shape_only: bool = False, before: int | None = None) -> int | None:
+def _guess_shape(s: Stream, start: int) -> re.Pattern[str] | None:
+    """Before any record decoded: the shape of the broken one, read from its own first two keys."""
+    m = _FIRST_KEYS.match(s.buf, start)
+    if m is None:
+        return None
+    return re.compile(r"(?=" + _shape(m[1], m[2].startswith('"'), m[3]) + ")")
+
+
+def candidate(s: Stream, i: int, shape_only: bool = False, before: int | None = None,
+              origin: int | None = None) -> int | None:
     """Where the next whole record starts after ``i`` (and before ``before``) in the buffer, or None.
 
     It must decode to an object followed by a separator. Records of the file's shape (its first
-    two keys) are looked for first; then, unless ``shape_only``, any object after a comma.
+    two keys) are looked for first; then, unless ``shape_only``, any object after a comma or opening a page's ``value``.
     """
-    patterns = ((s.record_start, False),) if shape_only else ((s.record_start, False), (_GENERIC, True))
+    shape = s.record_start if s.record_start is not None else _guess_shape(s, i - 1 if origin is None else origin)
+    patterns = ((shape, False),) if shape_only else ((shape, False), (_GENERIC, True))
     for pattern, whole in patterns:
         if pattern is None:
             continue
@@ -263,7 +280,7 @@ def broken_value(s: Stream, reason: str, resync_first: bool = False) -> Broken:
     end_rel = end - start if end >= 0 else -1
     i = start + 1
     while True:
-        cand = candidate(s, i)
+        cand = candidate(s, i, origin=start)
         if cand is not None:
             stop = cand
             while stop > start + 1 and s.buf[stop - 1] in WS + ",":
