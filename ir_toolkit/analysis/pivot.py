@@ -20,7 +20,18 @@ An entity is specific to the actor when nothing legitimate in the tenant uses it
   the sign-ins cannot tell, one a mailbox's established clients read it from (its access
   history) is not the actor's own;
 * a token or session id some sign-in issued is legitimate by definition, and so is an Exchange
-  session (SessionId) that carried such a token.
+  session (SessionId) that carried such a token;
+* a token, session or Exchange session also used from an address legitimate use vouches for (the
+  user's sign-ins, a tenant address, the mailbox's own access history) is the owner's, not the actor's;
+* an address such an owner's token or session was used from is shared infrastructure (a traveller
+  on the VPN exit the actor also uses, whose session also reads the mailbox from the office): it
+  marks events only through other actor-specific evidence, as any shared address.
+
+An address also marks no event that nothing else ties to the actor and that the mailbox's own
+established client made (an application that read it during the baseline); pivoting from likely
+(unproven) evidence, it marks only events of an application the actor was seen using. Where the
+sign-ins cannot tell a VPN exit the actor shares with a traveller, the traveller's own mail client
+on it is the traveller's.
 
 The logic is SQL over the pack's helper views (``signins``, ``access_judged``,
 ``issued_tokens``, ``issued_sessions``), so it runs on any engine.
@@ -55,6 +66,9 @@ EXPRESSIONS = {
     "user_agent": "user_agent",
 }
 
+# How access_judged names addresses legitimate use vouches for (not Microsoft infrastructure: the
+# actor's own REST records may show a front-end address too).
+VOUCHED_ADDRESSES = "('sign-ins', 'tenant address', 'mailbox history', 'tenant address (mailbox history)')"
 # Where legitimate use of an entity shows: (kind, value expression over alias t, FROM, WHERE).
 LEGIT_SOURCES = (
     ("ip", "t.ip", "signins t", "t.result = 'success'"),
@@ -70,6 +84,12 @@ LEGIT_SOURCES = (
     ("token", "t.token_id", "issued_tokens t", None),
     ("session", "t.session_id", "issued_sessions t", None),
     ("exchange_session", "t.exchange_session_id", "issued_access t", None),
+    *((kind, f"t.{column}", "access_judged t", f"t.address_known_from IN {VOUCHED_ADDRESSES}")
+      for kind, column in (("token", "token_id"), ("session", "session_id"),
+                           ("exchange_session", "exchange_session_id"))),
+    *(("ip", "t.ip", f"access_judged t JOIN (SELECT DISTINCT {column} AS id FROM access_judged WHERE {column} IS NOT "
+       f"NULL AND address_known_from IN {VOUCHED_ADDRESSES}) v ON v.id = t.{column}", None)
+      for column in ("token_id", "session_id")),
 )
 
 
@@ -85,6 +105,43 @@ def _legit_sql() -> str:
         parts.append(f"SELECT c.kind, c.value FROM {source} JOIN pivot_candidates c "
                      f"ON c.kind = '{kind}' AND c.value = {expr}{cond}")
     return "SELECT DISTINCT kind, value FROM (" + " UNION ALL ".join(parts) + ") l"
+
+
+def _legitimate(engine: Engine, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The (kind, value) pairs of ``pairs`` that legitimate use shares (one probe per legitimate source)."""
+    if not pairs:
+        return set()
+    engine.register("pivot_candidates", pd.DataFrame(pairs, columns=["kind", "value"]).astype("str"))
+    rows = engine.run_sql(_legit_sql())
+    return {(str(k), str(v)) for k, v in zip(rows["kind"], rows["value"], strict=True)}
+
+
+def _address_only(engine: Engine, hits: pd.DataFrame, actor_apps: set[str] | None) -> set[str]:
+    """record_ids of ``hits`` that their address alone reached and that are not the actor's for it.
+
+    Such an event is left unmarked when the mailbox's established client made it (an application that read
+    the mailbox during the baseline) or, with ``actor_apps``, when no event of the actor so far used its
+    application.
+
+    Args:
+        engine: A prepared engine (``established_apps`` exists).
+        hits: Rows of :func:`_touched_sql` (record_id and the followed entity of each kind).
+        actor_apps: Applications (lower-case ids) of the actor's marked events, or None not to require one.
+    """
+    others = [k for k in KINDS if k != "ip"]
+    only_ip = hits.loc[hits["ip"].notna() & hits[others].isna().all(axis=1), "record_id"].astype(str)
+    if only_ip.empty:
+        return set()
+    engine.register("pivot_marked", pd.DataFrame({"record_id": pd.Series(sorted(set(only_ip)), dtype="str")}))
+    rows = engine.run_sql(
+        "SELECT x.record_id, lower(coalesce(x.client_app_id, x.app_id)) AS app, "
+        "CASE WHEN e.app IS NULL THEN 0 ELSE 1 END AS established FROM events x "
+        "JOIN pivot_marked m ON m.record_id = x.record_id "
+        "LEFT JOIN established_apps e ON e.mailbox = x.mailbox AND e.app = lower(coalesce(x.client_app_id, x.app_id))")
+    drop = rows["established"] == 1
+    if actor_apps is not None:
+        drop |= ~rows["app"].isin(actor_apps)
+    return set(rows.loc[drop, "record_id"].astype(str))
 
 
 def _entity_rows_sql() -> str:
@@ -137,7 +194,7 @@ class PivotResult:
 
 
 def follow_pivots(engine: Engine, seeds: set[str], max_rounds: int = 10,
-                  follow: frozenset[str] | None = None) -> PivotResult:
+                  follow: frozenset[str] | None = None, corroborate: bool = False) -> PivotResult:
     """Mark every event the actor-specific entities of ``seeds`` touched, to a fixed point.
 
     Each round reads the entities of the events marked in the previous round (one scan joined on
@@ -150,6 +207,8 @@ def follow_pivots(engine: Engine, seeds: set[str], max_rounds: int = 10,
         seeds: record_ids of confirmed actor events.
         max_rounds: Safety bound on the number of rounds.
         follow: Entity kinds that may be followed (default: every kind but NEVER_FOLLOWED).
+        corroborate: An event reached by its address alone must also use an application the actor's marked
+            events use (for pivots from likely, unproven evidence).
     """
     skip = NEVER_FOLLOWED | (frozenset(KINDS) - follow if follow is not None else frozenset())
     marked = {s for s in seeds if s}
@@ -159,18 +218,16 @@ def follow_pivots(engine: Engine, seeds: set[str], max_rounds: int = 10,
     followed: set[tuple[str, str]] = set()
     shared: set[tuple[str, str]] = set()
     judged: set[tuple[str, str]] = set()
+    actor_apps: set[str] = set()
     new_ids = set(marked)
     for round_no in range(1, max_rounds + 1):
         if not new_ids:
             break
         engine.register("pivot_marked", pd.DataFrame({"record_id": pd.Series(sorted(new_ids), dtype="str")}))
-        cands = sorted(_pairs(engine.run_sql(_marked_rows_sql())) - judged)
-        if cands:
-            engine.register("pivot_candidates", pd.DataFrame(cands, columns=["kind", "value"]).astype("str"))
-            legit_rows = engine.run_sql(_legit_sql())
-            legit = {(str(k), str(v)) for k, v in zip(legit_rows["kind"], legit_rows["value"], strict=True)}
-        else:
-            legit = set()
+        pairs = _pairs(engine.run_sql(_marked_rows_sql()))
+        actor_apps |= {v for k, v in pairs if k == "app"}
+        cands = sorted(pairs - judged)
+        legit = _legitimate(engine, cands)
         judged |= set(cands)
         shared |= legit | {c for c in cands if c[0] in skip}
         fresh = [c for c in cands if c not in legit and c[0] not in skip and c not in followed]
@@ -179,6 +236,11 @@ def follow_pivots(engine: Engine, seeds: set[str], max_rounds: int = 10,
         followed |= set(fresh)
         engine.register("pivot_entities", pd.DataFrame(fresh, columns=["kind", "value"]).astype("str"))
         hits = engine.run_sql(_touched_sql())
+        owners = _address_only(engine, hits, actor_apps if corroborate else None)
+        if owners:
+            hits = hits[~hits["record_id"].astype(str).isin(owners)]
+            log.info("pivot round %d: %d events on a followed address not the actor's (their own client)",
+                     round_no, len(owners))
         before = len(marked)
         touched = set(hits["record_id"].astype(str))
         new_ids = touched - marked
