@@ -100,6 +100,18 @@ def parse_times(values: pd.Series, dayfirst: bool = False) -> pd.Series:
     return fast.astype("datetime64[us, UTC]")
 
 
+# What the analysis can represent: every verb computes with these times (windows, token lifetimes,
+# nanosecond engines), so an event outside this range is quarantined at import (its secondary times,
+# such as token_issued_at, are cleared instead; the record's raw text keeps the original).
+TIME_MIN = pd.Timestamp("1900-01-01", tz="UTC")
+TIME_MAX = pd.Timestamp("2200-01-01", tz="UTC")  # exclusive
+
+
+def in_range(times: pd.Series) -> pd.Series:
+    """True where a UTC time lies in ``[TIME_MIN, TIME_MAX)`` (False for NaT)."""
+    return ((times >= TIME_MIN) & (times < TIME_MAX)).fillna(False).astype(bool)
+
+
 def iso(ts: object) -> str | None:
     """Format a timestamp as ISO 8601 UTC with a ``Z`` suffix (None for missing)."""
     t = parse_time(ts)

@@ -20,6 +20,7 @@ import pandas as pd
 from ir_toolkit.case import Case
 from ir_toolkit.errors import UserError
 from ir_toolkit.schema import EVENT_COLUMN_NAMES, to_arrow
+from ir_toolkit.sqltext import identifier, literal
 
 Data = Case | duckdb.DuckDBPyConnection | pd.DataFrame
 FREQS = ("minute", "hour", "day", "week")
@@ -92,8 +93,8 @@ def activity_counts(data: Data, by: Sequence[str] = ("mailbox",), freq: str = "d
     cols = check_columns(by)
     if freq not in FREQS:
         raise UserError(f"unknown bucket size {freq!r}: choose one of {', '.join(FREQS)}")
-    keys = ", ".join(f'"{c}"' for c in cols)
-    sql = (f"SELECT {keys}{', ' if keys else ''}date_trunc('{freq}', timezone($tz, time)) AS bucket, "
+    keys = ", ".join(identifier(c) for c in cols)
+    sql = (f"SELECT {keys}{', ' if keys else ''}date_trunc({literal(freq)}, timezone($tz, time)) AS bucket, "
            f"count(*) AS events, coalesce(sum(items), 0) AS items FROM events {_where(where)} "
            f"GROUP BY ALL ORDER BY bucket{', ' if keys else ''}{keys}")
     frame = connect(data).execute(sql, {"tz": check_tz(tz)}).df()
@@ -126,9 +127,10 @@ def value_counts(data: Data, column: str, where: str | None = None) -> pd.DataFr
     """
     check_columns([column])
     extra = f" AND ({where})" if where else ""
-    sql = (f'SELECT CAST("{column}" AS VARCHAR) AS value, count(*) AS events, min(time) AS first, '
-           f'max(time) AS last FROM events WHERE "{column}" IS NOT NULL '
-           f"AND CAST(\"{column}\" AS VARCHAR) <> ''{extra} GROUP BY ALL ORDER BY value")
+    name = identifier(column)
+    sql = (f"SELECT CAST({name} AS VARCHAR) AS value, count(*) AS events, min(time) AS first, "
+           f"max(time) AS last FROM events WHERE {name} IS NOT NULL "
+           f"AND CAST({name} AS VARCHAR) <> ''{extra} GROUP BY ALL ORDER BY value")
     frame = connect(data).sql(sql).df()
     for col in ("first", "last"):
         frame[col] = utc(frame[col])

@@ -30,6 +30,7 @@ from ir_toolkit.analysis.indicators import indicators, match_addresses
 from ir_toolkit.analysis.infrastructure import infrastructure_addresses
 from ir_toolkit.analysis.rhythm import POSTPROCESSORS
 from ir_toolkit.case import Case
+from ir_toolkit.case.lock import writes_case
 from ir_toolkit.schema import FINDING_COLUMN_NAMES, FINDING_COLUMNS, conform, empty_frame, to_arrow
 from ir_toolkit.timeutil import iso, now_utc, parse_time
 
@@ -239,6 +240,7 @@ def read_findings(case: Case) -> pd.DataFrame | None:
     return conform(pq.read_table(path).to_pandas(), FINDING_COLUMNS)
 
 
+@writes_case("detect")
 def detect(case: Case | str | Path, pack: str = "token-forgery", params: dict[str, Any] | None = None,
            write: bool = True, progress: bool = False, engine: str | None = None,
            engine_options: dict[str, Any] | None = None) -> pd.DataFrame:

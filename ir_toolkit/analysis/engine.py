@@ -23,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ir_toolkit.case import Case
+from ir_toolkit.sqltext import literal
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class DuckDBEngine:
         self.con = duckdb.connect()
         self.con.execute("SET TimeZone='UTC'")
         if memory_limit:
-            self.con.execute(f"SET memory_limit='{memory_limit}'")
+            self.con.execute(f"SET memory_limit={literal(memory_limit)}")
         case.events.connect(self.con)
 
     def run_sql(self, sql: str) -> pd.DataFrame:
@@ -93,21 +94,9 @@ def arrow_to_pandas(table: pa.Table) -> pd.DataFrame:
 
 
 def sql_literal(value: Any) -> str:
-    """Render a Python value as a portable SQL literal (strings quoted, lists as ``a, b``).
+    """Render a Python value as a portable SQL literal (see :func:`ir_toolkit.sqltext.literal`).
 
     Timestamps become ``CAST('YYYY-MM-DD HH:MM:SS' AS TIMESTAMP)`` (UTC sessions).
     """
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, pd.Timestamp):
-        t = value.tz_convert("UTC") if value.tzinfo else value
-        return f"CAST('{t.strftime('%Y-%m-%d %H:%M:%S.%f')}' AS TIMESTAMP)"
-    if isinstance(value, list | tuple | set):
-        items = [sql_literal(v) for v in value]
-        return ", ".join(items) if items else "NULL"
-    return "'" + str(value).replace("'", "''") + "'"
+    return literal(value)
 

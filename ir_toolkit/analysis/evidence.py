@@ -19,6 +19,7 @@ from ir_toolkit.analysis.engine import Engine
 from ir_toolkit.analysis.holes import file_split_holes, holes_json, merge_holes, rhythm_holes
 from ir_toolkit.case import Case
 from ir_toolkit.schema import SOURCES
+from ir_toolkit.sqltext import literal
 from ir_toolkit.timeutil import iso, parse_time
 
 # Sources whose period and holes matter (tenant snapshots carry object creation dates, not activity).
@@ -62,14 +63,14 @@ LIMITS: dict[str, str] = {
 
 
 def _hourly(engine: Engine) -> pd.DataFrame:
-    names = ", ".join(f"'{s}'" for s in LOG_SOURCES)
+    names = literal(list(LOG_SOURCES))
     return engine.run_sql(
         f"SELECT source, date_trunc('hour', time) AS hour, count(*) AS events, min(time) AS first, max(time) AS last "
         f"FROM events WHERE source IN ({names}) AND time IS NOT NULL GROUP BY source, date_trunc('hour', time)")
 
 
 def _files(engine: Engine) -> pd.DataFrame:
-    names = ", ".join(f"'{s}'" for s in LOG_SOURCES)
+    names = literal(list(LOG_SOURCES))
     return engine.run_sql(
         f"SELECT source, split_part(evidence, '#', 1) AS file, min(time) AS first, max(time) AS last, "
         f"count(*) AS events FROM events WHERE source IN ({names}) AND time IS NOT NULL "
@@ -86,7 +87,7 @@ def inferred_signin_holes(engine: Engine, lifetime_minutes: int = 90, since: pd.
     no sign-in issued any of them, the sign-in export is missing that period: a hole, not a forgery.
     Only tokens issued between ``since`` and ``until`` (the sign-in logs' own period) count.
     """
-    signins = ", ".join(f"'{s}'" for s in ("signin_interactive", "signin_noninteractive"))
+    signins = literal(["signin_interactive", "signin_noninteractive"])
     rows = engine.run_sql(f"""
         WITH issued AS (SELECT DISTINCT token_id FROM events WHERE source IN ({signins}) AND token_id IS NOT NULL),
         acc AS (SELECT a.user, lower(coalesce(a.client_app_id, a.app_id)) AS app, a.ip, a.token_id,

@@ -28,6 +28,7 @@ from ir_toolkit.analysis.detect import FINDINGS_JSON, Prepared, detect, prepare,
 from ir_toolkit.analysis.evidence import profile_json
 from ir_toolkit.analysis.pivot import LIKELY_FOLLOWED, PivotResult, follow_pivots
 from ir_toolkit.case import Case
+from ir_toolkit.case.lock import writes_case
 from ir_toolkit.paths import reference_file
 from ir_toolkit.timeutil import iso, now_utc
 
@@ -186,6 +187,7 @@ def _unverifiable_periods(prep: Prepared) -> list[dict[str, Any]]:
     return periods
 
 
+@writes_case("scope")
 def scope(case: Case | str | Path, findings: pd.DataFrame | None = None, write: bool = True,
           params: dict[str, Any] | None = None, engine: str | None = None,
           engine_options: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from ir_toolkit.case.case import Case
+from ir_toolkit.case.lock import writes_case
 from ir_toolkit.case.manifest import sha256_file
 from ir_toolkit.errors import UserError
 from ir_toolkit.sources.graph.auth import TokenProvider
@@ -54,6 +55,7 @@ def scaled_options(scale: float, **kw: Any) -> Options:
     return replace(opts, poll_interval=opts.poll_interval * scale, poll_cap=opts.poll_cap * scale)
 
 
+@writes_case("collect")
 def collect_case(case: Case, *, client_id: str, mode: str, since: str, until: str, tenant: str | None = None,
                  sources: str | None = None, cloud: str | None = None, certificate: str | None = None,
                  secret_env: str | None = None, authority_url: str | None = None, graph_url: str | None = None,

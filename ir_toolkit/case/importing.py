@@ -32,6 +32,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.ipc  # noqa: F401 - pa.ipc
 
+from ir_toolkit.case.lock import writes_case
 from ir_toolkit.errors import InputFormatError
 from ir_toolkit.sources.formats import BATCH, FORMATS, Batch, Format, detect, sample
 from ir_toolkit.sources.reader import CountingReader, Opened
@@ -75,6 +76,7 @@ def _check(path: Path, format: str) -> tuple[Format, Opened]:
     return fmt, s.opened
 
 
+@writes_case("import")
 def import_files(case: Case, paths: Any, format: str = "auto", progress: bool = False,
                  dayfirst: bool = False, batch_size: int = BATCH, workers: int | None = None,
                  fast: bool | None = None) -> list[dict[str, Any]]:

@@ -28,10 +28,10 @@ log = logging.getLogger(__name__)
 _SQL_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "bool": "BOOLEAN", "list<item: string>": "VARCHAR[]"}
 
 
-def _projection(con: duckdb.DuckDBPyConnection, source: str, columns: Iterable[str]) -> str:
-    """The select list of ``columns`` over ``source``; a column the stored files lack (a case written before
-    the column was added to the schema) is read as a typed NULL."""
-    present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+def _projection(present: Iterable[str], columns: Iterable[str]) -> str:
+    """The select list of ``columns`` over stored files with the ``present`` columns; a column the stored files
+    lack (a case written before the column was added to the schema) is read as a typed NULL."""
+    present = set(present)
     types = {c.name: _SQL_TYPES.get(str(c.type), "TIMESTAMPTZ") for c in EVENT_COLUMNS}
     return ", ".join(c if c in present else f"CAST(NULL AS {types.get(c, 'VARCHAR')}) AS {c}" for c in columns)
 
@@ -117,9 +117,13 @@ class EventStore:
             stored += new.num_rows
         return stored, duplicates
 
-    def glob(self) -> str:
-        """The DuckDB glob over every part file."""
-        return str(self.root / "*" / "*.parquet")
+    def relation(self, con: duckdb.DuckDBPyConnection, files: list[Path]) -> duckdb.DuckDBPyRelation:
+        """The part files as one DuckDB relation (by name, columns unioned).
+
+        The paths are handed to DuckDB as values, never pasted into SQL text: a case folder
+        named ``x'; COPY ...`` or ``case [1]`` is read like any other.
+        """
+        return con.read_parquet([str(f) for f in files], union_by_name=True)
 
     def connect(self, con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection with a view ``events`` over the whole store.
@@ -127,10 +131,10 @@ class EventStore:
         The view has every canonical column even when the store is empty.
         """
         con = con or duckdb.connect()
-        if self._files():
-            source = f"read_parquet('{self.glob()}', union_by_name=true)"
-            con.execute(f"CREATE OR REPLACE VIEW events AS SELECT {_projection(con, source, EVENT_COLUMN_NAMES)} "
-                        f"FROM {source}")
+        files = self._files()
+        if files:
+            rel = self.relation(con, files)
+            rel.project(_projection(rel.columns, EVENT_COLUMN_NAMES)).create_view("events", replace=True)
         else:
             con.register("_empty_events", pa.Table.from_pandas(empty_frame(), preserve_index=False))
             con.execute("CREATE OR REPLACE VIEW events AS SELECT * FROM _empty_events")
@@ -147,20 +151,24 @@ class EventStore:
         Args:
             sources: Only these sources (default all).
             columns: Only these columns (default all canonical columns).
-            where: An extra SQL predicate over the canonical columns.
+            where: An extra SQL predicate over the canonical columns (constant text written by the
+                caller; values go in through :func:`ir_toolkit.sqltext.literal`).
 
         Returns:
             A DataFrame with canonical dtypes; ``time`` is tz-aware UTC.
         """
         cols = list(columns) if columns is not None else list(EVENT_COLUMN_NAMES)
+        unknown = [c for c in cols if c not in EVENT_COLUMN_NAMES]
+        if unknown:  # names become SQL text: only the canonical ones
+            raise ValueError(f"not canonical event columns: {', '.join(map(repr, unknown))}")
         files = self._files(sources)
         if not files:
             return empty_frame()[cols]
         con = duckdb.connect()
         con.execute("SET TimeZone='UTC'")
-        file_list = "[" + ", ".join(f"'{f}'" for f in files) + "]"
-        source = f"read_parquet({file_list}, union_by_name=true)"
-        sql = f"SELECT {_projection(con, source, cols)} FROM {source}"
+        rel = self.relation(con, files)
+        rel.create_view("stored_events")
+        sql = f"SELECT {_projection(rel.columns, cols)} FROM stored_events"
         if where:
             sql += f" WHERE {where}"
         if "time" in cols:

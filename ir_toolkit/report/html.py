@@ -28,6 +28,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from ir_toolkit import __version__
 from ir_toolkit.case import Case
+from ir_toolkit.case.lock import writes_case
 from ir_toolkit.report import casedata
 from ir_toolkit.report import evidence as holdings
 from ir_toolkit.report.coverage import coverage_figure
@@ -256,6 +257,7 @@ def render_html(context: dict[str, Any]) -> str:
     return env.get_template("report.html.j2").render(**context)
 
 
+@writes_case("report")
 def render_report(case: Case | str | Path, out: str | Path | None = None, redact: bool = False,
                   tz: str = "UTC", networks: Iterable[str] = ()) -> Path:
     """Write the self-contained HTML report.

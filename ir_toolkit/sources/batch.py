@@ -21,10 +21,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ir_toolkit.schema import EVENT_COLUMN_NAMES, EVENT_COLUMNS
+from ir_toolkit.sources import limits
 from ir_toolkit.sources.fields import boolean, integer, normalise_keys, text
-from ir_toolkit.sources.jsonstream import Broken
 from ir_toolkit.sources.mappers import MAPPERS, RecordError, classify, unwrap
-from ir_toolkit.timeutil import parse_times
+from ir_toolkit.sources.rawtext import Broken
+from ir_toolkit.timeutil import TIME_MAX, TIME_MIN, in_range, parse_times
 
 Prepare = Callable[[dict[str, Any], str], dict[str, Any]]
 
@@ -74,12 +75,17 @@ def build_batch(chunk: Iterator[tuple[int, Any]], *, evidence: str, dayfirst: bo
     rec: Any = None
     norm: Any = None
 
-    def bad(pos: int, reason: str, record: Any) -> None:
+    def bad(pos: int, reason: str, record: Any, where: Broken | None = None) -> None:
         if isinstance(record, bytes):
             record = record.decode("utf-8", "backslashreplace")
         elif isinstance(record, str):
             record = _printable(record)
-        quarantined.append({"file": evidence, "position": pos, "reason": reason, "record": record})
+        entry = {"file": evidence, "position": pos, "reason": reason, "record": record}
+        if where is not None and where.offset is not None:  # where the record lies in the file
+            entry.update(offset=where.offset, length=where.length)
+            if where.sha256:
+                entry["sha256"] = where.sha256
+        quarantined.append(entry)
 
     enabled = gc.isenabled()
     gc.disable()  # parsed records hold no cycles; the collector only slows the parse down
@@ -106,18 +112,19 @@ def build_batch(chunk: Iterator[tuple[int, Any]], *, evidence: str, dayfirst: bo
     return Batch(frame, quarantined, records)
 
 def _prepare(pos: int, rec: Any, hint: str, family: str | None, prepare: Prepare | None,
-             bad: Callable[[int, str, Any], None]) -> tuple[str, dict[str, Any], bytes] | None:
+             bad: Callable[..., None]) -> tuple[str, dict[str, Any], bytes] | None:
     """Family, normalised record and raw JSON of one record, or None (quarantined)."""
     if isinstance(rec, Broken):
-        bad(pos, rec.reason, rec.text)
+        bad(pos, rec.reason, rec.text, rec)
         return None
     if not isinstance(rec, dict):
         bad(pos, f"record {pos} is a JSON {type(rec).__name__}, not an object", _safe(rec))
         return None
     try:
         raw = _dumps(rec)
-    except UnicodeEncodeError:
-        bad(pos, f"record {pos} holds bytes that are not valid in the file's encoding", _safe(rec))
+    except (UnicodeEncodeError, RecursionError):
+        bad(pos, f"record {pos} holds a lone UTF-16 surrogate or bytes that are not valid in the file's encoding",
+            _safe(rec))
         return None
     try:
         norm = normalise_keys(rec)
@@ -127,6 +134,9 @@ def _prepare(pos: int, rec: Any, hint: str, family: str | None, prepare: Prepare
         if kind is None:
             raise RecordError(f"not a record this format knows (keys: {', '.join(map(str, list(rec)[:8]))})")
         kind, norm = unwrap(kind, norm)
+        if raw.count(b"{") + raw.count(b"[") > limits.MAX_DEPTH and \
+                max(limits.depth(rec), limits.depth(norm)) > limits.MAX_DEPTH:  # nested text (AuditData) too
+            raise RecordError(f"nested more than {limits.MAX_DEPTH} levels deep (the limit)")
         return kind, norm, raw
     except RecordError as exc:
         bad(pos, f"record {pos}: {exc}", raw)
@@ -135,7 +145,7 @@ def _prepare(pos: int, rec: Any, hint: str, family: str | None, prepare: Prepare
     return None
 
 def _map(family: str, rs: list[dict[str, Any]], positions: list[int], raws: list[bytes],
-         evidence: str, dayfirst: bool, bad: Callable[[int, str, Any], None]) -> pd.DataFrame:
+         evidence: str, dayfirst: bool, bad: Callable[..., None]) -> pd.DataFrame:
     """Map one family's records column by column; a record that breaks the mapper is quarantined."""
     mapper = MAPPERS[family]
     cols: dict[str, list[Any]]
@@ -154,14 +164,38 @@ def _map(family: str, rs: list[dict[str, Any]], positions: list[int], raws: list
                 cols.setdefault(name, [None] * len(keep)).extend(one.get(name, [None]))
             keep.append(i)
         positions, raws = [positions[i] for i in keep], [raws[i] for i in keep]
-    frame = _frame(cols, positions, raws, evidence, dayfirst)
-    missing = frame["time"].isna() & (frame["source"] != "tenant_snapshot")
-    if missing.any():
+    try:
+        frame = _frame(cols, positions, raws, evidence, dayfirst)
+    except (UnicodeError, pa.ArrowException):  # a value Arrow cannot hold (a lone surrogate): find its record
+        keep = []
+        for i, pos in enumerate(positions):
+            try:
+                _frame({k: v[i:i + 1] for k, v in cols.items()}, [pos], raws[i:i + 1], evidence, dayfirst)
+            except (UnicodeError, pa.ArrowException) as exc:
+                bad(pos, f"record {pos}: a value cannot be stored ({exc.__class__.__name__}: {exc})", raws[i])
+                continue
+            keep.append(i)
+        cols = {k: [v[i] for i in keep] for k, v in cols.items()}
+        positions, raws = [positions[i] for i in keep], [raws[i] for i in keep]
+        frame = _frame(cols, positions, raws, evidence, dayfirst)
+    timed = frame["source"] != "tenant_snapshot"
+    missing = frame["time"].isna() & timed
+    outside = ~missing & frame["time"].notna() & ~in_range(frame["time"])
+    if missing.any() or outside.any():
         times = cols.get("time") or [None] * len(positions)
         for i in missing[missing].index:
-            bad(positions[i], f"record {positions[i]}: no readable time (got {times[i]!r})", raws[i])
-        frame = frame[~missing].reset_index(drop=True)
+            bad(positions[i], f"record {positions[i]}: no readable time (got {_shown(times[i])})", raws[i])
+        for i in outside[outside].index:
+            bad(positions[i], f"record {positions[i]}: time {_shown(times[i])} is outside what the analysis can "
+                f"represent ({TIME_MIN.year}-01-01 .. {TIME_MAX.year}-01-01)", raws[i])
+        frame = frame[~(missing | outside)].reset_index(drop=True)
     return frame
+
+
+def _shown(value: Any) -> str:
+    """A field value for a quarantine reason: its repr, cut to 200 characters."""
+    text = repr(value)
+    return text if len(text) <= 200 else text[:200] + "..."
 
 
 def _safe(obj: Any) -> str:
@@ -169,7 +203,10 @@ def _safe(obj: Any) -> str:
     try:
         dumped = json.dumps(obj, default=str, ensure_ascii=False)
     except (TypeError, ValueError, RecursionError):
-        dumped = repr(obj)
+        try:
+            dumped = repr(obj)
+        except RecursionError:
+            dumped = f"<a {type(obj).__name__} nested too deep to show>"
     return _printable(dumped)[:1_000_000]
 
 
@@ -222,7 +259,7 @@ def _frame(cols: dict[str, list[Any]], positions: list[int], raws: list[bytes], 
     for name in MAPPED_COLUMNS:
         values = cols.get(name) or [None] * n
         if name in ("time", "token_issued_at"):
-            data[name] = parse_times(pd.Series(values, dtype=object), dayfirst=dayfirst)
+            data[name] = _bounded(parse_times(pd.Series(values, dtype=object), dayfirst=dayfirst), name)
             continue
         if name in _INTS:
             arr = _typed(values, pa.int64(), integer)
@@ -247,11 +284,11 @@ def frame_from_arrow(cols: dict[str, Any], positions: list[int], raws: pa.Array,
         values = cols.get(name)
         if name in ("time", "token_issued_at"):
             if isinstance(values, pd.Series):
-                data[name] = values.reset_index(drop=True)
+                data[name] = _bounded(values.reset_index(drop=True), name)
             else:
                 texts = pd.Series(pd.arrays.ArrowExtensionArray(values)) if values is not None else \
                     pd.Series([None] * n, dtype=object)
-                data[name] = parse_times(texts, dayfirst=dayfirst)
+                data[name] = _bounded(parse_times(texts, dayfirst=dayfirst), name)
             continue
         kind = pa.int64() if name in _INTS else pa.bool_() if name == "throttled" else \
             pa.list_(pa.string()) if name in _LISTS else pa.string()
@@ -263,6 +300,14 @@ def frame_from_arrow(cols: dict[str, Any], positions: list[int], raws: pa.Array,
             arr = values.cast(kind)
         data[name] = pd.Series(pd.arrays.ArrowExtensionArray(arr))
     return _finish(data, positions, raws.cast(pa.string()), evidence)
+
+
+def _bounded(times: pd.Series, name: str) -> pd.Series:
+    """Secondary times (token_issued_at) outside the representable range are cleared; ``time`` is
+    kept as read (:func:`_map` quarantines its record)."""
+    if name == "time":
+        return times
+    return times.where(in_range(times) | times.isna())
 
 
 def _finish(data: dict[str, Any], positions: list[int], raws: pa.Array, evidence: str) -> pd.DataFrame:

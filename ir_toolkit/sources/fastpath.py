@@ -34,13 +34,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from ir_toolkit.sources import fastsql
+from ir_toolkit.sources import fastsql, limits
 from ir_toolkit.sources.batch import Batch, build_batch, frame_from_arrow
 from ir_toolkit.sources.fields import _norm, ip, loads, normalise_keys
-from ir_toolkit.sources.jsonstream import MAX_RECORD, _pages
+from ir_toolkit.sources.jsonstream import pages_of
 from ir_toolkit.sources.mappers import classify
+from ir_toolkit.sources.rawtext import Broken
 from ir_toolkit.sources.reader import Opened, csv_header
-from ir_toolkit.timeutil import parse_times
+from ir_toolkit.sqltext import literal
+from ir_toolkit.timeutil import in_range, parse_times
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +72,15 @@ def kind(fmt_name: str, path: Path, opened: Opened, head: str) -> str | None:
     return None
 
 
-def _source(which: str, path: Path, opened: Opened) -> str:
-    """The DuckDB table function reading a sign-in array (Purview CSVs are read by :func:`csv_rows`)."""
-    compression = "gzip" if opened.gzip else "none"
-    name = str(path).replace("'", "''")
-    return (f"read_json('{name}', format='array', records=false, columns={{'j': 'JSON'}}, "
-            f"maximum_object_size={MAX_RECORD}, compression='{compression}')")
+def _source(con: duckdb.DuckDBPyConnection, path: Path, opened: Opened) -> str:
+    """A view ``evidence_file`` reading a sign-in array (Purview CSVs are read by :func:`csv_rows`).
+
+    The path goes to DuckDB as a value (a relation), never pasted into SQL text.
+    """
+    con.read_json(str(path), format="array", records="false", columns={"j": "JSON"},
+                  maximum_object_size=limits.MAX_RECORD, compression="gzip" if opened.gzip else "none"
+                  ).create_view("evidence_file", replace=True)
+    return "evidence_file"
 
 
 def csv_rows(path: Path, opened: Opened, columns: tuple[str, ...] = fastsql.PURVIEW_HEADER) -> pa.RecordBatchReader:
@@ -102,21 +107,20 @@ def parse_fast(which: str, path: Path, opened: Opened, *, evidence: str, batch_s
     """Batches of one file through DuckDB; ``slow(done)`` parses the file per record after record ``done``."""
     # sign-ins: DuckDB's JSON reader streams on one thread, so stage 2 maps each batch beside it (a
     # second connection); Purview rows come from Arrow's CSV reader and both stages run as one query
-    if which == "signins":
-        query, stage2 = fastsql.signin_stage1(_source(which, path, opened)), fastsql.signin_stage2("decoded")
-    else:
-        query, stage2 = fastsql.purview_stage2(f"({fastsql.purview_stage1('csv_rows')})", carry=True), None
     decide = _Decider(which)
     done = 0
     con, mapper = duckdb.connect(), duckdb.connect()  # one streams the file, the other maps its batches
     try:
         for c in (con, mapper):
             c.execute("SET enable_progress_bar = false")
-            c.execute(f"SET memory_limit = '{MEMORY}'")
+            c.execute(f"SET memory_limit = {literal(MEMORY)}")
         # DuckDB decodes the next batches while Python maps and writes this one (two CPUs busy)
-        con.execute(f"SET max_streaming_buffer_size = '{READ_AHEAD}'")
-        con.execute(f"SET streaming_buffer_size = '{READ_AHEAD}'")
-        if which == "purview":
+        con.execute(f"SET max_streaming_buffer_size = {literal(READ_AHEAD)}")
+        con.execute(f"SET streaming_buffer_size = {literal(READ_AHEAD)}")
+        if which == "signins":
+            query, stage2 = fastsql.signin_stage1(_source(con, path, opened)), fastsql.signin_stage2("decoded")
+        else:
+            query, stage2 = fastsql.purview_stage2(f"({fastsql.purview_stage1('csv_rows')})", carry=True), None
             con.register("csv_rows", csv_rows(path, opened))
         reader = con.sql(query).to_arrow_reader(batch_size)
         for decoded in rebatch(reader, batch_size):
@@ -175,10 +179,10 @@ class _Decider:
         return pa.array(np.isin(values, accepted), type=pa.bool_())
 
     def _accept(self, record: Any, nkeys: int) -> bool:
+        if self.which == "signins" and (isinstance(record, list) or pages_of(record) is not None):
+            raise _Stop("a Graph page or an array inside the array")
         if not isinstance(record, dict):
             return False
-        if self.which == "signins" and _pages(record) is not None:
-            raise _Stop("a Graph page inside the array")
         if len(record) != nkeys:  # a key written twice: json keeps the last value, DuckDB the first
             return False
         for where, spellings in self.keys.items():
@@ -235,6 +239,7 @@ def _batch(which: str, decoded: pa.Table, t: pa.Table, done: int, decide: _Decid
 
     ok = pc.and_kleene(pc.fill_null(one_array(t.column("ok")), False),
                        decide(one_array(t.column("kh")), sample))
+    ok = pc.and_(ok, pa.array(~_maybe_deep(raws)))  # the per-record path decides on those
     cols: dict[str, Any] = {name: one_array(t.column(name)) for name in t.column_names
                             if name not in ("kh", "ok", "raw", "nkeys")}
     if which == "signins":
@@ -263,13 +268,44 @@ def _batch(which: str, decoded: pa.Table, t: pa.Table, done: int, decide: _Decid
         cols["target"] = pc.if_else(mail, no_text, cols["target"])
     cols["ip"] = ips(cols["ip"])
     times = parse_times(pd.Series(pd.arrays.ArrowExtensionArray(cols["time"])), dayfirst=dayfirst)
-    ok = pc.and_(ok, pa.array(times.notna().to_numpy()))
+    ok = pc.and_(ok, pa.array(in_range(times).to_numpy()))  # the rest: quarantined per record
     cols["time"] = times
     keep = ok.to_numpy(zero_copy_only=False)
     frame = frame_from_arrow(cols, positions, raws, evidence, dayfirst)
     if keep.all():
         return Batch(frame, [], n)
     return merge_refused(frame, keep, raws, positions, evidence=evidence, dayfirst=dayfirst, hint=hint, family=family)
+
+
+def _maybe_deep(raws: pa.Array) -> np.ndarray:
+    """Rows that may nest deeper than ``limits.MAX_DEPTH`` (vectorised; never misses one).
+
+    Depth is read from the brackets alone; a row whose strings hold brackets, or whose brackets do
+    not balance, counts as maybe deep too.
+    """
+    n = len(raws)
+    many = pc.greater(pc.add(pc.count_substring(raws, "{"), pc.count_substring(raws, "[")), limits.MAX_DEPTH)
+    flags = pc.fill_null(many, True).to_numpy(zero_copy_only=False)
+    if not flags.any():
+        return flags
+    rows = np.flatnonzero(flags)
+    some = raws.take(pa.array(rows))
+    quoted = pc.fill_null(pc.match_substring_regex(some, r'"[^"]*[\[\]{}][^"]*"'), True).to_numpy(zero_copy_only=False)
+    marks = pc.replace_substring_regex(some, r"[^\[\]{}]+", "").cast(pa.large_string())
+    data = np.frombuffer(marks.buffers()[2] or b"", dtype=np.uint8)
+    offsets = np.frombuffer(marks.buffers()[1], dtype=np.int64)[marks.offset:marks.offset + len(marks) + 1]
+    level = np.concatenate([[0], np.cumsum(np.where((data == ord("{")) | (data == ord("[")), 1, -1))])
+    starts, ends = offsets[:-1], offsets[1:]
+    deep = np.zeros(len(rows), bool)
+    full = ends > starts
+    if full.any():
+        base = level[starts[full]]
+        top = np.maximum.reduceat(level[1:], starts[full]) - base
+        low = np.minimum.reduceat(level[1:], starts[full]) - base
+        deep[full] = (top > limits.MAX_DEPTH) | (low < 0) | (level[ends[full]] != base)
+    out = np.zeros(n, bool)
+    out[rows] = deep | quoted
+    return out
 
 
 def merge_refused(frame: pd.DataFrame, keep: Any, raws: pa.Array, positions: list[int], *, evidence: str,
@@ -308,8 +344,11 @@ def merge_refused(frame: pd.DataFrame, keep: Any, raws: pa.Array, positions: lis
 
 def _record(text: str) -> Any:
     try:
-        return loads(text)
+        value = loads(text)
+    except RecursionError:  # DuckDB reads deeper than Python decodes: the per-record readers take over
+        raise _Stop("a record nested too deep for the decoder") from None
     except ValueError as exc:  # DuckDB wrote it, so it parses; kept for safety
-        from ir_toolkit.sources.jsonstream import Broken
-
         return Broken(f"unreadable record ({exc})", text)
+    if isinstance(value, list) and value:  # the per-record readers read a nested array's items as records
+        raise _Stop("an array inside the array")
+    return value

@@ -1,45 +1,42 @@
-"""JSON containers read incrementally: documents (arrays, Graph pages, single objects,
-several documents one after the other) and JSON lines.
+"""JSON containers read incrementally: documents (arrays, Graph pages, arrays of pages, single
+objects, several documents one after the other) and JSON lines.
 
-Readers yield ``(position, record)``: position is the 1-based record number (JSON lines: the
-line number) and record is what the JSON holds, or a :class:`Broken` with the text that could
-not be read and why. A Graph page (``{"@odata.context": ..., "value": [...]}``) yields its
-records. Memory stays bounded: the text is read in chunks of :data:`CHUNK` characters and one
-record larger than :data:`MAX_RECORD` is reported broken.
+Readers yield ``(position, record)``: position is the record's 1-based number in the file (every
+record of a page, every JSON line, every broken span counts one) and record is what the JSON holds,
+or a :class:`Broken` with the text that could not be read, why, and where it lies in the file.
+
+A bad record never ends the file: the reader finds where it ends (a string- and nesting-aware scan
+that ignores what makes it invalid: control characters, lone surrogates, undecodable bytes) or, when
+the damage hides that (a lost quote), where the next record of the same shape starts, and carries on
+there. Memory stays bounded: text is read in chunks of :data:`CHUNK` characters, and a record longer
+than ``limits.MAX_RECORD`` is skipped in bounded memory and reported as a reference (byte offset,
+length, sha256), not copied.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
+import io
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import IO, Any
 
+from ir_toolkit.sources import limits
 from ir_toolkit.sources.fields import LONG_INT, loads
+from ir_toolkit.sources.jsontext import WS, Stream, broken_value, element, learn_shape, why
+from ir_toolkit.sources.rawtext import ESCAPE, Broken, TextInfo, cut_text, info_of
 
 try:
     import orjson as _orjson
 except ImportError:  # pragma: no cover - orjson is a declared dependency
     _orjson = None  # type: ignore[assignment]
 
-CHUNK = 1 << 22
-MAX_RECORD = 64 << 20
-_WS = " \t\r\n"
-_DECODER = json.JSONDecoder()
+__all__ = ["CHUNK", "ESCAPE", "MAX_RECORD", "Broken", "TextInfo", "cut_text", "info_of", "pages_of", "read_json",
+           "read_jsonl"]
 
-
-@dataclass
-class Broken:
-    """A record that could not be read: the text (cut to 10 kB) and the reason."""
-
-    reason: str
-    text: str
-
-
-
-def cut_text(text: str) -> str:
-    return text if len(text) <= 10_000 else text[:10_000] + f"... ({len(text)} characters)"
+CHUNK = 1 << 22  # characters per read of the document reader
+MAX_RECORD = limits.MAX_RECORD  # the default; readers consult ``limits.MAX_RECORD`` at run time
+_PAGE = re.compile(r'\{\s*"(?:@odata[^"\\]*|value)"\s*:')
 
 
 def _pages(obj: Any) -> list[Any] | None:
@@ -56,6 +53,19 @@ def _pages(obj: Any) -> list[Any] | None:
             before.append(key)
         return table_rows(obj) if "tables" in obj else None
     return None
+
+
+def pages_of(obj: Any) -> list[Any] | None:
+    """The records of a Graph page, else None (see :func:`_pages`)."""
+    return _pages(obj)
+
+
+def _records(value: Any, pages: bool) -> list[Any]:
+    """The records of one array element: a nested array's items (a stray ``[`` must not hide them
+    all behind one non-record), a page's records (with ``pages``), else the element itself."""
+    if isinstance(value, list) and value:  # (an empty one stays one record, quarantined: nothing vanishes)
+        return [rec for item in value for rec in _flatten(item)]
+    return _flatten(value) if pages else [value]
 
 
 def _flatten(obj: Any) -> list[Any]:
@@ -102,140 +112,166 @@ def table_rows(obj: dict[str, Any]) -> list[Any] | None:
     return out
 
 
+# ----- JSON lines -------------------------------------------------------------------------------
 def read_jsonl(fh: IO[str]) -> Iterator[tuple[int, Any]]:
-    """Records of a JSON lines file; a line that is no JSON is one Broken record."""
-    for n, line in enumerate(fh, 1):
+    """Records of a JSON lines file; a line that is no JSON (or too long) is one Broken record.
+
+    A line that is a Graph page yields each of its records, each with its own position.
+    """
+    info = info_of(fh)
+    offset = info.start
+    n = line_no = 0
+    while True:
+        limit = limits.MAX_RECORD
+        line = fh.readline(limit + 1)
+        if not line:
+            return
+        line_no += 1
+        start = offset
+        if len(line) > limit and not line.endswith("\n"):
+            length, digest = _skip_line(fh, line, info)
+            offset += length
+            n += 1
+            yield n, Broken(f"line {line_no} is longer than the limit of {limit} characters per record "
+                            f"({length} bytes): kept as a reference, not copied", "", start, length, digest)
+            continue
+        offset += info.nbytes(line)
         if not line.strip():
             continue
         try:
             obj = loads(line)
-        except ValueError as exc:
-            yield n, Broken(f"line {n} is not valid JSON ({exc.args[0].split(':')[0]})", cut_text(line.rstrip("\n")))
+        except (ValueError, RecursionError) as exc:
+            text = line.rstrip("\r\n")
+            if "{" in text:  # a page, records run together, or a record cut by a line break: the good ones count
+                for _, rec in read_json(_Line(text, TextInfo(info.encoding, start))):
+                    n += 1
+                    if isinstance(rec, Broken):
+                        rec.reason = f"line {line_no}: {rec.reason}"
+                        rec.truncated = rec.truncated and not line.endswith("\n")
+                    yield n, rec
+                continue
+            n += 1
+            yield n, Broken(f"line {line_no} is not valid JSON ({why(exc)})", cut_text(text), start,
+                            info.nbytes(text), truncated=not line.endswith("\n"))
             continue
         for rec in _flatten(obj):
+            n += 1
             yield n, rec
 
 
-class _Stream:
-    """A text buffer over a file, refilled on demand, for the incremental JSON reader."""
+class _Line(io.StringIO):
+    """One line's text as a stream, with the byte offset it starts at in the file."""
 
-    def __init__(self, fh: IO[str]) -> None:
-        self.fh, self.buf, self.pos, self.eof = fh, "", 0, False
-        self.fills = 0
-        self.no_runs = -1
-
-    def fill(self) -> bool:
-        if self.eof:
-            return False
-        chunk = self.fh.read(CHUNK)
-        if not chunk:
-            self.eof = True
-            return False
-        self.buf = self.buf[self.pos:] + chunk
-        self.pos = 0
-        self.fills += 1
-        return True
-
-    def skip(self, chars: str = _WS) -> str:
-        """Skip ``chars``; return the next character ('' at end of file)."""
-        while True:
-            buf, pos = self.buf, self.pos
-            while pos < len(buf) and buf[pos] in chars:
-                pos += 1
-            self.pos = pos
-            if pos < len(buf):
-                return buf[pos]
-            if not self.fill():
-                return ""
-
-    def value(self) -> Any:
-        """Decode the next JSON value, reading more as needed. Raises ValueError when broken."""
-        self.skip()
-        while True:
-            try:
-                obj, end = _DECODER.raw_decode(self.buf, self.pos)
-            except ValueError:
-                if len(self.buf) - self.pos < MAX_RECORD and self.fill():
-                    continue
-                raise
-            if end >= len(self.buf) and self.fill():  # a number cut by the chunk boundary
-                continue
-            self.pos = end
-            return obj
-
-    def rest(self) -> str:
-        rest = self.buf[self.pos:]
-        while len(rest) < 10_000 and self.fill():
-            rest = self.buf[self.pos:]
-        return rest
+    def __init__(self, text: str, info: TextInfo) -> None:
+        super().__init__(text)
+        self.text_info = info
 
 
+def _skip_line(fh: IO[str], head: str, info: TextInfo) -> tuple[int, str]:
+    """Read on to the end of an over-long line in bounded memory: its byte length and sha256."""
+    h = hashlib.sha256()
+    length = 0
+    piece = head
+    while piece:
+        data = info.encode(piece)
+        h.update(data)
+        length += len(data)
+        if piece.endswith("\n"):
+            break
+        piece = fh.readline(1 << 20)
+    return length, h.hexdigest()
+
+
+# ----- JSON documents ---------------------------------------------------------------------------
+
+
+# ----- JSON documents ---------------------------------------------------------------------------
 def read_json(fh: IO[str]) -> Iterator[tuple[int, Any]]:
     """Records of JSON documents: arrays, Graph pages, arrays of pages, single objects.
 
-    Documents are read incrementally, one after the other (concatenated documents are
-    allowed). A syntax error or truncation ends the file: what follows is one Broken record
-    (its text cut), everything before it is kept.
+    Documents are read incrementally, one after the other (concatenated documents are allowed).
+    A broken record is one Broken record and reading carries on after it; damage outside any
+    record (a page's own fields) is one Broken span up to the next record that decodes.
     """
-    s = _Stream(fh)
+    s = Stream(fh, CHUNK)
     count = [0]
-    try:
-        while (c := s.skip(_WS + "\ufeff")) != "":
+    while (c := s.skip(WS + "\ufeff,]}")) != "":
+        start, before = s.mark(), count[0]
+        try:
             if c == "[":
                 yield from _array(s, count)
             elif c == "{":
                 yield from _object(s, count)
-            else:
+            else:  # a scalar document, or text that is no JSON: up to the next record is one Broken
                 for rec in _flatten(s.value()):
                     count[0] += 1
                     yield count[0], rec
-    except ValueError as exc:
-        yield count[0] + 1, Broken(f"JSON broken after record {count[0]}: {str(exc).split(':')[0]}", cut_text(s.rest()))
+        except (ValueError, RecursionError) as exc:
+            if count[0] == before:
+                s.reset(start)
+            if s.truncated and s.skip() == "":
+                return
+            count[0] += 1
+            yield count[0], broken_value(s, f"JSON broken after record {before}: {why(exc)}", resync_first=True)
 
 
-def _array(s: _Stream, count: list[int], pages: bool = True) -> Iterator[tuple[int, Any]]:
+def _array(s: Stream, count: list[int], pages: bool = True) -> Iterator[tuple[int, Any]]:
     """Elements of an array; with ``pages`` an element that is a Graph page yields its records.
 
     Runs of whole elements are decoded in one orjson call where the records' first two keys
     mark where one element ends and the next begins (see :func:`_run`); everything else, and any
-    run that does not decode, goes element by element through the stdlib decoder.
+    run that does not decode, goes element by element through the stdlib decoder. A broken
+    element is one Broken record; reading resumes after it.
     """
     s.pos += 1
-    boundary: re.Pattern[str] | None = None
-    while (c := s.skip(_WS + ",")) != "]":
+    while (c := s.skip(WS + ",")) != "]":
         if c == "":
-            raise ValueError("unexpected end of file inside an array (truncated JSON)")
-        run = _run(s, boundary) if boundary is not None else None
-        values = run if run is not None else [s.value()]
-        if boundary is None and _orjson is not None and isinstance(values[0], dict) and len(values[0]) > 1:
-            boundary = _boundary(values[0])
+            if not s.truncated:
+                s.truncated = True
+                count[0] += 1
+                yield count[0], Broken("the file ends inside an array (truncated JSON)", "", s.offset(s.pos), 0,
+                                       truncated=True)
+            return
+        if pages and c == "{":
+            s.ensure(4096)
+            if _PAGE.match(s.buf, s.pos):
+                start, before = s.mark(), count[0]
+                try:
+                    yield from _object(s, count)
+                except (ValueError, RecursionError) as exc:
+                    if count[0] == before:
+                        s.reset(start)
+                    count[0] += 1
+                    yield count[0], broken_value(s, f"Graph page broken after record {before}: {why(exc)}",
+                                            resync_first=True)
+                continue
+        run = _run(s) if s.boundary is not None else None
+        if run is not None:
+            values, ok = run, True
+        else:
+            value, ok = element(s)
+            values = [value]
+        if ok and s.record_start is None:
+            learn_shape(s, values[0])
         for value in values:
-            for rec in _flatten(value) if pages else (value,):
+            for rec in _records(value, pages) if ok else (value,):
                 count[0] += 1
                 yield count[0], rec
     s.pos += 1
 
 
-def _boundary(first: dict[str, Any]) -> re.Pattern[str] | None:
-    """A pattern for the gap between two records shaped like ``first`` (its first two keys)."""
-    k1, k2 = list(first)[:2]
-    if not isinstance(first[k1], str | int) or isinstance(first[k1], bool):
-        return None
-    value = r'"(?:[^"\\]|\\.)*"' if isinstance(first[k1], str) else r"-?\d+"
-    return re.compile(r"\}\s*,\s*(?=\{\s*" + re.escape(json.dumps(k1)) + r"\s*:\s*" + value + r"\s*,\s*"
-                      + re.escape(json.dumps(k2)) + r"\s*:)")
-
-
-def _run(s: _Stream, boundary: re.Pattern[str]) -> list[Any] | None:
+def _run(s: Stream) -> list[Any] | None:
     """Decode the whole elements in the buffer from ``s.pos`` up to the last boundary, if any.
 
     A boundary found inside a string or a nested value leaves the text unbalanced, which no
     JSON decoder accepts; then None is returned and the caller decodes one element instead.
     """
-    if s.no_runs == s.fills:  # this buffer already failed: element by element until the next read
+    if s.no_runs == s.fills or s.boundary is None:  # this buffer already failed: one by one until the next read
         return None
     buf, start = s.buf, s.pos
-    ends = [m.start() + 1 for m in boundary.finditer(buf, start)]
+    ends = [m.start() + 1 for m in s.boundary.finditer(buf, start)]
+    if any(b - a > limits.MAX_RECORD for a, b in zip([start, *ends], ends, strict=False)):
+        ends = []  # a record over the size bound: element by element, where it is measured
     for end in ends[:-4:-1]:  # the last three candidates, latest first
         if end - start < 4096 or LONG_INT.search(buf, start, end):
             break
@@ -243,7 +279,7 @@ def _run(s: _Stream, boundary: re.Pattern[str]) -> list[Any] | None:
             values = _orjson.loads("[" + buf[start:end] + "]")
         except ValueError:
             continue
-        if values and all(isinstance(v, dict) for v in values):
+        if values and all(isinstance(v, dict) and _pages(v) is None for v in values):
             s.pos = end
             return list(values)
         break
@@ -251,12 +287,18 @@ def _run(s: _Stream, boundary: re.Pattern[str]) -> list[Any] | None:
     return None
 
 
-def _object(s: _Stream, count: list[int]) -> Iterator[tuple[int, Any]]:
-    """A top-level object: a Graph page (its ``value`` streamed) or one record."""
+def _object(s: Stream, count: list[int]) -> Iterator[tuple[int, Any]]:
+    """A top-level object: a Graph page (its ``value`` streamed) or one record.
+
+    Raises:
+        ValueError: the object's own text is broken (its records so far are yielded).
+    """
     s.pos += 1
     fields: dict[str, Any] = {}
     paged = False
-    while (c := s.skip(_WS + ",")) != "}":
+    while (c := s.skip(WS + ",")) != "}":
+        if c == "" and s.truncated:
+            return
         if c != '"':
             raise ValueError("expected a property name" if c else "unexpected end of file (truncated JSON)")
         key = s.value()

@@ -1,34 +1,42 @@
 """Open an evidence file and stream its records, whatever the container.
 
-Containers: gzip or plain; UTF-8 (with or without BOM), UTF-16 (with or without BOM),
-or Windows-1252 when the start of the file is not valid UTF-8; then JSON (one document:
-a Graph page ``{"value": [...]}`` or an array, read incrementally), JSON lines (each line a
-record or a page), or CSV (multi-line quoted fields allowed).
+Containers: gzip or plain; UTF-8 (with or without BOM), UTF-16 (with or without BOM), or
+Windows-1252 when the start of the file holds bytes that are not UTF-8 and no UTF-8 multi-byte
+character at all; then JSON (documents: Graph pages, arrays, arrays of pages, read incrementally),
+JSON lines (each line a record or a page), or CSV (multi-line quoted fields allowed).
 
-Readers yield ``(position, record)`` where position is the 1-based record number (CSV: data
-row number; JSON lines: line number) and record is a dict, or a :class:`Broken` holding the
-text that could not be read and why. The JSON readers live in
-:mod:`ir_toolkit.sources.jsonstream`; memory stays bounded for every container.
+Readers yield ``(position, record)`` where position is the record's 1-based number in the file
+(CSV: data row; every record of a page its own) and record is a dict, or a :class:`Broken`
+holding the text that could not be read, why, and where it lies. Bad input is handled per record:
+bytes the encoding cannot decode stay visible as escapes in that record only (which is then
+quarantined), a broken record is followed by the next one, a cut or corrupt gzip stream keeps
+everything read before the break. Memory stays bounded for every container (see
+:mod:`ir_toolkit.sources.limits`). The JSON readers live in :mod:`ir_toolkit.sources.jsonstream`.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
-import gzip
 import io
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any
 
-from ir_toolkit.sources.jsonstream import CHUNK, MAX_RECORD, Broken, cut_text, read_json, read_jsonl
+from ir_toolkit.sources import limits
+from ir_toolkit.sources.csvstream import read_csv
+from ir_toolkit.sources.gzipstream import SafeGzip
+from ir_toolkit.sources.jsonstream import CHUNK, read_json, read_jsonl
+from ir_toolkit.sources.rawtext import ESCAPE, Broken, TextInfo
 
-__all__ = ["READERS", "Broken", "CountingReader", "Opened", "csv_header", "open_text", "probe", "read_records"]
+__all__ = ["READERS", "Broken", "CountingReader", "Opened", "SafeGzip", "csv_header", "open_text", "probe",
+           "read_records"]
 
 HEAD = 1 << 16
-csv.field_size_limit(MAX_RECORD)
+_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 
 
 @dataclass
@@ -79,38 +87,48 @@ def _encoding(head: bytes) -> str:
     try:
         codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
     except UnicodeDecodeError:
-        return "cp1252"
+        # Not UTF-8 throughout. A file with UTF-8 characters in it is UTF-8 with some bad bytes (those
+        # records are quarantined); one without any is a single-byte Windows export.
+        return "utf-8" if _MULTIBYTE.search(head) else "cp1252"
     return "utf-8"
 
 
-class _Gzip(gzip.GzipFile):
-    """A GzipFile that also closes the file it reads from."""
-
-    def close(self) -> None:
-        inner: Any = self.fileobj
-        try:
-            super().close()
-        finally:
-            if inner is not None:
-                inner.close()
-
-
-def _raw(path: Path, compressed: bool) -> IO[bytes]:
+def _raw(path: Path, compressed: bool, counter: CountingReader | None = None) -> IO[bytes]:
     fh: IO[bytes] = open(path, "rb")  # noqa: SIM115 - closed by the caller
-    return cast(IO[bytes], _Gzip(fileobj=fh, mode="rb")) if compressed else fh
-
-
-def open_text(path: Path, opened: Opened, counter: CountingReader | None = None) -> IO[str]:
-    """The file as decoded text (surrogate escapes keep undecodable bytes visible).
-
-    ``counter`` (optional) counts the bytes read from the file itself (compressed bytes for gzip).
-    """
-    fh: IO[bytes] = open(path, "rb")  # noqa: SIM115 - closed with the returned wrapper
     if counter is not None:
         counter.fh = fh
         fh = io.BufferedReader(counter, CHUNK)
-    raw = cast(IO[bytes], _Gzip(fileobj=fh, mode="rb")) if opened.gzip else fh
-    return io.TextIOWrapper(raw, encoding=opened.encoding, errors="surrogateescape", newline="")
+    if not compressed:
+        return fh
+    return io.BufferedReader(SafeGzip(fh, limits.inflate_cap(path.stat().st_size)), 1 << 20)  # type: ignore[return-value]
+
+
+def _text_info(encoding: str, head: bytes) -> TextInfo:
+    if encoding == "utf-8-sig":
+        return TextInfo("utf-8", len(codecs.BOM_UTF8))
+    if encoding == "utf-16":
+        return TextInfo("utf-16-be" if head.startswith(codecs.BOM_UTF16_BE) else "utf-16-le", 2)
+    return TextInfo(encoding, 0)
+
+
+def open_text(path: Path, opened: Opened, counter: CountingReader | None = None) -> IO[str]:
+    """The file as decoded text; bytes the encoding cannot decode stay visible as escapes
+    (U+DC00 + byte), so only the records holding them are quarantined.
+
+    The returned stream carries ``text_info`` (byte offsets of text) and ``gzip`` (the
+    :class:`SafeGzip`, whose ``error`` tells why a gzip file ended early). JSON lines split at
+    ``\n`` only; CSV and JSON documents see every line break as written.
+
+    ``counter`` (optional) counts the bytes read from the file itself (compressed bytes for gzip).
+    """
+    raw = _raw(path, opened.gzip, counter)
+    head = raw.peek(4) if isinstance(raw, io.BufferedReader) else b""
+    text = io.TextIOWrapper(raw, encoding=opened.encoding, errors=ESCAPE,
+                            newline="\n" if opened.container == "jsonl" else "")
+    text.text_info = _text_info(opened.encoding, head[:4])  # type: ignore[attr-defined]
+    inner = raw.raw if isinstance(raw, io.BufferedReader) else None
+    text.gzip = inner if isinstance(inner, SafeGzip) else None  # type: ignore[attr-defined]
+    return text
 
 
 def probe(path: Path) -> tuple[Opened, str]:
@@ -125,16 +143,20 @@ def probe(path: Path) -> tuple[Opened, str]:
     compressed = magic == b"\x1f\x8b"
     with _raw(path, compressed) as raw:
         head = raw.read(HEAD)
+    if not head and compressed:
+        raise OSError("gzip data holds no readable bytes (corrupt or cut before any data)")
     enc = _encoding(head)
     text = codecs.getincrementaldecoder(enc)(errors="replace").decode(head, final=False).lstrip("\ufeff")
     stripped = text.lstrip(" \t\r\n")
     if not stripped:
         raise ValueError("file is empty")
+    lines = [ln for ln in stripped.splitlines()[:6] if ln.strip()]
     if stripped[0] == "[":
         container = "json"
     elif stripped[0] == "{":
-        lines = [ln for ln in stripped.splitlines()[:3] if ln.strip()]
-        container = "jsonl" if any(_is_object(ln) for ln in lines[:2]) else "json"
+        container = "jsonl" if any(_is_object(ln) for ln in lines[:4]) else "json"
+    elif any(_is_object(ln) for ln in lines[1:5]):  # JSON lines whose first line is damaged
+        container = "jsonl"
     else:
         container = "csv"
     return Opened(container, compressed, enc), stripped
@@ -143,43 +165,8 @@ def probe(path: Path) -> tuple[Opened, str]:
 def _is_object(line: str) -> bool:
     try:
         return isinstance(json.loads(line), dict)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
-
-
-def read_csv(fh: IO[str]) -> Iterator[tuple[int, Any]]:
-    """Rows of a CSV file as dicts keyed by the header; a row of the wrong width is Broken."""
-    reader = csv.reader(fh)
-    try:
-        header = next(reader)
-    except StopIteration:
-        return
-    except csv.Error as exc:
-        yield 1, Broken(f"CSV header unreadable ({exc})", "")
-        return
-    if header and header[0].startswith("\ufeff"):
-        header[0] = header[0][1:]
-    width = len(header)
-    n = 0
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            n += 1
-            yield n, Broken(f"CSV row {n} unreadable ({exc})", "")
-            continue
-        if not row:
-            continue
-        n += 1
-        if len(row) != width:
-            if len(row) > width and not any(row[width:]):
-                row = row[:width]
-            else:
-                yield n, Broken(f"CSV row {n} has {len(row)} fields, the header has {width}", cut_text(",".join(row)))
-                continue
-        yield n, dict(zip(header, row, strict=True))
 
 
 def csv_header(head: str) -> list[str]:
@@ -194,11 +181,31 @@ READERS = {"json": read_json, "jsonl": read_jsonl, "csv": read_csv}
 
 
 def read_records(fh: IO[str], container: str) -> Iterator[tuple[int, Any]]:
-    """The records of an open file; a file that stops being readable (a cut gzip stream, a disk
-    error) ends with one Broken record instead of an exception: what came before is kept."""
+    """The records of an open file; a file that stops being readable (a cut or corrupt gzip stream,
+    a disk error) ends with one Broken record saying why: everything before the break is kept.
+
+    When the break fell inside a record, that record's Broken entry carries the reason (one entry,
+    not two); otherwise one more Broken entry, with no text, records it.
+    """
     n = 0
+    last: tuple[int, Broken] | None = None
     try:
         for n, rec in READERS[container](fh):
+            if last is not None:
+                yield last
+                last = None
+            if isinstance(rec, Broken) and rec.truncated:
+                last = (n, rec)  # held back: the stream's own error may explain it
+                continue
             yield n, rec
     except (EOFError, OSError) as exc:
-        yield n + 1, Broken(f"file unreadable after record {n} ({exc.__class__.__name__}: {exc})", "")
+        error: str | None = f"file unreadable after record {n} ({exc.__class__.__name__}: {exc})"
+    else:
+        stream = getattr(fh, "gzip", None)
+        error = stream.error if isinstance(stream, SafeGzip) else None
+    if last is not None:
+        if error:
+            last[1].reason = f"{error}; the record cut there: {last[1].reason}"
+        yield last
+    elif error:
+        yield n + 1, Broken(error, "", truncated=True)
