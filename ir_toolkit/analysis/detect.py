@@ -266,6 +266,7 @@ def detect(case: Case | str | Path, pack: str = "token-forgery", params: dict[st
         pq.write_table(to_arrow(findings, FINDING_COLUMNS), case.root / FINDINGS_PARQUET)
         doc = findings_document(findings, prep)
         (case.root / FINDINGS_JSON).write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
-        case.log_action("detect", pack=prep.pack.name, engine=prep.engine_name, findings=len(findings),
+        case.log_action("detect", artifacts=[case.root / FINDINGS_PARQUET, case.root / FINDINGS_JSON],
+                        pack=prep.pack.name, engine=prep.engine_name, findings=len(findings),
                         counts=doc["counts"])
     return findings

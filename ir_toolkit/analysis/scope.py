@@ -275,6 +275,6 @@ def scope(case: Case | str | Path, findings: pd.DataFrame | None = None, write: 
     }
     if write:
         (case.root / SCOPE_JSON).write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
-        case.log_action("scope", mailboxes=len(mailboxes), actor_ips=len(ips),
+        case.log_action("scope", artifacts=[case.root / SCOPE_JSON], mailboxes=len(mailboxes), actor_ips=len(ips),
                         window=doc["window"], pivots=len(piv.pivots))
     return doc

@@ -3,7 +3,7 @@
 Layout (a contract, see DESIGN.md)::
 
     CASE/case.json          manifest with every evidence file's sha256
-    CASE/custody.log        append-only JSON lines
+    CASE/custody.log        append-only JSON lines, hash-chained (ir_toolkit.case.custody)
     CASE/raw/...            evidence exactly as received (never modified)
     CASE/events/<source>/   canonical events, Parquet
     CASE/quarantine/        records that could not be parsed, with the reason
@@ -27,16 +27,10 @@ import duckdb
 import pandas as pd
 
 from ir_toolkit import __version__
-from ir_toolkit.case.manifest import (
-    CLOUDS,
-    MANIFEST,
-    append_custody,
-    read_custody,
-    read_manifest,
-    sha256_file,
-    write_manifest,
-)
+from ir_toolkit.case.custody import append_custody, read_custody
+from ir_toolkit.case.manifest import CLOUDS, MANIFEST, read_manifest, sha256_file, write_manifest
 from ir_toolkit.case.store import EventStore
+from ir_toolkit.case.verify import Verification, verify_case
 from ir_toolkit.errors import CaseError
 from ir_toolkit.timeutil import iso, now_utc
 
@@ -118,7 +112,7 @@ class Case:
         }
         write_manifest(root, manifest)
         case = cls(root, manifest)
-        case.log_action("case.init", tenant=tenant, cloud=cloud)
+        case.log_action("case.init", artifacts=[root / MANIFEST], tenant=tenant, cloud=cloud)
         return case
 
     @classmethod
@@ -160,13 +154,21 @@ class Case:
         return str(self.manifest.get("cloud", "global"))
 
     # ----- manifest and custody ---------------------------------------------------------------
-    def save(self) -> None:
-        """Write the in-memory manifest to case.json."""
+    def save(self, action: str = "case.save", **details: Any) -> None:
+        """Write the in-memory manifest to case.json and record its sha256 in the custody log."""
         write_manifest(self.root, self.manifest)
+        self.log_action(action, artifacts=[self.root / MANIFEST], **details)
 
-    def log_action(self, action: str, **details: Any) -> dict[str, Any]:
-        """Append an entry to the custody log (secrets are scrubbed)."""
-        return append_custody(self.root, action, **details)
+    def log_action(self, action: str, artifacts: Any = (), **details: Any) -> dict[str, Any]:
+        """Append an entry to the custody log (secrets are scrubbed).
+
+        Args:
+            action: What was done.
+            artifacts: Paths of files inside the case this action wrote (or removed): their sha256 goes into
+                the hash-chained log, so ``verify`` can tell a later change from this write.
+            details: Parameters and counts.
+        """
+        return append_custody(self.root, action, artifacts=artifacts, **details)
 
     def custody(self) -> list[dict[str, Any]]:
         """The custody log entries, oldest first."""
@@ -248,8 +250,7 @@ class Case:
         if query:
             entry["query"] = query
         self.manifest["evidence"].append(entry)
-        self.save()
-        self.log_action("evidence.add", path=entry["path"], sha256=digest, size=entry["size"], source=source)
+        self.save("evidence.add", path=entry["path"], sha256=digest, size=entry["size"], source=source)
         return entry, True
 
     def update_evidence(self, sha256: str, **fields: Any) -> dict[str, Any]:
@@ -262,26 +263,17 @@ class Case:
         return entry
 
     def verify(self) -> list[str]:
-        """Check every evidence file against case.json.
+        """Check the case read-only (see :mod:`ir_toolkit.case.verify`).
 
         Returns:
-            One line per problem: ``changed: PATH``, ``missing: PATH`` or ``unexpected: PATH``;
-            empty when all evidence is intact.
+            One line per problem (``changed|missing|unexpected|unrecorded|symlink: PATH (why)``);
+            empty when the evidence, the custody chain and every recorded artifact are intact.
         """
-        problems: list[str] = []
-        listed = set()
-        for e in self.manifest["evidence"]:
-            path = self.root / e["path"]
-            listed.add(path.resolve())
-            if not path.exists():
-                problems.append(f"missing: {e['path']}")
-            elif path.stat().st_size != e["size"] or sha256_file(path) != e["sha256"]:
-                problems.append(f"changed: {e['path']} (sha256 differs from case.json)")
-        if self.raw_dir.exists():
-            for f in sorted(self.raw_dir.rglob("*")):
-                if f.is_file() and f.resolve() not in listed and not f.name.startswith(".checkpoint"):
-                    problems.append(f"unexpected: {f.relative_to(self.root).as_posix()}")
-        return problems
+        return self.verification().problems
+
+    def verification(self, expect_head: str | None = None) -> Verification:
+        """The full verification: problems, the custody head to note, notes (never writes)."""
+        return verify_case(self.root, self.manifest, expect_head=expect_head)
 
     # ----- import (see ir_toolkit.case.importing) ----------------------------------------------
     def import_files(self, paths: Any, format: str = "auto", progress: bool = False,
@@ -293,8 +285,15 @@ class Case:
 
     # ----- events and quarantine --------------------------------------------------------------
     def write_events(self, frame: pd.DataFrame, tag: str = "") -> tuple[int, int]:
-        """Append canonical events, de-duplicated by (source, record_id). Returns (stored, duplicates)."""
-        return self.events.append(frame, tag=tag)
+        """Append canonical events, de-duplicated by (source, record_id). Returns (stored, duplicates).
+
+        The part files written are recorded with their sha256 in the custody log.
+        """
+        stored, duplicates = self.events.append(frame, tag=tag)
+        written = self.events.take_written()
+        if written:
+            self.log_action("events.write", artifacts=written, stored=stored, duplicates=duplicates)
+        return stored, duplicates
 
     def read_events(self, sources: list[str] | None = None, columns: list[str] | None = None,
                     where: str | None = None) -> pd.DataFrame:
@@ -317,6 +316,7 @@ class Case:
         with open(path, "a", encoding="utf-8") as fh:
             for r in records:
                 fh.write(json.dumps(r, default=str, ensure_ascii=False) + "\n")
+        self.log_action("quarantine.write", artifacts=[path], records=len(records))
         return path
 
     def quarantined(self) -> pd.DataFrame:

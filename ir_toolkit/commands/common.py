@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any, NoReturn
 
+from ir_toolkit.textsafe import scrub_text
+
 
 class Parser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors are one line and exit code 2."""
@@ -18,6 +20,6 @@ class Parser(argparse.ArgumentParser):
 def emit(args: argparse.Namespace, document: Any, text: str) -> None:
     """Print ``document`` as JSON with --json, else the human ``text``."""
     if getattr(args, "json", False):
-        sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+        sys.stdout.write(scrub_text(json.dumps(document, indent=2, default=str)) + "\n")
     else:
-        sys.stdout.write(text.rstrip("\n") + "\n")
+        sys.stdout.write(scrub_text(text.rstrip("\n")) + "\n")

@@ -146,7 +146,8 @@ def record_in_case(case: Case, results: Sequence[dict[str, Any]], files: Sequenc
     (case.root / f"{FINDINGS_FILE}.json").write_text(
         new.to_json(orient="records", date_format="iso", indent=2), encoding="utf-8")
     verdicts = pd.Series([r["verdict"] for r in results], dtype=object).value_counts().to_dict()
-    case.log_action("token.scan", files=[{"path": str(f), "sha256": sha256_file(Path(f))} for f in files],
+    case.log_action("token.scan", artifacts=[path, case.root / f"{FINDINGS_FILE}.json"],
+                    files=[{"path": str(f), "sha256": sha256_file(Path(f))} for f in files],
                     judged=len(results), verdicts=verdicts, events_stored=stored, findings=len(new))
     return {"events_stored": stored, "events_duplicate": dup, "findings": len(new), "findings_file": str(path)}
 

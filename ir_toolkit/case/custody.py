@@ -1,0 +1,156 @@
+"""custody.log: the append-only, hash-chained record of every action on a case.
+
+One JSON object per line. Each line carries ``prev``, the sha256 of the line before it (the first
+line carries 64 zeros), so an edited, inserted or deleted line breaks the chain at the line after
+it. Writers record what they wrote under ``artifacts`` (case-relative path -> sha256, or None for
+a file removed on purpose); :mod:`ir_toolkit.case.verify` checks the latest hash of each.
+
+The chain's head (the sha256 of the last line) is what an examiner notes outside the case: a
+chain anyone can rewrite end to end proves nothing on its own (see docs/evidence.md).
+
+No secret is ever written: values of secret keys and token-shaped text are scrubbed
+(:func:`ir_toolkit.textsafe.scrub`).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import getpass
+import hashlib
+import json
+import os
+import socket
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ir_toolkit import __version__
+from ir_toolkit.errors import CaseError
+from ir_toolkit.textsafe import scrub
+from ir_toolkit.timeutil import iso, now_utc
+
+CUSTODY = "custody.log"
+GENESIS = "0" * 64  # ``prev`` of the first line
+
+
+def line_hash(line: bytes) -> str:
+    """The sha256 of one custody line (its bytes without the newline)."""
+    return hashlib.sha256(line).hexdigest()
+
+
+def actor() -> str:
+    """Who is acting: user@host."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no passwd entry in some containers
+        user = os.environ.get("USER", "unknown")
+    return f"{user}@{socket.gethostname()}"
+
+
+def _last_line(fh: Any) -> bytes | None:
+    """The last complete line of an open binary file (None when empty), read from the end."""
+    end = fh.seek(0, os.SEEK_END)
+    if end == 0:
+        return None
+    chunk, pos, tail = 1 << 16, end, b""
+    while pos > 0:
+        step = min(chunk, pos)
+        pos -= step
+        fh.seek(pos)
+        tail = fh.read(step) + tail
+        body = tail[:-1] if tail.endswith(b"\n") else tail
+        cut = body.rfind(b"\n")
+        if cut >= 0:
+            return body[cut + 1:]
+    return tail[:-1] if tail.endswith(b"\n") else tail
+
+
+def artifact_hashes(root: Path, paths: Iterable[str | Path]) -> dict[str, str | None]:
+    """``{case-relative path: sha256}`` of the files among ``paths`` that lie inside the case.
+
+    A path that no longer exists is recorded as None (removed on purpose by the writer);
+    paths outside the case folder (a report written elsewhere) are left out.
+    """
+    from ir_toolkit.case.manifest import sha256_file
+
+    base = root.resolve()
+    out: dict[str, str | None] = {}
+    for p in paths:
+        path = Path(p) if Path(p).is_absolute() else root / p
+        try:
+            rel = path.resolve().relative_to(base).as_posix()
+        except ValueError:
+            continue
+        out[rel] = sha256_file(path) if path.is_file() else None
+    return out
+
+
+def append_custody(root: Path, action: str, artifacts: Any = (), **details: Any) -> dict[str, Any]:
+    """Append one chained line to custody.log and return its entry.
+
+    Args:
+        root: The case folder.
+        action: What was done (``import``, ``detect``, ...).
+        artifacts: Paths (an iterable of str or Path) of files this action wrote or removed; their
+            sha256 is recorded.
+        details: Parameters and counts (scrubbed of secrets).
+    """
+    entry: dict[str, Any] = {
+        "time": iso(now_utc()),
+        "actor": scrub(actor()),
+        "tool": f"ir_toolkit {__version__}",
+        "action": action,
+        "details": scrub(details),
+    }
+    hashes = artifact_hashes(root, artifacts)
+    if hashes:
+        entry["artifacts"] = hashes
+    path = root / CUSTODY
+    try:
+        with open(path, "a+b") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)  # one writer at a time: the chain never forks
+            try:
+                last = _last_line(fh)
+                entry["prev"] = line_hash(last) if last is not None else GENESIS
+                line = json.dumps(entry, default=str).encode("ascii")  # \u escapes: any text, one line
+                fh.seek(0, os.SEEK_END)
+                fh.write(line + b"\n")
+                fh.flush()
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+    except OSError as exc:
+        raise CaseError(f"{path}: cannot append to custody log ({exc.strerror or exc})") from None
+    return entry
+
+
+def read_custody(root: Path) -> list[dict[str, Any]]:
+    """All custody entries, oldest first (lines that are not JSON objects are skipped; verify reports them)."""
+    path = root / CUSTODY
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.strip():
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(entry, dict):
+                out.append(entry)
+    return out
+
+
+def custody_lines(root: Path) -> list[bytes]:
+    """The raw lines of custody.log (without newlines; an empty list when there is none)."""
+    path = root / CUSTODY
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    return lines[:-1] if data.endswith(b"\n") else lines
+
+
+def custody_head(root: Path) -> tuple[str, int]:
+    """``(sha256 of the last line, number of lines)`` of custody.log (GENESIS, 0 when empty)."""
+    lines = custody_lines(root)
+    return (line_hash(lines[-1]) if lines else GENESIS), len(lines)
