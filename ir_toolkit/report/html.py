@@ -35,7 +35,6 @@ from ir_toolkit.report.display import count, fmt, png_uri, table
 from ir_toolkit.report.headline import headline
 from ir_toolkit.report.redact import Redactor, for_case
 from ir_toolkit.textsafe import scrub_text
-from ir_toolkit.textsafe import scrub_text
 from ir_toolkit.timeutil import now_utc
 
 log = logging.getLogger(__name__)
