@@ -120,11 +120,13 @@ def _azure_secrets(text: str) -> list[tuple[int, int]]:
 
 
 def _after(pattern: re.Pattern[str], text: str, minimum: int) -> list[tuple[int, int]]:
-    spans = []
-    for m in pattern.finditer(text):
+    """The values after each match of ``pattern``; the search resumes after the value (each character once)."""
+    spans, pos = [], 0
+    while (m := pattern.search(text, pos)) is not None:
         end = _RUN.match(text, m.end()).end()  # type: ignore[union-attr]
         if end - m.end() >= minimum:
             spans.append((m.end(), end))
+        pos = max(end, m.end())
     return spans
 
 
