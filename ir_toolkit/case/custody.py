@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ir_toolkit import __version__
+from ir_toolkit.case.manifest import sha256_file
 from ir_toolkit.errors import CaseError
 from ir_toolkit.textsafe import scrub
 from ir_toolkit.timeutil import iso, now_utc
@@ -68,15 +69,14 @@ def _last_line(fh: Any) -> bytes | None:
 def artifact_hashes(root: Path, paths: Iterable[str | Path]) -> dict[str, str | None]:
     """``{case-relative path: sha256}`` of the files among ``paths`` that lie inside the case.
 
-    A path that no longer exists is recorded as None (removed on purpose by the writer);
-    paths outside the case folder (a report written elsewhere) are left out.
+    Relative paths are relative to the working directory, as everywhere. A path that no longer
+    exists is recorded as None (removed on purpose by the writer); paths outside the case folder
+    (a report written elsewhere) are left out.
     """
-    from ir_toolkit.case.manifest import sha256_file
-
     base = root.resolve()
     out: dict[str, str | None] = {}
     for p in paths:
-        path = Path(p) if Path(p).is_absolute() else root / p
+        path = Path(p)
         try:
             rel = path.resolve().relative_to(base).as_posix()
         except ValueError:
