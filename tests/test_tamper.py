@@ -275,3 +275,28 @@ def test_read_only_flag_writes_nothing_on_a_writable_case(copy: Path, capsys: py
     code, out, _ = _verify(copy, capsys, "--read-only")
     assert code == 0 and "read-only: --read-only" in out
     assert (copy / "custody.log").read_bytes() == before
+
+
+def test_a_part_left_by_a_killed_import_is_reported_then_recovered(case_dir: Path, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """kill -9 between writing an events part and recording it: verify names the part; the next import
+    removes it (logged) and writes its events again from the evidence, and the case verifies clean."""
+    from ir_toolkit.case import EventStore
+    from tests.conftest import TESTDATA
+
+    src = TESTDATA / "import" / "management_api.json"
+    scratch = Case.init(tmp_path / "scratch", tenant="t")
+    scratch.import_files([src])
+    frame = scratch.read_events()
+    case = Case.open(case_dir)
+    entry, _ = case.add_evidence(src, source="import", format="management-api")  # the killed import's start
+    EventStore(case_dir / "events").append(frame, tag=entry["sha256"][:12])  # its part, never recorded
+    code, _, err = _verify(case_dir, capsys, "--read-only")
+    assert code == 1 and "unrecorded: events/audit_other/part-00000-" in err
+    result = Case.open(case_dir, writable=True).import_files([src])
+    assert result[0]["imported"] == len(frame) == 2 and result[0]["duplicates"] == 0
+    recovered = [e for e in Case.open(case_dir).custody() if e["action"] == "events.recover"]
+    assert len(recovered) == 1 and recovered[0]["details"]["removed"][0].startswith("events/audit_other/part-00000-")
+    code, _, err = _verify(case_dir, capsys)
+    assert code == 0, err
+    assert len(Case.open(case_dir).read_events()) == 2

@@ -27,10 +27,10 @@ import duckdb
 import pandas as pd
 
 from ir_toolkit import __version__
-from ir_toolkit.case.custody import append_custody, read_custody
+from ir_toolkit.case.custody import CustodyWriter, append_custody, custody_writer, read_custody
 from ir_toolkit.case.manifest import CLOUDS, MANIFEST, read_manifest, sha256_file, write_manifest
 from ir_toolkit.case.store import EventStore
-from ir_toolkit.case.verify import Verification, verify_case
+from ir_toolkit.case.verify import Verification, interrupted_parts, verify_case
 from ir_toolkit.errors import CaseError
 from ir_toolkit.timeutil import iso, now_utc
 
@@ -67,6 +67,7 @@ class Case:
         self.root = root
         self.manifest = manifest
         self.events = EventStore(root / "events")
+        self._recovered = False
 
     # ----- life cycle -------------------------------------------------------------------------
     @classmethod
@@ -281,6 +282,8 @@ class Case:
         """Import log exports (see :func:`ir_toolkit.case.importing.import_files`)."""
         from ir_toolkit.case.importing import import_files
 
+        if not self._recovered:
+            self.recover_interrupted()
         return import_files(self, paths, format=format, progress=progress, dayfirst=dayfirst)
 
     # ----- events and quarantine --------------------------------------------------------------
@@ -289,11 +292,36 @@ class Case:
 
         The part files written are recorded with their sha256 in the custody log.
         """
-        stored, duplicates = self.events.append(frame, tag=tag)
-        written = self.events.take_written()
-        if written:
-            self.log_action("events.write", artifacts=written, stored=stored, duplicates=duplicates)
+        with custody_writer(self.root) as writer:  # no other process sees a part before its record
+            if not self._recovered:
+                self._recover(writer)
+            stored, duplicates = self.events.append(frame, tag=tag)
+            written = self.events.take_written()
+            if written:
+                writer.append("events.write", artifacts=written, stored=stored, duplicates=duplicates)
         return stored, duplicates
+
+    def recover_interrupted(self) -> list[str]:
+        """Remove event parts no custody line records (a step killed between writing and recording them).
+
+        Their events are written again from the evidence by the import that follows (its evidence
+        entry is not marked imported until every batch is recorded). Returns the removed paths.
+        """
+        with custody_writer(self.root) as writer:
+            return self._recover(writer)
+
+    def _recover(self, writer: CustodyWriter) -> list[str]:
+        self._recovered = True
+        orphans = interrupted_parts(self.root)
+        for rel in orphans:
+            (self.root / rel).unlink(missing_ok=True)
+        if orphans:
+            log.warning("removed %d event part(s) an interrupted step left unrecorded: %s", len(orphans),
+                        ", ".join(orphans))
+            writer.append("events.recover", removed=orphans,
+                          reason="written by an interrupted step and never recorded; written again from the evidence")
+            self.events = EventStore(self.root / "events")  # forget record ids read from the removed parts
+        return orphans
 
     def read_events(self, sources: list[str] | None = None, columns: list[str] | None = None,
                     where: str | None = None) -> pd.DataFrame:

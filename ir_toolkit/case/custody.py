@@ -20,7 +20,8 @@ import hashlib
 import json
 import os
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -85,42 +86,67 @@ def artifact_hashes(root: Path, paths: Iterable[str | Path]) -> dict[str, str | 
     return out
 
 
-def append_custody(root: Path, action: str, artifacts: Any = (), **details: Any) -> dict[str, Any]:
-    """Append one chained line to custody.log and return its entry.
+class CustodyWriter:
+    """custody.log opened and locked (``flock``) for appending: the chain never forks.
 
-    Args:
-        root: The case folder.
-        action: What was done (``import``, ``detect``, ...).
-        artifacts: Paths (an iterable of str or Path) of files this action wrote or removed; their
-            sha256 is recorded.
-        details: Parameters and counts (scrubbed of secrets).
+    Hold it (:func:`custody_writer`) around a write and its record when no other process may see
+    the written file before its custody line exists (the event store's parts).
     """
-    entry: dict[str, Any] = {
-        "time": iso(now_utc()),
-        "actor": scrub(actor()),
-        "tool": f"ir_toolkit {__version__}",
-        "action": action,
-        "details": scrub(details),
-    }
-    hashes = artifact_hashes(root, artifacts)
-    if hashes:
-        entry["artifacts"] = hashes
+
+    def __init__(self, root: Path, fh: Any) -> None:
+        self.root, self._fh = root, fh
+
+    def append(self, action: str, artifacts: Any = (), **details: Any) -> dict[str, Any]:
+        """Append one chained line and return its entry.
+
+        Args:
+            action: What was done (``import``, ``detect``, ...).
+            artifacts: Paths (an iterable of str or Path) of files this action wrote or removed;
+                their sha256 is recorded.
+            details: Parameters and counts (scrubbed of secrets).
+        """
+        entry: dict[str, Any] = {
+            "time": iso(now_utc()),
+            "actor": scrub(actor()),
+            "tool": f"ir_toolkit {__version__}",
+            "action": action,
+            "details": scrub(details),
+        }
+        hashes = artifact_hashes(self.root, artifacts)
+        if hashes:
+            entry["artifacts"] = hashes
+        try:
+            last = _last_line(self._fh)
+            entry["prev"] = line_hash(last) if last is not None else GENESIS
+            line = json.dumps(entry, default=str).encode("ascii")  # \u escapes: any text, one line
+            self._fh.seek(0, os.SEEK_END)
+            self._fh.write(line + b"\n")
+            self._fh.flush()
+        except OSError as exc:
+            raise CaseError(f"{self.root / CUSTODY}: cannot append to custody log ({exc.strerror or exc})") from None
+        return entry
+
+
+@contextmanager
+def custody_writer(root: Path) -> Iterator[CustodyWriter]:
+    """custody.log locked for appending for the duration of the ``with`` block."""
     path = root / CUSTODY
     try:
-        with open(path, "a+b") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)  # one writer at a time: the chain never forks
-            try:
-                last = _last_line(fh)
-                entry["prev"] = line_hash(last) if last is not None else GENESIS
-                line = json.dumps(entry, default=str).encode("ascii")  # \u escapes: any text, one line
-                fh.seek(0, os.SEEK_END)
-                fh.write(line + b"\n")
-                fh.flush()
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        fh = open(path, "a+b")  # noqa: SIM115 - closed below, after the lock is released
     except OSError as exc:
         raise CaseError(f"{path}: cannot append to custody log ({exc.strerror or exc})") from None
-    return entry
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield CustodyWriter(root, fh)
+    finally:
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        fh.close()
+
+
+def append_custody(root: Path, action: str, artifacts: Any = (), **details: Any) -> dict[str, Any]:
+    """Append one chained line to custody.log and return its entry (see :meth:`CustodyWriter.append`)."""
+    with custody_writer(root) as writer:
+        return writer.append(action, artifacts=artifacts, **details)
 
 
 def read_custody(root: Path) -> list[dict[str, Any]]:

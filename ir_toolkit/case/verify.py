@@ -163,6 +163,16 @@ def artifact_files(root: Path) -> list[str]:
     return sorted(found)
 
 
+def interrupted_parts(root: Path) -> list[str]:
+    """Event parts present but recorded by no custody line: left by a step killed between writing a part
+    and recording it (or planted). Empty for a case from before the chain (nothing can be told apart)."""
+    _, entries = check_chain(custody_lines(root))
+    if not entries or entries[0] is None or "prev" not in entries[0]:
+        return []
+    latest = recorded_artifacts(entries)
+    return [rel for rel in artifact_files(root) if rel.startswith("events/") and rel not in latest]
+
+
 def check_artifacts(root: Path, latest: dict[str, tuple[str | None, int, str]]) -> list[str]:
     """Each recorded artifact against its latest hash; present artifacts nobody recorded."""
     problems: list[str] = []
