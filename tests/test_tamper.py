@@ -190,7 +190,28 @@ def _edit_evidence(case: Path) -> str:
     return f"changed: {rel} (sha256 differs from case.json)"
 
 
+def _events_dir_linked(case: Path) -> str:
+    shutil.move(case / "events", case.parent / "events-elsewhere")
+    (case / "events").symlink_to(case.parent / "events-elsewhere")
+    return f"symlink: events -> {case.parent / 'events-elsewhere'} (a case holds no links)"
+
+
+def _scope_replaced_by_fifo(case: Path) -> str:
+    (case / "scope.json").unlink()
+    os.mkfifo(case / "scope.json")  # opening it would block verify forever
+    return "changed: scope.json (not a regular file"
+
+
+def _chained_line_reaching_outside(case: Path) -> str:
+    prev = _head(case)
+    line = json.dumps({"action": "detect", "artifacts": {"../../../dev/zero": "0" * 64}, "prev": prev}).encode()
+    _write_lines(case, [*_lines(case), line])
+    return f"changed: custody.log line {len(_lines(case))} (artifact path '../../../dev/zero' is outside the case)"
+
+
 TAMPERS: dict[str, Callable[[Path], str]] = {
+    "events folder linked elsewhere": _events_dir_linked, "scope.json replaced by a FIFO": _scope_replaced_by_fifo,
+    "chained line reaching outside": _chained_line_reaching_outside,
     "edited custody line": _edit_custody_line, "deleted custody line": _delete_custody_line,
     "deleted actor events": _delete_actor_events, "rewritten actor events": _rewrite_actor_events,
     "edited scope.json": _edit_scope, "deleted scope.json": _delete_scope, "edited case.json": _edit_case_json,

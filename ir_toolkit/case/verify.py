@@ -103,6 +103,20 @@ def check_raw(root: Path, manifest: dict[str, Any]) -> list[str]:
     return problems
 
 
+def check_links(root: Path) -> list[str]:
+    """Symlinks anywhere in the case outside raw/ (raw/ is :func:`check_raw`'s): a case holds no links."""
+    problems = []
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        base = Path(folder)
+        if base == root:
+            dirs[:] = [d for d in dirs if d != "raw"]
+        for name in sorted(dirs + files):
+            path = base / name
+            if path.is_symlink():
+                problems.append(f"symlink: {_rel(root, path)} -> {os.readlink(path)} (a case holds no links)")
+    return problems
+
+
 def check_chain(lines: list[bytes]) -> tuple[list[str], list[dict[str, Any] | None]]:
     """Chain problems of custody.log and its entries (None for a line that is not a JSON object)."""
     problems: list[str] = []
@@ -179,13 +193,19 @@ def check_artifacts(root: Path, latest: dict[str, tuple[str | None, int, str]]) 
     for rel, (sha, n, action) in sorted(latest.items()):
         path = root / rel
         where = f"custody.log line {n}, {action}"
+        if Path(rel).is_absolute() or ".." in Path(rel).parts or not rel.strip("/."):
+            problems.append(f"changed: {CUSTODY} line {n} (artifact path {rel!r} is outside the case)")
+            continue
+        mode = path.lstat().st_mode if path.is_symlink() or path.exists() else None
         if sha is None:
-            if path.exists():
+            if mode is not None:
                 problems.append(f"changed: {rel} (recorded as removed at {where}, but present)")
-        elif path.is_symlink():
-            problems.append(f"symlink: {rel} (recorded as a file at {where})")
-        elif not path.exists():
+        elif mode is None:
             problems.append(f"missing: {rel} (deleted; recorded at {where})")
+        elif stat.S_ISLNK(mode):
+            problems.append(f"symlink: {rel} (recorded as a file at {where})")
+        elif not stat.S_ISREG(mode):  # never opened: a FIFO or device would block or never end
+            problems.append(f"changed: {rel} (not a regular file; recorded at {where})")
         elif sha256_file(path) != sha:
             problems.append(f"changed: {rel} (sha256 differs from {where})")
     for rel in artifact_files(root):
@@ -214,11 +234,15 @@ def read_only_reason(root: Path) -> str | None:
 
 def verify_case(root: Path, manifest: dict[str, Any], expect_head: str | None = None) -> Verification:
     """Check a case folder read-only (see the module docstring); never writes anything."""
-    lines = custody_lines(root)
+    custody = root / CUSTODY
+    regular = custody.exists() and not custody.is_symlink() and custody.is_file()
+    lines = custody_lines(root) if regular else []
     result = Verification(lines=len(lines), head=line_hash(lines[-1]) if lines else GENESIS,
                           evidence_files=len(manifest.get("evidence", [])))
-    result.problems += check_raw(root, manifest)
-    if not lines:
+    result.problems += check_raw(root, manifest) + check_links(root)
+    if custody.exists() and not regular and not custody.is_symlink():
+        result.problems.append(f"changed: {CUSTODY} (not a regular file)")
+    elif not lines and not custody.is_symlink():
         result.problems.append(f"missing: {CUSTODY} (the case has no custody log)")
     chain, entries = check_chain(lines)
     result.problems += chain
