@@ -321,3 +321,30 @@ def test_a_part_left_by_a_killed_import_is_reported_then_recovered(case_dir: Pat
     code, _, err = _verify(case_dir, capsys)
     assert code == 0, err
     assert len(Case.open(case_dir).read_events()) == 2
+
+
+def test_a_write_killed_after_its_record_is_a_note_and_the_next_write_finishes_it(
+        case_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import ir_toolkit.case.custody as custody
+
+    def killed(src: object, dst: object) -> None:
+        raise KeyboardInterrupt  # the process dies between the custody line and the rename
+
+    case = Case.open(case_dir, writable=True)
+    before = (case_dir / "case.json").read_bytes()
+    case.manifest["note"] = "second save"
+    monkeypatch.setattr(custody.os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        case.save()
+    monkeypatch.undo()
+    assert (case_dir / "case.json").read_bytes() == before and (case_dir / ".case.json.pending").exists()
+    code, out, err = _verify(case_dir, capsys, "--read-only")
+    assert code == 0, err
+    assert "case.json: the write recorded at custody.log line" in out and "was interrupted" in out
+    (case_dir / ".case.json.pending").write_text("{}")  # a pending file that is not the recorded version
+    code, _, err = _verify(case_dir, capsys, "--read-only")
+    assert code == 1 and "changed: case.json (sha256 differs from custody.log line" in err
+    Case.open(case_dir, writable=True).save()
+    assert not (case_dir / ".case.json.pending").exists()
+    code, out, err = _verify(case_dir, capsys)
+    assert code == 0 and "interrupted" not in out, err

@@ -20,6 +20,7 @@ import os
 import shutil
 import stat
 import uuid
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,14 @@ import duckdb
 import pandas as pd
 
 from ir_toolkit import __version__
-from ir_toolkit.case.custody import CustodyWriter, append_custody, custody_writer, read_custody
+from ir_toolkit.case.custody import (
+    CustodyWriter,
+    RecordedWrite,
+    append_custody,
+    custody_writer,
+    read_custody,
+    recorded_write,
+)
 from ir_toolkit.case.manifest import CLOUDS, MANIFEST, read_manifest, sha256_file, write_manifest
 from ir_toolkit.case.store import EventStore
 from ir_toolkit.case.verify import Verification, interrupted_parts, verify_case
@@ -157,8 +165,13 @@ class Case:
     # ----- manifest and custody ---------------------------------------------------------------
     def save(self, action: str = "case.save", **details: Any) -> None:
         """Write the in-memory manifest to case.json and record its sha256 in the custody log."""
-        write_manifest(self.root, self.manifest)
-        self.log_action(action, artifacts=[self.root / MANIFEST], **details)
+        with self.recording(action, **details) as w:
+            write_manifest(self.root, self.manifest, path=w.path(self.root / MANIFEST))
+
+    def recording(self, action: str, **details: Any) -> AbstractContextManager[RecordedWrite]:
+        """Write artifacts crash-safely and record them: ``with case.recording("scope") as w:``
+        then write to ``w.path(case.root / "scope.json")`` (see :func:`ir_toolkit.case.custody.recorded_write`)."""
+        return recorded_write(self.root, action, **details)
 
     def log_action(self, action: str, artifacts: Any = (), **details: Any) -> dict[str, Any]:
         """Append an entry to the custody log (secrets are scrubbed).

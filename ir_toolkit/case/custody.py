@@ -102,7 +102,7 @@ class CustodyWriter:
         Args:
             action: What was done (``import``, ``detect``, ...).
             artifacts: Paths (an iterable of str or Path) of files this action wrote or removed;
-                their sha256 is recorded.
+                their sha256 is recorded. A dict is taken as already hashed (case-relative path -> sha256).
             details: Parameters and counts (scrubbed of secrets).
         """
         entry: dict[str, Any] = {
@@ -112,7 +112,7 @@ class CustodyWriter:
             "action": action,
             "details": scrub(details),
         }
-        hashes = artifact_hashes(self.root, artifacts)
+        hashes = artifact_hashes(self.root, artifacts) if not isinstance(artifacts, dict) else artifacts
         if hashes:
             entry["artifacts"] = hashes
         try:
@@ -147,6 +147,56 @@ def append_custody(root: Path, action: str, artifacts: Any = (), **details: Any)
     """Append one chained line to custody.log and return its entry (see :meth:`CustodyWriter.append`)."""
     with custody_writer(root) as writer:
         return writer.append(action, artifacts=artifacts, **details)
+
+
+def pending_path(path: Path) -> Path:
+    """Where a recorded write keeps the new version of ``path`` until it replaces it (``.NAME.pending``)."""
+    return path.with_name(f".{path.name}.pending")
+
+
+class RecordedWrite:
+    """Files written whole, then recorded and put in place together (see :func:`recorded_write`)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.targets: list[Path] = []
+
+    def path(self, target: str | Path) -> Path:
+        """The file to write instead of ``target`` (it replaces ``target`` when the block ends)."""
+        final = Path(target)
+        self.targets.append(final)
+        return pending_path(final)
+
+
+@contextmanager
+def recorded_write(root: Path, action: str, **details: Any) -> Iterator[RecordedWrite]:
+    """Write artifacts so that a crash at any point leaves either the old or the new recorded version.
+
+    Inside the block, write each artifact to ``w.path(target)``. At the end, under the custody lock,
+    the sha256 of the new versions is recorded (one ``action`` line), then each replaces its target.
+    A crash before the record leaves the old version (still the latest recorded); a crash after it
+    leaves the new version in ``.NAME.pending``, which verify accepts as an interrupted write. If the
+    block raises, nothing is recorded and the pending files are removed.
+    """
+    w = RecordedWrite(root)
+    try:
+        yield w
+    except BaseException:
+        for target in w.targets:
+            pending_path(target).unlink(missing_ok=True)
+        raise
+    base = root.resolve()
+    hashes: dict[str, str | None] = {}
+    for target in w.targets:
+        try:
+            rel = target.resolve().relative_to(base).as_posix()
+        except ValueError:
+            continue  # written outside the case: not covered
+        hashes[rel] = sha256_file(pending_path(target))
+    with custody_writer(root) as writer:
+        writer.append(action, artifacts=hashes, **details)
+        for target in w.targets:
+            os.replace(pending_path(target), target)
 
 
 def read_custody(root: Path) -> list[dict[str, Any]]:

@@ -57,12 +57,13 @@ def read_manifest(root: Path) -> dict[str, Any]:
     return data
 
 
-def write_manifest(root: Path, data: dict[str, Any]) -> None:
-    """Write case.json atomically (temp file, then rename)."""
-    path = root / MANIFEST
-    tmp = path.with_suffix(".json.tmp")
+def write_manifest(root: Path, data: dict[str, Any], path: Path | None = None) -> None:
+    """Write case.json atomically (temp file, then rename), or to ``path`` (a recorded write's file)."""
+    target = path or root / MANIFEST
+    tmp = path or target.with_suffix(".json.tmp")
     try:
         tmp.write_text(scrub_text(json.dumps(data, indent=2, sort_keys=False, default=str)) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        if tmp != target:
+            os.replace(tmp, target)
     except OSError as exc:
-        raise CaseError(f"{path}: cannot write case manifest ({exc.strerror or exc})") from None
+        raise CaseError(f"{target}: cannot write case manifest ({exc.strerror or exc})") from None

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ir_toolkit.case.custody import CUSTODY, GENESIS, custody_lines, line_hash
+from ir_toolkit.case.custody import CUSTODY, GENESIS, custody_lines, line_hash, pending_path
 from ir_toolkit.case.manifest import MANIFEST, sha256_file
 
 #: Derived artifacts at the top of the case, and the folders whose every file is one.
@@ -187,8 +187,19 @@ def interrupted_parts(root: Path) -> list[str]:
     return [rel for rel in artifact_files(root) if rel.startswith("events/") and rel not in latest]
 
 
-def check_artifacts(root: Path, latest: dict[str, tuple[str | None, int, str]]) -> list[str]:
-    """Each recorded artifact against its latest hash; present artifacts nobody recorded."""
+def _interrupted(root: Path, rel: str, sha: str) -> bool:
+    """True when the recorded version of ``rel`` waits in its pending file (a write killed after its record)."""
+    pending = pending_path(root / rel)
+    return pending.is_file() and not pending.is_symlink() and sha256_file(pending) == sha
+
+
+def check_artifacts(root: Path, latest: dict[str, tuple[str | None, int, str]],
+                    notes: list[str] | None = None) -> list[str]:
+    """Each recorded artifact against its latest hash; present artifacts nobody recorded.
+
+    A write interrupted after its record (the new version still in ``.NAME.pending``, the file
+    itself the previous version or absent) is a note, not a problem: re-running the step finishes it.
+    """
     problems: list[str] = []
     for rel, (sha, n, action) in sorted(latest.items()):
         path = root / rel
@@ -197,6 +208,11 @@ def check_artifacts(root: Path, latest: dict[str, tuple[str | None, int, str]]) 
             problems.append(f"changed: {CUSTODY} line {n} (artifact path {rel!r} is outside the case)")
             continue
         mode = path.lstat().st_mode if path.is_symlink() or path.exists() else None
+        if sha is not None and (mode is None or stat.S_ISREG(mode)) and _interrupted(root, rel, sha):
+            if notes is not None:
+                notes.append(f"{rel}: the write recorded at {where} was interrupted (its new version is in "
+                             f"{pending_path(Path(rel)).as_posix()}); run that step again")
+            continue
         if sha is None:
             if mode is not None:
                 problems.append(f"changed: {rel} (recorded as removed at {where}, but present)")
@@ -252,5 +268,5 @@ def verify_case(root: Path, manifest: dict[str, Any], expect_head: str | None = 
         result.notes += notes
     latest = recorded_artifacts(entries)
     result.artifacts = len(latest)
-    result.problems += check_artifacts(root, latest)
+    result.problems += check_artifacts(root, latest, result.notes)
     return result

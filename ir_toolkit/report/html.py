@@ -275,6 +275,6 @@ def render_report(case: Case | str | Path, out: str | Path | None = None, redact
     path = Path(out) if out else case.reports_dir / "report.html"
     html = scrub_text(render_html(build_context(case, redact=redact, tz=tz, networks=networks)))
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(html, encoding="utf-8")
-    case.log_action("report.render", artifacts=[path], path=str(path), redacted=redact, tz=tz)
+    with case.recording("report.render", path=str(path), redacted=redact, tz=tz) as w:
+        w.path(path).write_text(html, encoding="utf-8")
     return path
