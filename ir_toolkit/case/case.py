@@ -286,8 +286,9 @@ class Case:
         return self.verification().problems
 
     def verification(self, expect_head: str | None = None) -> Verification:
-        """The full verification: problems, the custody head to note, notes (never writes)."""
-        return verify_case(self.root, self.manifest, expect_head=expect_head)
+        """The full verification against case.json as it is on disk: problems, the custody head to note,
+        notes (never writes)."""
+        return verify_case(self.root, read_manifest(self.root), expect_head=expect_head)
 
     # ----- import (see ir_toolkit.case.importing) ----------------------------------------------
     def import_files(self, paths: Any, format: str = "auto", progress: bool = False,
