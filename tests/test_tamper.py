@@ -86,6 +86,7 @@ def test_untouched_case_verifies_clean_and_prints_its_head(built: Path, tmp_path
     assert f"custody head: {new_head}" in out and new_head != head
     code, out, _ = _verify(case, capsys, "--expect-head", head, "--read-only")
     assert code == 0 and "1 line(s) appended since the noted head" in out
+    assert f"line {len(_lines(case))}: verify by " in out
 
 
 def _edit_custody_line(case: Path) -> str:
@@ -257,6 +258,21 @@ def test_chain_rewritten_end_to_end_needs_the_noted_head(copy: Path, capsys: pyt
     assert code == 0, err  # undetectable from inside the case
     code, _, err = _verify(copy, capsys, "--read-only", "--expect-head", noted)
     assert code == 1 and "changed: custody.log (the head" in err and "not in the chain" in err
+
+
+def test_a_forged_line_appended_after_the_head_is_shown_to_the_examiner(
+        copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Appending a well-formed line that re-records an edited scope.json keeps the chain valid: verify
+    cannot call it tampering, but with the noted head it lists the appended line and what it records."""
+    noted = _head(copy)
+    _edit_scope(copy)
+    line = json.dumps({"time": "2026-01-01T00:00:00Z", "actor": "mallory@host", "action": "scope",
+                       "artifacts": {"scope.json": hashlib.sha256((copy / "scope.json").read_bytes()).hexdigest()},
+                       "prev": noted}).encode()
+    _write_lines(copy, [*_lines(copy), line])
+    code, out, err = _verify(copy, capsys, "--read-only", "--expect-head", noted)
+    assert code == 0, err
+    assert f"line {len(_lines(copy))}: scope by mallory@host at 2026-01-01T00:00:00Z (records scope.json)" in out
 
 
 def test_cut_custody_tail_is_caught_with_the_noted_head(copy: Path, capsys: pytest.CaptureFixture[str]) -> None:

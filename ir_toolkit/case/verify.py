@@ -98,7 +98,7 @@ def check_raw(root: Path, manifest: dict[str, Any]) -> list[str]:
                 continue
             elif not stat.S_ISREG(mode):
                 problems.append(f"unexpected: {rel} (not a regular file)")
-            elif rel not in listed and not name.startswith(".checkpoint"):
+            elif rel not in listed:
                 problems.append(f"unexpected: {rel}")
     return problems
 
@@ -142,8 +142,13 @@ def check_chain(lines: list[bytes]) -> tuple[list[str], list[dict[str, Any] | No
     return problems, entries
 
 
-def check_head(lines: list[bytes], expect_head: str) -> tuple[list[str], list[str]]:
-    """Problems and notes for a head hash noted earlier outside the case."""
+def check_head(lines: list[bytes], expect_head: str,
+               entries: list[dict[str, Any] | None] | None = None) -> tuple[list[str], list[str]]:
+    """Problems and notes for a head hash noted earlier outside the case.
+
+    Lines appended since the noted head are listed in the notes (action, actor, time and the files
+    they record), so the examiner can judge them: anyone who can write the case can append a line.
+    """
     wanted = expect_head.strip().lower()
     if wanted == GENESIS and not lines:
         return [], []
@@ -151,8 +156,18 @@ def check_head(lines: list[bytes], expect_head: str) -> tuple[list[str], list[st
     if wanted not in hashes:
         return [f"changed: {CUSTODY} (the head {wanted[:16]}... noted earlier is not in the chain: "
                 "the log was rewritten or cut)"], []
-    grown = len(lines) - 1 - hashes.index(wanted)
-    return [], [f"{CUSTODY}: {grown} line(s) appended since the noted head"] if grown else []
+    start = hashes.index(wanted) + 1
+    grown = len(lines) - start
+    if not grown:
+        return [], []
+    notes = [f"{CUSTODY}: {grown} line(s) appended since the noted head"]
+    for n in range(start + 1, len(lines) + 1):
+        entry = (entries or [])[n - 1] if entries and n - 1 < len(entries) else None
+        if entry is not None:
+            files = ", ".join(sorted(entry.get("artifacts") or {})) if isinstance(entry.get("artifacts"), dict) else ""
+            notes.append(f"  line {n}: {entry.get('action')} by {entry.get('actor')} at {entry.get('time')}"
+                         + (f" (records {files})" if files else ""))
+    return [], notes
 
 
 def recorded_artifacts(entries: list[dict[str, Any] | None]) -> dict[str, tuple[str | None, int, str]]:
@@ -263,7 +278,7 @@ def verify_case(root: Path, manifest: dict[str, Any], expect_head: str | None = 
     chain, entries = check_chain(lines)
     result.problems += chain
     if expect_head:
-        problems, notes = check_head(lines, expect_head)
+        problems, notes = check_head(lines, expect_head, entries)
         result.problems += problems
         result.notes += notes
     latest = recorded_artifacts(entries)
