@@ -17,7 +17,7 @@ import pytest
 from ir_toolkit.case import Case
 from ir_toolkit.case.collect import collect_case
 from ir_toolkit.cli import main
-from ir_toolkit.sources.graph.client import link_problem
+from ir_toolkit.sources.graph.client import UnsafeLink, link_problem
 from tests.collect_helpers import RECORDS, SINCE, UNTIL, fast_client, fast_options
 from tests.fakes.authority import make_tls_cert
 from tests.fakes.graph_server import FakeGraph
@@ -119,3 +119,15 @@ def test_error_body_echoing_the_token_reaches_no_file_and_no_output(
     assert "[redacted]" in (case_dir / "case.json").read_text()
     assert _leaks(case_dir, token) == []
     assert not any(token in str(o) for o in outputs)
+
+
+def test_a_client_bound_to_a_root_sends_nothing_elsewhere(catcher: FakeGraph) -> None:
+    client = fast_client(JWT, allowed_root="https://graph.microsoft.com")
+    try:
+        with pytest.raises(UnsafeLink, match="another host"):
+            client.get(f"https://127.0.0.1:{catcher.port}/v1.0/applications")
+        with pytest.raises(UnsafeLink, match="plain http"):
+            client.get(f"http://127.0.0.1:{catcher.port}/v1.0/applications")
+    finally:
+        client.close()
+    assert catcher.log == []

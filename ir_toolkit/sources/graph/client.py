@@ -200,8 +200,10 @@ class GraphClient:
         policies: Pacing per policy name: (requests, seconds); defaults to :data:`POLICIES`.
         timeout: Per-request timeout in seconds.
         verify: TLS verification: True, False or a CA bundle path (default: REQUESTS_CA_BUNDLE / SSL_CERT_FILE).
-        allowed_root: The only root the token is sent to (see :func:`link_problem`); a collector binds
-            it to its Graph root when it is not given.
+        allowed_root: When given, the only root the token is sent to (see :func:`link_problem`): every
+            request elsewhere raises :class:`UnsafeLink` before the token is read. (The Graph collector
+            checks each ``@odata.nextLink`` against its Graph root itself, so a client whose token is
+            for another API, such as Log Analytics, can serve it too.)
     """
 
     def __init__(self, token_source: TokenSource, *, transport: httpx.BaseTransport | None = None,

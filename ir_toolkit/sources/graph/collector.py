@@ -89,8 +89,6 @@ class Collector:
         from ir_toolkit.sources.graph.sources import select
 
         self.client, self.endpoints, self.work = client, endpoints, Path(work)
-        if client.allowed_root is None:  # the token goes to this Graph root and nowhere else
-            client.allowed_root = endpoints.graph_root
         self._stopped: dict[str, str] = {}  # source -> why it was stopped (an unsafe nextLink)
         self.options = options or Options()
         start, end = parse_time(since), parse_time(until)
