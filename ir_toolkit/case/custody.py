@@ -15,18 +15,16 @@ No secret is ever written: values of secret keys and token-shaped text are scrub
 from __future__ import annotations
 
 import fcntl
-import getpass
 import hashlib
 import json
 import os
-import socket
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from ir_toolkit import __version__
-from ir_toolkit.case.manifest import sha256_file
+from ir_toolkit.case.manifest import actor, sha256_file
 from ir_toolkit.errors import CaseError
 from ir_toolkit.textsafe import scrub
 from ir_toolkit.timeutil import iso, now_utc
@@ -38,15 +36,6 @@ GENESIS = "0" * 64  # ``prev`` of the first line
 def line_hash(line: bytes) -> str:
     """The sha256 of one custody line (its bytes without the newline)."""
     return hashlib.sha256(line).hexdigest()
-
-
-def actor() -> str:
-    """Who is acting: user@host."""
-    try:
-        user = getpass.getuser()
-    except Exception:  # noqa: BLE001 - no passwd entry in some containers
-        user = os.environ.get("USER", "unknown")
-    return f"{user}@{socket.gethostname()}"
 
 
 def _last_line(fh: Any) -> bytes | None:

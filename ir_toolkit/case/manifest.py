@@ -8,9 +8,11 @@ when written. The custody log is :mod:`ir_toolkit.case.custody`.
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import json
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,15 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
         while n := fh.readinto(buf):
             h.update(view[:n])
     return h.hexdigest()
+
+
+def actor() -> str:
+    """Who is acting: user@host."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no passwd entry in some containers
+        user = os.environ.get("USER", "unknown")
+    return f"{user}@{socket.gethostname()}"
 
 
 def read_manifest(root: Path) -> dict[str, Any]:
