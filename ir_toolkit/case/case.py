@@ -37,8 +37,9 @@ from ir_toolkit.case.custody import (
     recorded_write,
 )
 from ir_toolkit.case.manifest import CLOUDS, MANIFEST, read_manifest, sha256_file, write_manifest
+from ir_toolkit.case.recovery import remove_interrupted_parts
 from ir_toolkit.case.store import EventStore
-from ir_toolkit.case.verify import Verification, interrupted_parts, verify_case
+from ir_toolkit.case.verify import Verification, verify_case
 from ir_toolkit.errors import CaseError
 from ir_toolkit.timeutil import iso, now_utc
 
@@ -316,26 +317,16 @@ class Case:
         return stored, duplicates
 
     def recover_interrupted(self) -> list[str]:
-        """Remove event parts no custody line records (a step killed between writing and recording them).
-
-        Their events are written again from the evidence by the import that follows (its evidence
-        entry is not marked imported until every batch is recorded). Returns the removed paths.
-        """
+        """Remove event parts a killed step left unrecorded (see :mod:`ir_toolkit.case.recovery`)."""
         with custody_writer(self.root) as writer:
             return self._recover(writer)
 
     def _recover(self, writer: CustodyWriter) -> list[str]:
         self._recovered = True
-        orphans = interrupted_parts(self.root)
-        for rel in orphans:
-            (self.root / rel).unlink(missing_ok=True)
-        if orphans:
-            log.warning("removed %d event part(s) an interrupted step left unrecorded: %s", len(orphans),
-                        ", ".join(orphans))
-            writer.append("events.recover", removed=orphans,
-                          reason="written by an interrupted step and never recorded; written again from the evidence")
+        removed = remove_interrupted_parts(self.root, writer)
+        if removed:
             self.events = EventStore(self.root / "events")  # forget record ids read from the removed parts
-        return orphans
+        return removed
 
     def read_events(self, sources: list[str] | None = None, columns: list[str] | None = None,
                     where: str | None = None) -> pd.DataFrame:
