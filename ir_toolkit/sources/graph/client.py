@@ -352,8 +352,9 @@ def _short(url: str) -> str:
 
 
 def _error_of(resp: httpx.Response) -> tuple[str, str]:
+    """Code and message of an error answer, scrubbed before they are cut short (a cut token keeps no shape)."""
     try:
         err = resp.json().get("error", {})
-        return str(err.get("code", "error")), str(err.get("message", ""))[:300]
+        return scrub_text(str(err.get("code", "error")))[:100], scrub_text(str(err.get("message", "")))[:300]
     except (ValueError, AttributeError):
-        return "error", resp.text[:200]
+        return "error", scrub_text(resp.text[:100_000])[:200]
