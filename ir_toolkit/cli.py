@@ -18,10 +18,12 @@ from ir_toolkit.commands import collect as collect_cmd
 from ir_toolkit.commands import detect as detect_cmd
 from ir_toolkit.commands import evidence as evidence_cmd
 from ir_toolkit.commands import token as token_cmd
+from ir_toolkit.commands import verify as verify_cmd
 from ir_toolkit.commands.common import Parser as _Parser
 from ir_toolkit.commands.common import emit as _emit
 from ir_toolkit.errors import IrToolkitError, UserError
 from ir_toolkit.sources.graph.endpoints import CLOUD_ENDPOINTS
+from ir_toolkit.textsafe import scrub_text
 
 log = logging.getLogger("ir_toolkit.cli")
 
@@ -41,24 +43,6 @@ def cmd_case_show(args: argparse.Namespace) -> int:
     lines = [f"{k}: {v}" for k, v in summary.items()]
     _emit(args, summary, "\n".join(lines))
     return 0
-
-
-def cmd_verify(args: argparse.Namespace) -> int:
-    from ir_toolkit.case import Case
-
-    case = Case.open(args.case)
-    problems = case.verify()
-    case.log_action("verify", intact=not problems, problems=problems)
-    n = len(case.evidence())
-    if getattr(args, "json", False):
-        _emit(args, {"intact": not problems, "evidence_files": n, "problems": problems}, "")
-    elif problems:
-        for p in problems:
-            sys.stderr.write(p + "\n")
-        sys.stderr.write(f"evidence NOT intact: {len(problems)} problem(s) in {n} evidence file(s)\n")
-    else:
-        sys.stdout.write(f"evidence intact: {n} file(s) match case.json\n")
-    return 1 if problems else 0
 
 
 # ----- import (issue 4) -------------------------------------------------------------------------
@@ -100,7 +84,7 @@ def cmd_timeline(args: argparse.Namespace) -> int:
         raise UserError(f"{args.out}: timeline must be written to a .csv or .jsonl file")
     case = Case.open(args.case)
     rows = write_timeline(case, args.out, findings=case_findings(case), progress=args.progress)
-    case.log_action("timeline.export", out=str(args.out), rows=rows)
+    case.log_action("timeline.export", artifacts=[args.out], out=str(args.out), rows=rows)
     _emit(args, {"out": str(args.out), "rows": rows}, f"timeline: {rows} row(s) written to {args.out}")
     return 0
 
@@ -118,7 +102,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     graph = build_graph(case, findings=case_findings(case))
     export_graph(graph, args.out)
     doc = {"out": str(args.out), "nodes": graph.number_of_nodes(), "edges": graph.number_of_edges()}
-    case.log_action("graph.export", **doc)
+    case.log_action("graph.export", artifacts=[args.out], **doc)
     _emit(args, doc, f"graph: {doc['nodes']} node(s), {doc['edges']} edge(s) written to {args.out}")
     return 0
 
@@ -254,11 +238,7 @@ def _add_case_verify(sub: Any) -> None:
     show.add_argument("case", metavar="CASE")
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=cmd_case_show)
-
-    ver = sub.add_parser("verify", help="check evidence files against case.json (exit 1 if changed)")
-    ver.add_argument("case", metavar="CASE")
-    ver.add_argument("--json", action="store_true")
-    ver.set_defaults(func=cmd_verify)
+    verify_cmd.add_parser(sub)
 
 
 # ----- parser -----------------------------------------------------------------------------------
@@ -276,19 +256,27 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _scrub_record(record: logging.LogRecord) -> bool:
+    """A logging filter: the message, formatted, with token-shaped strings removed."""
+    record.msg, record.args = scrub_text(record.getMessage()), None
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_scrub_record)
     try:
         return int(args.func(args))
     except UserError as exc:
-        sys.stderr.write(f"ir-toolkit: error: {exc}\n")
+        sys.stderr.write(f"ir-toolkit: error: {scrub_text(str(exc))}\n")
         return exc.exit_code
     except IrToolkitError as exc:
-        sys.stderr.write(f"ir-toolkit: {exc}\n")
+        sys.stderr.write(f"ir-toolkit: {scrub_text(str(exc))}\n")
         return int(getattr(exc, "exit_code", 1))
     except KeyboardInterrupt:
         sys.stderr.write("ir-toolkit: interrupted\n")
@@ -298,5 +286,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line, not a traceback
         if args.debug:
             raise
-        sys.stderr.write(f"ir-toolkit: internal error: {exc.__class__.__name__}: {exc} (rerun with --debug)\n")
+        sys.stderr.write(f"ir-toolkit: internal error: {exc.__class__.__name__}: {scrub_text(str(exc))} "
+                         "(rerun with --debug)\n")
         return 3

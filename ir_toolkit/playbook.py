@@ -307,7 +307,8 @@ def run_playbook(playbook: Playbook | str | Path, case: Case | str | Path, param
         shutil.rmtree(spec_dir, ignore_errors=True)
     if failure is not None:
         name, cell, ename, message = failure
-        case.log_action("playbook.fail", playbook=pb.id, notebook=name, cell=cell, error=ename)
+        case.log_action("playbook.fail", artifacts=sorted(out_dir.iterdir()), playbook=pb.id, notebook=name,
+                        cell=cell, error=ename)
         raise PlaybookFailed(f"playbook {pb.id}: {message}")
     report = case.reports_dir / "report.html"
     if not report.exists() or report.stat().st_mtime < started:
@@ -315,6 +316,7 @@ def run_playbook(playbook: Playbook | str | Path, case: Case | str | Path, param
     missing = [o for o in pb.outputs if not (case.root / o).exists()]
     for output in missing:  # e.g. scope.json before scoping is installed: say so, the report still stands
         log.warning("%s: declared output %s was not produced", pb.id, output)
-    case.log_action("playbook.done", playbook=pb.id, notebooks=list(pb.notebooks), report=str(report),
+    case.log_action("playbook.done", artifacts=sorted(out_dir.iterdir()), playbook=pb.id,
+                    notebooks=list(pb.notebooks), report=str(report),
                     missing_outputs=missing, seconds=round(time.time() - started, 1))
     return report

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -93,7 +94,11 @@ def test_verify_json(case_dir: Path, tmp_path: Path) -> None:
     _case_with_two_files(case_dir, tmp_path)
     out = cli("verify", case_dir, "--json")
     assert out.returncode == 0
-    assert json.loads(out.stdout) == {"intact": True, "evidence_files": 2, "problems": []}
+    doc = json.loads(out.stdout)
+    assert {k: doc[k] for k in ("intact", "evidence_files", "problems")} == \
+        {"intact": True, "evidence_files": 2, "problems": []}
+    lines = (case_dir / "custody.log").read_bytes().splitlines()
+    assert doc["custody_lines"] == len(lines) and doc["custody_head"] == hashlib.sha256(lines[-1]).hexdigest()
 
 
 def test_path_that_is_not_a_case(tmp_path: Path) -> None:

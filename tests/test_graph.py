@@ -141,3 +141,26 @@ def test_token_scan_events_link_signing_keys_to_tokens() -> None:
     row = build_timeline(ev).query("record_id == 'token:abc'").iloc[0]
     assert row["message"] == f"alice@contoso.com: token F1 observed, signed by key {kid} for app {ACTOR_APP} [forged]"
     assert row["timestamp_desc"] == "Token issued"
+
+
+def test_json_export_is_strict_json_without_nan_or_infinity(tmp_path: Path) -> None:
+    import math
+
+    import numpy as np
+
+    g = nx.Graph()
+    g.add_node("ip:203.0.113.9", kind="ip", events=3, lat=float("nan"), lon=np.float32("nan"), first=pd.NaT)
+    g.add_node("user:a@contoso.com", kind="user", score=float("inf"))
+    g.add_edge("ip:203.0.113.9", "user:a@contoso.com", weight=np.float64("nan"), events=2)
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"non-standard JSON constant {constant}")
+
+    for path in (export_graph(g, tmp_path / "g.json"), export_graph(g, tmp_path / "g.graphml")):
+        text = path.read_text(encoding="utf-8")
+        assert "NaN" not in text and "Infinity" not in text and "NaT" not in text
+    data = json.loads((tmp_path / "g.json").read_text(encoding="utf-8"), parse_constant=refuse)
+    nodes = {n["id"]: n for n in data["nodes"]}
+    assert nodes["ip:203.0.113.9"]["events"] == 3 and "lat" not in nodes["ip:203.0.113.9"]
+    assert "score" not in nodes["user:a@contoso.com"] and data["edges"][0]["events"] == 2
+    assert not any(isinstance(v, float) and not math.isfinite(v) for n in data["nodes"] for v in n.values())

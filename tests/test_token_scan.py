@@ -133,6 +133,7 @@ def test_cli_scan_into_a_case_links_by_uti(case_dir: Path, tmp_path: Path, jwks:
     custody = [e for e in Case.open(case_dir).custody() if e.get("action") == "token.scan"]
     details = custody[0]["details"]
     assert len(details["files"]) == 2 and len(details["files"][0]["sha256"]) == 64 and details["judged"] == 3
+    assert Case.open(case_dir).verify() == []  # token events and findings are recorded in the custody chain
     # nothing in the case folder holds a token
     for path in case_dir.rglob("*"):
         if path.is_file():

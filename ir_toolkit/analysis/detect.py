@@ -265,9 +265,10 @@ def detect(case: Case | str | Path, pack: str = "token-forgery", params: dict[st
     prep = prepare(case, pack, params, engine=engine, engine_options=engine_options)
     findings = run_pack(prep, progress=progress)
     if write:
-        pq.write_table(to_arrow(findings, FINDING_COLUMNS), case.root / FINDINGS_PARQUET)
         doc = findings_document(findings, prep)
-        (case.root / FINDINGS_JSON).write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
-        case.log_action("detect", pack=prep.pack.name, engine=prep.engine_name, findings=len(findings),
-                        counts=doc["counts"])
+        with case.recording("detect", pack=prep.pack.name, engine=prep.engine_name, findings=len(findings),
+                            counts=doc["counts"]) as w:  # whole files, recorded in the custody chain
+            pq.write_table(to_arrow(findings, FINDING_COLUMNS), w.path(case.root / FINDINGS_PARQUET))
+            w.path(case.root / FINDINGS_JSON).write_text(json.dumps(doc, indent=2, default=str) + "\n",
+                                                         encoding="utf-8")
     return findings

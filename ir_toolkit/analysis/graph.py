@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
@@ -281,6 +282,13 @@ GRAPH_FORMATS: dict[str, str] = {".graphml": "GraphML (Gephi, yEd, Cytoscape)", 
                                  ".json": "node-link JSON (networkx, d3)"}
 
 
+def _missing(value: Any) -> bool:
+    """None, NaN, NaT, pd.NA or an infinite number: nothing an export can hold (strict JSON has no NaN)."""
+    if value is None or value is pd.NaT or value is pd.NA:
+        return True
+    return bool(pd.api.types.is_float(value)) and not math.isfinite(float(value))
+
+
 def _scalar(value: Any, xml: bool) -> Any:
     if isinstance(value, bool | int | float):
         return value
@@ -295,9 +303,9 @@ def _exportable(graph: nx.Graph, xml: bool) -> nx.Graph:
     out = nx.Graph()
     name = (lambda n: xml_safe(str(n))) if xml else str
     for n, d in graph.nodes(data=True):
-        out.add_node(name(n), **{k: _scalar(v, xml) for k, v in d.items() if v is not None})
+        out.add_node(name(n), **{k: _scalar(v, xml) for k, v in d.items() if not _missing(v)})
     for u, v, d in graph.edges(data=True):
-        out.add_edge(name(u), name(v), **{k: _scalar(x, xml) for k, x in d.items() if x is not None})
+        out.add_edge(name(u), name(v), **{k: _scalar(x, xml) for k, x in d.items() if not _missing(x)})
     return out
 
 
@@ -318,7 +326,7 @@ def export_graph(graph: nx.Graph, path: str | Path) -> Path:
             nx.write_gexf(_exportable(graph, xml=True), out)
         else:
             data = nx.node_link_data(_exportable(graph, xml=False), edges="edges")
-            out.write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
+            out.write_text(json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False), encoding="utf-8")
     except OSError as exc:
         raise UserError(f"{out}: cannot write graph ({exc.strerror or exc})") from None
     return out

@@ -277,7 +277,8 @@ def scope(case: Case | str | Path, findings: pd.DataFrame | None = None, write: 
         "cover_up": covered,
     }
     if write:
-        (case.root / SCOPE_JSON).write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
-        case.log_action("scope", mailboxes=len(mailboxes), actor_ips=len(ips),
-                        window=doc["window"], pivots=len(piv.pivots))
+        with case.recording("scope", mailboxes=len(mailboxes), actor_ips=len(ips), window=doc["window"],
+                            pivots=len(piv.pivots)) as w:
+            w.path(case.root / SCOPE_JSON).write_text(json.dumps(doc, indent=2, default=str) + "\n",
+                                                      encoding="utf-8")
     return doc

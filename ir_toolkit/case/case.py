@@ -3,7 +3,7 @@
 Layout (a contract, see DESIGN.md)::
 
     CASE/case.json          manifest with every evidence file's sha256
-    CASE/custody.log        append-only JSON lines
+    CASE/custody.log        append-only JSON lines, hash-chained (ir_toolkit.case.custody)
     CASE/raw/...            evidence exactly as received (never modified)
     CASE/events/<source>/   canonical events, Parquet
     CASE/quarantine/        records that could not be parsed, with the reason
@@ -20,6 +20,7 @@ import os
 import shutil
 import stat
 import uuid
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +28,18 @@ import duckdb
 import pandas as pd
 
 from ir_toolkit import __version__
-from ir_toolkit.case.manifest import (
-    CLOUDS,
-    MANIFEST,
+from ir_toolkit.case.custody import (
+    CustodyWriter,
+    RecordedWrite,
     append_custody,
+    custody_writer,
     read_custody,
-    read_manifest,
-    sha256_file,
-    write_manifest,
+    recorded_write,
 )
+from ir_toolkit.case.manifest import CLOUDS, MANIFEST, read_manifest, sha256_file, write_manifest
+from ir_toolkit.case.recovery import remove_interrupted_parts
 from ir_toolkit.case.store import EventStore
+from ir_toolkit.case.verify import Verification, verify_case
 from ir_toolkit.errors import CaseError
 from ir_toolkit.timeutil import iso, now_utc
 
@@ -73,6 +76,7 @@ class Case:
         self.root = root
         self.manifest = manifest
         self.events = EventStore(root / "events")
+        self._recovered = False
 
     # ----- life cycle -------------------------------------------------------------------------
     @classmethod
@@ -118,7 +122,7 @@ class Case:
         }
         write_manifest(root, manifest)
         case = cls(root, manifest)
-        case.log_action("case.init", tenant=tenant, cloud=cloud)
+        case.log_action("case.init", artifacts=[root / MANIFEST], tenant=tenant, cloud=cloud)
         return case
 
     @classmethod
@@ -160,13 +164,26 @@ class Case:
         return str(self.manifest.get("cloud", "global"))
 
     # ----- manifest and custody ---------------------------------------------------------------
-    def save(self) -> None:
-        """Write the in-memory manifest to case.json."""
-        write_manifest(self.root, self.manifest)
+    def save(self, action: str = "case.save", **details: Any) -> None:
+        """Write the in-memory manifest to case.json and record its sha256 in the custody log."""
+        with self.recording(action, **details) as w:
+            write_manifest(self.root, self.manifest, path=w.path(self.root / MANIFEST))
 
-    def log_action(self, action: str, **details: Any) -> dict[str, Any]:
-        """Append an entry to the custody log (secrets are scrubbed)."""
-        return append_custody(self.root, action, **details)
+    def recording(self, action: str, **details: Any) -> AbstractContextManager[RecordedWrite]:
+        """Write artifacts crash-safely and record them: ``with case.recording("scope") as w:``
+        then write to ``w.path(case.root / "scope.json")`` (see :func:`ir_toolkit.case.custody.recorded_write`)."""
+        return recorded_write(self.root, action, **details)
+
+    def log_action(self, action: str, artifacts: Any = (), **details: Any) -> dict[str, Any]:
+        """Append an entry to the custody log (secrets are scrubbed).
+
+        Args:
+            action: What was done.
+            artifacts: Paths of files inside the case this action wrote (or removed): their sha256 goes into
+                the hash-chained log, so ``verify`` can tell a later change from this write.
+            details: Parameters and counts.
+        """
+        return append_custody(self.root, action, artifacts=artifacts, **details)
 
     def custody(self) -> list[dict[str, Any]]:
         """The custody log entries, oldest first."""
@@ -248,8 +265,7 @@ class Case:
         if query:
             entry["query"] = query
         self.manifest["evidence"].append(entry)
-        self.save()
-        self.log_action("evidence.add", path=entry["path"], sha256=digest, size=entry["size"], source=source)
+        self.save("evidence.add", path=entry["path"], sha256=digest, size=entry["size"], source=source)
         return entry, True
 
     def update_evidence(self, sha256: str, **fields: Any) -> dict[str, Any]:
@@ -262,26 +278,18 @@ class Case:
         return entry
 
     def verify(self) -> list[str]:
-        """Check every evidence file against case.json.
+        """Check the case read-only (see :mod:`ir_toolkit.case.verify`).
 
         Returns:
-            One line per problem: ``changed: PATH``, ``missing: PATH`` or ``unexpected: PATH``;
-            empty when all evidence is intact.
+            One line per problem (``changed|missing|unexpected|unrecorded|symlink: PATH (why)``);
+            empty when the evidence, the custody chain and every recorded artifact are intact.
         """
-        problems: list[str] = []
-        listed = set()
-        for e in self.manifest["evidence"]:
-            path = self.root / e["path"]
-            listed.add(path.resolve())
-            if not path.exists():
-                problems.append(f"missing: {e['path']}")
-            elif path.stat().st_size != e["size"] or sha256_file(path) != e["sha256"]:
-                problems.append(f"changed: {e['path']} (sha256 differs from case.json)")
-        if self.raw_dir.exists():
-            for f in sorted(self.raw_dir.rglob("*")):
-                if f.is_file() and f.resolve() not in listed and not f.name.startswith(".checkpoint"):
-                    problems.append(f"unexpected: {f.relative_to(self.root).as_posix()}")
-        return problems
+        return self.verification().problems
+
+    def verification(self, expect_head: str | None = None) -> Verification:
+        """The full verification against case.json as it is on disk: problems, the custody head to note,
+        notes (never writes)."""
+        return verify_case(self.root, read_manifest(self.root), expect_head=expect_head)
 
     # ----- import (see ir_toolkit.case.importing) ----------------------------------------------
     def import_files(self, paths: Any, format: str = "auto", progress: bool = False,
@@ -289,12 +297,36 @@ class Case:
         """Import log exports (see :func:`ir_toolkit.case.importing.import_files`)."""
         from ir_toolkit.case.importing import import_files
 
+        if not self._recovered:
+            self.recover_interrupted()
         return import_files(self, paths, format=format, progress=progress, dayfirst=dayfirst)
 
     # ----- events and quarantine --------------------------------------------------------------
     def write_events(self, frame: pd.DataFrame, tag: str = "") -> tuple[int, int]:
-        """Append canonical events, de-duplicated by (source, record_id). Returns (stored, duplicates)."""
-        return self.events.append(frame, tag=tag)
+        """Append canonical events, de-duplicated by (source, record_id). Returns (stored, duplicates).
+
+        The part files written are recorded with their sha256 in the custody log.
+        """
+        with custody_writer(self.root) as writer:  # no other process sees a part before its record
+            if not self._recovered:
+                self._recover(writer)
+            stored, duplicates = self.events.append(frame, tag=tag)
+            written = self.events.take_written()
+            if written:
+                writer.append("events.write", artifacts=written, stored=stored, duplicates=duplicates)
+        return stored, duplicates
+
+    def recover_interrupted(self) -> list[str]:
+        """Remove event parts a killed step left unrecorded (see :mod:`ir_toolkit.case.recovery`)."""
+        with custody_writer(self.root) as writer:
+            return self._recover(writer)
+
+    def _recover(self, writer: CustodyWriter) -> list[str]:
+        self._recovered = True
+        removed = remove_interrupted_parts(self.root, writer)
+        if removed:
+            self.events = EventStore(self.root / "events")  # forget record ids read from the removed parts
+        return removed
 
     def read_events(self, sources: list[str] | None = None, columns: list[str] | None = None,
                     where: str | None = None) -> pd.DataFrame:
@@ -317,6 +349,7 @@ class Case:
         with open(path, "a", encoding="utf-8") as fh:
             for r in records:
                 fh.write(json.dumps(r, default=str, ensure_ascii=False) + "\n")
+        self.log_action("quarantine.write", artifacts=[path], records=len(records))
         return path
 
     def quarantined(self) -> pd.DataFrame:

@@ -1,9 +1,9 @@
-"""case.json (the manifest) and custody.log (the append-only action log).
+"""case.json (the manifest) and the sha256 of files.
 
 case.json records the case id, tenant, cloud, creation time and every evidence
 file with its sha256, size, source, format, record counts and query parameters.
-custody.log holds one JSON object per line: who did what to the case, when.
-Neither ever holds a secret: callers pass parameters through :func:`scrub` first.
+It never holds a secret: its text passes through :func:`ir_toolkit.textsafe.scrub_text`
+when written. The custody log is :mod:`ir_toolkit.case.custody`.
 """
 
 from __future__ import annotations
@@ -16,15 +16,12 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from ir_toolkit import __version__
 from ir_toolkit.errors import CaseError
 from ir_toolkit.sources.graph.endpoints import CLOUD_ENDPOINTS
-from ir_toolkit.timeutil import iso, now_utc
+from ir_toolkit.textsafe import scrub_text
 
 MANIFEST = "case.json"
-CUSTODY = "custody.log"
 CLOUDS: tuple[str, ...] = tuple(CLOUD_ENDPOINTS)  # the one endpoint map decides which clouds exist
-_SECRET_WORDS = ("secret", "password", "token", "assertion", "credential", "key", "pfx")
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -36,20 +33,6 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
         while n := fh.readinto(buf):
             h.update(view[:n])
     return h.hexdigest()
-
-
-def scrub(params: dict[str, Any]) -> dict[str, Any]:
-    """Drop values whose names suggest a secret (client secrets, tokens, keys)."""
-    out: dict[str, Any] = {}
-    for k, v in params.items():
-        lowered = k.lower()
-        if any(w in lowered for w in _SECRET_WORDS) and not lowered.endswith(("_env", "_id", "_path")):
-            out[k] = "<redacted>"
-        elif isinstance(v, dict):
-            out[k] = scrub(v)
-        else:
-            out[k] = v
-    return out
 
 
 def actor() -> str:
@@ -85,37 +68,13 @@ def read_manifest(root: Path) -> dict[str, Any]:
     return data
 
 
-def write_manifest(root: Path, data: dict[str, Any]) -> None:
-    """Write case.json atomically (temp file, then rename)."""
-    path = root / MANIFEST
-    tmp = path.with_suffix(".json.tmp")
+def write_manifest(root: Path, data: dict[str, Any], path: Path | None = None) -> None:
+    """Write case.json atomically (temp file, then rename), or to ``path`` (a recorded write's file)."""
+    target = path or root / MANIFEST
+    tmp = path or target.with_suffix(".json.tmp")
     try:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        tmp.write_text(scrub_text(json.dumps(data, indent=2, sort_keys=False, default=str)) + "\n", encoding="utf-8")
+        if tmp != target:
+            os.replace(tmp, target)
     except OSError as exc:
-        raise CaseError(f"{path}: cannot write case manifest ({exc.strerror or exc})") from None
-
-
-def append_custody(root: Path, action: str, **details: Any) -> dict[str, Any]:
-    """Append one line to custody.log and return it."""
-    entry = {
-        "time": iso(now_utc()),
-        "actor": actor(),
-        "tool": f"ir_toolkit {__version__}",
-        "action": action,
-        "details": scrub(details),
-    }
-    try:
-        with open(root / CUSTODY, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(entry, default=str) + "\n")
-    except OSError as exc:
-        raise CaseError(f"{root / CUSTODY}: cannot append to custody log ({exc.strerror or exc})") from None
-    return entry
-
-
-def read_custody(root: Path) -> list[dict[str, Any]]:
-    """All custody entries, oldest first."""
-    path = root / CUSTODY
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        raise CaseError(f"{target}: cannot write case manifest ({exc.strerror or exc})") from None

@@ -51,6 +51,7 @@ class EventStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._known: dict[str, set[str]] = {}
+        self._written: list[Path] = []
 
     def _files(self, sources: Iterable[str] | None = None) -> list[Path]:
         if not self.root.exists():
@@ -113,9 +114,15 @@ class EventStore:
             pq.write_table(new, tmp, compression="zstd", compression_level=1,
                            use_dictionary=[c for c in new.column_names if c != "raw"])
             os.replace(tmp, folder / name)
+            self._written.append(folder / name)
             known.update(batch_ids)
             stored += new.num_rows
         return stored, duplicates
+
+    def take_written(self) -> list[Path]:
+        """The part files written since the last call (the case records their sha256 in its custody log)."""
+        written, self._written = self._written, []
+        return written
 
     def relation(self, con: duckdb.DuckDBPyConnection, files: list[Path]) -> duckdb.DuckDBPyRelation:
         """The part files as one DuckDB relation (by name, columns unioned).

@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any, NoReturn
 
+from ir_toolkit.textsafe import scrub_text
+
 
 class Parser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors are one line and exit code 2."""
@@ -15,9 +17,14 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def emit(args: argparse.Namespace, document: Any, text: str) -> None:
-    """Print ``document`` as JSON with --json, else the human ``text``."""
+def emit(args: argparse.Namespace, document: Any, text: str, scrub: bool = True) -> None:
+    """Print ``document`` as JSON with --json, else the human ``text``.
+
+    Token-shaped strings are scrubbed unless ``scrub`` is False (only where the responder asked to
+    see a token, ``token inspect --show-token``).
+    """
+    clean = scrub_text if scrub else str
     if getattr(args, "json", False):
-        sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+        sys.stdout.write(clean(json.dumps(document, indent=2, default=str)) + "\n")
     else:
-        sys.stdout.write(text.rstrip("\n") + "\n")
+        sys.stdout.write(clean(text.rstrip("\n")) + "\n")

@@ -78,7 +78,7 @@ def cmd_token_inspect(args: argparse.Namespace) -> int:
     token = _read_token_arg(args.token)
     catalogue = build_catalogue(args.jwks, args.online, args.discovery_url or _default_urls())
     result = inspect_token(token, catalogue=catalogue, show_token=args.show_token)
-    emit(args, result, _token_text(result))
+    emit(args, result, _token_text(result), scrub=not args.show_token)
     return 0
 
 
@@ -110,7 +110,7 @@ def cmd_token_scan(args: argparse.Namespace) -> int:
 
         summary["case"] = record_in_case(case, results, args.files)
     if getattr(args, "json", False):
-        emit(args, {**summary, "results": results}, "")
+        emit(args, {**summary, "results": results}, "", scrub=not args.show_token)
         return 0
     shown = table[["fingerprint", "verdict", "signature", "key_kind", "tid", "user", "uti", "occurrences"]]
     text = shown.map(_printable).to_string(index=False) if len(table) else "no tokens found"
@@ -121,7 +121,7 @@ def cmd_token_scan(args: argparse.Namespace) -> int:
     if "case" in summary:
         stored = summary["case"]
         text += f"; {stored['events_stored']} event(s) and {stored['findings']} finding(s) in the case"
-    emit(args, summary, text)
+    emit(args, summary, text, scrub=not args.show_token)
     return 0
 
 

@@ -35,6 +35,7 @@ from ir_toolkit.report.coverage import coverage_figure
 from ir_toolkit.report.display import count, fmt, png_uri, table
 from ir_toolkit.report.headline import headline
 from ir_toolkit.report.redact import Redactor, for_case
+from ir_toolkit.textsafe import scrub_text
 from ir_toolkit.timeutil import now_utc
 
 log = logging.getLogger(__name__)
@@ -274,8 +275,8 @@ def render_report(case: Case | str | Path, out: str | Path | None = None, redact
     """
     case = case if isinstance(case, Case) else Case.open(case)
     path = Path(out) if out else case.reports_dir / "report.html"
-    html = render_html(build_context(case, redact=redact, tz=tz, networks=networks))
+    html = scrub_text(render_html(build_context(case, redact=redact, tz=tz, networks=networks)))
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(html, encoding="utf-8")
-    case.log_action("report.render", path=str(path), redacted=redact, tz=tz)
+    with case.recording("report.render", path=str(path), redacted=redact, tz=tz) as w:
+        w.path(path).write_text(html, encoding="utf-8")
     return path

@@ -142,12 +142,12 @@ def record_in_case(case: Case, results: Sequence[dict[str, Any]], files: Sequenc
         old = pd.read_parquet(path)
         new = pd.concat([old[~old["finding_id"].isin(new["finding_id"])], new], ignore_index=True)
     new = conform(new, FINDING_COLUMNS)
-    pq.write_table(to_arrow(new, FINDING_COLUMNS), path)
-    (case.root / f"{FINDINGS_FILE}.json").write_text(
-        new.to_json(orient="records", date_format="iso", indent=2), encoding="utf-8")
     verdicts = pd.Series([r["verdict"] for r in results], dtype=object).value_counts().to_dict()
-    case.log_action("token.scan", files=[{"path": str(f), "sha256": sha256_file(Path(f))} for f in files],
-                    judged=len(results), verdicts=verdicts, events_stored=stored, findings=len(new))
+    with case.recording("token.scan", files=[{"path": str(f), "sha256": sha256_file(Path(f))} for f in files],
+                        judged=len(results), verdicts=verdicts, events_stored=stored, findings=len(new)) as w:
+        pq.write_table(to_arrow(new, FINDING_COLUMNS), w.path(path))
+        w.path(case.root / f"{FINDINGS_FILE}.json").write_text(
+            new.to_json(orient="records", date_format="iso", indent=2), encoding="utf-8")
     return {"events_stored": stored, "events_duplicate": dup, "findings": len(new), "findings_file": str(path)}
 
 

@@ -12,6 +12,8 @@ of every event type go under ``signins``):
 
 Policies: ``limits={"auditLogs/": (5, 10.0)}`` answers 429 (with Retry-After unless
 ``retry_after=False``) beyond N requests per window. Faults: :meth:`FakeGraph.inject`.
+``tls=(cert, key)`` serves HTTPS; ``next_link_root`` makes every ``@odata.nextLink`` point to another
+root (a foreign host, plain http) as a hostile or broken server would.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import ssl
 import threading
 import time
 import uuid
@@ -26,6 +29,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
@@ -41,7 +45,7 @@ ROUTES = {  # path suffix -> (records key, time field)
     "oauth2PermissionGrants": ("oauth2_permission_grants", None),
     "identityProtection/riskDetections": ("risk_detections", "detectedDateTime"),
 }
-FAULTS = ("429", "503", "500", "drop", "truncate", "duplicate", "expire", "query_failed", "stall")
+FAULTS = ("429", "503", "500", "drop", "truncate", "duplicate", "expire", "query_failed", "stall", "echo_token")
 
 
 @dataclass
@@ -75,12 +79,16 @@ class FakeGraph(LoopbackServer):
         retry_after: Send Retry-After with policy 429s.
         audit_record_limit: Queries matching more records report isRecordCountLimitExceeded.
         token_ok: Decides whether a bearer token is valid (default: any non-expired token).
+        tls: (certificate, key) PEM files: serve HTTPS (see tests.fakes.authority.make_tls_cert).
+        next_link_root: Root (``scheme://host:port``) put into every ``@odata.nextLink`` instead of this server's.
     """
 
     def __init__(self, records: dict[str, list[dict[str, Any]]], *, page_delay: float = 0.0,
                  audit_search_time: float = 0.0, limits: dict[str, tuple[int, float]] | None = None,
                  retry_after: bool = True, audit_record_limit: int | None = None,
-                 token_ok: Callable[[str], bool] | None = None) -> None:
+                 token_ok: Callable[[str], bool] | None = None, tls: tuple[Path, Path] | None = None,
+                 next_link_root: str | None = None) -> None:
+        self.tls, self.next_link_root = tls, next_link_root
         self.records = {k: list(v) for k, v in records.items()}
         self.page_delay, self.audit_search_time = page_delay, audit_search_time
         self.limits = limits or {}
@@ -99,8 +107,16 @@ class FakeGraph(LoopbackServer):
 
     @property
     def url(self) -> str:
-        """The Graph root (``http://127.0.0.1:PORT``)."""
-        return f"http://127.0.0.1:{self.port}"
+        """The Graph root (``http://127.0.0.1:PORT``, https with ``tls``)."""
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """TLS with the ``tls`` certificate, when given."""
+        if self.tls is None:
+            return None
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(*self.tls)
+        return ctx
 
     def inject(self, kind: str, path: str = "", nth: int = 1, times: int = 1, retry_after: float | None = None,
                method: str | None = None, stall_s: float = 30.0) -> Fault:
@@ -251,6 +267,9 @@ class _Handler(BaseHTTPRequestHandler):
                 fake.expired.add(token)
         if not token or token in fake.expired or not fake.token_ok(token):
             return self._error(401, "InvalidAuthenticationToken", "Access token has expired or is not yet valid.")
+        if fault is not None and fault.kind == "echo_token":  # a server that quotes the credential back
+            return self._error(400, "InvalidAuthenticationToken", f"Access token validation failure: {token}; "
+                               f"header was Authorization: {auth}")
         if fault is not None and fault.kind in ("429", "503", "500"):
             hdrs = {"Retry-After": _num(fault.retry_after)} if fault.retry_after is not None else {}
             return self._error(int(fault.kind), "TooManyRequests" if fault.kind == "429" else "ServiceUnavailable",
@@ -273,6 +292,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self._error(404, "Request_ResourceNotFound", f"no route {rest}")
 
     def _page(self, rows: list[dict[str, Any]], params: dict[str, str], fault: Fault | None, delay: float) -> None:
+        fake = self.fake
         top = int(params.get("$top", "100"))
         offset = int(params.get("$skiptoken", "0") or 0)
         if delay:
@@ -283,7 +303,8 @@ class _Handler(BaseHTTPRequestHandler):
         if nxt < len(rows):
             query = {k: v for k, v in params.items() if k != "$skiptoken"}
             query["$skiptoken"] = str(nxt)
-            base = f"http://{self.headers.get('Host')}{urlsplit(self.path).path}"
+            root = fake.next_link_root or f"{'https' if fake.tls else 'http'}://{self.headers.get('Host')}"
+            base = f"{root}{urlsplit(self.path).path}"
             body["@odata.nextLink"] = f"{base}?{urlencode(query, quote_via=quote, safe='$')}"
         self._send(200, body, fault=fault)
 

@@ -21,6 +21,7 @@ import requests.adapters
 
 from ir_toolkit.errors import UserError
 from ir_toolkit.sources.graph.endpoints import Endpoints, ca_bundle
+from ir_toolkit.textsafe import remember_secret
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ def load_certificate(path: str | Path, passphrase_env: str | None = None) -> dic
     if not p.is_file():
         raise UserError(f"--certificate {p}: no such file")
     passphrase = os.environ.get(passphrase_env) if passphrase_env else None
+    remember_secret(passphrase)
     if p.suffix.lower() in (".pfx", ".p12"):
         cred: dict[str, Any] = {"private_key_pfx_path": str(p), "public_certificate": True}
         if passphrase:
@@ -165,6 +167,7 @@ class TokenProvider:
                     credential = os.environ.get(secret_env)
                     if not credential:
                         raise UserError(f"--client-secret-env {secret_env}: that environment variable is not set")
+                    remember_secret(credential)  # scrubbed from any text that might echo it
                 self.app = msal.ConfidentialClientApplication(client_id, client_credential=credential, **common)
         except ValueError as exc:
             raise UserError(f"sign-in setup failed for {endpoints.authority}: {exc}") from None
@@ -188,6 +191,7 @@ class TokenProvider:
                 raise UserError(f"sign-in to {self.endpoints.authority} failed: {result.get('error', 'error')}: "
                                 f"{(result.get('error_description') or '').splitlines()[0:1]}")
             self._token = str(result["access_token"])
+            remember_secret(self._token)
             return self._token
 
     def _acquire(self, force_refresh: bool) -> dict[str, Any]:

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ir_toolkit.textsafe import scrub_text
+
 CHECKPOINT = ".checkpoint.json"
 
 
@@ -62,9 +64,9 @@ class Checkpoint:
         return self.data["slices"]  # type: ignore[no-any-return]
 
     def save(self) -> None:
-        """Persist atomically."""
+        """Persist atomically (token-shaped text scrubbed: an error a server echoed never lands here)."""
         with self._lock:
-            write_atomic(self.path, json.dumps(self.data, indent=1, default=str).encode("utf-8"))
+            write_atomic(self.path, scrub_text(json.dumps(self.data, indent=1, default=str)).encode("utf-8"))
 
     def update(self, key: str, **fields: Any) -> dict[str, Any]:
         """Change one slice's state and persist."""

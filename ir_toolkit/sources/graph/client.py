@@ -3,6 +3,10 @@
 One transport seam: ``GraphClient(transport=...)`` takes any ``httpx.BaseTransport`` (tests use a
 real loopback server, so the default transport is what they exercise). Time is injected too
 (``sleep``, ``clock``) so tests never wait real seconds.
+
+The bearer token goes only to the root the client is bound to (``allowed_root``), over https:
+:func:`link_problem` is the one guard, shared by every collector that follows server-given links
+(``@odata.nextLink``). Error texts are scrubbed of the token before they are raised.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import pandas as pd
 
 from ir_toolkit.errors import IrToolkitError
 from ir_toolkit.sources.graph.endpoints import ca_bundle
+from ir_toolkit.textsafe import remember_secret, scrub_text
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +58,57 @@ class GraphError(IrToolkitError):
                  request_id: str | None = None, client_request_id: str | None = None, url: str = "") -> None:
         self.status, self.code, self.url = status, code, url
         self.request_id, self.client_request_id = request_id, client_request_id
-        ids = f" (request-id {request_id}, client-request-id {client_request_id})"
-        super().__init__(f"{message}{ids}")
+        ids = f" (request-id {request_id}, client-request-id {client_request_id})" \
+            if request_id or client_request_id else ""
+        super().__init__(scrub_text(f"{message}{ids}"))  # a server may echo the token back
 
 
 class ThrottleExhausted(GraphError):
     """The API kept answering 429/503 beyond the retry budget: callers may halve their window."""
+
+
+class UnsafeLink(GraphError):
+    """A URL (typically an ``@odata.nextLink``) outside the root the token was issued for: not followed."""
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def link_problem(url: str, root: str) -> str | None:
+    """Why the bearer token for ``root`` must not be sent to ``url``; None when it may.
+
+    ``url`` must use the root's scheme, host and port, lie under its path, carry no user info,
+    and use https (plain http only when the root itself is a plain-http loopback test server).
+    Both are parsed by httpx, the parser that would send the request.
+    """
+    try:
+        u, r = httpx.URL(url), httpx.URL(root)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return "not a valid URL"
+    if u.scheme != "https" and not (u.scheme == r.scheme == "http" and r.host in LOOPBACK_HOSTS):
+        return f"plain {u.scheme or 'scheme-less'} URL (the token travels only over https)"
+    if u.scheme != r.scheme:
+        return f"{u.scheme} URL for an {r.scheme} root"
+    if u.userinfo:
+        return "URL with user info"
+    if u.host.lower() != r.host.lower() or (u.port or _DEFAULT_PORT.get(u.scheme)) != \
+            (r.port or _DEFAULT_PORT.get(r.scheme)):
+        return f"another host ({u.host}{':' + str(u.port) if u.port else ''})"
+    base = r.path.rstrip("/")
+    if base and u.path != base and not u.path.startswith(base + "/"):
+        return "a path outside the root"
+    return None
+
+
+_DEFAULT_PORT = {"https": 443, "http": 80}
+
+
+def ensure_within(url: str, root: str, what: str = "URL") -> None:
+    """Raise :class:`UnsafeLink` when the token for ``root`` must not go to ``url`` (see :func:`link_problem`)."""
+    problem = link_problem(url, root)
+    if problem is not None:
+        raise UnsafeLink(f"{what} leaves the Graph root {root}: {problem}; not followed, the token was not sent",
+                         url=_short(url))
 
 
 @dataclass
@@ -150,6 +200,10 @@ class GraphClient:
         policies: Pacing per policy name: (requests, seconds); defaults to :data:`POLICIES`.
         timeout: Per-request timeout in seconds.
         verify: TLS verification: True, False or a CA bundle path (default: REQUESTS_CA_BUNDLE / SSL_CERT_FILE).
+        allowed_root: When given, the only root the token is sent to (see :func:`link_problem`): every
+            request elsewhere raises :class:`UnsafeLink` before the token is read. (The Graph collector
+            checks each ``@odata.nextLink`` against its Graph root itself, so a client whose token is
+            for another API, such as Log Analytics, can serve it too.)
     """
 
     def __init__(self, token_source: TokenSource, *, transport: httpx.BaseTransport | None = None,
@@ -157,8 +211,9 @@ class GraphClient:
                  max_attempts: int = 8, max_throttled: int = 12, backoff_base: float = 1.0,
                  backoff_cap: float = 60.0, policies: dict[str, tuple[int, float]] | None = None,
                  timeout: float = 120.0, verify: bool | str | None = None, rng: random.Random | None = None,
-                 max_connections: int = 32) -> None:
+                 max_connections: int = 32, allowed_root: str | None = None) -> None:
         self.token_source = token_source
+        self.allowed_root = allowed_root
         self._refresh_lock = threading.Lock()
         self.sleep, self.clock = sleep, clock
         self.max_attempts, self.max_throttled = max_attempts, max_throttled
@@ -192,7 +247,11 @@ class GraphClient:
 
     def iter_pages(self, url: str, params: dict[str, str] | None = None, *, policy: str | None = None,
                    stats: Stats | None = None) -> Iterator[dict[str, Any]]:
-        """Every page of a collection, following ``@odata.nextLink`` verbatim."""
+        """Every page of a collection, following ``@odata.nextLink`` verbatim while it stays under the root.
+
+        Raises:
+            UnsafeLink: a nextLink outside ``allowed_root`` (or plain http); the token is not sent.
+        """
         page = self.get(url, params, policy=policy, stats=stats)
         yield page
         while page.get("@odata.nextLink"):
@@ -205,9 +264,12 @@ class GraphClient:
         """One logical request with every retry it needs.
 
         Raises:
+            UnsafeLink: ``url`` is outside ``allowed_root`` (nothing is sent).
             ThrottleExhausted: after ``max_throttled`` consecutive 429/503 answers.
             GraphError: on a non-retryable answer or when ``max_attempts`` is spent.
         """
+        if self.allowed_root is not None:
+            ensure_within(url, self.allowed_root)
         st = stats if stats is not None else Stats()
         pacer = self.pacers.get(policy) if policy else None
         attempt = throttled = 0
@@ -218,6 +280,7 @@ class GraphClient:
                 pacer.acquire()
             client_request_id = str(uuid.uuid4())
             used = self.token_source.token()
+            remember_secret(used)  # scrubbed from every text, should a server echo it
             hdrs = {"Authorization": f"Bearer {used}", "client-request-id": client_request_id,
                     "return-client-request-id": "true", **(headers or {})}
             st.requests += 1
@@ -289,8 +352,9 @@ def _short(url: str) -> str:
 
 
 def _error_of(resp: httpx.Response) -> tuple[str, str]:
+    """Code and message of an error answer, scrubbed before they are cut short (a cut token keeps no shape)."""
     try:
         err = resp.json().get("error", {})
-        return str(err.get("code", "error")), str(err.get("message", ""))[:300]
+        return scrub_text(str(err.get("code", "error")))[:100], scrub_text(str(err.get("message", "")))[:300]
     except (ValueError, AttributeError):
-        return "error", resp.text[:200]
+        return "error", scrub_text(resp.text[:100_000])[:200]

@@ -21,7 +21,15 @@ import pandas as pd
 from ir_toolkit.errors import UserError
 from ir_toolkit.sources.graph.audit import LimitExceeded, run_audit
 from ir_toolkit.sources.graph.checkpoint import Checkpoint, gzip_lines, read_lines, write_atomic
-from ir_toolkit.sources.graph.client import GraphClient, GraphError, Stats, ThrottleExhausted, odata_datetime
+from ir_toolkit.sources.graph.client import (
+    GraphClient,
+    GraphError,
+    Stats,
+    ThrottleExhausted,
+    UnsafeLink,
+    ensure_within,
+    odata_datetime,
+)
 from ir_toolkit.sources.graph.endpoints import Endpoints
 from ir_toolkit.sources.graph.slicing import Slice, cut, iso_z
 from ir_toolkit.sources.graph.sources import DEFAULT_AUDIT_OPERATIONS, SOURCES, Source
@@ -81,6 +89,7 @@ class Collector:
         from ir_toolkit.sources.graph.sources import select
 
         self.client, self.endpoints, self.work = client, endpoints, Path(work)
+        self._stopped: dict[str, str] = {}  # source -> why it was stopped (an unsafe nextLink)
         self.options = options or Options()
         start, end = parse_time(since), parse_time(until)
         if start is None or end is None:
@@ -169,6 +178,7 @@ class Collector:
         sl = Slice.from_key(key)
         stats = Stats()
         try:
+            self._check_stopped(src.NAME)
             if src.kind == "audit_query":
                 run_audit(self, sl, src, stats)
             else:
@@ -177,11 +187,21 @@ class Collector:
             self._split_or_gap(sl, f"throttled repeatedly: {exc}", stats)
         except LimitExceeded as exc:
             self._split_or_gap(sl, str(exc), stats)
+        except UnsafeLink as exc:  # the whole source stops: its server hands out links we will not follow
+            self._stopped.setdefault(src.NAME, str(exc))
+            self._account(key, stats)
+            self.ckpt.update(key, status="gap", gap=str(exc))
+            log.error("%s %s..%s: source stopped: %s", sl.source, iso_z(sl.start), iso_z(sl.end), exc)
         except GraphError as exc:
             self._account(key, stats)
             self.ckpt.update(key, status="gap", gap=str(exc))
             log.warning("%s %s..%s: gap: %s", sl.source, iso_z(sl.start), iso_z(sl.end), exc)
         self._tick(key)
+
+    def _check_stopped(self, source: str) -> None:
+        """Raise UnsafeLink when ``source`` was stopped by another slice."""
+        if source in self._stopped:
+            raise UnsafeLink(f"not collected: {source} was stopped ({self._stopped[source]})")
 
     def _account(self, key: str, stats: Stats) -> None:
         s = self.ckpt.slices[key]
@@ -219,10 +239,14 @@ class Collector:
         for n in range(1, state["pages"] + 1):
             seen.update(str(r.get("id")) for r in read_lines(self.ckpt.part_path(stem, n)))
         while url:
+            self._check_stopped(src.NAME)
             page = self.client.get(url, policy=src.policy, stats=stats, headers=src.headers or None)
             records = page.get("value")
             if not isinstance(records, list):
                 raise GraphError(f"page of {src.NAME} without a 'value' list", url=url)
+            if page.get("@odata.nextLink"):  # checked before anything of this page is kept
+                ensure_within(str(page["@odata.nextLink"]), self.endpoints.graph_root,
+                              what=f"the @odata.nextLink of {src.NAME} page {state['pages'] + 1}")
             fresh, dups, outside = [], 0, 0
             for r in records:
                 rid = str(r.get("id"))
