@@ -37,6 +37,7 @@ from ir_toolkit.sources.fields import loads, norm_key, normalise_keys
 from ir_toolkit.sources.jsonstream import _pages
 from ir_toolkit.sources.mappers import classify
 from ir_toolkit.sources.reader import Opened, open_text
+from ir_toolkit.sqltext import literal
 
 log = logging.getLogger(__name__)
 _KEY = re.compile(r"^[A-Za-z0-9_]+$")  # spellings the SQL may read (as JSON path parameters)
@@ -216,7 +217,7 @@ def parse(p: JsonPlan, path: Path, opened: Opened, *, evidence: str, batch_size:
     con = duckdb.connect()
     try:
         con.execute("SET enable_progress_bar = false")
-        con.execute(f"SET memory_limit = '{fastpath.MEMORY}'")
+        con.execute(f"SET memory_limit = {literal(fastpath.MEMORY)}")
         stream = _lines(path, opened, 0)
         while True:
             chunk = [x for _, x in zip(range(batch_size), stream, strict=False)]
@@ -235,7 +236,7 @@ def parse(p: JsonPlan, path: Path, opened: Opened, *, evidence: str, batch_size:
                 last = int(chunk[rows - 1][0])
             if rows < t.num_rows:
                 raise _Stop(f"line {chunk[rows][0]} is not JSON DuckDB reads")
-    except (duckdb.Error, _Stop, pa.ArrowException, OSError, UnicodeError) as exc:
+    except (duckdb.Error, _Stop, fastpath.FastPathStop, pa.ArrowException, OSError, UnicodeError) as exc:
         log.info("%s: per-record import from line %d on (%s)", evidence, last + 1, str(exc).splitlines()[0])
         yield from slow(last)
     finally:

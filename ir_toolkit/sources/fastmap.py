@@ -37,6 +37,7 @@ from ir_toolkit.sources.fields import norm_key
 from ir_toolkit.sources.mappers import classify
 from ir_toolkit.sources.reader import Opened, csv_header
 from ir_toolkit.sources.transforms import RECORD_TRANSFORMS, VALUE_TRANSFORMS
+from ir_toolkit.sqltext import literal
 from ir_toolkit.timeutil import parse_times
 
 log = logging.getLogger(__name__)
@@ -205,13 +206,13 @@ def parse(p: CsvPlan, path: Path, opened: Opened, *, evidence: str, batch_size: 
     con = duckdb.connect()
     try:
         con.execute("SET enable_progress_bar = false")
-        con.execute(f"SET memory_limit = '{fastpath.MEMORY}'")
+        con.execute(f"SET memory_limit = {literal(fastpath.MEMORY)}")
         con.register("csv_rows", fastpath.csv_rows(path, opened, tuple(f"c{i}" for i in range(len(p.header)))))
         reader = con.sql(query, params=params).to_arrow_reader(batch_size)
         for rb in fastpath.rebatch(reader, batch_size):
             yield _batch(p, rb, done, evidence=evidence, dayfirst=dayfirst, hint=hint)
             done += rb.num_rows
-    except (duckdb.Error, pa.ArrowException, OSError) as exc:
+    except (duckdb.Error, fastpath.FastPathStop, pa.ArrowException, OSError) as exc:
         log.info("%s: per-record import from record %d on (%s)", evidence, done + 1, str(exc).splitlines()[0])
         yield from slow(done)
     finally:

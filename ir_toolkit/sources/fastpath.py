@@ -56,7 +56,7 @@ _RULE_OR_PERMISSION_OPS = ["new-inboxrule", "set-inboxrule", "remove-inboxrule",
                            "add-mailboxfolderpermission", "set-mailboxfolderpermission", "remove-mailboxpermission"]
 
 
-class _Stop(Exception):
+class FastPathStop(Exception):
     """The rest of the file goes through the per-record readers (e.g. a Graph page inside an array)."""
 
 
@@ -134,7 +134,7 @@ def parse_fast(which: str, path: Path, opened: Opened, *, evidence: str, batch_s
                            hint=hint, family=family)
             done += decoded.num_rows
             yield batch
-    except (duckdb.Error, _Stop, pa.ArrowException, OSError) as exc:  # OSError: DuckDB errors through Arrow
+    except (duckdb.Error, FastPathStop, pa.ArrowException, OSError) as exc:  # OSError: DuckDB errors through Arrow
         log.info("%s: per-record import from record %d on (%s)", evidence, done + 1, str(exc).splitlines()[0])
         yield from slow(done)
     finally:
@@ -180,7 +180,7 @@ class _Decider:
 
     def _accept(self, record: Any, nkeys: int) -> bool:
         if self.which == "signins" and (isinstance(record, list) or pages_of(record) is not None):
-            raise _Stop("a Graph page or an array inside the array")
+            raise FastPathStop("a Graph page or an array inside the array")
         if not isinstance(record, dict):
             return False
         if len(record) != nkeys:  # a key written twice: json keeps the last value, DuckDB the first
@@ -346,9 +346,9 @@ def _record(text: str) -> Any:
     try:
         value = loads(text)
     except RecursionError:  # DuckDB reads deeper than Python decodes: the per-record readers take over
-        raise _Stop("a record nested too deep for the decoder") from None
+        raise FastPathStop("a record nested too deep for the decoder") from None
     except ValueError as exc:  # DuckDB wrote it, so it parses; kept for safety
         return Broken(f"unreadable record ({exc})", text)
     if isinstance(value, list) and value:  # the per-record readers read a nested array's items as records
-        raise _Stop("an array inside the array")
+        raise FastPathStop("an array inside the array")
     return value
