@@ -76,7 +76,8 @@ def same_case(tmp_path: Path, path: Path, batch_size: int = 50_000) -> tuple[dic
             fast, slow = [_normal(v) for v in fast], [_normal(v) for v in slow]
         diff = [i for i, (a, b) in enumerate(zip(fast, slow, strict=True)) if a != b]
         assert not diff, f"{col}: row {diff[0]}: fast {fast[diff[0]]!r}, per record {slow[diff[0]]!r}"
-    assert q_f.to_dict("records") == q_s.to_dict("records")
+    assert [{k: _normal(v) for k, v in r.items()} for r in q_f.to_dict("records")] == \
+        [{k: _normal(v) for k, v in r.items()} for r in q_s.to_dict("records")]
     return res_f, ev_f
 
 

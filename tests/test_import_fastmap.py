@@ -160,7 +160,7 @@ def _diagnostic_lines(n: int = 60) -> list[str]:
     d["time"] = "junk"  # no readable time: quarantined
     out[11] = json.dumps(d)
     out[12] = one(12, ipAddress="")  # the envelope's callerIpAddress fills in
-    out[13] = "[1, 2]"  # no object: quarantined
+    out[13] = '"text"'  # no object: quarantined (an array on a line would be its records)
     out[14] = one(14, userId=" ABC ")
     d = json.loads(one(15))
     d["category"] = "MİCROSOFTGRAPHACTIVITYLOGS"  # lower-cased differently by Python and DuckDB
@@ -190,7 +190,7 @@ def test_diagnostic_lines_mapped_in_sql_same_both_ways(tmp_path: Path, caplog: p
     assert (res["records"], res["duplicates"], res["quarantined"]) == (59, 1, 2)
     assert 0 < sum(refused) <= 14  # the odd lines went per record, the rest through SQL
     assert set(events["source"]) == {"graph_activity", "signin_interactive"}
-    assert events["evidence"].str.endswith("#60").any()  # positions are line numbers (a blank line counted)
+    assert events["evidence"].str.endswith("#59").any()  # positions are record numbers (a blank line is none)
 
 
 @pytest.mark.parametrize(("line", "why"), [('{"time": "2023', "not JSON"), ("page", "page")])

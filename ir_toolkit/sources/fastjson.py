@@ -201,11 +201,15 @@ def _read(p: JsonPlan, outer: bool) -> set[str]:
 
 
 def _lines(path: Path, opened: Opened, skip: int) -> Iterator[tuple[int, str]]:
-    """Non-blank lines with their numbers (as the per-record JSON lines reader counts them)."""
+    """Non-blank lines with their record numbers, as the per-record JSON lines reader counts them (blank
+    lines are no record; the fast path hands over before a line that holds several records)."""
     with open_text(path, opened) as fh:
-        for n, line in enumerate(fh, 1):
-            if n > skip and line.strip():
-                yield n, line.rstrip("\r\n")
+        n = 0
+        for line in fh:
+            if line.strip():
+                n += 1
+                if n > skip:
+                    yield n, line.rstrip("\r\n")
 
 
 def parse(p: JsonPlan, path: Path, opened: Opened, *, evidence: str, batch_size: int, dayfirst: bool, hint: str,
