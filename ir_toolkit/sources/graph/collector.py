@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
 import pandas as pd
@@ -24,7 +24,7 @@ from ir_toolkit.sources.graph.checkpoint import Checkpoint, gzip_lines, read_lin
 from ir_toolkit.sources.graph.client import GraphClient, GraphError, Stats, ThrottleExhausted, odata_datetime
 from ir_toolkit.sources.graph.endpoints import Endpoints
 from ir_toolkit.sources.graph.slicing import Slice, cut, iso_z
-from ir_toolkit.sources.graph.sources import DEFAULT_AUDIT_OPERATIONS, SOURCES, Source
+from ir_toolkit.sources.graph.sources import DEFAULT_AUDIT_OPERATIONS, SOURCES, Source, select
 from ir_toolkit.timeutil import parse_time
 
 log = logging.getLogger(__name__)
@@ -52,13 +52,20 @@ class Options:
     slice_size: pd.Timedelta = field(default_factory=lambda: pd.Timedelta(days=1))
     min_slice: pd.Timedelta = field(default_factory=lambda: pd.Timedelta(minutes=15))
     concurrency: dict[str, int] = field(default_factory=lambda: {"reports": 3, "identity_protection": 1,
-                                                                  "directory": 3, "audit_query": 10})
+                                                                  "directory": 3, "audit_query": 10,
+                                                                  "log_analytics": 3, "hunting": 2})
     audit_operations: tuple[str, ...] = DEFAULT_AUDIT_OPERATIONS
     audit_record_types: tuple[str, ...] = ()
     poll_interval: float = 5.0
     poll_cap: float = 60.0
     query_attempts: int = 3
     page_size: int | None = None
+
+
+class SliceRunner(Protocol):
+    """Collects one slice of a source kind the collector does not page itself (KQL query sources)."""
+
+    def run(self, col: Collector, sl: Slice, src: Any, stats: Stats) -> None: ...
 
 
 class Collector:
@@ -73,13 +80,16 @@ class Collector:
         options: See :class:`Options`.
         on_file: Called as ``on_file(path, ledger_entry)`` for each finished slice file (under a lock).
         progress: Show tqdm progress bars per source.
+        registry: The source registry (default: the Graph sources); entries need NAME, kind, time_field, policy.
+        runner: Collects slices of the kinds the collector does not know (Log Analytics, advanced hunting).
     """
 
     def __init__(self, client: GraphClient, endpoints: Endpoints, work: str | Path, since: Any, until: Any,
                  sources: list[str] | str | None = None, options: Options | None = None,
-                 on_file: Callable[[Path, dict[str, Any]], None] | None = None, progress: bool = False) -> None:
-        from ir_toolkit.sources.graph.sources import select
-
+                 on_file: Callable[[Path, dict[str, Any]], None] | None = None, progress: bool = False,
+                 registry: Mapping[str, Any] | None = None, runner: SliceRunner | None = None) -> None:
+        self.registry: Mapping[str, Any] = SOURCES if registry is None else registry
+        self.runner = runner
         self.client, self.endpoints, self.work = client, endpoints, Path(work)
         self.options = options or Options()
         start, end = parse_time(since), parse_time(until)
@@ -89,7 +99,7 @@ class Collector:
             raise UserError(f"--until {iso_z(end)} is not after --since {iso_z(start)}")
         self.since, self.until = start, end
         try:
-            self.sources = select(sources)
+            self.sources = select(sources, self.registry)
         except ValueError as exc:
             raise UserError(f"--sources: {exc}") from None
         self.on_file, self.progress = on_file, progress
@@ -159,20 +169,24 @@ class Collector:
         return self.ledger()
 
     def _submit(self, key: str) -> None:
-        src = SOURCES[self.ckpt.slices[key]["source"]]
+        src = self.registry[self.ckpt.slices[key]["source"]]
         with self._flock:
             self._futures.add(self._pools[src.policy].submit(self._run_slice, key))
 
     def _run_slice(self, key: str) -> None:
         state = self.ckpt.slices[key]
-        src = SOURCES[state["source"]]
+        src = self.registry[state["source"]]
         sl = Slice.from_key(key)
         stats = Stats()
         try:
             if src.kind == "audit_query":
                 run_audit(self, sl, src, stats)
-            else:
+            elif src.kind == "list":
                 self._run_list(sl, src, stats)
+            elif self.runner is not None:
+                self.runner.run(self, sl, src, stats)
+            else:
+                raise GraphError(f"no runner for {src.NAME} (kind {src.kind})")
         except ThrottleExhausted as exc:
             self._split_or_gap(sl, f"throttled repeatedly: {exc}", stats)
         except LimitExceeded as exc:
@@ -242,6 +256,16 @@ class Collector:
             self._bar_add(src.NAME, len(fresh), stats)
         self._finalise(sl)
 
+    def finish_slice(self, sl: Slice, records: list[dict[str, Any]], stats: Stats, **state: Any) -> None:
+        """Record the whole result of a one-shot slice (a query) as its single page and finish the slice."""
+        key, stem = sl.key, sl.file_stem
+        self.ckpt.prune_parts(stem, 0)
+        write_atomic(self.ckpt.part_path(stem, 1), gzip_lines(records))
+        self._account(key, stats)
+        self.ckpt.update(key, pages=1, records=len(records), next_link=None, exhausted=True, **state)
+        self._bar_add(sl.source, len(records), stats)
+        self._finalise(sl)
+
     def _finalise(self, sl: Slice) -> None:
         key, stem = sl.key, sl.file_stem
         state = self.ckpt.slices[key]
@@ -257,7 +281,7 @@ class Collector:
         path = self.work / state["file"]
         if self.on_file is not None and path.exists():
             with self._file_lock:
-                self.on_file(path, _ledger_entry(state))
+                self.on_file(path, self.ledger_entry(state))
         self.ckpt.update(key, handed_over=True)
 
     # ----- splitting and the ledger -----------------------------------------------------------
@@ -285,9 +309,19 @@ class Collector:
 
     def ledger(self) -> list[dict[str, Any]]:
         """One entry per leaf slice (finished, failed or still pending), ordered by source and time."""
-        rows = [_ledger_entry(s) for s in self.ckpt.slices.values() if s["status"] != "split"]
-        order = {name: i for i, name in enumerate(SOURCES)}
+        rows = [self.ledger_entry(s) for s in self.ckpt.slices.values() if s["status"] != "split"]
+        order = {name: i for i, name in enumerate(self.registry)}
         return sorted(rows, key=lambda r: (order.get(r["source"], 99), r["slice_start"], r["slice_end"]))
+
+    def ledger_entry(self, state: dict[str, Any]) -> dict[str, Any]:
+        """The ledger entry of one slice state; query sources also name the canonical source their rows become
+        (None when the importer cannot map them yet, so the slice never counts as sign-in coverage)."""
+        entry = _ledger_entry(state)
+        src = self.registry.get(state["source"])
+        if src is not None and hasattr(src, "canonical"):
+            entry["canonical_source"] = src.canonical
+            entry["table"] = state.get("table")
+        return entry
 
     # ----- progress ---------------------------------------------------------------------------
     def _open_bars(self, names: set[str]) -> None:
@@ -295,7 +329,7 @@ class Collector:
             return
         from tqdm.auto import tqdm
 
-        for i, name in enumerate(n for n in SOURCES if n in names):
+        for i, name in enumerate(n for n in self.registry if n in names):
             self._bars[name] = tqdm(desc=name, unit=" records", position=i, leave=True)
 
     def _bar_add(self, source: str, n: int, stats: Stats) -> None:
