@@ -188,7 +188,10 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def _drop_orphan(case: Case, path: Path, subdir: str) -> None:
-    """Remove a copy a killed run left in raw/ before recording it in case.json (it is copied again)."""
+    """Remove a copy a killed run left in raw/ before recording it in case.json (it is copied again), and the
+    half-written temporary copy a kill during the copy leaves (never evidence: it was never hashed into case.json)."""
+    for stale in (case.raw_dir / subdir).glob(f".{path.name}.*.tmp"):
+        stale.unlink()
     digest = sha256_file(path)
     dest = case.raw_dir / subdir / f"{digest[:12]}-{path.name}"
     if dest.exists() and case.find_evidence(digest) is None:

@@ -52,6 +52,13 @@ def make_tls_cert(folder: Path, name: str = "localhost") -> tuple[Path, Path]:
     return cert_path, key_path
 
 
+def server_context(cert: Path, key: Path) -> ssl.SSLContext:
+    """A server TLS context with a certificate from :func:`make_tls_cert`."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    return ctx
+
+
 def make_client_cert(folder: Path) -> tuple[Path, Path, str]:
     """An app credential certificate: returns (combined key+cert PEM, PFX, public cert PEM text)."""
     from cryptography.hazmat.primitives.serialization import pkcs12
@@ -103,9 +110,7 @@ class FakeAuthority(LoopbackServer):
 
     def tls_context(self) -> ssl.SSLContext:
         """TLS with the self-signed certificate of ``ca_file``."""
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(self.ca_file, self._key_file)
-        return ctx
+        return server_context(self.ca_file, self._key_file)
 
     @property
     def base(self) -> str:
