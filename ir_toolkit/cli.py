@@ -17,6 +17,7 @@ from ir_toolkit import __version__
 from ir_toolkit.commands import collect as collect_cmd
 from ir_toolkit.commands import detect as detect_cmd
 from ir_toolkit.commands import evidence as evidence_cmd
+from ir_toolkit.commands import preflight as preflight_cmd
 from ir_toolkit.commands import token as token_cmd
 from ir_toolkit.commands.common import Parser as _Parser
 from ir_toolkit.commands.common import emit as _emit
@@ -270,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
     sub = p.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     sub.required = True
-    for add in (_add_case_verify, _add_import, collect_cmd.add_parser, detect_cmd.add_parser,
+    for add in (_add_case_verify, _add_import, preflight_cmd.add_parser, collect_cmd.add_parser, detect_cmd.add_parser,
                 evidence_cmd.add_parser, _add_timeline_graph, _add_report_run_demo, token_cmd.add_parser, _add_sample):
         add(sub)
     return p

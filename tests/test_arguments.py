@@ -181,3 +181,13 @@ def test_pure_checks() -> None:
         iso_time("--until", "2023-02-30")
     number_in("--page-size", None, 1, 10)
     assert guid("--workspace", "1A2B3C4D-0000-4000-8000-00000000ABCD") == "1a2b3c4d-0000-4000-8000-00000000abcd"
+def test_preflight_bad_arguments_never_connect(listener: Listener) -> None:
+    base = f"https://127.0.0.1:{listener.port}"
+    before = listener.accepted
+    r = cli("preflight", "--tenant", "contoso-tenant", "--client-id", "c", "--client-secret-env", "ARGS_SECRET",
+            "--workspace", "not-a-guid", "--authority-url", f"{base}/t", "--graph-url", base,
+            env={"ARGS_SECRET": "s"}, timeout=60)
+    assert r.returncode == 2 and "--workspace 'not-a-guid': not a GUID" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and listener.accepted == before
+
+

@@ -7,7 +7,7 @@ import argparse
 import logging
 from typing import Any
 
-from ir_toolkit.commands.common import emit
+from ir_toolkit.commands.common import add_sign_in, emit, sign_in_mode
 from ir_toolkit.sources.graph.endpoints import CLOUD_ENDPOINTS
 
 log = logging.getLogger(__name__)
@@ -18,7 +18,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
     from ir_toolkit.case import Case
     from ir_toolkit.case.collect import check_backend, collect_case
 
-    mode = "device_code" if args.device_code else "certificate" if args.certificate else "client_secret"
+    mode = sign_in_mode(args)
     check_backend(args.backend, args.workspace, args.sources)  # before the case is opened or anything connects
     case = Case.open(args.case, writable=True)
     summary = collect_case(case, client_id=args.client_id, mode=mode, since=args.since, until=args.until,
@@ -68,12 +68,7 @@ def add_parser(sub: Any) -> None:
                  "never from the command line. A CA bundle comes from REQUESTS_CA_BUNDLE or SSL_CERT_FILE.\n"
                  "Exit status: 0 complete, 1 gaps remain (named in the ledger) or files not imported, 2 bad input.")
     col.add_argument("case", metavar="CASE")
-    col.add_argument("--tenant", help="tenant id or domain (default: the case's tenant)")
-    col.add_argument("--client-id", required=True, help="the app registration's client id")
-    how = col.add_mutually_exclusive_group(required=True)
-    how.add_argument("--device-code", action="store_true", help="sign in as a responder (device code flow)")
-    how.add_argument("--certificate", metavar="PEM_OR_PFX", help="app-only sign-in with a certificate")
-    how.add_argument("--client-secret-env", metavar="VAR", help="app-only sign-in; the secret is in env var VAR")
+    add_sign_in(col)
     col.add_argument("--since", required=True, metavar="ISO", help="window start (UTC unless an offset is given)")
     col.add_argument("--until", required=True, metavar="ISO", help="window end, exclusive")
     col.add_argument("--sources", metavar="LIST", help="comma list of sources (default: all of --from)")

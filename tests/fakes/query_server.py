@@ -12,6 +12,12 @@ Serves the rows it is given (``FakeQueryService(la={table: rows}, hunting={table
   rows"); a table in ``missing_tables`` answers 400 "Failed to resolve table expression".
   ``hunting_allowed=False`` answers 403 (no ThreatHunting.Read.All).
 
+Read-only Graph probes for ``preflight`` (GET, one record each): ``/v1.0/subscribedSkus`` (``skus``),
+``/beta/auditLogs/signIns`` (403 Authentication_RequestFromNonPremiumTenantOrB2CTenant unless
+``premium``), ``directoryAudits``, ``security/auditLog/queries``, ``servicePrincipals``, ``applications``,
+``oauth2PermissionGrants``, ``identityProtection/riskDetections``; a path containing one of ``denied``
+answers 403 Authorization_RequestDenied (a permission the app lacks).
+
 Queries understood: a slice query (``T | where C >= datetime(a) and C < datetime(b) | order by C asc``)
 and a readiness query (``union withsource=SourceTable isfuzzy=true T1, T2 | summarize ... by SourceTable``).
 Faults as in graph_server (``inject("429", path="query", retry_after=1)``); every request is in ``log``.
@@ -66,6 +72,9 @@ class FakeQueryService(LoopbackServer):
         delay: Seconds each query takes.
         rate: (requests, seconds): 429 with Retry-After beyond that many queries per window (the documented
             limits: Log Analytics 200 per 30 s per user, advanced hunting 45 per minute per tenant).
+        skus: subscribedSkus entries (None: 403, the app cannot read licences).
+        premium: False answers sign-in probes with Microsoft's no-P1/P2 error.
+        denied: Path substrings answered 403 Authorization_RequestDenied.
     """
 
     def __init__(self, la: dict[str, list[dict[str, Any]]] | None = None,
@@ -73,13 +82,15 @@ class FakeQueryService(LoopbackServer):
                  denied_workspaces: tuple[str, ...] = (), la_row_limit: int = 500_000,
                  hunting_row_limit: int = 100_000, missing_tables: tuple[str, ...] = (),
                  hunting_allowed: bool = True, token_ok: Callable[[str], bool] | None = None,
-                 folder: Path | None = None, delay: float = 0.0, rate: tuple[int, float] | None = None) -> None:
+                 folder: Path | None = None, delay: float = 0.0, rate: tuple[int, float] | None = None,
+                 skus: list[dict[str, Any]] | None = None, premium: bool = True, denied: tuple[str, ...] = ()) -> None:
         self.la, self.hunting = la or {}, hunting or {}
         self.workspaces, self.denied_workspaces = set(workspaces), set(denied_workspaces)
         self.la_row_limit, self.hunting_row_limit = la_row_limit, hunting_row_limit
         self.missing_tables, self.hunting_allowed = set(missing_tables), hunting_allowed
         self.token_ok = token_ok or (lambda t: bool(t))
         self.delay, self.rate = delay, rate
+        self.skus, self.premium, self.denied = skus, premium, denied
         self._starts: deque[float] = deque()
         self._sorted: dict[int, tuple[list[int], list[dict[str, Any]]]] = {}
         self.folder = Path(folder or tempfile.mkdtemp())
@@ -179,6 +190,24 @@ class _Handler(BaseHTTPRequestHandler):
     def _error(self, status: int, code: str, message: str, query: str = "",
                headers: dict[str, str] | None = None) -> None:
         self._send(status, {"error": {"code": code, "message": message}}, query, headers)
+
+    def do_GET(self) -> None:  # noqa: N802
+        fake = self.fake
+        path = urlsplit(self.path).path
+        auth = self.headers.get("Authorization", "")
+        if not auth.startswith("Bearer ") or not fake.token_ok(auth[7:]):
+            return self._error(401, "InvalidAuthenticationToken", "token not accepted")
+        if any(d in path for d in fake.denied) or (path.endswith("/subscribedSkus") and fake.skus is None):
+            return self._error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+        if path.endswith("/subscribedSkus"):
+            return self._send(200, {"value": fake.skus})
+        if path.endswith("/auditLogs/signIns") and not fake.premium:
+            return self._error(403, "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
+                               "Neither tenant is B2C or tenant doesn't have premium license")
+        if re.match(r"^/(beta|v1\.0)/(auditLogs/(signIns|directoryAudits)|security/auditLog/queries|servicePrincipals|"
+                    r"applications|oauth2PermissionGrants|identityProtection/riskDetections)$", path):
+            return self._send(200, {"value": [{"id": str(uuid.uuid4())}]})
+        return self._error(404, "Request_ResourceNotFound", f"no route {path}")
 
     def do_POST(self) -> None:  # noqa: N802
         fake = self.fake
