@@ -5,8 +5,9 @@ Two registries with the same entry shape, one per service:
 * ``LOG_ANALYTICS``: Azure Monitor Logs query API (``POST {root}/v1/workspaces/{id}/query``). Limits
   (Azure Monitor service limits): 500,000 rows and about 64 MB per result (a larger result comes back
   truncated, marked by a ``PartialError``), 200 requests per 30 s per user, at most 10 minutes per
-  query (``Prefer: wait=600``). Needs the API permission ``Data.Read`` of "Log Analytics API" and the
-  Azure role Log Analytics Reader (or Reader) on the workspace. Retention is the workspace's own
+  query (``Prefer: wait=600``). Needs the Azure role Log Analytics Reader (or Reader) on the workspace
+  and, for a delegated (device code) sign-in, the permission ``Data.Read`` of "Log Analytics API" (the
+  signed-in responder needs the role too). Retention is the workspace's own
   (90 days free for Sentinel-enabled workspaces, often longer).
 * ``DEFENDER``: Defender XDR advanced hunting through Graph (``POST {graph}/v1.0/security/runHuntingQuery``).
   Limits: 100,000 rows and 124 MB per result (HTTP 400 beyond), 45 calls per minute, 10 minutes of
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-LA_PERMISSIONS = ("Log Analytics API: Data.Read", "Azure role Log Analytics Reader on the workspace")
+LA_PERMISSIONS = ("Azure role Log Analytics Reader on the workspace", "Log Analytics API Data.Read (device code)")
 HUNTING_PERMISSIONS = ("ThreatHunting.Read.All",)
 LA_ROW_LIMIT = 500_000
 HUNTING_ROW_LIMIT = 100_000
