@@ -91,7 +91,8 @@ class Parameter:
                 return ""
             ts = parse_time(value)
             if ts is None:
-                raise bad
+                raise UserError(f"parameter {self.name}: {value!r} is not a valid datetime "
+                                "(expected ISO 8601 UTC, e.g. 2023-06-01 or 2023-06-01T00:00:00Z)")
             return iso(ts)
         if self.type == "choice":
             if text not in self.choices:

@@ -191,3 +191,24 @@ def test_preflight_bad_arguments_never_connect(listener: Listener) -> None:
     assert len(r.stderr.strip().splitlines()) == 1 and listener.accepted == before
 
 
+
+
+def test_sign_in_failures_name_the_fix() -> None:
+    from ir_toolkit.sources.graph.auth import sign_in_failure
+
+    text = sign_in_failure("https://login.microsoftonline.com/t", {
+        "error": "invalid_client", "error_description": "AADSTS7000218: The request body must contain the following "
+        "parameter: 'client_assertion' or 'client_secret'.\r\nTrace ID: 1\r\nCorrelation ID: 2"})
+    assert "\n" not in text and "AADSTS7000218" in text and "allow public client flows" in text
+    assert "grant admin consent" in sign_in_failure("a", {"error": "invalid_grant", "error_description":
+                                                           "AADSTS65001: The user or administrator has not consented"})
+    assert "(fix:" not in sign_in_failure("a", {"error": "x", "error_description": "AADSTS9999: other"})
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["run", "token-forgery", "--case", "nowhere", "-p", "window_start=2023-13-45"], "expected ISO 8601"),
+    (["detect", "nowhere", "-p", "coverage_start=someday"], "expected ISO 8601"),
+])
+def test_parameter_dates_name_the_expected_format(argv: list[str], needle: str) -> None:
+    r = cli(*argv, timeout=60)
+    assert r.returncode == 2 and needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr

@@ -180,3 +180,15 @@ def test_pure_licences_retention_expiry_and_reasons() -> None:
     kind, reason = why_not(GraphError("x", status=403, code="Authentication_RequestFromNonPremiumTenantOrB2CTenant"))
     assert kind == "licence" and "P1/P2" in reason
     assert why_not(GraphError("x", status=403, code="Authorization_RequestDenied"))[0] == "permission"
+
+
+def test_unknown_app_names_aadsts700016_and_the_fix(tenant: Any) -> None:
+    sts, env, tmp = tenant
+    (tmp / "svc").mkdir()
+    with _service(tmp) as svc:
+        r = cli("preflight", "--tenant", "contoso-tenant", "--client-id", "00000000-0000-0000-0000-000000000000",
+                "--client-secret-env", "P_SECRET", "--authority-url", sts.authority(), "--graph-url", svc.url,
+                env={**env, "REQUESTS_CA_BUNDLE": str(sts.ca_file)})
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "AADSTS700016" in r.stderr and "check --client-id, --tenant and --cloud" in r.stderr
+    assert svc.served() == 0

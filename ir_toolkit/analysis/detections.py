@@ -91,7 +91,7 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
     if isinstance(default, list):
         return [v.strip() for v in value.split(",") if v.strip()]
     if name.endswith(("_start", "_end")) and parse_time(value) is None:
-        raise UserError(f"parameter {name}: {value!r} is not a date or time")
+        raise UserError(f"parameter {name}: {value!r} is not a date or time (expected ISO 8601 UTC, e.g. 2023-06-01)")
     return value
 
 

@@ -25,6 +25,25 @@ from ir_toolkit.sources.graph.endpoints import Endpoints, ca_bundle
 log = logging.getLogger(__name__)
 
 MODES = ("device_code", "certificate", "client_secret")
+# What to do about the sign-in errors responders meet first (docs/quickstart.md, troubleshooting).
+AADSTS_HINTS: dict[str, str] = {
+    "AADSTS7000218": "allow public client flows on the app registration for --device-code (Authentication > "
+                     "Allow public client flows), or sign in app-only",
+    "AADSTS700016": "no such app in this tenant: check --client-id, --tenant and --cloud",
+    "AADSTS65001": "permissions not consented: grant admin consent (az ad app permission admin-consent --id APP_ID)",
+    "AADSTS7000215": "wrong or expired client secret",
+    "AADSTS700027": "the certificate is not registered on the app (az ad app credential reset --cert @cert.pem "
+                    "--append)",
+}
+DESCRIPTION = "MSAL sign-in: device code, certificate (PEM/PFX), client secret from an env var; AADSTS hints"
+
+
+def sign_in_failure(authority: str, result: dict[str, Any]) -> str:
+    """One line for a failed MSAL result: the error, the first line of its description, and what to do."""
+    error = str(result.get("error") or "error")
+    first = (str(result.get("error_description") or "").strip().splitlines() or [""])[0][:300]
+    hint = next((h for code, h in AADSTS_HINTS.items() if f"{code}:" in first or first.startswith(code)), None)
+    return f"sign-in to {authority} failed: {error}: {first}" + (f" (fix: {hint})" if hint else "")
 
 
 def _default_cache_location() -> Path:
@@ -190,8 +209,7 @@ class TokenProvider:
         except (OSError, ValueError) as exc:
             raise UserError(f"sign-in to {self.endpoints.authority} failed: {exc.__class__.__name__}") from None
         if "access_token" not in result:
-            raise UserError(f"sign-in to {self.endpoints.authority} failed: {result.get('error', 'error')}: "
-                            f"{(result.get('error_description') or '').splitlines()[0:1]}")
+            raise UserError(sign_in_failure(self.endpoints.authority, result))
         return str(result["access_token"])
 
     def _acquire(self, scopes: list[str], force_refresh: bool) -> dict[str, Any]:
