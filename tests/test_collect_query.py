@@ -136,6 +136,19 @@ def test_a_query_over_the_row_limit_splits_its_slice(tmp_path: Path) -> None:
     assert all(a["slice_end"] == b["slice_start"] for a, b in zip(ledger, ledger[1:], strict=False))
 
 
+def test_once_a_slice_was_over_the_cap_later_ones_are_halved_before_asking(tmp_path: Path) -> None:
+    with FakeQueryService(LA, HUNT, workspaces=(WS,), folder=tmp_path, la_row_limit=15) as svc:
+        col = _collector(svc, tmp_path / "w", "log-analytics", "SigninLogs", slice_size=pd.Timedelta(hours=12),
+                         concurrency={"log_analytics": 1})
+        ledger = _run(col)
+        queries = svc.served("/query", status=200)
+    assert set(_collected(tmp_path / "w", "SigninLogs")) == _ids(LA["SigninLogs"])
+    assert all(r["complete"] and r["records"] <= 15 for r in ledger)
+    assert queries == len(ledger) + 1  # one truncated answer taught the collector the size; no more wasted
+    reasons = [s.get("reason", "") for s in col.ckpt.slices.values() if s["status"] == "split"]
+    assert sum("halved before asking" in r for r in reasons) == len(reasons) - 1
+
+
 def test_hunting_silent_row_cap_splits_and_renamed_table_falls_back(tmp_path: Path) -> None:
     with FakeQueryService(LA, HUNT, folder=tmp_path, hunting_row_limit=20,
                           missing_tables=("EntraIdSignInEvents",)) as svc:

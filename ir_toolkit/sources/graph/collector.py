@@ -107,6 +107,8 @@ class Collector:
         self.ckpt = Checkpoint(self.work)
         self._file_lock = threading.Lock()
         self._bars: dict[str, Any] = {}
+        self._span_cap: dict[str, pd.Timedelta] = {}  # per source: longest span not known to be over a limit
+        self._cap_lock = threading.Lock()
         self._plan()
 
     # ----- planning ---------------------------------------------------------------------------
@@ -178,6 +180,8 @@ class Collector:
         src = self.registry[state["source"]]
         sl = Slice.from_key(key)
         stats = Stats()
+        if self._pre_split(sl, state, stats):
+            return
         try:
             if src.kind == "audit_query":
                 run_audit(self, sl, src, stats)
@@ -190,12 +194,31 @@ class Collector:
         except ThrottleExhausted as exc:
             self._split_or_gap(sl, f"throttled repeatedly: {exc}", stats)
         except LimitExceeded as exc:
+            with self._cap_lock:  # later slices of this source that are as long are halved before asking
+                half = (sl.end - sl.start) / 2
+                self._span_cap[sl.source] = min(self._span_cap.get(sl.source, half), half)
             self._split_or_gap(sl, str(exc), stats)
         except GraphError as exc:
             self._account(key, stats)
             self.ckpt.update(key, status="gap", gap=str(exc))
             log.warning("%s %s..%s: gap: %s", sl.source, iso_z(sl.start), iso_z(sl.end), exc)
         self._tick(key)
+
+    def _pre_split(self, sl: Slice, state: dict[str, Any], stats: Stats) -> bool:
+        """Halve an unstarted slice longer than a slice of its source that was over the result limit.
+
+        Saves the query that would come back truncated (and, for audit queries, minutes of searching);
+        never turns a slice into a gap: one that cannot be halved any more is asked as it is.
+        """
+        with self._cap_lock:
+            cap = self._span_cap.get(sl.source)
+        started = state["pages"] or state.get("query_id") or state.get("requested")
+        if cap is None or started or sl.end - sl.start <= cap or sl.halves(self.options.min_slice) is None:
+            return False
+        self._split_or_gap(sl, f"halved before asking: a slice of {sl.source} as long was over the result limit",
+                           stats)
+        self._tick(sl.key)
+        return True
 
     def _account(self, key: str, stats: Stats) -> None:
         s = self.ckpt.slices[key]
