@@ -15,7 +15,7 @@ import pytest
 from ir_toolkit.case import Case
 from ir_toolkit.sources.graph.client import GraphError
 from ir_toolkit.sources.preflight import expiry, licences, retention, why_not
-from tests.conftest import cli
+from tests.conftest import ROOT, cli
 from tests.fakes.authority import FakeAuthority
 from tests.fakes.query_records import make_hunting_rows, make_la_rows
 from tests.fakes.query_server import FakeQueryService
@@ -59,6 +59,10 @@ def _preflight(tenant: Any, svc: FakeQueryService, *extra: str) -> tuple[int, di
 
 
 def _by_name(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Sources by name, after checking the document against the documented JSON schema."""
+    import jsonschema
+
+    jsonschema.validate(doc, json.loads((ROOT / "docs" / "preflight.schema.json").read_text()))
     return {r["name"]: r for r in doc["sources"]}
 
 
