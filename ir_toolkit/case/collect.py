@@ -259,8 +259,9 @@ def _import(case: Case, progress: bool) -> list[dict[str, Any]]:
             results.append({"source": name, "kept_as_evidence": True, "files": [str(f) for f in files],
                             "note": "no import mapping for these rows yet: kept as evidence and in the ledger"})
             continue
-        fmt = SOURCES[name].import_format if name in SOURCES else ("log-analytics-json" if name in LOG_ANALYTICS
-                                                                    else "auto")
+        # a table with a canonical source is a Log Analytics export; others (once the importer knows them) sniff
+        fmt = SOURCES[name].import_format if name in SOURCES else \
+            "log-analytics-json" if name in LOG_ANALYTICS and LOG_ANALYTICS[name].canonical else "auto"
         try:
             results += importer([str(f) for f in files], format=fmt if fmt in known else "auto", progress=progress)
         except UserError as exc:  # the evidence is safe; the import can be repeated with `ir-toolkit import`

@@ -48,6 +48,12 @@ def cmd_collect(args: argparse.Namespace) -> int:
     return 0 if summary["complete"] and not summary["import_errors"] else 1
 
 
+def _wrap(text: str) -> str:
+    import textwrap
+
+    return textwrap.fill(text, width=96, initial_indent="  ", subsequent_indent="  ")
+
+
 def add_parser(sub: Any) -> None:
     from ir_toolkit.sources.graph.sources import permissions_help
     from ir_toolkit.sources.kql.sources import DEFENDER, HUNTING_PERMISSIONS, LA_PERMISSIONS, LOG_ANALYTICS
@@ -62,8 +68,8 @@ def add_parser(sub: Any) -> None:
         epilog="least-privilege application permissions per source (delegated sign-in: same scopes plus\n"
                "Global Reader or Security Reader; audit_log also needs the Purview Audit Reader role):\n"
                + permissions_help()
-               + f"\n\n--from log-analytics ({', '.join(LA_PERMISSIONS)}): {', '.join(LOG_ANALYTICS)}"
-               + f"\n--from defender ({', '.join(HUNTING_PERMISSIONS)}): {', '.join(DEFENDER)}"
+               + f"\n\n--from log-analytics ({'; '.join(LA_PERMISSIONS)}):\n" + _wrap(", ".join(LOG_ANALYTICS))
+               + f"\n--from defender ({'; '.join(HUNTING_PERMISSIONS)}):\n" + _wrap(", ".join(DEFENDER))
                + "\n\nThe client secret is read from the environment variable named by --client-secret-env,\n"
                  "never from the command line. A CA bundle comes from REQUESTS_CA_BUNDLE or SSL_CERT_FILE.\n"
                  "Exit status: 0 complete, 1 gaps remain (named in the ledger) or files not imported, 2 bad input.")
