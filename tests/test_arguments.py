@@ -101,29 +101,31 @@ BAD_COLLECT = [
 
 
 @pytest.mark.parametrize("extra,win,needles", BAD_COLLECT)
-def test_bad_collect_arguments_exit_2_with_one_line_and_no_connection(
-        case: Path, listener: Listener, extra: list[str], win: list[str] | None, needles: list[str]) -> None:
+def test_bad_collect_arguments_exit_2_in_one_line_within_a_second_without_connecting(
+        case: Path, listener: Listener, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        extra: list[str], win: list[str] | None, needles: list[str]) -> None:
+    monkeypatch.setenv("ARGS_SECRET", "s")
     before = listener.accepted
-    r = cli(*_collect(case, listener, *extra, window_args=win), env={"ARGS_SECRET": "s"}, timeout=60)
-    assert r.returncode == 2, r.stderr
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    started = time.perf_counter()
+    code = cli_module.main(_collect(case, listener, *extra, window_args=win))  # the CLI in this process
+    elapsed = time.perf_counter() - started
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
     for needle in needles:
         assert needle in lines[0], lines[0]
+    assert elapsed < 1.0, f"refusing took {elapsed:.2f}s"
     time.sleep(0.1)  # a connection attempt would have been accepted by now
     assert listener.accepted == before, "a connection was attempted before the arguments were checked"
 
 
-@pytest.mark.parametrize("extra,win,needles", BAD_COLLECT[:6])
-def test_bad_arguments_are_refused_within_a_second(
-        case: Path, listener: Listener, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-        extra: list[str], win: list[str] | None, needles: list[str]) -> None:
-    monkeypatch.setenv("ARGS_SECRET", "s")
-    started = time.perf_counter()
-    code = cli_module.main(_collect(case, listener, *extra, window_args=win))
-    elapsed = time.perf_counter() - started
-    assert code == 2 and needles[0] in capsys.readouterr().err
-    assert elapsed < 1.0, f"refusing took {elapsed:.2f}s"
+@pytest.mark.parametrize("extra,win,needles", [BAD_COLLECT[0], BAD_COLLECT[3], BAD_COLLECT[6]])
+def test_the_real_command_exits_2_with_one_line(case: Path, listener: Listener, extra: list[str],
+                                                win: list[str] | None, needles: list[str]) -> None:
+    before = listener.accepted
+    r = cli(*_collect(case, listener, *extra, window_args=win), env={"ARGS_SECRET": "s"}, timeout=60)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and needles[0] in r.stderr, r.stderr
+    assert listener.accepted == before
 
 
 # ----- detection and playbook parameters --------------------------------------------------------
@@ -135,10 +137,12 @@ def test_bad_arguments_are_refused_within_a_second(
     ("work_start_hour=25", "work_start_hour=25: must be between 0 and 23"),
     ("baseline_days=seven", "baseline_days: 'seven' is not a int"),
 ])
-def test_detect_parameters_checked_before_the_case_is_read(tmp_path: Path, pair: str, needle: str) -> None:
-    r = cli("detect", tmp_path / "no-such-case", "-p", pair, timeout=60)
-    assert r.returncode == 2 and needle in r.stderr, r.stderr  # the parameter, not the missing case
-    assert len(r.stderr.strip().splitlines()) == 1
+def test_detect_parameters_checked_before_the_case_is_read(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                           pair: str, needle: str) -> None:
+    code = cli_module.main(["detect", str(tmp_path / "no-such-case"), "-p", pair])
+    err = capsys.readouterr().err
+    assert code == 2 and needle in err, err  # the parameter, not the missing case
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_pack_bounds_and_order() -> None:
