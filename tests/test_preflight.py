@@ -86,6 +86,9 @@ def test_full_access_every_source_available_with_retention_and_expiry(tenant: An
     assert [s["sku"] for s in doc["licences"]["skus"]] == ["SPE_E5"] and doc["permissions_to_add"] == []
     assert rows["signins_interactive"]["retention_days"] == 30 and rows["audit_log"]["retention_days"] == 365
     assert rows["signins_interactive"]["expires_on"].startswith("2023-07-01")  # --since + 30 days
+    assert rows["signins_interactive"]["oldest_record"] == "2023-06-01T00:00:05Z"  # asked oldest first
+    assert rows["directory_audits"]["oldest_record"] == "2023-06-01T00:00:05Z"
+    assert any("%24orderby=createdDateTime+asc" in p or "$orderby=createdDateTime" in p for _, p, _, _ in svc.log)
     assert rows["risk_detections"]["retention_days"] == 90 and rows["CloudAppEvents"]["retention_days"] == 30
     assert rows["SigninLogs"]["oldest_record"].startswith("2023-06-01") and rows["SigninLogs"]["rows"] == 8
     assert rows["SigninLogs"]["retention_days"] is None and rows["SigninLogs"]["expires_on"] is None

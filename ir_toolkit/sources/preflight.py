@@ -35,6 +35,9 @@ RISK_RETENTION = {"Free": 7, "P1": 30, "P2": 90}
 PURVIEW_RETENTION = {"standard": 180, "premium": 365}  # Audit (Standard) / Audit (Premium)
 P1_PLANS, P2_PLANS, AUDIT_PREMIUM_PLANS = {"AAD_PREMIUM"}, {"AAD_PREMIUM_P2"}, {"M365_ADVANCED_AUDITING"}
 SCHEMA_VERSION = 1
+# Graph sources whose time field supports $orderby (signIns: createdDateTime, directoryAudits: activityDateTime)
+OLDEST_FIRST = ("signins_interactive", "signins_noninteractive", "signins_serviceprincipal",
+                "signins_managedidentity", "directory_audits")
 
 
 def licences(skus: list[dict[str, Any]]) -> dict[str, Any]:
@@ -106,6 +109,8 @@ def _graph_probe(src: Source) -> tuple[str, dict[str, str]]:
     params = {"$top": "1"}
     if src.event_type:
         params["$filter"] = f"signInEventTypes/any(t: t eq '{src.event_type}')"
+    if src.NAME in OLDEST_FIRST:  # the oldest record kept: how far back the tenant really reaches
+        params["$orderby"] = f"{src.time_field} asc"
     return src.path, params
 
 
@@ -170,15 +175,20 @@ class Preflight:
     def _graph_source(self, src: Source, lic: dict[str, Any] | None) -> dict[str, Any]:
         row = self._row(src.NAME, "graph", src.DESCRIPTION, src.permissions, lic)
         path, params = _graph_probe(src)
+        oldest = None
         try:
-            self.graph.get(self.endpoints.url(src.version, path), params, policy=src.policy,
-                           headers=src.headers or None)
+            page = self.graph.get(self.endpoints.url(src.version, path), params, policy=src.policy,
+                                  headers=src.headers or None)
             row["available"] = True
+            first = (page.get("value") or [None])[0]
+            if src.NAME in OLDEST_FIRST and isinstance(first, dict) and src.time_field:
+                oldest = parse_time(first.get(src.time_field))
+                row["oldest_record"] = iso(oldest)
         except GraphError as exc:
             row["why"], row["reason"] = why_not(exc)
             if row["why"] == "licence" and src.NAME.startswith("signins_"):
                 row["retention_days"], row["retention_basis"] = 7, "Entra ID Free (portal download only)"
-        row.update(expiry(row["retention_days"], self.since, None, self.now))
+        row.update(expiry(row["retention_days"], self.since, oldest, self.now))
         return row
 
     def _tables(self, sources: list[QuerySource], backend: str, lic: dict[str, Any] | None) -> list[dict[str, Any]]:

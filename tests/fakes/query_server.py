@@ -39,7 +39,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
 
@@ -75,6 +75,7 @@ class FakeQueryService(LoopbackServer):
         skus: subscribedSkus entries (None: 403, the app cannot read licences).
         premium: False answers sign-in probes with Microsoft's no-P1/P2 error.
         denied: Path substrings answered 403 Authorization_RequestDenied.
+        oldest: Time of the oldest sign-in / directory audit (answers ``$orderby=... asc&$top=1``).
     """
 
     def __init__(self, la: dict[str, list[dict[str, Any]]] | None = None,
@@ -83,14 +84,15 @@ class FakeQueryService(LoopbackServer):
                  hunting_row_limit: int = 100_000, missing_tables: tuple[str, ...] = (),
                  hunting_allowed: bool = True, token_ok: Callable[[str], bool] | None = None,
                  folder: Path | None = None, delay: float = 0.0, rate: tuple[int, float] | None = None,
-                 skus: list[dict[str, Any]] | None = None, premium: bool = True, denied: tuple[str, ...] = ()) -> None:
+                 skus: list[dict[str, Any]] | None = None, premium: bool = True, denied: tuple[str, ...] = (),
+                 oldest: str = "2023-06-01T00:00:05.0000000Z") -> None:
         self.la, self.hunting = la or {}, hunting or {}
         self.workspaces, self.denied_workspaces = set(workspaces), set(denied_workspaces)
         self.la_row_limit, self.hunting_row_limit = la_row_limit, hunting_row_limit
         self.missing_tables, self.hunting_allowed = set(missing_tables), hunting_allowed
         self.token_ok = token_ok or (lambda t: bool(t))
         self.delay, self.rate = delay, rate
-        self.skus, self.premium, self.denied = skus, premium, denied
+        self.skus, self.premium, self.denied, self.oldest = skus, premium, denied, oldest
         self._starts: deque[float] = deque()
         self._sorted: dict[int, tuple[list[int], list[dict[str, Any]]]] = {}
         self.folder = Path(folder or tempfile.mkdtemp())
@@ -206,7 +208,10 @@ class _Handler(BaseHTTPRequestHandler):
                                "Neither tenant is B2C or tenant doesn't have premium license")
         if re.match(r"^/(beta|v1\.0)/(auditLogs/(signIns|directoryAudits)|security/auditLog/queries|servicePrincipals|"
                     r"applications|oauth2PermissionGrants|identityProtection/riskDetections)$", path):
-            return self._send(200, {"value": [{"id": str(uuid.uuid4())}]})
+            record: dict[str, Any] = {"id": str(uuid.uuid4())}
+            if "$orderby" in parse_qs(urlsplit(self.path).query):  # the oldest record the fake tenant keeps
+                record["createdDateTime"] = record["activityDateTime"] = fake.oldest
+            return self._send(200, {"value": [record]})
         return self._error(404, "Request_ResourceNotFound", f"no route {path}")
 
     def do_POST(self) -> None:  # noqa: N802
