@@ -116,10 +116,11 @@ def test_every_log_analytics_table_collected_exactly_with_ledger(svc: FakeQueryS
 
 
 def test_throttling_503_and_dropped_connections_are_survived(svc: FakeQueryService, tmp_path: Path) -> None:
-    svc.inject("429", path="/query", nth=1, times=2, retry_after=0.01)
-    svc.inject("503", path="/query", nth=4)
-    svc.inject("drop", path="/query", nth=6)
+    faults = [svc.inject("429", path="/query", nth=1, times=2, retry_after=0.01),
+              svc.inject("503", path="/query", nth=4), svc.inject("drop", path="/query", nth=6),
+              svc.inject("truncate", path="/query", nth=8)]  # half an answer: unreadable JSON, asked again
     ledger = _run(_collector(svc, tmp_path / "w", "log-analytics", "SigninLogs,AuditLogs"))
+    assert [f.fired for f in faults] == [2, 1, 1, 1]
     assert all(r["complete"] for r in ledger)
     for table in ("SigninLogs", "AuditLogs"):
         assert set(_collected(tmp_path / "w", table)) == _ids(LA[table])
