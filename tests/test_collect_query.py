@@ -162,6 +162,14 @@ def test_hunting_silent_row_cap_splits_and_renamed_table_falls_back(tmp_path: Pa
     assert all(r["canonical_source"] is None for r in ledger) and ledger_coverage(ledger) == {}
 
 
+def test_a_hunting_result_over_the_size_limit_splits(tmp_path: Path) -> None:
+    with FakeQueryService(LA, HUNT, folder=tmp_path, hunting_too_large=25) as svc:
+        ledger = _run(_collector(svc, tmp_path / "w", "defender", "GraphApiAuditEvents"))
+        refused = svc.served("/runHuntingQuery", status=400)
+    assert refused >= 1 and set(_collected(tmp_path / "w", "GraphApiAuditEvents")) == _ids(HUNT["GraphApiAuditEvents"])
+    assert all(r["complete"] and r["records"] <= 25 for r in ledger) and len(ledger) > 3
+
+
 def test_no_workspace_access_is_a_named_gap(tmp_path: Path) -> None:
     with FakeQueryService(LA, HUNT, workspaces=(WS,), denied_workspaces=(WS,), folder=tmp_path) as svc:
         ledger = _run(_collector(svc, tmp_path / "w", "log-analytics", "SigninLogs"))
@@ -235,6 +243,7 @@ def test_defender_rows_are_kept_as_evidence_in_the_ledger(stack: Any) -> None:
     tmp = stack[3]
     doc = _collect_new_case(stack, "case", "defender")
     assert {k["source"] for k in doc["kept_as_evidence"]} == set(DEFENDER)
+    assert len(doc["notes"]) == 3 and "older than the 30 days the service keeps" in doc["notes"][0]
     manifest = json.loads((tmp / "case" / "case.json").read_text())
     held: dict[str, set[str]] = {}
     for e in manifest["evidence"]:

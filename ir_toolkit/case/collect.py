@@ -102,7 +102,8 @@ def collect_case(case: Case, *, client_id: str, mode: str, since: str, until: st
     """
     # every argument is checked before the first connection (sign-in included)
     registry, workspace = check_backend(backend, workspace, sources)
-    window(since, until)
+    start, _ = window(since, until)
+    notes = retention_notes(registry, sources, start)
     number_in("--slice-hours", slice_hours, MIN_SLICE_HOURS, MAX_SLICE_HOURS)
     number_in("--page-size", page_size, 1, MAX_PAGE_SIZE)
     endpoints = resolve(cloud or case.cloud, tenant or case.tenant, authority_url, graph_url, log_analytics_url)
@@ -144,6 +145,7 @@ def collect_case(case: Case, *, client_id: str, mode: str, since: str, until: st
     finally:
         client.close()
     summary = _summarise(case, ledger, endpoints)
+    summary["notes"] = notes
     collection = case.manifest.setdefault("collection", {})
     fresh = {(r["source"], r["slice_start"], r["slice_end"]) for r in ledger}
     earlier = [r for r in collection.get("ledger", []) if (r["source"], r["slice_start"], r["slice_end"]) not in fresh
@@ -181,6 +183,18 @@ def check_backend(backend: str, workspace: str | None, sources: str | None) -> t
     except ValueError as exc:
         raise UserError(f"--sources: {exc}") from None
     return registry, guid("--workspace", workspace)
+
+
+def retention_notes(registry: Mapping[str, Any], sources: str | None, start: pd.Timestamp) -> list[str]:
+    """What the window asks for that the service no longer keeps (advanced hunting: 30 days); logged too."""
+    notes = []
+    for src in select(sources, registry):
+        days = getattr(src, "retention_days", None)
+        if days and start < now_utc() - pd.Timedelta(days=days):
+            notes.append(f"{src.NAME}: --since {iso(start)} is older than the {days} days the service keeps; "
+                         f"slices before {iso(now_utc() - pd.Timedelta(days=days))} come back empty")
+            log.warning(notes[-1])
+    return notes
 
 
 def _names(text: str) -> tuple[str, ...]:

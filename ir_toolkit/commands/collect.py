@@ -39,6 +39,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
         lines.append(f"imported {sum(r.get('imported', 0) for r in imported)} events from {len(imported)} file(s)")
     for err in summary["import_errors"]:
         lines.append(f"NOT IMPORTED {err['source']}: {err['error']}")
+    lines += [f"NOTE {note}" for note in summary["notes"]]
     for kept in summary["kept_as_evidence"]:
         lines.append(f"KEPT AS EVIDENCE {kept['source']}: {kept['note']}")
     lines.append("collection complete" if summary["complete"] else

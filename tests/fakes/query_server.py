@@ -76,6 +76,8 @@ class FakeQueryService(LoopbackServer):
         premium: False answers sign-in probes with Microsoft's no-P1/P2 error.
         denied: Path substrings answered 403 Authorization_RequestDenied.
         oldest: Time of the oldest sign-in / directory audit (answers ``$orderby=... asc&$top=1``).
+        hunting_too_large: A hunting result of more rows answers 400 "exceeded the allowed result size" (the
+            service's 124 MB limit, in rows).
     """
 
     def __init__(self, la: dict[str, list[dict[str, Any]]] | None = None,
@@ -85,7 +87,7 @@ class FakeQueryService(LoopbackServer):
                  hunting_allowed: bool = True, token_ok: Callable[[str], bool] | None = None,
                  folder: Path | None = None, delay: float = 0.0, rate: tuple[int, float] | None = None,
                  skus: list[dict[str, Any]] | None = None, premium: bool = True, denied: tuple[str, ...] = (),
-                 oldest: str = "2023-06-01T00:00:05.0000000Z") -> None:
+                 oldest: str = "2023-06-01T00:00:05.0000000Z", hunting_too_large: int | None = None) -> None:
         self.la, self.hunting = la or {}, hunting or {}
         self.workspaces, self.denied_workspaces = set(workspaces), set(denied_workspaces)
         self.la_row_limit, self.hunting_row_limit = la_row_limit, hunting_row_limit
@@ -93,6 +95,7 @@ class FakeQueryService(LoopbackServer):
         self.token_ok = token_ok or (lambda t: bool(t))
         self.delay, self.rate = delay, rate
         self.skus, self.premium, self.denied, self.oldest = skus, premium, denied, oldest
+        self.hunting_too_large = hunting_too_large
         self._starts: deque[float] = deque()
         self._sorted: dict[int, tuple[list[int], list[dict[str, Any]]]] = {}
         self.folder = Path(folder or tempfile.mkdtemp())
@@ -296,7 +299,11 @@ class _Handler(BaseHTTPRequestHandler):
         table, column, lo, hi = m.groups()
         if table in fake.missing_tables or table not in fake.hunting:
             return self._error(400, "BadRequest", f"Failed to resolve table expression named '{table}'", query)
-        rows = fake.rows_between(fake.hunting[table], column, lo, hi)[: fake.hunting_row_limit]
+        rows = fake.rows_between(fake.hunting[table], column, lo, hi)
+        if fake.hunting_too_large is not None and len(rows) > fake.hunting_too_large:
+            return self._error(400, "BadRequest", "Query execution has exceeded the allowed result size. Optimize "
+                               "your query by taking fewer results and try again.", query)
+        rows = rows[: fake.hunting_row_limit]
         schema = [{"name": k, "type": "String"} for k in (rows[0] if rows else {})]
         self._send(200, {"@odata.context": "https://graph/$metadata#microsoft.graph.security.huntingQueryResults",
                          "schema": schema, "results": rows}, query, fault=fault)
