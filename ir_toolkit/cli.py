@@ -150,11 +150,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ir_toolkit.case import Case
     from ir_toolkit.playbook import load_playbook, parse_assignments, run_playbook
 
     playbook = load_playbook(args.playbook)
-    params = parse_assignments(playbook, args.params)
+    params = parse_assignments(playbook, args.params)  # before the case layer is imported
+    from ir_toolkit.case import Case
+
     case = Case.open(args.case, writable=True)
     report = run_playbook(playbook, case, params, progress=args.progress)
     sys.stdout.write(f"playbook {playbook.id}: {len(playbook.notebooks)} notebook(s) executed into "

@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from ir_toolkit.errors import UserError
-from ir_toolkit.timeutil import parse_time
 
 BOUND_KEYS = ("min", "max", "format", "not_before")
 FORMATS = ("timezone",)
@@ -67,6 +66,8 @@ def check_order(owner: str, values: Mapping[str, Any], specs: Mapping[str, Mappi
         other = spec.get("not_before")
         if not other or not values.get(name) or not values.get(str(other)):
             continue
+        from ir_toolkit.timeutil import parse_time  # pandas loads only when two times are compared
+
         end, start = parse_time(values[name]), parse_time(values[str(other)])
         if end is not None and start is not None and end < start:
             raise UserError(f"{owner}: parameter {name}={values[name]} is before {other}={values[str(other)]}")

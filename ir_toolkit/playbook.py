@@ -24,16 +24,17 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 import ir_toolkit
-from ir_toolkit.case import Case
 from ir_toolkit.errors import IrToolkitError, UserError
 from ir_toolkit.parameters import BOUND_KEYS, check, check_order, validate_spec
 from ir_toolkit.paths import notebooks_dir, playbooks_dir
-from ir_toolkit.timeutil import iso, parse_time
+
+if TYPE_CHECKING:  # the case layer (pandas, pyarrow) loads only when a playbook runs: bad -p values fail fast
+    from ir_toolkit.case import Case
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,8 @@ class Parameter:
         if self.type == "datetime":
             if not text:
                 return ""
+            from ir_toolkit.timeutil import iso, parse_time  # pandas loads only for a time value
+
             ts = parse_time(value)
             if ts is None:
                 raise UserError(f"parameter {self.name}: {value!r} is not a valid datetime "
@@ -292,6 +295,8 @@ def run_playbook(playbook: Playbook | str | Path, case: Case | str | Path, param
     from ir_toolkit.report.html import render_report
 
     pb = playbook if isinstance(playbook, Playbook) else load_playbook(playbook)
+    from ir_toolkit.case import Case
+
     case = case if isinstance(case, Case) else Case.open(case, writable=True)
     values = resolve_parameters(pb, params)
     for warning in _check_sources(pb, case):

@@ -6,7 +6,10 @@ The authority and service URLs point at a local listener that records every conn
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +23,7 @@ from ir_toolkit.arguments import guid, iso_time, number_in, window
 from ir_toolkit.case import Case
 from ir_toolkit.errors import UserError
 from ir_toolkit.playbook import load_playbook, parse_assignments
-from tests.conftest import cli
+from tests.conftest import ROOT, cli
 
 GOOD = ["--since", "2023-06-01", "--until", "2023-06-04"]
 
@@ -216,3 +219,27 @@ def test_sign_in_failures_name_the_fix() -> None:
 def test_parameter_dates_name_the_expected_format(argv: list[str], needle: str) -> None:
     r = cli(*argv, timeout=60)
     assert r.returncode == 2 and needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+HEAVY = ("pandas", "pyarrow", "duckdb", "msal", "httpx", "requests")
+
+
+@pytest.mark.parametrize("argv", [
+    ["collect", "{case}", "--client-id", "c", "--client-secret-env", "X", "--since", "2023-13-45", "--until",
+     "2023-06-04"],
+    ["collect", "{case}", "--client-id", "c", "--client-secret-env", "X", "--since", "2023-06-01", "--until",
+     "2023-06-04", "--from", "log-analytics", "--workspace", "nope"],
+    ["preflight", "--tenant", "t", "--client-id", "c", "--client-secret-env", "X", "--since", "2023-02-30"],
+    ["detect", "{case}", "-p", "baseline_days=-3"],
+    ["run", "token-forgery", "--case", "{case}", "-p", "baseline_days=-3"],
+])
+def test_a_refusal_loads_nothing_heavy(case: Path, argv: list[str]) -> None:
+    """Refusing a bad value imports neither the data stack nor the HTTP/MSAL stack: it is quick by construction
+    (the wall-clock bound is the in-process test above), and nothing could have connected."""
+    args = [a.replace("{case}", str(case)) for a in argv]
+    code = ("import sys\nfrom ir_toolkit.cli import main\ncode = main(sys.argv[1:])\n"
+            f"print(code, sorted(m for m in {HEAVY!r} if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60, cwd=ROOT,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.stdout.strip() == "2 []", (r.stdout, r.stderr)
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr

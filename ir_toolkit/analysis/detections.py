@@ -21,10 +21,8 @@ from typing import Any
 
 import yaml
 
-from ir_toolkit.analysis.engine import sql_literal
 from ir_toolkit.errors import UserError
 from ir_toolkit.parameters import check, check_order, validate_spec
-from ir_toolkit.timeutil import parse_time
 
 PACKS_DIR = Path(__file__).resolve().parent / "packs"
 
@@ -90,6 +88,8 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
         raise UserError(f"parameter {name}: {value!r} is not a {type(default).__name__}") from None
     if isinstance(default, list):
         return [v.strip() for v in value.split(",") if v.strip()]
+    from ir_toolkit.timeutil import parse_time  # pandas loads only for a time value
+
     if name.endswith(("_start", "_end")) and parse_time(value) is None:
         raise UserError(f"parameter {name}: {value!r} is not a date or time (expected ISO 8601 UTC, e.g. 2023-06-01)")
     return value
@@ -136,6 +136,8 @@ def load_pack(name: str) -> Pack:
 
 def render(sql: str, values: dict[str, Any]) -> str:
     """Fill ``{name}`` placeholders of ``sql`` with SQL literals of ``values``."""
+    from ir_toolkit.analysis.engine import sql_literal  # the engines load only when SQL is rendered
+
     return sql.format_map({k: v if isinstance(v, _Raw) else sql_literal(v) for k, v in values.items()})
 
 

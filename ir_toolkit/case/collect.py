@@ -19,10 +19,11 @@ from typing import Any
 
 import pandas as pd
 
-from ir_toolkit.arguments import guid, number_in, window
+from ir_toolkit.arguments import number_in, window
 from ir_toolkit.case.case import Case
 from ir_toolkit.case.manifest import sha256_file
 from ir_toolkit.errors import UserError
+from ir_toolkit.sources.backends import MAX_PAGE_SIZE, MAX_SLICE_HOURS, MIN_SLICE_HOURS, check_backend
 from ir_toolkit.sources.graph.auth import TokenProvider
 from ir_toolkit.sources.graph.checkpoint import read_lines
 from ir_toolkit.sources.graph.client import POLICIES, GraphClient
@@ -30,18 +31,15 @@ from ir_toolkit.sources.graph.collector import Collector, Options
 from ir_toolkit.sources.graph.endpoints import Endpoints, resolve
 from ir_toolkit.sources.graph.sources import SOURCES, select
 from ir_toolkit.sources.kql.runner import QueryRunner
-from ir_toolkit.sources.kql.sources import DEFENDER, LOG_ANALYTICS
+from ir_toolkit.sources.kql.sources import LOG_ANALYTICS
 from ir_toolkit.timeutil import iso, now_utc
 
 log = logging.getLogger(__name__)
 
-BACKENDS: dict[str, Mapping[str, Any]] = {"graph": SOURCES, "log-analytics": LOG_ANALYTICS, "defender": DEFENDER}
 
 WORK_DIR = ".collect"
 CERT_PASSPHRASE_ENV = "IR_TOOLKIT_CERT_PASSPHRASE"
 SCALE_ENV = "IR_TOOLKIT_COLLECT_TIME_SCALE"  # shrinks every wait: fake servers and benchmarks only
-MIN_SLICE_HOURS, MAX_SLICE_HOURS = 0.25, 24.0 * 366  # a slice is never halved below 15 minutes
-MAX_PAGE_SIZE = 1000  # Graph's largest $top (signIns)
 
 
 def time_scale() -> float:
@@ -103,7 +101,7 @@ def collect_case(case: Case, *, client_id: str, mode: str, since: str, until: st
     # every argument is checked before the first connection (sign-in included)
     registry, workspace = check_backend(backend, workspace, sources)
     start, _ = window(since, until)
-    notes = retention_notes(registry, sources, start)
+    notes = retention_notes(registry, sources, pd.Timestamp(start))
     number_in("--slice-hours", slice_hours, MIN_SLICE_HOURS, MAX_SLICE_HOURS)
     number_in("--page-size", page_size, 1, MAX_PAGE_SIZE)
     endpoints = resolve(cloud or case.cloud, tenant or case.tenant, authority_url, graph_url, log_analytics_url)
@@ -163,26 +161,6 @@ def collect_case(case: Case, *, client_id: str, mode: str, since: str, until: st
     case.log_action("collect.end", complete=summary["complete"], gaps=len(summary["gaps"]),
                     records=sum(s["records"] for s in summary["sources"].values()))
     return summary
-
-
-def check_backend(backend: str, workspace: str | None, sources: str | None) -> tuple[Mapping[str, Any], str | None]:
-    """The source registry of ``backend`` and the workspace id, checked (no network).
-
-    Raises:
-        UserError: unknown backend, a missing or malformed workspace, or a source the backend does not have.
-    """
-    if backend not in BACKENDS:
-        raise UserError(f"--from {backend!r}: choose one of {', '.join(BACKENDS)}")
-    if backend == "log-analytics" and not workspace:
-        raise UserError("--from log-analytics needs --workspace ID (the workspace's GUID, Log Analytics > Overview)")
-    if backend != "log-analytics" and workspace:
-        raise UserError(f"--workspace only applies to --from log-analytics (not --from {backend})")
-    registry = BACKENDS[backend]
-    try:
-        select(sources, registry)
-    except ValueError as exc:
-        raise UserError(f"--sources: {exc}") from None
-    return registry, guid("--workspace", workspace)
 
 
 def retention_notes(registry: Mapping[str, Any], sources: str | None, start: pd.Timestamp) -> list[str]:

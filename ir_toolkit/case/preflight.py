@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
+
 from ir_toolkit.arguments import guid, iso_time
 from ir_toolkit.case.case import Case
 from ir_toolkit.case.collect import CERT_PASSPHRASE_ENV, scaled_client, time_scale
@@ -41,7 +43,7 @@ def run_preflight(*, client_id: str, mode: str, tenant: str | None = None, cloud
     ws = guid("--workspace", workspace)
     if since is None and case is not None:
         since = (case.manifest.get("collection") or {}).get("window", {}).get("since")
-    start = iso_time("--since", since) if since else None
+    start = pd.Timestamp(iso_time("--since", since)) if since else None
     tenant = tenant or (case.tenant if case is not None else None)
     if not tenant:
         raise UserError("--tenant is needed (or --case of a case that names its tenant)")

@@ -15,11 +15,18 @@ log = logging.getLogger(__name__)
 
 # ----- collect (issue 5) ------------------------------------------------------------------------
 def cmd_collect(args: argparse.Namespace) -> int:
+    from ir_toolkit.arguments import number_in, window
+    from ir_toolkit.sources.backends import MAX_PAGE_SIZE, MAX_SLICE_HOURS, MIN_SLICE_HOURS, check_backend
+
+    # cheap checks first: before the collector is even imported, the case opened or anything connects
+    check_backend(args.backend, args.workspace, args.sources)
+    window(args.since, args.until)
+    number_in("--slice-hours", args.slice_hours, MIN_SLICE_HOURS, MAX_SLICE_HOURS)
+    number_in("--page-size", args.page_size, 1, MAX_PAGE_SIZE)
     from ir_toolkit.case import Case
-    from ir_toolkit.case.collect import check_backend, collect_case
+    from ir_toolkit.case.collect import collect_case
 
     mode = sign_in_mode(args)
-    check_backend(args.backend, args.workspace, args.sources)  # before the case is opened or anything connects
     case = Case.open(args.case, writable=True)
     summary = collect_case(case, client_id=args.client_id, mode=mode, since=args.since, until=args.until,
                            tenant=args.tenant, sources=args.sources, cloud=args.cloud, certificate=args.certificate,

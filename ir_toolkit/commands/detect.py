@@ -43,9 +43,10 @@ def _add_engine_args(parser: Any) -> None:
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
+    params = _pack_params(args.params, args.pack)  # before the engines are even imported
     from ir_toolkit.analysis.detect import detect, finding_counts
 
-    findings = detect(args.case, pack=args.pack, params=_pack_params(args.params, args.pack), progress=args.progress,
+    findings = detect(args.case, pack=args.pack, params=params, progress=args.progress,
                       engine=args.engine, engine_options=_engine_options(args))
     if args.json:
         from ir_toolkit.case import Case
@@ -62,9 +63,10 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 
 def cmd_scope(args: argparse.Namespace) -> int:
+    params = _pack_params(args.params)
     from ir_toolkit.analysis.scope import scope
 
-    doc = scope(args.case, params=_pack_params(args.params) or None, engine=args.engine,
+    doc = scope(args.case, params=params or None, engine=args.engine,
                 engine_options=_engine_options(args))
     w = doc["window"]
     lines = [f"scope written to {args.case}/scope.json",

@@ -11,12 +11,13 @@ from ir_toolkit.sources.graph.endpoints import CLOUD_ENDPOINTS
 
 def cmd_preflight(args: argparse.Namespace) -> int:
     from ir_toolkit.arguments import guid, iso_time
+
+    guid("--workspace", args.workspace)  # checked before anything heavy is imported, or connects
+    if args.since:
+        iso_time("--since", args.since)
     from ir_toolkit.case import Case
     from ir_toolkit.case.preflight import run_preflight
 
-    guid("--workspace", args.workspace)  # checked before the case is opened or anything connects
-    if args.since:
-        iso_time("--since", args.since)
     case = Case.open(args.case, writable=True) if args.case else None
     mode = sign_in_mode(args)
     doc = run_preflight(client_id=args.client_id, mode=mode, tenant=args.tenant, cloud=args.cloud,
