@@ -57,7 +57,7 @@ def bench(backend: str, scale: float, days: int, per_day: int, cap: int) -> floa
     kwargs: dict[str, Any] = {"la": rows, "workspaces": (WS,), "la_row_limit": cap} if backend == "log-analytics" \
         else {"hunting": rows, "hunting_row_limit": cap}
     with FakeQueryService(rate=(n, period * scale), folder=Path(tempfile.mkdtemp()), **kwargs) as svc:
-        ep = resolve("global", "bench", graph_url=svc.url, log_analytics_url=svc.url)
+        ep = resolve("global", "bench", graph_url=svc.url, log_analytics_url=svc.la_url)
         registry = LOG_ANALYTICS if backend == "log-analytics" else DEFENDER
         registry = {table: replace(registry[table], row_limit=cap)}
         client = scaled_client(StaticToken("bench"), scale, verify=str(svc.ca_file))

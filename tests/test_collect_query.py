@@ -46,7 +46,7 @@ def _ids(rows: list[dict[str, Any]]) -> set[str]:
 
 def _collector(svc: FakeQueryService, work: Path, backend: str, sources: str | None = None,
                row_limit: int | None = None, **opts: Any) -> Collector:
-    ep = resolve("global", "contoso", graph_url=svc.url, log_analytics_url=svc.url)
+    ep = resolve("global", "contoso", graph_url=svc.url, log_analytics_url=svc.la_url)
     registry = LOG_ANALYTICS if backend == "log-analytics" else DEFENDER
     runner = QueryRunner(ep, WS if backend == "log-analytics" else None)
     if row_limit is not None:
@@ -182,7 +182,8 @@ def test_no_workspace_access_is_a_named_gap(tmp_path: Path) -> None:
 def stack(tmp_path: Path) -> Iterator[tuple[FakeAuthority, FakeQueryService, dict[str, str], Path]]:
     (tmp_path / "sts").mkdir()
     with FakeAuthority(tmp_path / "sts", secret=SECRET) as sts, \
-            FakeQueryService(LA, HUNT, workspaces=(WS,), token_ok=sts.token_ok, folder=tmp_path) as svc:
+            FakeQueryService(LA, HUNT, workspaces=(WS,), token_ok=sts.token_ok, folder=tmp_path,
+                             scope_of=sts.scope_of) as svc:
         bundle = tmp_path / "ca.pem"
         bundle.write_bytes(Path(sts.ca_file).read_bytes() + Path(svc.ca_file).read_bytes())
         env = {"REQUESTS_CA_BUNDLE": str(bundle), "IR_TOOLKIT_COLLECT_TIME_SCALE": "0.001", "Q_SECRET": SECRET,
@@ -194,7 +195,7 @@ def _args(sts: FakeAuthority, svc: FakeQueryService, case: Path, backend: str, *
     where = ["--workspace", WS] if backend == "log-analytics" else []
     return ["collect", case, "--client-id", sts.client_id, "--client-secret-env", "Q_SECRET", "--since", SINCE,
             "--until", UNTIL, "--authority-url", sts.authority(), "--graph-url", svc.url, "--log-analytics-url",
-            svc.url, "--from", backend, *where, "--json", "--no-progress", *extra]
+            svc.la_url, "--from", backend, *where, "--json", "--no-progress", *extra]
 
 
 def _events(case: Path) -> pd.DataFrame:

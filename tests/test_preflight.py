@@ -48,7 +48,7 @@ def _preflight(tenant: Any, svc: FakeQueryService, *extra: str) -> tuple[int, di
     bundle = tmp / "ca.pem"
     bundle.write_bytes(Path(sts.ca_file).read_bytes() + Path(svc.ca_file).read_bytes())
     r = cli("preflight", "--tenant", "contoso-tenant", "--client-id", sts.client_id, "--client-secret-env",
-            "P_SECRET", "--authority-url", sts.authority(), "--graph-url", svc.url, "--log-analytics-url", svc.url,
+            "P_SECRET", "--authority-url", sts.authority(), "--graph-url", svc.url, "--log-analytics-url", svc.la_url,
             "--json", *extra, env={**env, "REQUESTS_CA_BUNDLE": str(bundle)})
     assert "Traceback" not in r.stderr, r.stderr
     doc = json.loads(r.stdout) if r.returncode == 0 else {}
@@ -66,16 +66,20 @@ def _by_name(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {r["name"]: r for r in doc["sources"]}
 
 
-def _service(tmp: Path, **kw: Any) -> FakeQueryService:
+def _service(tenant: Any, **kw: Any) -> FakeQueryService:
+    """The tenant's APIs: tokens must come from the fake authority, for the API's own root."""
+    sts, _, tmp = tenant
     kw.setdefault("skus", E5)
-    return FakeQueryService(LA, HUNT, workspaces=(WS,), folder=tmp / "svc", **kw)
+    kw.setdefault("la", LA)
+    return FakeQueryService(hunting=HUNT, workspaces=(WS,), folder=tmp / "svc", token_ok=sts.token_ok,
+                            scope_of=sts.scope_of, **kw)
 
 
 def test_full_access_every_source_available_with_retention_and_expiry(tenant: Any) -> None:
     tmp = tenant[2]
     (tmp / "svc").mkdir()
     assert cli("case", "init", tmp / "case", "--tenant", "contoso-tenant").returncode == 0
-    with _service(tmp) as svc:
+    with _service(tenant) as svc:
         code, doc, err = _preflight(tenant, svc, "--workspace", WS, "--case", str(tmp / "case"),
                                     "--since", "2023-06-01")
     assert code == 0, err
@@ -106,7 +110,7 @@ def test_full_access_every_source_available_with_retention_and_expiry(tenant: An
 def test_no_p1_p2_licence_is_named_with_microsofts_error_code(tenant: Any) -> None:
     tmp = tenant[2]
     (tmp / "svc").mkdir()
-    with _service(tmp, skus=BUSINESS_BASIC, premium=False) as svc:
+    with _service(tenant, skus=BUSINESS_BASIC, premium=False) as svc:
         code, doc, err = _preflight(tenant, svc)
     assert code == 0, err
     rows = _by_name(doc)
@@ -123,7 +127,7 @@ def test_no_p1_p2_licence_is_named_with_microsofts_error_code(tenant: Any) -> No
 def test_missing_permission_lists_exactly_what_to_add(tenant: Any) -> None:
     tmp = tenant[2]
     (tmp / "svc").mkdir()
-    with _service(tmp, skus=None, denied=("security/auditLog/queries", "oauth2PermissionGrants"),
+    with _service(tenant, skus=None, denied=("security/auditLog/queries", "oauth2PermissionGrants"),
                   hunting_allowed=False) as svc:
         code, doc, err = _preflight(tenant, svc, "--workspace", WS)
     assert code == 0, err
@@ -141,7 +145,7 @@ def test_no_workspace_access_and_unknown_workspace(tenant: Any) -> None:
     tmp = tenant[2]
     (tmp / "svc").mkdir()
     other = "99999999-0000-4000-8000-000000000000"
-    with _service(tmp, denied_workspaces=(WS,)) as svc:
+    with _service(tenant, denied_workspaces=(WS,)) as svc:
         code, doc, err = _preflight(tenant, svc, "--workspace", WS)
         code2, doc2, _ = _preflight(tenant, svc, "--workspace", other)
     assert code == code2 == 0, err
@@ -156,7 +160,7 @@ def test_a_table_the_workspace_does_not_hold_is_named(tenant: Any) -> None:
     tmp = tenant[2]
     (tmp / "svc").mkdir()
     partial = {k: v for k, v in LA.items() if k != "MicrosoftGraphActivityLogs"}
-    with FakeQueryService(partial, HUNT, workspaces=(WS,), folder=tmp / "svc", skus=E5) as svc:
+    with _service(tenant, la=partial) as svc:
         code, doc, err = _preflight(tenant, svc, "--workspace", WS)
     assert code == 0, err
     row = _by_name(doc)["MicrosoftGraphActivityLogs"]
@@ -166,7 +170,7 @@ def test_a_table_the_workspace_does_not_hold_is_named(tenant: Any) -> None:
 def test_wrong_secret_is_one_line_exit_2(tenant: Any) -> None:
     sts, env, tmp = tenant
     (tmp / "svc").mkdir()
-    with _service(tmp) as svc:
+    with _service(tenant) as svc:
         code, _, err = _preflight((sts, {**env, "P_SECRET": "wrong"}, tmp), svc)
     assert code == 2 and "invalid_client" in err and len(err.strip().splitlines()) == 1
 
@@ -192,7 +196,7 @@ def test_pure_licences_retention_expiry_and_reasons() -> None:
 def test_unknown_app_names_aadsts700016_and_the_fix(tenant: Any) -> None:
     sts, env, tmp = tenant
     (tmp / "svc").mkdir()
-    with _service(tmp) as svc:
+    with _service(tenant) as svc:
         r = cli("preflight", "--tenant", "contoso-tenant", "--client-id", "00000000-0000-0000-0000-000000000000",
                 "--client-secret-env", "P_SECRET", "--authority-url", sts.authority(), "--graph-url", svc.url,
                 env={**env, "REQUESTS_CA_BUNDLE": str(sts.ca_file)})

@@ -32,15 +32,15 @@ from cryptography.x509.oid import NameOID
 from tests.fakes.loopback import LoopbackServer
 
 
-def make_tls_cert(folder: Path, name: str = "localhost") -> tuple[Path, Path]:
-    """A self-signed certificate for localhost/127.0.0.1: returns (cert.pem, key.pem)."""
+def make_tls_cert(folder: Path, name: str = "localhost", *also: str) -> tuple[Path, Path]:
+    """A self-signed certificate for ``name`` (and the host names ``also``) and 127.0.0.1: (cert.pem, key.pem)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name),
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name), *map(x509.DNSName, also),
                                                         x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
                            critical=False)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
@@ -104,6 +104,7 @@ class FakeAuthority(LoopbackServer):
         self.client_key = x509.load_pem_x509_certificate(client_cert_pem.encode()).public_key() \
             if client_cert_pem else None
         self.issued: set[str] = set()
+        self.scopes: dict[str, str] = {}
         self.grants: list[str] = []
         self.device_polls = 0
         self.lock = threading.Lock()
@@ -126,10 +127,16 @@ class FakeAuthority(LoopbackServer):
         with self.lock:
             return token in self.issued
 
-    def new_access_token(self) -> str:
+    def scope_of(self, token: str) -> str:
+        """The scope an issued access token was asked for ("" when unknown): fakes check the audience with it."""
+        with self.lock:
+            return self.scopes.get(token, "")
+
+    def new_access_token(self, scope: str = "") -> str:
         token = "at." + secrets.token_urlsafe(24)
         with self.lock:
             self.issued.add(token)
+            self.scopes[token] = scope
         return token
 
 
@@ -181,16 +188,16 @@ class _StsHandler(BaseHTTPRequestHandler):
                 return self._json(401, {"error": "invalid_client",
                                         "error_description": "AADSTS7000215: Invalid client secret provided."})
             return self._json(200, {"token_type": "Bearer", "expires_in": sts.expires_in,
-                                    "access_token": sts.new_access_token()})
+                                    "access_token": sts.new_access_token(form.get("scope", ""))})
         if grant == "urn:ietf:params:oauth:grant-type:device_code":
             with sts.lock:
                 sts.device_polls += 1
                 pending = sts.device_polls <= sts.pending_polls
             if pending:
                 return self._json(400, {"error": "authorization_pending", "error_description": "pending"})
-            return self._json(200, self._user_tokens(tenant))
+            return self._json(200, self._user_tokens(tenant, form.get("scope", "")))
         if grant == "refresh_token" and form.get("refresh_token", "").startswith("rt."):
-            return self._json(200, self._user_tokens(tenant))
+            return self._json(200, self._user_tokens(tenant, form.get("scope", "")))
         return self._json(400, {"error": "invalid_grant", "error_description": f"unsupported grant {grant}"})
 
     def _client_ok(self, form: dict[str, str], tenant: str) -> bool:
@@ -207,13 +214,13 @@ class _StsHandler(BaseHTTPRequestHandler):
             return bool(claims.get("iss") == sts.client_id == claims.get("sub"))
         return False
 
-    def _user_tokens(self, tenant: str) -> dict[str, Any]:
+    def _user_tokens(self, tenant: str, scope: str) -> dict[str, Any]:
         sts = self.fake
         now = int(time.time())
         id_claims = {"iss": f"{sts.base}/{tenant}/v2.0", "sub": "responder-sub", "aud": sts.client_id,
                      "exp": now + 3600, "iat": now, "oid": "0000-responder", "tid": tenant,
                      "preferred_username": "responder@contoso.com"}
-        return {"token_type": "Bearer", "expires_in": sts.expires_in, "access_token": sts.new_access_token(),
+        return {"token_type": "Bearer", "expires_in": sts.expires_in, "access_token": sts.new_access_token(scope),
                 "refresh_token": "rt." + secrets.token_urlsafe(16), "scope": "https://graph.microsoft.com/.default",
                 "id_token": f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(id_claims)}.sig",
                 "client_info": _b64({"uid": "0000-responder", "utid": tenant})}

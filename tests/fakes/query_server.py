@@ -76,6 +76,8 @@ class FakeQueryService(LoopbackServer):
         premium: False answers sign-in probes with Microsoft's no-P1/P2 error.
         denied: Path substrings answered 403 Authorization_RequestDenied.
         oldest: Time of the oldest sign-in / directory audit (answers ``$orderby=... asc&$top=1``).
+        scope_of: The scope a token was issued for (FakeAuthority.scope_of): a Log Analytics call needs a token
+            for ``la_url/.default``, a Graph call one for ``url/.default`` (401 InvalidAudience otherwise).
         hunting_too_large: A hunting result of more rows answers 400 "exceeded the allowed result size" (the
             service's 124 MB limit, in rows).
     """
@@ -87,7 +89,8 @@ class FakeQueryService(LoopbackServer):
                  hunting_allowed: bool = True, token_ok: Callable[[str], bool] | None = None,
                  folder: Path | None = None, delay: float = 0.0, rate: tuple[int, float] | None = None,
                  skus: list[dict[str, Any]] | None = None, premium: bool = True, denied: tuple[str, ...] = (),
-                 oldest: str = "2023-06-01T00:00:05.0000000Z", hunting_too_large: int | None = None) -> None:
+                 oldest: str = "2023-06-01T00:00:05.0000000Z", hunting_too_large: int | None = None,
+                 scope_of: Callable[[str], str] | None = None) -> None:
         self.la, self.hunting = la or {}, hunting or {}
         self.workspaces, self.denied_workspaces = set(workspaces), set(denied_workspaces)
         self.la_row_limit, self.hunting_row_limit = la_row_limit, hunting_row_limit
@@ -95,12 +98,12 @@ class FakeQueryService(LoopbackServer):
         self.token_ok = token_ok or (lambda t: bool(t))
         self.delay, self.rate = delay, rate
         self.skus, self.premium, self.denied, self.oldest = skus, premium, denied, oldest
-        self.hunting_too_large = hunting_too_large
+        self.hunting_too_large, self.scope_of = hunting_too_large, scope_of
         self._starts: deque[float] = deque()
         self._sorted: dict[int, tuple[list[int], list[dict[str, Any]]]] = {}
         self.folder = Path(folder or tempfile.mkdtemp())
         # its own subject name: a CA bundle holding this and the fake authority's certificate must tell them apart
-        self.ca_file, self._key_file = make_tls_cert(self.folder, name="fake-query-service")
+        self.ca_file, self._key_file = make_tls_cert(self.folder, "fake-query-service", "localhost")
         self.faults: list[Fault] = []
         self.log: list[tuple[str, str, int, str]] = []  # method, path, status, query
         self.lock = threading.Lock()
@@ -111,8 +114,14 @@ class FakeQueryService(LoopbackServer):
 
     @property
     def url(self) -> str:
-        """``https://127.0.0.1:PORT`` (the certificate names the loopback address)."""
+        """``https://127.0.0.1:PORT``: the Graph root (``--graph-url``)."""
         return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def la_url(self) -> str:
+        """``https://localhost:PORT``: the Log Analytics root (``--log-analytics-url``), another host than the
+        Graph root, as in every real cloud, so a client that sent a Graph token there (or the reverse) shows."""
+        return f"https://localhost:{self.port}"
 
     def inject(self, kind: str, path: str = "", nth: int = 1, times: int = 1,
                retry_after: float | None = None) -> Fault:
@@ -127,6 +136,13 @@ class FakeQueryService(LoopbackServer):
         """Requests whose path contains ``path`` (and answered ``status``)."""
         with self.lock:
             return sum(1 for _, p, s, _ in self.log if path in p and (status is None or s == status))
+
+    def audience_ok(self, token: str, path: str) -> bool:
+        """A token issued for this API's root (always true without ``scope_of``)."""
+        if self.scope_of is None:
+            return True
+        root = self.la_url if path.startswith("/v1/workspaces/") else self.url
+        return self.scope_of(token).split()[0:1] == [f"{root}/.default"]
 
     def fault_for(self, path: str) -> Fault | None:
         with self.lock:
@@ -202,6 +218,8 @@ class _Handler(BaseHTTPRequestHandler):
         auth = self.headers.get("Authorization", "")
         if not auth.startswith("Bearer ") or not fake.token_ok(auth[7:]):
             return self._error(401, "InvalidAuthenticationToken", "token not accepted")
+        if not fake.audience_ok(auth[7:], path):
+            return self._error(401, "InvalidAudience", "token issued for another resource")
         if any(d in path for d in fake.denied) or (path.endswith("/subscribedSkus") and fake.skus is None):
             return self._error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
         if path.endswith("/subscribedSkus"):
@@ -225,6 +243,8 @@ class _Handler(BaseHTTPRequestHandler):
         auth = self.headers.get("Authorization", "")
         if not auth.startswith("Bearer ") or not fake.token_ok(auth[7:]):
             return self._error(401, "InvalidAuthenticationToken", "token not accepted", query)
+        if not fake.audience_ok(auth[7:], path):
+            return self._error(401, "InvalidAudience", "token issued for another resource", query)
         fault = fake.fault_for(path)
         if fault is not None and fault.kind in ("429", "503", "500"):
             hdrs = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
