@@ -203,3 +203,19 @@ def test_unknown_app_names_aadsts700016_and_the_fix(tenant: Any) -> None:
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "AADSTS700016" in r.stderr and "check --client-id, --tenant and --cloud" in r.stderr
     assert svc.served() == 0
+
+
+def test_device_code_signs_in_once_for_graph_and_the_workspace(tenant: Any) -> None:
+    sts, env, tmp = tenant
+    (tmp / "svc").mkdir()
+    with _service(tenant) as svc:
+        bundle = tmp / "ca.pem"
+        bundle.write_bytes(Path(sts.ca_file).read_bytes() + Path(svc.ca_file).read_bytes())
+        r = cli("preflight", "--tenant", "contoso-tenant", "--client-id", sts.client_id, "--device-code",
+                "--workspace", WS, "--authority-url", sts.authority(), "--graph-url", svc.url,
+                "--log-analytics-url", svc.la_url, "--json", env={**env, "REQUESTS_CA_BUNDLE": str(bundle)})
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("enter FAKE-CODE") == 1  # one prompt: the workspace token comes from the same sign-in
+    assert "refresh_token" in sts.grants
+    rows = _by_name(json.loads(r.stdout))
+    assert rows["SigninLogs"]["available"] and rows["signins_interactive"]["available"]
