@@ -219,3 +219,14 @@ def test_device_code_signs_in_once_for_graph_and_the_workspace(tenant: Any) -> N
     assert "refresh_token" in sts.grants
     rows = _by_name(json.loads(r.stdout))
     assert rows["SigninLogs"]["available"] and rows["signins_interactive"]["available"]
+
+
+def test_device_code_on_an_app_without_public_client_flows_names_the_fix(tmp_path: Path) -> None:
+    (tmp_path / "sts").mkdir()
+    with FakeAuthority(tmp_path / "sts", public_client=False) as sts:
+        r = cli("preflight", "--tenant", "contoso-tenant", "--client-id", sts.client_id, "--device-code",
+                "--authority-url", sts.authority(), "--graph-url", "https://127.0.0.1:9",
+                env={"REQUESTS_CA_BUNDLE": str(sts.ca_file), "XDG_RUNTIME_DIR": str(tmp_path / "runtime")})
+    assert r.returncode == 2, r.stderr
+    last = r.stderr.strip().splitlines()[-1]  # after the device-code prompt: one line
+    assert "AADSTS7000218" in last and "allow public client flows" in last and "Traceback" not in r.stderr

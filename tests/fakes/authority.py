@@ -93,14 +93,17 @@ class FakeAuthority(LoopbackServer):
         client_cert_pem: Public certificate whose key must sign client assertions (None: refused).
         pending_polls: Device-code polls answered ``authorization_pending`` before approval.
         expires_in: Lifetime reported for access tokens.
+        public_client: False answers the device-code grant as Entra does for an app that does not allow
+            public client flows (AADSTS7000218).
     """
 
     def __init__(self, folder: Path | None = None, client_id: str = "11111111-2222-3333-4444-555555555555",
                  secret: str | None = None, client_cert_pem: str | None = None, pending_polls: int = 1,
-                 expires_in: int = 3599) -> None:
+                 expires_in: int = 3599, public_client: bool = True) -> None:
         self.folder = Path(folder or tempfile.mkdtemp())
         self.ca_file, self._key_file = make_tls_cert(self.folder)
         self.client_id, self.secret, self.pending_polls, self.expires_in = client_id, secret, pending_polls, expires_in
+        self.public_client = public_client
         self.client_key = x509.load_pem_x509_certificate(client_cert_pem.encode()).public_key() \
             if client_cert_pem else None
         self.issued: set[str] = set()
@@ -190,6 +193,10 @@ class _StsHandler(BaseHTTPRequestHandler):
             return self._json(200, {"token_type": "Bearer", "expires_in": sts.expires_in,
                                     "access_token": sts.new_access_token(form.get("scope", ""))})
         if grant == "urn:ietf:params:oauth:grant-type:device_code":
+            if not sts.public_client:
+                return self._json(401, {"error": "invalid_client", "error_description": "AADSTS7000218: The request "
+                                        "body must contain the following parameter: 'client_assertion' or "
+                                        "'client_secret'.\r\nTrace ID: 0\r\nCorrelation ID: 0"})
             with sts.lock:
                 sts.device_polls += 1
                 pending = sts.device_polls <= sts.pending_polls
