@@ -208,7 +208,7 @@ def test_unknown_app_names_aadsts700016_and_the_fix(tenant: Any) -> None:
 def test_device_code_signs_in_once_for_graph_and_the_workspace(tenant: Any) -> None:
     sts, env, tmp = tenant
     (tmp / "svc").mkdir()
-    with _service(tenant) as svc:
+    with _service(tenant, denied=("oauth2PermissionGrants",)) as svc:
         bundle = tmp / "ca.pem"
         bundle.write_bytes(Path(sts.ca_file).read_bytes() + Path(svc.ca_file).read_bytes())
         r = cli("preflight", "--tenant", "contoso-tenant", "--client-id", sts.client_id, "--device-code",
@@ -219,6 +219,7 @@ def test_device_code_signs_in_once_for_graph_and_the_workspace(tenant: Any) -> N
     assert "refresh_token" in sts.grants
     rows = _by_name(json.loads(r.stdout))
     assert rows["SigninLogs"]["available"] and rows["signins_interactive"]["available"]
+    assert "directory role of the signed-in responder" in rows["oauth2_permission_grants"]["reason"]
 
 
 def test_device_code_on_an_app_without_public_client_flows_names_the_fix(tmp_path: Path) -> None:

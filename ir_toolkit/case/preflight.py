@@ -56,7 +56,7 @@ def run_preflight(*, client_id: str, mode: str, tenant: str | None = None, cloud
     la = scaled_client(tokens.for_scope(endpoints.log_analytics_scope), scale, max_attempts=3, max_throttled=4) \
         if ws else None
     try:
-        doc = Preflight(endpoints, graph, la, ws, start).run()
+        doc = Preflight(endpoints, graph, la, ws, start, delegated=mode == "device_code").run()
     finally:
         graph.close()
         if la is not None:

@@ -130,13 +130,21 @@ class Preflight:
         workspace: The workspace id.
         since: Start of the period the investigation needs (for expiry dates).
         now: The clock (tests).
+        delegated: Signed in as a responder (device code): a refusal may be a missing directory role too.
     """
 
     def __init__(self, endpoints: Endpoints, graph: GraphClient, log_analytics: GraphClient | None = None,
                  workspace: str | None = None, since: pd.Timestamp | None = None,
-                 now: Callable[[], pd.Timestamp] = now_utc) -> None:
+                 now: Callable[[], pd.Timestamp] = now_utc, delegated: bool = False) -> None:
         self.endpoints, self.graph, self.la, self.workspace = endpoints, graph, log_analytics, workspace
-        self.since, self.now = since, now()
+        self.since, self.now, self.delegated = since, now(), delegated
+
+    def _why_not(self, exc: GraphError) -> tuple[str, str]:
+        why, reason = why_not(exc)
+        if why == "permission" and self.delegated:
+            reason += (" or a directory role of the signed-in responder (Global Reader, Security Reader, Reports "
+                       "Reader; Purview Audit Reader for audit_log)")
+        return why, reason
 
     def run(self) -> dict[str, Any]:
         """The readiness document (docs/preflight.md)."""
@@ -162,7 +170,7 @@ class Preflight:
         try:
             page = self.graph.get(self.endpoints.url("v1.0", "subscribedSkus"), policy="directory")
         except GraphError as exc:
-            return None, why_not(exc)[1]
+            return None, self._why_not(exc)[1]
         return licences([s for s in page.get("value") or [] if isinstance(s, dict)]), ""
 
     def _row(self, name: str, backend: str, description: str, permissions: tuple[str, ...],
@@ -185,7 +193,7 @@ class Preflight:
                 oldest = parse_time(first.get(src.time_field))
                 row["oldest_record"] = iso(oldest)
         except GraphError as exc:
-            row["why"], row["reason"] = why_not(exc)
+            row["why"], row["reason"] = self._why_not(exc)
             if row["why"] == "licence" and src.NAME.startswith("signins_"):
                 row["retention_days"], row["retention_basis"] = 7, "Entra ID Free (portal download only)"
         row.update(expiry(row["retention_days"], self.since, oldest, self.now))
@@ -206,7 +214,7 @@ class Preflight:
                                          policy="hunting")
                 found = [r for r in answer.get("results") or [] if isinstance(r, dict)]
         except (GraphError, ValueError) as exc:
-            why, reason = why_not(exc) if isinstance(exc, GraphError) else ("error", str(exc))
+            why, reason = self._why_not(exc) if isinstance(exc, GraphError) else ("error", str(exc))
             for row in rows.values():
                 row["why"], row["reason"] = why, reason
                 row.update(expiry(row["retention_days"], self.since, None, self.now))
