@@ -232,6 +232,7 @@ HEAVY = ("pandas", "pyarrow", "duckdb", "msal", "httpx", "requests")
     ["preflight", "--tenant", "t", "--client-id", "c", "--client-secret-env", "X", "--since", "2023-02-30"],
     ["detect", "{case}", "-p", "baseline_days=-3"],
     ["run", "token-forgery", "--case", "{case}", "-p", "baseline_days=-3"],
+    ["evidence", "{case}", "--token-lifetime-minutes", "-5"],
 ])
 def test_a_refusal_loads_nothing_heavy(case: Path, argv: list[str]) -> None:
     """Refusing a bad value imports neither the data stack nor the HTTP/MSAL stack: it is quick by construction
