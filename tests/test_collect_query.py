@@ -94,6 +94,7 @@ def test_every_cloud_has_a_log_analytics_root_and_hunting_goes_through_graph(clo
     ep = resolve(cloud, "contoso")
     assert ep.log_analytics_root == la and ep.log_analytics_scope == f"{la}/.default"
     runner = QueryRunner(ep, WS)
+    assert runner.root == la and QueryRunner(ep).root == ep.graph_root
     assert runner.url(LOG_ANALYTICS["SigninLogs"]) == f"{la}/v1/workspaces/{WS}/query"
     assert runner.url(DEFENDER["CloudAppEvents"]) == f"{ep.graph_root}/v1.0/security/runHuntingQuery"
 

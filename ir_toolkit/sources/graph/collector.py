@@ -65,6 +65,10 @@ class Options:
 class SliceRunner(Protocol):
     """Collects one slice of a source kind the collector does not page itself (KQL query sources)."""
 
+    @property
+    def root(self) -> str:
+        """The API root its requests go to: the only place the client may send this collection's token."""
+
     def run(self, col: Collector, sl: Slice, src: Any, stats: Stats) -> None: ...
 
 

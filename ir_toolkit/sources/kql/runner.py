@@ -50,6 +50,12 @@ class QueryRunner:
         self._tables: dict[str, str] = {}  # source -> the table name this tenant answers to
         self._lock = threading.Lock()
 
+    @property
+    def root(self) -> str:
+        """The API root of this runner's service (the workspace's Log Analytics root, or Graph for hunting): the
+        one root a transport guard lets the client send the token to."""
+        return self.endpoints.log_analytics_root if self.workspace else self.endpoints.graph_root
+
     def url(self, src: QuerySource) -> str:
         """The query endpoint of ``src``'s service."""
         if src.kind == "log_analytics":
