@@ -17,6 +17,7 @@ from ir_toolkit import __version__
 from ir_toolkit.commands import collect as collect_cmd
 from ir_toolkit.commands import detect as detect_cmd
 from ir_toolkit.commands import evidence as evidence_cmd
+from ir_toolkit.commands import preflight as preflight_cmd
 from ir_toolkit.commands import token as token_cmd
 from ir_toolkit.commands import verify as verify_cmd
 from ir_toolkit.commands.common import Parser as _Parser
@@ -133,11 +134,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ir_toolkit.case import Case
     from ir_toolkit.playbook import load_playbook, parse_assignments, run_playbook
 
     playbook = load_playbook(args.playbook)
-    params = parse_assignments(playbook, args.params)
+    params = parse_assignments(playbook, args.params)  # before the case layer is imported
+    from ir_toolkit.case import Case
+
     case = Case.open(args.case, writable=True)
     report = run_playbook(playbook, case, params, progress=args.progress)
     sys.stdout.write(f"playbook {playbook.id}: {len(playbook.notebooks)} notebook(s) executed into "
@@ -250,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
     sub = p.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     sub.required = True
-    for add in (_add_case_verify, _add_import, collect_cmd.add_parser, detect_cmd.add_parser,
+    for add in (_add_case_verify, _add_import, preflight_cmd.add_parser, collect_cmd.add_parser, detect_cmd.add_parser,
                 evidence_cmd.add_parser, _add_timeline_graph, _add_report_run_demo, token_cmd.add_parser, _add_sample):
         add(sub)
     return p

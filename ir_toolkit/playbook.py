@@ -24,15 +24,17 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 import ir_toolkit
-from ir_toolkit.case import Case
 from ir_toolkit.errors import IrToolkitError, UserError
+from ir_toolkit.parameters import BOUND_KEYS, check, check_order, validate_spec
 from ir_toolkit.paths import notebooks_dir, playbooks_dir
-from ir_toolkit.timeutil import iso, parse_time
+
+if TYPE_CHECKING:  # the case layer (pandas, pyarrow) loads only when a playbook runs: bad -p values fail fast
+    from ir_toolkit.case import Case
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +51,8 @@ class PlaybookFailed(IrToolkitError):
 
 @dataclass(frozen=True)
 class Parameter:
-    """One playbook parameter: NAME, type (one of TYPES), default, help and choices."""
+    """One playbook parameter: NAME, type (one of TYPES), default, help, choices and declared bounds
+    (``min``, ``max``, ``format``, ``not_before``: see :mod:`ir_toolkit.parameters`)."""
 
     name: str
     type: str
@@ -57,6 +60,7 @@ class Parameter:
     help: str = ""
     choices: tuple[str, ...] = ()
     required: bool = False
+    bounds: tuple[tuple[str, Any], ...] = ()
 
     def coerce(self, value: Any) -> Any:
         """Convert a value (a ``-p`` string or a Python value) to the declared type.
@@ -86,9 +90,12 @@ class Parameter:
         if self.type == "datetime":
             if not text:
                 return ""
+            from ir_toolkit.timeutil import iso, parse_time  # pandas loads only for a time value
+
             ts = parse_time(value)
             if ts is None:
-                raise bad
+                raise UserError(f"parameter {self.name}: {value!r} is not a valid datetime "
+                                "(expected ISO 8601 UTC, e.g. 2023-06-01 or 2023-06-01T00:00:00Z)")
             return iso(ts)
         if self.type == "choice":
             if text not in self.choices:
@@ -140,9 +147,12 @@ def load_playbook(ref: str | Path) -> Playbook:
         ptype = str(spec.get("type", "str"))
         if ptype not in TYPES:
             raise UserError(f"{path}: parameter {name}: unknown type {ptype!r} (use one of {', '.join(TYPES)})")
+        validate_spec(f"playbook {path.stem}", str(name), spec)
+        bounds = tuple((k, spec[k]) for k in BOUND_KEYS if spec.get(k) is not None)
         p = Parameter(str(name), ptype, None, str(spec.get("help", "")), tuple(map(str, spec.get("choices", []))),
-                      bool(spec.get("required", False)))
-        params[str(name)] = Parameter(p.name, p.type, p.coerce(spec.get("default")), p.help, p.choices, p.required)
+                      bool(spec.get("required", False)), bounds)
+        params[str(name)] = Parameter(p.name, p.type, p.coerce(spec.get("default")), p.help, p.choices, p.required,
+                                      bounds)
     for nb in data["notebooks"]:
         if not (notebooks_dir() / str(nb)).exists() and not (path.parent / str(nb)).exists():
             raise UserError(f"{path}: notebook {nb} not found in {notebooks_dir()}")
@@ -177,9 +187,11 @@ def resolve_parameters(playbook: Playbook, given: dict[str, Any] | None) -> dict
             known = ", ".join(sorted(playbook.parameters))
             raise UserError(f"playbook {playbook.id} has no parameter {name!r} (parameters: {known})")
         values[name] = playbook.parameters[name].coerce(value)
+        check(f"playbook {playbook.id}", name, values[name], dict(playbook.parameters[name].bounds))
     for name, p in playbook.parameters.items():
         if p.required and values[name] in (None, "", []):
             raise UserError(f"playbook {playbook.id} needs -p {name}=VALUE ({p.help or p.type})")
+    check_order(f"playbook {playbook.id}", values, {n: dict(p.bounds) for n, p in playbook.parameters.items()})
     return values
 
 
@@ -283,6 +295,8 @@ def run_playbook(playbook: Playbook | str | Path, case: Case | str | Path, param
     from ir_toolkit.report.html import render_report
 
     pb = playbook if isinstance(playbook, Playbook) else load_playbook(playbook)
+    from ir_toolkit.case import Case
+
     case = case if isinstance(case, Case) else Case.open(case, writable=True)
     values = resolve_parameters(pb, params)
     for warning in _check_sources(pb, case):

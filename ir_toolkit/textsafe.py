@@ -9,9 +9,10 @@ the bottom layer (like :mod:`ir_toolkit.schema`), so every other layer may use i
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported where a column is neutralised: refusing a bad argument loads nothing heavy
+    import pandas as pd
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
@@ -38,6 +39,8 @@ def csv_safe_column(values: pd.Series) -> pd.Series:
     Numeric and boolean columns pass unchanged; in a text (object) column every value is
     checked as text.
     """
+    import pandas as pd
+
     if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
         return values
     text = values.astype(object).where(values.notna(), None)

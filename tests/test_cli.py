@@ -5,7 +5,7 @@ import pytest
 from tests.conftest import cli
 
 CONTRACT_VERBS = ["case", "import", "collect", "detect", "scope", "timeline", "graph", "report", "token",
-                  "verify", "run", "sample", "demo", "evidence"]
+                  "verify", "run", "sample", "demo", "evidence", "preflight"]
 
 
 def test_every_contract_verb_is_in_help() -> None:

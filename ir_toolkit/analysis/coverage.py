@@ -46,7 +46,11 @@ def ledger_coverage(ledger: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per canonical sign-in source: start and end of the complete slices, and the incomplete ones as gaps."""
     out: dict[str, dict[str, Any]] = {}
     for entry in ledger:
-        source = ledger_source(str(entry.get("source", "")))
+        # query sources name the canonical source their rows become; None: not imported, so no coverage
+        name = str(entry.get("source", ""))
+        source = entry["canonical_source"] if "canonical_source" in entry else ledger_source(name)
+        if source is not None and not str(source).startswith("signin_"):
+            source = None
         start, end = parse_time(entry.get("slice_start")), parse_time(entry.get("slice_end"))
         if source is None or start is None or end is None:
             continue

@@ -21,9 +21,8 @@ from typing import Any
 
 import yaml
 
-from ir_toolkit.analysis.engine import sql_literal
 from ir_toolkit.errors import UserError
-from ir_toolkit.timeutil import parse_time
+from ir_toolkit.parameters import check, check_order, validate_spec
 
 PACKS_DIR = Path(__file__).resolve().parent / "packs"
 
@@ -59,7 +58,8 @@ class Pack:
         """Pack defaults overlaid with ``params`` (CLI strings are converted to the default's type).
 
         Raises:
-            UserError: on an unknown parameter or a value of the wrong type.
+            UserError: on an unknown parameter, a value of the wrong type or outside its declared bounds
+                (``min``, ``max``, ``not_before``: see :mod:`ir_toolkit.parameters`).
         """
         values = {k: spec.get("default") for k, spec in self.parameters.items()}
         for name, value in (params or {}).items():
@@ -67,6 +67,8 @@ class Pack:
                 known = ", ".join(sorted(self.parameters))
                 raise UserError(f"unknown parameter {name!r} for pack {self.name} (known: {known})")
             values[name] = _coerce(name, value, self.parameters[name].get("default"))
+            check(f"pack {self.name}", name, values[name], self.parameters[name])
+        check_order(f"pack {self.name}", values, self.parameters)
         return values
 
 
@@ -86,8 +88,10 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
         raise UserError(f"parameter {name}: {value!r} is not a {type(default).__name__}") from None
     if isinstance(default, list):
         return [v.strip() for v in value.split(",") if v.strip()]
+    from ir_toolkit.timeutil import parse_time  # pandas loads only for a time value
+
     if name.endswith(("_start", "_end")) and parse_time(value) is None:
-        raise UserError(f"parameter {name}: {value!r} is not a date or time")
+        raise UserError(f"parameter {name}: {value!r} is not a date or time (expected ISO 8601 UTC, e.g. 2023-06-01)")
     return value
 
 
@@ -121,6 +125,8 @@ def load_pack(name: str) -> Pack:
     if not isinstance(data, dict) or "detections" not in data:
         raise UserError(f"{path}: a pack needs 'name' and 'detections'")
     detections = {d.id: d for d in (_detection(e, path) for e in data["detections"])}
+    for pname, spec in (data.get("parameters") or {}).items():
+        validate_spec(f"pack {path.stem}", str(pname), spec if isinstance(spec, dict) else {})
     return Pack(
         name=str(data.get("name", path.stem)), title=str(data.get("title", "")),
         parameters=dict(data.get("parameters") or {}), views=tuple(data.get("views") or ()),
@@ -130,6 +136,8 @@ def load_pack(name: str) -> Pack:
 
 def render(sql: str, values: dict[str, Any]) -> str:
     """Fill ``{name}`` placeholders of ``sql`` with SQL literals of ``values``."""
+    from ir_toolkit.analysis.engine import sql_literal  # the engines load only when SQL is rendered
+
     return sql.format_map({k: v if isinstance(v, _Raw) else sql_literal(v) for k, v in values.items()})
 
 

@@ -14,13 +14,17 @@ log = logging.getLogger(__name__)
 
 
 # ----- detect and scope (issue 7) ---------------------------------------------------------------
-def _pack_params(pairs: list[str]) -> dict[str, str]:
+def _pack_params(pairs: list[str], pack: str = "token-forgery") -> dict[str, str]:
+    """``-p NAME=VALUE`` pairs, checked against the pack's declared types and bounds before anything runs."""
+    from ir_toolkit.analysis.detections import load_pack
+
     params: dict[str, str] = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name.strip():
             raise UserError(f"-p {pair!r}: parameters are NAME=VALUE")
         params[name.strip()] = value.strip()
+    load_pack(pack).resolve(params)
     return params
 
 
@@ -39,9 +43,10 @@ def _add_engine_args(parser: Any) -> None:
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
+    params = _pack_params(args.params, args.pack)  # before the engines are even imported
     from ir_toolkit.analysis.detect import detect, finding_counts
 
-    findings = detect(args.case, pack=args.pack, params=_pack_params(args.params), progress=args.progress,
+    findings = detect(args.case, pack=args.pack, params=params, progress=args.progress,
                       engine=args.engine, engine_options=_engine_options(args))
     if args.json:
         from ir_toolkit.case import Case
@@ -58,9 +63,10 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 
 def cmd_scope(args: argparse.Namespace) -> int:
+    params = _pack_params(args.params)
     from ir_toolkit.analysis.scope import scope
 
-    doc = scope(args.case, params=_pack_params(args.params) or None, engine=args.engine,
+    doc = scope(args.case, params=params or None, engine=args.engine,
                 engine_options=_engine_options(args))
     w = doc["window"]
     lines = [f"scope written to {args.case}/scope.json",

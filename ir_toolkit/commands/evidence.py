@@ -47,6 +47,9 @@ def summary_text(case_id: str, profile: dict[str, Any]) -> str:
 
 
 def cmd_evidence(args: argparse.Namespace) -> int:
+    from ir_toolkit.arguments import number_in
+
+    number_in("--token-lifetime-minutes", args.lifetime_minutes, 1, 1440)  # as the pack's token_lifetime_minutes
     from ir_toolkit.analysis.engine import DuckDBEngine
     from ir_toolkit.analysis.evidence import evidence_profile, profile_json
     from ir_toolkit.case import Case

@@ -111,6 +111,13 @@ def ledger(case: Case) -> pd.DataFrame:
     return frame.reindex(columns=cols + [c for c in frame.columns if c not in cols])
 
 
+def preflight(case: Case) -> pd.DataFrame:
+    """The logging-readiness check recorded by ``ir-toolkit preflight --case`` (one row per source: name, backend,
+    available, reason, retention_days, oldest_available, expires_on, days_left ...), possibly empty. For the
+    report's method section: what could be read, and what the tenant no longer kept, when the case began."""
+    return pd.DataFrame((case.manifest.get("preflight") or {}).get("sources", []))
+
+
 def imports(case: Case) -> pd.DataFrame:
     """Evidence files with their import counts: path, sha256, size, source, format, records,
     imported, duplicates, quarantined, added."""

@@ -32,15 +32,15 @@ from cryptography.x509.oid import NameOID
 from tests.fakes.loopback import LoopbackServer
 
 
-def make_tls_cert(folder: Path, name: str = "localhost") -> tuple[Path, Path]:
-    """A self-signed certificate for localhost/127.0.0.1: returns (cert.pem, key.pem)."""
+def make_tls_cert(folder: Path, name: str = "localhost", *also: str) -> tuple[Path, Path]:
+    """A self-signed certificate for ``name`` (and the host names ``also``) and 127.0.0.1: (cert.pem, key.pem)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name),
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name), *map(x509.DNSName, also),
                                                         x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
                            critical=False)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
@@ -50,6 +50,13 @@ def make_tls_cert(folder: Path, name: str = "localhost") -> tuple[Path, Path]:
     key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
     return cert_path, key_path
+
+
+def server_context(cert: Path, key: Path) -> ssl.SSLContext:
+    """A server TLS context with a certificate from :func:`make_tls_cert`."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    return ctx
 
 
 def make_client_cert(folder: Path) -> tuple[Path, Path, str]:
@@ -86,26 +93,28 @@ class FakeAuthority(LoopbackServer):
         client_cert_pem: Public certificate whose key must sign client assertions (None: refused).
         pending_polls: Device-code polls answered ``authorization_pending`` before approval.
         expires_in: Lifetime reported for access tokens.
+        public_client: False answers the device-code grant as Entra does for an app that does not allow
+            public client flows (AADSTS7000218).
     """
 
     def __init__(self, folder: Path | None = None, client_id: str = "11111111-2222-3333-4444-555555555555",
                  secret: str | None = None, client_cert_pem: str | None = None, pending_polls: int = 1,
-                 expires_in: int = 3599) -> None:
+                 expires_in: int = 3599, public_client: bool = True) -> None:
         self.folder = Path(folder or tempfile.mkdtemp())
         self.ca_file, self._key_file = make_tls_cert(self.folder)
         self.client_id, self.secret, self.pending_polls, self.expires_in = client_id, secret, pending_polls, expires_in
+        self.public_client = public_client
         self.client_key = x509.load_pem_x509_certificate(client_cert_pem.encode()).public_key() \
             if client_cert_pem else None
         self.issued: set[str] = set()
+        self.scopes: dict[str, str] = {}
         self.grants: list[str] = []
         self.device_polls = 0
         self.lock = threading.Lock()
 
     def tls_context(self) -> ssl.SSLContext:
         """TLS with the self-signed certificate of ``ca_file``."""
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(self.ca_file, self._key_file)
-        return ctx
+        return server_context(self.ca_file, self._key_file)
 
     @property
     def base(self) -> str:
@@ -121,10 +130,16 @@ class FakeAuthority(LoopbackServer):
         with self.lock:
             return token in self.issued
 
-    def new_access_token(self) -> str:
+    def scope_of(self, token: str) -> str:
+        """The scope an issued access token was asked for ("" when unknown): fakes check the audience with it."""
+        with self.lock:
+            return self.scopes.get(token, "")
+
+    def new_access_token(self, scope: str = "") -> str:
         token = "at." + secrets.token_urlsafe(24)
         with self.lock:
             self.issued.add(token)
+            self.scopes[token] = scope
         return token
 
 
@@ -176,16 +191,20 @@ class _StsHandler(BaseHTTPRequestHandler):
                 return self._json(401, {"error": "invalid_client",
                                         "error_description": "AADSTS7000215: Invalid client secret provided."})
             return self._json(200, {"token_type": "Bearer", "expires_in": sts.expires_in,
-                                    "access_token": sts.new_access_token()})
+                                    "access_token": sts.new_access_token(form.get("scope", ""))})
         if grant == "urn:ietf:params:oauth:grant-type:device_code":
+            if not sts.public_client:
+                return self._json(401, {"error": "invalid_client", "error_description": "AADSTS7000218: The request "
+                                        "body must contain the following parameter: 'client_assertion' or "
+                                        "'client_secret'.\r\nTrace ID: 0\r\nCorrelation ID: 0"})
             with sts.lock:
                 sts.device_polls += 1
                 pending = sts.device_polls <= sts.pending_polls
             if pending:
                 return self._json(400, {"error": "authorization_pending", "error_description": "pending"})
-            return self._json(200, self._user_tokens(tenant))
+            return self._json(200, self._user_tokens(tenant, form.get("scope", "")))
         if grant == "refresh_token" and form.get("refresh_token", "").startswith("rt."):
-            return self._json(200, self._user_tokens(tenant))
+            return self._json(200, self._user_tokens(tenant, form.get("scope", "")))
         return self._json(400, {"error": "invalid_grant", "error_description": f"unsupported grant {grant}"})
 
     def _client_ok(self, form: dict[str, str], tenant: str) -> bool:
@@ -202,13 +221,13 @@ class _StsHandler(BaseHTTPRequestHandler):
             return bool(claims.get("iss") == sts.client_id == claims.get("sub"))
         return False
 
-    def _user_tokens(self, tenant: str) -> dict[str, Any]:
+    def _user_tokens(self, tenant: str, scope: str) -> dict[str, Any]:
         sts = self.fake
         now = int(time.time())
         id_claims = {"iss": f"{sts.base}/{tenant}/v2.0", "sub": "responder-sub", "aud": sts.client_id,
                      "exp": now + 3600, "iat": now, "oid": "0000-responder", "tid": tenant,
                      "preferred_username": "responder@contoso.com"}
-        return {"token_type": "Bearer", "expires_in": sts.expires_in, "access_token": sts.new_access_token(),
+        return {"token_type": "Bearer", "expires_in": sts.expires_in, "access_token": sts.new_access_token(scope),
                 "refresh_token": "rt." + secrets.token_urlsafe(16), "scope": "https://graph.microsoft.com/.default",
                 "id_token": f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(id_claims)}.sig",
                 "client_info": _b64({"uid": "0000-responder", "utid": tenant})}

@@ -26,6 +26,25 @@ from ir_toolkit.textsafe import remember_secret
 log = logging.getLogger(__name__)
 
 MODES = ("device_code", "certificate", "client_secret")
+# What to do about the sign-in errors responders meet first (docs/quickstart.md, troubleshooting).
+AADSTS_HINTS: dict[str, str] = {
+    "AADSTS7000218": "allow public client flows on the app registration for --device-code (Authentication > "
+                     "Allow public client flows), or sign in app-only",
+    "AADSTS700016": "no such app in this tenant: check --client-id, --tenant and --cloud",
+    "AADSTS65001": "permissions not consented: grant admin consent (az ad app permission admin-consent --id APP_ID)",
+    "AADSTS7000215": "wrong or expired client secret",
+    "AADSTS700027": "the certificate is not registered on the app (az ad app credential reset --cert @cert.pem "
+                    "--append)",
+}
+DESCRIPTION = "MSAL sign-in: device code, certificate (PEM/PFX), client secret from an env var; AADSTS hints"
+
+
+def sign_in_failure(authority: str, result: dict[str, Any]) -> str:
+    """One line for a failed MSAL result: the error, the first line of its description, and what to do."""
+    error = str(result.get("error") or "error")
+    first = (str(result.get("error_description") or "").strip().splitlines() or [""])[0][:300]
+    hint = next((h for code, h in AADSTS_HINTS.items() if f"{code}:" in first or first.startswith(code)), None)
+    return f"sign-in to {authority} failed: {error}: {first}" + (f" (fix: {hint})" if hint else "")
 
 
 def _default_cache_location() -> Path:
@@ -129,17 +148,18 @@ class TokenProvider:
         persist_cache: False keeps every token in memory only.
         prompt: Where the device code message goes (default: stderr).
         verify: TLS verification for the authority: True, False or a CA bundle path (default from env).
+        scope: The resource's ``.default`` scope (default: Graph's; Log Analytics has its own).
     """
 
     def __init__(self, endpoints: Endpoints, client_id: str, mode: str, *, certificate: str | None = None,
                  secret_env: str | None = None, cache_location: Path | None = None, persist_cache: bool = True,
                  prompt: Callable[[str], None] | None = None, verify: bool | str | None = None,
-                 cert_passphrase_env: str | None = None) -> None:
+                 cert_passphrase_env: str | None = None, scope: str | None = None) -> None:
         if mode not in MODES:
             raise UserError(f"unknown sign-in mode {mode!r}: choose one of {', '.join(MODES)}")
         self.endpoints = endpoints
         self.mode = mode
-        self.scopes = [endpoints.scope]
+        self.scopes = [scope or endpoints.scope]
         self._prompt = prompt or (lambda text: (sys.stderr.write(text + "\n"), sys.stderr.flush()) and None)
         self._lock = threading.Lock()
         self._token: str | None = None
@@ -183,33 +203,65 @@ class TokenProvider:
         with self._lock:
             if self._token and not force_refresh:
                 return self._token
-            try:
-                result = self._acquire(force_refresh)
-            except (OSError, ValueError) as exc:
-                raise UserError(f"sign-in to {self.endpoints.authority} failed: {exc.__class__.__name__}") from None
-            if "access_token" not in result:
-                raise UserError(f"sign-in to {self.endpoints.authority} failed: {result.get('error', 'error')}: "
-                                f"{(result.get('error_description') or '').splitlines()[0:1]}")
-            self._token = str(result["access_token"])
-            remember_secret(self._token)
+            self._token = self._fetch(self.scopes, force_refresh)
             return self._token
 
-    def _acquire(self, force_refresh: bool) -> dict[str, Any]:
+    def _fetch(self, scopes: list[str], force_refresh: bool) -> str:
+        try:
+            result = self._acquire(scopes, force_refresh)
+        except (OSError, ValueError) as exc:
+            raise UserError(f"sign-in to {self.endpoints.authority} failed: {exc.__class__.__name__}") from None
+        if "access_token" not in result:
+            raise UserError(sign_in_failure(self.endpoints.authority, result))
+        token = str(result["access_token"])
+        remember_secret(token)  # scrubbed from any text that might echo it
+        return token
+
+    def _acquire(self, scopes: list[str], force_refresh: bool) -> dict[str, Any]:
         if isinstance(self.app, msal.ConfidentialClientApplication):
             if force_refresh:
                 self.app.remove_tokens_for_client()
-            return dict(self.app.acquire_token_for_client(scopes=self.scopes) or {})
+            return dict(self.app.acquire_token_for_client(scopes=scopes) or {})
         assert isinstance(self.app, msal.PublicClientApplication)
         accounts = self.app.get_accounts()
         if accounts:
-            silent = self.app.acquire_token_silent(self.scopes, account=accounts[0], force_refresh=force_refresh)
+            silent = self.app.acquire_token_silent(scopes, account=accounts[0], force_refresh=force_refresh)
             if silent and "access_token" in silent:
                 return dict(silent)
-        flow = self.app.initiate_device_flow(scopes=self.scopes)
+        flow = self.app.initiate_device_flow(scopes=scopes)
         if "user_code" not in flow:
             return dict(flow)
         self._prompt(str(flow.get("message") or f"Go to {flow.get('verification_uri')} and enter {flow['user_code']}"))
         return dict(self.app.acquire_token_by_device_flow(flow))
+
+
+    def for_scope(self, scope: str) -> ScopedTokens:
+        """Tokens for another resource from the same sign-in (one device-code prompt for Graph and Log Analytics)."""
+        return ScopedTokens(self, scope)
+
+    def acquire_for(self, scopes: list[str], force_refresh: bool = False) -> str:
+        """An access token for ``scopes`` from this provider's app and cache.
+
+        Raises:
+            UserError: when sign-in fails.
+        """
+        with self._lock:
+            return self._fetch(scopes, force_refresh)
+
+
+class ScopedTokens:
+    """A token source for one more resource, sharing a TokenProvider's app, cache and sign-in."""
+
+    def __init__(self, provider: TokenProvider, scope: str) -> None:
+        self.provider, self.scopes = provider, [scope]
+        self._token: str | None = None
+
+    def token(self, force_refresh: bool = False) -> str:
+        """A valid access token for this resource."""
+        if self._token and not force_refresh:
+            return self._token
+        self._token = self.provider.acquire_for(self.scopes, force_refresh)
+        return self._token
 
 
 class StaticToken:

@@ -42,6 +42,8 @@ POLICIES: dict[str, tuple[int, float]] = {
     "identity_protection": (1, 1.0),  # riskDetections: 1 request / s per tenant, no Retry-After
     "directory": (200, 10.0),         # directory objects: resource-unit buckets, far above our needs
     "audit_query": (30, 10.0),        # audit log query API: no published rate; gentle pacing of create/poll/page
+    "log_analytics": (200, 30.0),     # Log Analytics query API: 200 requests / 30 s per user
+    "hunting": (45, 60.0),            # advanced hunting (runHuntingQuery): 45 calls / minute per tenant
 }
 
 

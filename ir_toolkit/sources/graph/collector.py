@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
 import pandas as pd
@@ -32,7 +32,7 @@ from ir_toolkit.sources.graph.client import (
 )
 from ir_toolkit.sources.graph.endpoints import Endpoints
 from ir_toolkit.sources.graph.slicing import Slice, cut, iso_z
-from ir_toolkit.sources.graph.sources import DEFAULT_AUDIT_OPERATIONS, SOURCES, Source
+from ir_toolkit.sources.graph.sources import DEFAULT_AUDIT_OPERATIONS, SOURCES, Source, select
 from ir_toolkit.timeutil import parse_time
 
 log = logging.getLogger(__name__)
@@ -60,13 +60,24 @@ class Options:
     slice_size: pd.Timedelta = field(default_factory=lambda: pd.Timedelta(days=1))
     min_slice: pd.Timedelta = field(default_factory=lambda: pd.Timedelta(minutes=15))
     concurrency: dict[str, int] = field(default_factory=lambda: {"reports": 3, "identity_protection": 1,
-                                                                  "directory": 3, "audit_query": 10})
+                                                                  "directory": 3, "audit_query": 10,
+                                                                  "log_analytics": 3, "hunting": 2})
     audit_operations: tuple[str, ...] = DEFAULT_AUDIT_OPERATIONS
     audit_record_types: tuple[str, ...] = ()
     poll_interval: float = 5.0
     poll_cap: float = 60.0
     query_attempts: int = 3
     page_size: int | None = None
+
+
+class SliceRunner(Protocol):
+    """Collects one slice of a source kind the collector does not page itself (KQL query sources)."""
+
+    @property
+    def root(self) -> str:
+        """The API root its requests go to: the only place the client may send this collection's token."""
+
+    def run(self, col: Collector, sl: Slice, src: Any, stats: Stats) -> None: ...
 
 
 class Collector:
@@ -81,14 +92,19 @@ class Collector:
         options: See :class:`Options`.
         on_file: Called as ``on_file(path, ledger_entry)`` for each finished slice file (under a lock).
         progress: Show tqdm progress bars per source.
+        registry: The source registry (default: the Graph sources); entries need NAME, kind, time_field, policy.
+        runner: Collects slices of the kinds the collector does not know (Log Analytics, advanced hunting).
     """
 
     def __init__(self, client: GraphClient, endpoints: Endpoints, work: str | Path, since: Any, until: Any,
                  sources: list[str] | str | None = None, options: Options | None = None,
-                 on_file: Callable[[Path, dict[str, Any]], None] | None = None, progress: bool = False) -> None:
-        from ir_toolkit.sources.graph.sources import select
-
+                 on_file: Callable[[Path, dict[str, Any]], None] | None = None, progress: bool = False,
+                 registry: Mapping[str, Any] | None = None, runner: SliceRunner | None = None) -> None:
+        self.registry: Mapping[str, Any] = SOURCES if registry is None else registry
+        self.runner = runner
         self.client, self.endpoints, self.work = client, endpoints, Path(work)
+        # the token goes only to the API this collector asks (Graph, or the query runner's own root), over https
+        client.allowed_root = runner.root if runner is not None else endpoints.graph_root
         self._stopped: dict[str, str] = {}  # source -> why it was stopped (an unsafe nextLink)
         self.options = options or Options()
         start, end = parse_time(since), parse_time(until)
@@ -98,7 +114,7 @@ class Collector:
             raise UserError(f"--until {iso_z(end)} is not after --since {iso_z(start)}")
         self.since, self.until = start, end
         try:
-            self.sources = select(sources)
+            self.sources = select(sources, self.registry)
         except ValueError as exc:
             raise UserError(f"--sources: {exc}") from None
         self.on_file, self.progress = on_file, progress
@@ -106,6 +122,8 @@ class Collector:
         self.ckpt = Checkpoint(self.work)
         self._file_lock = threading.Lock()
         self._bars: dict[str, Any] = {}
+        self._span_cap: dict[str, pd.Timedelta] = {}  # per source: longest span not known to be over a limit
+        self._cap_lock = threading.Lock()
         self._plan()
 
     # ----- planning ---------------------------------------------------------------------------
@@ -168,24 +186,33 @@ class Collector:
         return self.ledger()
 
     def _submit(self, key: str) -> None:
-        src = SOURCES[self.ckpt.slices[key]["source"]]
+        src = self.registry[self.ckpt.slices[key]["source"]]
         with self._flock:
             self._futures.add(self._pools[src.policy].submit(self._run_slice, key))
 
     def _run_slice(self, key: str) -> None:
         state = self.ckpt.slices[key]
-        src = SOURCES[state["source"]]
+        src = self.registry[state["source"]]
         sl = Slice.from_key(key)
         stats = Stats()
+        if self._pre_split(sl, state, stats):
+            return
         try:
             self._check_stopped(src.NAME)
             if src.kind == "audit_query":
                 run_audit(self, sl, src, stats)
-            else:
+            elif src.kind == "list":
                 self._run_list(sl, src, stats)
+            elif self.runner is not None:
+                self.runner.run(self, sl, src, stats)
+            else:
+                raise GraphError(f"no runner for {src.NAME} (kind {src.kind})")
         except ThrottleExhausted as exc:
             self._split_or_gap(sl, f"throttled repeatedly: {exc}", stats)
         except LimitExceeded as exc:
+            with self._cap_lock:  # later slices of this source that are as long are halved before asking
+                half = (sl.end - sl.start) / 2
+                self._span_cap[sl.source] = min(self._span_cap.get(sl.source, half), half)
             self._split_or_gap(sl, str(exc), stats)
         except UnsafeLink as exc:  # the whole source stops: its server hands out links we will not follow
             self._stopped.setdefault(src.NAME, str(exc))
@@ -202,6 +229,22 @@ class Collector:
         """Raise UnsafeLink when ``source`` was stopped by another slice."""
         if source in self._stopped:
             raise UnsafeLink(f"not collected: {source} was stopped ({self._stopped[source]})")
+
+    def _pre_split(self, sl: Slice, state: dict[str, Any], stats: Stats) -> bool:
+        """Halve an unstarted slice longer than a slice of its source that was over the result limit.
+
+        Saves the query that would come back truncated (and, for audit queries, minutes of searching);
+        never turns a slice into a gap: one that cannot be halved any more is asked as it is.
+        """
+        with self._cap_lock:
+            cap = self._span_cap.get(sl.source)
+        started = state["pages"] or state.get("query_id") or state.get("requested")
+        if cap is None or started or sl.end - sl.start <= cap or sl.halves(self.options.min_slice) is None:
+            return False
+        self._split_or_gap(sl, f"halved before asking: a slice of {sl.source} as long was over the result limit",
+                           stats)
+        self._tick(sl.key)
+        return True
 
     def _account(self, key: str, stats: Stats) -> None:
         s = self.ckpt.slices[key]
@@ -266,6 +309,16 @@ class Collector:
             self._bar_add(src.NAME, len(fresh), stats)
         self._finalise(sl)
 
+    def finish_slice(self, sl: Slice, records: list[dict[str, Any]], stats: Stats, **state: Any) -> None:
+        """Record the whole result of a one-shot slice (a query) as its single page and finish the slice."""
+        key, stem = sl.key, sl.file_stem
+        self.ckpt.prune_parts(stem, 0)
+        write_atomic(self.ckpt.part_path(stem, 1), gzip_lines(records))
+        self._account(key, stats)
+        self.ckpt.update(key, pages=1, records=len(records), next_link=None, exhausted=True, **state)
+        self._bar_add(sl.source, len(records), stats)
+        self._finalise(sl)
+
     def _finalise(self, sl: Slice) -> None:
         key, stem = sl.key, sl.file_stem
         state = self.ckpt.slices[key]
@@ -281,7 +334,7 @@ class Collector:
         path = self.work / state["file"]
         if self.on_file is not None and path.exists():
             with self._file_lock:
-                self.on_file(path, _ledger_entry(state))
+                self.on_file(path, self.ledger_entry(state))
         self.ckpt.update(key, handed_over=True)
 
     # ----- splitting and the ledger -----------------------------------------------------------
@@ -309,9 +362,19 @@ class Collector:
 
     def ledger(self) -> list[dict[str, Any]]:
         """One entry per leaf slice (finished, failed or still pending), ordered by source and time."""
-        rows = [_ledger_entry(s) for s in self.ckpt.slices.values() if s["status"] != "split"]
-        order = {name: i for i, name in enumerate(SOURCES)}
+        rows = [self.ledger_entry(s) for s in self.ckpt.slices.values() if s["status"] != "split"]
+        order = {name: i for i, name in enumerate(self.registry)}
         return sorted(rows, key=lambda r: (order.get(r["source"], 99), r["slice_start"], r["slice_end"]))
+
+    def ledger_entry(self, state: dict[str, Any]) -> dict[str, Any]:
+        """The ledger entry of one slice state; query sources also name the canonical source their rows become
+        (None when the importer cannot map them yet, so the slice never counts as sign-in coverage)."""
+        entry = _ledger_entry(state)
+        src = self.registry.get(state["source"])
+        if src is not None and hasattr(src, "canonical"):
+            entry["canonical_source"] = src.canonical
+            entry["table"] = state.get("table")
+        return entry
 
     # ----- progress ---------------------------------------------------------------------------
     def _open_bars(self, names: set[str]) -> None:
@@ -319,7 +382,7 @@ class Collector:
             return
         from tqdm.auto import tqdm
 
-        for i, name in enumerate(n for n in SOURCES if n in names):
+        for i, name in enumerate(n for n in self.registry if n in names):
             self._bars[name] = tqdm(desc=name, unit=" records", position=i, leave=True)
 
     def _bar_add(self, source: str, n: int, stats: Stats) -> None:

@@ -7,7 +7,9 @@ the Audit Reader role group). See docs/collect.md.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 DEFAULT_AUDIT_OPERATIONS = (
     "MailItemsAccessed", "Send", "New-InboxRule", "Set-InboxRule", "UpdateInboxRules",
@@ -93,16 +95,21 @@ def permissions_help() -> str:
     return "\n".join(f"  {s.NAME:<{width}}  {', '.join(s.permissions)}" for s in SOURCES.values())
 
 
-def select(names: str | list[str] | None) -> list[Source]:
+def select(names: str | list[str] | None, registry: Mapping[str, Any] | None = None) -> list[Any]:
     """Sources named in a comma list (None or ``all``: every source), registry order.
+
+    Args:
+        names: Comma list or list of names.
+        registry: The registry to choose from (default: the Graph sources).
 
     Raises:
         ValueError: naming the unknown source.
     """
+    reg: Mapping[str, Any] = SOURCES if registry is None else registry
     if names is None or names == "all" or names == ["all"]:
-        return list(SOURCES.values())
+        return list(reg.values())
     wanted = [n.strip() for n in (names.split(",") if isinstance(names, str) else names) if n.strip()]
-    unknown = [n for n in wanted if n not in SOURCES]
+    unknown = [n for n in wanted if n not in reg]
     if unknown:
-        raise ValueError(f"unknown source {unknown[0]!r}: choose from {', '.join(SOURCES)}")
-    return [s for s in SOURCES.values() if s.NAME in wanted]
+        raise ValueError(f"unknown source {unknown[0]!r}: choose from {', '.join(reg)}")
+    return [s for s in reg.values() if s.NAME in wanted]
