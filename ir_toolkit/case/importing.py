@@ -23,6 +23,7 @@ import logging
 import multiprocessing
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -32,9 +33,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.ipc  # noqa: F401 - pa.ipc
 
+from ir_toolkit.case import tenancy
 from ir_toolkit.errors import InputFormatError
-from ir_toolkit.sources.formats import BATCH, FORMATS, Batch, Format, detect, sample
-from ir_toolkit.sources.reader import CountingReader, Opened
+from ir_toolkit.sources import containers, excel
+from ir_toolkit.sources.fields import normalise_keys
+from ir_toolkit.sources.filechecks import is_empty_result
+from ir_toolkit.sources.formats import BATCH, EMPTY, FORMATS, Batch, Format, Sample, detect, sample
+from ir_toolkit.sources.reader import CountingReader, Opened, open_text, read_records
 
 if TYPE_CHECKING:
     from ir_toolkit.case.case import Case
@@ -43,8 +48,8 @@ log = logging.getLogger(__name__)
 PARALLEL_BYTES = 128 << 20
 
 
-def _check(path: Path, format: str) -> tuple[Format, Opened]:
-    """The format and container of one file; raises InputFormatError with one clear line."""
+def _check(path: Path, format: str) -> tuple[Format, Opened, Sample]:
+    """The format, container and sample of one file; raises InputFormatError with one clear line."""
     if not path.exists():
         raise InputFormatError(f"{path}: no such file")
     if path.is_dir():
@@ -53,8 +58,6 @@ def _check(path: Path, format: str) -> tuple[Format, Opened]:
         raise InputFormatError(f"{path}: cannot be read (permission denied)")
     if path.stat().st_size == 0:
         raise InputFormatError(f"{path}: file is empty")
-    if format != "auto" and format not in FORMATS:
-        raise InputFormatError(f"unknown format {format!r}: choose auto or one of {', '.join(FORMATS)}")
     try:
         s = sample(path)
     except ValueError as exc:
@@ -63,49 +66,162 @@ def _check(path: Path, format: str) -> tuple[Format, Opened]:
         raise InputFormatError(f"{path}: cannot be read ({exc.__class__.__name__}: {exc})") from None
     if format == "auto":
         fmt = detect(s)
+        if fmt is None and is_empty_result(path, s.opened.container, s.head, s.header, len(s.records)):
+            fmt = EMPTY
         if fmt is None:
             raise InputFormatError(
                 f"{path}: unknown format ({s.opened.container.upper()} that is no Graph, Purview, Management API, "
                 f"Log Analytics or Entra export); name one with --format ({', '.join(FORMATS)})")
-        return fmt, s.opened
+        return fmt, s.opened, s
     fmt = FORMATS[format]
     if s.opened.container not in fmt.containers:
         raise InputFormatError(f"{path}: is {s.opened.container.upper()}, but format {format} reads "
                                f"{'/'.join(c.upper() for c in fmt.containers)}")
-    return fmt, s.opened
+    return fmt, s.opened, s
+
+
+def _format(name: str) -> Format:
+    return EMPTY if name == EMPTY.NAME else FORMATS[name]
 
 
 def import_files(case: Case, paths: Any, format: str = "auto", progress: bool = False,
-                 dayfirst: bool = False, batch_size: int = BATCH, workers: int | None = None,
-                 fast: bool | None = None) -> list[dict[str, Any]]:
-    """Import log exports into the case.
+                 dayfirst: bool | None = None, batch_size: int = BATCH, workers: int | None = None,
+                 fast: bool | None = None, allow_other_tenant: bool = False) -> list[dict[str, Any]]:
+    """Import log exports into the case: files, folders (recursively) and ZIP archives.
 
     Args:
         case: The case (opened writable).
-        paths: One path or a list of paths.
+        paths: One path or a list of paths: export files, folders, ZIP archives.
         format: ``auto`` (detect from content) or a NAME of ``ir_toolkit.sources.formats.FORMATS``.
         progress: Show a tqdm progress bar per file.
-        dayfirst: Read locale dates ``a/b/yyyy`` as day/month instead of month/day.
+        dayfirst: Read locale dates ``a/b/yyyy`` as day/month (True) or month/day (False); None
+            (default): decide per file from its own values (:mod:`ir_toolkit.sources.excel`).
         batch_size: Records per batch (bounds memory).
         workers: Processes parsing files side by side (default: one per file, at most 4 and one
             CPU fewer than the machine has, when the files hold 128 MB or more and the machine has
             4 CPUs or more; else 1). Events are still written in file order: results do not depend on it.
         fast: Decode Graph sign-in arrays and Purview CSVs through DuckDB (``ir_toolkit.sources.fastpath``;
             the same events, faster); None: for files of 16 MB or more; False: never.
+        allow_other_tenant: Import logs that name another tenant than the case's.
 
     Returns:
-        One dict per file: path, format, records, imported, duplicates, quarantined, sha256,
-        evidence (case-relative copy) and skipped (True when the same content was imported before).
+        One dict per file (archive members and a folder's files included): path, format, status,
+        records, imported, duplicates, quarantined, sha256, evidence (case-relative copy), skipped
+        (True when the same content was imported before) and, when not everything was imported,
+        reason. ``status`` is ``imported``, ``already-imported``, ``archive`` (a ZIP: its members
+        follow), ``not-imported`` (unknown, unreadable, refused by a bound: reason) or
+        ``all-quarantined`` (recognised, but every record went to quarantine: reason).
 
     Raises:
-        InputFormatError: a file is missing, a folder, unreadable, empty or of unknown format
-            (checked for every file before any is imported).
+        InputFormatError: a named path does not exist, ``format`` is unknown, nothing named is a
+            known export, or a file names another tenant (all checked before anything is written).
     """
-    files = [Path(paths)] if isinstance(paths, str | os.PathLike) else [Path(p) for p in paths]
-    if not files:
+    named = [Path(paths)] if isinstance(paths, str | os.PathLike) else [Path(p) for p in paths]
+    if not named:
         raise InputFormatError("no files to import")
-    checked = [(p, *_check(p, format)) for p in files]
-    jobs = [_start(case, p, fmt, opened) for p, fmt, opened in checked]
+    if format != "auto" and format not in FORMATS:
+        raise InputFormatError(f"unknown format {format!r}: choose auto or one of {', '.join(FORMATS)}")
+    for p in named:
+        if not p.exists():
+            raise InputFormatError(f"{p}: no such file")
+    scratch = case.root / ".import-unpack" / uuid.uuid4().hex
+    try:
+        return _import(case, named, scratch, format, progress, dayfirst, batch_size, workers, fast,
+                       allow_other_tenant)
+    finally:
+        shutil.rmtree(scratch.parent, ignore_errors=True)
+
+
+def _import(case: Case, named: list[Path], scratch: Path, format: str, progress: bool, dayfirst: bool | None,
+            batch_size: int, workers: int | None, fast: bool | None, allow_other_tenant: bool) -> list[dict[str, Any]]:
+    found = containers.expand(named, scratch, exclude=case.root)
+    left_out = [_not_imported(s.shown, s.reason, s.archive, s.member) for s in found.skipped]
+    checked: list[tuple[containers.Candidate, Format, Opened, Sample]] = []
+    problems: list[str] = [f"{containers.display(s.shown)}: {s.reason}" for s in found.skipped]
+    for cand in found.files:
+        if cand.shown in found.archives:
+            continue
+        try:
+            fmt, opened, s = _check(cand.path, format)
+        except InputFormatError as exc:
+            line = str(exc).replace(str(cand.path), cand.shown, 1)
+            problems.append(containers.display(line))
+            left_out.append(_not_imported(cand.shown, line.split(": ", 1)[-1], cand.archive, cand.member))
+            continue
+        checked.append((cand, fmt, opened, s))
+    if not checked:
+        if not problems:
+            raise InputFormatError(f"{', '.join(map(str, named))}: no files to import in it")
+        if len(problems) == 1:
+            raise InputFormatError(problems[0])
+        raise InputFormatError(f"nothing imported: none of {len(problems)} files is a known export "
+                               f"(first: {problems[0]})")
+    tenants = tenancy.check(case, [(c.shown, s.records) for c, _, _, s in checked], allow_other_tenant)
+    orders = {c.shown: _date_order(c.path, o, s) for c, _, o, s in checked}
+    tenancy.pin(case, tenants)
+    archives = {shown: _archive(case, shown, info) for shown, info in found.archives.items()}
+    jobs = []
+    for cand, fmt, opened, _ in checked:
+        job = _start(case, cand, fmt, opened, orders[cand.shown], dayfirst)
+        if cand.archive is not None:
+            archives[cand.archive]["members"] += 1
+            _note_member(case, archives[cand.archive], cand, job["entry"])
+        jobs.append(job)
+    _parse(case, jobs, progress, batch_size, workers, fast)
+    results = [a["result"] for a in archives.values()] + [j["result"] for j in jobs] + left_out
+    order = {c.shown: i for i, c in enumerate(found.files)}
+    return sorted(results, key=lambda r: order.get(r["path"], len(order)))
+
+
+def _date_order(path: Path, opened: Opened, s: Sample) -> str | None:
+    """The day/month order of a CSV's locale dates (:func:`ir_toolkit.sources.excel.date_order`)."""
+    if opened.container != "csv":
+        return None
+    columns = excel.date_columns(s.records)  # normalised keys
+    if not columns:
+        return None
+    with open_text(path, opened) as fh:
+        keyed = ((n, normalise_keys(r) if isinstance(r, dict) else r)
+                 for n, r in read_records(fh, "csv", opened.delimiter))
+        return excel.date_order(keyed, columns)
+
+
+def _not_imported(shown: str, reason: str, archive: str | None = None, member: str | None = None) -> dict[str, Any]:
+    result: dict[str, Any] = {"path": shown, "format": None, "status": "not-imported", "records": 0, "imported": 0,
+                              "duplicates": 0, "quarantined": 0, "skipped": True, "reason": reason}
+    if archive is not None:
+        result.update(archive=archive, member=member)
+    return result
+
+
+def _archive(case: Case, shown: str, info: dict[str, Any]) -> dict[str, Any]:
+    """Hash a ZIP archive into the case as evidence, with its member listing."""
+    entry, _ = case.add_evidence(info["path"], source="import", format=containers.ARCHIVE)
+    listing = [dict(m) for m in info["members"]]
+    case.update_evidence(entry["sha256"], members=listing, records=0, imported=0, duplicates=0, quarantined=0,
+                         original=shown)
+    result = {"path": shown, "format": containers.ARCHIVE, "status": "archive", "records": 0, "imported": 0,
+              "duplicates": 0, "quarantined": 0, "sha256": entry["sha256"], "evidence": entry["path"],
+              "skipped": False, "members": 0}
+    case.log_action("import.archive", path=shown, sha256=entry["sha256"], members=len(listing))
+    return {"entry": entry, "result": result, "members": 0, "listing": listing}
+
+
+def _note_member(case: Case, archive: dict[str, Any], cand: containers.Candidate, entry: dict[str, Any]) -> None:
+    """Tie a member's evidence entry to its archive (both ways) in case.json."""
+    archive["result"]["members"] += 1
+    for m in archive["listing"]:
+        if m["member"] == cand.member and m.get("sha256") == entry["sha256"] and "evidence" not in m:
+            m["evidence"] = entry["path"]
+            break
+    case.update_evidence(archive["entry"]["sha256"], members=archive["listing"])
+    if entry.get("archive") is None:
+        case.update_evidence(entry["sha256"], archive=archive["entry"]["sha256"], member=cand.member,
+                             original=cand.shown)
+
+
+def _parse(case: Case, jobs: list[dict[str, Any]], progress: bool, batch_size: int, workers: int | None,
+           fast: bool | None) -> None:
     firsts: dict[str, dict[str, Any]] = {}
     todo = []
     for job in jobs:  # the same content named twice in one call is parsed once
@@ -118,44 +234,62 @@ def import_files(case: Case, paths: Any, format: str = "auto", progress: bool = 
         size = sum((case.root / j["entry"]["path"]).stat().st_size for j in todo)
         workers = min(len(todo), cpus - 1, 4) if size >= PARALLEL_BYTES and cpus >= 4 else 1
     if workers > 1 and len(todo) > 1:
-        _in_workers(case, todo, workers, progress, dayfirst, batch_size, fast)
+        _in_workers(case, todo, workers, progress, batch_size, fast)
     else:
         for job in todo:
             _finish(case, job, job["fmt"].parse(case.root / job["entry"]["path"], job["opened"],
                                                  evidence=job["entry"]["path"], batch_size=batch_size,
-                                                 dayfirst=dayfirst, counter=job["counter"], fast=fast), progress)
+                                                 dayfirst=job["dayfirst"], counter=job["counter"], fast=fast),
+                    progress)
     for job in jobs:
         first = firsts.get(job["entry"]["sha256"])
         if first is not None and first is not job and "skipped" not in job["result"]:
             records = first["result"]["records"]
-            job["result"].update(records=records, imported=0, duplicates=records, quarantined=0, skipped=True)
-    return [j["result"] for j in jobs]
+            job["result"].update(records=records, imported=0, duplicates=records, quarantined=0, skipped=True,
+                                 status="already-imported")
 
 
-def _start(case: Case, path: Path, fmt: Format, opened: Opened) -> dict[str, Any]:
+def _start(case: Case, cand: containers.Candidate, fmt: Format, opened: Opened, order: str | None,
+           dayfirst: bool | None) -> dict[str, Any]:
     """Copy and hash one file into the case; decide whether it needs parsing."""
-    entry, is_new = case.add_evidence(path, source="import", format=fmt.NAME)
+    path = cand.path
+    if cand.archive is not None:  # unpacked into the case's scratch folder: moved into raw/
+        entry, is_new = case.add_evidence(path, source="import", format=fmt.NAME, move=True)
+    else:
+        entry, is_new = case.add_evidence(path, source="import", format=fmt.NAME)
     sha = entry["sha256"]
-    result: dict[str, Any] = {"path": str(path), "format": fmt.NAME, "sha256": sha, "evidence": entry["path"]}
-    if not is_new and entry.get("records") is not None:
-        result.update(records=entry["records"], imported=0, duplicates=entry["records"], quarantined=0, skipped=True)
-        case.log_action("import.skip", path=str(path), sha256=sha, reason="same content already imported")
+    result: dict[str, Any] = {"path": cand.shown, "format": fmt.NAME, "sha256": sha, "evidence": entry["path"]}
+    if cand.archive is not None:
+        result.update(archive=cand.archive, member=cand.member)
+    # an earlier import that quarantined ambiguous dates is redone once the order is named
+    redo = dayfirst is not None and entry.get("date_order") == excel.AMBIGUOUS
+    if not is_new and entry.get("records") is not None and not redo:
+        result.update(records=entry["records"], imported=0, duplicates=entry["records"], quarantined=0, skipped=True,
+                      status="already-imported")
+        case.log_action("import.skip", path=cand.shown, sha256=sha, reason="same content already imported")
     else:
         stale = case.quarantine_dir / f"{sha[:12]}.jsonl"
         if stale.exists():  # an interrupted earlier import of this file: start its quarantine afresh
             stale.unlink()
-    return {"path": path, "fmt": fmt, "opened": opened, "entry": entry, "result": result, "counter": CountingReader()}
+    chosen = dayfirst if dayfirst is not None else excel.dayfirst_of(order)
+    if order is not None:
+        result["date_order"] = order if dayfirst is None else ("day-first" if dayfirst else "month-first")
+    return {"path": path, "shown": cand.shown, "fmt": fmt, "opened": opened, "entry": entry, "result": result,
+            "counter": CountingReader(), "dayfirst": chosen}
 
 
 def _finish(case: Case, job: dict[str, Any], batches: Iterator[Batch], progress: bool) -> None:
     """Write one file's batches into the case and record its counts."""
-    entry, fmt, opened, path = job["entry"], job["fmt"], job["opened"], job["path"]
+    entry, fmt, opened, shown = job["entry"], job["fmt"], job["opened"], job["shown"]
     sha = entry["sha256"]
-    bar = _bar(progress, case.root / entry["path"], path.name)
+    bar = _bar(progress, case.root / entry["path"], Path(entry["path"]).name)
     records = imported = duplicates = quarantined = 0
+    first_reason = None
     for batch in batches:
         stored, dups = case.write_events(batch.events, tag=sha[:12])
         case.quarantine(sha, batch.quarantined)
+        if first_reason is None and batch.quarantined:
+            first_reason = str(batch.quarantined[0].get("reason"))
         records += batch.records
         imported += stored
         duplicates += dups
@@ -166,20 +300,28 @@ def _finish(case: Case, job: dict[str, Any], batches: Iterator[Batch], progress:
         bar.close()
     counts = {"records": records, "imported": imported, "duplicates": duplicates, "quarantined": quarantined}
     extra = {"container": opened.container, "encoding": opened.encoding, "gzip": opened.gzip}
+    if opened.container == "csv":
+        extra["delimiter"] = opened.delimiter
+    if "date_order" in job["result"]:
+        extra["date_order"] = job["result"]["date_order"]
     case.update_evidence(sha, format=fmt.NAME, **counts, **extra)
-    case.log_action("import", path=str(path), evidence=entry["path"], sha256=sha, format=fmt.NAME, **counts)
+    case.log_action("import", path=shown, evidence=entry["path"], sha256=sha, format=fmt.NAME, **counts)
+    status = "imported"
     if quarantined:
-        log.warning("%s: %d of %d records quarantined (see %s)", path, quarantined, records,
+        log.warning("%s: %d of %d records quarantined (see %s)", containers.display(shown), quarantined, records,
                     case.quarantine_dir / f"{sha[:12]}.jsonl")
-    job["result"].update(counts, skipped=False)
+        if quarantined == records:
+            status = "all-quarantined"
+            job["result"]["reason"] = f"every record quarantined (first: {first_reason})"
+    job["result"].update(counts, skipped=False, status=status)
 
 
 # ----- files parsed side by side ----------------------------------------------------------------
-def _spool(copy: str, fmt_name: str, opened: Opened, evidence: str, batch_size: int, dayfirst: bool,
+def _spool(copy: str, fmt_name: str, opened: Opened, evidence: str, batch_size: int, dayfirst: bool | None,
            folder: str, fast: bool | None) -> int:
     """Worker process: parse one file, writing each batch to ``folder`` (Arrow IPC + JSON)."""
     n = 0
-    for batch in FORMATS[fmt_name].parse(Path(copy), opened, evidence=evidence, batch_size=batch_size,
+    for batch in _format(fmt_name).parse(Path(copy), opened, evidence=evidence, batch_size=batch_size,
                                          dayfirst=dayfirst, fast=fast):
         table = pa.Table.from_pandas(batch.events, preserve_index=False)
         with pa.OSFile(f"{folder}/{n:06d}.arrow", "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
@@ -204,8 +346,8 @@ def _unspool(folder: Path, count: int) -> Iterator[Batch]:
         (folder / f"{i:06d}.json").unlink()
 
 
-def _in_workers(case: Case, todo: list[dict[str, Any]], workers: int, progress: bool, dayfirst: bool,
-                batch_size: int, fast: bool | None) -> None:
+def _in_workers(case: Case, todo: list[dict[str, Any]], workers: int, progress: bool, batch_size: int,
+                fast: bool | None) -> None:
     """Parse files in worker processes (spooled to disk); write their events here, in file order."""
     spool = case.root / ".import-spool"
     context = multiprocessing.get_context("spawn")
@@ -217,7 +359,7 @@ def _in_workers(case: Case, todo: list[dict[str, Any]], workers: int, progress: 
                 folder.mkdir(parents=True, exist_ok=True)
                 futures.append((job, folder, pool.submit(
                     _spool, str(case.root / job["entry"]["path"]), job["fmt"].NAME, job["opened"],
-                    job["entry"]["path"], batch_size, dayfirst, str(folder), fast)))
+                    job["entry"]["path"], batch_size, job["dayfirst"], str(folder), fast)))
             for job, folder, future in futures:
                 _finish(case, job, _unspool(folder, future.result()), progress)
     finally:

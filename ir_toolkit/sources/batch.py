@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from ir_toolkit.sources.fields import boolean, integer, normalise_keys, text
 from ir_toolkit.sources.jsonstream import Broken
 from ir_toolkit.sources.mappers import MAPPERS, UNWRAP, RecordError, classify
-from ir_toolkit.timeutil import parse_times
+from ir_toolkit.timeutil import ambiguous_date, parse_times
 
 Prepare = Callable[[dict[str, Any], str], dict[str, Any]]
 
@@ -47,6 +47,8 @@ MAPPED_COLUMNS = (
     "throttled", "target", "record_id",
 )
 BATCH = 50_000
+AMBIGUOUS_REASON = ("date order ambiguous (no date in this file has a day above 12, so day/month and month/day "
+                    "both read): import it again with --day-first or --month-first")
 
 
 @dataclass
@@ -58,7 +60,7 @@ class Batch:
     records: int
 
 
-def build_batch(chunk: Iterator[tuple[int, Any]], *, evidence: str, dayfirst: bool, hint: str = "",
+def build_batch(chunk: Iterator[tuple[int, Any]], *, evidence: str, dayfirst: bool | None, hint: str = "",
                 family: str | None = None, prepare: Prepare | None = None) -> Batch:
     """Map a run of ``(position, record)`` into one :class:`Batch`; never raises on bad records.
 
@@ -141,7 +143,7 @@ def _prepare(pos: int, rec: Any, hint: str, family: str | None, prepare: Prepare
     return None
 
 def _map(family: str, rs: list[dict[str, Any]], positions: list[int], raws: list[bytes],
-         evidence: str, dayfirst: bool, bad: Callable[[int, str, Any], None]) -> pd.DataFrame:
+         evidence: str, dayfirst: bool | None, bad: Callable[[int, str, Any], None]) -> pd.DataFrame:
     """Map one family's records column by column; a record that breaks the mapper is quarantined."""
     mapper = MAPPERS[family]
     cols: dict[str, list[Any]]
@@ -165,7 +167,8 @@ def _map(family: str, rs: list[dict[str, Any]], positions: list[int], raws: list
     if missing.any():
         times = cols.get("time") or [None] * len(positions)
         for i in missing[missing].index:
-            bad(positions[i], f"record {positions[i]}: no readable time (got {times[i]!r})", raws[i])
+            why = AMBIGUOUS_REASON if dayfirst is None and ambiguous_date(times[i]) else "no readable time"
+            bad(positions[i], f"record {positions[i]}: {why} (got {times[i]!r})", raws[i])
         frame = frame[~missing].reset_index(drop=True)
     return frame
 
@@ -221,7 +224,7 @@ def _string_list(value: Any) -> list[str] | None:
 
 
 def _frame(cols: dict[str, list[Any]], positions: list[int], raws: list[bytes], evidence: str,
-           dayfirst: bool) -> pd.DataFrame:
+           dayfirst: bool | None) -> pd.DataFrame:
     """The canonical frame of one batch; string columns are Arrow-backed (no Python round trip)."""
     n = len(positions)
     data: dict[str, Any] = {}
@@ -243,7 +246,7 @@ def _frame(cols: dict[str, list[Any]], positions: list[int], raws: list[bytes], 
 
 
 def frame_from_arrow(cols: dict[str, Any], positions: list[int], raws: pa.Array, evidence: str,
-                     dayfirst: bool) -> pd.DataFrame:
+                     dayfirst: bool | None) -> pd.DataFrame:
     """The canonical frame from columns already in Arrow (the fast path of
     :mod:`ir_toolkit.sources.fastpath`): strings are trimmed and lower-cased as :func:`_frame` does;
     ``time`` may be given parsed (a UTC Series); a missing column is all null."""

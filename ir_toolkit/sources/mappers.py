@@ -181,6 +181,7 @@ def map_directory_audit(r: dict[str, Any]) -> Row:
         "app_id": lower(app.get("appid")),
         "app_name": text(app.get("displayname")),
         "ip": ip(text(user.get("ipaddress"))),
+        "user_agent": text(name_value(r.get("additionaldetails"), "User-Agent")),
         "target": target,
         "record_id": text(r.get("id")),
     }
@@ -275,12 +276,14 @@ def map_ual(rs: list[dict[str, Any]]) -> Columns:
         "user": [lower(v) for v in col(rs, "userid")],
         "user_id": [k if isinstance(k, str) and _GUID.match(k) else None for k in col(rs, "userkey")],
         "mailbox": mailbox,
-        "app_id": col(rs, "appid"),
+        "app_id": col(rs, "appid", "applicationid"),  # ApplicationId: UserLoggedIn / UserLoginFailed
         "client_app_id": [first(r, "clientappid") or field(c, "ClientAppId", "clientAppId")
                           for r, c in zip(rs, ctx, strict=True)],
         "ip": [ip(text(v)) for v in col(rs, "clientipaddress", "clientip", "client_ipaddress", "actoripaddress")],
-        "user_agent": col(rs, "clientinfostring", "useragent"),
-        "session_id": [field(c, "AADSessionId", "aadSessionId") for c in ctx],
+        "user_agent": [first(r, "clientinfostring", "useragent") or logon_property(r, "extendedproperties", "UserAgent")
+                       for r in rs],
+        "session_id": [field(c, "AADSessionId", "aadSessionId") or logon_property(r, "deviceproperties", "SessionId")
+                       for r, c in zip(rs, ctx, strict=True)],
         "token_id": [field(c, "UniqueTokenId", "uniqueTokenId") for c in ctx],
         "token_issued_at": [field(c, "IssuedAtTime", "issuedAtTime") for c in ctx],
         "exchange_session_id": col(rs, "sessionid"),
@@ -297,6 +300,17 @@ def map_ual(rs: list[dict[str, Any]]) -> Columns:
         "target": [None if m else _ual_target(r, (op or "").lower()) for r, m, op in zip(rs, mail, ops, strict=True)],
         "record_id": col(rs, "id", "officeid"),
     }
+
+
+def logon_property(r: dict[str, Any], key: str, name: str) -> Any:
+    """One entry of an Entra logon record's ``ExtendedProperties`` / ``DeviceProperties`` list.
+
+    UserLoggedIn / UserLoginFailed (AzureActiveDirectoryStsLogon) carry the browser's User-Agent
+    in ``ExtendedProperties`` and the Entra session (the one an inbox rule made from that logon
+    names as ``AppAccessContext.AADSessionId``) in ``DeviceProperties`` as ``{Name, Value}`` entries.
+    """
+    entries = r.get(key)
+    return name_value(entries, name) if entries is not None else None
 
 
 _AUDIT_FALLBACKS = (("creationtime", ("creationdate", "createddatetime")), ("operation", ("operation", "operations")),
@@ -381,11 +395,50 @@ def _by_row(fn: Callable[[dict[str, Any]], Row]) -> Callable[[list[dict[str, Any
     return mapper
 
 
+# ----- a time from the record itself, when the export projected its time column away ------------
+NESTED_TIMES = ("creationtime", "createddatetime", "activitydatetime", "timestamp", "detecteddatetime",
+                "eventtime", "time")
+
+
+def nested_time(r: dict[str, Any]) -> Any:
+    """The record's own time when its mapped time column is missing (a KQL export that projected
+    ``TimeGenerated`` away): the first of :data:`NESTED_TIMES` at the top level, then in each nested
+    object (given as object or JSON text) one level down, in the record's key order; None if none."""
+    found = first(r, *NESTED_TIMES)
+    if found is not None:
+        return None if isinstance(found, dict | list) else found
+    for value in r.values():
+        if isinstance(value, dict) or (isinstance(value, str) and value[:1] == "{" and len(value) < MAX_NESTED):
+            found = first(sub(value), *NESTED_TIMES)
+            if found is not None and not isinstance(found, dict | list):
+                return found
+    return None
+
+
+MAX_NESTED = 1 << 20
+
+
+def _time_fallback(mapper: Callable[[list[dict[str, Any]]], Columns]) -> Callable[[list[dict[str, Any]]], Columns]:
+    """``mapper``, with a missing time taken from :func:`nested_time` (a time that is present but
+    unreadable is left alone: the record is quarantined rather than dated from another field)."""
+    def mapped(rs: list[dict[str, Any]]) -> Columns:
+        cols = mapper(rs)
+        times = cols.get("time")
+        if times is not None:
+            for i, t in enumerate(times):
+                if t is None or t == "":
+                    times[i] = nested_time(rs[i])
+        return cols
+
+    mapped.__doc__ = mapper.__doc__
+    return mapped
+
+
 MAPPERS: dict[str, Callable[[list[dict[str, Any]]], Columns]] = {
-    "signin": map_signins,
-    "directory_audit": _by_row(map_directory_audit),
-    "ual": map_ual,
-    "risk": _by_row(map_risk),
+    "signin": _time_fallback(map_signins),
+    "directory_audit": _time_fallback(_by_row(map_directory_audit)),
+    "ual": _time_fallback(map_ual),
+    "risk": _time_fallback(_by_row(map_risk)),
     "directory_object": _by_row(map_directory_object),
 }
 UNWRAP: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {

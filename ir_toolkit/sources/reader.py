@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, cast
 
+from ir_toolkit.sources.excel import csv_delimiter, is_sep_line
 from ir_toolkit.sources.jsonstream import CHUNK, MAX_RECORD, Broken, cut_text, read_json, read_jsonl
 
 __all__ = ["READERS", "Broken", "CountingReader", "Opened", "csv_header", "open_text", "probe", "read_records"]
@@ -38,6 +39,7 @@ class Opened:
     container: str  # "json", "jsonl" or "csv"
     gzip: bool
     encoding: str
+    delimiter: str = ","  # CSV field separator (Excel re-saves: ";" or tab, see ir_toolkit.sources.excel)
 
 
 class CountingReader(io.RawIOBase):
@@ -136,7 +138,7 @@ def probe(path: Path) -> tuple[Opened, str]:
         lines = [ln for ln in stripped.splitlines()[:3] if ln.strip()]
         container = "jsonl" if any(_is_object(ln) for ln in lines[:2]) else "json"
     else:
-        container = "csv"
+        return Opened("csv", compressed, enc, csv_delimiter(stripped)), stripped
     return Opened(container, compressed, enc), stripped
 
 
@@ -147,11 +149,15 @@ def _is_object(line: str) -> bool:
         return False
 
 
-def read_csv(fh: IO[str]) -> Iterator[tuple[int, Any]]:
-    """Rows of a CSV file as dicts keyed by the header; a row of the wrong width is Broken."""
-    reader = csv.reader(fh)
+def read_csv(fh: IO[str], delimiter: str = ",") -> Iterator[tuple[int, Any]]:
+    """Rows of a CSV file as dicts keyed by the header; a row of the wrong width is Broken.
+
+    An Excel ``sep=X`` first line is skipped."""
+    reader = csv.reader(fh, delimiter=delimiter)
     try:
         header = next(reader)
+        if is_sep_line(header):
+            header = next(reader)
     except StopIteration:
         return
     except csv.Error as exc:
@@ -182,10 +188,12 @@ def read_csv(fh: IO[str]) -> Iterator[tuple[int, Any]]:
         yield n, dict(zip(header, row, strict=True))
 
 
-def csv_header(head: str) -> list[str]:
-    """The header row of a CSV file from its first characters."""
+def csv_header(head: str, delimiter: str = ",") -> list[str]:
+    """The header row of a CSV file from its first characters (after an Excel ``sep=X`` line)."""
     try:
-        return next(csv.reader(io.StringIO(head)))
+        rows = csv.reader(io.StringIO(head), delimiter=delimiter)
+        header = next(rows)
+        return next(rows) if is_sep_line(header) else header
     except (StopIteration, csv.Error):
         return []
 
@@ -193,12 +201,12 @@ def csv_header(head: str) -> list[str]:
 READERS = {"json": read_json, "jsonl": read_jsonl, "csv": read_csv}
 
 
-def read_records(fh: IO[str], container: str) -> Iterator[tuple[int, Any]]:
+def read_records(fh: IO[str], container: str, delimiter: str = ",") -> Iterator[tuple[int, Any]]:
     """The records of an open file; a file that stops being readable (a cut gzip stream, a disk
     error) ends with one Broken record instead of an exception: what came before is kept."""
     n = 0
     try:
-        for n, rec in READERS[container](fh):
+        for n, rec in read_csv(fh, delimiter) if container == "csv" else READERS[container](fh):
             yield n, rec
     except (EOFError, OSError) as exc:
         yield n + 1, Broken(f"file unreadable after record {n} ({exc.__class__.__name__}: {exc})", "")
