@@ -228,7 +228,10 @@ def _parse(case: Case, jobs: list[dict[str, Any]], progress: bool, batch_size: i
         sha = job["entry"]["sha256"]
         if "skipped" not in job["result"] and sha not in firsts:
             firsts[sha] = job
-            todo.append(job)
+            if job["fmt"] is EMPTY:  # an empty result: its wrapper is no record
+                _finish(case, job, iter(()), progress)
+            else:
+                todo.append(job)
     if workers is None:  # workers cost a second or two to start and compete with the writer: big imports,
         cpus = os.cpu_count() or 1  # machines with CPUs to spare (on 2 CPUs the bench measured no gain)
         size = sum((case.root / j["entry"]["path"]).stat().st_size for j in todo)
@@ -266,6 +269,9 @@ def _start(case: Case, cand: containers.Candidate, fmt: Format, opened: Opened, 
     if not is_new and entry.get("records") is not None and not redo:
         result.update(records=entry["records"], imported=0, duplicates=entry["records"], quarantined=0, skipped=True,
                       status="already-imported")
+        if entry["records"] and entry.get("quarantined") == entry["records"]:  # still nothing of it in the case
+            result.update(status="all-quarantined", reason="imported before, and every record was quarantined "
+                                                          f"(see quarantine/{sha[:12]}.jsonl)")
         case.log_action("import.skip", path=cand.shown, sha256=sha, reason="same content already imported")
     else:
         stale = case.quarantine_dir / f"{sha[:12]}.jsonl"
@@ -307,12 +313,12 @@ def _finish(case: Case, job: dict[str, Any], batches: Iterator[Batch], progress:
     case.update_evidence(sha, format=fmt.NAME, **counts, **extra)
     case.log_action("import", path=shown, evidence=entry["path"], sha256=sha, format=fmt.NAME, **counts)
     status = "imported"
-    if quarantined:
+    if quarantined == records and records:  # the caller reports it (the CLI: exit 1 and one line)
+        status = "all-quarantined"
+        job["result"]["reason"] = f"every record quarantined (first: {first_reason})"
+    elif quarantined:
         log.warning("%s: %d of %d records quarantined (see %s)", containers.display(shown), quarantined, records,
                     case.quarantine_dir / f"{sha[:12]}.jsonl")
-        if quarantined == records:
-            status = "all-quarantined"
-            job["result"]["reason"] = f"every record quarantined (first: {first_reason})"
     job["result"].update(counts, skipped=False, status=status)
 
 

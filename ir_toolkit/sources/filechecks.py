@@ -24,6 +24,7 @@ __all__ = ["GUID", "is_empty_result", "tenant_ids"]
 
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _RESULT_KEYS = {"value", "records", "results", "rows", "tables", "data"}
+_SCHEMA_KEYS = {"columns", "schema"}  # Log Analytics tables' and hunting results' column lists
 _TENANT_KEYS = ("tenantid", "aadtenantid", "organizationid")  # read last to first
 _NESTED = ("auditdata", "raweventdata", "properties")
 _SMALL = 1 << 16
@@ -33,11 +34,14 @@ _TIME_COLUMNS = {"timegenerated", "timestamp", "creationdate", "creationtime", "
 
 
 def _empty(value: Any) -> bool:
+    """An empty result: ``[]``, or an object with a result key whose every list (column lists aside) is empty."""
     if isinstance(value, list):
         return all(isinstance(v, dict) and _empty(v) for v in value)
     if isinstance(value, dict):
-        lists = {k.lower(): v for k, v in value.items() if isinstance(k, str) and k.lower() in _RESULT_KEYS}
-        return bool(lists) and all(isinstance(v, list) and _empty(v) for v in lists.values())
+        keys = {k.lower(): v for k, v in value.items() if isinstance(k, str)}
+        lists = [v for k, v in keys.items() if isinstance(v, list) and k not in _SCHEMA_KEYS]
+        return bool(_RESULT_KEYS & set(keys)) and all(_empty(v) for v in lists) and \
+            all(isinstance(keys[k], list) for k in _RESULT_KEYS & set(keys))
     return False
 
 
@@ -49,14 +53,15 @@ def is_empty_result(path: Path, container: str, head: str, header: list[str], re
         container: ``json``, ``jsonl`` or ``csv`` (from the reader's probe).
         head: Its first characters, decoded (the whole file when it is small).
         header: Its CSV header (empty for JSON).
-        records: How many records sampling read from it.
+        records: How many records sampling read from it (a JSON body that is no Graph page is one record).
     """
-    if records or path.stat().st_size >= _SMALL or len(head) >= _SMALL:
+    if path.stat().st_size >= _SMALL or len(head) >= _SMALL:
         return False
     text = head.lstrip("\ufeff \t\r\n")
     if container == "csv":
         lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lower().lstrip('"').startswith("sep=")]
-        return len(lines) == 1 and len(header) >= 2 and any(" ".join(h.split()) in _TIME_COLUMNS for h in header)
+        return not records and len(lines) == 1 and len(header) >= 2 and \
+            any(" ".join(h.split()) in _TIME_COLUMNS for h in header)
     try:
         lines = [ln for ln in text.splitlines() if ln.strip()]
         docs = [json.loads(ln) for ln in lines] if container == "jsonl" else [json.loads(text)]
