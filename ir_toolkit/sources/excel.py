@@ -30,7 +30,8 @@ __all__ = ["AMBIGUOUS", "DAY_FIRST", "MONTH_FIRST", "csv_delimiter", "date_colum
 DAY_FIRST, MONTH_FIRST, AMBIGUOUS = "day-first", "month-first", "ambiguous"
 SCAN_LIMIT = 2_000_000  # records read at most to settle the order
 _DELIMITERS = (",", ";", "\t", "|")
-_SEP_LINE = re.compile(r'^"?sep=(.)"?\s*$', re.IGNORECASE)
+_SEP_LINE = re.compile(r'^\ufeff?"?sep=(.)"?\s*$', re.IGNORECASE)
+_SEP_ROW = re.compile(r"^\ufeff?sep=.?$", re.IGNORECASE)
 _LOCALE_DATE = re.compile(r"^\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{4})[,T\s]")
 
 
@@ -53,7 +54,8 @@ def csv_delimiter(head: str) -> str:
 
 def is_sep_line(row: list[str]) -> bool:
     """True for Excel's ``sep=X`` hint line (read as the first CSV row)."""
-    return 1 <= len(row) <= 2 and bool(_SEP_LINE.match(row[0] + (row[1] if len(row) == 2 else "")))
+    # read with its own separator, "sep=;" comes back as ["sep=", ""]
+    return 1 <= len(row) <= 2 and bool(_SEP_ROW.match(row[0])) and (len(row) == 1 or row[1] == "")
 
 
 def _verdict(value: Any) -> str | None:
