@@ -86,7 +86,8 @@ def test_zip_members_are_evidence_with_their_archive(case_dir: Path, tmp_path: P
     assert listing["nested.zip"]["status"] == "archive"
     assert evidence[_sha(SIGNINS)]["archive"] == _sha(data)
     assert evidence[_sha(SIGNINS)]["member"] == "export/signins.json"
-    assert evidence[_sha(inner)]["format"] == "zip"
+    assert evidence[_sha(inner)]["format"] == "zip" and evidence[_sha(inner)]["archive"] == _sha(data)
+    assert listing["nested.zip"]["evidence"] == evidence[_sha(inner)]["path"]
     assert evidence[_sha(AUDITS)]["archive"] == _sha(inner)
     events = case.read_events()
     assert events["evidence"].str.startswith("raw/imports/").all() and len(events) == 5
@@ -179,3 +180,18 @@ def test_safe_name_and_display() -> None:
     assert containers.safe_name("C:\\x\\..\\evil name.json") == "evil_name.json"
     assert containers.safe_name("..") == "member" and containers.safe_name("dir/") == "dir"
     assert containers.display("a\nb\x1b\u202e") == "a\\nb\\x1b\\u202e"
+
+
+def test_corrupt_archive_among_good_files_and_content_seen_before(case_dir: Path, tmp_path: Path) -> None:
+    corrupt = tmp_path / "corrupt.zip"
+    corrupt.write_bytes(b"PK\x03\x04" + b"\0" * 100)
+    archive = tmp_path / "again.zip"
+    archive.write_bytes(_zip([("copy.json", SIGNINS)]))
+    case = Case.open(case_dir, writable=True)
+    case.import_files([IMPORT / "graph_signins_v1.json"])
+    results = case.import_files([corrupt, archive])
+    assert [(r["path"], r["status"]) for r in results] == [
+        (str(archive), "archive"), (f"{archive}!copy.json", "already-imported"), (str(corrupt), "not-imported")]
+    evidence = {e["sha256"]: e for e in case.evidence()}
+    assert evidence[_sha(SIGNINS)]["original"] == str(IMPORT / "graph_signins_v1.json")  # first name kept
+    assert "archive" not in evidence[_sha(SIGNINS)] and len(evidence) == 2  # the corrupt file is not evidence

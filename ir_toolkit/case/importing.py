@@ -159,13 +159,14 @@ def _import(case: Case, named: list[Path], scratch: Path, format: str, progress:
     tenants = tenancy.check(case, [(c.shown, s.records) for c, _, _, s in checked], allow_other_tenant)
     orders = {c.shown: _date_order(c.path, o, s) for c, _, o, s in checked}
     tenancy.pin(case, tenants)
-    archives = {shown: _archive(case, shown, info) for shown, info in found.archives.items()}
+    archives: dict[str, dict[str, Any]] = {}
+    for shown, info in found.archives.items():  # parents before the archives inside them
+        archives[shown] = _archive(case, shown, info, archives)
     jobs = []
     for cand, fmt, opened, _ in checked:
         job = _start(case, cand, fmt, opened, orders[cand.shown], dayfirst)
         if cand.archive is not None:
-            archives[cand.archive]["members"] += 1
-            _note_member(case, archives[cand.archive], cand, job["entry"])
+            _note_member(case, archives[cand.archive], cand, job)
         jobs.append(job)
     _parse(case, jobs, progress, batch_size, workers, fast)
     results = [a["result"] for a in archives.values()] + [j["result"] for j in jobs] + left_out
@@ -194,28 +195,41 @@ def _not_imported(shown: str, reason: str, archive: str | None = None, member: s
     return result
 
 
-def _archive(case: Case, shown: str, info: dict[str, Any]) -> dict[str, Any]:
-    """Hash a ZIP archive into the case as evidence, with its member listing."""
-    entry, _ = case.add_evidence(info["path"], source="import", format=containers.ARCHIVE)
+def _archive(case: Case, shown: str, info: dict[str, Any], parents: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Hash a ZIP archive into the case as evidence, with its member listing (an archive inside another: tied to it)."""
+    entry, is_new = case.add_evidence(info["path"], source="import", format=containers.ARCHIVE)
     listing = [dict(m) for m in info["members"]]
-    case.update_evidence(entry["sha256"], members=listing, records=0, imported=0, duplicates=0, quarantined=0,
-                         original=shown)
+    fields: dict[str, Any] = {"members": listing, "records": 0, "imported": 0, "duplicates": 0, "quarantined": 0}
+    parent = parents.get(info["archive"]) if info.get("archive") else None
+    if is_new:
+        fields["original"] = shown
+        if parent is not None:
+            fields.update(archive=parent["entry"]["sha256"], member=info["member"])
+    case.update_evidence(entry["sha256"], **fields)
+    if parent is not None:
+        for m in parent["listing"]:
+            if m["member"] == info["member"] and m.get("sha256") == entry["sha256"]:
+                m["evidence"] = entry["path"]
+        case.update_evidence(parent["entry"]["sha256"], members=parent["listing"])
     result = {"path": shown, "format": containers.ARCHIVE, "status": "archive", "records": 0, "imported": 0,
               "duplicates": 0, "quarantined": 0, "sha256": entry["sha256"], "evidence": entry["path"],
               "skipped": False, "members": 0}
+    if parent is not None:
+        result.update(archive=info["archive"], member=info["member"])
     case.log_action("import.archive", path=shown, sha256=entry["sha256"], members=len(listing))
-    return {"entry": entry, "result": result, "members": 0, "listing": listing}
+    return {"entry": entry, "result": result, "listing": listing}
 
 
-def _note_member(case: Case, archive: dict[str, Any], cand: containers.Candidate, entry: dict[str, Any]) -> None:
+def _note_member(case: Case, archive: dict[str, Any], cand: containers.Candidate, job: dict[str, Any]) -> None:
     """Tie a member's evidence entry to its archive (both ways) in case.json."""
+    entry = job["entry"]
     archive["result"]["members"] += 1
     for m in archive["listing"]:
         if m["member"] == cand.member and m.get("sha256") == entry["sha256"] and "evidence" not in m:
             m["evidence"] = entry["path"]
             break
     case.update_evidence(archive["entry"]["sha256"], members=archive["listing"])
-    if entry.get("archive") is None:
+    if job["is_new"]:  # content seen before keeps the name it first came under
         case.update_evidence(entry["sha256"], archive=archive["entry"]["sha256"], member=cand.member,
                              original=cand.shown)
 
@@ -281,7 +295,7 @@ def _start(case: Case, cand: containers.Candidate, fmt: Format, opened: Opened, 
     if order is not None:
         result["date_order"] = order if dayfirst is None else ("day-first" if dayfirst else "month-first")
     return {"path": path, "shown": cand.shown, "fmt": fmt, "opened": opened, "entry": entry, "result": result,
-            "counter": CountingReader(), "dayfirst": chosen}
+            "counter": CountingReader(), "dayfirst": chosen, "is_new": is_new}
 
 
 def _finish(case: Case, job: dict[str, Any], batches: Iterator[Batch], progress: bool) -> None:

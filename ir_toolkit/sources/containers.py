@@ -80,7 +80,7 @@ class Expanded:
 
     files: list[Candidate] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
-    archives: dict[str, dict[str, Any]] = field(default_factory=dict)  # shown name -> {path, members: [...]}
+    archives: dict[str, dict[str, Any]] = field(default_factory=dict)  # shown -> {path, members, archive, member}
     ignored: int = 0
 
 
@@ -136,8 +136,7 @@ def expand(paths: list[Path], scratch: Path, exclude: Path | None = None) -> Exp
         if path.is_dir():
             _walk(path, out, scratch, budget, exclude.resolve() if exclude is not None else None)
         elif is_zip(path):
-            out.files.append(Candidate(path, str(path), named=True))  # the archive itself is evidence too
-            _unzip(path, str(path), out, scratch, budget, depth=1)
+            _archive(Candidate(path, str(path), named=True), out, scratch, budget, depth=1)
         else:
             out.files.append(Candidate(path, str(path), named=True))
     return out
@@ -158,54 +157,63 @@ def _walk(root: Path, out: Expanded, scratch: Path, budget: _Budget, exclude: Pa
         elif not stat.S_ISREG(mode):
             out.skipped.append(Skipped(shown, "not a regular file"))
         elif is_zip(path):
-            out.files.append(Candidate(path, shown))
-            _unzip(path, shown, out, scratch, budget, depth=1)
+            _archive(Candidate(path, shown), out, scratch, budget, depth=1)
         else:
             out.files.append(Candidate(path, shown))
 
 
-def _unzip(path: Path, shown: str, out: Expanded, scratch: Path, budget: _Budget, depth: int) -> None:
-    """Unpack the members of one archive (bounded), appending them to ``out``."""
-    listing: list[dict[str, Any]] = []
-    out.archives[shown] = {"path": path, "members": listing}
+def _archive(archive: Candidate, out: Expanded, scratch: Path, budget: _Budget, depth: int) -> bool:
+    """An archive (itself evidence, listed before its members) and its members; False (and why) if unreadable."""
+    shown = archive.shown
     try:
-        zf = zipfile.ZipFile(path)
+        zf = zipfile.ZipFile(archive.path)
     except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
-        out.skipped.append(Skipped(shown, f"not a readable ZIP archive ({exc})"))
-        return
+        out.skipped.append(Skipped(shown, f"not a readable ZIP archive ({exc})", archive.archive, archive.member))
+        return False
     with zf:
         if _is_workbook(zf):
-            out.skipped.append(Skipped(shown, "an Excel workbook (.xlsx): save the sheet as CSV and import that"))
-            return
-        for info in zf.infolist():
-            name = info.filename
-            if info.is_dir():
+            out.skipped.append(Skipped(shown, "an Excel workbook (.xlsx): save the sheet as CSV and import that",
+                                       archive.archive, archive.member))
+            return False
+        out.files.append(archive)
+        out.archives[shown] = {"path": archive.path, "members": [], "archive": archive.archive,
+                               "member": archive.member}
+        _unzip(zf, shown, out, scratch, budget, depth)
+    return True
+
+
+def _unzip(zf: zipfile.ZipFile, shown: str, out: Expanded, scratch: Path, budget: _Budget, depth: int) -> None:
+    """Unpack the members of one archive (bounded), appending them to ``out``."""
+    listing: list[dict[str, Any]] = out.archives[shown]["members"]
+    for info in zf.infolist():
+        name = info.filename
+        if info.is_dir():
+            continue
+        where = f"{shown}!{name}"
+        entry: dict[str, Any] = {"member": name, "size": info.file_size, "compressed": info.compress_size}
+        listing.append(entry)
+        reason, target = _refuse(info, budget), None
+        if reason is None and _junk(name):
+            entry["status"] = "ignored"
+            out.ignored += 1
+            continue
+        if reason is None:
+            reason, target = _extract(zf, info, scratch, budget, entry)
+        if reason is not None:
+            entry["status"] = f"not unpacked: {reason}"
+            out.skipped.append(Skipped(where, reason, shown, name))
+            continue
+        assert target is not None
+        if is_zip(target):
+            if depth >= MAX_DEPTH:
+                entry["status"] = f"not unpacked: an archive {depth + 1} levels deep (bound {MAX_DEPTH})"
+                out.skipped.append(Skipped(where, entry["status"][len("not unpacked: "):], shown, name))
                 continue
-            where = f"{shown}!{name}"
-            entry: dict[str, Any] = {"member": name, "size": info.file_size, "compressed": info.compress_size}
-            listing.append(entry)
-            reason, target = _refuse(info, budget), None
-            if reason is None and _junk(name):
-                entry["status"] = "ignored"
-                out.ignored += 1
-                continue
-            if reason is None:
-                reason, target = _extract(zf, info, scratch, budget, entry)
-            if reason is not None:
-                entry["status"] = f"not unpacked: {reason}"
-                out.skipped.append(Skipped(where, reason, shown, name))
-                continue
-            assert target is not None
-            if is_zip(target):
-                if depth >= MAX_DEPTH:
-                    entry["status"] = f"not unpacked: an archive {depth + 1} levels deep (bound {MAX_DEPTH})"
-                    out.skipped.append(Skipped(where, entry["status"][len("not unpacked: "):], shown, name))
-                    continue
-                entry["status"] = "archive"
-                _unzip(target, where, out, scratch, budget, depth + 1)
-                continue
-            entry["status"] = "unpacked"
-            out.files.append(Candidate(target, where, archive=shown, member=name))
+            readable = _archive(Candidate(target, where, archive=shown, member=name), out, scratch, budget, depth + 1)
+            entry["status"] = "archive" if readable else "not unpacked: not a readable archive"
+            continue
+        entry["status"] = "unpacked"
+        out.files.append(Candidate(target, where, archive=shown, member=name))
 
 
 def _is_workbook(zf: zipfile.ZipFile) -> bool:
