@@ -98,7 +98,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             lines.append(f"{path}: NOT imported: {display(r['reason'])}")
             continue
         if r.get("status") == "archive":
-            lines.append(f"{path}: ZIP archive, {r['members']} member(s) imported (listed below)")
+            lines.append(f"{path}: ZIP archive of {r['members']} member(s), hashed as evidence (members below)")
             continue
         note = " (already imported: nothing added)" if r.get("skipped") else ""
         if r.get("status") == "all-quarantined":

@@ -71,7 +71,7 @@ def test_zip_members_are_evidence_with_their_archive(case_dir: Path, tmp_path: P
     case = Case.open(case_dir, writable=True)
     results = case.import_files([archive])
     by_path = {r["path"]: r for r in results}
-    assert by_path[str(archive)]["status"] == "archive" and by_path[str(archive)]["members"] == 2
+    assert by_path[str(archive)]["status"] == "archive" and by_path[str(archive)]["members"] == 5
     member = by_path[f"{archive}!export/signins.json"]
     assert (member["format"], member["imported"], member["member"]) == ("graph-signins", 1, "export/signins.json")
     assert by_path[f"{archive}!nested.zip!audits/directory.json"]["format"] == "graph-directory-audits"

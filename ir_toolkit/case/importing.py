@@ -146,7 +146,9 @@ def _import(case: Case, named: list[Path], scratch: Path, format: str, progress:
         except InputFormatError as exc:
             line = str(exc).replace(str(cand.path), cand.shown, 1)
             problems.append(containers.display(line))
-            left_out.append(_not_imported(cand.shown, line.split(": ", 1)[-1], cand.archive, cand.member))
+            reason = line[len(cand.shown) + 2:] if line.startswith(cand.shown + ": ") else line
+            left_out.append(_not_imported(cand.shown, reason.split("; name one with --format", 1)[0],
+                                          cand.archive, cand.member))
             continue
         checked.append((cand, fmt, opened, s))
     if not checked:
@@ -213,7 +215,7 @@ def _archive(case: Case, shown: str, info: dict[str, Any], parents: dict[str, di
         case.update_evidence(parent["entry"]["sha256"], members=parent["listing"])
     result = {"path": shown, "format": containers.ARCHIVE, "status": "archive", "records": 0, "imported": 0,
               "duplicates": 0, "quarantined": 0, "sha256": entry["sha256"], "evidence": entry["path"],
-              "skipped": False, "members": 0}
+              "skipped": False, "members": len(listing)}
     if parent is not None:
         result.update(archive=info["archive"], member=info["member"])
     case.log_action("import.archive", path=shown, sha256=entry["sha256"], members=len(listing))
@@ -223,7 +225,6 @@ def _archive(case: Case, shown: str, info: dict[str, Any], parents: dict[str, di
 def _note_member(case: Case, archive: dict[str, Any], cand: containers.Candidate, job: dict[str, Any]) -> None:
     """Tie a member's evidence entry to its archive (both ways) in case.json."""
     entry = job["entry"]
-    archive["result"]["members"] += 1
     for m in archive["listing"]:
         if m["member"] == cand.member and m.get("sha256") == entry["sha256"] and "evidence" not in m:
             m["evidence"] = entry["path"]
