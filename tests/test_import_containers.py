@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -42,15 +43,17 @@ def test_folder_is_read_recursively_unknown_file_skipped_exit_1(case_dir: Path, 
     (folder / "README.txt").write_text("what the client says about this export\n")
     (folder / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
     (folder / "empty.json").write_text("[]")
+    (folder / "link.json").symlink_to(folder / "purview.csv")
     p = cli("import", case_dir, folder, "--json")
     assert p.returncode == 1, p.stderr
     doc = {Path(d["path"]).name: d for d in json.loads(p.stdout)}
-    assert set(doc) == {"signins.json", "purview.csv", "README.txt", "empty.json"}  # .DS_Store ignored
+    assert set(doc) == {"signins.json", "purview.csv", "README.txt", "empty.json", "link.json"}  # .DS_Store ignored
+    assert "symbolic link" in doc["link.json"]["reason"]
     assert (doc["signins.json"]["imported"], doc["purview.csv"]["imported"]) == (1, 3)
     assert doc["README.txt"]["status"] == "not-imported" and "unknown format" in doc["README.txt"]["reason"]
     assert (doc["empty.json"]["status"], doc["empty.json"]["records"], doc["empty.json"]["format"]) == \
         ("imported", 0, "empty")
-    assert "README.txt" in p.stderr and p.stderr.count("\n") == 1
+    assert "2 of 5 file(s) not imported" in p.stderr and p.stderr.count("\n") == 1
     for d in doc.values():
         assert d["records"] == d["imported"] + d["duplicates"] + d["quarantined"]
 
@@ -65,13 +68,14 @@ def test_folder_holding_the_case_never_imports_the_case(tmp_path: Path) -> None:
 def test_zip_members_are_evidence_with_their_archive(case_dir: Path, tmp_path: Path) -> None:
     inner = _zip([("audits/directory.json", AUDITS)])
     data = _zip([("export/signins.json", SIGNINS), ("export/purview.csv", PURVIEW), ("nested.zip", inner),
+                 ("export/audits.json.gz", gzip.compress(AUDITS.replace(b"\"id\": \"id\"", b"\"id\": \"id-gz\""))),
                  ("__MACOSX/export/._signins.json", b"\0\5\26\7"), ("export/notes.txt", b"not a log\n")])
     archive = tmp_path / "handover.zip"
     archive.write_bytes(data)
     case = Case.open(case_dir, writable=True)
     results = case.import_files([archive])
     by_path = {r["path"]: r for r in results}
-    assert by_path[str(archive)]["status"] == "archive" and by_path[str(archive)]["members"] == 5
+    assert by_path[str(archive)]["status"] == "archive" and by_path[str(archive)]["members"] == 6
     member = by_path[f"{archive}!export/signins.json"]
     assert (member["format"], member["imported"], member["member"]) == ("graph-signins", 1, "export/signins.json")
     assert by_path[f"{archive}!nested.zip!audits/directory.json"]["format"] == "graph-directory-audits"
@@ -90,7 +94,8 @@ def test_zip_members_are_evidence_with_their_archive(case_dir: Path, tmp_path: P
     assert listing["nested.zip"]["evidence"] == evidence[_sha(inner)]["path"]
     assert evidence[_sha(AUDITS)]["archive"] == _sha(inner)
     events = case.read_events()
-    assert events["evidence"].str.startswith("raw/imports/").all() and len(events) == 5
+    assert by_path[f"{archive}!export/audits.json.gz"]["format"] == "graph-directory-audits"
+    assert events["evidence"].str.startswith("raw/imports/").all() and len(events) == 6
     assert case.verify() == [] and not (case.root / ".import-unpack").exists()
     again = case.import_files([archive])  # the same archive again adds nothing
     assert all(r["imported"] == 0 for r in again)

@@ -137,3 +137,26 @@ def test_date_order_rule_and_parse() -> None:
     assert parse_time("5/5/2023 10:00", dayfirst=None) == pd.Timestamp("2023-05-05T10:00Z")
     assert parse_time("28.05.2023 14:03", dayfirst=None) == pd.Timestamp("2023-05-28T14:03Z")
     assert parse_time("2023-05-28 14:03") == pd.Timestamp("2023-05-28T14:03Z")
+
+
+def test_log_analytics_portal_csv_resaved_german(tmp_path: Path) -> None:
+    """The portal export's 4/28/2021, 3:05:26.000 PM becomes 28.04.2021 15:05:26 with ; in a German Excel."""
+    rows = _rows("log_analytics_portal.csv")
+    for r in rows[1:]:
+        for i, v in enumerate(r):
+            if v.startswith("4/28/2021, "):
+                clock = pd.Timestamp(v.replace(",", "")).strftime("%H:%M:%S")
+                r[i] = f"28.04.2021 {clock}"
+    out = io.StringIO()
+    out.write("sep=;\r\n")
+    csv.writer(out, delimiter=";").writerows(rows)
+    f = tmp_path / "la_excel.csv"
+    f.write_bytes(out.getvalue().encode("cp1252"))
+    frames = []
+    for name, path in (("orig", IMPORT / "log_analytics_portal.csv"), ("excel", f)):
+        case = Case.init(tmp_path / name, tenant="contoso")
+        [res] = case.import_files([path])
+        assert (res["format"], res["imported"], res["quarantined"]) == ("log-analytics-csv", 3, 0)
+        frames.append(case.read_events().drop(columns=["raw", "evidence"]).sort_values("record_id")
+                      .reset_index(drop=True))
+    pd.testing.assert_frame_equal(frames[0], frames[1])
