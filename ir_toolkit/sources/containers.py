@@ -185,10 +185,15 @@ def _archive(archive: Candidate, out: Expanded, scratch: Path, budget: _Budget, 
 def _unzip(zf: zipfile.ZipFile, shown: str, out: Expanded, scratch: Path, budget: _Budget, depth: int) -> None:
     """Unpack the members of one archive (bounded), appending them to ``out``."""
     listing: list[dict[str, Any]] = out.archives[shown]["members"]
-    for info in zf.infolist():
+    infos = [i for i in zf.infolist() if not i.is_dir()]
+    for n, info in enumerate(infos):
         name = info.filename
-        if info.is_dir():
-            continue
+        if budget.members >= MAX_MEMBERS and not _junk(name):  # a flood: one line for the rest, not one each
+            flood = f"{len(infos) - n} more member(s) not unpacked: more than {MAX_MEMBERS} in this import " \
+                    "(bound MAX_MEMBERS)"
+            listing.append({"member": None, "status": f"not unpacked: {flood}"})
+            out.skipped.append(Skipped(f"{shown}!{name}...", flood, shown, None))
+            break
         where = f"{shown}!{name}"
         entry: dict[str, Any] = {"member": name, "size": info.file_size, "compressed": info.compress_size}
         listing.append(entry)
@@ -227,8 +232,6 @@ def _refuse(info: zipfile.ZipInfo, budget: _Budget) -> str | None:
         return "encrypted (give the password-free export, or unpack it yourself)"
     if stat.S_ISLNK(info.external_attr >> 16):
         return "a symbolic link, not a file"
-    if budget.members >= MAX_MEMBERS:
-        return f"more than {MAX_MEMBERS} members in this import (bound MAX_MEMBERS)"
     if budget.unpacked + info.file_size > MAX_UNPACKED:
         return (f"would unpack to more than {MAX_UNPACKED} bytes in this import (bound MAX_UNPACKED; "
                 f"member declares {info.file_size} bytes)")
