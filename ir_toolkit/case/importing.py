@@ -54,6 +54,8 @@ def _check(path: Path, format: str) -> tuple[Format, Opened, Sample]:
         raise InputFormatError(f"{path}: no such file")
     if path.is_dir():
         raise InputFormatError(f"{path}: is a folder, not a file (name the export files inside it)")
+    if not path.is_file():
+        raise InputFormatError(f"{path}: is not a regular file")
     if not os.access(path, os.R_OK):
         raise InputFormatError(f"{path}: cannot be read (permission denied)")
     if path.stat().st_size == 0:

@@ -144,7 +144,11 @@ def expand(paths: list[Path], scratch: Path, exclude: Path | None = None) -> Exp
 
 def _walk(root: Path, out: Expanded, scratch: Path, budget: _Budget, exclude: Path | None) -> None:
     found: list[Path] = []
-    for folder, dirs, files in os.walk(root, followlinks=False):
+
+    def unreadable(exc: OSError) -> None:
+        out.skipped.append(Skipped(str(exc.filename or root), f"folder cannot be read ({exc.strerror or exc})"))
+
+    for folder, dirs, files in os.walk(root, onerror=unreadable, followlinks=False):
         dirs[:] = sorted(d for d in dirs if d not in _JUNK_DIRS and (Path(folder) / d).resolve() != exclude)
         found += [Path(folder) / f for f in files]
     for path in sorted(found):
