@@ -407,3 +407,19 @@ def test_entra_logon_fields_fast_sql_maps_well_formed_ones() -> None:
     first = out.iloc[0]
     assert first["user_agent"].endswith("agent-1") and first["session_id"].startswith("F6C2B5F0")
     assert first["app_id"] == "89BEE1F7-5E6E-4D8A-9F3D-ECD601259DA7"
+
+
+def test_excel_resaved_purview_csv_goes_per_record_with_the_same_events(tmp_path: Path) -> None:
+    """A `;` re-save is not the fast path's CSV dialect: both settings give the per-record result."""
+    from ir_toolkit.sources import fastpath
+    from ir_toolkit.sources.reader import probe
+
+    rows = _purview_rows()[:25]
+    out = io.StringIO()
+    csv.writer(out, delimiter=";").writerows(rows)
+    path = tmp_path / "excel.csv"
+    path.write_bytes(out.getvalue().encode("utf-8-sig"))
+    opened, head = probe(path)
+    assert opened.delimiter == ";" and fastpath.kind("purview-csv", path, opened, head) is None
+    res, events = same_case(tmp_path, path, batch_size=8)
+    assert (res["format"], res["imported"]) == ("purview-csv", 24)
