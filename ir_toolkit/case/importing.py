@@ -1,10 +1,14 @@
 """``Case.import_files``: bring log exports into a case, losslessly and in bounded memory.
 
-Per file, in this order:
+Folders named are walked and ZIP archives unpacked into the case's scratch folder
+(:mod:`ir_toolkit.sources.containers`); then, per file, in this order:
 
-1. Check it (exists, is a file, readable, not empty, a known format) - every file of the
-   call is checked before anything is written, so a bad file leaves the case untouched.
-2. Copy it into ``CASE/raw/imports/`` and hash it (:meth:`Case.add_evidence`).
+1. Check it (a regular file, readable, not empty, a known format or an empty result); a file that
+   fails is reported and skipped (``status: not-imported``), the others go on; when none is left,
+   or a file names another tenant than the case's (:mod:`ir_toolkit.case.tenancy`), the call stops
+   before anything is written. A CSV's day/month order is decided here (:mod:`ir_toolkit.sources.excel`).
+2. Copy it into ``CASE/raw/imports/`` and hash it (:meth:`Case.add_evidence`); archives are hashed
+   too and tied to their members (:mod:`ir_toolkit.case.archive_evidence`).
 3. A file whose sha256 was already imported completely adds nothing: it is reported with
    ``skipped: true``, ``imported: 0`` and every record counted as a duplicate.
 4. Parse it in batches (several files: in worker processes side by side, their batches
@@ -18,6 +22,7 @@ Per file, in this order:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import multiprocessing
@@ -33,7 +38,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.ipc  # noqa: F401 - pa.ipc
 
-from ir_toolkit.case import tenancy
+from ir_toolkit.case import archive_evidence, tenancy
 from ir_toolkit.errors import InputFormatError
 from ir_toolkit.sources import containers, excel
 from ir_toolkit.sources.fields import normalise_keys
@@ -131,7 +136,9 @@ def import_files(case: Case, paths: Any, format: str = "auto", progress: bool = 
         return _import(case, named, scratch, format, progress, dayfirst, batch_size, workers, fast,
                        allow_other_tenant)
     finally:
-        shutil.rmtree(scratch.parent, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            scratch.parent.rmdir()  # when no other import is unpacking into the case
 
 
 def _import(case: Case, named: list[Path], scratch: Path, format: str, progress: bool, dayfirst: bool | None,
@@ -165,12 +172,13 @@ def _import(case: Case, named: list[Path], scratch: Path, format: str, progress:
     tenancy.pin(case, tenants)
     archives: dict[str, dict[str, Any]] = {}
     for shown, info in found.archives.items():  # parents before the archives inside them
-        archives[shown] = _archive(case, shown, info, archives)
+        archives[shown] = archive_evidence.record_archive(case, shown, info, archives)
     jobs = []
     for cand, fmt, opened, _ in checked:
         job = _start(case, cand, fmt, opened, orders[cand.shown], dayfirst)
         if cand.archive is not None:
-            _note_member(case, archives[cand.archive], cand, job)
+            archive_evidence.record_member(case, archives[cand.archive], cand.member, cand.shown, job["entry"],
+                                           job["is_new"])
         jobs.append(job)
     _parse(case, jobs, progress, batch_size, workers, fast)
     results = [a["result"] for a in archives.values()] + [j["result"] for j in jobs] + left_out
@@ -197,44 +205,6 @@ def _not_imported(shown: str, reason: str, archive: str | None = None, member: s
     if archive is not None:
         result.update(archive=archive, member=member)
     return result
-
-
-def _archive(case: Case, shown: str, info: dict[str, Any], parents: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Hash a ZIP archive into the case as evidence, with its member listing (an archive inside another: tied to it)."""
-    entry, is_new = case.add_evidence(info["path"], source="import", format=containers.ARCHIVE)
-    listing = [dict(m) for m in info["members"]]
-    fields: dict[str, Any] = {"members": listing, "records": 0, "imported": 0, "duplicates": 0, "quarantined": 0}
-    parent = parents.get(info["archive"]) if info.get("archive") else None
-    if is_new:
-        fields["original"] = shown
-        if parent is not None:
-            fields.update(archive=parent["entry"]["sha256"], member=info["member"])
-    case.update_evidence(entry["sha256"], **fields)
-    if parent is not None:
-        for m in parent["listing"]:
-            if m["member"] == info["member"] and m.get("sha256") == entry["sha256"]:
-                m["evidence"] = entry["path"]
-        case.update_evidence(parent["entry"]["sha256"], members=parent["listing"])
-    result = {"path": shown, "format": containers.ARCHIVE, "status": "archive", "records": 0, "imported": 0,
-              "duplicates": 0, "quarantined": 0, "sha256": entry["sha256"], "evidence": entry["path"],
-              "skipped": False, "members": len(listing)}
-    if parent is not None:
-        result.update(archive=info["archive"], member=info["member"])
-    case.log_action("import.archive", path=shown, sha256=entry["sha256"], members=len(listing))
-    return {"entry": entry, "result": result, "listing": listing}
-
-
-def _note_member(case: Case, archive: dict[str, Any], cand: containers.Candidate, job: dict[str, Any]) -> None:
-    """Tie a member's evidence entry to its archive (both ways) in case.json."""
-    entry = job["entry"]
-    for m in archive["listing"]:
-        if m["member"] == cand.member and m.get("sha256") == entry["sha256"] and "evidence" not in m:
-            m["evidence"] = entry["path"]
-            break
-    case.update_evidence(archive["entry"]["sha256"], members=archive["listing"])
-    if job["is_new"]:  # content seen before keeps the name it first came under
-        case.update_evidence(entry["sha256"], archive=archive["entry"]["sha256"], member=cand.member,
-                             original=cand.shown)
 
 
 def _parse(case: Case, jobs: list[dict[str, Any]], progress: bool, batch_size: int, workers: int | None,
