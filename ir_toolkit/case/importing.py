@@ -132,6 +132,8 @@ def import_files(case: Case, paths: Any, format: str = "auto", progress: bool = 
         if not p.exists():
             raise InputFormatError(f"{p}: no such file")
     scratch = case.root / ".import-unpack" / uuid.uuid4().hex
+    if scratch.parent.is_symlink():  # archives are unpacked inside the case, never through a link out of it
+        raise InputFormatError(f"{scratch.parent}: is a symbolic link; remove it (the importer unpacks archives there)")
     try:
         return _import(case, named, scratch, format, progress, dayfirst, batch_size, workers, fast,
                        allow_other_tenant)

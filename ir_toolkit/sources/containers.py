@@ -7,7 +7,7 @@ members are unpacked into a scratch folder *inside the case* and go through the 
 auto-detection as any file; a ZIP inside a ZIP is unpacked too, down to :data:`MAX_DEPTH` levels.
 
 Archives are attacker-controlled input. Member names are data, never paths: a member is written
-to ``SCRATCH/NNNNN-<safe name>`` (:func:`safe_name`: the last name part, letters, digits, ``._-``),
+to ``SCRATCH/NNNNN/<safe name>`` (:func:`safe_name`: the last name part, letters, digits, ``._-``),
 so ``../../etc/passwd``, ``C:\\x``, absolute names or control characters cannot reach outside the
 case. Bounds (module constants, documented in docs/import.md) stop zip bombs before they fill the
 disk: at most :data:`MAX_MEMBERS` members per call, :data:`MAX_UNPACKED` bytes unpacked per call,
@@ -251,7 +251,8 @@ def _extract(zf: zipfile.ZipFile, info: zipfile.ZipInfo, scratch: Path, budget: 
     scratch.mkdir(parents=True, exist_ok=True)
     budget.seq += 1
     budget.members += 1
-    target = scratch / f"{budget.seq:05d}-{safe_name(info.filename)}"
+    target = scratch / f"{budget.seq:05d}" / safe_name(info.filename)  # a folder each: the name stays clean
+    target.parent.mkdir()
     digest = hashlib.sha256()
     written = 0
     try:
