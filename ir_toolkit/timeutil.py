@@ -24,7 +24,7 @@ _LOCALE = re.compile(
 
 
 def ambiguous_date(value: object) -> bool:
-    """True for a locale time whose day and month could be either way round (``5/6/2023 1:02 PM``)."""
+    """True for a locale time whose day and month could be either way round (``5/6/2023 1:02 PM``; not dotted)."""
     m = _LOCALE.match(str(value).strip().strip('"').strip()) if isinstance(value, str) else None
     return m is not None and m["sep"] != "." and m["m"] != m["d"] and int(m["m"]) <= 12 and int(m["d"]) <= 12
 
@@ -34,8 +34,10 @@ def _from_locale(text: str, dayfirst: bool | None) -> datetime | None:
     if not m:
         return None
     month, day = int(m["m"]), int(m["d"])
-    if dayfirst is None:  # the file did not tell: only dates that read one way are read
-        if m["sep"] == "." or month > 12 >= day:
+    if m["sep"] == ".":  # 28.05.2023: no locale writes month.day.year
+        dayfirst = True
+    elif dayfirst is None:  # the file did not tell: only dates that read one way are read
+        if month > 12 >= day:
             dayfirst = True
         elif day > 12 >= month or month == day:
             dayfirst = False
