@@ -26,7 +26,7 @@ _LOCALE = re.compile(
 def ambiguous_date(value: object) -> bool:
     """True for a locale time whose day and month could be either way round (``5/6/2023 1:02 PM``; not dotted)."""
     m = _LOCALE.match(str(value).strip().strip('"').strip()) if isinstance(value, str) else None
-    return m is not None and m["sep"] != "." and m["m"] != m["d"] and int(m["m"]) <= 12 and int(m["d"]) <= 12
+    return m is not None and m["sep"] != "." and int(m["m"]) != int(m["d"]) and int(m["m"]) <= 12 and int(m["d"]) <= 12
 
 
 def _from_locale(text: str, dayfirst: bool | None) -> datetime | None:
