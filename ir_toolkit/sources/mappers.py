@@ -39,6 +39,7 @@ from ir_toolkit.sources.fields import (
     sub,
     text,
 )
+from ir_toolkit.sources.record_time import with_record_time
 
 Row = dict[str, Any]
 Columns = dict[str, list[Any]]
@@ -395,52 +396,15 @@ def _by_row(fn: Callable[[dict[str, Any]], Row]) -> Callable[[list[dict[str, Any
     return mapper
 
 
-# ----- a time from the record itself, when the export projected its time column away ------------
-NESTED_TIMES = ("creationtime", "createddatetime", "activitydatetime", "timestamp", "detecteddatetime",
-                "eventtime", "time")
-
-
-def nested_time(r: dict[str, Any]) -> Any:
-    """The record's own time when its mapped time column is missing (a KQL export that projected
-    ``TimeGenerated`` away): the first of :data:`NESTED_TIMES` at the top level, then in each nested
-    object (given as object or JSON text) one level down, in the record's key order; None if none."""
-    found = first(r, *NESTED_TIMES)
-    if found is not None:
-        return None if isinstance(found, dict | list) else found
-    for value in r.values():
-        if isinstance(value, dict) or (isinstance(value, str) and value[:1] == "{" and len(value) < MAX_NESTED):
-            found = first(sub(value), *NESTED_TIMES)
-            if found is not None and not isinstance(found, dict | list):
-                return found
-    return None
-
-
-MAX_NESTED = 1 << 20
-
-
-def _time_fallback(mapper: Callable[[list[dict[str, Any]]], Columns]) -> Callable[[list[dict[str, Any]]], Columns]:
-    """``mapper``, with a missing time taken from :func:`nested_time` (a time that is present but
-    unreadable is left alone: the record is quarantined rather than dated from another field)."""
-    def mapped(rs: list[dict[str, Any]]) -> Columns:
-        cols = mapper(rs)
-        times = cols.get("time")
-        if times is not None:
-            for i, t in enumerate(times):
-                if t is None or t == "":
-                    times[i] = nested_time(rs[i])
-        return cols
-
-    mapped.__doc__ = mapper.__doc__
-    return mapped
-
-
 MAPPERS: dict[str, Callable[[list[dict[str, Any]]], Columns]] = {
-    "signin": _time_fallback(map_signins),
-    "directory_audit": _time_fallback(_by_row(map_directory_audit)),
-    "ual": _time_fallback(map_ual),
-    "risk": _time_fallback(_by_row(map_risk)),
+    "signin": map_signins,
+    "directory_audit": _by_row(map_directory_audit),
+    "ual": map_ual,
+    "risk": _by_row(map_risk),
     "directory_object": _by_row(map_directory_object),
 }
+# every family's missing time falls back to the record's own (tenant snapshot objects may have none)
+MAPPERS.update({name: with_record_time(m) for name, m in MAPPERS.items() if name != "directory_object"})
 UNWRAP: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {
     "audit_record": ("ual", unwrap_audit_record),
 }
