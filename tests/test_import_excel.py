@@ -160,3 +160,8 @@ def test_log_analytics_portal_csv_resaved_german(tmp_path: Path) -> None:
         frames.append(case.read_events().drop(columns=["raw", "evidence"]).sort_values("record_id")
                       .reset_index(drop=True))
     pd.testing.assert_frame_equal(frames[0], frames[1])
+
+
+def test_day_first_and_month_first_exclude_each_other(case_dir: Path) -> None:
+    p = cli("import", case_dir, IMPORT / "entra_signins.csv", "--day-first", "--month-first")
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "not allowed with" in p.stderr
