@@ -63,6 +63,8 @@ def test_folder_holding_the_case_never_imports_the_case(tmp_path: Path) -> None:
     (tmp_path / "signins.json").write_bytes(SIGNINS)
     results = case.import_files([tmp_path])
     assert [Path(r["path"]).name for r in results] == ["signins.json"]
+    with pytest.raises(InputFormatError, match="is the case folder itself"):
+        case.import_files([case.root])
 
 
 def test_zip_members_are_evidence_with_their_archive(case_dir: Path, tmp_path: Path) -> None:

@@ -144,6 +144,9 @@ def expand(paths: list[Path], scratch: Path, exclude: Path | None = None) -> Exp
 
 def _walk(root: Path, out: Expanded, scratch: Path, budget: _Budget, exclude: Path | None) -> None:
     found: list[Path] = []
+    if exclude is not None and root.resolve() == exclude:
+        out.skipped.append(Skipped(str(root), "is the case folder itself (name the export files or their folder)"))
+        return
 
     def unreadable(exc: OSError) -> None:
         out.skipped.append(Skipped(str(exc.filename or root), f"folder cannot be read ({exc.strerror or exc})"))
