@@ -170,7 +170,7 @@ def _import(case: Case, named: list[Path], scratch: Path, format: str, progress:
         raise InputFormatError(f"nothing imported: none of {len(problems)} files is a known export "
                                f"(first: {problems[0]})")
     tenants = tenancy.check(case, [(c.shown, s.records) for c, _, _, s in checked], allow_other_tenant)
-    orders = {c.shown: _date_order(c.path, o, s) for c, _, o, s in checked}
+    orders = {c.shown: _date_order(c.path, o, s, dayfirst) for c, _, o, s in checked}
     tenancy.pin(case, tenants)
     archives: dict[str, dict[str, Any]] = {}
     for shown, info in found.archives.items():  # parents before the archives inside them
@@ -188,13 +188,16 @@ def _import(case: Case, named: list[Path], scratch: Path, format: str, progress:
     return sorted(results, key=lambda r: order.get(r["path"], len(order)))
 
 
-def _date_order(path: Path, opened: Opened, s: Sample) -> str | None:
-    """The day/month order of a CSV's locale dates (:func:`ir_toolkit.sources.excel.date_order`)."""
+def _date_order(path: Path, opened: Opened, s: Sample, dayfirst: bool | None) -> str | None:
+    """The day/month order of a CSV's locale dates (:func:`ir_toolkit.sources.excel.date_order`);
+    None when it has none. An order the responder named is not checked against the file."""
     if opened.container != "csv":
         return None
     columns = excel.date_columns(s.records)  # normalised keys
     if not columns:
         return None
+    if dayfirst is not None:
+        return excel.DAY_FIRST if dayfirst else excel.MONTH_FIRST
     with open_text(path, opened) as fh:
         keyed = ((n, normalise_keys(r) if isinstance(r, dict) else r)
                  for n, r in read_records(fh, "csv", opened.delimiter))
@@ -268,7 +271,7 @@ def _start(case: Case, cand: containers.Candidate, fmt: Format, opened: Opened, 
             stale.unlink()
     chosen = dayfirst if dayfirst is not None else excel.dayfirst_of(order)
     if order is not None:
-        result["date_order"] = order if dayfirst is None else ("day-first" if dayfirst else "month-first")
+        result["date_order"] = order
     return {"path": path, "shown": cand.shown, "fmt": fmt, "opened": opened, "entry": entry, "result": result,
             "counter": CountingReader(), "dayfirst": chosen, "is_new": is_new}
 
