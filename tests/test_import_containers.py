@@ -202,3 +202,19 @@ def test_corrupt_archive_among_good_files_and_content_seen_before(case_dir: Path
     evidence = {e["sha256"]: e for e in case.evidence()}
     assert evidence[_sha(SIGNINS)]["original"] == str(IMPORT / "graph_signins_v1.json")  # first name kept
     assert "archive" not in evidence[_sha(SIGNINS)] and len(evidence) == 2  # the corrupt file is not evidence
+
+
+def test_tar_archive_is_named_as_such(case_dir: Path, tmp_path: Path) -> None:
+    import tarfile
+
+    src = tmp_path / "signins.json"
+    src.write_bytes(SIGNINS)
+    tgz = tmp_path / "export.tar.gz"
+    with tarfile.open(tgz, "w:gz") as tf:
+        tf.add(src, arcname="signins.json")
+    with pytest.raises(InputFormatError, match="a tar archive"):
+        Case.open(case_dir, writable=True).import_files([tgz])
+    gz = tmp_path / "signins.json.gz"  # a gzip log is no tar archive
+    gz.write_bytes(gzip.compress(SIGNINS))
+    [res] = Case.open(case_dir, writable=True).import_files([gz])
+    assert res["imported"] == 1

@@ -24,6 +24,7 @@ import hashlib
 import os
 import re
 import stat
+import tarfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,6 +113,17 @@ def is_zip(path: Path) -> bool:
         return False
 
 
+def is_tar(path: Path) -> bool:
+    """True for a tar archive, plain or gzip/bzip2/xz-compressed (not unpacked: named as such)."""
+    try:
+        return tarfile.is_tarfile(path)
+    except (OSError, EOFError, ValueError, tarfile.TarError):
+        return False
+
+
+TAR_REASON = "a tar archive: unpack it (tar -xf) and import the folder"
+
+
 def _junk(name: str) -> bool:
     parts = [p for p in re.split(r"[/\\]", name) if p]
     return bool(parts) and (parts[0] in _JUNK_DIRS or parts[-1].lower() in _JUNK_FILES or parts[-1].startswith("._"))
@@ -137,6 +149,8 @@ def expand(paths: list[Path], scratch: Path, exclude: Path | None = None) -> Exp
             _walk(path, out, scratch, budget, exclude.resolve() if exclude is not None else None)
         elif is_zip(path):
             _archive(Candidate(path, str(path), named=True), out, scratch, budget, depth=1)
+        elif is_tar(path):
+            out.skipped.append(Skipped(str(path), TAR_REASON))
         else:
             out.files.append(Candidate(path, str(path), named=True))
     return out
@@ -165,6 +179,8 @@ def _walk(root: Path, out: Expanded, scratch: Path, budget: _Budget, exclude: Pa
             out.skipped.append(Skipped(shown, "not a regular file"))
         elif is_zip(path):
             _archive(Candidate(path, shown), out, scratch, budget, depth=1)
+        elif is_tar(path):
+            out.skipped.append(Skipped(shown, TAR_REASON))
         else:
             out.files.append(Candidate(path, shown))
 
