@@ -165,3 +165,18 @@ def test_log_analytics_portal_csv_resaved_german(tmp_path: Path) -> None:
 def test_day_first_and_month_first_exclude_each_other(case_dir: Path) -> None:
     p = cli("import", case_dir, IMPORT / "entra_signins.csv", "--day-first", "--month-first")
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and "not allowed with" in p.stderr
+
+
+def test_audit_data_cut_by_excel_names_the_cause(case_dir: Path, tmp_path: Path) -> None:
+    rows = _rows("purview_current.csv")
+    audit = rows[0].index("AuditData")
+    data = json.loads(rows[1][audit])
+    data["Folders"] = [{"Path": "\\Inbox", "FolderItems": [{"InternetMessageId": f"<m{i}@x>"} for i in range(3000)]}]
+    rows[1][audit] = json.dumps(data)[:32_767]  # what Excel keeps of the cell
+    out = io.StringIO()
+    csv.writer(out, delimiter=";").writerows(rows)
+    f = tmp_path / "cut.csv"
+    f.write_bytes(out.getvalue().encode("cp1252"))
+    [res] = Case.open(case_dir, writable=True).import_files([f])
+    assert (res["imported"], res["quarantined"]) == (2, 1)
+    assert "Excel's cell limit" in Case.open(case_dir).quarantined()["reason"].iloc[0]

@@ -314,6 +314,9 @@ def logon_property(r: dict[str, Any], key: str, name: str) -> Any:
     return name_value(entries, name) if entries is not None else None
 
 
+EXCEL_CELL_LIMIT = 32_767  # characters Excel keeps in one cell
+
+
 _AUDIT_FALLBACKS = (("creationtime", ("creationdate", "createddatetime")), ("operation", ("operation", "operations")),
                     ("userid", ("userprincipalname", "userid", "userids")), ("clientip", ("clientip",)),
                     ("id", ("recordid", "id")))
@@ -331,6 +334,9 @@ def unwrap_audit_record(r: dict[str, Any]) -> dict[str, Any]:
         try:
             data = loads(data)
         except ValueError as exc:
+            if len(data) == EXCEL_CELL_LIMIT:  # a Purview CSV re-saved by Excel cuts long cells there
+                raise RecordError(f"AuditData cut at {EXCEL_CELL_LIMIT} characters (Excel's cell limit: the file "
+                                  "was re-saved by Excel; import the original export)") from None
             raise RecordError(f"AuditData is not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise RecordError("AuditData is not a JSON object")
