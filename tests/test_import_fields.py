@@ -101,3 +101,17 @@ def test_kql_export_without_time_generated_takes_the_records_own_time(case_dir: 
     times = dict(zip(ev["record_id"], ev["time"], strict=True))
     assert times == {"oa-1": pd.Timestamp("2023-06-16T03:10:00Z"), "oa-2": pd.Timestamp("2023-06-16T03:11:00Z")}
     assert q["reason"].str.contains("no readable time").all()
+
+
+def test_kql_csv_without_time_generated_and_type_is_still_read(case_dir: Path, tmp_path: Path) -> None:
+    """``SigninLogs | project CreatedDateTime, UserPrincipalName, IPAddress, ResultType, Id``, as CSV."""
+    f = tmp_path / "query_data.csv"
+    f.write_text("CreatedDateTime [UTC],UserPrincipalName,IPAddress,ResultType,Id,AppId\n"
+                 "2023-06-16T03:20:00Z,Dana@Contoso.com,203.0.113.9,0,kql-1,d3590ed6-52b3-4102-aeff-aad2292ab01c\n"
+                 "2023-06-16T03:21:00Z,dana@contoso.com,203.0.113.9,50126,kql-2,d3590ed6-52b3-4102-aeff-aad2292ab01c\n")
+    res, ev, _ = _import(case_dir, f)
+    assert (res["format"], res["imported"]) == ("log-analytics-csv", 2)
+    ev = ev.sort_values("record_id")
+    assert ev["time"].tolist() == [pd.Timestamp("2023-06-16T03:20:00Z"), pd.Timestamp("2023-06-16T03:21:00Z")]
+    assert ev["user"].tolist() == ["dana@contoso.com"] * 2 and ev["result"].tolist() == ["success", "failure"]
+    assert ev["source"].tolist() == ["signin_interactive"] * 2

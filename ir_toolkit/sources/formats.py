@@ -148,6 +148,12 @@ def _la(sample: Sample) -> bool:
                for r in sample.records)
 
 
+def _kql_projection(sample: Sample) -> bool:
+    """A KQL result whose TimeGenerated and Type were projected away: its rows are still sign-ins,
+    directory audits or unified audit log records (issue 15)."""
+    return any(_mostly(sample, family) for family in ("signin", "directory_audit", "ual"))
+
+
 def _odata(sample: Sample, *names: str) -> bool:
     head = sample.head[:2000].lower()
     return "@odata.context" in head and any(f"#{n.lower()}" in head or f"/{n.lower()}" in head for n in names)
@@ -178,7 +184,7 @@ FORMATS: dict[str, Format] = {
         Format("log-analytics-csv", "Log Analytics / Sentinel table export as CSV: SigninLogs, "
                "AADNonInteractiveUserSignInLogs, AADServicePrincipalSignInLogs, AADManagedIdentitySignInLogs, "
                "AuditLogs, OfficeActivity", ("csv",),
-               lambda s: any(c in s.header for c in ("timegenerated", "tenantid")) or _la(s)),
+               lambda s: any(c in s.header for c in ("timegenerated", "tenantid")) or _la(s) or _kql_projection(s)),
         Format("log-analytics-json", "Log Analytics / Sentinel table export or query result as JSON "
                "(same tables as log-analytics-csv)", ("json", "jsonl"), lambda s: _la(s)),
         Format("graph-audit-records", "Microsoft Graph security auditLogRecord pages (records of an audit log "
