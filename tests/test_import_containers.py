@@ -54,6 +54,9 @@ def test_folder_is_read_recursively_unknown_file_skipped_exit_1(case_dir: Path, 
     assert (doc["empty.json"]["status"], doc["empty.json"]["records"], doc["empty.json"]["format"]) == \
         ("imported", 0, "empty")
     assert "2 of 5 file(s) not imported" in p.stderr and p.stderr.count("\n") == 1
+    custody = [json.loads(ln) for ln in (case_dir / "custody.log").read_text().splitlines()]
+    assert {Path(c["details"]["path"]).name for c in custody if c["action"] == "import.left_out"} == \
+        {"README.txt", "link.json"}
     for d in doc.values():
         assert d["records"] == d["imported"] + d["duplicates"] + d["quarantined"]
 

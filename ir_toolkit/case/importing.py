@@ -183,6 +183,8 @@ def _import(case: Case, named: list[Path], scratch: Path, format: str, progress:
                                            job["is_new"])
         jobs.append(job)
     _parse(case, jobs, progress, batch_size, workers, fast)
+    for r in left_out:  # the custody log says what was handed over but not imported, and why
+        case.log_action("import.left_out", path=r["path"], reason=r["reason"])
     results = [a["result"] for a in archives.values()] + [j["result"] for j in jobs] + left_out
     order = {c.shown: i for i, c in enumerate(found.files)}
     return sorted(results, key=lambda r: order.get(r["path"], len(order)))
