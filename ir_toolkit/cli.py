@@ -48,29 +48,53 @@ def cmd_case_show(args: argparse.Namespace) -> int:
 
 # ----- import (issue 4) -------------------------------------------------------------------------
 def _add_import(sub: Any) -> None:
-    imp = sub.add_parser("import", help="import log exports into a case")
+    imp = sub.add_parser("import", help="import log exports (files, folders, ZIP archives) into a case")
     imp.add_argument("case", metavar="CASE")
-    imp.add_argument("files", metavar="FILE", nargs="+")
+    imp.add_argument("files", metavar="FILE_DIR_OR_ZIP", nargs="+")
     imp.add_argument("--format", default="auto", help="format name, or auto (default)")
     imp.add_argument("--json", action="store_true")
     imp.add_argument("--no-progress", dest="progress", action="store_false")
-    imp.add_argument("--day-first", dest="dayfirst", action="store_true",
-                     help="read locale dates a/b/yyyy as day/month (default month/day)")
+    order = imp.add_mutually_exclusive_group()
+    order.add_argument("--day-first", dest="dayfirst", action="store_const", const=True, default=None,
+                       help="read locale dates a/b/yyyy as day/month (default: decided per file from its dates)")
+    order.add_argument("--month-first", dest="dayfirst", action="store_const", const=False,
+                       help="read locale dates a/b/yyyy as month/day")
+    imp.add_argument("--allow-other-tenant", action="store_true",
+                     help="import logs that name another tenant id than the case's")
     imp.set_defaults(func=cmd_import)
+
+
+IMPORT_PARTIAL = 1  # exit status: the import ran, but a file was left out or wholly quarantined
 
 
 def cmd_import(args: argparse.Namespace) -> int:
     from ir_toolkit.case import Case
+    from ir_toolkit.sources.containers import display
 
     case = Case.open(args.case, writable=True)
     progress = args.progress and not args.json and sys.stderr.isatty()
-    results = case.import_files(args.files, format=args.format, progress=progress, dayfirst=args.dayfirst)
+    results = case.import_files(args.files, format=args.format, progress=progress, dayfirst=args.dayfirst,
+                                allow_other_tenant=args.allow_other_tenant)
     lines = []
+    failed = [r for r in results if r.get("status") in ("not-imported", "all-quarantined")]
     for r in results:
+        path = display(r["path"])
+        if r.get("status") == "not-imported":
+            lines.append(f"{path}: NOT imported: {display(r['reason'])}")
+            continue
+        if r.get("status") == "archive":
+            lines.append(f"{path}: ZIP archive of {r['members']} member(s), hashed as evidence (members below)")
+            continue
         note = " (already imported: nothing added)" if r.get("skipped") else ""
-        lines.append(f"{r['path']}: {r['format']}: {r['records']} records, {r['imported']} imported, "
+        if r.get("status") == "all-quarantined":
+            note = f" - NOT imported: {display(r['reason'])}"
+        lines.append(f"{path}: {r['format']}: {r['records']} records, {r['imported']} imported, "
                      f"{r['duplicates']} duplicates, {r['quarantined']} quarantined{note}")
     _emit(args, results, "\n".join(lines))
+    if failed:
+        sys.stderr.write(f"ir-toolkit: import incomplete: {len(failed)} of {len(results)} file(s) not imported "
+                         f"(first: {display(failed[0]['path'])}: {display(failed[0]['reason'])})\n")
+        return IMPORT_PARTIAL
     return 0
 
 

@@ -18,16 +18,31 @@ import pandas as pd
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 _DIGIT = re.compile(r"\d")
 _LOCALE = re.compile(
-    r"^(?P<m>\d{1,2})/(?P<d>\d{1,2})/(?P<y>\d{4}),?\s+(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.(?P<f>\d+))?)?"
-    r"\s*(?P<ampm>[AaPp][Mm])?$"
+    r"^(?P<m>\d{1,2})(?P<sep>[/.-])(?P<d>\d{1,2})(?P=sep)(?P<y>\d{4}),?\s+(?P<H>\d{1,2}):(?P<M>\d{2})"
+    r"(?::(?P<S>\d{2})(?:\.(?P<f>\d+))?)?\s*(?P<ampm>[AaPp][Mm])?$"
 )
 
 
-def _from_locale(text: str, dayfirst: bool) -> datetime | None:
+def ambiguous_date(value: object) -> bool:
+    """True for a locale time whose day and month could be either way round (``5/6/2023 1:02 PM``; not dotted)."""
+    m = _LOCALE.match(str(value).strip().strip('"').strip()) if isinstance(value, str) else None
+    return m is not None and m["sep"] != "." and int(m["m"]) != int(m["d"]) and int(m["m"]) <= 12 and int(m["d"]) <= 12
+
+
+def _from_locale(text: str, dayfirst: bool | None) -> datetime | None:
     m = _LOCALE.match(text)
     if not m:
         return None
     month, day = int(m["m"]), int(m["d"])
+    if m["sep"] == ".":  # 28.05.2023: no locale writes month.day.year
+        dayfirst = True
+    elif dayfirst is None:  # the file did not tell: only dates that read one way are read
+        if month > 12 >= day:
+            dayfirst = True
+        elif day > 12 >= month or month == day:
+            dayfirst = False
+        else:
+            return None
     if dayfirst:
         month, day = day, month
     hour = int(m["H"])
@@ -43,12 +58,14 @@ def _from_locale(text: str, dayfirst: bool) -> datetime | None:
         return None
 
 
-def parse_time(value: object, dayfirst: bool = False) -> pd.Timestamp | None:
+def parse_time(value: object, dayfirst: bool | None = False) -> pd.Timestamp | None:
     """Parse one timestamp leniently into a tz-aware UTC ``pd.Timestamp``.
 
     Args:
         value: A string, datetime, epoch number or None.
-        dayfirst: Read ``a/b/yyyy`` locale dates as day/month (default month/day, en-US).
+        dayfirst: Read ``a/b/yyyy`` (also ``a.b.yyyy``, ``a-b-yyyy``) locale dates as day/month
+            (default month/day, en-US); None: read only the dates that can be read one way
+            (a day above 12, or day and month equal), None for the others.
 
     Returns:
         The UTC timestamp, or None when the value is empty or cannot be read.
@@ -69,7 +86,7 @@ def parse_time(value: object, dayfirst: bool = False) -> pd.Timestamp | None:
     text = str(value).strip().strip('"').strip()
     if not _DIGIT.search(text):  # also keeps pandas from reading "now" / "today" as the current time
         return None
-    if "/" in text[:6]:
+    if "/" in text[:6] or _LOCALE.match(text):
         dt = _from_locale(text, dayfirst)
         return pd.Timestamp(dt) if dt else None
     text = _FRACTION.sub(r"\1", text)
@@ -82,7 +99,7 @@ def parse_time(value: object, dayfirst: bool = False) -> pd.Timestamp | None:
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
-def parse_times(values: pd.Series, dayfirst: bool = False) -> pd.Series:
+def parse_times(values: pd.Series, dayfirst: bool | None = False) -> pd.Series:
     """Vectorised :func:`parse_time`: a ``datetime64[us, UTC]`` Series, NaT where unreadable.
 
     The common ISO form is parsed in one pass; only the leftovers go through the

@@ -37,6 +37,8 @@ EXPECTED = {
     "graph_risk_detections.json": ("graph-risk-detections", 1, 1, 0, 0),
     "graph_service_principals.json": ("graph-directory-objects", 1, 1, 0, 0),
     "graph_oauth2_grants.json": ("graph-directory-objects", 1, 1, 0, 0),
+    "excel_entra_signins_en-GB.csv": ("entra-signins-csv", 2, 2, 0, 0),
+    "excel_purview_de.csv": ("purview-csv", 3, 3, 0, 0),
 }
 
 
@@ -300,3 +302,18 @@ def test_same_file_twice_in_one_call(case_dir: Path, tmp_path: Path) -> None:
     assert (again["records"], again["imported"], again["duplicates"], again["skipped"]) == (3, 0, 3, True)
     assert case.evidence()[0]["records"] == 3 and len(case.evidence()) == 1
     assert case.quarantined().empty and len(case.read_events()) == 3
+
+
+def test_excel_resaves_read_as_their_originals(case_dir: Path) -> None:
+    """en-GB Excel (; cp1252, 14/06/2023 23:59: minutes only) and German Excel (sep=; line, 15.06.2023 01:02)."""
+    case, res, ev = one(case_dir, "excel_entra_signins_en-GB.csv")
+    assert (res["date_order"], case.evidence()[0]["delimiter"], case.evidence()[0]["encoding"]) == \
+        ("day-first", ";", "cp1252")
+    ev = ev.sort_values("time")
+    assert ev["time"].tolist() == [pd.Timestamp("2023-06-14T23:59Z"), pd.Timestamp("2023-06-15T00:10Z")]
+    assert ev["user"].tolist() == ["victim@contoso.com"] * 2 and ev["ip"].tolist() == ["203.0.113.7", "198.51.100.23"]
+    assert "Zoé Müller" in ev["raw"].iloc[0]
+    case, res, ev = one(case_dir, "excel_purview_de.csv")
+    ev = ev[ev["evidence"].str.startswith(res["evidence"] + "#")]
+    assert res["date_order"] == "day-first" and set(ev["source"]) == {"mail_access", "audit_other"}
+    assert ev["time"].min() == pd.Timestamp("2023-06-15T01:02:03Z")  # AuditData's own CreationTime

@@ -115,21 +115,41 @@ def test_invalid_utf8_after_a_valid_start_is_quarantined(case_dir: Path, tmp_pat
 ])
 def test_unusable_file_is_one_line_exit_2_nothing_written(case_dir: Path, tmp_path: Path, content: bytes,
                                                           message: str) -> None:
-    good = IMPORT / "graph_signins_v1.json"
     f = tmp_path / "bad.json"
     f.write_bytes(content)
     before = _state(case_dir)
-    p = cli("import", case_dir, good, f)
+    p = cli("import", case_dir, f)
     assert p.returncode == 2
     assert p.stderr.count("\n") == 1 and message in p.stderr and str(f) in p.stderr
     assert "Traceback" not in p.stderr and p.stdout == ""
-    assert _state(case_dir) == before  # not even the good file was imported
+    assert _state(case_dir) == before
     assert not list((case_dir / "events").rglob("*.parquet"))
 
 
+@pytest.mark.parametrize(("content", "message"), [
+    (b"", "file is empty"),
+    (b"hello world, this is not an export\n", "unknown format"),
+    (b"\x1f\x8bnot really gzip", "cannot be read"),
+])
+def test_unusable_file_among_others_is_reported_and_skipped_exit_1(case_dir: Path, tmp_path: Path, content: bytes,
+                                                                   message: str) -> None:
+    good = IMPORT / "graph_signins_v1.json"
+    f = tmp_path / "bad.json"
+    f.write_bytes(content)
+    p = cli("import", case_dir, good, f, "--json")
+    assert p.returncode == 1, p.stderr
+    doc = json.loads(p.stdout)
+    assert [(d["status"], d["imported"]) for d in doc] == [("imported", 1), ("not-imported", 0)]
+    assert message in doc[1]["reason"] and doc[1]["path"] == str(f)
+    assert p.stderr.count("\n") == 1 and "import incomplete" in p.stderr and str(f) in p.stderr
+    assert len(Case.open(case_dir).evidence()) == 1 and len(Case.open(case_dir).read_events()) == 1
+
+
 def test_directory_and_missing_file(case_dir: Path, tmp_path: Path) -> None:
-    p = cli("import", case_dir, tmp_path)
-    assert p.returncode == 2 and "is a folder" in p.stderr and p.stderr.count("\n") == 1
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    p = cli("import", case_dir, empty)
+    assert p.returncode == 2 and "no files to import" in p.stderr and p.stderr.count("\n") == 1
     p = cli("import", case_dir, tmp_path / "nope.json")
     assert p.returncode == 2 and "no such file" in p.stderr
     with pytest.raises(InputFormatError, match="unknown format 'nosuch'"):

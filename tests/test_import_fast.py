@@ -129,7 +129,8 @@ def test_odd_signins_same_both_ways(tmp_path: Path) -> None:
     path = tmp_path / "odd.json"
     path.write_text(json.dumps(_odd_signins()), "utf-8")
     res, events = same_case(tmp_path, path, batch_size=7)
-    assert res["quarantined"] == 6 and res["duplicates"] == 1  # never, 5, "text", [1], {"no"}, the audit without time
+    # never, 5, "text", [1], {"no"}; the audit without an activity time is dated by its own createdDateTime
+    assert res["quarantined"] == 5 and res["duplicates"] == 1
     assert "2001:db8::1" in set(events["ip"])
 
 
@@ -329,3 +330,97 @@ def test_item_group_records_fast_sql_maps_well_formed_ones(tmp_path: Path) -> No
     assert all(ok[_group_id(i)] for i in (0, 1, 2, 3, 8, 11))
     assert not any(ok[_group_id(i)] for i in (4, 5, 6, 7, 9))  # malformed: per record
     assert list(out.set_index("record_id").loc[_group_id(11), "group_folders"]) == ["\\Inbox"]
+
+
+SAMPLE_TENANT_ID = "8597fcb4-6155-4c8f-a52d-3049c93417c4"  # the sample tenant's (its rows come first)
+
+
+def _logon(n: int, **extra: Any) -> dict[str, Any]:
+    """An Entra logon seen by the unified audit log (UserLoggedIn, RecordType 15), as the Management API writes it."""
+    return {"CreationTime": f"2023-06-16T02:5{n}:00", "Id": f"10900000-0000-4000-8000-{n:012d}",
+            "Operation": "UserLoggedIn", "OrganizationId": SAMPLE_TENANT_ID, "RecordType": 15,
+            "ResultStatus": "Success", "UserKey": "1b5ba0d3-9a65-4c57-8c6d-6d1b36e8b7c1", "UserType": 0,
+            "Version": 1, "Workload": "AzureActiveDirectory", "ClientIP": "203.0.113.9",
+            "ObjectId": "00000002-0000-0ff1-ce00-000000000000", "UserId": "dana@contoso.com",
+            "AzureActiveDirectoryEventType": 1,
+            "ExtendedProperties": [{"Name": "ResultStatusDetail", "Value": "Redirect"},
+                                   {"Name": "UserAgent", "Value": f"Mozilla/5.0 (X11; Linux x86_64) agent-{n}"},
+                                   {"Name": "RequestType", "Value": "OAuth2:Authorize"}],
+            "ModifiedProperties": [], "Actor": [{"ID": "1b5ba0d3-9a65-4c57-8c6d-6d1b36e8b7c1", "Type": 0}],
+            "ActorIpAddress": "203.0.113.9", "InterSystemsId": "d2c6c1f0-0000-4000-8000-000000000001",
+            "Target": [{"ID": "00000002-0000-0ff1-ce00-000000000000", "Type": 0}],
+            "ApplicationId": "89BEE1F7-5E6E-4D8A-9F3D-ECD601259DA7",
+            "DeviceProperties": [{"Name": "OS", "Value": "Linux"}, {"Name": "BrowserType", "Value": "Firefox"},
+                                 {"Name": "SessionId", "Value": f"F6C2B5F0-0000-4000-8000-00000000000{n}"}],
+            "ErrorNumber": "0", **extra}
+
+
+def test_entra_logon_fields_same_both_ways(tmp_path: Path) -> None:
+    """UserLoggedIn / UserLoginFailed: ApplicationId, the User-Agent and the Entra session are columns, not raw only."""
+    rows = _purview_rows()[:20]
+    audit = rows[0].index("AuditData")
+    records = [
+        _logon(1), _logon(2, Operation="UserLoginFailed", ResultStatus="Failed", ErrorNumber="50126"),
+        _logon(3, ExtendedProperties=json.dumps(_logon(3)["ExtendedProperties"])),  # list as text: per record
+        _logon(4, DeviceProperties=[{"name": "SessionId", "value": "lower-spelling"}]),  # another spelling
+        _logon(5, DeviceProperties=[{"Name": "SessionId", "Value": 5}]),  # a number
+        _logon(6, ExtendedProperties=[]),
+        _logon(7, ClientInfoString="Client=OWA"),  # the record's own agent wins
+        _logon(8, AppAccessContext={"AADSessionId": "ctx-session"}),  # the token's session wins
+        _logon(9, ApplicationId="", AppId="app-9"),
+    ]
+    for i, rec in enumerate(records):
+        row = list(rows[1 + i])
+        row[audit] = json.dumps(rec)
+        row[0], row[3], row[2] = rec["Id"], rec["Operation"], "15"
+        rows.append(row)
+    path = tmp_path / "logons.csv"
+    path.write_bytes(_csv(rows))
+    res, events = same_case(tmp_path, path, batch_size=8)
+    assert res["quarantined"] == 0 and res["imported"] == res["records"]
+    ev = events.set_index("record_id")
+
+    def row(n: int) -> Any:
+        return ev.loc[f"10900000-0000-4000-8000-{n:012d}"]
+
+    assert row(1)["app_id"] == "89bee1f7-5e6e-4d8a-9f3d-ecd601259da7"
+    assert row(1)["user_agent"] == "Mozilla/5.0 (X11; Linux x86_64) agent-1"
+    assert row(1)["session_id"] == "f6c2b5f0-0000-4000-8000-000000000001"
+    assert row(2)["operation"] == "UserLoginFailed" and row(2)["session_id"].endswith("2")
+    assert row(3)["user_agent"].endswith("agent-3")
+    assert row(4)["session_id"] == "lower-spelling" and row(5)["session_id"] == "5"
+    assert pd.isna(row(6)["user_agent"]) and row(7)["user_agent"] == "Client=OWA"
+    assert row(8)["session_id"] == "ctx-session" and row(9)["app_id"] == "app-9"
+
+
+def test_entra_logon_fields_fast_sql_maps_well_formed_ones() -> None:
+    import duckdb
+
+    from ir_toolkit.sources import fastsql
+
+    rows = [list(fastsql.PURVIEW_HEADER)]
+    for rec in [_logon(1), _logon(2, DeviceProperties="[]"), _logon(3, ExtendedProperties=[7])]:
+        rows.append([rec["Id"], rec["CreationTime"], "15", rec["Operation"], rec["UserId"], json.dumps(rec), "", ""])
+    con = duckdb.connect()
+    con.register("rows", pd.DataFrame(rows[1:], columns=rows[0]))
+    out = con.sql(fastsql.purview_stage2(f"({fastsql.purview_stage1('rows')})")).df().set_index("record_id")
+    assert out["ok"].tolist() == [True, False, False]
+    first = out.iloc[0]
+    assert first["user_agent"].endswith("agent-1") and first["session_id"].startswith("F6C2B5F0")
+    assert first["app_id"] == "89BEE1F7-5E6E-4D8A-9F3D-ECD601259DA7"
+
+
+def test_excel_resaved_purview_csv_goes_per_record_with_the_same_events(tmp_path: Path) -> None:
+    """A `;` re-save is not the fast path's CSV dialect: both settings give the per-record result."""
+    from ir_toolkit.sources import fastpath
+    from ir_toolkit.sources.reader import probe
+
+    rows = _purview_rows()[:25]
+    out = io.StringIO()
+    csv.writer(out, delimiter=";").writerows(rows)
+    path = tmp_path / "excel.csv"
+    path.write_bytes(out.getvalue().encode("utf-8-sig"))
+    opened, head = probe(path)
+    assert opened.delimiter == ";" and fastpath.kind("purview-csv", path, opened, head) is None
+    res, events = same_case(tmp_path, path, batch_size=8)
+    assert (res["format"], res["imported"]) == ("purview-csv", 24)

@@ -293,13 +293,14 @@ class Case:
 
     # ----- import (see ir_toolkit.case.importing) ----------------------------------------------
     def import_files(self, paths: Any, format: str = "auto", progress: bool = False,
-                     dayfirst: bool = False) -> list[dict[str, Any]]:
-        """Import log exports (see :func:`ir_toolkit.case.importing.import_files`)."""
+                     dayfirst: bool | None = None, allow_other_tenant: bool = False) -> list[dict[str, Any]]:
+        """Import log exports, folders and ZIP archives (see :func:`ir_toolkit.case.importing.import_files`)."""
         from ir_toolkit.case.importing import import_files
 
         if not self._recovered:
             self.recover_interrupted()
-        return import_files(self, paths, format=format, progress=progress, dayfirst=dayfirst)
+        return import_files(self, paths, format=format, progress=progress, dayfirst=dayfirst,
+                            allow_other_tenant=allow_other_tenant)
 
     # ----- events and quarantine --------------------------------------------------------------
     def write_events(self, frame: pd.DataFrame, tag: str = "") -> tuple[int, int]:

@@ -25,7 +25,7 @@ from ir_toolkit.sources import limits
 from ir_toolkit.sources.fields import boolean, integer, normalise_keys, text
 from ir_toolkit.sources.mappers import MAPPERS, RecordError, classify, unwrap
 from ir_toolkit.sources.rawtext import Broken
-from ir_toolkit.timeutil import TIME_MAX, TIME_MIN, in_range, parse_times
+from ir_toolkit.timeutil import TIME_MAX, TIME_MIN, ambiguous_date, in_range, parse_times
 
 Prepare = Callable[[dict[str, Any], str], dict[str, Any]]
 
@@ -44,6 +44,8 @@ except ImportError:  # pragma: no cover
 
 MAPPED_COLUMNS = tuple(c for c in EVENT_COLUMN_NAMES if c not in ("evidence", "raw"))
 BATCH = 50_000
+AMBIGUOUS_REASON = ("date order ambiguous (no date in this file has a day above 12, so day/month and month/day "
+                    "both read): import it again with --day-first or --month-first")
 
 
 @dataclass
@@ -55,7 +57,7 @@ class Batch:
     records: int
 
 
-def build_batch(chunk: Iterator[tuple[int, Any]], *, evidence: str, dayfirst: bool, hint: str = "",
+def build_batch(chunk: Iterator[tuple[int, Any]], *, evidence: str, dayfirst: bool | None, hint: str = "",
                 family: str | None = None, prepare: Prepare | None = None) -> Batch:
     """Map a run of ``(position, record)`` into one :class:`Batch`; never raises on bad records.
 
@@ -145,7 +147,7 @@ def _prepare(pos: int, rec: Any, hint: str, family: str | None, prepare: Prepare
     return None
 
 def _map(family: str, rs: list[dict[str, Any]], positions: list[int], raws: list[bytes],
-         evidence: str, dayfirst: bool, bad: Callable[..., None]) -> pd.DataFrame:
+         evidence: str, dayfirst: bool | None, bad: Callable[..., None]) -> pd.DataFrame:
     """Map one family's records column by column; a record that breaks the mapper is quarantined."""
     mapper = MAPPERS[family]
     cols: dict[str, list[Any]]
@@ -184,7 +186,8 @@ def _map(family: str, rs: list[dict[str, Any]], positions: list[int], raws: list
     if missing.any() or outside.any():
         times = cols.get("time") or [None] * len(positions)
         for i in missing[missing].index:
-            bad(positions[i], f"record {positions[i]}: no readable time (got {_shown(times[i])})", raws[i])
+            why = AMBIGUOUS_REASON if dayfirst is None and ambiguous_date(times[i]) else "no readable time"
+            bad(positions[i], f"record {positions[i]}: {why} (got {_shown(times[i])})", raws[i])
         for i in outside[outside].index:
             bad(positions[i], f"record {positions[i]}: time {_shown(times[i])} is outside what the analysis can "
                 f"represent ({TIME_MIN.year}-01-01 .. {TIME_MAX.year}-01-01)", raws[i])
@@ -252,7 +255,7 @@ def _string_list(value: Any) -> list[str] | None:
 
 
 def _frame(cols: dict[str, list[Any]], positions: list[int], raws: list[bytes], evidence: str,
-           dayfirst: bool) -> pd.DataFrame:
+           dayfirst: bool | None) -> pd.DataFrame:
     """The canonical frame of one batch; string columns are Arrow-backed (no Python round trip)."""
     n = len(positions)
     data: dict[str, Any] = {}
@@ -274,7 +277,7 @@ def _frame(cols: dict[str, list[Any]], positions: list[int], raws: list[bytes], 
 
 
 def frame_from_arrow(cols: dict[str, Any], positions: list[int], raws: pa.Array, evidence: str,
-                     dayfirst: bool) -> pd.DataFrame:
+                     dayfirst: bool | None) -> pd.DataFrame:
     """The canonical frame from columns already in Arrow (the fast path of
     :mod:`ir_toolkit.sources.fastpath`): strings are trimmed and lower-cased as :func:`_frame` does;
     ``time`` may be given parsed (a UTC Series); a missing column is all null."""

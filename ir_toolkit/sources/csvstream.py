@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from ir_toolkit.sources import limits
+from ir_toolkit.sources.excel import is_sep_line
 from ir_toolkit.sources.rawtext import Broken, TextInfo, cut_text, info_of
 
 __all__ = ["read_csv"]
@@ -93,16 +94,16 @@ class _Lines:
         return length, h.hexdigest()
 
 
-def _one_row(line: str, width: int) -> bool:
+def _one_row(line: str, width: int, delimiter: str = ",") -> bool:
     """True when ``line`` alone is a whole CSV row of ``width`` fields (a place to resume at)."""
     try:
-        rows = list(csv.reader([line]))
+        rows = list(csv.reader([line], delimiter=delimiter))
     except csv.Error:
         return False
     return len(rows) == 1 and len(rows[0]) == width
 
 
-def read_csv(fh: IO[str]) -> Iterator[tuple[int, Any]]:
+def read_csv(fh: IO[str], delimiter: str = ",") -> Iterator[tuple[int, Any]]:
     """Rows of a CSV file as dicts keyed by the header; a row that cannot be read is Broken.
 
     A broken row that swallowed several lines (a lost quote) is cut back to the lines before the
@@ -112,9 +113,11 @@ def read_csv(fh: IO[str]) -> Iterator[tuple[int, Any]]:
     csv.field_size_limit(max(limits.MAX_RECORD, 1 << 17))  # rows are bounded as a whole by _Lines
     info = info_of(fh)
     lines = _Lines(fh, info)
-    reader = csv.reader(lines)
+    reader = csv.reader(lines, delimiter=delimiter)
     try:
         header = next(reader)
+        if is_sep_line(header):
+            header = next(reader)
     except StopIteration:
         return
     except (csv.Error, _Oversize) as exc:
@@ -132,7 +135,7 @@ def read_csv(fh: IO[str]) -> Iterator[tuple[int, Any]]:
             return
         except _Oversize as big:
             n += 1
-            reader = csv.reader(lines)
+            reader = csv.reader(lines, delimiter=delimiter)
             yield n, Broken(f"CSV row {n} is longer than the limit of {limits.MAX_RECORD} characters per record "
                             f"({big.length} bytes): kept as a reference, not copied", "", big.offset, big.length,
                             big.digest)
@@ -151,11 +154,11 @@ def read_csv(fh: IO[str]) -> Iterator[tuple[int, Any]]:
                 continue
             reason = f"CSV row {n} has {len(row)} fields, the header has {width}"
         pending = lines.pending
-        keep = next((j for j in range(1, len(pending)) if _one_row(pending[j][1], width)), len(pending))
+        keep = next((j for j in range(1, len(pending)) if _one_row(pending[j][1], width, delimiter)), len(pending))
         if keep < len(pending):
             lines.unread(pending[keep:])
             reason += f"; it swallowed the {len(pending) - keep} line(s) after it, read again"
-        reader = csv.reader(lines)
+        reader = csv.reader(lines, delimiter=delimiter)
         text = "".join(t for _, t in pending[:keep]).rstrip("\r\n")
         offset = pending[0][0] if pending else None
         cut = bool(pending) and keep == len(pending) and not pending[-1][1].endswith(("\n", "\r"))

@@ -62,7 +62,7 @@ class FastPathStop(Exception):
 
 def kind(fmt_name: str, path: Path, opened: Opened, head: str) -> str | None:
     """Which fast query fits this file ("signins", "purview") or None."""
-    if opened.encoding not in ("utf-8", "utf-8-sig"):
+    if opened.encoding not in ("utf-8", "utf-8-sig") or opened.delimiter != ",":
         return None
     if fmt_name == "graph-signins" and opened.container == "json" and head.lstrip("\ufeff \t\r\n")[:1] == "[":
         return "signins"
@@ -102,7 +102,8 @@ def csv_rows(path: Path, opened: Opened, columns: tuple[str, ...] = fastsql.PURV
                                              strings_can_be_null=False, quoted_strings_can_be_null=False))
 
 
-def parse_fast(which: str, path: Path, opened: Opened, *, evidence: str, batch_size: int, dayfirst: bool,
+def parse_fast(which: str, path: Path, opened: Opened, *, evidence: str, batch_size: int,
+               dayfirst: bool | None,
                hint: str, family: str | None, slow: Callable[[int], Iterator[Batch]]) -> Iterator[Batch]:
     """Batches of one file through DuckDB; ``slow(done)`` parses the file per record after record ``done``."""
     # sign-ins: DuckDB's JSON reader streams on one thread, so stage 2 maps each batch beside it (a
@@ -224,7 +225,7 @@ def ips(arr: pa.Array) -> pa.Array:
 
 
 def _batch(which: str, decoded: pa.Table, t: pa.Table, done: int, decide: _Decider, *, evidence: str,
-           dayfirst: bool, hint: str, family: str | None) -> Batch:
+           dayfirst: bool | None, hint: str, family: str | None) -> Batch:
     n = t.num_rows
     positions = list(range(done + 1, done + n + 1))
     raws = one_array(decoded.column("raw"))
@@ -309,7 +310,7 @@ def _maybe_deep(raws: pa.Array) -> np.ndarray:
 
 
 def merge_refused(frame: pd.DataFrame, keep: Any, raws: pa.Array, positions: list[int], *, evidence: str,
-           dayfirst: bool, hint: str, family: str | None) -> Batch:
+                  dayfirst: bool | None, hint: str, family: str | None) -> Batch:
     """The batch with the rows the SQL could not map (``keep`` false) mapped per record instead.
 
     ``frame`` holds every row as the SQL mapped it; the refused rows go through

@@ -45,6 +45,8 @@ UAL_KEYS: dict[str, dict[str, str]] = {
         "operationproperties": "OperationProperties", "folders": "Folders", "timegenerated": DROP,
         "actoripaddress": "ActorIpAddress", "target": "Target", "client_ipaddress": DROP, "officeid": DROP,
         "affecteditems": "AffectedItems", "folder": "Folder", "destfolder": "DestFolder",
+        "applicationid": "ApplicationId", "extendedproperties": "ExtendedProperties",
+        "deviceproperties": "DeviceProperties",
     },
     "AppAccessContext": {"aadsessionid": "AADSessionId", "uniquetokenid": "UniqueTokenId",
                          "issuedattime": "IssuedAtTime", "clientappid": "ClientAppId"},
@@ -52,6 +54,8 @@ UAL_KEYS: dict[str, dict[str, str]] = {
     "Folders[]": {"path": "Path", "folderitems": "FolderItems"},
     "Folders[].FolderItems[]": {"internetmessageid": "InternetMessageId"},
     "Target[]": {"id": "ID"},
+    "ExtendedProperties[]": {"name": "Name", "value": "Value", "key": DROP},
+    "DeviceProperties[]": {"name": "Name", "value": "Value", "key": DROP},
     "Folder": {"path": "Path"},
     "DestFolder": {"path": "Path"},
     "AffectedItems[]": {"internetmessageid": "InternetMessageId", "parentfolder": "ParentFolder"},
@@ -188,9 +192,9 @@ UAL_TEXT = ["CreationTime", "Id", "Operation", "UserId", "ResultStatus", "UserKe
             "ClientIPAddress", "ClientIP", "ClientInfoString", "UserAgent", "SessionId", "MailboxOwnerUPN",
             "MailboxGuid", "Workload", "ObjectId", "ItemName", "ActorIpAddress", "AppAccessContext.AADSessionId",
             "AppAccessContext.UniqueTokenId", "AppAccessContext.IssuedAtTime", "AppAccessContext.ClientAppId",
-            "Folder.Path", "DestFolder.Path"]
+            "Folder.Path", "DestFolder.Path", "ApplicationId"]
 UAL_OTHER = ["OperationCount", "AppAccessContext", "OperationProperties", "Folders", "Target", "AffectedItems",
-             "Folder", "DestFolder"]
+             "Folder", "DestFolder", "ExtendedProperties", "DeviceProperties"]
 UAL = _Paths(UAL_TEXT + UAL_OTHER)
 
 
@@ -215,6 +219,7 @@ def purview_stage2(table: str, carry: bool = False) -> str:
     v = p.v
     props, folders, targets = p.raw("OperationProperties"), p.raw("Folders"), p.raw("Target")
     affected = p.raw("AffectedItems")
+    extended, device = p.raw("ExtendedProperties"), p.raw("DeviceProperties")
 
     def fallback(inner: str, outer: str) -> str:  # unwrap_audit_record: the CSV column fills an empty field
         return f"CASE WHEN {_nonempty(v(inner))} THEN {v(inner)} ELSE nullif({outer}, '') END"
@@ -230,6 +235,10 @@ def purview_stage2(table: str, carry: bool = False) -> str:
         *(p.is_(n, "VARCHAR") for n in UAL_TEXT), p.int_ok("OperationCount"),
         p.is_("AppAccessContext", "OBJECT"), p.is_("OperationProperties", "ARRAY"), p.is_("Folders", "ARRAY"),
         each(props, "$[*]", "OBJECT"), each(props, "$[*].Name", *text), each(props, "$[*].Value", *text),
+        # Entra logons (UserLoggedIn / UserLoginFailed): {Name, Value} lists, as mappers.logon_property reads them
+        *(check for ref in (extended, device) for check in (
+            _is(ref, "ARRAY"), each(ref, "$[*]", "OBJECT"), each(ref, "$[*].Name", *text),
+            each(ref, "$[*].Value", *text))),
         each(folders, "$[*]", "OBJECT"), each(folders, "$[*].Path", *text),
         each(folders, "$[*].FolderItems", "NULL", "ARRAY"),
         p.is_("Target", "ARRAY"), each(targets, "$[*]", "OBJECT"), each(targets, "$[*].ID", *text),
@@ -248,8 +257,8 @@ def purview_stage2(table: str, carry: bool = False) -> str:
                    f"coalesce(json_extract_string({affected}, '$[*].ParentFolder.Path'), []))")
     user = fallback("UserId", "outer_user")
 
-    def prop(name: str) -> str:
-        return (f"list_filter(json_extract({props}, '$[*]'), lambda e: lower(e ->> '$.Name') = '{name.lower()}')[1]"
+    def prop(name: str, where: str = props) -> str:
+        return (f"list_filter(json_extract({where}, '$[*]'), lambda e: lower(e ->> '$.Name') = '{name.lower()}')[1]"
                 " ->> '$.Value'")
 
     def keys(path: str) -> str:  # the key lists of the objects at a wildcard path
@@ -260,7 +269,8 @@ SELECT {'raw, nkeys,' if carry else ''}
   hash(kh, json_keys({p.raw('AppAccessContext')}), {keys(props + ", '$[*]'")}, {keys(folders + ", '$[*]'")},
        {keys(folders + ", '$[*].FolderItems[*]'")}, {keys(targets + ", '$[*]'")},
        json_keys({p.raw('Folder')}), json_keys({p.raw('DestFolder')}), {keys(affected + ", '$[*]'")},
-       {keys(affected + ", '$[*].ParentFolder'")}) AS kh,
+       {keys(affected + ", '$[*].ParentFolder'")}, {keys(extended + ", '$[*]'")},
+       {keys(device + ", '$[*]'")}) AS kh,
   ({ok}) AS ok,
   {fallback("CreationTime", "CreationDate")} AS time,
   {fallback("Operation", "outer_operation")} AS operation,
@@ -269,12 +279,14 @@ SELECT {'raw, nkeys,' if carry else ''}
   {v('UserKey')} AS user_key,
   CASE WHEN {_nonempty(v('MailboxOwnerUPN'))} THEN {v('MailboxOwnerUPN')}
        WHEN {v('Workload')} = 'Exchange' AND {_nonempty(v('MailboxGuid'))} THEN {user} END AS mailbox,
-  {v('AppId')} AS app_id,
+  CASE WHEN {_nonempty(v('AppId'))} THEN {v('AppId')} ELSE {v('ApplicationId')} END AS app_id,
   CASE WHEN {_nonempty(v('ClientAppId'))} THEN {v('ClientAppId')} ELSE {v('AppAccessContext.ClientAppId')} END
     AS client_app_id,
   coalesce(nullif({v('ClientIPAddress')}, ''), nullif({v('ClientIP')}, ''), nullif({v('ActorIpAddress')}, '')) AS ip,
-  coalesce(nullif({v('ClientInfoString')}, ''), nullif({v('UserAgent')}, '')) AS user_agent,
-  {v('AppAccessContext.AADSessionId')} AS session_id, {v('AppAccessContext.UniqueTokenId')} AS token_id,
+  coalesce(nullif({v('ClientInfoString')}, ''), nullif({v('UserAgent')}, ''), {prop('UserAgent', extended)})
+    AS user_agent,
+  CASE WHEN {_nonempty(v('AppAccessContext.AADSessionId'))} THEN {v('AppAccessContext.AADSessionId')}
+       ELSE {prop('SessionId', device)} END AS session_id, {v('AppAccessContext.UniqueTokenId')} AS token_id,
   {v('AppAccessContext.IssuedAtTime')} AS token_issued_at,
   {v('SessionId')} AS exchange_session_id,
   {prop('MailAccessType')} AS mail_access_type,

@@ -20,9 +20,9 @@ from ir_toolkit.sources import fastjson, fastmap, fastpath
 from ir_toolkit.sources.batch import BATCH, Batch, Prepare, build_batch
 from ir_toolkit.sources.fields import normalise_keys
 from ir_toolkit.sources.mappers import LA_TABLES, classify
-from ir_toolkit.sources.reader import READERS, CountingReader, Opened, csv_header, open_text, probe, read_records
+from ir_toolkit.sources.reader import CountingReader, Opened, csv_header, open_text, probe, read_records
 
-__all__ = ["BATCH", "FORMATS", "Batch", "Format", "Sample", "detect", "sample"]
+__all__ = ["BATCH", "EMPTY", "FORMATS", "Batch", "Format", "Sample", "detect", "sample"]
 
 SAMPLE = 20
 
@@ -92,7 +92,7 @@ class Format:
         return sample.opened.container in self.containers and self.test(sample)
 
     def parse(self, path: Path, opened: Opened, *, evidence: str = "", batch_size: int = BATCH,
-              dayfirst: bool = False, counter: CountingReader | None = None,
+              dayfirst: bool | None = False, counter: CountingReader | None = None,
               fast: bool | None = None) -> Iterator[Batch]:
         """Stream the file as batches of canonical events; never raises on bad records.
 
@@ -132,11 +132,11 @@ class Format:
         if counter is not None:  # DuckDB read the file itself
             counter.count = path.stat().st_size
 
-    def _per_record(self, path: Path, opened: Opened, evidence: str, batch_size: int, dayfirst: bool,
+    def _per_record(self, path: Path, opened: Opened, evidence: str, batch_size: int, dayfirst: bool | None,
                     counter: CountingReader | None, hint: str, skip: int) -> Iterator[Batch]:
         """Batches through the per-record readers, after the first ``skip`` records."""
         with open_text(path, opened, counter) as fh:
-            stream = read_records(fh, opened.container)
+            stream = read_records(fh, opened.container, opened.delimiter)
             if skip:
                 stream = itertools.dropwhile(lambda item: item[0] <= skip, stream)
             while True:
@@ -158,6 +158,12 @@ _LA_NAMES = {*LA_TABLES, "auditlogs", "officeactivity"}
 def _la(sample: Sample) -> bool:
     return any("timegenerated" in r or str(r.get("type", "")).lower() in _LA_NAMES
                for r in sample.records)
+
+
+def _kql_projection(sample: Sample) -> bool:
+    """A KQL result whose TimeGenerated and Type were projected away: its rows are still sign-ins,
+    directory audits or unified audit log records (issue 15)."""
+    return any(_mostly(sample, family) for family in ("signin", "directory_audit", "ual"))
 
 
 def _odata(sample: Sample, *names: str) -> bool:
@@ -256,7 +262,7 @@ FORMATS: dict[str, Format] = {
                "AADNonInteractiveUserSignInLogs, AADServicePrincipalSignInLogs, AADManagedIdentitySignInLogs, "
                "AuditLogs, OfficeActivity, MicrosoftGraphActivityLogs, AADProvisioningLogs, AADRiskyUsers, "
                "AADUserRiskEvents, and Defender tables streamed to Sentinel (CloudAppEvents ...)", ("csv",),
-               lambda s: any(c in s.header for c in ("timegenerated", "tenantid")) or _la(s)),
+               lambda s: any(c in s.header for c in ("timegenerated", "tenantid")) or _la(s) or _kql_projection(s)),
         Format("log-analytics-json", "Log Analytics / Sentinel table export or query result as JSON "
                "(same tables as log-analytics-csv), including the query API's {\"tables\": [{\"columns\", \"rows\"}]} "
                "body", ("json", "jsonl"), lambda s: _la(s)),
@@ -290,9 +296,10 @@ def sample(path: Path) -> Sample:
     opened, head = probe(path)
     s = Sample(opened, head)
     if opened.container == "csv":
-        s.header = [normalise_keys({h: None}).popitem()[0] for h in csv_header(head.lstrip("\ufeff"))]
+        s.header = [normalise_keys({h: None}).popitem()[0]
+                    for h in csv_header(head.lstrip("\ufeff"), opened.delimiter)]
     with open_text(path, opened) as fh:
-        for _, rec in itertools.islice(READERS[opened.container](fh), SAMPLE):
+        for _, rec in itertools.islice(read_records(fh, opened.container, opened.delimiter), SAMPLE):
             if isinstance(rec, dict):
                 s.records.append(normalise_keys(rec))
     return s
@@ -301,3 +308,9 @@ def sample(path: Path) -> Sample:
 def detect(s: Sample) -> Format | None:
     """The first registered format whose sniff accepts the sample, or None."""
     return next((f for f in FORMATS.values() if f.sniff(s)), None)
+
+
+# an empty query result ([], {"value": []}, a header-only CSV ...) that no format claims: accepted with
+# 0 records (ir_toolkit.sources.filechecks.is_empty_result decides; never chosen by detect)
+EMPTY = Format("empty", "an empty query result: [], {\"value\": []}, a CSV header without rows",
+               ("json", "jsonl", "csv"), lambda s: False)

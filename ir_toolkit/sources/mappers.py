@@ -40,6 +40,7 @@ from ir_toolkit.sources.fields import (
     sub,
     text,
 )
+from ir_toolkit.sources.record_time import with_record_time
 from ir_toolkit.sources.transforms import LA_TABLES, country
 
 __all__ = ["LA_TABLES", "MAPPERS", "UNWRAP", "RecordError", "classify", "country", "unwrap", "unwrap_audit_record"]
@@ -118,6 +119,7 @@ def map_directory_audit(r: dict[str, Any]) -> Row:
         "app_id": lower(app.get("appid")),
         "app_name": text(app.get("displayname")),
         "ip": ip(text(user.get("ipaddress"))),
+        "user_agent": text(name_value(r.get("additionaldetails"), "User-Agent")),
         "target": target,
         "record_id": text(r.get("id")),
     }
@@ -212,12 +214,14 @@ def map_ual(rs: list[dict[str, Any]]) -> Columns:
         "user": [lower(v) for v in col(rs, "userid")],
         "user_id": [k if isinstance(k, str) and _GUID.match(k) else None for k in col(rs, "userkey")],
         "mailbox": mailbox,
-        "app_id": col(rs, "appid"),
+        "app_id": col(rs, "appid", "applicationid"),  # ApplicationId: UserLoggedIn / UserLoginFailed
         "client_app_id": [first(r, "clientappid") or field(c, "ClientAppId", "clientAppId")
                           for r, c in zip(rs, ctx, strict=True)],
         "ip": [ip(text(v)) for v in col(rs, "clientipaddress", "clientip", "client_ipaddress", "actoripaddress")],
-        "user_agent": col(rs, "clientinfostring", "useragent"),
-        "session_id": [field(c, "AADSessionId", "aadSessionId") for c in ctx],
+        "user_agent": [first(r, "clientinfostring", "useragent") or logon_property(r, "extendedproperties", "UserAgent")
+                       for r in rs],
+        "session_id": [field(c, "AADSessionId", "aadSessionId") or logon_property(r, "deviceproperties", "SessionId")
+                       for r, c in zip(rs, ctx, strict=True)],
         "token_id": [field(c, "UniqueTokenId", "uniqueTokenId") for c in ctx],
         "token_issued_at": [field(c, "IssuedAtTime", "issuedAtTime") for c in ctx],
         "exchange_session_id": col(rs, "sessionid"),
@@ -234,6 +238,20 @@ def map_ual(rs: list[dict[str, Any]]) -> Columns:
         "target": [None if m else _ual_target(r, (op or "").lower()) for r, m, op in zip(rs, mail, ops, strict=True)],
         "record_id": col(rs, "id", "officeid"),
     }
+
+
+def logon_property(r: dict[str, Any], key: str, name: str) -> Any:
+    """One entry of an Entra logon record's ``ExtendedProperties`` / ``DeviceProperties`` list.
+
+    UserLoggedIn / UserLoginFailed (AzureActiveDirectoryStsLogon) carry the browser's User-Agent
+    in ``ExtendedProperties`` and the Entra session (the one an inbox rule made from that logon
+    names as ``AppAccessContext.AADSessionId``) in ``DeviceProperties`` as ``{Name, Value}`` entries.
+    """
+    entries = r.get(key)
+    return name_value(entries, name) if entries is not None else None
+
+
+EXCEL_CELL_LIMIT = 32_767  # characters Excel keeps in one cell
 
 
 _AUDIT_FALLBACKS = (("creationtime", ("creationdate", "createddatetime")), ("operation", ("operation", "operations")),
@@ -253,6 +271,9 @@ def unwrap_audit_record(r: dict[str, Any]) -> dict[str, Any]:
         try:
             data = loads(data)
         except ValueError as exc:
+            if len(data) == EXCEL_CELL_LIMIT:  # a Purview CSV re-saved by Excel cuts long cells there
+                raise RecordError(f"AuditData cut at {EXCEL_CELL_LIMIT} characters (Excel's cell limit: the file "
+                                  "was re-saved by Excel; import the original export)") from None
             raise RecordError(f"AuditData is not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise RecordError("AuditData is not a JSON object")
@@ -280,6 +301,8 @@ MAPPERS: dict[str, Callable[[list[dict[str, Any]]], Columns]] = {
     "ual": map_ual,
     **{name: m for name, m in FIELD_MAPS.items() if m.unwrap is None},  # generated from maps/*.yaml
 }
+# every family's missing time falls back to the record's own (tenant snapshot objects may have none)
+MAPPERS.update({name: with_record_time(m) for name, m in MAPPERS.items() if name != "directory_object"})
 UNWRAP: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {
     "audit_record": ("ual", unwrap_audit_record),
 }

@@ -28,6 +28,7 @@ from typing import IO, Any
 
 from ir_toolkit.sources import limits
 from ir_toolkit.sources.csvstream import read_csv
+from ir_toolkit.sources.excel import csv_delimiter, is_sep_line
 from ir_toolkit.sources.gzipstream import SafeGzip
 from ir_toolkit.sources.jsonstream import CHUNK, read_json, read_jsonl
 from ir_toolkit.sources.rawtext import ESCAPE, Broken, TextInfo
@@ -46,6 +47,7 @@ class Opened:
     container: str  # "json", "jsonl" or "csv"
     gzip: bool
     encoding: str
+    delimiter: str = ","  # CSV field separator (Excel re-saves: ";" or tab, see ir_toolkit.sources.excel)
 
 
 class CountingReader(io.RawIOBase):
@@ -158,7 +160,7 @@ def probe(path: Path) -> tuple[Opened, str]:
     elif any(_is_object(ln) for ln in lines[1:5]):  # JSON lines whose first line is damaged
         container = "jsonl"
     else:
-        container = "csv"
+        return Opened("csv", compressed, enc, csv_delimiter(stripped)), stripped
     return Opened(container, compressed, enc), stripped
 
 
@@ -169,10 +171,12 @@ def _is_object(line: str) -> bool:
         return False
 
 
-def csv_header(head: str) -> list[str]:
-    """The header row of a CSV file from its first characters."""
+def csv_header(head: str, delimiter: str = ",") -> list[str]:
+    """The header row of a CSV file from its first characters (after an Excel ``sep=X`` line)."""
     try:
-        return next(csv.reader(io.StringIO(head)))
+        rows = csv.reader(io.StringIO(head), delimiter=delimiter)
+        header = next(rows)
+        return next(rows) if is_sep_line(header) else header
     except (StopIteration, csv.Error):
         return []
 
@@ -180,7 +184,7 @@ def csv_header(head: str) -> list[str]:
 READERS = {"json": read_json, "jsonl": read_jsonl, "csv": read_csv}
 
 
-def read_records(fh: IO[str], container: str) -> Iterator[tuple[int, Any]]:
+def read_records(fh: IO[str], container: str, delimiter: str = ",") -> Iterator[tuple[int, Any]]:
     """The records of an open file; a file that stops being readable (a cut or corrupt gzip stream,
     a disk error) ends with one Broken record saying why: everything before the break is kept.
 
@@ -190,7 +194,7 @@ def read_records(fh: IO[str], container: str) -> Iterator[tuple[int, Any]]:
     n = 0
     last: tuple[int, Broken] | None = None
     try:
-        for n, rec in READERS[container](fh):
+        for n, rec in read_csv(fh, delimiter) if container == "csv" else READERS[container](fh):
             if last is not None:
                 yield last
                 last = None
