@@ -130,6 +130,8 @@ def parse_text(value: str) -> Any:
         return loads(text)
     except ValueError:
         pass
+    except RecursionError:  # nested deeper than the decoder goes: the depth limit quarantines the record
+        return None
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
