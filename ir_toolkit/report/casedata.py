@@ -170,17 +170,26 @@ def messages_accessed(events: pd.DataFrame, mailboxes: list[str]) -> pd.DataFram
     """Distinct InternetMessageIds named by MailItemsAccessed Bind records, per mailbox.
 
     Returns:
-        Columns mailbox, message_id, first, last, binds.
+        Columns mailbox, message_id, folder (the folders of the records naming it, joined), first, last, binds.
     """
-    cols = ["mailbox", "message_id", "first", "last", "binds"]
+    cols = ["mailbox", "message_id", "folder", "first", "last", "binds"]
     binds = events[(events["source"] == "mail_access") & events["mailbox"].isin(mailboxes)]
     binds = binds[binds["mail_access_type"].fillna("").str.lower().eq("bind")]
     if binds.empty:
         return pd.DataFrame(columns=cols)
-    exploded = binds[["mailbox", "time", "message_ids"]].explode("message_ids").dropna(subset=["message_ids"])
-    out = exploded.groupby(["mailbox", "message_ids"]).agg(first=("time", "min"), last=("time", "max"),
-                                                            binds=("time", "size")).reset_index()
+    frame = binds[["mailbox", "time", "message_ids"]].copy()
+    frame["folder"] = binds["folders"].map(_joined) if "folders" in binds else ""
+    exploded = frame.explode("message_ids").dropna(subset=["message_ids"])
+    out = exploded.groupby(["mailbox", "message_ids"]).agg(
+        folder=("folder", lambda s: ", ".join(sorted({f for v in s for f in str(v).split(", ") if f}))),
+        first=("time", "min"), last=("time", "max"), binds=("time", "size")).reset_index()
     return out.rename(columns={"message_ids": "message_id"})[cols]
+
+
+def _joined(value: Any) -> str:
+    if value is None or isinstance(value, float):
+        return ""
+    return ", ".join(str(v) for v in list(value) if v is not None)
 
 
 def empty_events() -> pd.DataFrame:

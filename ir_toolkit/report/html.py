@@ -33,8 +33,9 @@ from ir_toolkit.report import evidence as holdings
 from ir_toolkit.report.coverage import coverage_figure
 from ir_toolkit.report.display import count, fmt, png_uri, table
 from ir_toolkit.report.headline import headline
-from ir_toolkit.report.redact import Redactor, for_case
-from ir_toolkit.timeutil import now_utc
+from ir_toolkit.report.redact import Redactor, case_key, for_case
+from ir_toolkit.textsafe import csv_safe_column
+from ir_toolkit.timeutil import iso, now_utc
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +77,15 @@ def _figures(events: pd.DataFrame, actor: pd.DataFrame, findings: pd.DataFrame, 
                      "events of that source.", lambda: coverage_figure(events, tz=tz)))
     out: list[dict[str, Any]] = []
     for group, title, caption, draw in specs:
-        fig: dict[str, Any] = {"group": group, "title": title, "caption": caption, "src": None, "note": None}
+        fig: dict[str, Any] = {"group": group, "title": title, "caption": caption, "src": None, "note": None,
+                               "alt": title}
         if draw is None:
             fig["note"] = "not drawn: no actor activity has been identified in this case yet"
         else:
             try:
-                fig["src"] = png_uri(draw())
+                texts: list[str] = []
+                fig["src"] = png_uri(draw(), texts)
+                fig["alt"] = f"{title}. Text in the figure: " + "; ".join(texts)
             except Exception as exc:  # noqa: BLE001 - one figure failing must not lose the report
                 log.warning("figure %r failed: %s: %s", title, exc.__class__.__name__, exc)
                 fig["note"] = f"could not be drawn ({exc.__class__.__name__})"
@@ -154,10 +158,35 @@ def _evidence_refs(case: Case, findings: pd.DataFrame) -> dict[str, list[str]]:
             for fid, refs in wanted.items()}
 
 
+def _boxes(scope: dict[str, Any] | None) -> list[str]:
+    return [str(b.get("upn")) for b in (scope or {}).get("compromised_mailboxes", []) if b.get("upn")]
+
+
+def write_messages(case: Case, messages: pd.DataFrame) -> Path:
+    """Write CASE/reports/messages.csv: every message the actor opened, with the pseudonym redacted reports show.
+
+    Columns mailbox, InternetMessageId, folder, first_access, last_access (ISO UTC), binds, pseudonym
+    (the ``msg-...`` local part a redacted report gives the id). Cells are neutralised for spreadsheets.
+    The file stays in the case with the redaction key: it is how the case holder resolves a pseudonym.
+    """
+    path = case.reports_dir / "messages.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    red = Redactor(case_key(case))
+    out = pd.DataFrame({
+        "mailbox": messages["mailbox"], "InternetMessageId": messages["message_id"], "folder": messages["folder"],
+        "first_access": [iso(t) for t in messages["first"]], "last_access": [iso(t) for t in messages["last"]],
+        "binds": messages["binds"],
+        "pseudonym": [red.message_id(str(m)).strip("<>").split("@")[0] for m in messages["message_id"]],
+    }).sort_values(["mailbox", "first_access", "InternetMessageId"])
+    for col in out.columns:
+        out[col] = csv_safe_column(out[col])
+    out.to_csv(path, index=False)
+    return path
+
+
 def _messages(actor: pd.DataFrame, scope: dict[str, Any], tz: str, text: Callable[[str], str]) -> dict[str, Any]:
     """The messages the actor opened in the compromised mailboxes (first MESSAGE_ROWS rows)."""
-    boxes = [b.get("upn") for b in scope.get("compromised_mailboxes", []) if b.get("upn")]
-    msgs = casedata.messages_accessed(actor, boxes).sort_values(["mailbox", "first"])
+    msgs = casedata.messages_accessed(actor, _boxes(scope)).sort_values(["mailbox", "first"])
     return {"messages": table(msgs.head(MESSAGE_ROWS), ["mailbox", "message_id", "first", "last", "binds"], tz, text),
             "messages_more": max(0, len(msgs) - MESSAGE_ROWS)}
 
@@ -205,8 +234,11 @@ def build_context(case: Case, redact: bool = False, tz: str = "UTC",
     """Everything the template shows, as display strings and data URIs."""
     findings = casedata.load_findings(case)
     scope = casedata.load_scope(case)
-    actor_ips = {a.get("ip") for a in (scope or {}).get("actor_ips", [])} | set(findings["ip"].dropna())
-    redactor: Redactor | None = for_case(case, networks, actor_ips=actor_ips) if redact else None
+    # the actor's entities stay readable: the scope's addresses, applications and user agents, nothing else
+    actor_ips = {str(a.get("ip")) for a in (scope or {}).get("actor_ips", []) if a.get("ip")}
+    keep = {str(a.get(k)) for a in (scope or {}).get("actor_apps", []) for k in ("app_id", "name") if a.get(k)}
+    keep |= {str(u) for u in (scope or {}).get("actor_user_agents", []) or [] if u}
+    redactor: Redactor | None = for_case(case, networks, actor_ips=actor_ips, keep=keep) if redact else None
     text: Callable[[str], str] = redactor.text if redactor else (lambda s: s)
     cov = casedata.coverage(case)
     events = case.read_events(columns=FIGURE_COLUMNS) if case.events.sources() else \
@@ -214,6 +246,7 @@ def build_context(case: Case, redact: bool = False, tz: str = "UTC",
     actor = casedata.actor_events(events, findings, scope)
     refs = _evidence_refs(case, findings) if not findings.empty else {}
     profile = holdings.case_profile(case, scope)
+    write_messages(case, casedata.messages_accessed(actor, _boxes(scope)))
     if redactor is not None:
         events, actor, findings = redactor.frame(events), redactor.frame(actor), redactor.frame(findings)
         scope = redactor.obj(scope)
