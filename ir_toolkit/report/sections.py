@@ -227,7 +227,7 @@ def message_appendix(messages: pd.DataFrame, tz: str, text: Text) -> list[dict[s
         One entry per mailbox: mailbox, count and days (each: day, folders, ids). The times, last
         access and bind counts of every message are in CASE/reports/messages.csv.
     """
-    out = []
+    out: list[dict[str, Any]] = []
     if messages.empty:
         return out
     frame = messages.assign(day=[fmt(t, tz)[:10] for t in messages["first"]])
