@@ -151,14 +151,15 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from ir_toolkit.case import Case
-    from ir_toolkit.playbook import load_playbook, parse_assignments, run_playbook
+    from ir_toolkit.playbook import load_playbook, notebooks_out, parse_assignments, run_playbook
 
     playbook = load_playbook(args.playbook)
     params = parse_assignments(playbook, args.params)
     case = Case.open(args.case, writable=True)
     report = run_playbook(playbook, case, params, progress=args.progress)
+    out = notebooks_out(case, bool(params.get("redact")))
     sys.stdout.write(f"playbook {playbook.id}: {len(playbook.notebooks)} notebook(s) executed into "
-                     f"{case.reports_dir / 'notebooks'}\nreport written: {report}\n")
+                     f"{out}\nreport written: {report}\n")
     return 0
 
 

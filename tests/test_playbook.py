@@ -118,12 +118,23 @@ def test_token_forgery_playbook_runs_every_notebook_and_writes_the_report(tmp_pa
 
 
 @pytest.mark.slow
-def test_single_mailbox_playbook_reuses_the_notebooks_redacted(tmp_path: Path) -> None:
+def test_single_mailbox_playbook_reports_that_mailbox_only(tmp_path: Path) -> None:
     case = rc.build(tmp_path / "case")
     report = run_playbook("single-mailbox", case, {"mailbox": rc.UPN})
-    assert rc.UPN not in report.read_text(encoding="utf-8")  # this template redacts by default
-    executed = sorted(p.name for p in (case.root / "reports" / "notebooks").glob("*.ipynb"))
+    page = report.read_text(encoding="utf-8")
+    assert rc.UPN in page  # the mailbox under review is the subject: named
+    assert 'id="subject"' in page and "The rest of the tenant appears only as counts" in page
+    # no other mailbox's (or person's) real name anywhere in what the playbook writes beside the report
+    others = (rc.UPN2, "megan", "bowen", "adele vance", rc.TENANT_EGRESS, *rc.INTERNAL_IPS)
+    written = [p for p in (case.root / "reports").rglob("*") if p.is_file()]
+    assert report in written
+    for path in written:
+        text = path.read_text(encoding="utf-8", errors="replace").lower()
+        assert [o for o in others if o.lower() in text] == [], path.name
+    # the executed notebooks hold real names: never beside the shareable report
+    executed = sorted(p.name for p in (case.root / "work" / "notebooks").glob("*.ipynb"))
     assert executed == ["01-setup-case.ipynb", "02-triage.ipynb", "03-timeline.ipynb", "05-scope-report.ipynb"]
+    assert not (case.root / "reports" / "notebooks").exists()
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])

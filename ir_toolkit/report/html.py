@@ -205,19 +205,30 @@ def _custody(case: Case, tz: str, text: Callable[[str], str]) -> dict[str, Any]:
 
 
 def build_context(case: Case, redact: bool = False, tz: str = "UTC", networks: Iterable[str] = (),
-                  classification: str = "") -> dict[str, Any]:
-    """Everything the template shows, as display strings and data URIs."""
+                  classification: str = "", mailbox: str = "") -> dict[str, Any]:
+    """Everything the template shows, as display strings and data URIs.
+
+    With ``mailbox`` the report is about that mailbox only: its own access, messages and findings,
+    the rest of the tenant as counts; redaction spares the mailbox's own address (it is the subject).
+    """
     findings = casedata.load_findings(case)
     scope = casedata.load_scope(case)
+    subject = mailbox.strip().lower()
+    others: dict[str, int] = {}
+    if subject:
+        findings, scope, others = _about_mailbox(findings, scope, subject)
     # the actor's entities stay readable: the scope's addresses, applications and user agents, nothing else
     actor_ips = {str(a.get("ip")) for a in (scope or {}).get("actor_ips", []) if a.get("ip")}
     keep = {str(a.get(k)) for a in (scope or {}).get("actor_apps", []) for k in ("app_id", "name") if a.get(k)}
     keep |= {str(u) for u in (scope or {}).get("actor_user_agents", []) or [] if u}
-    redactor: Redactor | None = for_case(case, networks, actor_ips=actor_ips, keep=keep) if redact else None
+    redactor: Redactor | None = for_case(case, networks, actor_ips=actor_ips, keep=keep,
+                                         spare=[subject] if subject else []) if redact else None
     text: Callable[[str], str] = redactor.text if redactor else (lambda s: s)
     cov = casedata.coverage(case)
     events = case.read_events(columns=FIGURE_COLUMNS) if case.events.sources() else \
         casedata.empty_events()[FIGURE_COLUMNS]
+    if subject:
+        events = casedata.in_window(events, mailbox=subject)
     # the actor's events: the scope's addresses and the tokens and sessions of confirmed and likely findings only
     actor = casedata.actor_events(events, findings[findings["verdict"].isin(("confirmed", "likely"))], scope)
     refs = _evidence_refs(case, findings) if not findings.empty else {}
@@ -234,7 +245,9 @@ def build_context(case: Case, redact: bool = False, tz: str = "UTC", networks: I
     scope = scope or {}
     lead = headline(scope or None, profile, tz)
     return {
-        "title": text(f"Incident report: {case.manifest['case']} ({case.tenant})"),
+        "title": text(f"Incident report: {case.manifest['case']} ({case.tenant})"
+                      + (f", mailbox {subject}" if subject else "")),
+        "subject": text(subject), "others": others,
         "case": text(str(case.manifest["case"])), "tenant": text(case.tenant), "cloud": case.cloud,
         "generated": fmt(now_utc(), tz), "tz": tz, "tool": f"ir_toolkit {__version__}", "redacted": redact,
         "classification": classification, "classification_css": css_text(classification),
@@ -271,6 +284,25 @@ def build_context(case: Case, redact: bool = False, tz: str = "UTC", networks: I
     }
 
 
+def _about_mailbox(findings: pd.DataFrame, scope: dict[str, Any] | None,
+                   subject: str) -> tuple[pd.DataFrame, dict[str, Any] | None, dict[str, int]]:
+    """Findings and scope narrowed to one mailbox, and what the rest of the tenant holds, as counts."""
+    mine = (findings["mailbox"].fillna("").str.lower() == subject) \
+        | (findings["user"].fillna("").str.lower() == subject)
+    rest = findings[~mine]
+    others = {"findings": int(rest["verdict"].isin(sections.FINDING_VERDICTS).sum()),
+              "mailboxes": int(rest["mailbox"].dropna().nunique())}
+    if scope is None:
+        return findings[mine], None, others
+    boxes = scope.get("compromised_mailboxes") or []
+    others["compromised"] = sum(1 for b in boxes if str(b.get("upn", "")).lower() != subject)
+    narrowed = {**scope, "compromised_mailboxes": [b for b in boxes if str(b.get("upn", "")).lower() == subject],
+                "throttled_mailboxes": [t for t in scope.get("throttled_mailboxes") or []
+                                        if str(t.get("upn", "")).lower() == subject],
+                "cover_up": [c for c in scope.get("cover_up") or [] if str(c.get("mailbox", "")).lower() == subject]}
+    return findings[mine], narrowed, others
+
+
 def css_text(value: str, limit: int = 120) -> str:
     """``value`` reduced to characters that are safe inside a CSS string in a <style> element.
 
@@ -303,7 +335,8 @@ def render_html(context: dict[str, Any]) -> str:
 
 
 def render_report(case: Case | str | Path, out: str | Path | None = None, redact: bool = False,
-                  tz: str = "UTC", networks: Iterable[str] = (), classification: str = "") -> Path:
+                  tz: str = "UTC", networks: Iterable[str] = (), classification: str = "",
+                  mailbox: str = "") -> Path:
     """Write the self-contained HTML report.
 
     Args:
@@ -314,14 +347,17 @@ def render_report(case: Case | str | Path, out: str | Path | None = None, redact
         networks: Extra internal networks (CIDR) to pseudonymise with ``redact``.
         classification: A classification line printed at the top of the report and of every printed
             page (e.g. "TLP:AMBER - privileged and confidential").
+        mailbox: Report about this mailbox only (the single-mailbox playbook): the rest of the tenant
+            appears as counts, and redaction leaves this mailbox's address readable.
 
     Returns:
         The path of the written report.
     """
     case = case if isinstance(case, Case) else Case.open(case)
     path = Path(out) if out else case.reports_dir / "report.html"
-    html = render_html(build_context(case, redact=redact, tz=tz, networks=networks, classification=classification))
+    html = render_html(build_context(case, redact=redact, tz=tz, networks=networks, classification=classification,
+                                     mailbox=mailbox))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(html, encoding="utf-8")
-    case.log_action("report.render", path=str(path), redacted=redact, tz=tz)
+    case.log_action("report.render", path=str(path), redacted=redact, tz=tz, mailbox=mailbox or None)
     return path

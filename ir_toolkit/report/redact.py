@@ -110,6 +110,8 @@ class Redactor:
         examiners: The examiners' ``user@host`` names of the custody log.
         case_root: The case folder: absolute paths inside it are shown as ``CASE/...``.
         keep: Exact strings left as they are (the actor's applications and user agents).
+        spare: Addresses left readable wherever they appear (the mailbox under review in a single-mailbox
+            report: it is the subject), their domain included.
     """
 
     def __init__(self, key: bytes, domains: Iterable[str] = (), names: Iterable[str] = (),
@@ -117,7 +119,8 @@ class Redactor:
                  keep_ips: Iterable[str] | None = None, people: Iterable[tuple[str, str, str]] = (),
                  objects: Iterable[str] = (),
                  local_parts: Iterable[str] = (), orgs: Iterable[str] = (), tenant_ids: Iterable[str] = (),
-                 examiners: Iterable[str] = (), case_root: str | None = None, keep: Iterable[str] = ()) -> None:
+                 examiners: Iterable[str] = (), case_root: str | None = None, keep: Iterable[str] = (),
+                 spare: Iterable[str] = ()) -> None:
         self._key = key
         self._addresses = {self._normal_ip(a) for a in addresses if a}
         self._keep_ips = None if keep_ips is None else {self._normal_ip(a) for a in keep_ips if a}
@@ -145,6 +148,13 @@ class Redactor:
                                        + r")\\[A-Za-z0-9._$-]{1,64}", re.IGNORECASE) if netbios else None)
         self._root = case_root.rstrip("/\\") if case_root else None
         self._keep = {k for k in keep if k}
+        spared = sorted({a.lower() for a in spare if a and "@" in a}, key=len, reverse=True)
+        self._spare_re = re.compile("|".join(re.escape(a) for a in spared), re.IGNORECASE) if spared else None
+        self._spare_mark = f"\x00spared-{self._digest('spare', 'mark')}-"
+        self._spare_back = re.compile(re.escape(self._spare_mark) + r"(\d{1,4})\x00")
+        for address in spared:
+            self._locals.pop(address.split("@")[0], None)
+        self._local_re = word_pattern(self._locals, r"(?<![\w.%+-])", r"(?![\w-])")
 
     # ----- pseudonyms ---------------------------------------------------------------------
     def _digest(self, kind: str, value: str, size: int = 8) -> str:
@@ -235,6 +245,18 @@ class Redactor:
         """Redact every identity found in a string (idempotent: pseudonyms are left as they are)."""
         if not value or value in self._keep:
             return value
+        if self._spare_re is not None:  # set the subject aside, redact the rest, put it back as it was
+            found: list[str] = []
+
+            def aside(m: re.Match[str]) -> str:
+                found.append(m.group(0))
+                return f"{self._spare_mark}{len(found) - 1}\x00"
+
+            held = self._redact(self._spare_re.sub(aside, value))
+            return self._spare_back.sub(lambda m: found[int(m.group(1))], held)
+        return self._redact(value)
+
+    def _redact(self, value: str) -> str:
         out = MESSAGE_ID.sub(self._message_sub, value) if "@" in value else value
         out = EMAIL.sub(self._email_sub, out) if ("@" in out or "%" in out) else out
         if self._account_re is not None and "\\" in out:
@@ -298,18 +320,19 @@ class Redactor:
 
 
 def for_case(case: Case, networks: Iterable[str] = (), actor_ips: Iterable[str] = (),
-             keep: Iterable[str] = ()) -> Redactor:
+             keep: Iterable[str] = (), spare: Iterable[str] = ()) -> Redactor:
     """A Redactor for ``case``: its key and everything it names (:func:`ir_toolkit.report.identities.collect`).
 
     Every IP address except ``actor_ips`` (the scope's actor addresses: what a recipient acts on)
     is pseudonymised: private ranges, the tenant's offices, its users' homes and phones. The
     case may list extra items in case.json under ``redaction``: ``domains``, ``names``,
     ``organisations`` and ``internal_networks`` (CIDR strings, shown as ``internal-...``).
-    ``keep`` are exact strings left readable (the actor's applications and user agents).
+    ``keep`` are exact strings left readable (the actor's applications and user agents); ``spare`` are
+    addresses left readable wherever they appear (the mailbox a single-mailbox report is about).
     """
     extra = case.manifest.get("redaction", {}).get("internal_networks", [])
     ids = identities.collect(case)
     return Redactor(case_key(case), domains=ids.domains, names=(), networks=[*extra, *networks],
                     keep_ips=actor_ips, people=ids.people, objects=ids.objects, local_parts=ids.upns, orgs=ids.orgs,
                     tenant_ids=ids.tenant_ids, examiners=ids.examiners, case_root=str(case.root.resolve()),
-                    keep=keep)
+                    keep=keep, spare=spare)
