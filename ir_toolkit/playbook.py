@@ -37,6 +37,8 @@ from ir_toolkit.timeutil import iso, parse_time
 log = logging.getLogger(__name__)
 
 KERNEL_NAME = "ir-toolkit-python"
+#: Exceptions that stop a notebook on bad input (ir_toolkit.errors.UserError and its kinds).
+USER_ERRORS = {"UserError", "BadInput", "CaseError", "InputFormatError"}
 TYPES = ("str", "int", "float", "bool", "datetime", "choice", "list")
 _TRUE, _FALSE = {"true", "yes", "1", "on"}, {"false", "no", "0", "off", ""}
 
@@ -314,6 +316,8 @@ def run_playbook(playbook: Playbook | str | Path, case: Case | str | Path, param
     if failure is not None:
         name, cell, ename, message = failure
         case.log_action("playbook.fail", playbook=pb.id, notebook=name, cell=cell, error=ename)
+        if ename in USER_ERRORS:  # the notebook stopped on bad input (a missing import path): exit 2
+            raise UserError(f"playbook {pb.id}: {message}")
         raise PlaybookFailed(f"playbook {pb.id}: {message}")
     report = case.reports_dir / "report.html"
     if not report.exists() or report.stat().st_mtime < started:

@@ -253,22 +253,3 @@ def actor_folders(actor: pd.DataFrame) -> pd.DataFrame:
     out = rows.groupby(["mailbox", "folders"]).agg(events=("time", "size"), first=("time", "min"),
                                                    last=("time", "max")).reset_index()
     return out.rename(columns={"folders": "folder"})[cols]
-
-
-def start_notebook(case_path: str, tenant: str = "", tz: str = "UTC") -> tuple[Case, str]:
-    """The notebooks' setup: quiet logging, readable tables, open the case and show whose it is.
-
-    Returns:
-        ``(case, tenant)``: the tenant parameter, or the case's own when it is empty.
-    """
-    import warnings
-
-    from IPython.display import Markdown, display
-
-    logging.basicConfig(level=logging.WARNING)
-    warnings.filterwarnings("ignore", message="IProgress not found")  # progress bars fall back to text
-    pd.set_option("display.max_colwidth", 80)
-    case = Case.open(case_path)
-    tenant = tenant or case.tenant
-    display(Markdown(f"Case **{case.manifest['case']}**, tenant **{tenant}**, times shown in **{tz}**."))
-    return case, tenant
