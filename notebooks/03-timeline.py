@@ -106,5 +106,5 @@ elif len(actor):
     show(plots.actor_swimlane(actor, tz=tz))
     show(plots.hour_of_week(events, actor, tz=tz))
     boxes = set(actor["mailbox"].dropna())
-    show(plots.mailbox_activity(events[events["mailbox"].isin(boxes)], findings=findings, tz=tz))
+    show(plots.mailbox_activity(events[events["mailbox"].isin(boxes)], tz=tz, actor=actor))
     show(plots.items_per_day(actor[actor["source"] == "mail_access"], tz=tz))
