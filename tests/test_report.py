@@ -190,6 +190,10 @@ def test_case_data_for_the_notebooks(case: Case) -> None:
     scope = casedata.load_scope(case)
     actor = casedata.actor_events(events, findings, scope)
     assert sorted(actor["record_id"]) == ["ma-1", "ma-2"]
+    # a benign (or possible, unverifiable) finding's token is not the actor's
+    benign = pd.concat([findings, findings.assign(finding_id="b1", verdict="benign", token_id="tok-issued-1",
+                                                  session_id="sess-a")], ignore_index=True)
+    assert sorted(casedata.actor_events(events, benign, scope)["record_id"]) == ["ma-1", "ma-2"]
     msgs = casedata.messages_accessed(actor, [rc.UPN])
     assert sorted(msgs["message_id"]) == [f"<m1@{rc.TENANT}>", "<m2@example.org>", "<m3@example.org>"]
     assert casedata.actor_user_agents(actor)["events"].tolist() == [2]

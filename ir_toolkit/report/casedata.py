@@ -146,8 +146,13 @@ def gaps(case: Case, window_start: str | None = None) -> list[str]:
     return notes
 
 
+#: Verdicts whose tokens and sessions are the actor's (possible, unverifiable and benign ones are not).
+ACTOR_VERDICTS = ("confirmed", "likely")
+
+
 def actor_events(events: pd.DataFrame, findings: pd.DataFrame, scope: dict[str, Any] | None) -> pd.DataFrame:
-    """The events tied to the actor: its addresses (scope), tokens and sessions (findings).
+    """The events tied to the actor: its addresses (scope), and the tokens and sessions of confirmed
+    and likely findings (:data:`ACTOR_VERDICTS`; never those of possible, unverifiable or benign ones).
 
     Args:
         events: Canonical events.
@@ -157,11 +162,12 @@ def actor_events(events: pd.DataFrame, findings: pd.DataFrame, scope: dict[str, 
     Returns:
         The subset of ``events`` (same columns).
     """
+    strong = findings[findings["verdict"].isin(ACTOR_VERDICTS)] if "verdict" in findings else findings
     ips = {a.get("ip") for a in (scope or {}).get("actor_ips", []) if a.get("ip")}
-    tokens = set(findings["token_id"].dropna()) if "token_id" in findings else set()
-    sessions = set(findings["session_id"].dropna()) if "session_id" in findings else set()
-    if not findings.empty and "ip" in findings and not ips:
-        ips = set(findings["ip"].dropna())
+    tokens = set(strong["token_id"].dropna()) if "token_id" in strong else set()
+    sessions = set(strong["session_id"].dropna()) if "session_id" in strong else set()
+    if not strong.empty and "ip" in strong and not ips:
+        ips = set(strong["ip"].dropna())
     mask = events["ip"].isin(ips) | events["token_id"].isin(tokens) | events["session_id"].isin(sessions)
     return events[mask.fillna(False).astype(bool)]
 

@@ -230,7 +230,7 @@ def build_context(case: Case, redact: bool = False, tz: str = "UTC", networks: I
     if subject:
         events = casedata.in_window(events, mailbox=subject)
     # the actor's events: the scope's addresses and the tokens and sessions of confirmed and likely findings only
-    actor = casedata.actor_events(events, findings[findings["verdict"].isin(("confirmed", "likely"))], scope)
+    actor = casedata.actor_events(events, findings, scope)
     refs = _evidence_refs(case, findings) if not findings.empty else {}
     profile = holdings.case_profile(case, scope)
     messages = casedata.messages_accessed(actor, _boxes(scope))
