@@ -119,6 +119,12 @@ def test_cli_report_redact_and_out(case: Case, tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert str(out) in r.stdout and out.exists()
     assert rc.UPN not in out.read_text(encoding="utf-8")
+    # the classification line: escaped in the page, reduced to safe characters in the @page margin rule
+    r = cli("report", case.root, "--out", out, "--classification", 'TLP:RED "</style><b>x</b>')
+    assert r.returncode == 0, r.stderr
+    page = out.read_text(encoding="utf-8")
+    assert '<p class="classification" id="classification">TLP:RED &#34;&lt;/style&gt;&lt;b&gt;x&lt;/b&gt;</p>' in page
+    assert 'content: "TLP:RED /stylebx/b";' in page and page.count("</style>") == 1
     bad = cli("report", case.root, "--tz", "Mars/Olympus")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "time zone" in bad.stderr
     missing = cli("report", tmp_path / "nope")
