@@ -221,8 +221,10 @@ def build_context(case: Case, redact: bool = False, tz: str = "UTC", networks: I
     actor_ips = {str(a.get("ip")) for a in (scope or {}).get("actor_ips", []) if a.get("ip")}
     keep = {str(a.get(k)) for a in (scope or {}).get("actor_apps", []) for k in ("app_id", "name") if a.get(k)}
     keep |= {str(u) for u in (scope or {}).get("actor_user_agents", []) or [] if u}
+    people = identities.directory(case)
+    spare = [subject, *identities.names_of(case, subject)] if subject else []
     redactor: Redactor | None = for_case(case, networks, actor_ips=actor_ips, keep=keep,
-                                         spare=[subject] if subject else []) if redact else None
+                                         spare=spare) if redact else None
     text: Callable[[str], str] = redactor.text if redactor else (lambda s: s)
     cov = casedata.coverage(case)
     events = case.read_events(columns=FIGURE_COLUMNS) if case.events.sources() else \
@@ -235,7 +237,6 @@ def build_context(case: Case, redact: bool = False, tz: str = "UTC", networks: I
     profile = holdings.case_profile(case, scope)
     messages = casedata.messages_accessed(actor, _boxes(scope))
     write_messages(case, messages)
-    people = identities.directory(case)
     if redactor is not None:
         events, actor, findings = redactor.frame(events), redactor.frame(actor), redactor.frame(findings)
         messages, people = redactor.frame(messages), redactor.frame(people)
@@ -296,7 +297,10 @@ def _about_mailbox(findings: pd.DataFrame, scope: dict[str, Any] | None,
         return findings[mine], None, others
     boxes = scope.get("compromised_mailboxes") or []
     others["compromised"] = sum(1 for b in boxes if str(b.get("upn", "")).lower() != subject)
-    narrowed = {**scope, "compromised_mailboxes": [b for b in boxes if str(b.get("upn", "")).lower() == subject],
+    mine_box = [b for b in boxes if str(b.get("upn", "")).lower() == subject]
+    window = {"first_malicious": mine_box[0].get("first"), "last_malicious": mine_box[0].get("last")} if mine_box \
+        else {}  # this mailbox's own period, not the tenant's
+    narrowed = {**scope, "compromised_mailboxes": mine_box, "window": window,
                 "throttled_mailboxes": [t for t in scope.get("throttled_mailboxes") or []
                                         if str(t.get("upn", "")).lower() == subject],
                 "cover_up": [c for c in scope.get("cover_up") or [] if str(c.get("mailbox", "")).lower() == subject]}

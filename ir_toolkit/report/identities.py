@@ -40,13 +40,26 @@ class Identities:
     examiners: set[str] = field(default_factory=set)
 
 
-def _extract(case: Case, fields: tuple[str, ...], like: str) -> set[str]:
-    """Distinct string values of the raw JSON ``fields`` in records whose raw contains ``like``."""
+def _extract(case: Case, fields: tuple[str, ...], like: str, user: str | None = None) -> set[str]:
+    """Distinct string values of the raw JSON ``fields`` in records whose raw contains ``like``
+    (and, with ``user``, whose user is that UPN)."""
     con = case.duckdb()
     pattern = '"(?:' + "|".join(fields) + r')"\s*:\s*"((?:[^"\\]|\\.)*)"'
-    rows = con.execute("SELECT DISTINCT unnest(regexp_extract_all(raw, ?, 1)) FROM events WHERE raw LIKE ?",
-                       [pattern, f"%{like}%"]).fetchall()
+    where, params = "raw LIKE ?", [pattern, f"%{like}%"]
+    if user is not None:
+        where, params = where + " AND lower(user) = ?", [*params, user.lower()]
+    rows = con.execute(f"SELECT DISTINCT unnest(regexp_extract_all(raw, ?, 1)) FROM events WHERE {where}",
+                       params).fetchall()
     return {json.loads(f'"{r[0]}"') for r in rows if r[0]}
+
+
+def names_of(case: Case, upn: str) -> set[str]:
+    """The display names a person goes by in the case: the directory's and their own sign-ins'."""
+    people = directory(case)
+    found = {str(n) for n in people.loc[people["upn"] == upn.lower(), "display_name"].dropna()}
+    if case.events.sources():
+        found |= _extract(case, PERSON_FIELDS, "isplayName", user=upn)
+    return found
 
 
 def directory(case: Case) -> pd.DataFrame:

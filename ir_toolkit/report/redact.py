@@ -110,8 +110,8 @@ class Redactor:
         examiners: The examiners' ``user@host`` names of the custody log.
         case_root: The case folder: absolute paths inside it are shown as ``CASE/...``.
         keep: Exact strings left as they are (the actor's applications and user agents).
-        spare: Addresses left readable wherever they appear (the mailbox under review in a single-mailbox
-            report: it is the subject), their domain included.
+        spare: Addresses and names left readable wherever they appear (the mailbox under review in a
+            single-mailbox report and its owner's name: they are the subject), their domain included.
     """
 
     def __init__(self, key: bytes, domains: Iterable[str] = (), names: Iterable[str] = (),
@@ -148,12 +148,13 @@ class Redactor:
                                        + r")\\[A-Za-z0-9._$-]{1,64}", re.IGNORECASE) if netbios else None)
         self._root = case_root.rstrip("/\\") if case_root else None
         self._keep = {k for k in keep if k}
-        spared = sorted({a.lower() for a in spare if a and "@" in a}, key=len, reverse=True)
+        spared = sorted({a.lower() for a in spare if a and len(a) >= 3}, key=len, reverse=True)
         self._spare_re = re.compile("|".join(re.escape(a) for a in spared), re.IGNORECASE) if spared else None
         self._spare_mark = f"\x00spared-{self._digest('spare', 'mark')}-"
         self._spare_back = re.compile(re.escape(self._spare_mark) + r"(\d{1,4})\x00")
         for address in spared:
-            self._locals.pop(address.split("@")[0], None)
+            if "@" in address:
+                self._locals.pop(address.split("@")[0], None)
         self._local_re = word_pattern(self._locals, r"(?<![\w.%+-])", r"(?![\w-])")
 
     # ----- pseudonyms ---------------------------------------------------------------------
