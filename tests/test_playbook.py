@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -129,6 +130,13 @@ def test_token_forgery_playbook_runs_every_notebook_and_writes_the_report(tmp_pa
               if "text/html" in o.get("data", {})]
     assert tables and "2023-06-05 04:00:00+02:00" in tables[0]  # the actor's events come first
     assert not any("+00:00" in t for t in tables)
+    # explanations whole; identifiers shortened in their column, in full at the end
+    triage_nb = nbformat.read(executed / "02-triage.ipynb", as_version=4)
+    triage_html = "".join(o["data"]["text/html"] for c in triage_nb.cells for o in c.get("outputs", [])
+                          if "text/html" in o.get("data", {}))
+    explanations = sorted(re.findall(r"<td>([^<]*issued[^<]*)</td>", triage_html), key=len)
+    assert explanations and len(explanations[-1]) > 150 and explanations[-1].endswith(".")  # never cut at 80
+    assert "<th>token_id (full)</th>" in tables[0] and "<td>tok-forg…</td>" in tables[0]
     graph_nb = (executed / "04-actor-graph.ipynb").read_text(encoding="utf-8")
     assert f"Seed(s): `{rc.ACTOR_IP}`; 1 hop(s)" in graph_nb and "1 node(s) excluded" in graph_nb
     assert "CEST" in report.read_text(encoding="utf-8")

@@ -15,6 +15,27 @@ import pandas as pd
 from ir_toolkit.case import Case
 from ir_toolkit.errors import UserError
 
+#: Columns of identifiers a reader compares by their start: shortened in tables, the full value at the end.
+ID_COLUMNS = ("token_id", "session_id", "exchange_session_id", "record_id", "sha256", "finding_id",
+              "client_app_id", "app_id", "resource_id", "user_id")
+SHORT_ID = 8
+
+
+def readable(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` whose long identifiers (:data:`ID_COLUMNS`) are shortened to their first
+    characters, each such column repeated in full at the end (``token_id (full)``), so the columns a
+    reader scans stay narrow and nothing is lost. Text such as explanations is never cut."""
+    wide = [c for c in frame.columns if c in ID_COLUMNS and frame[c].dtype == object
+            and frame[c].map(lambda v: isinstance(v, str) and len(v) > SHORT_ID + 2).any()]
+    if not wide:
+        return frame
+    out = frame.copy()
+    for col in wide:
+        out[f"{col} (full)"] = frame[col]
+        out[col] = frame[col].map(lambda v: v[:SHORT_ID] + "…" if isinstance(v, str) and len(v) > SHORT_ID + 2
+                                  else v)
+    return out
+
 
 def check_tz_name(tz: str) -> None:
     """Raise BadInput (one line) when ``tz`` is not an IANA time zone name."""
@@ -70,7 +91,8 @@ def check_paths(paths: list[str]) -> list[str]:
 def start_notebook(case_path: str, tenant: str = "", tz: str = "UTC") -> tuple[Case, str]:
     """The notebooks' setup: quiet logging, readable tables in ``tz``, open the case and show whose it is.
 
-    Every DataFrame the notebook displays afterwards shows its times in ``tz`` (:func:`local_times`).
+    Every DataFrame the notebook displays afterwards shows its times in ``tz`` (:func:`local_times`),
+    its text whole and its long identifiers shortened with the full value at the end (:func:`readable`).
 
     Returns:
         ``(case, tenant)``: the tenant parameter, or the case's own when it is empty.
@@ -82,13 +104,14 @@ def start_notebook(case_path: str, tenant: str = "", tz: str = "UTC") -> tuple[C
 
     logging.basicConfig(level=logging.WARNING)
     warnings.filterwarnings("ignore", message="IProgress not found")  # progress bars fall back to text
-    pd.set_option("display.max_colwidth", 80)
+    pd.set_option("display.max_colwidth", None)  # explanations are read whole, never cut
     check_tz_name(tz)
     shell = get_ipython()
     if shell is not None:
         formatters = shell.display_formatter.formatters
-        formatters["text/html"].for_type(pd.DataFrame, lambda f: local_times(f, tz).to_html(max_rows=60))
-        formatters["text/plain"].for_type(pd.DataFrame, lambda f, p, cycle: p.text(repr(local_times(f, tz))))
+        formatters["text/html"].for_type(pd.DataFrame, lambda f: readable(local_times(f, tz)).to_html(max_rows=60))
+        formatters["text/plain"].for_type(pd.DataFrame,
+                                          lambda f, p, cycle: p.text(repr(readable(local_times(f, tz)))))
     case = Case.open(case_path)
     tenant = tenant or case.tenant
     display(Markdown(f"Case **{case.manifest['case']}**, tenant **{tenant}**, times shown in **{tz}**."))
