@@ -148,8 +148,9 @@ def key_events(scope: dict[str, Any], findings: pd.DataFrame, tz: str, text: Tex
     for b in _boxes(scope):
         add(b.get("first"), f"First actor access to {b.get('upn')} ({b.get('confidence')})")
     for c in scope.get("cover_up") or []:
-        add(c.get("first"), f"{c.get('operation')} in {c.get('mailbox')} ({len(c.get('items') or [])} item(s), "
-                            f"{c.get('verdict')})")
+        items = len(c.get("items") or [])
+        add(c.get("first"), f"{c.get('operation')} in {c.get('mailbox')} ("
+                            + (f"{items} item(s), " if items else "") + f"{c.get('verdict')})")
     strong = findings[findings["verdict"].isin(("confirmed", "likely"))] if len(findings) else findings
     for det in ("hiding-inbox-rule", "persistence-cover", "indicator-match"):
         rows = strong[strong["detection"] == det] if len(strong) else strong
