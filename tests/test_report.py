@@ -68,6 +68,11 @@ def test_report_content_summary_findings_evidence_custody(case: Case) -> None:
     assert "An actor read mail in 1 mailbox(es) with access tokens the tenant never issued" in text
     assert "3 distinct message(s) named by the actor" in text
     assert "1 finding(s) (confirmed 1, likely 0, possible 0)" in text
+    # key events, dated in the display zone; what to do now with the retention deadlines
+    assert f"2023-06-05 04:00:00 CEST First actor activity (from {rc.ACTOR_IP})" in " ".join(text.split())
+    assert f"First actor access to {rc.UPN} (confirmed)" in text and "Last actor activity seen" in text
+    assert "Revoke the sessions and refresh tokens of the 1 mailbox owner(s)" in text
+    assert re.search(r"signin_interactive\s+held\s+30\s+2023-07-05 04:00:00 CEST\s+aged out", text)
     # times shown in the display zone: 02:00 UTC is 04:00 in Berlin (CEST)
     assert "2023-06-05 04:00:00 CEST" in text
     # evidence references resolve record ids to the evidence file and line
