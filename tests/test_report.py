@@ -216,3 +216,18 @@ def test_case_data_for_the_notebooks(case: Case) -> None:
     deadlines = casedata.retention_deadlines("2023-06-05T02:00:00Z")
     assert deadlines.iloc[0]["ages_out"] == pd.Timestamp("2023-07-05T02:00:00Z")
     assert casedata.retention_deadlines(None).empty
+
+
+def test_weak_results_are_capped_per_detection_strong_ones_never(case: Case) -> None:
+    from ir_toolkit.report import sections
+
+    base = casedata.load_findings(case).iloc[0].to_dict()
+    n = sections.WEAK_ROWS + 5
+    rows = [{**base, "finding_id": f"f{i}", "verdict": v, "first": pd.Timestamp("2023-06-01", tz="UTC")
+             + pd.Timedelta(hours=i)} for v in ("possible", "confirmed") for i in range(n)]
+    frame = conform(pd.DataFrame(rows), FINDING_COLUMNS)
+    groups = {g["verdict"]: g for g in sections.finding_groups(frame, {}, sections.FINDING_VERDICTS, "UTC",
+                                                                 lambda s: s)}
+    assert groups["confirmed"]["count"] == n and len(groups["confirmed"]["table"]["rows"]) == n
+    assert groups["possible"]["count"] == n and len(groups["possible"]["table"]["rows"]) == sections.WEAK_ROWS
+    assert groups["possible"]["more"] == 5

@@ -24,6 +24,10 @@ VERDICT_ORDER = {v: i for i, v in enumerate((*FINDING_VERDICTS, *APPENDIX_VERDIC
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "informational": 4}
 BODY_REFS = 1  # evidence references shown per finding (the rest counted)
 KEY_EVENTS = 14
+#: Rows shown per detection of the weak verdicts (possible; unverifiable and benign in the appendix): the
+#: earliest first, the rest counted (all are in CASE/findings.json). Confirmed and likely are never cut.
+WEAK_ROWS = 30
+WEAK_VERDICTS = ("possible", "unverifiable", "benign")
 FINDING_COLUMNS = ["first", "last", "mailbox", "ip", "events", "explanation", "evidence"]
 APPENDIX_COLUMNS = ["first", "mailbox", "ip", "events", "explanation", "evidence"]
 
@@ -72,12 +76,16 @@ def finding_groups(findings: pd.DataFrame, refs: dict[str, list[str]], verdicts:
             rows = part[(part["detection"] == detection) & (part["verdict"] == verdict)].sort_values("first")
             if rows.empty:
                 continue
+            total = len(rows)
+            if verdict in WEAK_VERDICTS:
+                rows = rows.head(WEAK_ROWS)
             shown = rows.assign(evidence=[
                 "; ".join(refs.get(fid, [])[:BODY_REFS])
                 + (f" (+{count(ev) - BODY_REFS} more)" if count(ev) > BODY_REFS else "")
                 for fid, ev in zip(rows["finding_id"], rows["evidence"], strict=True)])
             groups.append({"id": f"findings-{detection}-{verdict}", "detection": text(str(detection)),
-                           "title": text(str(rows["title"].iloc[0])), "verdict": verdict, "count": len(rows),
+                           "title": text(str(rows["title"].iloc[0])), "verdict": verdict, "count": total,
+                           "more": total - len(rows),
                            "severity": str(rows["severity"].iloc[0]),
                            "table": table(shown, columns, tz, text)})
     return groups
