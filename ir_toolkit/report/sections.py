@@ -24,6 +24,7 @@ VERDICT_ORDER = {v: i for i, v in enumerate((*FINDING_VERDICTS, *APPENDIX_VERDIC
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "informational": 4}
 BODY_REFS = 1  # evidence references shown per finding (the rest counted)
 KEY_EVENTS = 14
+ANSWER_MAILBOXES = 10  # mailboxes named on the first page (strongest first); the rest in the details
 #: Rows shown per detection of the weak verdicts (possible; unverifiable and benign in the appendix): the
 #: earliest first, the rest counted (all are in CASE/findings.json). Confirmed and likely are never cut.
 WEAK_ROWS = 30
@@ -130,7 +131,8 @@ def answer(scope: dict[str, Any], findings: pd.DataFrame, profile: dict[str, Any
         "not findings and are listed in Appendix B.")
     cannot = [text(str(s)) for s in (profile or {}).get("cannot_prove") or []]
     return {
-        "headline": text(headline), "what": text(what), "mailboxes": listed,
+        "headline": text(headline), "what": text(what), "mailboxes": listed[:ANSWER_MAILBOXES],
+        "mailboxes_more": max(0, len(listed) - ANSWER_MAILBOXES),
         "messages": int(len(messages)), "when_first": fmt(window.get("first_malicious"), tz),
         "when_last": fmt(window.get("last_malicious"), tz), "strength": strength,
         "confirmed_means": "Confirmed: the mailbox was read with a token that no sign-in issued while every sign-in "
