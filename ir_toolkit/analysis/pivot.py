@@ -20,7 +20,12 @@ An entity is specific to the actor when nothing legitimate in the tenant uses it
   the sign-ins cannot tell, one a mailbox's established clients read it from (its access
   history) is not the actor's own;
 * a token or session id some sign-in issued is legitimate by definition, and so is an Exchange
-  session (SessionId) that carried such a token.
+  session (SessionId) that carried such a token;
+* a token, session or Exchange session also used from an address legitimate use vouches for (the
+  user's sign-ins, a tenant address, the mailbox's own access history) is the owner's, not the actor's;
+* an address such an owner's token or session was used from is shared infrastructure (a traveller
+  on the VPN exit the actor also uses, whose session also reads the mailbox from the office): it
+  marks events only through other actor-specific evidence, as any shared address.
 
 The logic is SQL over the pack's helper views (``signins``, ``access_judged``,
 ``issued_tokens``, ``issued_sessions``), so it runs on any engine.
@@ -55,6 +60,9 @@ EXPRESSIONS = {
     "user_agent": "user_agent",
 }
 
+# How access_judged names addresses legitimate use vouches for (not Microsoft infrastructure: the
+# actor's own REST records may show a front-end address too).
+VOUCHED_ADDRESSES = "('sign-ins', 'tenant address', 'mailbox history', 'tenant address (mailbox history)')"
 # Where legitimate use of an entity shows: (kind, value expression over alias t, FROM, WHERE).
 LEGIT_SOURCES = (
     ("ip", "t.ip", "signins t", "t.result = 'success'"),
@@ -70,6 +78,12 @@ LEGIT_SOURCES = (
     ("token", "t.token_id", "issued_tokens t", None),
     ("session", "t.session_id", "issued_sessions t", None),
     ("exchange_session", "t.exchange_session_id", "issued_access t", None),
+    *((kind, f"t.{column}", "access_judged t", f"t.address_known_from IN {VOUCHED_ADDRESSES}")
+      for kind, column in (("token", "token_id"), ("session", "session_id"),
+                           ("exchange_session", "exchange_session_id"))),
+    *(("ip", "t.ip", f"access_judged t JOIN (SELECT DISTINCT {column} AS id FROM access_judged WHERE {column} IS NOT "
+       f"NULL AND address_known_from IN {VOUCHED_ADDRESSES}) v ON v.id = t.{column}", None)
+      for column in ("token_id", "session_id")),
 )
 
 
@@ -85,6 +99,15 @@ def _legit_sql() -> str:
         parts.append(f"SELECT c.kind, c.value FROM {source} JOIN pivot_candidates c "
                      f"ON c.kind = '{kind}' AND c.value = {expr}{cond}")
     return "SELECT DISTINCT kind, value FROM (" + " UNION ALL ".join(parts) + ") l"
+
+
+def _legitimate(engine: Engine, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The (kind, value) pairs of ``pairs`` that legitimate use shares (one probe per legitimate source)."""
+    if not pairs:
+        return set()
+    engine.register("pivot_candidates", pd.DataFrame(pairs, columns=["kind", "value"]).astype("str"))
+    rows = engine.run_sql(_legit_sql())
+    return {(str(k), str(v)) for k, v in zip(rows["kind"], rows["value"], strict=True)}
 
 
 def _entity_rows_sql() -> str:
@@ -165,12 +188,7 @@ def follow_pivots(engine: Engine, seeds: set[str], max_rounds: int = 10,
             break
         engine.register("pivot_marked", pd.DataFrame({"record_id": pd.Series(sorted(new_ids), dtype="str")}))
         cands = sorted(_pairs(engine.run_sql(_marked_rows_sql())) - judged)
-        if cands:
-            engine.register("pivot_candidates", pd.DataFrame(cands, columns=["kind", "value"]).astype("str"))
-            legit_rows = engine.run_sql(_legit_sql())
-            legit = {(str(k), str(v)) for k, v in zip(legit_rows["kind"], legit_rows["value"], strict=True)}
-        else:
-            legit = set()
+        legit = _legitimate(engine, cands)
         judged |= set(cands)
         shared |= legit | {c for c in cands if c[0] in skip}
         fresh = [c for c in cands if c not in legit and c[0] not in skip and c not in followed]
