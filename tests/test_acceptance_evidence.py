@@ -117,7 +117,7 @@ def test_an_actor_token_issued_in_a_hole_is_unverifiable_not_forged(tenants: Ten
     assert any(pd.Timestamp(p["start"]) <= issued <= pd.Timestamp(p["end"]) for p in periods)
 
 
-@pytest.mark.parametrize("tenant", ["seed-558+shared-vpn", "seed-558+frontend-ips"])
+@pytest.mark.parametrize("tenant", ["seed-558+shared-vpn", "seed-42+shared-vpn+frontend-ips"])
 @pytest.mark.parametrize("name", ["full", "audit-log-only", "drop-signin_noninteractive"])
 def test_shared_and_microsoft_addresses(tenants: Tenants, tmp_path: Path, tenant: str, name: str) -> None:
     _, base, key = tenants.get(tenant)

@@ -27,6 +27,12 @@ An entity is specific to the actor when nothing legitimate in the tenant uses it
   on the VPN exit the actor also uses, whose session also reads the mailbox from the office): it
   marks events only through other actor-specific evidence, as any shared address.
 
+An address also marks no event that nothing else ties to the actor and that the mailbox's own
+established client made (an application that read it during the baseline); pivoting from likely
+(unproven) evidence, it marks only events of an application the actor was seen using. Where the
+sign-ins cannot tell a VPN exit the actor shares with a traveller, the traveller's own mail client
+on it is the traveller's.
+
 The logic is SQL over the pack's helper views (``signins``, ``access_judged``,
 ``issued_tokens``, ``issued_sessions``), so it runs on any engine.
 """
@@ -110,6 +116,34 @@ def _legitimate(engine: Engine, pairs: list[tuple[str, str]]) -> set[tuple[str, 
     return {(str(k), str(v)) for k, v in zip(rows["kind"], rows["value"], strict=True)}
 
 
+def _address_only(engine: Engine, hits: pd.DataFrame, actor_apps: set[str] | None) -> set[str]:
+    """record_ids of ``hits`` that their address alone reached and that are not the actor's for it.
+
+    Such an event is left unmarked when the mailbox's established client made it (an application that read
+    the mailbox during the baseline) or, with ``actor_apps``, when no event of the actor so far used its
+    application.
+
+    Args:
+        engine: A prepared engine (``established_apps`` exists).
+        hits: Rows of :func:`_touched_sql` (record_id and the followed entity of each kind).
+        actor_apps: Applications (lower-case ids) of the actor's marked events, or None not to require one.
+    """
+    others = [k for k in KINDS if k != "ip"]
+    only_ip = hits.loc[hits["ip"].notna() & hits[others].isna().all(axis=1), "record_id"].astype(str)
+    if only_ip.empty:
+        return set()
+    engine.register("pivot_marked", pd.DataFrame({"record_id": pd.Series(sorted(set(only_ip)), dtype="str")}))
+    rows = engine.run_sql(
+        "SELECT x.record_id, lower(coalesce(x.client_app_id, x.app_id)) AS app, "
+        "CASE WHEN e.app IS NULL THEN 0 ELSE 1 END AS established FROM events x "
+        "JOIN pivot_marked m ON m.record_id = x.record_id "
+        "LEFT JOIN established_apps e ON e.mailbox = x.mailbox AND e.app = lower(coalesce(x.client_app_id, x.app_id))")
+    drop = rows["established"] == 1
+    if actor_apps is not None:
+        drop |= ~rows["app"].isin(actor_apps)
+    return set(rows.loc[drop, "record_id"].astype(str))
+
+
 def _entity_rows_sql() -> str:
     """record_id and the entity of each kind (NULL when empty) of every event."""
     cols = ", ".join(f"CASE WHEN {e} <> '' THEN {e} END AS {k}" for k, e in EXPRESSIONS.items())
@@ -160,7 +194,7 @@ class PivotResult:
 
 
 def follow_pivots(engine: Engine, seeds: set[str], max_rounds: int = 10,
-                  follow: frozenset[str] | None = None) -> PivotResult:
+                  follow: frozenset[str] | None = None, corroborate: bool = False) -> PivotResult:
     """Mark every event the actor-specific entities of ``seeds`` touched, to a fixed point.
 
     Each round reads the entities of the events marked in the previous round (one scan joined on
@@ -173,6 +207,8 @@ def follow_pivots(engine: Engine, seeds: set[str], max_rounds: int = 10,
         seeds: record_ids of confirmed actor events.
         max_rounds: Safety bound on the number of rounds.
         follow: Entity kinds that may be followed (default: every kind but NEVER_FOLLOWED).
+        corroborate: An event reached by its address alone must also use an application the actor's marked
+            events use (for pivots from likely, unproven evidence).
     """
     skip = NEVER_FOLLOWED | (frozenset(KINDS) - follow if follow is not None else frozenset())
     marked = {s for s in seeds if s}
@@ -182,12 +218,15 @@ def follow_pivots(engine: Engine, seeds: set[str], max_rounds: int = 10,
     followed: set[tuple[str, str]] = set()
     shared: set[tuple[str, str]] = set()
     judged: set[tuple[str, str]] = set()
+    actor_apps: set[str] = set()
     new_ids = set(marked)
     for round_no in range(1, max_rounds + 1):
         if not new_ids:
             break
         engine.register("pivot_marked", pd.DataFrame({"record_id": pd.Series(sorted(new_ids), dtype="str")}))
-        cands = sorted(_pairs(engine.run_sql(_marked_rows_sql())) - judged)
+        pairs = _pairs(engine.run_sql(_marked_rows_sql()))
+        actor_apps |= {v for k, v in pairs if k == "app"}
+        cands = sorted(pairs - judged)
         legit = _legitimate(engine, cands)
         judged |= set(cands)
         shared |= legit | {c for c in cands if c[0] in skip}
@@ -197,6 +236,11 @@ def follow_pivots(engine: Engine, seeds: set[str], max_rounds: int = 10,
         followed |= set(fresh)
         engine.register("pivot_entities", pd.DataFrame(fresh, columns=["kind", "value"]).astype("str"))
         hits = engine.run_sql(_touched_sql())
+        owners = _address_only(engine, hits, actor_apps if corroborate else None)
+        if owners:
+            hits = hits[~hits["record_id"].astype(str).isin(owners)]
+            log.info("pivot round %d: %d events on a followed address not the actor's (their own client)",
+                     round_no, len(owners))
         before = len(marked)
         touched = set(hits["record_id"].astype(str))
         new_ids = touched - marked

@@ -217,7 +217,8 @@ def scope(case: Case | str | Path, findings: pd.DataFrame | None = None, write: 
     piv = follow_pivots(prep.engine, seeds)
     likely_ids = {str(r) for ev in findings[findings["verdict"] == "likely"]["evidence"]
                   for r in (list(ev) if ev is not None else [])} - piv.record_ids
-    lpiv = follow_pivots(prep.engine, likely_ids & _judged_likely(prep), follow=LIKELY_FOLLOWED)
+    lpiv = follow_pivots(prep.engine, likely_ids & _judged_likely(prep), follow=LIKELY_FOLLOWED,
+                         corroborate=True)
     fetched = _events(prep, {"actor": piv.record_ids, "likely": lpiv.record_ids - piv.record_ids})
     actor = fetched["actor"]
     actor = actor[actor["source"] != "token"]  # judged tokens are evidence, not activity in the logs
