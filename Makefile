@@ -38,9 +38,11 @@ lint: $(STAMP_TEST)
 	$(VENV)/bin/ruff check ir_toolkit tests bench
 	$(VENV)/bin/mypy
 
+# JupyterLab opens at the project root (notebooks/, playbooks/, docs/ side by side); as root (a container,
+# a forensic VM) it needs --allow-root, added only then.
 lab: $(STAMP_RUN)
 	$(PIP) install -q -e '.[lab]'
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" $(if $(filter 0,$(shell id -u)),--allow-root)
 
 bench: $(STAMP_TEST)
 	$(PY) -m bench

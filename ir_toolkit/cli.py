@@ -152,13 +152,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     from ir_toolkit.case import Case
     from ir_toolkit.report.html import render_report
 
-    path = render_report(Case.open(args.case, writable=True), out=args.out, redact=args.redact, tz=args.tz)
+    path = render_report(Case.open(args.case, writable=True), out=args.out, redact=args.redact, tz=args.tz,
+                         classification=args.classification or "")
     sys.stdout.write(f"report written: {path}\n")
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ir_toolkit.playbook import load_playbook, parse_assignments, run_playbook
+    from ir_toolkit.playbook import load_playbook, notebooks_out, parse_assignments, run_playbook
 
     playbook = load_playbook(args.playbook)
     params = parse_assignments(playbook, args.params)  # before the case layer is imported
@@ -166,8 +167,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     case = Case.open(args.case, writable=True)
     report = run_playbook(playbook, case, params, progress=args.progress)
+    out = notebooks_out(case, bool(params.get("redact")))
     sys.stdout.write(f"playbook {playbook.id}: {len(playbook.notebooks)} notebook(s) executed into "
-                     f"{case.reports_dir / 'notebooks'}\nreport written: {report}\n")
+                     f"{out}\nreport written: {report}\n")
     return 0
 
 
@@ -194,6 +196,8 @@ def _add_report_run_demo(sub: Any) -> None:
     rep.add_argument("case", metavar="CASE")
     rep.add_argument("--redact", action="store_true", help="pseudonymise people and internal addresses")
     rep.add_argument("--out", metavar="FILE", help="default CASE/reports/report.html")
+    rep.add_argument("--classification", metavar="TEXT",
+                     help="classification line on top of the report and of every printed page (e.g. TLP:AMBER)")
     rep.add_argument("--tz", default="UTC", type=_tz, help="display time zone (default UTC)")
     rep.set_defaults(func=cmd_report)
 

@@ -20,6 +20,10 @@ class UserError(IrToolkitError):
 
     exit_code = 2
 
+    def _render_traceback_(self) -> list[str]:
+        """How IPython shows it in a notebook: its one line, no traceback."""
+        return [f"{self.__class__.__name__}: {self}"]
+
 
 class CaseError(UserError):
     """The case folder is missing, not a case, corrupt, or not writable."""

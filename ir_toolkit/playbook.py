@@ -39,6 +39,8 @@ if TYPE_CHECKING:  # the case layer (pandas, pyarrow) loads only when a playbook
 log = logging.getLogger(__name__)
 
 KERNEL_NAME = "ir-toolkit-python"
+#: Exceptions that stop a notebook on bad input (ir_toolkit.errors.UserError and its kinds).
+USER_ERRORS = {"UserError", "BadInput", "CaseError", "InputFormatError"}
 TYPES = ("str", "int", "float", "bool", "datetime", "choice", "list")
 _TRUE, _FALSE = {"true", "yes", "1", "on"}, {"false", "no", "0", "off", ""}
 
@@ -275,6 +277,12 @@ def _execute(src: Path, dest: Path, params: dict[str, Any], spec_dir: Path,
     return None
 
 
+def notebooks_out(case: Case, redact: bool) -> Path:
+    """Where a playbook's executed notebooks go: beside the report, or, when the report is redacted for
+    sharing, CASE/work/notebooks (their outputs hold real names, so they never sit beside a shareable report)."""
+    return case.root / "work" / "notebooks" if redact else case.reports_dir / "notebooks"
+
+
 def run_playbook(playbook: Playbook | str | Path, case: Case | str | Path, params: dict[str, Any] | None = None,
                  progress: bool = False) -> Path:
     """Execute a playbook's notebooks on a case, then render the report.
@@ -301,7 +309,7 @@ def run_playbook(playbook: Playbook | str | Path, case: Case | str | Path, param
     values = resolve_parameters(pb, params)
     for warning in _check_sources(pb, case):
         log.warning("%s: %s", pb.id, warning)
-    out_dir = case.reports_dir / "notebooks"
+    out_dir = notebooks_out(case, bool(values.get("redact")))
     out_dir.mkdir(parents=True, exist_ok=True)
     injected = {**values, "case_path": str(case.root.resolve()), "playbook": pb.id, "progress": False}
     case.log_action("playbook.start", playbook=pb.id, path=str(pb.path), parameters=values)
@@ -323,10 +331,13 @@ def run_playbook(playbook: Playbook | str | Path, case: Case | str | Path, param
         name, cell, ename, message = failure
         case.log_action("playbook.fail", artifacts=sorted(out_dir.iterdir()), playbook=pb.id, notebook=name,
                         cell=cell, error=ename)
+        if ename in USER_ERRORS:  # the notebook stopped on bad input (a missing import path): exit 2
+            raise UserError(f"playbook {pb.id}: {message}")
         raise PlaybookFailed(f"playbook {pb.id}: {message}")
     report = case.reports_dir / "report.html"
     if not report.exists() or report.stat().st_mtime < started:
-        report = render_report(case, redact=bool(values.get("redact")), tz=str(values.get("tz") or "UTC"))
+        report = render_report(case, redact=bool(values.get("redact")), tz=str(values.get("tz") or "UTC"),
+                               mailbox=str(values.get("mailbox") or ""))
     missing = [o for o in pb.outputs if not (case.root / o).exists()]
     for output in missing:  # e.g. scope.json before scoping is installed: say so, the report still stands
         log.warning("%s: declared output %s was not produced", pb.id, output)

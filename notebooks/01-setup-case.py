@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -48,15 +48,17 @@ progress: bool = True  # progress bars (off under papermill)
 
 # %% [markdown]
 # Setup: open the case. Everything below reads from the case folder, so the notebook can be
-# rerun at any time and gives the same answer for the same evidence.
+# rerun at any time and gives the same answer for the same evidence. Every table shows its times
+# in the `tz` parameter's zone (the data stays UTC inside).
 
 # %%
 import pandas as pd
 from IPython.display import Markdown, display
 
 from ir_toolkit.report import casedata
+from ir_toolkit.report.notebook import check_paths, start_notebook
 
-case, tenant = casedata.start_notebook(case_path, tenant, tz)
+case, tenant = start_notebook(case_path, tenant, tz)
 
 # %% [markdown]
 # ## Import the files given as parameters
@@ -65,6 +67,7 @@ case, tenant = casedata.start_notebook(case_path, tenant, tz)
 
 # %%
 if import_paths:
+    check_paths(import_paths)  # a missing path stops here with one line, before anything is imported
     if hasattr(case, "import_files"):
         results = case.import_files(import_paths, progress=progress)
         display(pd.DataFrame(results))

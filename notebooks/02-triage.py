@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -48,15 +48,17 @@ token_files: list = []  # files holding tokens to inspect (notebook 02)
 
 # %% [markdown]
 # Setup: open the case. Everything below reads from the case folder, so the notebook can be
-# rerun at any time and gives the same answer for the same evidence.
+# rerun at any time and gives the same answer for the same evidence. Every table shows its times
+# in the `tz` parameter's zone (the data stays UTC inside).
 
 # %%
 import pandas as pd
 from IPython.display import Markdown, display
 
 from ir_toolkit.report import casedata
+from ir_toolkit.report.notebook import start_notebook
 
-case, tenant = casedata.start_notebook(case_path, tenant, tz)
+case, tenant = start_notebook(case_path, tenant, tz)
 
 # %% [markdown]
 # ## Run the detection pack

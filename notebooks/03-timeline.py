@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -41,15 +41,17 @@ mailbox: str = ""  # review a single mailbox; empty: the whole tenant
 
 # %% [markdown]
 # Setup: open the case. Everything below reads from the case folder, so the notebook can be
-# rerun at any time and gives the same answer for the same evidence.
+# rerun at any time and gives the same answer for the same evidence. Every table shows its times
+# in the `tz` parameter's zone (the data stays UTC inside).
 
 # %%
 import pandas as pd
 from IPython.display import Markdown, display
 
 from ir_toolkit.report import casedata
+from ir_toolkit.report.notebook import start_notebook
 
-case, tenant = casedata.start_notebook(case_path, tenant, tz)
+case, tenant = start_notebook(case_path, tenant, tz)
 
 # %%
 events = casedata.in_window(case.read_events(), window_start, window_end, mailbox)
@@ -59,6 +61,16 @@ actor = casedata.actor_events(events, findings, scope)
 display(Markdown(f"{len(events)} events in the window, **{len(actor)}** tied to the actor."))
 if actor.empty:
     display(Markdown(f"**{casedata.NO_FINDINGS}**: the views below stay empty until there are indicators."))
+
+# %% [markdown]
+# ## The actor's events first
+# Every event tied to the actor (its addresses, and the tokens and sessions of the findings), in order:
+# what it did, in which mailbox, from where, with which application and token.
+
+# %%
+ACTOR_COLUMNS = ["time", "source", "operation", "mailbox", "user", "ip", "app_name", "user_agent", "token_id",
+                 "mail_access_type", "items"]
+display(actor.sort_values("time")[ACTOR_COLUMNS].head(200) if len(actor) else Markdown("No actor event yet."))
 
 # %% [markdown]
 # ## The actor's timeline
@@ -94,5 +106,5 @@ elif len(actor):
     show(plots.actor_swimlane(actor, tz=tz))
     show(plots.hour_of_week(events, actor, tz=tz))
     boxes = set(actor["mailbox"].dropna())
-    show(plots.mailbox_activity(events[events["mailbox"].isin(boxes)], findings=findings, tz=tz))
+    show(plots.mailbox_activity(events[events["mailbox"].isin(boxes)], tz=tz, actor=actor))
     show(plots.items_per_day(actor[actor["source"] == "mail_access"], tz=tz))

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -35,18 +35,23 @@ baseline_days: int = 0  # days of mailbox history that define the usual apps; 0:
 redact: bool = False  # pseudonymise UPNs, names and internal addresses in the report
 engine: str = "duckdb"  # engine for heavy scans: duckdb (one machine) or spark (data lake)
 mailbox: str = ""  # review a single mailbox; empty: the whole tenant
+seed: str = ""  # where to start: an address, token id, mailbox UPN or node id; empty: the strongest finding's
+hops: int = 2  # how many edges away from the seed to expand
+exclude: list = []  # nodes never entered (values or node ids): shared proxies, the tenant's own gateways
 
 # %% [markdown]
 # Setup: open the case. Everything below reads from the case folder, so the notebook can be
-# rerun at any time and gives the same answer for the same evidence.
+# rerun at any time and gives the same answer for the same evidence. Every table shows its times
+# in the `tz` parameter's zone (the data stays UTC inside).
 
 # %%
 import pandas as pd
 from IPython.display import Markdown, display
 
 from ir_toolkit.report import casedata
+from ir_toolkit.report.notebook import start_notebook
 
-case, tenant = casedata.start_notebook(case_path, tenant, tz)
+case, tenant = start_notebook(case_path, tenant, tz)
 
 # %%
 from IPython.display import Image
@@ -63,11 +68,13 @@ events = casedata.in_window(case.read_events(), window_start, window_end, mailbo
 findings = casedata.load_findings(case)
 scope = casedata.load_scope(case)
 actor = casedata.actor_events(events, findings, scope)
-# Start from the strongest lead: confirmed before likely before possible, earliest first.
+# Start from `seed`, else from the strongest lead: confirmed before likely before possible, earliest first.
 rank = findings["verdict"].map({"confirmed": 0, "likely": 1, "possible": 2}).fillna(9)
-first = findings.assign(_rank=rank).sort_values(["_rank", "first"]).head(1)
-seeds = [v for v in first[["ip", "token_id", "session_id"]].stack().tolist() if v] if len(first) else []
-display(Markdown(f"First indicator(s): {', '.join(f'`{s}`' for s in seeds) or 'none yet'}."))
+first = findings[rank < 9].assign(_rank=rank).sort_values(["_rank", "first"]).head(1)
+seeds = [seed] if seed else [v for v in first[["ip", "token_id", "session_id"]].stack().tolist() if v] \
+    if len(first) else []
+display(Markdown(f"Seed(s): {', '.join(f'`{s}`' for s in seeds) or 'none yet'}; {hops} hop(s); "
+                 f"excluded: {', '.join(f'`{x}`' for x in exclude) or 'nothing'}."))
 
 # %% [markdown]
 # ## Build the graph and expand from the first indicator
@@ -80,11 +87,13 @@ elif not seeds:
     display(Markdown(f"**{casedata.NO_FINDINGS}**: there is no indicator to start from."))
 else:
     graph = graph_mod.build_graph(events, findings)
-    start = [n for n in graph.nodes if any(str(s) == str(n) or str(n).endswith(str(s)) for s in seeds)]
-    reach = graph_mod.expand(graph, start, hops=2)
+    start = graph_mod.resolve(graph, seeds)
+    skip = graph_mod.resolve(graph, exclude) if exclude else []
+    reach = graph_mod.expand(graph, start, hops=hops, filters={"exclude": skip} if skip else None)
     nodes = pd.DataFrame([{"node": str(n), **{k: v for k, v in d.items() if not isinstance(v, dict | list)}}
                           for n, d in reach.nodes(data=True)])
-    display(Markdown(f"From {len(start)} seed node(s), {reach.number_of_nodes()} nodes within two hops."))
+    display(Markdown(f"From {len(start)} seed node(s), {reach.number_of_nodes()} nodes within {hops} hop(s)"
+                     + (f", {len(skip)} node(s) excluded." if skip else ".")))
     kind = next((c for c in ("kind", "type") if c in nodes.columns), None)
     display(nodes.groupby(kind).size().rename("nodes").to_frame() if kind else nodes.head(100))
 

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -38,15 +38,17 @@ mailbox: str = ""  # review a single mailbox; empty: the whole tenant
 
 # %% [markdown]
 # Setup: open the case. Everything below reads from the case folder, so the notebook can be
-# rerun at any time and gives the same answer for the same evidence.
+# rerun at any time and gives the same answer for the same evidence. Every table shows its times
+# in the `tz` parameter's zone (the data stays UTC inside).
 
 # %%
 import pandas as pd
 from IPython.display import Markdown, display
 
 from ir_toolkit.report import casedata
+from ir_toolkit.report.notebook import start_notebook
 
-case, tenant = casedata.start_notebook(case_path, tenant, tz)
+case, tenant = start_notebook(case_path, tenant, tz)
 
 # %%
 findings = casedata.load_findings(case)
@@ -104,11 +106,12 @@ display(casedata.retention_deadlines(window.get("first_malicious")))
 # %% [markdown]
 # ## The report
 # One self-contained HTML file: no code, no external requests, figures embedded. With
-# `redact = True` people and internal addresses are pseudonymised for sharing outside the
-# organisation.
+# `redact = True` people, the tenant and every address but the actor's are pseudonymised for sharing
+# outside the organisation (docs/redaction.md). With `mailbox` set, the report is about that mailbox
+# only (the rest of the tenant as counts) and keeps its address readable: it is the subject.
 
 # %%
 from ir_toolkit.report.html import render_report
 
-report = render_report(case, redact=redact, tz=tz)
+report = render_report(case, redact=redact, tz=tz, mailbox=mailbox)
 display(Markdown(f"Report written: `{report}`"))

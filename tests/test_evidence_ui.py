@@ -26,9 +26,13 @@ def _text(page: str) -> str:
 
 
 def _summary(page: str) -> list[str]:
+    """The report's first page: its lead sentence first, then the answer's other entries."""
     section = re.search(r'<section id="summary">.*?</section>', page, re.S)
     assert section
-    return [_text(li).strip() for li in re.findall(r"<li>(.*?)</li>", section.group(0), re.S)]
+    lead = re.search(r'<p class="lead" id="answer-headline">(.*?)</p>', section.group(0), re.S)
+    assert lead
+    return [" ".join(_text(lead.group(1)).split()),
+            *[_text(dd).strip() for dd in re.findall(r"<dd[^>]*>(.*?)</dd>", section.group(0), re.S)]]
 
 
 # ----- CLI ---------------------------------------------------------------------------------------
@@ -92,8 +96,8 @@ def test_report_evidence_section_first_and_headline_names_missing_source(tmp_pat
     boxes = doc["compromised_mailboxes"]
     assert boxes and {b["confidence"] for b in boxes} == {"likely"}
     page = render_report(case).read_text(encoding="utf-8")
-    assert page.index('<section id="summary">') < page.index('<section id="holdings">') \
-        < page.index('<section id="scope">')
+    assert page.index('<section id="summary">') < page.index('<section id="people">') \
+        < page.index('<section id="holdings">')
     first = _summary(page)[0]
     assert first.startswith("No non-interactive sign-ins were provided: forged tokens cannot be told from refreshed")
     assert f"the {len(boxes)} mailbox(es) below are likely, not confirmed" in first

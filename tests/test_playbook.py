@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -63,6 +64,17 @@ def test_cli_bad_parameter_and_playbook_are_one_line_exit_2(tmp_path: Path) -> N
     assert not (case.root / "reports" / "notebooks").exists()  # nothing ran
 
 
+def test_a_bad_import_path_is_one_line_in_the_notebook_and_exit_2(tmp_path: Path) -> None:
+    case = rc.build(tmp_path / "case")
+    r = cli("run", "token-forgery", "--case", case.root, "-p", f"import_paths={tmp_path / 'nope.json'}")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "nope.json: no such file or folder" in r.stderr
+    setup = nbformat.read(case.root / "reports" / "notebooks" / "01-setup-case.ipynb", as_version=4)
+    errors = [o for c in setup.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert len(errors) == 1 and len(errors[0]["traceback"]) == 1  # one line, not a traceback
+    assert errors[0]["traceback"][0].startswith("BadInput: import path")
+
+
 def test_failing_cell_stops_the_run_naming_notebook_cell_error(tmp_path: Path) -> None:
     case = rc.build(tmp_path / "case")
     nb = nbformat.v4.new_notebook()
@@ -94,7 +106,8 @@ def test_token_forgery_playbook_runs_every_notebook_and_writes_the_report(tmp_pa
     token = sign(claims(), rsa_key(), kid="kid-in-no-catalogue")
     (tmp_path / "proxy.log").write_text(f"GET /owa Authorization: Bearer {token}\n")
     r = cli("run", "token-forgery", "--case", case.root, "-p", "tz=Europe/Berlin",
-            "-p", f"token_files={tmp_path / 'proxy.log'}")
+            "-p", f"token_files={tmp_path / 'proxy.log'}", "-p", f"seed={rc.ACTOR_IP}", "-p", "hops=1",
+            "-p", "exclude=tok-issued-1")
     assert r.returncode == 0, r.stderr
     report = case.root / "reports" / "report.html"
     assert f"report written: {report}" in r.stdout
@@ -111,6 +124,21 @@ def test_token_forgery_playbook_runs_every_notebook_and_writes_the_report(tmp_pa
     assert token.split(".")[1] not in report_text(case)
     text = (executed / "05-scope-report.ipynb").read_text(encoding="utf-8")
     assert "compromised mailbox(es)" in text and "Report written" in text  # the scope statement and report ran
+    # every table in the tz parameter's zone: the actor's 02:00 UTC access shows as 04:00+02:00 (Berlin, CEST)
+    timeline = nbformat.read(executed / "03-timeline.ipynb", as_version=4)
+    tables = [o["data"]["text/html"] for c in timeline.cells for o in c.get("outputs", [])
+              if "text/html" in o.get("data", {})]
+    assert tables and "2023-06-05 04:00:00+02:00" in tables[0]  # the actor's events come first
+    assert not any("+00:00" in t for t in tables)
+    # explanations whole; identifiers shortened in their column, in full at the end
+    triage_nb = nbformat.read(executed / "02-triage.ipynb", as_version=4)
+    triage_html = "".join(o["data"]["text/html"] for c in triage_nb.cells for o in c.get("outputs", [])
+                          if "text/html" in o.get("data", {}))
+    explanations = sorted(re.findall(r"<td>([^<]*issued[^<]*)</td>", triage_html), key=len)
+    assert explanations and len(explanations[-1]) > 150 and explanations[-1].endswith(".")  # never cut at 80
+    assert "<th>token_id (full)</th>" in tables[0] and "<td>tok-forg…</td>" in tables[0]
+    graph_nb = (executed / "04-actor-graph.ipynb").read_text(encoding="utf-8")
+    assert f"Seed(s): `{rc.ACTOR_IP}`; 1 hop(s)" in graph_nb and "1 node(s) excluded" in graph_nb
     assert "CEST" in report.read_text(encoding="utf-8")
     done = [e for e in case.custody() if e["action"] == "playbook.done"]
     assert done and done[-1]["details"]["missing_outputs"] == [o for o in pb.outputs if not (case.root / o).exists()]
@@ -118,12 +146,24 @@ def test_token_forgery_playbook_runs_every_notebook_and_writes_the_report(tmp_pa
 
 
 @pytest.mark.slow
-def test_single_mailbox_playbook_reuses_the_notebooks_redacted(tmp_path: Path) -> None:
+def test_single_mailbox_playbook_reports_that_mailbox_only(tmp_path: Path) -> None:
     case = rc.build(tmp_path / "case")
     report = run_playbook("single-mailbox", case, {"mailbox": rc.UPN})
-    assert rc.UPN not in report.read_text(encoding="utf-8")  # this template redacts by default
-    executed = sorted(p.name for p in (case.root / "reports" / "notebooks").glob("*.ipynb"))
+    page = report.read_text(encoding="utf-8")
+    assert rc.UPN in page  # the mailbox under review is the subject: named
+    assert 'id="subject"' in page and "The rest of the tenant appears only as counts" in page
+    assert "Adele Vance" in page  # the owner's name too: the subject
+    # no other mailbox's (or person's) real name anywhere in what the playbook writes beside the report
+    others = (rc.UPN2, "megan", "bowen", rc.TENANT_EGRESS, *rc.INTERNAL_IPS)
+    written = [p for p in (case.root / "reports").rglob("*") if p.is_file()]
+    assert report in written
+    for path in written:
+        text = path.read_text(encoding="utf-8", errors="replace").lower()
+        assert [o for o in others if o.lower() in text] == [], path.name
+    # the executed notebooks hold real names: never beside the shareable report
+    executed = sorted(p.name for p in (case.root / "work" / "notebooks").glob("*.ipynb"))
     assert executed == ["01-setup-case.ipynb", "02-triage.ipynb", "03-timeline.ipynb", "05-scope-report.ipynb"]
+    assert not (case.root / "reports" / "notebooks").exists()
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -143,3 +183,16 @@ def test_notebooks_committed_clean_paired_and_parameterised(path: Path) -> None:
 def test_every_notebook_is_in_the_main_playbook() -> None:
     assert [p.name for p in NOTEBOOKS] == list(load_playbook("token-forgery").notebooks)
     assert {p.stem for p in playbooks_dir().glob("*.yaml")} >= {"token-forgery", "single-mailbox"}
+
+
+def test_make_lab_opens_at_the_project_root_and_runs_as_root() -> None:
+    import os
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    r = subprocess.run(["make", "-n", "lab"], cwd=root, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    command = r.stdout.strip().splitlines()[-1]
+    assert "jupyter lab" in command and f'--ServerApp.root_dir="{root}"' in command
+    assert ("--allow-root" in command) == (os.getuid() == 0)
+    assert ".ipynb_checkpoints/" in (root / ".gitignore").read_text(encoding="utf-8").splitlines()

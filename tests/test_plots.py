@@ -27,17 +27,40 @@ def _png(fig: Figure, path: Path) -> None:
 
 
 def test_mailbox_activity_marks_findings(tmp_path: Path) -> None:
-    fig = plots.mailbox_activity(events(), findings(), tz="Asia/Shanghai")
+    actor = events()[lambda e: e["ip"].isin(ACTOR_IPS)]
+    fig = plots.mailbox_activity(events(), findings(), tz="Asia/Shanghai", actor=actor)
     _png(fig, tmp_path / "m.png")
     ax, bar = fig.axes
     assert ax.get_title() == "Mailbox activity" and bar.get_ylabel() == "events per bucket"
     assert ax.get_xlabel() == "time (Asia/Shanghai)" and ax.get_ylabel() == "mailbox"
     labels = [t.get_text() for t in ax.get_yticklabels()]
-    assert labels[:2] == ["alice@contoso.com", "bob@contoso.com"]  # implicated mailboxes first
+    assert set(labels[:2]) == {"alice@contoso.com", "bob@contoso.com"}  # the actor's mailboxes first
     assert set(labels) == {"alice@contoso.com", "bob@contoso.com", "carol@contoso.com", "dave@contoso.com"}
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["events", "finding"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["all events", "actor's events"]
+    # red marks exactly where the actor's events are (one per mailbox and bucket), never a bar between them
+    marks = ax.collections[1].get_offsets()
+    buckets = aggregates.activity_counts(actor, by=("mailbox",), freq="day", tz="Asia/Shanghai",
+                                         where="mailbox IS NOT NULL")
+    assert len(marks) == len(buckets) > 0 and not any(line.get_linewidth() >= 5 for line in ax.get_lines())
     small = plots.mailbox_activity(events(), top=2)
     assert small.axes[0].get_title() == "Mailbox activity (top 2 of 4 mailboxes)"
+
+
+def test_coverage_spans_the_logs_own_period_with_gaps() -> None:
+    from ir_toolkit.report.coverage import coverage_figure
+
+    days = pd.to_datetime(["2023-05-01", "2023-05-02", "2023-05-05", "2023-05-06"], utc=True)
+    frame = pd.DataFrame({"time": list(days) + [pd.Timestamp("2019-10-28", tz="UTC")],
+                          "source": ["mail_access"] * 4 + ["tenant_snapshot"]})
+    ax = coverage_figure(frame).axes[0]
+    import matplotlib.dates as mdates
+
+    low, high = (mdates.num2date(v) for v in ax.get_xlim())
+    assert low.year == 2023 and high < pd.Timestamp("2023-05-08", tz="UTC")  # not back to the 2019 snapshot
+    (line,) = ax.get_lines()
+    y = line.get_ydata()
+    assert len(y) == 6 and pd.isna(y[2]) and pd.isna(y[3])  # 3 and 4 May: a gap, not a bridge
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["mail_access"]
 
 
 def test_actor_swimlane_lanes_are_addresses_coloured_by_mailbox(tmp_path: Path) -> None:
@@ -141,3 +164,20 @@ def test_dollar_signs_in_log_text_are_drawn_literally(tmp_path: Path) -> None:
     assert r"\$\undefinedmacro{x}\$@contoso.com" in [t.get_text() for t in fig.axes[0].get_yticklabels()]
     _png(plots.actor_swimlane(ev[ev["ip"].isin(ACTOR_IPS)]), tmp_path / "s.png")
     _png(plots.draw_graph(build_graph(ev)), tmp_path / "g.png")
+
+
+def test_actor_graph_labels_never_overlap_and_the_legend_is_off_the_data(tmp_path: Path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from ir_toolkit.report.graphdraw import draw_graph
+
+    fig = draw_graph(build_graph(events(), findings()), max_nodes=36, size=(10, 6.5))
+    FigureCanvasAgg(fig).draw()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    ax = fig.axes[0]
+    boxes = [t.get_window_extent(renderer) for t in ax.texts]
+    assert len(boxes) >= 5
+    overlaps = [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:] if a.overlaps(b)]
+    assert overlaps == []
+    legend = ax.get_legend().get_window_extent(renderer)
+    assert legend.x0 >= ax.get_window_extent(renderer).x1 - 1  # beside the drawing, not over it

@@ -34,26 +34,49 @@ def test_report_has_every_section_and_is_self_contained(case: Case) -> None:
     assert path == case.root / "reports" / "report.html"
     page = path.read_text(encoding="utf-8")
     assert f"<title>{html.escape(rc.TITLE)}</title>" in page
-    for section in ("summary", "scope", "timeline", "graph", "findings", "method", "evidence"):
+    for section in ("summary", "key-events", "recommendations", "people", "actor", "timeline", "graph", "findings",
+                    "holdings", "method", "evidence"):
         assert f'<section id="{section}">' in page
+    assert page.index('id="answer"') < page.index('id="toc"') < page.index('<section id="key-events">') \
+        < page.index('<section id="recommendations">') < page.index('<section id="people">') \
+        < page.index('<section id="findings">') < page.index('id="appendix-messages"')
     assert f'content="{CSP}"' in page
     assert 'id="scope-mailboxes"' in page and 'id="scope-ips"' in page and 'id="custody-actions"' in page
-    messages = re.search(r'<table id="scope-messages">.*?</table>', page, re.S)
-    assert messages and messages.group(0).count("<tr>") == 1 + 3 and "&lt;m3@example.org&gt;" in messages.group(0)
+    # every table-of-contents link leads to an element of the page
+    targets = re.findall(r'<a href="#([^"]+)"', page)
+    assert len(targets) >= 12 and all(f'id="{t}"' in page for t in targets)
+    appendix = re.search(r'<section id="appendix-messages".*?</section>', page, re.S)
+    assert appendix and appendix.group(0).count('<span class="mono">&lt;m') == 3
+    assert "&lt;m3@example.org&gt;" in appendix.group(0)
+    counts = re.search(r'<table id="scope-message-counts">.*?</table>', page, re.S)
+    assert counts and re.search(r"<td>3</td><td>2</td><td>0</td><td>1</td>", counts.group(0))
+    # the message list as CSV, neutralised, with the pseudonym a redacted report shows
+    csv = pd.read_csv(case.root / "reports" / "messages.csv")
+    assert list(csv.columns) == ["mailbox", "InternetMessageId", "folder", "first_access", "last_access", "binds",
+                                 "pseudonym"]
+    assert len(csv) == 3 and set(csv["mailbox"]) == {rc.UPN}
+    assert all(not str(f).startswith(("=", "+", "-", "@")) for f in csv["folder"])
     # no external resource of any kind: every src is an embedded PNG, no link/href/url()/@import
     srcs = re.findall(r'src="([^"]*)"', page)
     assert srcs and all(s.startswith("data:image/png;base64,") for s in srcs)
-    assert not re.search(r"<link|href=|url\(|@import|<script", page, re.IGNORECASE)
+    assert not re.search(r"<link|url\(|@import|<script", page, re.IGNORECASE)
+    assert all(h.startswith("#") for h in re.findall(r'href="([^"]*)"', page))  # in-page links only
 
 
 def test_report_content_summary_findings_evidence_custody(case: Case) -> None:
     text = _text(render_report(case, tz="Europe/Berlin").read_text(encoding="utf-8"))
-    assert "Forged-token access was found: 1 mailbox(es) compromised (confirmed: 1), 3 distinct message(s)" in text
-    assert "1 finding(s) from 1 detection(s): orphan-token (1)" in text
+    assert "An actor read mail in 1 mailbox(es) with access tokens the tenant never issued" in text
+    assert "3 distinct message(s) named by the actor" in text
+    assert "1 finding(s) (confirmed 1, likely 0, possible 0)" in text
+    # key events, dated in the display zone; what to do now with the retention deadlines
+    assert f"2023-06-05 04:00:00 CEST First actor activity (from {rc.ACTOR_IP})" in " ".join(text.split())
+    assert f"First actor access to {rc.UPN} (confirmed)" in text and "Last actor activity seen" in text
+    assert "Revoke the sessions and refresh tokens of the 1 mailbox owner(s)" in text
+    assert re.search(r"signin_interactive\s+held\s+30\s+2023-07-05 04:00:00 CEST\s+aged out", text)
     # times shown in the display zone: 02:00 UTC is 04:00 in Berlin (CEST)
     assert "2023-06-05 04:00:00 CEST" in text
     # evidence references resolve record ids to the evidence file and line
-    assert "raw/imports/ual.csv#2 (record ma-1)" in text
+    assert "raw/imports/ual.csv#2 (+1 more)" in text
     # data coverage: events per source, and custody entries counted
     assert re.search(r"mail_access\s+Exchange MailItemsAccessed audit records\s+3", text)
     assert "test.note" in text and "case.init" in text
@@ -101,6 +124,12 @@ def test_cli_report_redact_and_out(case: Case, tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert str(out) in r.stdout and out.exists()
     assert rc.UPN not in out.read_text(encoding="utf-8")
+    # the classification line: escaped in the page, reduced to safe characters in the @page margin rule
+    r = cli("report", case.root, "--out", out, "--classification", 'TLP:RED "</style><b>x</b>')
+    assert r.returncode == 0, r.stderr
+    page = out.read_text(encoding="utf-8")
+    assert '<p class="classification" id="classification">TLP:RED &#34;&lt;/style&gt;&lt;b&gt;x&lt;/b&gt;</p>' in page
+    assert 'content: "TLP:RED /stylebx/b";' in page and page.count("</style>") == 1
     bad = cli("report", case.root, "--tz", "Mars/Olympus")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "time zone" in bad.stderr
     missing = cli("report", tmp_path / "nope")
@@ -138,23 +167,32 @@ def test_findings_load_from_parquet_or_json(case: Case) -> None:
     assert list(from_parquet["finding_id"]) == list(from_json["finding_id"]) == ["orphan-token-1"]
     assert list(from_json["evidence"].iloc[0]) == list(from_parquet["evidence"].iloc[0]) == ["ma-1", "ma-2"]
     assert str(from_json["first"].dtype) == "datetime64[us, UTC]"
-    assert "record ma-2" in render_report(case).read_text(encoding="utf-8")
+    assert "raw/imports/ual.csv#2" in render_report(case).read_text(encoding="utf-8")
 
 
-def test_many_findings_most_severe_as_cards_rest_as_table(case: Case) -> None:
+def test_findings_grouped_per_detection_and_verdict_with_a_table_that_adds_up(case: Case) -> None:
     base = casedata.load_findings(case).iloc[0].to_dict()
+    verdicts = ("confirmed", "likely", "possible", "unverifiable", "benign")
     rows = [{**base, "finding_id": f"f{i}", "detection": "new-address" if i % 3 else "orphan-token",
-             "severity": "low" if i < 44 else "critical", "verdict": "possible" if i % 2 else "likely",
+             "severity": "low" if i < 44 else "critical", "verdict": verdicts[i % 5],
              "explanation": f"finding number {i}"} for i in range(45)]
     frame = conform(pd.DataFrame(rows), FINDING_COLUMNS)
     pq.write_table(to_arrow(frame, FINDING_COLUMNS), case.root / "findings.parquet")
     page = render_report(case).read_text(encoding="utf-8")
-    assert page.count('<div class="finding">') == 40
-    assert page.index("finding number 44") < page.index("finding number 0")  # critical first
-    rest = re.search(r'<table id="findings-rest">.*?</table>', page, re.S)
-    assert rest and rest.group(0).count("<tr>") == 1 + 5
-    by = re.search(r'<table id="findings-by-detection">.*?</table>', page, re.S)
-    assert by and "<td>new-address</td><td>Mail read with a token never issued</td><td>30</td>" in by.group(0)
+    by = re.search(r'<table id="findings-by-detection" class="totals">.*?</table>', page, re.S)
+    assert by
+    cells = [re.findall(r"<td>(.*?)</td>", r) for r in re.findall(r"<tr>(.*?)</tr>", by.group(0), re.S)[1:]]
+    for row in cells:  # confirmed + likely + possible + unverifiable + benign == total, totals row included
+        assert sum(int(c) for c in row[2:7]) == int(row[7]), row
+    assert cells[-1][0] == "all detections" and cells[-1][7] == "45"
+    # 27 findings (confirmed, likely, possible); the 18 unverifiable or benign ones are in Appendix B, not counted
+    assert "27 finding(s) (confirmed 9, likely 9, possible 9); 9 unverifiable and 9 benign" in _text(page)
+    body = page[page.index('<section id="findings">'):page.index('<section id="holdings">')]
+    appendix = page[page.index('<section id="appendix-results"'):]
+    assert 'id="findings-orphan-token-confirmed"' in body
+    assert not re.search(r'id="findings-[\w-]+-(unverifiable|benign)"', body)
+    assert 'id="findings-new-address-benign"' in appendix and 'id="findings-orphan-token-unverifiable"' in appendix
+    assert page.index(">finding number 0<") < page.index(">finding number 6<")  # confirmed before likely
 
 
 def test_case_data_for_the_notebooks(case: Case) -> None:
@@ -163,6 +201,10 @@ def test_case_data_for_the_notebooks(case: Case) -> None:
     scope = casedata.load_scope(case)
     actor = casedata.actor_events(events, findings, scope)
     assert sorted(actor["record_id"]) == ["ma-1", "ma-2"]
+    # a benign (or possible, unverifiable) finding's token is not the actor's
+    benign = pd.concat([findings, findings.assign(finding_id="b1", verdict="benign", token_id="tok-issued-1",
+                                                  session_id="sess-a")], ignore_index=True)
+    assert sorted(casedata.actor_events(events, benign, scope)["record_id"]) == ["ma-1", "ma-2"]
     msgs = casedata.messages_accessed(actor, [rc.UPN])
     assert sorted(msgs["message_id"]) == [f"<m1@{rc.TENANT}>", "<m2@example.org>", "<m3@example.org>"]
     assert casedata.actor_user_agents(actor)["events"].tolist() == [2]
@@ -174,3 +216,18 @@ def test_case_data_for_the_notebooks(case: Case) -> None:
     deadlines = casedata.retention_deadlines("2023-06-05T02:00:00Z")
     assert deadlines.iloc[0]["ages_out"] == pd.Timestamp("2023-07-05T02:00:00Z")
     assert casedata.retention_deadlines(None).empty
+
+
+def test_weak_results_are_capped_per_detection_strong_ones_never(case: Case) -> None:
+    from ir_toolkit.report import sections
+
+    base = casedata.load_findings(case).iloc[0].to_dict()
+    n = sections.WEAK_ROWS + 5
+    rows = [{**base, "finding_id": f"f{i}", "verdict": v, "first": pd.Timestamp("2023-06-01", tz="UTC")
+             + pd.Timedelta(hours=i)} for v in ("possible", "confirmed") for i in range(n)]
+    frame = conform(pd.DataFrame(rows), FINDING_COLUMNS)
+    groups = {g["verdict"]: g for g in sections.finding_groups(frame, {}, sections.FINDING_VERDICTS, "UTC",
+                                                                 lambda s: s)}
+    assert groups["confirmed"]["count"] == n and len(groups["confirmed"]["table"]["rows"]) == n
+    assert groups["possible"]["count"] == n and len(groups["possible"]["table"]["rows"]) == sections.WEAK_ROWS
+    assert groups["possible"]["more"] == 5

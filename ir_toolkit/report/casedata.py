@@ -153,8 +153,13 @@ def gaps(case: Case, window_start: str | None = None) -> list[str]:
     return notes
 
 
+#: Verdicts whose tokens and sessions are the actor's (possible, unverifiable and benign ones are not).
+ACTOR_VERDICTS = ("confirmed", "likely")
+
+
 def actor_events(events: pd.DataFrame, findings: pd.DataFrame, scope: dict[str, Any] | None) -> pd.DataFrame:
-    """The events tied to the actor: its addresses (scope), tokens and sessions (findings).
+    """The events tied to the actor: its addresses (scope), and the tokens and sessions of confirmed
+    and likely findings (:data:`ACTOR_VERDICTS`; never those of possible, unverifiable or benign ones).
 
     Args:
         events: Canonical events.
@@ -164,11 +169,12 @@ def actor_events(events: pd.DataFrame, findings: pd.DataFrame, scope: dict[str, 
     Returns:
         The subset of ``events`` (same columns).
     """
+    strong = findings[findings["verdict"].isin(ACTOR_VERDICTS)] if "verdict" in findings else findings
     ips = {a.get("ip") for a in (scope or {}).get("actor_ips", []) if a.get("ip")}
-    tokens = set(findings["token_id"].dropna()) if "token_id" in findings else set()
-    sessions = set(findings["session_id"].dropna()) if "session_id" in findings else set()
-    if not findings.empty and "ip" in findings and not ips:
-        ips = set(findings["ip"].dropna())
+    tokens = set(strong["token_id"].dropna()) if "token_id" in strong else set()
+    sessions = set(strong["session_id"].dropna()) if "session_id" in strong else set()
+    if not strong.empty and "ip" in strong and not ips:
+        ips = set(strong["ip"].dropna())
     mask = events["ip"].isin(ips) | events["token_id"].isin(tokens) | events["session_id"].isin(sessions)
     return events[mask.fillna(False).astype(bool)]
 
@@ -177,17 +183,26 @@ def messages_accessed(events: pd.DataFrame, mailboxes: list[str]) -> pd.DataFram
     """Distinct InternetMessageIds named by MailItemsAccessed Bind records, per mailbox.
 
     Returns:
-        Columns mailbox, message_id, first, last, binds.
+        Columns mailbox, message_id, folder (the folders of the records naming it, joined), first, last, binds.
     """
-    cols = ["mailbox", "message_id", "first", "last", "binds"]
+    cols = ["mailbox", "message_id", "folder", "first", "last", "binds"]
     binds = events[(events["source"] == "mail_access") & events["mailbox"].isin(mailboxes)]
     binds = binds[binds["mail_access_type"].fillna("").str.lower().eq("bind")]
     if binds.empty:
         return pd.DataFrame(columns=cols)
-    exploded = binds[["mailbox", "time", "message_ids"]].explode("message_ids").dropna(subset=["message_ids"])
-    out = exploded.groupby(["mailbox", "message_ids"]).agg(first=("time", "min"), last=("time", "max"),
-                                                            binds=("time", "size")).reset_index()
+    frame = binds[["mailbox", "time", "message_ids"]].copy()
+    frame["folder"] = binds["folders"].map(_joined) if "folders" in binds else ""
+    exploded = frame.explode("message_ids").dropna(subset=["message_ids"])
+    out = exploded.groupby(["mailbox", "message_ids"]).agg(
+        folder=("folder", lambda s: ", ".join(sorted({f for v in s for f in str(v).split(", ") if f}))),
+        first=("time", "min"), last=("time", "max"), binds=("time", "size")).reset_index()
     return out.rename(columns={"message_ids": "message_id"})[cols]
+
+
+def _joined(value: Any) -> str:
+    if value is None or isinstance(value, float):
+        return ""
+    return ", ".join(str(v) for v in list(value) if v is not None)
 
 
 def empty_events() -> pd.DataFrame:
@@ -251,22 +266,3 @@ def actor_folders(actor: pd.DataFrame) -> pd.DataFrame:
     out = rows.groupby(["mailbox", "folders"]).agg(events=("time", "size"), first=("time", "min"),
                                                    last=("time", "max")).reset_index()
     return out.rename(columns={"folders": "folder"})[cols]
-
-
-def start_notebook(case_path: str, tenant: str = "", tz: str = "UTC") -> tuple[Case, str]:
-    """The notebooks' setup: quiet logging, readable tables, open the case and show whose it is.
-
-    Returns:
-        ``(case, tenant)``: the tenant parameter, or the case's own when it is empty.
-    """
-    import warnings
-
-    from IPython.display import Markdown, display
-
-    logging.basicConfig(level=logging.WARNING)
-    warnings.filterwarnings("ignore", message="IProgress not found")  # progress bars fall back to text
-    pd.set_option("display.max_colwidth", 80)
-    case = Case.open(case_path)
-    tenant = tenant or case.tenant
-    display(Markdown(f"Case **{case.manifest['case']}**, tenant **{tenant}**, times shown in **{tz}**."))
-    return case, tenant

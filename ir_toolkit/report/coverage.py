@@ -7,6 +7,7 @@ before trusting any "no evidence of" statement.
 
 from __future__ import annotations
 
+import matplotlib.dates as mdates
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -26,8 +27,15 @@ def daily_counts(events: pd.DataFrame) -> pd.DataFrame:
     return events.assign(day=days).groupby(["day", "source"]).size().unstack("source", fill_value=0).sort_index()
 
 
+#: Sources that are snapshots of the directory (object creation dates, not a log's period): never drawn.
+SNAPSHOT_SOURCES = ("tenant_snapshot",)
+
+
 def coverage_figure(events: pd.DataFrame, tz: str = "UTC") -> Figure:
-    """Draw events per day for each source (log scale), in the display zone ``tz``.
+    """Draw events per day for each log source (log scale), in the display zone ``tz``.
+
+    The axis spans the log sources' own period (directory snapshots, dated by when objects were
+    created years ago, are left out), and a day without events of a source is a gap in its line.
 
     Args:
         events: Canonical events (columns time, source).
@@ -36,21 +44,28 @@ def coverage_figure(events: pd.DataFrame, tz: str = "UTC") -> Figure:
     Returns:
         A matplotlib Figure (not attached to pyplot: close it by dropping it).
     """
-    counts = daily_counts(events)
-    fig = Figure(figsize=(10, 3.2))
+    logs = events[~events["source"].isin(SNAPSHOT_SOURCES)] if len(events) else events
+    counts = daily_counts(logs)
+    fig = Figure(figsize=(10, 3.4), layout="constrained")
     ax = fig.add_subplot()
     if counts.empty:
         ax.text(0.5, 0.5, "no events in the case", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return fig
+    days = pd.date_range(counts.index.min(), counts.index.max(), freq="D")
+    counts = counts.reindex(days, fill_value=0)  # a day no source has is a gap in every line, not a bridge
     index = pd.DatetimeIndex(counts.index).tz_convert(tz)
     for source in counts.columns:
         series = counts[source].where(counts[source] > 0)
-        ax.plot(index, series.to_numpy(), marker=".", linewidth=1, label=str(source))
+        ax.plot(index, series.to_numpy(), marker=".", markersize=3, linewidth=1, label=str(source))
     ax.set_yscale("log")
     ax.set_ylabel("events per day")
-    ax.set_title(f"Events per day and source ({tz})")
-    ax.legend(fontsize="small", ncol=min(4, len(counts.columns)), loc="upper left")
+    ax.set_xlim(mdates.date2num(index.min() - pd.Timedelta(hours=12)),
+                mdates.date2num(index.max() + pd.Timedelta(hours=12)))
+    ax.set_title(f"Events per day and log source ({tz}); a break in a line is a day without records")
+    ax.legend(fontsize="small", ncol=1, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     ax.grid(alpha=0.3)
-    fig.autofmt_xdate()
+    for label in ax.get_xticklabels():
+        label.set_rotation(30)
+        label.set_horizontalalignment("right")
     return fig

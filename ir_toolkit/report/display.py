@@ -48,16 +48,25 @@ def count(values: Any) -> int:
     return 0 if values is None or (isinstance(values, float) and pd.isna(values)) else len(values)
 
 
-def png_bytes(fig: Any) -> bytes:
-    """A matplotlib Figure as PNG bytes (the figure is closed); notebooks show it with IPython's Image."""
+def png_bytes(fig: Any, texts: list[str] | None = None) -> bytes:
+    """A matplotlib Figure as PNG bytes (the figure is closed); notebooks show it with IPython's Image.
+
+    With ``texts``, every text the figure draws (titles, tick labels, annotations, legend entries),
+    as drawn, is appended to it: the report puts them in the image's alternative text, so a screen
+    reader (and a redaction test) sees exactly the words the picture shows.
+    """
     import matplotlib.pyplot as plt
+    from matplotlib.text import Text
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")
+    if texts is not None:
+        seen = dict.fromkeys(t.get_text().strip() for t in fig.findobj(Text) if t.get_visible())
+        texts.extend(t for t in seen if t)
     plt.close(fig)
     return buf.getvalue()
 
 
-def png_uri(fig: Any) -> str:
-    """A matplotlib Figure as a base64 PNG data URI (the figure is closed)."""
-    return "data:image/png;base64," + base64.b64encode(png_bytes(fig)).decode("ascii")
+def png_uri(fig: Any, texts: list[str] | None = None) -> str:
+    """A matplotlib Figure as a base64 PNG data URI (the figure is closed); ``texts`` as for :func:`png_bytes`."""
+    return "data:image/png;base64," + base64.b64encode(png_bytes(fig, texts)).decode("ascii")

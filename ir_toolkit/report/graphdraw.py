@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 import networkx as nx
 from matplotlib.figure import Figure
@@ -87,6 +88,41 @@ def condense(graph: nx.Graph, max_nodes: int = 300, keep: Iterable[str] = ()) ->
     return out
 
 
+def place_labels(pos: dict[str, Any], labels: dict[str, str], size: tuple[float, float],
+                 fontsize: float = 7) -> dict[str, tuple[float, float, str, str]]:
+    """Where to write each label so that no two overlap: ``node -> (x, y, ha, va)`` in data units.
+
+    Labels are tried in the order given (the most important first), each right, left, above and
+    below its node; a label that fits nowhere is left out (its node is still drawn, and counted in
+    the legend's types). Box sizes are estimated from the figure size and the font size.
+    """
+    if not pos:
+        return {}
+    xs, ys = [p[0] for p in pos.values()], [p[1] for p in pos.values()]
+    xr, yr = (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0
+    per_x, per_y = xr / (size[0] * 0.78), yr / (size[1] * 0.85)  # data units per inch of the axes
+    char_w, line_h = fontsize * 0.55 / 72 * per_x, fontsize * 1.25 / 72 * per_y
+    gap = 0.06 * per_x
+    placed: list[tuple[float, float, float, float]] = []
+    out: dict[str, tuple[float, float, str, str]] = {}
+    for node, label in labels.items():
+        if node not in pos:
+            continue
+        x, y = float(pos[node][0]), float(pos[node][1])
+        w = len(label) * char_w
+        for lx, ly, ha, va, box in (
+            (x + gap, y, "left", "center", (x + gap, y - line_h / 2, x + gap + w, y + line_h / 2)),
+            (x - gap, y, "right", "center", (x - gap - w, y - line_h / 2, x - gap, y + line_h / 2)),
+            (x, y + gap, "center", "bottom", (x - w / 2, y + gap, x + w / 2, y + gap + line_h)),
+            (x, y - gap, "center", "top", (x - w / 2, y - gap - line_h, x + w / 2, y - gap)),
+        ):
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+                placed.append(box)
+                out[node] = (lx, ly, ha, va)
+                break
+    return out
+
+
 def _short(text: str, width: int = 28) -> str:
     return mathtext_safe(text if len(text) <= width else text[: width - 1] + "…")
 
@@ -122,7 +158,7 @@ def draw_graph(graph: nx.Graph, max_nodes: int = 300, keep: Iterable[str] = (), 
                  if n in keep_set or d.get("type") == "finding" or d.get("verdict") or d.get("aggregated")]
     busy = sorted((n for n, d in drawn.nodes(data=True) if d.get("type") in LABELLED and n not in important),
                   key=lambda n: (-drawn.degree(n), str(n)))
-    labelled = set(important) | set(busy[: max(MAX_LABELS - len(important), 0)])
+    wanted = [*important, *busy[: max(MAX_LABELS - len(important), 0)]]
     for u, v, d in drawn.edges(data=True):
         (x1, y1), (x2, y2) = pos[u], pos[v]
         implicated = "finding" in (drawn.nodes[u].get("type"), drawn.nodes[v].get("type"))
@@ -136,14 +172,15 @@ def draw_graph(graph: nx.Graph, max_nodes: int = 300, keep: Iterable[str] = (), 
         ax.scatter([x], [y], s=(80 if n in keep_set else 30) + 25 * math.log10(1 + int(d.get("events", 0) or 0)),
                    c=TYPE_COLOURS.get(kind, "#7f7f7f"), marker="s" if d.get("aggregated") else "o",
                    edgecolors="#d62728" if actor else "white", linewidths=2 if actor else 0.5, zorder=2)
-        if n in labelled:
-            ax.annotate(_short(str(d.get("label", n))), (x, y), xytext=(4, 3), textcoords="offset points",
-                        fontsize=7, zorder=3)
+    for n, (x, y, ha, va) in place_labels(pos, {n: _short(str(drawn.nodes[n].get("label", n))) for n in wanted},
+                                          size).items():
+        ax.annotate(_short(str(drawn.nodes[n].get("label", n))), (pos[n][0], pos[n][1]), xytext=(x, y),
+                    textcoords="data", fontsize=7, ha=ha, va=va, zorder=3)
     present = sorted({str(d.get("type")) for _, d in drawn.nodes(data=True)})
     handles = [Line2D([], [], marker="o", linestyle="", color=TYPE_COLOURS.get(t, "#7f7f7f"), label=t)
                for t in present]
     if any(d.get("verdict") and d.get("type") != "finding" for _, d in drawn.nodes(data=True)):
         handles.append(Line2D([], [], marker="o", linestyle="", markerfacecolor="white", markeredgecolor="#d62728",
                               markeredgewidth=2, label="implicated by a finding"))
-    ax.legend(handles=handles, loc="upper left", fontsize=8, frameon=False)
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
     return fig

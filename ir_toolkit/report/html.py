@@ -29,25 +29,22 @@ from jinja2.sandbox import SandboxedEnvironment
 from ir_toolkit import __version__
 from ir_toolkit.case import Case
 from ir_toolkit.case.lock import writes_case
-from ir_toolkit.report import casedata
+from ir_toolkit.report import casedata, identities, sections
 from ir_toolkit.report import evidence as holdings
 from ir_toolkit.report.coverage import coverage_figure
-from ir_toolkit.report.display import count, fmt, png_uri, table
+from ir_toolkit.report.display import fmt, png_uri, table
 from ir_toolkit.report.headline import headline
-from ir_toolkit.report.redact import Redactor, for_case
-from ir_toolkit.textsafe import scrub_text
-from ir_toolkit.timeutil import now_utc
+from ir_toolkit.report.redact import Redactor, case_key, for_case
+from ir_toolkit.textsafe import csv_safe_column, scrub_text
+from ir_toolkit.timeutil import iso, now_utc
 
 log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"  # written literally in the template
-EVIDENCE_REFS = 8  # evidence references listed per finding
-CUSTODY_ROWS = 25  # most recent custody entries listed
-MESSAGE_ROWS = 1000  # messages accessed listed in the report
-FINDING_CARDS = 40  # findings shown in full (most severe first); the rest as a table
-SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "informational": 4}
-VERDICT_ORDER = {"confirmed": 0, "likely": 1, "possible": 2, "unverifiable": 3, "benign": 4}
+EVIDENCE_REFS = 8  # evidence references looked up per finding
+CUSTODY_ROWS = 12  # most recent custody entries listed
+GRAPH_NODES = 36  # nodes drawn in the report's actor graph (the rest aggregated per type)
 FIGURE_COLUMNS = ["time", "source", "operation", "result", "user", "mailbox", "app_id", "app_name", "client_app_id",
                   "ip", "country", "asn", "user_agent", "session_id", "token_id", "mail_access_type", "items",
                   "message_ids", "folders", "target", "record_id"]
@@ -62,8 +59,9 @@ def _figures(events: pd.DataFrame, actor: pd.DataFrame, findings: pd.DataFrame, 
     specs: list[tuple[str, str, str, Callable[[], Any] | None]] = []
     if plots is not None:
         specs += [
-            ("timeline", "Mailbox activity", "Activity per compromised mailbox; the actor's events highlighted.",
-             (lambda: plots.mailbox_activity(compromised, findings=findings, tz=tz)) if len(compromised) else None),
+            ("timeline", "Mailbox activity", "All activity per compromised mailbox (blue squares, shade = events); "
+             "a red mark wherever the actor's own events are.",
+             (lambda: plots.mailbox_activity(compromised, tz=tz, actor=mail)) if len(compromised) else None),
             ("timeline", "Actor sessions", "The actor's events over time, one lane per address or token.",
              (lambda: plots.actor_swimlane(actor, tz=tz)) if len(actor) else None),
             ("timeline", "Working-hours rhythm", "Hour of week: the tenant's activity against the actor's.",
@@ -72,18 +70,24 @@ def _figures(events: pd.DataFrame, actor: pd.DataFrame, findings: pd.DataFrame, 
              (lambda: plots.items_per_day(mail, tz=tz)) if len(mail) else None),
         ]
     if plots is not None and graph is not None:
-        specs.append(("graph", "Actor graph", "Addresses, tokens, sessions, apps and mailboxes tied to the actor.",
-                      (lambda: plots.draw_graph(graph.build_graph(actor, findings))) if len(actor) else None))
+        specs.append(("graph", "Actor graph", "The actor's addresses, tokens, sessions, applications, user agents and "
+                      f"the mailboxes they reached (confirmed and likely evidence only; at most {GRAPH_NODES} nodes, "
+                      "the rest summarised per type as squares).",
+                      (lambda: plots.draw_graph(graph.build_graph(actor), max_nodes=GRAPH_NODES, size=(10, 6.5)))
+                      if len(actor) else None))
     specs.insert(0, ("coverage", "Data coverage", "Events per day for each log source; a gap is a day with no "
                      "events of that source.", lambda: coverage_figure(events, tz=tz)))
     out: list[dict[str, Any]] = []
     for group, title, caption, draw in specs:
-        fig: dict[str, Any] = {"group": group, "title": title, "caption": caption, "src": None, "note": None}
+        fig: dict[str, Any] = {"group": group, "title": title, "caption": caption, "src": None, "note": None,
+                               "alt": title}
         if draw is None:
             fig["note"] = "not drawn: no actor activity has been identified in this case yet"
         else:
             try:
-                fig["src"] = png_uri(draw())
+                texts: list[str] = []
+                fig["src"] = png_uri(draw(), texts)
+                fig["alt"] = f"{title}. Text in the figure: " + "; ".join(texts)
             except Exception as exc:  # noqa: BLE001 - one figure failing must not lose the report
                 log.warning("figure %r failed: %s: %s", title, exc.__class__.__name__, exc)
                 fig["note"] = f"could not be drawn ({exc.__class__.__name__})"
@@ -116,10 +120,15 @@ def _summary(scope: dict[str, Any] | None, findings: pd.DataFrame, cov: pd.DataF
                      f"{len(scope.get('actor_apps', []))} application(s).")
     elif scope is not None:
         lines.append("Scoping found no compromised mailbox.")
-    if not findings.empty:
-        by = findings.groupby("detection").size().sort_values(ascending=False)
-        lines.append(f"{len(findings)} finding(s) from {len(by)} detection(s): "
-                     + ", ".join(f"{k} ({v})" for k, v in by.items()) + ".")
+    counted = findings[findings["verdict"].isin(sections.FINDING_VERDICTS)]
+    if not counted.empty:
+        by = counted.groupby("detection").size().sort_values(ascending=False)
+        rest = len(findings) - len(counted)
+        lines.append(f"{len(counted)} finding(s) from {len(by)} detection(s): "
+                     + ", ".join(f"{k} ({v})" for k, v in by.items()) + "."
+                     + (f" {rest} unverifiable or benign result(s) are not counted (Appendix B)." if rest else ""))
+    elif not findings.empty:
+        lines.append(f"No finding: {len(findings)} unverifiable or benign result(s) only (Appendix B).")
     elif scope is None:
         lines.append(casedata.NO_FINDINGS[0].upper() + casedata.NO_FINDINGS[1:] + ".")
     signin = cov[cov["source"].astype(str).str.startswith("signin_")] if len(cov) else cov
@@ -141,7 +150,8 @@ def _summary(scope: dict[str, Any] | None, findings: pd.DataFrame, cov: pd.DataF
 
 
 def _evidence_refs(case: Case, findings: pd.DataFrame) -> dict[str, list[str]]:
-    """For each finding, up to EVIDENCE_REFS 'file#record' references of its supporting events."""
+    """For each finding, up to EVIDENCE_REFS 'file#position' references of its supporting events
+    ('record ID' where the event names no position)."""
     pairs = zip(findings["finding_id"], findings["evidence"], strict=True)
     wanted = {fid: list(ev)[:EVIDENCE_REFS] for fid, ev in pairs if ev is not None}
     ids = sorted({i for v in wanted.values() for i in v})
@@ -152,40 +162,34 @@ def _evidence_refs(case: Case, findings: pd.DataFrame) -> dict[str, list[str]]:
         for rid, evidence in con.sql("SELECT e.record_id, any_value(e.evidence) FROM events e "
                                      "JOIN _wanted w USING (record_id) GROUP BY e.record_id").fetchall():
             where[rid] = evidence or ""
-    return {fid: [f"{where[r]} (record {r})" if where.get(r) else f"record {r}" for r in refs]
-            for fid, refs in wanted.items()}
+    return {fid: [where[r] if where.get(r) else f"record {r}" for r in refs] for fid, refs in wanted.items()}
 
 
-def _messages(actor: pd.DataFrame, scope: dict[str, Any], tz: str, text: Callable[[str], str]) -> dict[str, Any]:
-    """The messages the actor opened in the compromised mailboxes (first MESSAGE_ROWS rows)."""
-    boxes = [b.get("upn") for b in scope.get("compromised_mailboxes", []) if b.get("upn")]
-    msgs = casedata.messages_accessed(actor, boxes).sort_values(["mailbox", "first"])
-    return {"messages": table(msgs.head(MESSAGE_ROWS), ["mailbox", "message_id", "first", "last", "binds"], tz, text),
-            "messages_more": max(0, len(msgs) - MESSAGE_ROWS)}
+def _boxes(scope: dict[str, Any] | None) -> list[str]:
+    return [str(b.get("upn")) for b in (scope or {}).get("compromised_mailboxes", []) if b.get("upn")]
 
 
-def _findings_view(findings: pd.DataFrame, refs: dict[str, list[str]], tz: str,
-                   text: Callable[[str], str]) -> dict[str, Any]:
-    """Findings per detection (a table), the most severe as cards, the rest as a compact table."""
-    order = findings.assign(
-        _sev=findings["severity"].map(SEVERITY_ORDER).fillna(9), _ver=findings["verdict"].map(VERDICT_ORDER).fillna(9),
-    ).sort_values(["_sev", "_ver", "first"])
-    cards = [
-        {**{k: text(fmt(f.get(k), tz)) for k in ("detection", "title", "severity", "verdict", "first", "last",
-                                                     "mailbox", "user", "ip", "app_id", "token_id", "events",
-                                                     "explanation", "techniques")},
-         "refs": refs.get(f["finding_id"], []), "more": max(0, count(f["evidence"]) - EVIDENCE_REFS)}
-        for f in order.head(FINDING_CARDS).to_dict("records")]
-    by = findings.groupby("detection").agg(title=("title", "first"), findings=("finding_id", "size"),
-                                           first=("first", "min"), last=("last", "max")).reset_index()
-    for verdict in ("confirmed", "likely", "possible"):
-        by[verdict] = by["detection"].map(findings[findings["verdict"] == verdict].groupby("detection").size()) \
-            .fillna(0).astype(int)
-    return {"cards": cards,
-            "by_detection": table(by.sort_values("findings", ascending=False), [
-                "detection", "title", "findings", "confirmed", "likely", "possible", "first", "last"], tz, text),
-            "rest": table(order.iloc[FINDING_CARDS:], ["severity", "verdict", "detection", "first", "mailbox", "ip",
-                                                       "explanation"], tz, text)}
+def write_messages(case: Case, messages: pd.DataFrame) -> Path:
+    """Write CASE/reports/messages.csv: every message the actor opened, with the pseudonym redacted reports show.
+
+    Columns mailbox, InternetMessageId, folder, first_access, last_access (ISO UTC), binds, pseudonym
+    (the ``msg-...`` local part a redacted report gives the id). Cells are neutralised for spreadsheets.
+    The file stays in the case with the redaction key: it is how the case holder resolves a pseudonym.
+    """
+    path = case.reports_dir / "messages.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    red = Redactor(case_key(case))
+    out = pd.DataFrame({
+        "mailbox": messages["mailbox"], "InternetMessageId": messages["message_id"], "folder": messages["folder"],
+        "first_access": [iso(t) for t in messages["first"]], "last_access": [iso(t) for t in messages["last"]],
+        "binds": messages["binds"],
+        "pseudonym": [red.message_id(str(m)).strip("<>").split("@")[0] for m in messages["message_id"]],
+    }).sort_values(["mailbox", "first_access", "InternetMessageId"])
+    for col in out.columns:
+        out[col] = csv_safe_column(out[col])
+    with case.recording("report.messages", rows=len(out)) as w:  # recorded: verify tells a later change
+        out.to_csv(w.path(path), index=False)
+    return path
 
 
 def _custody(case: Case, tz: str, text: Callable[[str], str]) -> dict[str, Any]:
@@ -202,53 +206,131 @@ def _custody(case: Case, tz: str, text: Callable[[str], str]) -> dict[str, Any]:
             "recent": table(recent, ["time", "actor", "action", "details"], tz, text)}
 
 
-def build_context(case: Case, redact: bool = False, tz: str = "UTC",
-                  networks: Iterable[str] = ()) -> dict[str, Any]:
-    """Everything the template shows, as display strings and data URIs."""
+def build_context(case: Case, redact: bool = False, tz: str = "UTC", networks: Iterable[str] = (),
+                  classification: str = "", mailbox: str = "") -> dict[str, Any]:
+    """Everything the template shows, as display strings and data URIs.
+
+    With ``mailbox`` the report is about that mailbox only: its own access, messages and findings,
+    the rest of the tenant as counts; redaction spares the mailbox's own address (it is the subject).
+    """
     findings = casedata.load_findings(case)
     scope = casedata.load_scope(case)
-    actor_ips = {a.get("ip") for a in (scope or {}).get("actor_ips", [])} | set(findings["ip"].dropna())
-    redactor: Redactor | None = for_case(case, networks, actor_ips=actor_ips) if redact else None
+    subject = mailbox.strip().lower()
+    others: dict[str, int] = {}
+    if subject:
+        findings, scope, others = _about_mailbox(findings, scope, subject)
+    # the actor's entities stay readable: the scope's addresses, applications and user agents, nothing else
+    actor_ips = {str(a.get("ip")) for a in (scope or {}).get("actor_ips", []) if a.get("ip")}
+    keep = {str(a.get(k)) for a in (scope or {}).get("actor_apps", []) for k in ("app_id", "name") if a.get(k)}
+    keep |= {str(u) for u in (scope or {}).get("actor_user_agents", []) or [] if u}
+    people = identities.directory(case)
+    spare = [subject, *identities.names_of(case, subject)] if subject else []
+    redactor: Redactor | None = for_case(case, networks, actor_ips=actor_ips, keep=keep,
+                                         spare=spare) if redact else None
     text: Callable[[str], str] = redactor.text if redactor else (lambda s: s)
     cov = casedata.coverage(case)
     events = case.read_events(columns=FIGURE_COLUMNS) if case.events.sources() else \
         casedata.empty_events()[FIGURE_COLUMNS]
+    if subject:
+        events = casedata.in_window(events, mailbox=subject)
+    # the actor's events: the scope's addresses and the tokens and sessions of confirmed and likely findings only
     actor = casedata.actor_events(events, findings, scope)
     refs = _evidence_refs(case, findings) if not findings.empty else {}
     profile = holdings.case_profile(case, scope)
+    messages = casedata.messages_accessed(actor, _boxes(scope))
+    write_messages(case, messages)
     if redactor is not None:
         events, actor, findings = redactor.frame(events), redactor.frame(actor), redactor.frame(findings)
+        messages, people = redactor.frame(messages), redactor.frame(people)
         scope = redactor.obj(scope)
         refs = redactor.obj(refs)
         profile = redactor.obj(profile)  # throttled mailboxes are UPNs; hole reasons name evidence files
     scope = scope or {}
+    lead = headline(scope or None, profile, tz)
     return {
-        "title": text(f"Incident report: {case.manifest['case']} ({case.tenant})"),
+        "title": text(f"Incident report: {case.manifest['case']} ({case.tenant})"
+                      + (f", mailbox {subject}" if subject else "")),
+        "subject": text(subject), "others": others,
         "case": text(str(case.manifest["case"])), "tenant": text(case.tenant), "cloud": case.cloud,
         "generated": fmt(now_utc(), tz), "tz": tz, "tool": f"ir_toolkit {__version__}", "redacted": redact,
+        "classification": classification, "classification_css": css_text(classification),
         "summary": [text(s) for s in _summary(scope or None, findings, cov, tz, profile)],
+        "answer": sections.answer(scope, findings, profile, lead, messages, people, tz, text, redact),
+        "key_events": sections.key_events(scope, findings, tz, text),
+        "recommend": sections.recommendations(scope, findings, set(cov["source"]) if len(cov) else set(), tz, text),
         "holdings": holdings.view(profile, scope or None, tz, text),
         "has_scope": bool(scope),
         "window": {k: fmt(v, tz) for k, v in (scope.get("window") or {}).items()},
         "signin_coverage": {k: fmt(v, tz) for k, v in (scope.get("signin_coverage") or {}).items()},
         "mailboxes": table(scope.get("compromised_mailboxes", []), ["upn", "confidence", "first", "last", "events",
                                                                       "items_accessed", "reasons"], tz, text),
-        "ips": table(scope.get("actor_ips", []), ["ip", "first", "last", "events", "reasons"], tz, text),
+        "mailbox_counts": sections.mailbox_counts(actor, messages, _boxes(scope), tz, text),
+        "ips": table(_actor_ips(scope, actor), ["ip", "country", "asn", "first", "last", "events", "reasons"], tz,
+                     text),
         "apps": table(scope.get("actor_apps", []), ["app_id", "name"], tz, text),
         "agents": table(casedata.actor_user_agents(actor), ["user_agent", "events", "first", "last"], tz, text),
         "folders": table(casedata.actor_folders(actor), ["mailbox", "folder", "events", "first", "last"], tz, text),
-        **_messages(actor, scope, tz, text),
+        "messages_by_mailbox": sections.message_appendix(messages, tz, text), "messages_total": len(messages),
         "figures": _figures(events, actor, findings, tz),
-        "findings": _findings_view(findings, refs, tz, text), "no_findings": casedata.NO_FINDINGS,
+        "by_detection": sections.per_detection(findings, text),
+        "finding_groups": sections.finding_groups(findings, refs, sections.FINDING_VERDICTS, tz, text),
+        "appendix_groups": sections.finding_groups(findings, refs, sections.APPENDIX_VERDICTS, tz, text,
+                                                   sections.APPENDIX_COLUMNS),
+        "no_findings": casedata.NO_FINDINGS, "has_findings": not findings.empty,
         "coverage": table(cov, ["source", "description", "events", "first", "last"], tz, text),
         "gaps": [text(g) for g in casedata.gaps(case)],
         "ledger": table(casedata.ledger(case), ["source", "slice_start", "slice_end", "records", "pages", "retries",
                                                  "complete", "gap"], tz, text),
         "imports": table(casedata.imports(case), ["path", "format", "records", "imported", "duplicates",
-                                                   "quarantined"], tz, text),
-        "evidence": table(casedata.imports(case), ["path", "sha256", "size", "source", "added"], tz, text),
+                                                   "quarantined", "sha256"], tz, text),
         "custody": _custody(case, tz, text),
     }
+
+
+def _about_mailbox(findings: pd.DataFrame, scope: dict[str, Any] | None,
+                   subject: str) -> tuple[pd.DataFrame, dict[str, Any] | None, dict[str, int]]:
+    """Findings and scope narrowed to one mailbox, and what the rest of the tenant holds, as counts."""
+    mine = (findings["mailbox"].fillna("").str.lower() == subject) \
+        | (findings["user"].fillna("").str.lower() == subject)
+    rest = findings[~mine]
+    others = {"findings": int(rest["verdict"].isin(sections.FINDING_VERDICTS).sum()),
+              "mailboxes": int(rest["mailbox"].dropna().nunique())}
+    if scope is None:
+        return findings[mine], None, others
+    boxes = scope.get("compromised_mailboxes") or []
+    others["compromised"] = sum(1 for b in boxes if str(b.get("upn", "")).lower() != subject)
+    mine_box = [b for b in boxes if str(b.get("upn", "")).lower() == subject]
+    window = {"first_malicious": mine_box[0].get("first"), "last_malicious": mine_box[0].get("last")} if mine_box \
+        else {}  # this mailbox's own period, not the tenant's
+    narrowed = {**scope, "compromised_mailboxes": mine_box, "window": window,
+                "throttled_mailboxes": [t for t in scope.get("throttled_mailboxes") or []
+                                        if str(t.get("upn", "")).lower() == subject],
+                "cover_up": [c for c in scope.get("cover_up") or [] if str(c.get("mailbox", "")).lower() == subject]}
+    return findings[mine], narrowed, others
+
+
+def css_text(value: str, limit: int = 120) -> str:
+    """``value`` reduced to characters that are safe inside a CSS string in a <style> element.
+
+    The classification line is printed in every page's margin through ``@page`` content; quotes,
+    backslashes, angle brackets and ampersands could end the string or the element, so they go.
+    """
+    kept = "".join(c for c in value if c.isalnum() or c in " .,:;/()+-_=#*[]!?%")
+    return " ".join(kept.split())[:limit]
+
+
+def _actor_ips(scope: dict[str, Any], actor: pd.DataFrame) -> list[dict[str, Any]]:
+    """The scope's actor addresses with the country and ASN the case's events give them (where known)."""
+    known = actor.dropna(subset=["ip"]).groupby("ip").agg(
+        country=("country", lambda s: ", ".join(sorted({str(v) for v in s.dropna() if str(v) not in ("", "-")}))),
+        asn=("asn", lambda s: ", ".join(sorted({str(v) for v in s.dropna() if str(v) not in ("", "-")})))) \
+        if len(actor) else pd.DataFrame(columns=["country", "asn"])
+    rows = []
+    for a in scope.get("actor_ips") or []:
+        ip = a.get("ip")
+        geo = known.loc[ip] if ip in known.index else {}
+        rows.append({**a, "country": geo.get("country") or "unknown", "asn": geo.get("asn") or "unknown"})
+    return rows
 
 
 def render_html(context: dict[str, Any]) -> str:
@@ -260,7 +342,8 @@ def render_html(context: dict[str, Any]) -> str:
 
 @writes_case("report")
 def render_report(case: Case | str | Path, out: str | Path | None = None, redact: bool = False,
-                  tz: str = "UTC", networks: Iterable[str] = ()) -> Path:
+                  tz: str = "UTC", networks: Iterable[str] = (), classification: str = "",
+                  mailbox: str = "") -> Path:
     """Write the self-contained HTML report.
 
     Args:
@@ -269,14 +352,19 @@ def render_report(case: Case | str | Path, out: str | Path | None = None, redact
         redact: Pseudonymise UPNs, names, the tenant's domains and internal addresses.
         tz: Display time zone (an IANA name such as ``Europe/Berlin``); data stays UTC inside.
         networks: Extra internal networks (CIDR) to pseudonymise with ``redact``.
+        classification: A classification line printed at the top of the report and of every printed
+            page (e.g. "TLP:AMBER - privileged and confidential").
+        mailbox: Report about this mailbox only (the single-mailbox playbook): the rest of the tenant
+            appears as counts, and redaction leaves this mailbox's address readable.
 
     Returns:
         The path of the written report.
     """
     case = case if isinstance(case, Case) else Case.open(case)
     path = Path(out) if out else case.reports_dir / "report.html"
-    html = scrub_text(render_html(build_context(case, redact=redact, tz=tz, networks=networks)))
+    html = scrub_text(render_html(build_context(case, redact=redact, tz=tz, networks=networks,
+                                                classification=classification, mailbox=mailbox)))
     path.parent.mkdir(parents=True, exist_ok=True)
-    with case.recording("report.render", path=str(path), redacted=redact, tz=tz) as w:
+    with case.recording("report.render", path=str(path), redacted=redact, tz=tz, mailbox=mailbox or None) as w:
         w.path(path).write_text(html, encoding="utf-8")
     return path

@@ -75,15 +75,19 @@ def _top(counts: pd.DataFrame, col: str, n: int, first: Sequence[str] = ()) -> l
 
 
 def mailbox_activity(events: pd.DataFrame, findings: pd.DataFrame | None = None, tz: str = "UTC",
-                     top: int = 15, freq: str | None = None) -> Figure:
-    """Activity over time per mailbox (dot size = events), with findings marked in red.
+                     top: int = 15, freq: str | None = None, actor: pd.DataFrame | None = None) -> Figure:
+    """Activity over time per mailbox (dot size = events), the actor's own events marked in red.
+
+    Red marks stand exactly where the actor's events are (one per bucket holding any), never as
+    bars from a finding's first to last time, which would paint the quiet days in between.
 
     Args:
         events: Events with ``mailbox`` and ``time``, or ``activity_counts(..., by=("mailbox",))``.
-        findings: Findings (``mailbox``, ``first``, ``last``, ``title``); drawn as red bars on their row.
+        findings: Findings (``mailbox``): the mailboxes they name are drawn first.
         tz: Display time zone (IANA name).
-        top: Most mailboxes drawn (implicated ones first, then the busiest).
+        top: Most mailboxes drawn (the actor's and implicated ones first, then the busiest).
         freq: Bucket size (hour or day; default by span).
+        actor: The actor's events (``mailbox``, ``time``): drawn as red marks on their mailbox's row.
 
     Returns:
         Figure with the activity axes (x ``time (tz)``, y ``mailbox``, title "Mailbox activity";
@@ -93,8 +97,15 @@ def mailbox_activity(events: pd.DataFrame, findings: pd.DataFrame | None = None,
     counts = _counts(events, ("mailbox",), tz, freq, "mailbox IS NOT NULL")
     counts = counts[counts["mailbox"].notna()]
     f = findings if findings is not None and not findings.empty else None
-    implicated = [] if f is None else [str(m) for m in f["mailbox"].dropna().unique()]
-    rows = _top(counts, "mailbox", top, implicated)
+    bucket = freq or ("day" if "bucket" in events.columns else _freq(events))
+    marks = None
+    if actor is not None and len(actor):
+        marks = activity_counts(actor, by=("mailbox",), freq=bucket, tz=tz, where="mailbox IS NOT NULL")
+        marks = marks[marks["mailbox"].notna()]
+    first = [] if marks is None else [str(m) for m in marks.groupby("mailbox")["events"].sum()
+                                      .sort_values(ascending=False).index]
+    first += [] if f is None else [str(m) for m in f["mailbox"].dropna().unique()]
+    rows = _top(counts, "mailbox", top, list(dict.fromkeys(first)))
     fig, ax = _lanes("Mailbox activity", rows, counts["mailbox"].nunique(), "mailboxes", "mailbox", tz, 0.4)
     if not rows:
         _empty(ax, "mailbox events")
@@ -103,20 +114,16 @@ def mailbox_activity(events: pd.DataFrame, findings: pd.DataFrame | None = None,
     shown = counts[counts["mailbox"].isin(rows)]
     dots = ax.scatter(shown["bucket"], shown["mailbox"].map(y), s=28, marker="s", c=shown["events"],
                       cmap="Blues", norm=LogNorm(vmin=1, vmax=max(int(shown["events"].max()), 2)),
-                      edgecolors="#1f77b4", linewidths=0.3, label="events", zorder=2)
+                      edgecolors="#1f77b4", linewidths=0.3, label="all events", zorder=2)
     fig.colorbar(dots, ax=ax, label="events per bucket", pad=0.01, aspect=30)
-    if f is not None:
-        marked = f[f["mailbox"].isin(rows)]
-        first, last = utc(marked["first"]).dt.tz_convert(tz), utc(marked["last"]).dt.tz_convert(tz)
-        for (m, a, b) in zip(marked["mailbox"], first, last, strict=True):
-            ax.plot([a, b], [y[m], y[m]], color="#d62728", linewidth=6, alpha=0.5, solid_capstyle="round", zorder=3)
-            ax.scatter([a], [y[m]], marker="v", color="#d62728", s=60, zorder=4)
-        if len(marked):
-            ax.plot([], [], color="#d62728", linewidth=6, alpha=0.5, label="finding")
+    if marks is not None:
+        mine = marks[marks["mailbox"].isin(rows)]
+        ax.scatter(mine["bucket"], mine["mailbox"].map(y), marker="|", s=160, linewidths=2.5, color="#d62728",
+                   zorder=3, label="actor's events")
     ax.set_yticks(range(len(rows)), [mathtext_safe(r) for r in rows], fontsize=8)
     ax.set_ylim(len(rows) - 0.5, -0.5)
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(0, -0.12), ncol=2, fontsize=8, frameon=False)
     return fig
 
 

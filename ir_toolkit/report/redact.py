@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-import json
 import os
 import re
 import secrets
@@ -27,6 +26,19 @@ import numpy as np
 import pandas as pd
 
 from ir_toolkit.case import Case
+from ir_toolkit.report import identities
+from ir_toolkit.report.patterns import (
+    EMAIL,
+    GUID,
+    IPV4,
+    IPV6,
+    MESSAGE_ID,
+    PATH,
+    is_specific,
+    name_variants,
+    normal_name,
+    word_pattern,
+)
 
 KEY_FILE = ".redaction-key"
 
@@ -35,16 +47,11 @@ INTERNAL_NETWORKS: tuple[str, ...] = (
     "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
     "fc00::/7", "fe80::/10", "::1/128",
 )
-
-_EMAIL = re.compile(r"[A-Za-z0-9._%+'!#$&*/=?^`{|}~-]+@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,}")
-_IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
-_IPV6 = re.compile(r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Fa-f:])")
-# Fields of Microsoft records that carry a person's display name.
-_NAME_FIELDS = ("userDisplayName", "UserDisplayName", "MailboxOwnerDisplayName", "DisplayName")
-_NAME_SQL = "|".join(_NAME_FIELDS)
 # First labels of domains that name a mail system, not an organisation.
 _GENERIC_LABELS = {"mail", "email", "smtp", "corp", "exchange", "outlook", "office", "microsoft", "onmicrosoft",
-                   "gmail", "hotmail", "live", "example", "redacted"}
+                   "gmail", "hotmail", "live", "example", "redacted", "prod", "protection"}
+# A local part that reads like a person's address (letters, dots, hyphens); message ids carry digits or symbols.
+_NAME_LIKE = re.compile(r"[A-Za-z][A-Za-z._'-]{0,39}")
 
 
 def case_key(case: Case) -> bytes:
@@ -62,43 +69,101 @@ def case_key(case: Case) -> bytes:
     return bytes.fromhex(path.read_text().strip())
 
 
+def org_variants(domains: Iterable[str], names: Iterable[str] = ()) -> set[str]:
+    """The organisation's name as its domains spell it and as it writes itself.
+
+    ``woodgrove-analytics.example`` gives woodgrove-analytics, "woodgrove analytics",
+    woodgroveanalytics and woodgrove (a first part of four letters or more that is not a common
+    word); ``names`` (e.g. "Woodgrove Analytics" from the directory) are taken as they are and
+    split the same way.
+    """
+    found: set[str] = set()
+    labels = {d.split(".")[0] for d in domains if d}
+    for label in labels | {n.strip().lower() for n in names if n and n.strip()}:
+        if label in _GENERIC_LABELS or len(label) < 3:
+            continue
+        parts = [p for p in re.split(r"[-_\s]+", label) if p]
+        found |= {label, " ".join(parts), "".join(parts), "-".join(parts)}
+        if len(parts) > 1 and len(parts[0]) >= 4 and is_specific(parts[0]) and parts[0] not in _GENERIC_LABELS:
+            found.add(parts[0])
+    return {f for f in found if len(f) >= 3}
+
+
 class Redactor:
     """Replace identities in text, frames and JSON-like objects with keyed pseudonyms.
 
     Args:
         key: The HMAC key (see :func:`case_key`).
         domains: The tenant's own DNS domains (replaced wherever they appear).
-        names: People's display names (replaced wherever they appear, case-insensitively).
+        names: People's display names; every variant of :func:`ir_toolkit.report.patterns.name_variants`
+            is replaced (case-insensitively, whatever apostrophe or hyphen is used).
         networks: Extra internal networks (CIDR) beyond :data:`INTERNAL_NETWORKS`.
         addresses: Single addresses that are the tenant's own (its users' sign-in addresses).
+        keep_ips: When given, every IP address *not* in it is pseudonymised (the actor's addresses
+            are the only ones left readable); when None, only internal ones (networks, addresses).
+        people: Extra ``(display name, given name, surname)`` triples from the directory.
+        objects: Display names of objects that may not be people: replaced whole, never split.
+        local_parts: UPNs whose bare local part (``dana.thornton``) is replaced where it stands alone,
+            by the UPN's pseudonym without its domain (``user-3f9a1b2c``).
+        orgs: The organisation's names as it writes them ("Woodgrove Analytics").
+        tenant_ids: The tenant's GUIDs.
+        examiners: The examiners' ``user@host`` names of the custody log.
+        case_root: The case folder: absolute paths inside it are shown as ``CASE/...``.
+        keep: Exact strings left as they are (the actor's applications and user agents).
+        spare: Addresses and names left readable wherever they appear (the mailbox under review in a
+            single-mailbox report and its owner's name: they are the subject), their domain included.
     """
 
     def __init__(self, key: bytes, domains: Iterable[str] = (), names: Iterable[str] = (),
-                 networks: Iterable[str] = (), addresses: Iterable[str] = ()) -> None:
+                 networks: Iterable[str] = (), addresses: Iterable[str] = (), *,
+                 keep_ips: Iterable[str] | None = None, people: Iterable[tuple[str, str, str]] = (),
+                 objects: Iterable[str] = (),
+                 local_parts: Iterable[str] = (), orgs: Iterable[str] = (), tenant_ids: Iterable[str] = (),
+                 examiners: Iterable[str] = (), case_root: str | None = None, keep: Iterable[str] = (),
+                 spare: Iterable[str] = ()) -> None:
         self._key = key
         self._addresses = {self._normal_ip(a) for a in addresses if a}
+        self._keep_ips = None if keep_ips is None else {self._normal_ip(a) for a in keep_ips if a}
         self._networks = [ipaddress.ip_network(n, strict=False) for n in (*INTERNAL_NETWORKS, *networks)]
         self.domains = sorted({d.lower().strip(".") for d in domains if d and "." in d}, key=len, reverse=True)
-        self.names = sorted({n.strip() for n in names if n and len(n.strip()) >= 3}, key=len, reverse=True)
-        self._domain_re = self._alternation(self.domains, r"(?<![\w-])", r"(?![\w-])")
-        # The organisation's name as its domains spell it (contoso in contoso.onmicrosoft.com).
-        self.orgs = sorted({d.split(".")[0] for d in self.domains if len(d.split(".")[0]) >= 4}
-                           - _GENERIC_LABELS, key=len, reverse=True)
-        self._org_re = self._alternation(self.orgs, r"(?<![A-Za-z0-9])", r"(?![A-Za-z0-9])")
-        self._name_re = self._alternation(self.names, r"(?<!\w)", r"(?!\w)")
-
-    @staticmethod
-    def _alternation(words: list[str], before: str, after: str) -> re.Pattern[str] | None:
-        if not words:
-            return None
-        return re.compile(before + "(?:" + "|".join(re.escape(w) for w in words) + ")" + after, re.IGNORECASE)
+        variants: set[str] = set()
+        for n in names:
+            variants |= name_variants(str(n))
+        for display, given, surname in people:
+            variants |= name_variants(str(display or ""), str(given or ""), str(surname or ""))
+        variants |= {" ".join(o.split()) for o in objects if o and len(o.strip()) >= 3}
+        self.names = sorted(variants, key=len, reverse=True)
+        self.orgs = sorted(org_variants(self.domains, orgs), key=len, reverse=True)
+        self._domain_re = word_pattern(self.domains, r"(?<![\w-])", r"(?![\w-])")
+        self._org_re = word_pattern(self.orgs, r"(?<![A-Za-z0-9])", r"(?![A-Za-z0-9])")
+        self._name_re = word_pattern(self.names)
+        self._locals = {u.lower().split("@")[0]: u.lower() for u in sorted(local_parts) if u and "@" in u}
+        self._locals = {k: v for k, v in self._locals.items() if is_specific(k) or "." in k}
+        self._local_re = word_pattern(self._locals, r"(?<![\w.%+-])", r"(?![\w-])")
+        self._tenants = {t.lower() for t in tenant_ids if t}
+        self._examiner_re = word_pattern({e for e in examiners if e}, r"(?<![\w.-])", r"(?![\w-])")
+        netbios = sorted({o.replace(" ", "").replace("-", "") for o in self.orgs}
+                         | {o.split(" ")[0] for o in self.orgs})
+        self._account_re = (re.compile(r"(?<![\w\\])(?:" + "|".join(re.escape(n) for n in netbios if n)
+                                       + r")\\[A-Za-z0-9._$-]{1,64}", re.IGNORECASE) if netbios else None)
+        self._root = case_root.rstrip("/\\") if case_root else None
+        self._keep = {k for k in keep if k}
+        spared = sorted({a.lower() for a in spare if a and len(a) >= 3}, key=len, reverse=True)
+        self._spare_re = re.compile("|".join(re.escape(a) for a in spared), re.IGNORECASE) if spared else None
+        self._spare_mark = f"\x00spared-{self._digest('spare', 'mark')}-"
+        self._spare_back = re.compile(re.escape(self._spare_mark) + r"(\d{1,4})\x00")
+        for address in spared:
+            if "@" in address:
+                self._locals.pop(address.split("@")[0], None)
+        self._local_re = word_pattern(self._locals, r"(?<![\w.%+-])", r"(?![\w-])")
 
     # ----- pseudonyms ---------------------------------------------------------------------
-    def _digest(self, kind: str, value: str) -> str:
-        return hmac.new(self._key, f"{kind}\0{value.lower()}".encode(), hashlib.sha256).hexdigest()[:8]
+    def _digest(self, kind: str, value: str, size: int = 8) -> str:
+        return hmac.new(self._key, f"{kind}\0{value.lower()}".encode(), hashlib.sha256).hexdigest()[:size]
 
     def address(self, value: str) -> str:
-        """Pseudonym of an e-mail address or UPN."""
+        """Pseudonym of an e-mail address or UPN (URL-encoded forms give the same pseudonym)."""
+        value = re.sub(r"%(?:25)?40", "@", value, flags=re.IGNORECASE)
         return f"user-{self._digest('upn', value)}@redacted.invalid"
 
     def domain(self, value: str) -> str:
@@ -110,12 +175,20 @@ class Redactor:
         return f"org-{self._digest('org', value)}"
 
     def name(self, value: str) -> str:
-        """Pseudonym of a display name."""
-        return f"Person-{self._digest('name', value)}"
+        """Pseudonym of a display name (or a part of one)."""
+        return f"Person-{self._digest('name', normal_name(value))}"
 
     def ip(self, value: str) -> str:
-        """Pseudonym of an internal address."""
-        return f"internal-{self._digest('ip', value)}"
+        """Pseudonym of an address (``internal-`` for private ranges, ``ip-`` for the others)."""
+        kind = "internal" if self._in_networks(value) else "ip"
+        return f"{kind}-{self._digest('ip', self._normal_ip(value))}"
+
+    def message_id(self, value: str) -> str:
+        """Pseudonym of an InternetMessageId: the local part replaced, the domain kept (its shape)."""
+        m = MESSAGE_ID.fullmatch(value.strip())
+        if m is None:
+            return f"<msg-{self._digest('msg', value.strip(), 12)}@redacted.invalid>"
+        return f"<msg-{self._digest('msg', m.group(0), 12)}@{m.group(2)}>"
 
     @staticmethod
     def _normal_ip(value: str) -> str:
@@ -124,38 +197,88 @@ class Redactor:
         except ValueError:
             return value.strip().lower()
 
-    def is_internal(self, value: str) -> bool:
-        """True when ``value`` is an address of the tenant's own or in an internal network."""
+    def _in_networks(self, value: str) -> bool:
         try:
             addr = ipaddress.ip_address(value)
         except ValueError:
             return False
-        if str(addr) in self._addresses:
-            return True
         return any(addr.version == n.version and addr in n for n in self._networks)
 
+    def is_internal(self, value: str) -> bool:
+        """True when ``value`` is an address redaction replaces (see ``keep_ips``)."""
+        try:
+            addr = ipaddress.ip_address(value)
+        except ValueError:
+            return False
+        if self._keep_ips is not None:
+            return str(addr) not in self._keep_ips
+        return str(addr) in self._addresses or self._in_networks(value)
+
     # ----- applying -----------------------------------------------------------------------
+    def _message_sub(self, m: re.Match[str]) -> str:
+        local = m.group(1)
+        if local.startswith("msg-") or m.group(2).lower() == "redacted.invalid":
+            return m.group(0)  # idempotent
+        if len(local) <= 40 and _NAME_LIKE.fullmatch(local):
+            return "<" + self.address(local + "@" + m.group(2)) + ">"  # "Name <first.last@domain>": an address
+        return self.message_id(m.group(0))
+
     def _email_sub(self, m: re.Match[str]) -> str:
         found = m.group(0)
-        return found if found.endswith("@redacted.invalid") else self.address(found)  # idempotent
+        if m.group(2).lower() == "redacted.invalid" or found.lower().startswith("msg-"):
+            return found  # idempotent: a pseudonym already
+        return self.address(found)
 
     def _ip_sub(self, m: re.Match[str]) -> str:
         return self.ip(m.group(0)) if self.is_internal(m.group(0)) else m.group(0)
 
+    def _path_sub(self, m: re.Match[str]) -> str:
+        path = m.group(0)
+        if self._root and path.startswith(self._root) and path[len(self._root):][:1] in ("", "/", "\\"):
+            return "CASE" + path[len(self._root):]
+        return f"path-{self._digest('path', path)}"
+
+    def _local_sub(self, m: re.Match[str]) -> str:
+        upn = self._locals.get(m.group(0).lower(), m.group(0))
+        return self.address(upn).split("@")[0]
+
     def text(self, value: str) -> str:
         """Redact every identity found in a string (idempotent: pseudonyms are left as they are)."""
-        if not value:
+        if not value or value in self._keep:
             return value
-        out = _EMAIL.sub(self._email_sub, value)
-        if self._name_re is not None:
-            out = self._name_re.sub(lambda m: self.name(m.group(0)), out)
-        if self._domain_re is not None:
-            out = self._domain_re.sub(lambda m: self.domain(m.group(0)), out)
-        if self._org_re is not None:
-            out = self._org_re.sub(lambda m: self.org(m.group(0)), out)
-        out = _IPV4.sub(self._ip_sub, out)
+        if self._spare_re is not None:  # set the subject aside, redact the rest, put it back as it was
+            found: list[str] = []
+
+            def aside(m: re.Match[str]) -> str:
+                found.append(m.group(0))
+                return f"{self._spare_mark}{len(found) - 1}\x00"
+
+            held = self._redact(self._spare_re.sub(aside, value))
+            return self._spare_back.sub(lambda m: found[int(m.group(1))], held)
+        return self._redact(value)
+
+    def _redact(self, value: str) -> str:
+        out = MESSAGE_ID.sub(self._message_sub, value) if "@" in value else value
+        out = EMAIL.sub(self._email_sub, out) if ("@" in out or "%" in out) else out
+        if self._account_re is not None and "\\" in out:
+            out = self._account_re.sub(lambda m: f"account-{self._digest('account', m.group(0))}", out)
+        if self._tenants and "-" in out:
+            out = GUID.sub(lambda m: f"tenant-{self._digest('tenant', m.group(0))}"
+                           if m.group(0).lower() in self._tenants else m.group(0), out)
+        if self._examiner_re is not None:
+            out = self._examiner_re.sub(lambda m: f"examiner-{self._digest('examiner', m.group(0))}", out)
+        if "/" in out or "\\" in out:
+            out = PATH.sub(self._path_sub, out)
+        if self._local_re is not None:
+            out = self._local_re.sub(self._local_sub, out)
+        for pattern, pseudonym in ((self._name_re, self.name), (self._domain_re, self.domain),
+                                   (self._org_re, self.org)):
+            if pattern is not None:
+                out = pattern.sub(lambda m, p=pseudonym: p(m.group(0)), out)  # type: ignore[misc]
+        if "." in out:
+            out = IPV4.sub(self._ip_sub, out)
         if ":" in out:
-            out = _IPV6.sub(self._ip_sub, out)
+            out = IPV6.sub(self._ip_sub, out)
         return out
 
     def obj(self, value: Any) -> Any:
@@ -197,65 +320,20 @@ class Redactor:
         return out
 
 
-def _tenant_domains(case: Case) -> set[str]:
-    domains = {case.tenant.lower()} if "." in case.tenant else set()
-    domains |= {d.lower() for d in case.manifest.get("redaction", {}).get("domains", [])}
-    if case.events.sources():
-        con = case.duckdb()
-        rows = con.sql("SELECT DISTINCT lower(split_part(u, '@', 2)) FROM (SELECT user AS u FROM events "
-                       "UNION SELECT mailbox FROM events) WHERE u LIKE '%@%'").fetchall()
-        domains |= {r[0] for r in rows if r[0]}
-    return domains
+def for_case(case: Case, networks: Iterable[str] = (), actor_ips: Iterable[str] = (),
+             keep: Iterable[str] = (), spare: Iterable[str] = ()) -> Redactor:
+    """A Redactor for ``case``: its key and everything it names (:func:`ir_toolkit.report.identities.collect`).
 
-
-def _display_names(case: Case) -> set[str]:
-    names = set(case.manifest.get("redaction", {}).get("names", []))
-    if not case.events.sources():
-        return names
-    con = case.duckdb()
-    pattern = '"(?:' + _NAME_SQL + r')"\s*:\s*"((?:[^"\\]|\\.)*)"'
-    rows = con.sql(f"SELECT DISTINCT unnest(regexp_extract_all(raw, '{pattern}', 1)) FROM events "
-                   "WHERE raw LIKE '%isplayName%'").fetchall()
-    names |= {json.loads(f'"{r[0]}"') for r in rows if r[0]}
-    # Directory objects and audit targets: displayName of objects that are people.
-    for (raw,) in con.sql("SELECT raw FROM events WHERE source IN ('tenant_snapshot', 'directory_audit') "
-                          "AND raw LIKE '%userPrincipalName%'").fetchall():
-        names |= _people_names(json.loads(raw))
-    return names
-
-
-def _people_names(value: Any) -> set[str]:
-    """displayName of every nested object that has a userPrincipalName (a person)."""
-    found: set[str] = set()
-    if isinstance(value, dict):
-        if value.get("userPrincipalName") and isinstance(value.get("displayName"), str):
-            found.add(value["displayName"])
-        for v in value.values():
-            found |= _people_names(v)
-    elif isinstance(value, list):
-        for v in value:
-            found |= _people_names(v)
-    return found
-
-
-def _tenant_addresses(case: Case, actor_ips: Iterable[str]) -> set[str]:
-    """The tenant's own addresses: those its users signed in from successfully, minus the actor's."""
-    if not case.events.sources():
-        return set()
-    con = case.duckdb()
-    rows = con.sql("SELECT DISTINCT ip FROM events WHERE source LIKE 'signin_%' AND result = 'success' "
-                   "AND ip IS NOT NULL").fetchall()
-    return {r[0] for r in rows} - set(actor_ips)
-
-
-def for_case(case: Case, networks: Iterable[str] = (), actor_ips: Iterable[str] = ()) -> Redactor:
-    """A Redactor for ``case``: its key, domains, people's names and internal addresses.
-
-    Internal addresses are the private ranges, the tenant's own addresses (every address its
-    users signed in from successfully, except ``actor_ips``) and any networks the case lists.
-    The case may list extra items in case.json under ``redaction``: ``domains``, ``names``
-    and ``internal_networks`` (CIDR strings, e.g. the organisation's egress ranges).
+    Every IP address except ``actor_ips`` (the scope's actor addresses: what a recipient acts on)
+    is pseudonymised: private ranges, the tenant's offices, its users' homes and phones. The
+    case may list extra items in case.json under ``redaction``: ``domains``, ``names``,
+    ``organisations`` and ``internal_networks`` (CIDR strings, shown as ``internal-...``).
+    ``keep`` are exact strings left readable (the actor's applications and user agents); ``spare`` are
+    addresses left readable wherever they appear (the mailbox a single-mailbox report is about).
     """
     extra = case.manifest.get("redaction", {}).get("internal_networks", [])
-    return Redactor(case_key(case), domains=_tenant_domains(case), names=_display_names(case),
-                    networks=[*extra, *networks], addresses=_tenant_addresses(case, actor_ips))
+    ids = identities.collect(case)
+    return Redactor(case_key(case), domains=ids.domains, names=(), networks=[*extra, *networks],
+                    keep_ips=actor_ips, people=ids.people, objects=ids.objects, local_parts=ids.upns, orgs=ids.orgs,
+                    tenant_ids=ids.tenant_ids, examiners=ids.examiners, case_root=str(case.root.resolve()),
+                    keep=keep, spare=spare)
