@@ -105,6 +105,12 @@ def test_full_access_every_source_available_with_retention_and_expiry(tenant: An
 
     frame = preflight_frame(Case.open(tmp / "case"))
     assert len(frame) == len(doc["sources"]) and frame["available"].all()
+    from ir_toolkit.report.html import render_report
+
+    html = render_report(Case.open(tmp / "case")).read_text(encoding="utf-8")
+    method = html.split('id="method"', 1)[1].split("</section>", 1)[0]
+    assert "Logging readiness" in method and "SigninLogs" in method and "CloudAppEvents" in method
+    assert "2023-07-01" in method  # the interactive sign-ins' expiry date
 
 
 def test_no_p1_p2_licence_is_named_with_microsofts_error_code(tenant: Any) -> None:
