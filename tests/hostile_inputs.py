@@ -23,8 +23,6 @@ IMPORT = TESTDATA / "import"
 MARK = "MARK-0f3e"
 SIGNIN: dict[str, Any] = json.loads((IMPORT / "graph_signins_v1.json").read_text())["value"][0]
 UAL: dict[str, Any] = json.loads((IMPORT / "management_api.json").read_text())[0]
-_PURVIEW_TENANT = "4b2462a4-bbee-495a-a0e1-f23ae524cc9c"
-UAL["OrganizationId"] = _PURVIEW_TENANT  # one tenant across the generated files: a case refuses another tenant's logs
 _PURVIEW = list(csv.reader(io.StringIO((IMPORT / "purview_current.csv").read_text(encoding="utf-8-sig"))))
 PURVIEW_HEADER, PURVIEW_ROW = _PURVIEW[0], _PURVIEW[1]
 CONTEXT = "https://graph.microsoft.com/v1.0/$metadata#auditLogs/signIns"
@@ -58,7 +56,8 @@ def ual(i: int, mark: bool = False) -> dict[str, Any]:
 
 def _purview_line(i: int, mark: bool) -> bytes:
     audit = json.loads(PURVIEW_ROW[5])
-    audit.update(Id=rid(i), ClientInfoString=MARK if mark else f"Client=REST;{i};{_noise(i)};Malmö")
+    audit.update(Id=rid(i), ClientInfoString=MARK if mark else f"Client=REST;{i};{_noise(i)};Malmö",
+                 OrganizationId=UAL["OrganizationId"])  # one tenant in every generated file: a case refuses others
     row = [rid(i), *PURVIEW_ROW[1:5], json.dumps(audit, ensure_ascii=False), *PURVIEW_ROW[6:]]
     out = io.StringIO()
     csv.writer(out, lineterminator="\r\n").writerow(row)
