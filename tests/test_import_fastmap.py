@@ -215,7 +215,8 @@ GRAPH_COLUMNS = ["TimeGenerated [UTC]", "ResponseStatusCode", "UserId", "AppId",
                  "SessionId", "RequestId", "Type", "SignInActivityId", "TokenIssuedAt", "RequestMethod"]
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=12, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(changes=st.lists(st.tuples(st.integers(0, 23), st.sampled_from(GRAPH_COLUMNS), CELLS), min_size=1,
                         max_size=8))
 def test_any_csv_cell_same_both_ways(changes: list[tuple[int, str, str]]) -> None:
@@ -237,7 +238,8 @@ PROPERTIES = ["timeGenerated", "responseStatusCode", "userId", "appId", "ipAddre
               "requestId", "signInActivityId", "tokenIssuedAt", "requestMethod", "UserId", "category"]
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=12, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(changes=st.lists(st.tuples(st.integers(1, 23), st.sampled_from(PROPERTIES), JSON_VALUES), min_size=1,
                         max_size=8))
 def test_any_diagnostic_value_same_both_ways(changes: list[tuple[int, str, Any]]) -> None:

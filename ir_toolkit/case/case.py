@@ -357,7 +357,8 @@ class Case:
         """Every quarantined record with its file, position and reason."""
         rows: list[dict[str, Any]] = []
         for f in sorted(self.quarantine_dir.glob("*.jsonl")):
-            rows += [json.loads(line) for line in f.read_text(encoding="utf-8").splitlines() if line]
+            # lines end at "\n" only: a record's text may hold other line breaks (U+0085, U+2028) as they are
+            rows += [json.loads(line) for line in f.read_text(encoding="utf-8").split("\n") if line.strip()]
         return pd.DataFrame(rows, columns=["file", "position", "reason", "record"]) if not rows else \
             pd.DataFrame(rows)
 

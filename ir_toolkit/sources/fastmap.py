@@ -38,7 +38,7 @@ from ir_toolkit.sources.mappers import classify
 from ir_toolkit.sources.reader import Opened, csv_header
 from ir_toolkit.sources.transforms import RECORD_TRANSFORMS, VALUE_TRANSFORMS
 from ir_toolkit.sqltext import literal
-from ir_toolkit.timeutil import parse_times
+from ir_toolkit.timeutil import in_range, parse_times
 
 log = logging.getLogger(__name__)
 
@@ -250,7 +250,7 @@ def finish_batch(fm: FieldMap, t: pa.Table, ok: pa.Array, positions: list[int], 
         cols["ip"] = fastpath.ips(cols["ip"])
     times = parse_times(pd.Series(pd.arrays.ArrowExtensionArray(cols["time"])), dayfirst=dayfirst)
     cols["time"] = times
-    ok = pc.and_(ok, pa.array(times.notna().to_numpy()))
+    ok = pc.and_(ok, pa.array((times.notna() & in_range(times)).to_numpy()))  # the rest: decided per record
     frame = frame_from_arrow(cols, positions, raws, evidence, dayfirst)
     # a row without a record id gets one derived from raw by the store: the per-record path writes that raw
     keep = ok.to_numpy(zero_copy_only=False) & frame["record_id"].notna().to_numpy(dtype=bool)
