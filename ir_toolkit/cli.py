@@ -220,7 +220,7 @@ def cmd_sample_make(args: argparse.Namespace) -> int:
 
     key = make_sample(args.dir, seed=args.seed, users=args.users, days=args.days, scale=args.scale,
                       gzip=args.gzip, progress=args.progress, drop=args.drop, gaps=args.gap,
-                      shared_vpn=args.shared_vpn, frontend_ips=args.frontend_ips)
+                      shared_vpn=args.shared_vpn, frontend_ips=args.frontend_ips, story_name=args.story)
     t = key["tenant"]
     text = (f"sample tenant {t['domain']} written to {args.dir}: {t['records']['events_total']} events, "
             f"{len(key['compromised_mailboxes'])} compromised mailboxes; answer key: answer_key.json")
@@ -235,6 +235,8 @@ def _add_sample(sub: Any) -> None:
     make = sample_sub.add_parser("make", help="write a sample tenant's raw logs and answer key")
     make.add_argument("dir", metavar="DIR")
     make.add_argument("--seed", type=int, default=558)
+    make.add_argument("--story", default="token-forgery",
+                      help="the intruder's story: token-forgery (default), or another of ir_toolkit.sample.stories")
     make.add_argument("--users", type=int, default=40)
     make.add_argument("--days", type=int, default=45)
     make.add_argument("--scale", type=float, default=1.0, help="grow users and days together")

@@ -9,7 +9,12 @@ query returns one row per finding with some of the columns ``verdict``, ``severi
 ``session_id``, ``events``, ``evidence`` (list of record ids) plus the numbers its
 explanation names.
 
-Adding a detection is adding one entry to a pack; adding a pack is adding one YAML file.
+Adding a detection is adding one entry to a pack; adding a pack is adding one YAML file. A pack may
+``include`` other YAML files of its folder (``includes: [family/file.yaml, ...]``): their parameters, views and
+detections are added after the pack's own, in order, so a member of the token-abuse family lives in a
+file of its own. A detection's ``member`` names the member of the family it rules in (``forged-oauth-token``,
+``app-abuse``, ``actor-token``, ``golden-saml``, ``silver-saml``); signals that only support a verdict
+have none.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ class Detection:
     explanation: str
     sql: str
     postprocess: str | None = None
+    member: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,7 +108,7 @@ def _detection(entry: dict[str, Any], path: Path) -> Detection:
             severity=str(entry.get("severity", "medium")), techniques=tuple(entry.get("techniques") or ()),
             sources=tuple(entry.get("sources") or ()), references=tuple(entry.get("references") or ()),
             explanation=str(entry.get("explanation", "{events} event(s).")), sql=str(entry["sql"]),
-            postprocess=entry.get("postprocess"),
+            postprocess=entry.get("postprocess"), member=entry.get("member"),
         )
     except KeyError as exc:
         raise UserError(f"{path}: detection {entry.get('id', '?')} lacks {exc}") from None
@@ -118,20 +124,42 @@ def load_pack(name: str) -> Pack:
     path = Path(name) if name.endswith((".yaml", ".yml")) else PACKS_DIR / f"{name}.yaml"
     if not path.is_file():
         raise UserError(f"unknown detection pack {name!r} (known: {', '.join(PACKS)})")
+    data = _read_yaml(path)
+    if "detections" not in data:
+        raise UserError(f"{path}: a pack needs 'name' and 'detections'")
+    parts = [data] + [_read_yaml(path.parent / str(inc)) for inc in data.get("includes") or ()]
+    detections: dict[str, Detection] = {}
+    parameters: dict[str, dict[str, Any]] = {}
+    views: list[dict[str, Any]] = []
+    for part in parts:
+        for det in (_detection(e, path) for e in part.get("detections") or ()):
+            if det.id in detections:
+                raise UserError(f"{path}: detection {det.id} is defined twice")
+            detections[det.id] = det
+        for pname, spec in (part.get("parameters") or {}).items():
+            if pname in parameters:
+                raise UserError(f"{path}: parameter {pname} is defined twice")
+            validate_spec(f"pack {path.stem}", str(pname), spec if isinstance(spec, dict) else {})
+            parameters[str(pname)] = dict(spec)
+        views.extend(part.get("views") or ())
+    return Pack(
+        name=str(data.get("name", path.stem)), title=str(data.get("title", "")),
+        parameters=parameters, views=tuple(views),
+        detections=detections, references=tuple(data.get("references") or ()),
+    )
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    """One pack file as a mapping (the pack itself or a file it includes)."""
+    if not path.is_file():
+        raise UserError(f"{path}: pack file not found")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise UserError(f"{path}: not valid YAML ({exc})") from None
-    if not isinstance(data, dict) or "detections" not in data:
-        raise UserError(f"{path}: a pack needs 'name' and 'detections'")
-    detections = {d.id: d for d in (_detection(e, path) for e in data["detections"])}
-    for pname, spec in (data.get("parameters") or {}).items():
-        validate_spec(f"pack {path.stem}", str(pname), spec if isinstance(spec, dict) else {})
-    return Pack(
-        name=str(data.get("name", path.stem)), title=str(data.get("title", "")),
-        parameters=dict(data.get("parameters") or {}), views=tuple(data.get("views") or ()),
-        detections=detections, references=tuple(data.get("references") or ()),
-    )
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: a pack file is a mapping of parameters, views and detections")
+    return data
 
 
 def render(sql: str, values: dict[str, Any]) -> str:

@@ -38,6 +38,7 @@ from ir_toolkit.sample.directory import snapshot
 from ir_toolkit.sample.frontend import frontend_rewrite
 from ir_toolkit.sample.ids import graph_time, guid, rng_for
 from ir_toolkit.sample.readme import readme
+from ir_toolkit.sample.stories import DEFAULT_STORY, STORIES
 from ir_toolkit.sample.story import MIN_DAYS, MIN_USERS, Story, build_story
 from ir_toolkit.sample.tenant import tenant_day
 from ir_toolkit.sample.ual import graph_record_json
@@ -146,7 +147,8 @@ def _write(ev: Event, story: Story, variant: Variant, writers: dict[str, PageWri
 
 def make_sample(out: str | Path, seed: int = 558, users: int = 40, days: int = 45, scale: float = 1.0,
                 gzip: bool = False, progress: bool = False, drop: Iterable[str] = (), gaps: Sequence[str | Gap] = (),
-                shared_vpn: bool = False, frontend_ips: bool = False) -> dict[str, Any]:
+                shared_vpn: bool = False, frontend_ips: bool = False,
+                story_name: str = DEFAULT_STORY) -> dict[str, Any]:
     """Generate the tenant into ``out``; returns the answer key (also written to ``out/answer_key.json``).
 
     Args:
@@ -161,19 +163,26 @@ def make_sample(out: str | Path, seed: int = 558, users: int = 40, days: int = 4
         gaps: Holes, each ``"SOURCE:START:HOURS"`` or a :class:`~ir_toolkit.sample.variants.Gap`.
         shared_vpn: The actor also uses a commercial VPN address a legitimate user signs in from.
         frontend_ips: Legitimate REST-style mailbox access carries Exchange Online front-end addresses.
+        story_name: The intruder's story (:data:`ir_toolkit.sample.stories.STORIES`).
 
     Raises:
         UserError: A bad size, option value or output folder (one line).
     """
     n_users, n_days = check_params(users, days, scale)
+    if story_name not in STORIES:
+        raise UserError(f"unknown story {story_name!r} (known: {', '.join(STORIES)})")
     variant = make_variant(drop, gaps, shared_vpn, frontend_ips)
     out = Path(out)
     _prepare(out)
     story = build_story(seed, n_users, n_days)
+    story.kind = story_name
     writers, export = _writers(out, story, n_days, gzip, variant)
+    own_writers = STORIES[story_name]["writers"]
+    if own_writers is not None:
+        writers.update(own_writers(out, story, gzip))
     key = AnswerKey(story)
     key.variant = variant.to_json()
-    counts = dict.fromkeys([*SIGNIN_TYPES, "directory", "ual", *UAL_TARGETS], 0)
+    counts = dict.fromkeys([*SIGNIN_TYPES, "directory", "ual", *UAL_TARGETS, *writers], 0)
     active = frozenset(active_days(story))
     cover = coverup_days(story, active)
     vpn = vpn_plan(story, active) if shared_vpn else None
@@ -193,8 +202,9 @@ def make_sample(out: str | Path, seed: int = 558, users: int = 40, days: int = 4
     files += _snapshot(out, story)
     listing = [{"path": p.relative_to(out).as_posix(), "bytes": p.stat().st_size, "sha256": sha256_file(p)}
                for p in sorted(files)]
-    total = sum(counts[k] for k in (*SIGNIN_TYPES, "directory", "ual"))
-    params = {"users_param": users, "days_param": days, "scale": scale, "days": n_days, "gzip": gzip,
+    total = sum(counts[k] for k in (*SIGNIN_TYPES, "directory", "ual", *(own_writers and writers or ())))
+    params = {"story": story_name, "users_param": users, "days_param": days, "scale": scale,
+              "days": n_days, "gzip": gzip,
               "variant_args": variant.args(),
               "records": {"signins_interactive": counts["signin_interactive"],
                           "signins_noninteractive": counts["signin_noninteractive"],

@@ -131,6 +131,7 @@ class Story:
     actor_ips: list[ActorIp]
     actor_tokens: list[ActorToken]
     admin: int = 0                          # user 0 is the Global Administrator
+    kind: str = "token-forgery"             # the intruder's story (ir_toolkit.sample.stories.STORIES)
 
     def days(self) -> list[date]:
         """Every day of the tenant, oldest first."""

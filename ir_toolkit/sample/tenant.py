@@ -11,9 +11,9 @@ from datetime import date, timedelta
 
 from ir_toolkit.sample import directory, signins, ual
 from ir_toolkit.sample.activity import Event, busy_bulk, throttled, user_day, with_port
-from ir_toolkit.sample.actor import actor_day
 from ir_toolkit.sample.coverup import coverup_day, coverup_days, own_deletes_day
 from ir_toolkit.sample.ids import guid, pooled_message_id, rng_for, ual_time, utc
+from ir_toolkit.sample.stories import STORIES
 from ir_toolkit.sample.story import TRAVEL_RULE, Story
 
 REST = "Client=REST;Client=RESTSystem;;"
@@ -157,9 +157,11 @@ def tenant_day(story: Story, day: date, active: frozenset[date], cover_days: lis
         events += busy_bulk(story, day_no)
     if day == story.spray_at.date():
         events += _spray(story)
-    actor, unlogged = actor_day(story, day, day_no, active)
+    plot = STORIES[story.kind]
+    actor, unlogged = plot["actor_day"](story, day, day_no, active)
     events += actor
-    events += coverup_day(story, day, coverup_days(story, active) if cover_days is None else cover_days, actor)
+    if plot["cover_up"]:
+        events += coverup_day(story, day, coverup_days(story, active) if cover_days is None else cover_days, actor)
     events += own_deletes_day(story, day, day_no)
     events += extra
     events = [e for e in events if e.time < story.collected_at]

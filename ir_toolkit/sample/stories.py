@@ -1,0 +1,34 @@
+"""The stories the sample tenant can tell (``sample make --story NAME``): a registry.
+
+Every story shares the tenant (people, services, the traveller, the switchers, the backup app, the
+spray) and differs in its intruder. An entry names:
+
+* ``NAME`` and ``DESCRIPTION`` (the responder's words);
+* ``actor_day``: ``(story, day, day_no, active) -> (events, unlogged)``: the intruder's logged events of
+  one day (:class:`ir_toolkit.sample.activity.Event`, each actor event with its answer-key ``actor``
+  meta) and the number of its reads the log left out;
+* ``cover_up``: whether the token-forgery intruder's cover-up (deleted reads, a hiding rule) follows;
+* ``writers``: ``(out, story, gz) -> {kind: writer}`` for event kinds of its own (a writer has
+  ``add(record)`` and ``close() -> list[Path]``), or None when its events use the shared families
+  (``signin_*``, ``directory``, ``ual``).
+
+A new story is one module and one entry here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ir_toolkit.sample.actor import actor_day as forged_token_day
+
+DEFAULT_STORY = "token-forgery"
+
+STORIES: dict[str, dict[str, Any]] = {
+    "token-forgery": {
+        "NAME": "token-forgery",
+        "DESCRIPTION": "Storm-0558: tokens signed with a stolen key read targeted mailboxes; no sign-in issued them.",
+        "actor_day": forged_token_day,
+        "cover_up": True,
+        "writers": None,
+    },
+}
