@@ -220,7 +220,8 @@ def cmd_sample_make(args: argparse.Namespace) -> int:
 
     key = make_sample(args.dir, seed=args.seed, users=args.users, days=args.days, scale=args.scale,
                       gzip=args.gzip, progress=args.progress, drop=args.drop, gaps=args.gap,
-                      shared_vpn=args.shared_vpn, frontend_ips=args.frontend_ips, story_name=args.story)
+                      shared_vpn=args.shared_vpn, frontend_ips=args.frontend_ips, story_name=args.story,
+                      graph_activity=args.graph_activity)
     t = key["tenant"]
     text = (f"sample tenant {t['domain']} written to {args.dir}: {t['records']['events_total']} events, "
             f"{len(key['compromised_mailboxes'])} compromised mailboxes; answer key: answer_key.json")
@@ -250,6 +251,9 @@ def _add_sample(sub: Any) -> None:
                       help="the actor also uses a commercial VPN address a legitimate user signs in from")
     make.add_argument("--frontend-ips", action="store_true",
                       help="legitimate REST mailbox access logged with Exchange Online front-end addresses")
+    make.add_argument("--graph-activity", action="store_true",
+                      help="also write Microsoft Graph activity logs (storage blobs): the tenant's Graph traffic, "
+                           "the actor's Graph mail reads with tokens no sign-in issued, a first-party caller decoy")
     make.add_argument("--json", action="store_true")
     make.add_argument("--no-progress", dest="progress", action="store_false")
     make.set_defaults(func=cmd_sample_make)

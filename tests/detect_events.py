@@ -152,3 +152,18 @@ def tenant_background(users: int = 4, days: int = 12, start_day: int = 0,
                 rows += [s, mail(at(d, 17.1 + u % 3), user, ip, token=s["token_id"], session=s["session_id"],
                                  access="Sync")]
     return rows
+
+
+def graph(time: pd.Timestamp, uri: str, ip: str, app: str = "app-x", token: str | None = None,
+          user_id: str | None = "id-user1", session: str | None = None, scopes: str | None = "Mail.Read User.Read",
+          roles: str | None = None, status: int = 200, method: str = "GET", issued_at: pd.Timestamp | None = None,
+          ua: str = "python-requests/2.31.0") -> dict[str, Any]:
+    """A Microsoft Graph activity log request as the graph_activity map stores it (``token``: SignInActivityId).
+
+    App-only requests carry ``roles`` and no ``scopes``; their user_id is the service principal's id.
+    """
+    return {"time": time, "source": "graph_activity", "operation": "Graph request",
+            "result": "success" if status < 400 else "failure", "user_id": user_id, "app_id": app, "ip": ip,
+            "user_agent": ua, "token_id": token or _rid("gtok"), "session_id": session, "token_issued_at": issued_at,
+            "request_uri": f"https://graph.microsoft.com{uri}", "request_method": method, "response_status": status,
+            "scopes": scopes, "roles": roles, "record_id": _rid("gr"), "raw": "{}"}

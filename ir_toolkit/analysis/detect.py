@@ -25,6 +25,7 @@ from ir_toolkit.analysis.detections import Detection, Pack, load_pack, raw_sql, 
 from ir_toolkit.analysis.engine import Engine, sql_literal
 from ir_toolkit.analysis.engines import DEFAULT_ENGINE, open_engine
 from ir_toolkit.analysis.evidence import evidence_profile
+from ir_toolkit.analysis.graphreads import first_party_callers
 from ir_toolkit.analysis.indicators import COLUMNS as IOC_COLUMNS
 from ir_toolkit.analysis.indicators import indicators, match_addresses
 from ir_toolkit.analysis.infrastructure import infrastructure_addresses
@@ -87,7 +88,8 @@ def prepare(case: Case, pack: str = "token-forgery", params: dict[str, Any] | No
     """Open an engine on ``case`` and define the pack's helper views.
 
     Registers the tables ``indicators`` (kind, value, description, source), ``ioc_ip_hits``
-    (ip, indicator, description, source) and ``scripted_patterns`` (pattern). The last prepared
+    (ip, indicator, description, source), ``scripted_patterns`` (pattern) and ``first_party_callers``
+    (app_id, name, requests). The last prepared
     engine is reused while the case's events, the pack, the parameters and the engine are unchanged
     (detect then scope in one process prepares once).
 
@@ -126,6 +128,7 @@ def _prepare(case: Case, pack: str, params: dict[str, Any] | None, eng: Engine, 
     eng.register("indicators", iocs.astype({c: "str" for c in IOC_COLUMNS}))
     eng.register("ioc_ip_hits", match_addresses(addresses, iocs).astype("str"))
     eng.register("infrastructure_ips", infrastructure_addresses(addresses).astype("str"))
+    eng.register("first_party_callers", first_party_callers())  # Graph callers labelled, not alarmed
     patterns = [str(p).lower() for p in values.get("scripted_agents") or []]
     eng.register("scripted_patterns", pd.DataFrame({"pattern": pd.Series(patterns, dtype="str")}))
     unc = coverage["uncovered"]

@@ -15,7 +15,9 @@ An entity is specific to the actor when nothing legitimate in the tenant uses it
 * an application with successful sign-ins, or with verified access, is in legitimate use
   (a first-party app many users run, a backup service);
 * a user agent seen in successful sign-ins or verified access is shared (a client string a
-  backup service also sends);
+  backup service also sends); verified access includes Graph requests whose token a sign-in issued, and
+  a Microsoft first-party caller's labelled Graph requests are its own (an actor forging its app id is
+  not followed through the app, only through its own addresses and tokens);
 * an address legitimate users share (tenant addresses), a Microsoft service address, or, where
   the sign-ins cannot tell, one a mailbox's established clients read it from (its access
   history) is not the actor's own;
@@ -81,6 +83,9 @@ LEGIT_SOURCES = (
     ("app", "t.app", "access_judged t", "t.verdict = 'verified'"),
     ("user_agent", "t.user_agent", "signins t", "t.result = 'success'"),
     ("user_agent", "t.user_agent", "access_judged t", "t.verdict = 'verified'"),
+    ("ip", "t.ip", "graph_judged t", "t.verdict IN ('verified', 'benign')"),
+    ("app", "t.app", "graph_judged t", "t.verdict IN ('verified', 'benign')"),
+    ("user_agent", "t.user_agent", "graph_judged t", "t.verdict IN ('verified', 'benign')"),
     ("token", "t.token_id", "issued_tokens t", None),
     ("session", "t.session_id", "issued_sessions t", None),
     ("exchange_session", "t.exchange_session_id", "issued_access t", None),

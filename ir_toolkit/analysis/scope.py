@@ -26,6 +26,7 @@ from ir_toolkit.analysis.coverage import USER_SIGNIN_SOURCES, coverage_json
 from ir_toolkit.analysis.coverup import counted_findings, cover_up, cover_up_evidence
 from ir_toolkit.analysis.detect import FINDINGS_JSON, Prepared, detect, prepare, read_findings
 from ir_toolkit.analysis.evidence import profile_json
+from ir_toolkit.analysis.graphreads import graph_reads, mail_reads, mailbox_graph_counts, with_graph_targets
 from ir_toolkit.analysis.pivot import LIKELY_FOLLOWED, PivotResult, follow_pivots
 from ir_toolkit.case import Case
 from ir_toolkit.case.lock import writes_case
@@ -74,7 +75,7 @@ def _items(group: pd.DataFrame) -> int:
 
 
 def _span(group: pd.DataFrame) -> tuple[str | None, str | None]:
-    mail = group[group["source"] == "mail_access"]
+    mail = group[mail_reads(group)]
     g = mail if not mail.empty else group
     return iso(g["time"].min()), iso(g["time"].max())
 
@@ -135,6 +136,7 @@ def _mailboxes(events: pd.DataFrame, confidence: str, piv: PivotResult, findings
             "upn": str(upn), "first": first, "last": last, "events": len(group), "items_accessed": _items(group),
             "confidence": confidence, "confidence_basis": basis,
             "reasons": _mailbox_reasons(group, piv, findings, str(upn), confidence),
+            **mailbox_graph_counts(group),
         }
         if not mail_held:
             entry["items_accessed_known"] = False
@@ -226,6 +228,9 @@ def scope(case: Case | str | Path, findings: pd.DataFrame | None = None, write: 
     actor = actor[actor["source"] != "token"]  # judged tokens are evidence, not activity in the logs
     likely = fetched["likely"]
     likely = likely[likely["source"] != "token"]
+    graph_held = "graph_activity" in prep.sources
+    if graph_held:  # a Graph mail read's mailbox comes from its URI (ir_toolkit.analysis.graphreads)
+        actor, likely = with_graph_targets(prep.engine, actor), with_graph_targets(prep.engine, likely)
     throttled_q = prep.engine.run_sql(
         "SELECT DISTINCT mailbox FROM events WHERE source = 'mail_access' AND throttled AND mailbox IS NOT NULL")
     throttled = set(throttled_q["mailbox"].astype(str))
@@ -246,7 +251,7 @@ def scope(case: Case | str | Path, findings: pd.DataFrame | None = None, write: 
     names = first_party_apps()
     followed_apps = {p["value"] for p in piv.pivots if p["kind"] == "app"}
     apps = []
-    mail_events = both[both["source"] == "mail_access"]
+    mail_events = both[mail_reads(both)]
     for column, field_name in (("app_id", "AppId"), ("client_app_id", "ClientAppId")):
         for app, group in mail_events.groupby(mail_events[column].str.lower()):
             name = group["app_name"].dropna()
@@ -276,6 +281,8 @@ def scope(case: Case | str | Path, findings: pd.DataFrame | None = None, write: 
         "events_confirmed": len(actor), "events_likely": len(likely),
         "cover_up": covered,
     }
+    if graph_held:
+        doc["actor_graph_reads"] = graph_reads(actor, "confirmed") + graph_reads(likely, "likely")
     if write:
         with case.recording("scope", mailboxes=len(mailboxes), actor_ips=len(ips), window=doc["window"],
                             pivots=len(piv.pivots)) as w:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from ir_toolkit.sample.graphlog import DECOY_APP, DECOY_IPS
 from ir_toolkit.sample.ids import iso
 from ir_toolkit.sample.story import COLLECTED_AT, TRAVEL_RULE, Story
 
@@ -32,6 +33,7 @@ class AnswerKey:
         self.frontend_ips: set[str] = set()
         self.variant: dict[str, Any] = {"dropped": [], "gaps": [], "shared_vpn": False, "frontend_ips": False}
         self.vpn: tuple[str, str] | None = None            # (address, legitimate user's UPN) with --shared-vpn
+        self.graph: dict[str, Any] | None = None            # with --graph-activity: what the Graph records prove
 
     def add(self, t: datetime, meta: dict[str, Any]) -> None:
         """Count one logged actor record (``meta`` from :func:`ir_toolkit.sample.actor.actor_day`)."""
@@ -47,6 +49,30 @@ class AnswerKey:
             row = table.setdefault(key, {"first": t, "last": t, "events": 0})
             row["first"], row["last"] = min(row["first"], t), max(row["last"], t)
             row["events"] += 1
+        self.agents.add(meta["user_agent"])
+
+    def add_graph(self, t: datetime, meta: dict[str, Any]) -> None:
+        """Count one written actor Graph request (``meta`` from :mod:`ir_toolkit.sample.graphlog`)."""
+        g = self.graph if self.graph is not None else {"requests": 0, "directory_reads": 0, "tokens": {}}
+        self.graph = g
+        self.first = t if self.first is None or t < self.first else self.first
+        self.last = t if self.last is None or t > self.last else self.last
+        g["requests"] += 1
+        if meta["mailbox"] is None:
+            g["directory_reads"] += 1
+        else:
+            mb = self.mailboxes.setdefault(meta["mailbox"], {"first": t, "last": t, "events": 0, "ids": set(),
+                                                             "bind": 0, "sync": 0})
+            mb["first"], mb["last"] = min(mb["first"], t), max(mb["last"], t)
+            mb["graph_requests"] = mb.get("graph_requests", 0) + 1
+            mb.setdefault("graph_ids", set()).update([meta["message_id"]] if meta["message_id"] else [])
+        tok = g["tokens"].setdefault(meta["token"], {"issued_at": meta["issued_at"], "first": t, "last": t,
+                                                     "requests": 0})
+        tok["first"], tok["last"] = min(tok["first"], t), max(tok["last"], t)
+        tok["requests"] += 1
+        row = self.ips.setdefault(meta["ip"], {"first": t, "last": t, "events": 0})
+        row["first"], row["last"] = min(row["first"], t), max(row["last"], t)
+        row["events"] += 1
         self.agents.add(meta["user_agent"])
 
     def add_cover_up(self, entry: dict[str, Any]) -> None:
@@ -75,7 +101,9 @@ class AnswerKey:
                  "throttled": upn == busy,
                  "unlogged_bind_records": self.unlogged_binds if upn == busy else 0,
                  "possibly_more": upn == busy,
-                 "before_signin_coverage": m["first"] < s.signin_start}
+                 "before_signin_coverage": m["first"] < s.signin_start,
+                 **({"graph_requests": m.get("graph_requests", 0), "graph_messages_read": len(m.get("graph_ids", ()))}
+                    if self.graph is not None else {})}
                 for upn, m in sorted(self.mailboxes.items())],
             "actor_ips": [{"ip": ip, "first": iso(r["first"]), "last": iso(r["last"]), "events": r["events"],
                            "listed_indicator": listed.get(ip, False)} for ip, r in sorted(self.ips.items())],
@@ -91,6 +119,7 @@ class AnswerKey:
             "actor_records_removed": self.removed,
             "cover_up": sorted(self.cover_up, key=lambda c: (c["time"], c["operation"])),
             "evidence_variant": self.variant,
+            **({"graph_activity": graph_json(self.graph)} if self.graph is not None else {}),
             "decoys": decoys(s, self),
             "files": files,
         }
@@ -141,6 +170,14 @@ def decoys(s: Story, key: AnswerKey) -> list[dict[str, Any]]:
     ]
 
 
+def graph_json(g: dict[str, Any]) -> dict[str, Any]:
+    """The answer key's ``graph_activity``: the actor's Graph requests and forged SignInActivityIds."""
+    return {"actor_requests": g["requests"], "actor_directory_reads": g["directory_reads"],
+            "actor_tokens": [{"token_id": uti, "issued_at": iso(r["issued_at"]), "first": iso(r["first"]),
+                              "last": iso(r["last"]), "requests": r["requests"], "issued_by_entra": False}
+                             for uti, r in sorted(g["tokens"].items())]}
+
+
 def variant_decoys(key: AnswerKey) -> list[dict[str, Any]]:
     """The decoys the evidence variants plant (``--shared-vpn``, ``--frontend-ips``)."""
     out: list[dict[str, Any]] = []
@@ -155,4 +192,10 @@ def variant_decoys(key: AnswerKey) -> list[dict[str, Any]]:
                     "as ClientIPAddress: shared by many mailboxes and apps, never in a sign-in, and inside the ranges "
                     "of data/reference/exchange_online_frontend_ranges.csv.",
                     "entities": {"ips": sorted(key.frontend_ips)}})
+    if key.variant.get("graph_activity"):
+        out.append({"kind": "first_party_graph_caller", "description": f"{DECOY_APP[1]}, a Microsoft first-party "
+                    "application, reads users' calendars and presence app-only through Microsoft Graph with tokens no "
+                    "sign-in in the tenant's logs issued (Microsoft documents that its applications' Graph activity may "
+                    "lack sign-ins): labelled, not alarmed, and none of its mailboxes in scope.",
+                    "entities": {"app_id": DECOY_APP[0], "ips": list(DECOY_IPS)}})
     return out

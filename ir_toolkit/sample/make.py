@@ -8,6 +8,8 @@ Layout of DIR (every JSON page file is ``page-NNNNN.json``, or ``.json.gz`` with
     entra/directory_audits/             Graph v1.0 /auditLogs/directoryAudits
     entra/users/, entra/service_principals/, entra/applications/, entra/oauth2_permission_grants/
                                         tenant snapshot (Graph list pages)
+    azure/insights-logs-microsoftgraphactivitylogs/.../PT1H.json
+                                        with graph_activity=True only: Graph activity logs, storage blobs
     purview/audit_log_query_records/    Graph beta /security/auditLog/queries/{id}/records
     purview/audit_search_export.csv     Purview portal export of the same records
     answer_key.json, README.md
@@ -36,6 +38,7 @@ from ir_toolkit.sample.answer import AnswerKey
 from ir_toolkit.sample.coverup import coverup_days
 from ir_toolkit.sample.directory import snapshot
 from ir_toolkit.sample.frontend import frontend_rewrite
+from ir_toolkit.sample.graphlog import GraphLog
 from ir_toolkit.sample.ids import graph_time, guid, rng_for
 from ir_toolkit.sample.readme import readme
 from ir_toolkit.sample.stories import DEFAULT_STORY, STORIES
@@ -113,6 +116,12 @@ def _writers(out: Path, story: Story, n_days: int, gz: bool, variant: Variant) -
 def _write(ev: Event, story: Story, variant: Variant, writers: dict[str, PageWriter], export: CsvWriter | None,
            key: AnswerKey, counts: dict[str, int]) -> None:
     """Write one event to every output family the variant keeps it in, and feed the answer key."""
+    if ev.kind == "graph_activity":      # --graph-activity: never dropped, never in a gap
+        writers[ev.kind].add(ev.rec)
+        counts[ev.kind] += 1
+        if ev.actor is not None:
+            key.add_graph(ev.time, ev.actor)
+        return
     if ev.kind != "ual":
         if ev.kind in writers and variant.written(ev.kind, ev.time, ev.rec):
             writers[ev.kind].add(ev.rec)
@@ -148,7 +157,7 @@ def _write(ev: Event, story: Story, variant: Variant, writers: dict[str, PageWri
 def make_sample(out: str | Path, seed: int = 558, users: int = 40, days: int = 45, scale: float = 1.0,
                 gzip: bool = False, progress: bool = False, drop: Iterable[str] = (), gaps: Sequence[str | Gap] = (),
                 shared_vpn: bool = False, frontend_ips: bool = False,
-                story_name: str = DEFAULT_STORY) -> dict[str, Any]:
+                story_name: str = DEFAULT_STORY, graph_activity: bool = False) -> dict[str, Any]:
     """Generate the tenant into ``out``; returns the answer key (also written to ``out/answer_key.json``).
 
     Args:
@@ -164,6 +173,7 @@ def make_sample(out: str | Path, seed: int = 558, users: int = 40, days: int = 4
         shared_vpn: The actor also uses a commercial VPN address a legitimate user signs in from.
         frontend_ips: Legitimate REST-style mailbox access carries Exchange Online front-end addresses.
         story_name: The intruder's story (:data:`ir_toolkit.sample.stories.STORIES`).
+        graph_activity: Also write Microsoft Graph activity logs (:mod:`ir_toolkit.sample.graphlog`).
 
     Raises:
         UserError: A bad size, option value or output folder (one line).
@@ -171,7 +181,7 @@ def make_sample(out: str | Path, seed: int = 558, users: int = 40, days: int = 4
     n_users, n_days = check_params(users, days, scale)
     if story_name not in STORIES:
         raise UserError(f"unknown story {story_name!r} (known: {', '.join(STORIES)})")
-    variant = make_variant(drop, gaps, shared_vpn, frontend_ips)
+    variant = make_variant(drop, gaps, shared_vpn, frontend_ips, graph_activity)
     out = Path(out)
     _prepare(out)
     story = build_story(seed, n_users, n_days)
@@ -186,12 +196,18 @@ def make_sample(out: str | Path, seed: int = 558, users: int = 40, days: int = 4
     active = frozenset(active_days(story))
     cover = coverup_days(story, active)
     vpn = vpn_plan(story, active) if shared_vpn else None
+    graph = GraphLog(out, story, active) if graph_activity else None
+    if graph is not None:
+        writers["graph_activity"] = graph  # type: ignore[assignment]  # the same add/close seam
+        counts["graph_activity"] = 0
     if vpn is not None:
         key.vpn = (vpn.ip, story.users[vpn.user].upn)
     for day in tqdm(list(reversed(story.days())), desc="sample days", unit="day", disable=not progress):
         extra, vpn_unlogged = vpn_day(story, vpn, day, (day - story.first_day).days) if vpn else ([], 0)
         events, unlogged = tenant_day(story, day, active, cover, extra)
         key.unlogged_binds += unlogged + vpn_unlogged
+        if graph is not None:
+            events = sorted(events + graph.day(day, events), key=lambda e: e.time, reverse=True)
         for ev in events:
             if ev.kind.startswith("signin_") and ev.time < story.signin_start:
                 continue                       # beyond Entra's 30-day sign-in retention
@@ -203,6 +219,7 @@ def make_sample(out: str | Path, seed: int = 558, users: int = 40, days: int = 4
     listing = [{"path": p.relative_to(out).as_posix(), "bytes": p.stat().st_size, "sha256": sha256_file(p)}
                for p in sorted(files)]
     total = sum(counts[k] for k in (*SIGNIN_TYPES, "directory", "ual", *(own_writers and writers or ())))
+    total += counts.get("graph_activity", 0) if graph is not None else 0
     params = {"story": story_name, "users_param": users, "days_param": days, "scale": scale,
               "days": n_days, "gzip": gzip,
               "variant_args": variant.args(),
@@ -211,6 +228,7 @@ def make_sample(out: str | Path, seed: int = 558, users: int = 40, days: int = 4
                           "signins_serviceprincipal": counts["signin_serviceprincipal"],
                           "directory_audits": counts["directory"], "unified_audit_log": counts["ual"],
                           "ual_graph_records": counts["ual_graph"], "ual_csv_records": counts["ual_csv"],
+                          **({"graph_activity_records": counts["graph_activity"]} if graph is not None else {}),
                           "events_total": total}}
     answer = key.to_json(listing, params)
     (out / "answer_key.json").write_text(json.dumps(answer, indent=2) + "\n", encoding="utf-8")

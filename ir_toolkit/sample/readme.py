@@ -116,11 +116,14 @@ def readme(key: dict[str, Any]) -> str:
 def _variant_lines(key: dict[str, Any]) -> list[str]:
     """A paragraph on the evidence variant, when the tenant holds partial evidence."""
     v = key.get("evidence_variant") or {}
-    if not (v.get("dropped") or v.get("gaps") or v.get("shared_vpn") or v.get("frontend_ips")):
+    if not (v.get("dropped") or v.get("gaps") or v.get("shared_vpn") or v.get("frontend_ips")
+            or v.get("graph_activity")):
         return []
     parts = [f"dropped: {', '.join(v['dropped'])}"] if v.get("dropped") else []
     parts += [f"gap in {g['source']} from {g['start']} to {g['end']}" for g in v.get("gaps", [])]
     parts += ["a VPN address shared by the actor and a user"] * bool(v.get("shared_vpn"))
     parts += ["Exchange Online front-end addresses on REST mailbox access"] * bool(v.get("frontend_ips"))
+    parts += ["Microsoft Graph activity logs (azure/insights-logs-microsoftgraphactivitylogs)"] * bool(
+        v.get("graph_activity"))
     return [f"**Evidence variant** ({'; '.join(parts)}): the answer key holds only what the written records prove "
             f"({key.get('actor_records_removed', 0)} actor MailItemsAccessed records are not in these files).", ""]
