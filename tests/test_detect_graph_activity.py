@@ -135,6 +135,8 @@ def test_kinds_targets_and_refused_requests_in_scope(case_dir: Path) -> None:
     ("/v1.0/me/mailFolders('Inbox')/messages/AAMkQ1/attachments?$top=5", "user1@contoso.com", "AAMkQ1"),
     ("/beta/users/id-unknown/messages/$count", "id-unknown", None),
     ("/v1.0/users/user2@contoso.com/messages/delta", "user2@contoso.com", None),
+    ("/v1.0/users('user2%40contoso.com')/messages/AAMkR?$select=body", "user2@contoso.com", "AAMkR"),
+    ("/v1.0/Users/ID-USER1/MailFolders/Inbox/Messages/AAMkCase", "user1@contoso.com", "AAMkCase"),
 ])
 def test_uri_parsing(case_dir: Path, uri: str, target: str, message: str | None) -> None:
     run(case_dir, [graph(at(5, 2), uri, "203.0.113.9", token="forged-g3")])
