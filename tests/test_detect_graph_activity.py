@@ -53,8 +53,8 @@ def test_forged_token_mail_reads_inside_coverage_are_confirmed(case_dir: Path) -
 
 
 def test_issued_tokens_padding_trimmed_are_not_orphans(case_dir: Path) -> None:
-    s = signin(at(6, 9), "user1@contoso.com", "10.0.0.2", source="signin_noninteractive", token="ZkPuO0b3lEKPW6RmHKXQAA",
-               user_id="id-user1")
+    s = signin(at(6, 9), "user1@contoso.com", "10.0.0.2", source="signin_noninteractive",
+               token="ZkPuO0b3lEKPW6RmHKXQAA", user_id="id-user1")
     rows = [s, graph(at(6, 9.1), "/v1.0/me/messages/AAMk1", "10.0.0.2", token="ZkPuO0b3lEKPW6RmHKXQAA=="),
             graph(at(6, 9.2), "/v1.0/me", "10.0.0.2", token="ZkPuO0b3lEKPW6RmHKXQAA")]
     assert graph_findings(run(case_dir, rows)).empty

@@ -26,10 +26,12 @@ from ir_toolkit.case import Case
 from ir_toolkit.paths import sample_tenant_dir
 from tests.conftest import ROOT, cli
 from tests.detect_events import frame, token_event
+from tests.graph_cases import GraphCase, graph_case, graph_tenant
 from tests.test_acceptance_sample import _log_files
 from tests.test_scope import build
 
 pytestmark = pytest.mark.spark
+__all__ = ["graph_case", "graph_tenant"]  # session fixtures shared with test_graph_activity_sample
 
 
 @pytest.fixture(scope="session")
@@ -101,6 +103,15 @@ def test_sample_tenants_same_findings_and_scope(tenant: str, tmp_path: Path, spa
     assert _scope_doc(written) == json.loads(json.dumps(_scope_doc(duck_scope), default=str))
     findings_doc = json.loads((case.root / "findings.json").read_text(encoding="utf-8"))
     assert findings_doc["engine"] == "spark" and len(findings_doc["findings"]) == len(duck)
+
+
+def test_graph_activity_sample_same_findings_and_scope(graph_case: GraphCase, spark: Any) -> None:
+    """orphan-graph-request and the Graph reads in scope: the same on Spark (issue 19)."""
+    duck, sprk, duck_scope, sprk_scope = _both(graph_case.case, spark)
+    verdicts = set(duck[duck["detection"] == "orphan-graph-request"]["verdict"])
+    assert verdicts == {"confirmed", "benign"} and duck_scope["actor_graph_reads"]
+    assert _key(sprk) == _key(duck)
+    assert _scope_doc(sprk_scope) == _scope_doc(duck_scope)
 
 
 def test_lake_table_uri(case_dir: Path, tmp_path: Path, spark: Any) -> None:

@@ -53,7 +53,8 @@ class AnswerKey:
 
     def add_graph(self, t: datetime, meta: dict[str, Any]) -> None:
         """Count one written actor Graph request (``meta`` from :mod:`ir_toolkit.sample.graphlog`)."""
-        g = self.graph if self.graph is not None else {"requests": 0, "directory_reads": 0, "tokens": {}}
+        g: dict[str, Any] = self.graph if self.graph is not None else {"requests": 0, "directory_reads": 0,
+                                                                       "tokens": {}}
         self.graph = g
         self.first = t if self.first is None or t < self.first else self.first
         self.last = t if self.last is None or t > self.last else self.last
@@ -194,8 +195,8 @@ def variant_decoys(key: AnswerKey) -> list[dict[str, Any]]:
                     "entities": {"ips": sorted(key.frontend_ips)}})
     if key.variant.get("graph_activity"):
         out.append({"kind": "first_party_graph_caller", "description": f"{DECOY_APP[1]}, a Microsoft first-party "
-                    "application, reads users' calendars and presence app-only through Microsoft Graph with tokens no "
-                    "sign-in in the tenant's logs issued (Microsoft documents that its applications' Graph activity may "
-                    "lack sign-ins): labelled, not alarmed, and none of its mailboxes in scope.",
+                    "application, reads users' calendars and presence app-only through Microsoft Graph with tokens "
+                    "no sign-in in the tenant's logs issued (Microsoft documents that its applications' Graph "
+                    "activity may lack sign-ins): labelled, not alarmed, and none of its mailboxes in scope.",
                     "entities": {"app_id": DECOY_APP[0], "ips": list(DECOY_IPS)}})
     return out

@@ -62,8 +62,9 @@ def request(story: Story, t: datetime, rid: str, *, uri: str, ip: str, app: str,
     tid = story.tenant_id
     return {
         "time": when, "resourceId": f"/tenants/{tid}/providers/Microsoft.aadiam",
-        "operationName": "Microsoft Graph Activity", "operationVersion": "1.0", "category": "MicrosoftGraphActivityLogs",
-        "tenantId": tid, "resultType": "", "resultSignature": "", "resultDescription": "", "durationMs": 0,
+        "operationName": "Microsoft Graph Activity", "operationVersion": "1.0",
+        "category": "MicrosoftGraphActivityLogs", "tenantId": tid, "resultType": "", "resultSignature": "",
+        "resultDescription": "", "durationMs": 0,
         "callerIpAddress": ip, "correlationId": rid, "identity": "", "Level": 4, "location": "US",
         "properties": {
             "timeGenerated": when, "location": "East US", "requestId": rid, "operationId": rid,

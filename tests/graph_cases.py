@@ -1,0 +1,81 @@
+"""The ``sample make --graph-activity`` tenant and its cases, built once per test session (issue 19).
+
+A small tenant (12 users, 35 days: the generator's minimum) with Microsoft Graph activity logs; cases are
+imported as a responder would (``Case.import_files`` of the raw files): the whole evidence, the same
+without any sign-in log, and the same with one page of non-interactive sign-ins missing (a hole).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from ir_toolkit.analysis.detect import detect
+from ir_toolkit.analysis.scope import scope
+from ir_toolkit.case import Case
+from tests.conftest import cli
+
+HOLE_PAGE = "entra/signins_noninteractive/page-00002.json"
+
+
+@dataclass
+class GraphCase:
+    """A scoped case of the Graph activity tenant."""
+
+    case: Case
+    findings: pd.DataFrame
+    scope: dict[str, Any]
+    key: dict[str, Any]
+
+
+def graph_log_files(tenant: Path, signins: bool = True, skip: str | None = None) -> list[Path]:
+    """Sign-ins, directory audits, the unified audit log's Graph pages and the Graph activity blobs.
+
+    Args:
+        tenant: The sample folder.
+        signins: Include the sign-in logs.
+        skip: A tenant-relative file left out (a hole).
+    """
+    out = []
+    for p in sorted(tenant.rglob("*")):
+        rel = p.relative_to(tenant).as_posix()
+        if not p.is_file() or rel == skip or rel.endswith(".csv"):  # the CSV export repeats the UAL pages
+            continue
+        if rel.startswith(("entra/directory_audits/", "purview/", "azure/")) or (signins and "signins" in rel):
+            out.append(p)
+    return out
+
+
+def _scoped(tenant: Path, folder: Path, **kwargs: Any) -> GraphCase:
+    case = Case.init(folder, tenant="sample")
+    case.import_files(graph_log_files(tenant, **kwargs))
+    findings = detect(case)
+    return GraphCase(case, findings, scope(case, findings), json.loads((tenant / "answer_key.json").read_text()))
+
+
+@pytest.fixture(scope="session")
+def graph_tenant(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tenant = tmp_path_factory.mktemp("graph-activity") / "tenant"
+    r = cli("sample", "make", tenant, "--graph-activity", "--users", "12", "--days", "35", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    return tenant
+
+
+@pytest.fixture(scope="session")
+def graph_case(graph_tenant: Path, tmp_path_factory: pytest.TempPathFactory) -> GraphCase:
+    return _scoped(graph_tenant, tmp_path_factory.mktemp("graph-case") / "case")
+
+
+@pytest.fixture(scope="session")
+def graph_case_without_signins(graph_tenant: Path, tmp_path_factory: pytest.TempPathFactory) -> GraphCase:
+    return _scoped(graph_tenant, tmp_path_factory.mktemp("graph-nosignins") / "case", signins=False)
+
+
+@pytest.fixture(scope="session")
+def graph_case_with_hole(graph_tenant: Path, tmp_path_factory: pytest.TempPathFactory) -> GraphCase:
+    return _scoped(graph_tenant, tmp_path_factory.mktemp("graph-hole") / "case", skip=HOLE_PAGE)
