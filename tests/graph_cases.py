@@ -2,12 +2,14 @@
 
 A small tenant (12 users, 35 days: the generator's minimum) with Microsoft Graph activity logs; cases are
 imported as a responder would (``Case.import_files`` of the raw files): the whole evidence, the same
-without any sign-in log, and the same with one page of non-interactive sign-ins missing (a hole).
+without any sign-in log, and the same with one page of non-interactive sign-ins missing (a hole). The logs
+all three share are imported once into a base case that each copies (a case folder is self-contained).
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,12 +35,13 @@ class GraphCase:
     key: dict[str, Any]
 
 
-def graph_log_files(tenant: Path, signins: bool = True, skip: str | None = None) -> list[Path]:
+def graph_log_files(tenant: Path, signins: bool = True, others: bool = True, skip: str | None = None) -> list[Path]:
     """Sign-ins, directory audits, the unified audit log's Graph pages and the Graph activity blobs.
 
     Args:
         tenant: The sample folder.
         signins: Include the sign-in logs.
+        others: Include the other logs (directory audits, unified audit log, Graph activity).
         skip: A tenant-relative file left out (a hole).
     """
     out = []
@@ -46,14 +49,19 @@ def graph_log_files(tenant: Path, signins: bool = True, skip: str | None = None)
         rel = p.relative_to(tenant).as_posix()
         if not p.is_file() or rel == skip or rel.endswith(".csv"):  # the CSV export repeats the UAL pages
             continue
-        if rel.startswith(("entra/directory_audits/", "purview/", "azure/")) or (signins and "signins" in rel):
+        if (others and rel.startswith(("entra/directory_audits/", "purview/", "azure/"))
+                or (signins and rel.startswith("entra/signins_"))):
             out.append(p)
     return out
 
 
-def _scoped(tenant: Path, folder: Path, **kwargs: Any) -> GraphCase:
-    case = Case.init(folder, tenant="sample")
-    case.import_files(graph_log_files(tenant, **kwargs))
+def _scoped(tenant: Path, base: Path, folder: Path, **kwargs: Any) -> GraphCase:
+    """A copy of the case ``base`` (every log but the sign-ins) with the sign-ins ``kwargs`` select imported."""
+    shutil.copytree(base, folder)
+    case = Case.open(folder, writable=True)
+    files = graph_log_files(tenant, others=False, **kwargs)
+    if files:
+        case.import_files(files)
     findings = detect(case)
     return GraphCase(case, findings, scope(case, findings), json.loads((tenant / "answer_key.json").read_text()))
 
@@ -67,15 +75,24 @@ def graph_tenant(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def graph_case(graph_tenant: Path, tmp_path_factory: pytest.TempPathFactory) -> GraphCase:
-    return _scoped(graph_tenant, tmp_path_factory.mktemp("graph-case") / "case")
+def graph_base(graph_tenant: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A case holding every log of the tenant but the sign-ins (imported once; the cases below copy it)."""
+    folder = tmp_path_factory.mktemp("graph-base") / "case"
+    Case.init(folder, tenant="sample").import_files(graph_log_files(graph_tenant, signins=False))
+    return folder
 
 
 @pytest.fixture(scope="session")
-def graph_case_without_signins(graph_tenant: Path, tmp_path_factory: pytest.TempPathFactory) -> GraphCase:
-    return _scoped(graph_tenant, tmp_path_factory.mktemp("graph-nosignins") / "case", signins=False)
+def graph_case(graph_tenant: Path, graph_base: Path, tmp_path_factory: pytest.TempPathFactory) -> GraphCase:
+    return _scoped(graph_tenant, graph_base, tmp_path_factory.mktemp("graph-case") / "case")
 
 
 @pytest.fixture(scope="session")
-def graph_case_with_hole(graph_tenant: Path, tmp_path_factory: pytest.TempPathFactory) -> GraphCase:
-    return _scoped(graph_tenant, tmp_path_factory.mktemp("graph-hole") / "case", skip=HOLE_PAGE)
+def graph_case_without_signins(graph_tenant: Path, graph_base: Path,
+                               tmp_path_factory: pytest.TempPathFactory) -> GraphCase:
+    return _scoped(graph_tenant, graph_base, tmp_path_factory.mktemp("graph-nosignins") / "case", signins=False)
+
+
+@pytest.fixture(scope="session")
+def graph_case_with_hole(graph_tenant: Path, graph_base: Path, tmp_path_factory: pytest.TempPathFactory) -> GraphCase:
+    return _scoped(graph_tenant, graph_base, tmp_path_factory.mktemp("graph-hole") / "case", skip=HOLE_PAGE)

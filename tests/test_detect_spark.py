@@ -26,12 +26,12 @@ from ir_toolkit.case import Case
 from ir_toolkit.paths import sample_tenant_dir
 from tests.conftest import ROOT, cli
 from tests.detect_events import frame, token_event
-from tests.graph_cases import GraphCase, graph_case, graph_tenant
+from tests.graph_cases import GraphCase, graph_base, graph_case, graph_tenant
 from tests.test_acceptance_sample import _log_files
 from tests.test_scope import build
 
 pytestmark = pytest.mark.spark
-__all__ = ["graph_case", "graph_tenant"]  # session fixtures shared with test_graph_activity_sample
+__all__ = ["graph_base", "graph_case", "graph_tenant"]  # session fixtures shared with test_graph_activity_sample
 
 
 @pytest.fixture(scope="session")

@@ -15,13 +15,14 @@ from ir_toolkit.analysis.detect import prepare
 from ir_toolkit.sample.graphlog import DECOY_APP
 from tests.graph_cases import (
     GraphCase,
+    graph_base,
     graph_case,
     graph_case_with_hole,
     graph_case_without_signins,
     graph_tenant,
 )
 
-__all__ = ["graph_case", "graph_case_with_hole", "graph_case_without_signins", "graph_tenant"]  # fixtures
+__all__ = ["graph_base", "graph_case", "graph_case_with_hole", "graph_case_without_signins", "graph_tenant"]
 pytestmark = pytest.mark.slow
 DETECTION = "orphan-graph-request"
 
