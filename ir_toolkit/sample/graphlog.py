@@ -34,6 +34,7 @@ from ir_toolkit.sample.story import INTRUSION_END, Story
 from ir_toolkit.sample.writers import compact
 
 FOLDER = "azure/insights-logs-microsoftgraphactivitylogs"
+FORGERY_STORY = "token-forgery"
 GRAPH_URL = "https://graph.microsoft.com"
 DECOY_APP = ("cc15fd57-2c6c-4117-a88c-83b1d56b4bbe", "Microsoft Teams Services")   # owner: Microsoft Services
 DECOY_IPS = ("52.113.74.21", "52.114.32.6")        # Microsoft 365 endpoint set 11 (Teams): 52.112.0.0/14
@@ -122,8 +123,8 @@ class GraphLog:
                 out += self._ordinary(ev)
         if utc(day, 86400) > self.start and day.weekday() < 5:
             out += self._decoy(day)
-        if day in self.active and utc(day, 0) >= self.start:
-            out += self._actor(day)
+        if day in self.active and utc(day, 0) >= self.start and self.story.kind == FORGERY_STORY:
+            out += self._actor(day)   # the token forger's Graph reads (other stories' intruders have their own)
         return [e for e in out if e.time < self.story.collected_at]
 
     def _ordinary(self, ev: Event) -> list[Event]:
