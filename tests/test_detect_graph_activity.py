@@ -143,3 +143,13 @@ def test_uri_parsing(case_dir: Path, uri: str, target: str, message: str | None)
     rows = prepare(Case.open(case_dir)).engine.run_sql("SELECT kind, target, message_id FROM graph_access")
     rows = rows.astype(object).where(rows.notna(), None)
     assert rows.to_dict("records") == [{"kind": "mail", "target": target, "message_id": message}]
+
+
+def test_object_id_resolved_from_the_tenant_snapshot(case_dir: Path) -> None:
+    snapshot = {"time": at(-30), "source": "tenant_snapshot", "operation": "user", "user": "user7@contoso.com",
+                "user_id": "id-user7", "record_id": "id-user7", "raw": "{}"}
+    found = graph_findings(run(case_dir, [snapshot, *forged_reads()[:1],
+                                          graph(at(5, 2.5), "/v1.0/users/ID-USER7/messages/AAMk7", "203.0.113.9",
+                                                token="forged-g1")]))
+    assert set(found["mailbox"]) == {"user1@contoso.com", "user7@contoso.com"}
+    assert set(found["verdict"]) == {"confirmed"}
