@@ -296,14 +296,26 @@ def _start(case: Case, cand: containers.Candidate, fmt: Format, opened: Opened, 
 
 def _finish(case: Case, job: dict[str, Any], batches: Iterator[Batch], bar: Any) -> None:
     """Write one file's batches into the case and record its counts (``bar``: the call's progress bar or None)."""
-    entry, fmt, opened, shown = job["entry"], job["fmt"], job["opened"], job["shown"]
+    size = (case.root / job["entry"]["path"]).stat().st_size
+    try:
+        counted = _write(case, job, batches, bar, size)
+    except BaseException:
+        case.close_events(discard=True)
+        raise
+    case.close_events()  # the file's parts, whole, before its counts say it was imported
+    _record(case, job, *counted)
+
+
+def _write(case: Case, job: dict[str, Any], batches: Iterator[Batch], bar: Any, size: int
+           ) -> tuple[int, int, int, int, str | None]:
+    """Write a file's batches (parts held open per source); returns its counts and first quarantine reason."""
+    entry = job["entry"]
     sha = entry["sha256"]
-    size = (case.root / entry["path"]).stat().st_size
     shown_bytes = 0  # of this file, on the bar
     records = imported = duplicates = quarantined = 0
     first_reason = None
     for batch in batches:
-        stored, dups = case.write_events(batch.events, tag=sha[:12])
+        stored, dups = case.write_events(batch.events, tag=sha[:12], hold=True)
         case.quarantine(sha, batch.quarantined)
         if first_reason is None and batch.quarantined:
             first_reason = str(batch.quarantined[0].get("reason"))
@@ -318,6 +330,14 @@ def _finish(case: Case, job: dict[str, Any], batches: Iterator[Batch], bar: Any)
             bar.set_postfix_str(f"{Path(entry['path']).name[13:]}: {records:,} records", refresh=False)
     if bar is not None:
         bar.update(max(size - shown_bytes, 0))
+    return records, imported, duplicates, quarantined, first_reason
+
+
+def _record(case: Case, job: dict[str, Any], records: int, imported: int, duplicates: int, quarantined: int,
+            first_reason: str | None) -> None:
+    """Record a file's counts in case.json, the custody log and its result."""
+    entry, fmt, opened, shown = job["entry"], job["fmt"], job["opened"], job["shown"]
+    sha = entry["sha256"]
     counts = {"records": records, "imported": imported, "duplicates": duplicates, "quarantined": quarantined}
     extra = {"container": opened.container, "encoding": opened.encoding, "gzip": opened.gzip}
     if opened.container == "csv":
