@@ -310,9 +310,15 @@ def _maybe_deep(raws: pa.Array) -> np.ndarray:
     return out
 
 
+_SCAN = 1 << 20  # bytes scanned at a time by _opening_brackets (reused buffers: no fresh pages to fault in)
+
+
 def _opening_brackets(raws: pa.Array) -> np.ndarray:
-    """The number of ``{`` and ``[`` in each value of a string or binary array (numpy over its data buffer:
-    one pass, where Arrow's ``count_substring`` takes one slow pass per character)."""
+    """The number of ``{`` and ``[`` in each value of a string or binary array.
+
+    numpy over the data buffer, a block at a time into two reused buffers (Arrow's ``count_substring``
+    takes one slow pass per character; whole-buffer temporaries cost more in page faults than the scan).
+    """
     n = len(raws)
     if not n:
         return np.zeros(0, np.int64)
@@ -321,11 +327,23 @@ def _opening_brackets(raws: pa.Array) -> np.ndarray:
         raws = raws.cast(pa.large_binary())
         large = True
     offsets = np.frombuffer(raws.buffers()[1], dtype=np.int64 if large else np.int32)[raws.offset:raws.offset + n + 1]
-    data = raws.buffers()[2]
     start, end = int(offsets[0]), int(offsets[-1])
-    text = np.frombuffer(data, dtype=np.uint8)[start:end] if data is not None else np.zeros(0, np.uint8)
-    at = np.flatnonzero((text | 0x20) == ord("{"))  # "[" is 0x5B, "{" 0x7B: they differ in bit 0x20 only
-    return np.diff(np.searchsorted(at, offsets.astype(np.int64) - start))
+    data = raws.buffers()[2]
+    text = np.frombuffer(data, dtype=np.uint8)[start:end] if data is not None and end > start else np.zeros(0, np.uint8)
+    at = offsets.astype(np.int64) - start  # where each value starts (and the last one ends) in text
+    before = np.full(n + 1, 0, np.int64)  # brackets before each of those places
+    folded, hit = np.empty(min(_SCAN, len(text)), np.uint8), np.empty(min(_SCAN, len(text)), np.bool_)
+    seen = 0
+    for lo in range(0, len(text), _SCAN):
+        m = min(_SCAN, len(text) - lo)
+        np.bitwise_or(text[lo:lo + m], 0x20, out=folded[:m])  # "[" is 0x5B, "{" 0x7B: they differ in bit 0x20
+        np.equal(folded[:m], ord("{"), out=hit[:m])
+        found = np.flatnonzero(hit[:m])
+        first, last = np.searchsorted(at, [lo, lo + m])
+        before[first:last] = seen + np.searchsorted(found, at[first:last] - lo)
+        seen += len(found)
+    before[at >= len(text)] = seen
+    return np.diff(before)
 
 
 def merge_refused(frame: pd.DataFrame, keep: Any, raws: pa.Array, positions: list[int], *, evidence: str,
