@@ -84,8 +84,8 @@ con = duckdb.connect()
 con.execute("SET enable_progress_bar = false")
 con.read_csv(csv_path).write_parquet(out + "/audit.parquet", compression="zstd")
 con.read_json(json_path, format="array").write_parquet(out + "/signins.parquet", compression="zstd")
-print(con.sql("SELECT count(*) FROM read_parquet(?)", params=[[out + "/audit.parquet", out + "/signins.parquet"]]
-              ).fetchone()[0], 0)
+print(con.execute("SELECT count(*) FROM read_parquet(?)", [[out + "/audit.parquet", out + "/signins.parquet"]]
+                  ).fetchall()[0][0], 0)
 """
 
 
