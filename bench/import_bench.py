@@ -12,6 +12,9 @@ it and peak memory is the child's peak RSS from ``os.wait4`` (getrusage of that 
 * ours:      ``Case.import_files([audit.csv, signins.json])`` (copy, hash, stream, canonical Parquet)
 * baseline:  ``json.loads`` of the whole file (CSV: ``pd.read_csv`` then ``json.loads`` of each
              AuditData) + ``pd.json_normalize`` + ``DataFrame.to_parquet``
+* floor:     a bare DuckDB read of the same files into Parquet (``read_csv`` / ``read_json`` with
+             their own type detection, ``write_parquet``, zstd): what reading and writing the bytes
+             costs, without evidence, mapping or de-duplication (the goal: ours within 2x of it)
 
 Ours runs as ``Case.import_files`` does by default (big Graph sign-in arrays and Purview CSVs
 through the DuckDB fast path, :mod:`ir_toolkit.sources.fastpath`); ``--per-record`` adds a run with
@@ -73,6 +76,18 @@ signins.to_parquet(out + "/signins.parquet")
 print(len(audit) + len(signins), 0)
 """
 
+FLOOR = """
+import sys
+import duckdb
+out, csv_path, json_path = sys.argv[1], sys.argv[2], sys.argv[3]
+con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
+con.read_csv(csv_path).write_parquet(out + "/audit.parquet", compression="zstd")
+con.read_json(json_path, format="array").write_parquet(out + "/signins.parquet", compression="zstd")
+print(con.execute("SELECT count(*) FROM read_parquet(?)", [[out + "/audit.parquet", out + "/signins.parquet"]]
+                  ).fetchall()[0][0], 0)
+"""
+
 
 def _templates() -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
     """Sign-in and audit records to replicate: the sample tenant's own, else the test inputs."""
@@ -90,8 +105,9 @@ def _templates() -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
     return signins, audit, "tests/data/import"
 
 
-def make_inputs(folder: Path, n: int, seed: int = 4) -> tuple[Path, Path]:
-    """Write ``n // 2`` audit CSV rows and ``n - n // 2`` sign-ins; returns (csv, json) paths."""
+def make_inputs(folder: Path, n: int, seed: int = 4, signins_too: bool = True) -> tuple[Path, Path]:
+    """Write ``n // 2`` audit CSV rows and ``n - n // 2`` sign-ins (none unless ``signins_too``); returns
+    (csv, json) paths."""
     rnd = random.Random(seed)
     signins, audit, origin = _templates()
     print(f"templates: {len(signins):,} sign-ins and {len(audit):,} audit records from {origin}", flush=True)
@@ -116,7 +132,7 @@ def make_inputs(folder: Path, n: int, seed: int = 4) -> tuple[Path, Path]:
                         json.dumps(r), "", ""])
     with open(json_path, "w", encoding="utf-8") as fh:
         fh.write("[")
-        for i in range(n - n // 2):
+        for i in range(n - n // 2 if signins_too else 0):
             r = copy.deepcopy(signins[i % len(signins)])
             r.update(id=str(uuid.UUID(int=rnd.getrandbits(128))), userPrincipalName=rnd.choice(users),
                      createdDateTime=f"2023-06-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:00Z",
@@ -173,10 +189,11 @@ def main(argv: list[str]) -> int:
         size = (csv_path.stat().st_size + json_path.stat().st_size) / 1e6
         print(f"inputs: {args.records:,} records ({args.records // 2:,} audit CSV rows, "
               f"{args.records - args.records // 2:,} sign-ins JSON), {size:,.0f} MB, made in "
-              f"{time.perf_counter() - t:.1f}s", flush=True)
+              f"{time.perf_counter() - t:.1f}s; load average {os.getloadavg()[0]:.1f} (1 min) before the runs",
+              flush=True)
         base_dir = work / "baseline"
         base_dir.mkdir(exist_ok=True)
-        routes = [("baseline", 0, ""), ("ours, one process (import_files)", 1, "auto")]
+        routes = [("baseline", 0, ""), ("floor", 0, ""), ("ours, one process (import_files)", 1, "auto")]
         if args.per_record:
             routes.append(("ours, per-record path only (import_files)", 1, "never"))
         if args.side_by_side:
@@ -185,7 +202,8 @@ def main(argv: list[str]) -> int:
         for i in range(args.repeat):  # alternate the routes, so a change in the machine's load hits all of them
             for label, workers, fast in routes:
                 if not workers:
-                    run = measure(BASELINE, [str(base_dir), str(csv_path), str(json_path)])
+                    run = measure(BASELINE if label == "baseline" else FLOOR,
+                                  [str(base_dir), str(csv_path), str(json_path)])
                 else:
                     shutil.rmtree(work / "case", ignore_errors=True)
                     run = measure(OURS, [str(work / "case"), str(workers), fast, str(csv_path), str(json_path)])
@@ -193,12 +211,16 @@ def main(argv: list[str]) -> int:
                 print(f"  run {i + 1}: {label:<45} {run[0]:7.1f} s wall {run[1]:7.1f} s CPU  "
                       f"peak {run[2] / 1e9:5.2f} GB", flush=True)
         b_s, b_cpu, b_rss = _summary("baseline (json.loads + json_normalize + to_parquet)", runs["baseline"])
-        for label, _, _ in routes[1:]:
+        f_s, f_cpu, _ = _summary("floor (bare DuckDB read_csv/read_json -> Parquet)", runs["floor"])
+        for label, _, _ in routes[2:]:
             o_s, o_cpu, o_rss = _summary(label, runs[label])
-            print(f"  speed-up: {b_s / o_s:.2f}x wall, {b_cpu / o_cpu:.2f}x CPU (goal >= 3x)   peak memory: "
+            print(f"  speed-up: {b_s / o_s:.2f}x wall, {b_cpu / o_cpu:.2f}x CPU (goal >= 3x in both)   peak memory: "
                   f"{o_rss / b_rss:.2f} of the baseline's (goal < 1)", flush=True)
-        print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; CPU = user + system time of "
-              "the child and its workers; peak = largest resident set of one process")
+            print(f"  against the floor: {o_s / f_s:.2f}x its wall, {o_cpu / f_cpu:.2f}x its CPU (goal <= 2x)",
+                  flush=True)
+        print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (1 min) at the end, "
+              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; CPU = user + system time of the child and "
+              "its workers; peak = largest resident set of one process")
     return 0
 
 

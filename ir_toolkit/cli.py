@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -69,8 +70,10 @@ IMPORT_PARTIAL = 1  # exit status: the import ran, but a file was left out or wh
 
 def cmd_import(args: argparse.Namespace) -> int:
     from ir_toolkit.case import Case
+    from ir_toolkit.case.importing import summary_line
     from ir_toolkit.sources.containers import display
 
+    started = time.perf_counter()
     case = Case.open(args.case, writable=True)
     progress = args.progress and not args.json and sys.stderr.isatty()
     results = case.import_files(args.files, format=args.format, progress=progress, dayfirst=args.dayfirst,
@@ -90,6 +93,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             note = f" - NOT imported: {display(r['reason'])}"
         lines.append(f"{path}: {r['format']}: {r['records']} records, {r['imported']} imported, "
                      f"{r['duplicates']} duplicates, {r['quarantined']} quarantined{note}")
+    lines.append(summary_line(results, time.perf_counter() - started))  # what the responder waited for
     _emit(args, results, "\n".join(lines))
     if failed:
         sys.stderr.write(f"ir-toolkit: import incomplete: {len(failed)} of {len(results)} file(s) not imported "

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from conftest import TESTDATA, cli
 
@@ -317,3 +318,50 @@ def test_excel_resaves_read_as_their_originals(case_dir: Path) -> None:
     ev = ev[ev["evidence"].str.startswith(res["evidence"] + "#")]
     assert res["date_order"] == "day-first" and set(ev["source"]) == {"mail_access", "audit_other"}
     assert ev["time"].min() == pd.Timestamp("2023-06-15T01:02:03Z")  # AuditData's own CreationTime
+
+
+def test_an_import_writes_a_part_per_source_not_per_batch(case_dir: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 20: batches of one file go into one part per source (a row group each), up to PART_ROWS rows."""
+    from ir_toolkit.case import store
+
+    case = Case.open(case_dir, writable=True)
+    [res] = import_files(case, [IMPORT / "signinlogs_msticpy_sample.csv"], batch_size=7)
+    parts = sorted((case_dir / "events").rglob("*.parquet"))
+    assert res["imported"] == 45 and len(parts) == len({p.parent for p in parts})
+    assert sum(pq.ParquetFile(p).metadata.num_row_groups for p in parts) > len(parts)
+    assert not list((case_dir / "events").rglob(".*.tmp")) and case.verify() == []
+    monkeypatch.setattr(store, "PART_ROWS", 10)  # a part is closed (and recorded) once it holds PART_ROWS rows
+    other = Case.init(tmp_path / "other", tenant="contoso.onmicrosoft.com")
+    import_files(other, [IMPORT / "signinlogs_msticpy_sample.csv"], batch_size=7)
+    rows = [pq.ParquetFile(p).metadata.num_rows for p in (other.root / "events").rglob("*.parquet")]
+    assert sum(rows) == 45 and len(rows) > len(parts) and max(rows) < 10 + 7
+    assert Case.open(other.root).verify() == [] and len(Case.open(other.root).read_events()) == 45
+
+
+def test_a_failed_import_leaves_no_part_and_is_redone(case_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    case = Case.open(case_dir, writable=True)
+    real = Case.quarantine
+    calls = {"n": 0}
+
+    def failing(self: Case, sha: str, entries: list) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError("disk gone")
+        real(self, sha, entries)
+
+    monkeypatch.setattr(Case, "quarantine", failing)
+    with pytest.raises(OSError):
+        import_files(case, [IMPORT / "signinlogs_msticpy_sample.csv"], batch_size=7)
+    assert not list((case_dir / "events").rglob("*.tmp")) and not list((case_dir / "events").rglob("*.parquet"))
+    monkeypatch.setattr(Case, "quarantine", real)
+    [res] = import_files(case, [IMPORT / "signinlogs_msticpy_sample.csv"], batch_size=7)
+    assert (res["imported"], res["duplicates"]) == (45, 41) and len(case.read_events()) == 45
+    assert case.verify() == []
+
+
+def test_progress_bar_shows_rate_and_time_left(case_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    case = Case.open(case_dir, writable=True)
+    import_files(case, [IMPORT / "graph_signins_beta.json", IMPORT / "purview_current.csv"], progress=True)
+    err = capsys.readouterr().err
+    assert "import 2 files: 100%" in err and "B/s]" in err and "<00:00" in err  # rate and time left

@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import io
 import json
+import re
 import stat
 import zipfile
 from pathlib import Path
@@ -123,7 +124,10 @@ def test_hostile_member_names_are_data_not_paths(case_dir: Path, tmp_path: Path)
     raw = [f for f in (case_dir / "raw").rglob("*") if f.is_file()]
     assert all(f.parent == case_dir / "raw" / "imports" for f in raw) and len(raw) == 1 + len(HOSTILE)
     assert "\x1b" not in p.stdout and "\\x1b[2J\\nforged" in p.stdout  # names shown escaped, one line each
-    assert p.stdout.count("\n") == 1 + len(HOSTILE)
+    assert p.stdout.count("\n") == 2 + len(HOSTILE)  # the archive, its members, the call's summary
+    summary = p.stdout.splitlines()[-1]  # what the responder waited for, and how long
+    assert summary.startswith(f"import: {len(HOSTILE)} files, {len(HOSTILE)} records ({len(HOSTILE)} imported, ")
+    assert re.search(r" in \d+\.\d s, [\d,]+ records/s$", summary), summary
     members = {m["member"] for e in Case.open(case_dir).evidence() for m in e.get("members", [])}
     assert members == set(HOSTILE)  # recorded as written
 

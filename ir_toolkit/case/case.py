@@ -303,19 +303,31 @@ class Case:
                             allow_other_tenant=allow_other_tenant)
 
     # ----- events and quarantine --------------------------------------------------------------
-    def write_events(self, frame: pd.DataFrame, tag: str = "") -> tuple[int, int]:
+    def write_events(self, frame: pd.DataFrame, tag: str = "", hold: bool = False) -> tuple[int, int]:
         """Append canonical events, de-duplicated by (source, record_id). Returns (stored, duplicates).
 
-        The part files written are recorded with their sha256 in the custody log.
+        The part files written are recorded with their sha256 in the custody log. ``hold``: keep adding
+        to one part per source until :meth:`close_events` (an import's batches; see ``EventStore.append``).
         """
         with custody_writer(self.root) as writer:  # no other process sees a part before its record
             if not self._recovered:
                 self._recover(writer)
-            stored, duplicates = self.events.append(frame, tag=tag)
+            stored, duplicates = self.events.append(frame, tag=tag, hold=hold)
             written = self.events.take_written()
             if written:
                 writer.append("events.write", artifacts=written, stored=stored, duplicates=duplicates)
         return stored, duplicates
+
+    def close_events(self, discard: bool = False) -> None:
+        """Close (and record) the event parts :meth:`write_events` held open; ``discard``: remove them instead."""
+        if discard:
+            self.events.discard_parts()
+            return
+        with custody_writer(self.root) as writer:
+            self.events.close_parts()
+            written = self.events.take_written()
+            if written:
+                writer.append("events.write", artifacts=written, parts_closed=len(written))
 
     def recover_interrupted(self) -> list[str]:
         """Remove event parts a killed step left unrecorded (see :mod:`ir_toolkit.case.recovery`)."""

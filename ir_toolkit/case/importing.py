@@ -28,6 +28,7 @@ import logging
 import multiprocessing
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -136,9 +137,12 @@ def import_files(case: Case, paths: Any, format: str = "auto", progress: bool = 
     scratch = case.root / ".import-unpack" / uuid.uuid4().hex
     if scratch.parent.is_symlink():  # archives are unpacked inside the case, never through a link out of it
         raise InputFormatError(f"{scratch.parent}: is a symbolic link; remove it (the importer unpacks archives there)")
+    started = time.perf_counter()
     try:
-        return _import(case, named, scratch, format, progress, dayfirst, batch_size, workers, fast,
-                       allow_other_tenant)
+        results = _import(case, named, scratch, format, progress, dayfirst, batch_size, workers, fast,
+                          allow_other_tenant)
+        log.info("%s", summary_line(results, time.perf_counter() - started))
+        return results
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         with contextlib.suppress(OSError):
@@ -225,27 +229,37 @@ def _parse(case: Case, jobs: list[dict[str, Any]], progress: bool, batch_size: i
         if "skipped" not in job["result"] and sha not in firsts:
             firsts[sha] = job
             if job["fmt"] is EMPTY:  # an empty result: its wrapper is no record
-                _finish(case, job, iter(()), progress)
+                _finish(case, job, iter(()), None)
             else:
                 todo.append(job)
-    if workers is None:  # workers cost a second or two to start and compete with the writer: big imports,
-        cpus = os.cpu_count() or 1  # machines with CPUs to spare (on 2 CPUs the bench measured no gain)
-        size = sum((case.root / j["entry"]["path"]).stat().st_size for j in todo)
-        workers = min(len(todo), cpus - 1, 4) if size >= PARALLEL_BYTES and cpus >= 4 else 1
-    if workers > 1 and len(todo) > 1:
-        _in_workers(case, todo, workers, progress, batch_size, fast)
-    else:
-        for job in todo:
-            _finish(case, job, job["fmt"].parse(case.root / job["entry"]["path"], job["opened"],
-                                                 evidence=job["entry"]["path"], batch_size=batch_size,
-                                                 dayfirst=job["dayfirst"], counter=job["counter"], fast=fast),
-                    progress)
+    bar = _bar(progress, [case.root / j["entry"]["path"] for j in todo])
+    try:
+        _parse_todo(case, todo, bar, batch_size, workers, fast)
+    finally:
+        if bar is not None:
+            bar.close()
     for job in jobs:
         first = firsts.get(job["entry"]["sha256"])
         if first is not None and first is not job and "skipped" not in job["result"]:
             records = first["result"]["records"]
             job["result"].update(records=records, imported=0, duplicates=records, quarantined=0, skipped=True,
                                  status="already-imported")
+
+
+def _parse_todo(case: Case, todo: list[dict[str, Any]], bar: Any, batch_size: int, workers: int | None,
+                fast: bool | None) -> None:
+    if workers is None:  # workers cost a second or two to start and compete with the writer: big imports,
+        cpus = os.cpu_count() or 1  # machines with CPUs to spare (on 2 CPUs the bench measured no gain)
+        size = sum((case.root / j["entry"]["path"]).stat().st_size for j in todo)
+        workers = min(len(todo), cpus - 1, 4) if size >= PARALLEL_BYTES and cpus >= 4 else 1
+    if workers > 1 and len(todo) > 1:
+        _in_workers(case, todo, workers, bar, batch_size, fast)
+    else:
+        for job in todo:
+            _finish(case, job, job["fmt"].parse(case.root / job["entry"]["path"], job["opened"],
+                                                 evidence=job["entry"]["path"], batch_size=batch_size,
+                                                 dayfirst=job["dayfirst"], counter=job["counter"], fast=fast),
+                    bar)
 
 
 def _start(case: Case, cand: containers.Candidate, fmt: Format, opened: Opened, order: str | None,
@@ -280,15 +294,28 @@ def _start(case: Case, cand: containers.Candidate, fmt: Format, opened: Opened, 
             "counter": CountingReader(), "dayfirst": chosen, "is_new": is_new}
 
 
-def _finish(case: Case, job: dict[str, Any], batches: Iterator[Batch], progress: bool) -> None:
-    """Write one file's batches into the case and record its counts."""
-    entry, fmt, opened, shown = job["entry"], job["fmt"], job["opened"], job["shown"]
+def _finish(case: Case, job: dict[str, Any], batches: Iterator[Batch], bar: Any) -> None:
+    """Write one file's batches into the case and record its counts (``bar``: the call's progress bar or None)."""
+    size = (case.root / job["entry"]["path"]).stat().st_size
+    try:
+        counted = _write(case, job, batches, bar, size)
+    except BaseException:
+        case.close_events(discard=True)
+        raise
+    case.close_events()  # the file's parts, whole, before its counts say it was imported
+    _record(case, job, *counted)
+
+
+def _write(case: Case, job: dict[str, Any], batches: Iterator[Batch], bar: Any, size: int
+           ) -> tuple[int, int, int, int, str | None]:
+    """Write a file's batches (parts held open per source); returns its counts and first quarantine reason."""
+    entry = job["entry"]
     sha = entry["sha256"]
-    bar = _bar(progress, case.root / entry["path"], Path(entry["path"]).name)
+    shown_bytes = 0  # of this file, on the bar
     records = imported = duplicates = quarantined = 0
     first_reason = None
     for batch in batches:
-        stored, dups = case.write_events(batch.events, tag=sha[:12])
+        stored, dups = case.write_events(batch.events, tag=sha[:12], hold=True)
         case.quarantine(sha, batch.quarantined)
         if first_reason is None and batch.quarantined:
             first_reason = str(batch.quarantined[0].get("reason"))
@@ -297,9 +324,20 @@ def _finish(case: Case, job: dict[str, Any], batches: Iterator[Batch], progress:
         duplicates += dups
         quarantined += len(batch.quarantined)
         if bar is not None:
-            bar.update(max(job["counter"].count - bar.n, 0))
+            now = min(job["counter"].count, size)
+            bar.update(max(now - shown_bytes, 0))
+            shown_bytes = max(now, shown_bytes)
+            bar.set_postfix_str(f"{Path(entry['path']).name[13:]}: {records:,} records", refresh=False)
     if bar is not None:
-        bar.close()
+        bar.update(max(size - shown_bytes, 0))
+    return records, imported, duplicates, quarantined, first_reason
+
+
+def _record(case: Case, job: dict[str, Any], records: int, imported: int, duplicates: int, quarantined: int,
+            first_reason: str | None) -> None:
+    """Record a file's counts in case.json, the custody log and its result."""
+    entry, fmt, opened, shown = job["entry"], job["fmt"], job["opened"], job["shown"]
+    sha = entry["sha256"]
     counts = {"records": records, "imported": imported, "duplicates": duplicates, "quarantined": quarantined}
     extra = {"container": opened.container, "encoding": opened.encoding, "gzip": opened.gzip}
     if opened.container == "csv":
@@ -348,7 +386,7 @@ def _unspool(folder: Path, count: int) -> Iterator[Batch]:
         (folder / f"{i:06d}.json").unlink()
 
 
-def _in_workers(case: Case, todo: list[dict[str, Any]], workers: int, progress: bool, batch_size: int,
+def _in_workers(case: Case, todo: list[dict[str, Any]], workers: int, bar: Any, batch_size: int,
                 fast: bool | None) -> None:
     """Parse files in worker processes (spooled to disk); write their events here, in file order."""
     spool = case.root / ".import-spool"
@@ -363,15 +401,26 @@ def _in_workers(case: Case, todo: list[dict[str, Any]], workers: int, progress: 
                     _spool, str(case.root / job["entry"]["path"]), job["fmt"].NAME, job["opened"],
                     job["entry"]["path"], batch_size, job["dayfirst"], str(folder), fast)))
             for job, folder, future in futures:
-                _finish(case, job, _unspool(folder, future.result()), progress)
+                _finish(case, job, _unspool(folder, future.result()), bar)
     finally:
         shutil.rmtree(spool, ignore_errors=True)
 
 
-def _bar(progress: bool, copy: Path, name: str) -> Any:
-    if not progress:
+def _bar(progress: bool, copies: list[Path]) -> Any:
+    """One progress bar over the bytes of every file the call parses (rate and time left), or None."""
+    if not progress or not copies:
         return None
     from tqdm.auto import tqdm
 
-    size = copy.stat().st_size
-    return tqdm(total=size, unit="B", unit_scale=True, desc=f"import {name}", leave=False)
+    return tqdm(total=sum(c.stat().st_size for c in copies), unit="B", unit_scale=True, unit_divisor=1024,
+                desc=f"import {len(copies)} file{'s' if len(copies) > 1 else ''}", leave=False)
+
+
+def summary_line(results: list[dict[str, Any]], seconds: float) -> str:
+    """One line saying what an import call did and how long it took (its records per second)."""
+    files = [r for r in results if r.get("status") != "archive"]
+    total = {k: sum(r.get(k) or 0 for r in files) for k in ("records", "imported", "duplicates", "quarantined")}
+    rate = f", {total['records'] / seconds:,.0f} records/s" if seconds > 0 and total["records"] else ""
+    return (f"import: {len(files)} file{'s' if len(files) != 1 else ''}, {total['records']:,} records "
+            f"({total['imported']:,} imported, {total['duplicates']:,} duplicates, {total['quarantined']:,} "
+            f"quarantined) in {seconds:.1f} s{rate}")

@@ -8,6 +8,7 @@ large case is scanned, filtered and projected without loading it whole.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -41,6 +42,30 @@ def fallback_record_id(raw: object) -> str:
     return "sha1:" + hashlib.sha1(str(raw).encode("utf-8", "surrogatepass")).hexdigest()
 
 
+PART_ROWS = 1_000_000  # rows in one part file at most, when an import holds parts open (``append(hold=True)``)
+
+
+class _OpenPart:
+    """A part file being written one row group per batch: a hidden ``.tmp`` until it is closed."""
+
+    def __init__(self, folder: Path, tag: str, schema: pa.Schema) -> None:
+        seq = len(list(folder.glob("*.parquet")))
+        self.name = folder / f"part-{seq:05d}{'-' + tag if tag else ''}.parquet"
+        self.tmp = folder / f".{self.name.name}.tmp"
+        self.tag = tag
+        self.rows = 0
+        self.writer = pq.ParquetWriter(self.tmp, schema, **_PARQUET)
+
+    def close(self) -> Path:
+        self.writer.close()
+        os.replace(self.tmp, self.name)  # renamed whole: a killed import leaves no torn part
+        return self.name
+
+
+_PARQUET = {"compression": "zstd", "compression_level": 1,
+            "use_dictionary": [c for c in EVENT_COLUMN_NAMES if c != "raw"]}
+
+
 class EventStore:
     """Append-only, de-duplicating Parquet store of canonical events.
 
@@ -52,6 +77,7 @@ class EventStore:
         self.root = root
         self._known: dict[str, set[str]] = {}
         self._written: list[Path] = []
+        self._open: dict[str, _OpenPart] = {}
 
     def _files(self, sources: Iterable[str] | None = None) -> list[Path]:
         if not self.root.exists():
@@ -72,12 +98,16 @@ class EventStore:
             self._known[source] = ids
         return self._known[source]
 
-    def append(self, frame: pd.DataFrame, tag: str = "") -> tuple[int, int]:
+    def append(self, frame: pd.DataFrame, tag: str = "", hold: bool = False) -> tuple[int, int]:
         """Store new events, skipping those already stored.
 
         Args:
             frame: Events with canonical columns (``source`` and ``raw`` required).
             tag: Short text put in the part file names (e.g. the evidence file's hash prefix).
+            hold: Add the events to a part file kept open per source (one row group per call), closed
+                when it holds :data:`PART_ROWS` rows or by :meth:`close_parts`: an import of many batches
+                writes a few big parts, not one small part per batch and source. Without it every call
+                writes its own parts (and closes the parts held open for the same tag first).
 
         Returns:
             ``(stored, duplicates)`` row counts.
@@ -108,16 +138,37 @@ class EventStore:
                 continue
             folder = self.root / str(source)
             folder.mkdir(parents=True, exist_ok=True)
-            seq = len(list(folder.glob("*.parquet")))
-            name = f"part-{seq:05d}{'-' + tag if tag else ''}.parquet"
-            tmp = folder / f".{name}.tmp"  # written whole, then renamed: a killed import leaves no torn part
-            pq.write_table(new, tmp, compression="zstd", compression_level=1,
-                           use_dictionary=[c for c in new.column_names if c != "raw"])
-            os.replace(tmp, folder / name)
-            self._written.append(folder / name)
+            part = self._open.get(str(source))
+            if part is not None and (part.tag != tag or not hold):
+                self._written.append(self._open.pop(str(source)).close())
+                part = None
+            if part is None:
+                part = _OpenPart(folder, tag, new.schema)
+            part.writer.write_table(new)
+            part.rows += new.num_rows
+            if hold and part.rows < PART_ROWS:
+                self._open[str(source)] = part
+            else:
+                self._open.pop(str(source), None)
+                self._written.append(part.close())
             known.update(batch_ids)
             stored += new.num_rows
         return stored, duplicates
+
+    def close_parts(self) -> None:
+        """Close the part files held open (:meth:`append` with ``hold``); :meth:`take_written` then lists them."""
+        while self._open:
+            self._written.append(self._open.popitem()[1].close())
+
+    def discard_parts(self) -> None:
+        """Remove the part files held open, unfinished, and forget the record ids they held (an import that
+        failed: its file is imported again from the evidence)."""
+        while self._open:
+            source, part = self._open.popitem()
+            with contextlib.suppress(Exception):
+                part.writer.close()
+            part.tmp.unlink(missing_ok=True)
+            self._known.pop(source, None)
 
     def take_written(self) -> list[Path]:
         """The part files written since the last call (the case records their sha256 in its custody log)."""

@@ -34,7 +34,7 @@ from ir_toolkit.sources.batch import Batch
 from ir_toolkit.sources.fastmap import Fields, Sql, columns_sql, finish_batch, supported
 from ir_toolkit.sources.fieldmap import FIELD_MAPS, TABLES, FieldMap
 from ir_toolkit.sources.fields import loads, norm_key, normalise_keys
-from ir_toolkit.sources.jsonstream import _pages
+from ir_toolkit.sources.jsonstream import pages_of
 from ir_toolkit.sources.mappers import classify
 from ir_toolkit.sources.reader import Opened, open_text
 from ir_toolkit.sqltext import literal
@@ -72,7 +72,7 @@ def plan(path: Path, opened: Opened, head: str) -> JsonPlan | None:
         first = loads(head.lstrip("\ufeff").split("\n", 1)[0])
     except ValueError:
         return None
-    if not isinstance(first, dict) or _pages(first) is not None:
+    if not isinstance(first, dict) or pages_of(first) is not None:
         return None
     envelope = FIELD_MAPS.get(classify(normalise_keys(first)) or "")
     if envelope is None or envelope.unwrap is None or envelope.unwrap.into is not None or not envelope.unwrap.table:
@@ -163,7 +163,7 @@ class _Shapes:
     def accept(self, record: Any, nkeys: int, ikeys: int) -> bool:
         if not isinstance(record, dict):
             return False
-        if _pages(record) is not None:
+        if pages_of(record) is not None:
             raise _Stop("a page of records on one line")
         u = self.p.envelope.unwrap
         assert u is not None

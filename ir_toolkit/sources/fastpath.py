@@ -285,8 +285,9 @@ def _maybe_deep(raws: pa.Array) -> np.ndarray:
     not balance, counts as maybe deep too.
     """
     n = len(raws)
-    many = pc.greater(pc.add(pc.count_substring(raws, "{"), pc.count_substring(raws, "[")), limits.MAX_DEPTH)
-    flags = pc.fill_null(many, True).to_numpy(zero_copy_only=False)
+    flags = _opening_brackets(raws) > limits.MAX_DEPTH
+    if raws.null_count:
+        flags |= raws.is_null().to_numpy(zero_copy_only=False)
     if not flags.any():
         return flags
     rows = np.flatnonzero(flags)
@@ -307,6 +308,42 @@ def _maybe_deep(raws: pa.Array) -> np.ndarray:
     out = np.zeros(n, bool)
     out[rows] = deep | quoted
     return out
+
+
+_SCAN = 1 << 20  # bytes scanned at a time by _opening_brackets (reused buffers: no fresh pages to fault in)
+
+
+def _opening_brackets(raws: pa.Array) -> np.ndarray:
+    """The number of ``{`` and ``[`` in each value of a string or binary array.
+
+    numpy over the data buffer, a block at a time into two reused buffers (Arrow's ``count_substring``
+    takes one slow pass per character; whole-buffer temporaries cost more in page faults than the scan).
+    """
+    n = len(raws)
+    if not n:
+        return np.zeros(0, np.int64)
+    large = pa.types.is_large_string(raws.type) or pa.types.is_large_binary(raws.type)
+    if not (large or pa.types.is_string(raws.type) or pa.types.is_binary(raws.type)):
+        raws = raws.cast(pa.large_binary())
+        large = True
+    offsets = np.frombuffer(raws.buffers()[1], dtype=np.int64 if large else np.int32)[raws.offset:raws.offset + n + 1]
+    start, end = int(offsets[0]), int(offsets[-1])
+    data = raws.buffers()[2]
+    text = np.frombuffer(data, dtype=np.uint8)[start:end] if data is not None and end > start else np.zeros(0, np.uint8)
+    at = offsets.astype(np.int64) - start  # where each value starts (and the last one ends) in text
+    before = np.full(n + 1, 0, np.int64)  # brackets before each of those places
+    folded, hit = np.empty(min(_SCAN, len(text)), np.uint8), np.empty(min(_SCAN, len(text)), np.bool_)
+    seen = 0
+    for lo in range(0, len(text), _SCAN):
+        m = min(_SCAN, len(text) - lo)
+        np.bitwise_or(text[lo:lo + m], 0x20, out=folded[:m])  # "[" is 0x5B, "{" 0x7B: they differ in bit 0x20
+        np.equal(folded[:m], ord("{"), out=hit[:m])
+        found = np.flatnonzero(hit[:m])
+        first, last = np.searchsorted(at, [lo, lo + m])
+        before[first:last] = seen + np.searchsorted(found, at[first:last] - lo)
+        seen += len(found)
+    before[at >= len(text)] = seen
+    return np.diff(before)
 
 
 def merge_refused(frame: pd.DataFrame, keep: Any, raws: pa.Array, positions: list[int], *, evidence: str,

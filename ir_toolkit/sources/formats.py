@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from ir_toolkit.sources import fastjson, fastmap, fastpath
 from ir_toolkit.sources.batch import BATCH, Batch, Prepare, build_batch
 from ir_toolkit.sources.fields import normalise_keys
@@ -114,23 +117,24 @@ class Format:
             which = fastpath.kind(self.NAME, path, opened, head)
             if which is None and self.family is None and self.prepare is None:  # SQL generated from field maps
                 mapped = fastmap.plan(path, opened, head) or fastjson.plan(path, opened, head)
-        if mapped is not None:
-            parse = fastmap.parse if isinstance(mapped, fastmap.CsvPlan) else fastjson.parse
-            yield from parse(
-                mapped, path, opened, evidence=evidence, batch_size=batch_size, dayfirst=dayfirst, hint=hint,  # type: ignore[arg-type]
-                slow=lambda done: self._per_record(path, opened, evidence, batch_size, dayfirst, None, hint, done))
-            if counter is not None:
-                counter.count = path.stat().st_size
-            return
-        if which is None:
+        if which is None and mapped is None:
             yield from self._per_record(path, opened, evidence, batch_size, dayfirst, counter, hint, 0)
             return
-        yield from fastpath.parse_fast(
-            which, path, opened, evidence=evidence, batch_size=batch_size, dayfirst=dayfirst, hint=hint,
-            family=self.family,
-            slow=lambda done: self._per_record(path, opened, evidence, batch_size, dayfirst, None, hint, done))
-        if counter is not None:  # DuckDB read the file itself
-            counter.count = path.stat().st_size
+        slow = lambda done: self._per_record(path, opened, evidence, batch_size, dayfirst, None, hint, done)  # noqa: E731
+        if mapped is not None:
+            parse = fastmap.parse if isinstance(mapped, fastmap.CsvPlan) else fastjson.parse
+            batches = parse(mapped, path, opened, evidence=evidence, batch_size=batch_size, dayfirst=dayfirst,  # type: ignore[arg-type]
+                            hint=hint, slow=slow)
+        else:
+            batches = fastpath.parse_fast(which or "", path, opened, evidence=evidence, batch_size=batch_size,
+                                          dayfirst=dayfirst, hint=hint, family=self.family, slow=slow)
+        size = path.stat().st_size
+        for batch in batches:  # DuckDB reads the file itself: the bar moves by the records' text
+            if counter is not None and not opened.gzip:
+                counter.count = min(counter.count + raw_bytes(batch), size - 1)
+            yield batch
+        if counter is not None:
+            counter.count = size
 
     def _per_record(self, path: Path, opened: Opened, evidence: str, batch_size: int, dayfirst: bool | None,
                     counter: CountingReader | None, hint: str, skip: int) -> Iterator[Batch]:
@@ -145,6 +149,15 @@ class Format:
                 if not batch.records:
                     return
                 yield batch
+
+def raw_bytes(batch: Batch) -> int:
+    """The bytes of the records' text in a batch (how far into a plain file the batch reaches)."""
+    if batch.events.empty:
+        return 0
+    raw = batch.events["raw"].array
+    arr = raw.__arrow_array__() if hasattr(raw, "__arrow_array__") else pa.array(raw, pa.string())
+    return int(pc.sum(pc.binary_length(arr)).as_py() or 0)
+
 
 # ----- content tests ----------------------------------------------------------------------------
 def _mostly(sample: Sample, family: str) -> bool:
