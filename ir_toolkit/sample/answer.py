@@ -14,6 +14,14 @@ from ir_toolkit.sample.ids import iso
 from ir_toolkit.sample.story import COLLECTED_AT, TRAVEL_RULE, Story
 
 
+def story_answer(story: Story) -> dict[str, Any]:
+    """The story's own answer-key fields (its registry entry's ``answer``), or none."""
+    from ir_toolkit.sample.stories import STORIES  # the registry imports the stories, which import this module
+
+    told = STORIES.get(story.kind, {}).get("answer")
+    return dict(told(story)) if told is not None else {}
+
+
 class AnswerKey:
     """Ground truth of the intrusion, built from the actor's logged records."""
 
@@ -32,6 +40,7 @@ class AnswerKey:
         self.frontend_ips: set[str] = set()
         self.variant: dict[str, Any] = {"dropped": [], "gaps": [], "shared_vpn": False, "frontend_ips": False}
         self.vpn: tuple[str, str] | None = None            # (address, legitimate user's UPN) with --shared-vpn
+        self.writes: list[dict[str, Any]] = []             # the actor's written records of other kinds (directory)
 
     def add(self, t: datetime, meta: dict[str, Any]) -> None:
         """Count one logged actor record (``meta`` from :func:`ir_toolkit.sample.actor.actor_day`)."""
@@ -49,6 +58,16 @@ class AnswerKey:
             row["events"] += 1
         self.agents.add(meta["user_agent"])
 
+    def add_write(self, t: datetime, kind: str, meta: dict[str, Any]) -> None:
+        """Count one logged actor record that is not mailbox access (a directory write): window, address, list."""
+        self.first = t if self.first is None or t < self.first else self.first
+        self.last = t if self.last is None or t > self.last else self.last
+        if meta.get("ip"):
+            row = self.ips.setdefault(meta["ip"], {"first": t, "last": t, "events": 0})
+            row["first"], row["last"] = min(row["first"], t), max(row["last"], t)
+            row["events"] += 1
+        self.writes.append({"time": iso(t), "kind": kind, **meta})
+
     def add_cover_up(self, entry: dict[str, Any]) -> None:
         """Record one written cover-up record (``entry`` from :func:`ir_toolkit.sample.coverup.coverup_day`)."""
         self.cover_up.append(entry)
@@ -60,7 +79,8 @@ class AnswerKey:
         listed = {a.ip: a.listed for a in s.actor_ips}
         issued = {t.uti: t.issued_at for t in s.actor_tokens}
         seen = bool(self.mailboxes)                # with the UAL dropped nothing about the actor is provable
-        return {
+        told = story_answer(s)
+        doc = {
             "tenant": {"domain": s.domain, "tenant_id": s.tenant_id, "name": s.org_name, "seed": s.seed,
                        "users": len(s.users), "first_day": s.first_day.isoformat(), "last_day": s.last_day.isoformat(),
                        "collected_at": iso(COLLECTED_AT), **params},
@@ -91,9 +111,13 @@ class AnswerKey:
             "actor_records_removed": self.removed,
             "cover_up": sorted(self.cover_up, key=lambda c: (c["time"], c["operation"])),
             "evidence_variant": self.variant,
-            "decoys": decoys(s, self),
+            "decoys": decoys(s, self) + list(told.pop("decoys_extra", [])),
             "files": files,
         }
+        if self.writes:  # stories whose intruder writes (the token-forgery key stays as it was)
+            doc["actor_writes"] = sorted(self.writes, key=lambda w: (w["time"], w["record_id"]))
+        doc.update(told)
+        return doc
 
 
 def decoys(s: Story, key: AnswerKey) -> list[dict[str, Any]]:
