@@ -206,3 +206,32 @@ def test_directory_audit_import_keeps_the_initiators_display_name(tmp_path: Path
     assert list(events["user_display_name"]) == [SERVICE] and list(events["user"]) == ["admin@contoso.com"]
     found = detect(case, write=False)
     assert list(found[found["detection"] == "actor-token-directory-write"]["verdict"]) == ["confirmed"]
+
+
+def test_report_first_page_says_which_members_are_ruled_in_out_or_not_judged(tmp_path: Path) -> None:
+    import html
+    import re
+
+    from ir_toolkit.report.html import render_report
+    from tests import reportcase as rc
+
+    case = rc.build(tmp_path / "case")
+    doc = json.loads((case.root / "scope.json").read_text(encoding="utf-8"))
+    hostile = "<script>window.pwned=5</script>"
+    doc["family"] = [
+        {"member": "forged-oauth-token", "status": "ruled_in", "reason": "1 confirmed finding of orphan-token."},
+        {"member": "app-abuse", "status": "ruled_out", "reason": f"None found {hostile}."},
+        {"member": "golden-saml", "status": "not_judged", "reason": "no windows_event events were provided."}]
+    (case.root / "scope.json").write_text(json.dumps(doc), encoding="utf-8")
+    page = render_report(case).read_text(encoding="utf-8")
+    assert hostile not in page and html.escape(hostile) in page
+    part = re.search(r'<dd id="answer-family">(.*?)</dd>', page, re.S)
+    assert part is not None
+    text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", part.group(1))).split())
+    assert text.startswith("Token-abuse family: ruled in: forged-oauth-token; ruled out: app-abuse; could not be "
+                           "judged with the evidence held: golden-saml.")
+    assert "golden-saml : not judged . no windows_event events were provided." in text
+    assert 'class="family-ruled_in"' in part.group(1)
+    del doc["family"]  # a scope written before the family existed: no family line, nothing breaks
+    (case.root / "scope.json").write_text(json.dumps(doc), encoding="utf-8")
+    assert 'id="answer-family"' not in render_report(case).read_text(encoding="utf-8")

@@ -3,8 +3,8 @@
 For each story: ``make_sample(story_name=...)`` writes a 12-user, 35-day tenant, the case imports every
 raw file it wrote, and detect + scope run on DuckDB. Its answer key is then met: every compromised
 mailbox and actor address found (recall 1.0), at most one false mailbox and address, the window within an
-hour, every actor write the key lists inside a confirmed or likely finding. With Spark, the findings and
-scope.json are the same as DuckDB's. A story added to the registry is covered without touching this file.
+hour, every actor write the key lists inside a confirmed or likely finding. With Spark, the findings are
+the same as DuckDB's (scope.json's agreement is tests/test_detect_spark.py's: each Spark scope costs minutes). A story added to the registry is covered without touching this file.
 The actor-token story is also checked for what only it tells: the writes, the decoys left out, and the
 family status (actor tokens ruled in, never ruled out; mail reads not scoped).
 """
@@ -115,13 +115,10 @@ def _key(findings: pd.DataFrame) -> list[tuple[Any, ...]]:
 
 @pytest.mark.spark
 def test_engines_agree_on_every_story(story: tuple, spark: Any) -> None:
-    case, _, duck, duck_scope = story
+    case, _, duck, _ = story
     opts = {"session": spark}
     sprk = detect(case, write=False, engine="spark", engine_options=opts)
     assert _key(sprk) == _key(duck)
-    sprk_scope = scope(case, sprk, write=False, engine="spark", engine_options=opts)
-    assert {k: v for k, v in sprk_scope.items() if k != "generated_at"} == \
-        {k: v for k, v in duck_scope.items() if k != "generated_at"}
 
 
 @pytest.mark.slow

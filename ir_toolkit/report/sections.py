@@ -123,7 +123,10 @@ def answer(scope: dict[str, Any], findings: pd.DataFrame, profile: dict[str, Any
         what = (f"An actor read mail in {len(boxes)} mailbox(es) with access tokens the tenant never issued "
                 "(forged-token access, the technique of the Storm-0558 breach of 2023).")
     elif scope:
-        what = "Scoping found no compromised mailbox."
+        ruled = [str(f.get("member")) for f in scope.get("family") or [] if f.get("status") == "ruled_in"]
+        what = "Scoping found no compromised mailbox." + (
+            f" Yet {', '.join(ruled)} {'was' if len(ruled) == 1 else 'were'} ruled in (token-abuse family, below): "
+            "the actor's activity is in the findings and the key events." if ruled else "")
     else:
         what = "The breach has not been scoped yet: no conclusion can be drawn."
     strength = (", ".join(f"{n} {c}" for c, n in conf.items() if n) + " mailbox(es). " if boxes else "") + (
