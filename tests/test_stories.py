@@ -4,7 +4,8 @@ For each story: ``make_sample(story_name=...)`` writes a 12-user, 35-day tenant,
 raw file it wrote, and detect + scope run on DuckDB. Its answer key is then met: every compromised
 mailbox and actor address found (recall 1.0), at most one false mailbox and address, the window within an
 hour, every actor write the key lists inside a confirmed or likely finding. With Spark, the findings are
-the same as DuckDB's (scope.json's agreement is tests/test_detect_spark.py's: each Spark scope costs minutes). A story added to the registry is covered without touching this file.
+the same as DuckDB's (scope.json's agreement is tests/test_detect_spark.py's: each Spark scope costs
+minutes). A story added to the registry is covered without touching this file.
 The actor-token story is also checked for what only it tells: the writes, the decoys left out, and the
 family status (actor tokens ruled in, never ruled out; mail reads not scoped).
 """
