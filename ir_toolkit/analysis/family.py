@@ -183,14 +183,21 @@ def annotate_scope(doc: dict[str, Any], findings: pd.DataFrame) -> None:
     if findings.empty or "member" not in findings:
         findings = pd.DataFrame(columns=["mailbox", "ip", "app_id", "member", "verdict"])
     with_member = findings[findings["member"].notna()]
-    seeds = {v: sorted({str(m) for m in with_member[with_member["verdict"] == v]["member"]}) for v in STRONG}
+
+    def seeds(column: str, verdict: str) -> list[str]:
+        """Members of the ``verdict`` findings that name some entity of ``column`` (a write names no mailbox)."""
+        rows = with_member[(with_member["verdict"] == verdict) & with_member[column].notna()]
+        return sorted({str(m) for m in rows["member"]})
+
     for box in doc.get("compromised_mailboxes") or []:
-        box["members"] = _members_for(findings, "mailbox", str(box["upn"]), seeds.get(str(box.get("confidence")), []))
+        box["members"] = _members_for(findings, "mailbox", str(box["upn"]),
+                                      seeds("mailbox", str(box.get("confidence"))))
     for addr in doc.get("actor_ips") or []:
         confidence = "confirmed" if any("confirmed" in r for r in addr.get("reasons") or []) else "likely"
-        addr["members"] = _members_for(findings, "ip", str(addr["ip"]), seeds.get(confidence, []))
+        addr["members"] = _members_for(findings, "ip", str(addr["ip"]), seeds("ip", confidence))
     for app in doc.get("actor_apps") or []:
-        app["members"] = _members_for(findings, "app_id", str(app["app_id"]), seeds["confirmed"] or seeds["likely"])
+        app["members"] = _members_for(findings, "app_id", str(app["app_id"]),
+                                      seeds("app_id", "confirmed") or seeds("app_id", "likely"))
 
 
 def family_sentence(family: list[dict[str, Any]]) -> str:
