@@ -97,6 +97,8 @@ def test_actor_token_story_writes_decoys_and_family(tmp_path_factory: pytest.Tem
     assert family["golden-saml"]["status"] == "not_judged"  # no AD FS audit events in the sample
     assert [i["members"] for i in doc["actor_ips"] if i["ip"] == key["actor_token"]["actor_ip"]] == [["actor-token"]]
     assert key["actor_token"]["mail_reads_scoped"] is False
+    kinds = [d["kind"] for d in key["decoys"]]
+    assert "exchange_powershell_groups" in kinds and "throttled_mailbox" not in kinds  # no reads to describe
 
 
 @pytest.fixture(scope="session")

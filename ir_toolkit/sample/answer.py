@@ -80,6 +80,7 @@ class AnswerKey:
         issued = {t.uti: t.issued_at for t in s.actor_tokens}
         seen = bool(self.mailboxes)                # with the UAL dropped nothing about the actor is provable
         told = story_answer(s)
+        dropped = set(told.pop("decoys_drop", []))
         doc = {
             "tenant": {"domain": s.domain, "tenant_id": s.tenant_id, "name": s.org_name, "seed": s.seed,
                        "users": len(s.users), "first_day": s.first_day.isoformat(), "last_day": s.last_day.isoformat(),
@@ -111,7 +112,7 @@ class AnswerKey:
             "actor_records_removed": self.removed,
             "cover_up": sorted(self.cover_up, key=lambda c: (c["time"], c["operation"])),
             "evidence_variant": self.variant,
-            "decoys": decoys(s, self) + list(told.pop("decoys_extra", [])),
+            "decoys": [d for d in decoys(s, self) if d["kind"] not in dropped] + list(told.pop("decoys_extra", [])),
             "files": files,
         }
         if self.writes:  # stories whose intruder writes (the token-forgery key stays as it was)

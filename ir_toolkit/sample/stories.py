@@ -12,7 +12,8 @@ spray) and differs in its intruder. An entry names:
   ``add(record)`` and ``close() -> list[Path]``), or None when its events use the shared families
   (``signin_*``, ``directory``, ``ual``);
 * ``answer`` (optional): ``story -> {field: value}`` merged into the answer key (what the story proves or
-  cannot, beyond the written records); a ``decoys_extra`` list is added to its ``decoys``.
+  cannot, beyond the written records); a ``decoys_extra`` list is added to its ``decoys``, and the shared
+  decoys whose kind ``decoys_drop`` names (they describe another intruder) are left out.
 
 Actor records that are not mailbox access (a directory write) carry answer-key meta too: they are listed
 in the key's ``actor_writes`` with their ``record_id`` and count in its window and actor addresses.

@@ -119,4 +119,6 @@ def answer(story: Story) -> dict[str, Any]:
             "decoys_extra": [{"kind": "exchange_powershell_groups", "description": "Exchange Online PowerShell "
                               "creates and fills groups with actor tokens: the service's name beside an admin's UPN "
                               "on group operations, and 'Set directory feature on tenant'. Not the intruder.",
-                              "entities": {"upn": story.users[story.admin].upn, "service": SERVICE}}]}
+                              "entities": {"upn": story.users[story.admin].upn, "service": SERVICE}}],
+            # the token-forgery decoys that describe its reads (before coverage, the throttled mailbox's morning)
+            "decoys_drop": ["pre_coverage_intrusion", "throttled_mailbox"]}
