@@ -45,6 +45,9 @@ EVENT_COLUMNS: tuple[Column, ...] = (
     Column("error_code", pa.int64(), "Numeric error/status code where the source has one (0 = success)."),
     Column("user", pa.string(), "Acting user's UPN, lower case (or the service principal name)."),
     Column("user_id", pa.string(), "Acting user's or service principal's object id."),
+    Column("user_display_name", pa.string(), "Acting user's display name as logged (directory audits: "
+           "initiatedBy.user.displayName; a Microsoft service's name there beside a person's UPN marks an "
+           "actor token)."),
     Column("mailbox", pa.string(), "Owner UPN of the mailbox acted upon (mailbox events), lower case."),
     Column("app_id", pa.string(), "Application (client) id that acted, lower case GUID."),
     Column("app_name", pa.string(), "Application display name as logged."),
@@ -111,6 +114,8 @@ FINDING_COLUMNS: tuple[Column, ...] = (
     Column("explanation", pa.string(), "One sentence with the numbers behind it."),
     Column("techniques", pa.list_(pa.string()), "MITRE ATT&CK technique ids."),
     Column("evidence", pa.list_(pa.string()), "record_ids of the supporting events."),
+    Column("member", pa.string(), "Member of the token-abuse family the detection rules in (forged-oauth-token, "
+           "app-abuse, actor-token, golden-saml, silver-saml); empty for signals that only support a verdict."),
 )
 FINDING_SCHEMA: pa.Schema = pa.schema([pa.field(c.name, c.type) for c in FINDING_COLUMNS])
 FINDING_COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in FINDING_COLUMNS)

@@ -91,6 +91,34 @@ display(apps[["verdict", "first", "last", "mailbox", "app_id", "events", "explan
         if len(apps) else Markdown("No application-baseline finding."))
 
 # %% [markdown]
+# ## The rest of the token-abuse family
+# Storm-0558's forged OAuth tokens are one member of a family: abused applications (Midnight Blizzard,
+# 2024), Entra actor tokens (CVE-2025-55241), Golden SAML and Silver SAML. Every finding names the
+# member it rules in (`member`). What a member's detections can see depends on what the case holds:
+# actor tokens show only as directory writes (their reads leave no record), Golden SAML needs the AD FS
+# audit events of the Windows security log. The table lists, per member, its findings and the sources
+# it needs that this case lacks; notebook 05 says which members are ruled in, ruled out or not judged.
+
+# %%
+from ir_toolkit.analysis.family import members
+
+held = set(case.events.sources())
+rows = []
+for name, entry in members().items():
+    mine = findings[findings["member"] == name] if len(findings) else findings
+    needed = [s for need in entry["needs"] for s in need["sources"]]
+    rows.append({"member": name, "findings": len(mine),
+                 "confirmed or likely": int(mine["verdict"].isin(["confirmed", "likely"]).sum()) if len(mine) else 0,
+                 "sources missing": ", ".join(s for s in needed if s not in held) or "none"})
+display(pd.DataFrame(rows))
+for name in ("actor-token", "app-abuse", "golden-saml", "silver-saml"):
+    mine = findings[(findings["member"] == name) & findings["verdict"].isin(["confirmed", "likely"])] \
+        if len(findings) else findings
+    if len(mine):
+        display(Markdown(f"### {name}"))
+        display(mine[["verdict", "first", "last", "user", "ip", "app_id", "events", "explanation"]])
+
+# %% [markdown]
 # ## All findings, most severe first
 
 # %%

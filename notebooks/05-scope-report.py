@@ -74,6 +74,24 @@ display(boxes if len(boxes) else Markdown("No compromised mailbox concluded."))
 display(pd.DataFrame(scope.get("actor_ips", [])))
 
 # %% [markdown]
+# ## The token-abuse family: ruled in, ruled out, or not judged
+# A member is **ruled in** by a confirmed or likely finding of its detections, **ruled out** only when
+# every source it needs is held without holes and none of its detections left any result, and **not
+# judged** otherwise: the reason says which evidence is missing. Actor tokens (and Silver SAML) can never
+# be ruled out from these logs: their reads leave no record. `members` on each mailbox and address says
+# which member carries that conclusion.
+
+# %%
+family = pd.DataFrame(scope.get("family", []))
+if len(family):
+    from ir_toolkit.analysis.family import family_sentence
+
+    display(Markdown(family_sentence(scope["family"])))
+    display(family[["member", "status", "reason", "missing"]])
+else:
+    display(Markdown("The family was not judged (no scope)."))
+
+# %% [markdown]
 # ## Messages accessed per mailbox
 # Bind records name each message opened; Sync records (a folder synchronised) do not, so a
 # mailbox synced by the actor may have lost more than is listed here. Throttled Bind logging

@@ -47,3 +47,10 @@ def test_demo_runs_every_notebook_on_the_sample_tenant(tmp_path: Path) -> None:
         b["upn"] for b in key["compromised_mailboxes"])
     for box in key["compromised_mailboxes"]:
         assert box["upn"] in page
+    # the token-abuse family: forged OAuth tokens ruled in, each mailbox carried by that member, in notebook 05
+    status = {f["member"]: f["status"] for f in scope["family"]}
+    assert status["forged-oauth-token"] == "ruled_in" and status["golden-saml"] == "not_judged"
+    assert all(b["members"] == ["forged-oauth-token"] for b in scope["compromised_mailboxes"])
+    final = (out / "reports" / "notebooks" / "05-scope-report.ipynb").read_text(encoding="utf-8")
+    assert "Token-abuse family: ruled in: forged-oauth-token" in final
+    assert 'id="answer-family"' in page

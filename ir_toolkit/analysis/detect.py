@@ -88,8 +88,9 @@ def prepare(case: Case, pack: str = "token-forgery", params: dict[str, Any] | No
     """Open an engine on ``case`` and define the pack's helper views.
 
     Registers the tables ``indicators`` (kind, value, description, source), ``ioc_ip_hits``
-    (ip, indicator, description, source), ``scripted_patterns`` (pattern) and ``first_party_callers``
-    (app_id, name, requests). The last prepared
+    (ip, indicator, description, source), ``scripted_patterns`` (pattern), ``first_party_callers``
+    (app_id, name, requests) and, for every list parameter of the pack, ``param_NAME`` (value: its items
+    as text, e.g. LIKE patterns). The last prepared
     engine is reused while the case's events, the pack, the parameters and the engine are unchanged
     (detect then scope in one process prepares once).
 
@@ -131,6 +132,9 @@ def _prepare(case: Case, pack: str, params: dict[str, Any] | None, eng: Engine, 
     eng.register("first_party_callers", first_party_callers())  # Graph callers labelled, not alarmed
     patterns = [str(p).lower() for p in values.get("scripted_agents") or []]
     eng.register("scripted_patterns", pd.DataFrame({"pattern": pd.Series(patterns, dtype="str")}))
+    for name, value in values.items():  # list parameters as tables too (param_NAME, column value): LIKE patterns
+        if isinstance(value, list):
+            eng.register(f"param_{name}", pd.DataFrame({"value": pd.Series([str(v) for v in value], dtype="str")}))
     unc = coverage["uncovered"]
     held = [s for s in ("signin_interactive", "signin_noninteractive") if profile["sources"].get(s, {}).get("held")]
     sql_values = {**values,
@@ -187,7 +191,7 @@ def findings_from_rows(det: Detection, rows: pd.DataFrame, max_evidence: int = 1
             "first": row.get("first"), "last": row.get("last"), **entities,
             "events": int(row.get("events") or len(evidence)),
             "explanation": _explain(det.explanation, row), "techniques": list(det.techniques),
-            "evidence": sorted(set(evidence))[:max_evidence],
+            "evidence": sorted(set(evidence))[:max_evidence], "member": det.member,
         })
     return conform(pd.DataFrame(out), FINDING_COLUMNS) if out else empty_frame(FINDING_COLUMNS)
 
@@ -262,7 +266,7 @@ def detect(case: Case | str | Path, pack: str = "token-forgery", params: dict[st
     Returns:
         Findings with the columns of schema.FINDING_COLUMNS (finding_id, detection, title, severity,
         verdict, first, last, mailbox, user, ip, app_id, token_id, session_id, events, explanation,
-        techniques, evidence), strongest first.
+        techniques, evidence, member: the family member the detection rules in, or None), strongest first.
     """
     case = case if isinstance(case, Case) else Case.open(case, writable=write)
     prep = prepare(case, pack, params, engine=engine, engine_options=engine_options)

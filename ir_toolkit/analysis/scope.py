@@ -9,6 +9,8 @@
   mailbox whose Bind logging was throttled is marked "possibly more".
 * Extras beyond the contract: per-source sign-in coverage, unverifiable periods, pivots
   followed and shared entities not followed, throttled mailboxes, actor user agents and token ids.
+* The token-abuse family (ir_toolkit.analysis.family): ``family`` (each member ruled in, ruled out or
+  not judged, with the reason and the evidence it needed) and ``members`` on every mailbox, address and app.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from ir_toolkit.analysis.coverage import USER_SIGNIN_SOURCES, coverage_json
 from ir_toolkit.analysis.coverup import counted_findings, cover_up, cover_up_evidence
 from ir_toolkit.analysis.detect import FINDINGS_JSON, Prepared, detect, prepare, read_findings
 from ir_toolkit.analysis.evidence import profile_json
+from ir_toolkit.analysis.family import annotate_scope, family_status
 from ir_toolkit.analysis.graphreads import graph_reads, mail_reads, mailbox_graph_counts, with_graph_targets
 from ir_toolkit.analysis.pivot import LIKELY_FOLLOWED, PivotResult, follow_pivots
 from ir_toolkit.case import Case
@@ -280,9 +283,11 @@ def scope(case: Case | str | Path, findings: pd.DataFrame | None = None, write: 
         "not_pivoted_shared": piv.shared,
         "events_confirmed": len(actor), "events_likely": len(likely),
         "cover_up": covered,
+        "family": family_status(findings, prep.evidence, prep.coverage, prep.pack),
     }
     if graph_held:
         doc["actor_graph_reads"] = graph_reads(actor, "confirmed") + graph_reads(likely, "likely")
+    annotate_scope(doc, findings)
     if write:
         with case.recording("scope", mailboxes=len(mailboxes), actor_ips=len(ips), window=doc["window"],
                             pivots=len(piv.pivots)) as w:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from ir_toolkit.analysis.family import family_sentence
 from ir_toolkit.report import casedata
 from ir_toolkit.report.display import count, fmt, table
 from ir_toolkit.timeutil import now_utc, parse_time
@@ -122,7 +123,10 @@ def answer(scope: dict[str, Any], findings: pd.DataFrame, profile: dict[str, Any
         what = (f"An actor read mail in {len(boxes)} mailbox(es) with access tokens the tenant never issued "
                 "(forged-token access, the technique of the Storm-0558 breach of 2023).")
     elif scope:
-        what = "Scoping found no compromised mailbox."
+        ruled = [str(f.get("member")) for f in scope.get("family") or [] if f.get("status") == "ruled_in"]
+        what = "Scoping found no compromised mailbox." + (
+            f" Yet {', '.join(ruled)} {'was' if len(ruled) == 1 else 'were'} ruled in (token-abuse family, below): "
+            "the actor's activity is in the findings and the key events." if ruled else "")
     else:
         what = "The breach has not been scoped yet: no conclusion can be drawn."
     strength = (", ".join(f"{n} {c}" for c, n in conf.items() if n) + " mailbox(es). " if boxes else "") + (
@@ -140,7 +144,25 @@ def answer(scope: dict[str, Any], findings: pd.DataFrame, profile: dict[str, Any
                            "indicators, but not that proof.",
         "cannot": cannot[:4], "cannot_more": max(0, len(cannot) - 4),
         "addresses": len(scope.get("actor_ips") or []), "apps": len(scope.get("actor_apps") or []),
+        **family_answer(scope, text),
     }
+
+
+FAMILY_LABELS = {"ruled_in": "ruled in", "ruled_out": "ruled out", "not_judged": "not judged"}
+
+
+def family_answer(scope: dict[str, Any], text: Text) -> dict[str, Any]:
+    """The token-abuse family on the first page: one sentence, then each member's status and reason.
+
+    From scope.json ``family`` (ir_toolkit.analysis.family); a scope written before it has none (empty).
+    """
+    family = list(scope.get("family") or [])
+    if not family:
+        return {"family_sentence": "", "family": []}
+    return {"family_sentence": text(family_sentence(family)),
+            "family": [{"member": text(str(f.get("member"))), "status": str(f.get("status")),
+                        "label": FAMILY_LABELS.get(str(f.get("status")), str(f.get("status"))),
+                        "reason": text(str(f.get("reason", "")))} for f in family]}
 
 
 def key_events(scope: dict[str, Any], findings: pd.DataFrame, tz: str, text: Text) -> list[dict[str, str]]:

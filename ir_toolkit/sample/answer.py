@@ -15,6 +15,14 @@ from ir_toolkit.sample.ids import iso
 from ir_toolkit.sample.story import COLLECTED_AT, TRAVEL_RULE, Story
 
 
+def story_answer(story: Story) -> dict[str, Any]:
+    """The story's own answer-key fields (its registry entry's ``answer``), or none."""
+    from ir_toolkit.sample.stories import STORIES  # the registry imports the stories, which import this module
+
+    told = STORIES.get(story.kind, {}).get("answer")
+    return dict(told(story)) if told is not None else {}
+
+
 class AnswerKey:
     """Ground truth of the intrusion, built from the actor's logged records."""
 
@@ -34,6 +42,7 @@ class AnswerKey:
         self.variant: dict[str, Any] = {"dropped": [], "gaps": [], "shared_vpn": False, "frontend_ips": False}
         self.vpn: tuple[str, str] | None = None            # (address, legitimate user's UPN) with --shared-vpn
         self.graph: dict[str, Any] | None = None            # with --graph-activity: what the Graph records prove
+        self.writes: list[dict[str, Any]] = []             # the actor's written records of other kinds (directory)
 
     def add(self, t: datetime, meta: dict[str, Any]) -> None:
         """Count one logged actor record (``meta`` from :func:`ir_toolkit.sample.actor.actor_day`)."""
@@ -75,6 +84,15 @@ class AnswerKey:
         row["first"], row["last"] = min(row["first"], t), max(row["last"], t)
         row["events"] += 1
         self.agents.add(meta["user_agent"])
+    def add_write(self, t: datetime, kind: str, meta: dict[str, Any]) -> None:
+        """Count one logged actor record that is not mailbox access (a directory write): window, address, list."""
+        self.first = t if self.first is None or t < self.first else self.first
+        self.last = t if self.last is None or t > self.last else self.last
+        if meta.get("ip"):
+            row = self.ips.setdefault(meta["ip"], {"first": t, "last": t, "events": 0})
+            row["first"], row["last"] = min(row["first"], t), max(row["last"], t)
+            row["events"] += 1
+        self.writes.append({"time": iso(t), "kind": kind, **meta})
 
     def add_cover_up(self, entry: dict[str, Any]) -> None:
         """Record one written cover-up record (``entry`` from :func:`ir_toolkit.sample.coverup.coverup_day`)."""
@@ -87,7 +105,9 @@ class AnswerKey:
         listed = {a.ip: a.listed for a in s.actor_ips}
         issued = {t.uti: t.issued_at for t in s.actor_tokens}
         seen = bool(self.mailboxes)                # with the UAL dropped nothing about the actor is provable
-        return {
+        told = story_answer(s)
+        dropped = set(told.pop("decoys_drop", []))
+        doc = {
             "tenant": {"domain": s.domain, "tenant_id": s.tenant_id, "name": s.org_name, "seed": s.seed,
                        "users": len(s.users), "first_day": s.first_day.isoformat(), "last_day": s.last_day.isoformat(),
                        "collected_at": iso(COLLECTED_AT), **params},
@@ -121,9 +141,13 @@ class AnswerKey:
             "cover_up": sorted(self.cover_up, key=lambda c: (c["time"], c["operation"])),
             "evidence_variant": self.variant,
             **({"graph_activity": graph_json(self.graph)} if self.graph is not None else {}),
-            "decoys": decoys(s, self),
+            "decoys": [d for d in decoys(s, self) if d["kind"] not in dropped] + list(told.pop("decoys_extra", [])),
             "files": files,
         }
+        if self.writes:  # stories whose intruder writes (the token-forgery key stays as it was)
+            doc["actor_writes"] = sorted(self.writes, key=lambda w: (w["time"], w["record_id"]))
+        doc.update(told)
+        return doc
 
 
 def decoys(s: Story, key: AnswerKey) -> list[dict[str, Any]]:

@@ -126,6 +126,10 @@ def _write(ev: Event, story: Story, variant: Variant, writers: dict[str, PageWri
         if ev.kind in writers and variant.written(ev.kind, ev.time, ev.rec):
             writers[ev.kind].add(ev.rec)
             counts[ev.kind] += 1
+            if ev.actor is not None:
+                key.add_write(ev.time, ev.kind, ev.actor)
+        elif ev.actor is not None:
+            key.removed += 1
         return
     if variant.frontend_ips and ev.actor is None:
         ip = frontend_rewrite(story, ev.rec)

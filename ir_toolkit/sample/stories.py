@@ -10,7 +10,13 @@ spray) and differs in its intruder. An entry names:
 * ``cover_up``: whether the token-forgery intruder's cover-up (deleted reads, a hiding rule) follows;
 * ``writers``: ``(out, story, gz) -> {kind: writer}`` for event kinds of its own (a writer has
   ``add(record)`` and ``close() -> list[Path]``), or None when its events use the shared families
-  (``signin_*``, ``directory``, ``ual``).
+  (``signin_*``, ``directory``, ``ual``);
+* ``answer`` (optional): ``story -> {field: value}`` merged into the answer key (what the story proves or
+  cannot, beyond the written records); a ``decoys_extra`` list is added to its ``decoys``, and the shared
+  decoys whose kind ``decoys_drop`` names (they describe another intruder) are left out.
+
+Actor records that are not mailbox access (a directory write) carry answer-key meta too: they are listed
+in the key's ``actor_writes`` with their ``record_id`` and count in its window and actor addresses.
 
 A new story is one module and one entry here.
 """
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ir_toolkit.sample import story_actor_token
 from ir_toolkit.sample.actor import actor_day as forged_token_day
 
 DEFAULT_STORY = "token-forgery"
@@ -30,5 +37,15 @@ STORIES: dict[str, dict[str, Any]] = {
         "actor_day": forged_token_day,
         "cover_up": True,
         "writers": None,
+    },
+    "actor-token": {
+        "NAME": "actor-token",
+        "DESCRIPTION": "CVE-2025-55241: unsigned impersonation tokens on an Exchange Online actor token write to the "
+                       "directory as the Global Administrator (a credential, a certificate, a role); reads leave no "
+                       "record.",
+        "actor_day": story_actor_token.actor_day,
+        "cover_up": False,
+        "writers": None,
+        "answer": story_actor_token.answer,
     },
 }

@@ -116,6 +116,7 @@ def map_directory_audit(r: dict[str, Any]) -> Row:
         "result": lower(r.get("result")),
         "user": lower(user.get("userprincipalname")) or text(app.get("displayname")),
         "user_id": lower(first(user, "id") or first(app, "serviceprincipalid")),
+        "user_display_name": text(user.get("displayname")),
         "app_id": lower(app.get("appid")),
         "app_name": text(app.get("displayname")),
         "ip": ip(text(user.get("ipaddress"))),
