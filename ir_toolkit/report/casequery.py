@@ -15,12 +15,15 @@ from typing import Any
 
 import pandas as pd
 
-from ir_toolkit.analysis.aggregates import activity_counts, utc
+from ir_toolkit.analysis.aggregates import activity_counts, hour_of_week_counts, utc
 from ir_toolkit.case import Case
 from ir_toolkit.report import casedata
 from ir_toolkit.report.coverage import SNAPSHOT_SOURCES
 from ir_toolkit.sqltext import literal
 from ir_toolkit.timeutil import parse_time
+
+__all__ = ["actor_events", "actor_where", "count_events", "daily_source_counts", "hour_of_week_counts",
+           "mailbox_counts", "near_seeds", "read_where", "seed_where", "span_freq", "window_where"]
 
 #: Columns whose values tie an event to an indicator (a seed given as a bare value or ``type:value``).
 SEED_COLUMNS = {"ip": "ip", "token": "token_id", "session": "session_id", "mailbox": "mailbox", "user": "user"}
@@ -100,6 +103,12 @@ def seed_where(seeds: Iterable[str]) -> str | None:
             for col in by:
                 by[col].add(str(seed).lower() if col in ("mailbox", "user") else str(seed))
     return _or(*(_in(col, values) for col, values in by.items()))
+
+
+def near_seeds(case: Case, seeds: Iterable[str], start: str = "", end: str = "", mailbox: str = "") -> pd.DataFrame:
+    """Events inside the window that name a seed (:func:`seed_where`): what the actor graph adds around it."""
+    near = seed_where(seeds)
+    return read_where(case, _and(near, window_where(start, end, mailbox)) if near else None)
 
 
 def daily_source_counts(case: Case, where: str | None = None) -> pd.DataFrame:
