@@ -120,18 +120,20 @@ def run(label: str, cmd: list[str]) -> dict[str, float | str]:
 
 def table(rows: list[dict[str, float | str]], floors: dict[str, float]) -> str:
     """The per-stage table (Markdown) with each stage's ratio to its floor."""
-    lines = ["| stage | wall s | CPU s | peak GB | floor | x floor (wall) |", "|---|---:|---:|---:|---|---:|"]
+    lines = ["| stage | wall s | CPU s | peak GB | floor | x floor (wall) | x floor (CPU) |",
+             "|---|---:|---:|---:|---|---:|---:|"]
     for r in rows:
         name = str(r["stage"])
-        floor_name = "read" if name == "import" else "scan"
-        ratio = "" if name.startswith("floor") else f"{float(r['wall']) / floors[floor_name]:.1f}x"
+        floor = "" if name.startswith("floor") else "read" if name == "import" else "scan"
+        wall = f"{float(r['wall']) / floors[floor]:.1f}x" if floor else ""
+        cpu = f"{float(r['cpu']) / floors[floor + ' cpu']:.1f}x" if floor else ""
         failed = f" (FAILED, exit {r['status']})" if r["status"] else ""
         lines.append(f"| {name}{failed} | {float(r['wall']):.1f} | {float(r['cpu']):.1f} | "
-                     f"{float(r['peak']) / 1e9:.2f} | {'' if name.startswith('floor') else floor_name} | {ratio} |")
+                     f"{float(r['peak']) / 1e9:.2f} | {floor} | {wall} | {cpu} |")
     stages = [r for r in rows if not str(r["stage"]).startswith("floor")]
     lines.append(f"| **total** | **{sum(float(r['wall']) for r in stages):.1f}** | "
                  f"{sum(float(r['cpu']) for r in stages):.1f} | {max(float(r['peak']) for r in stages) / 1e9:.2f} "
-                 "| | |")
+                 "| | | |")
     return "\n".join(lines)
 
 
@@ -187,7 +189,8 @@ def _run(work: Path, args: argparse.Namespace) -> int:
         if name in stages:
             rows.append(run(name, cmd))
     scan = next(r for r in rows if r["stage"] == "floor scan")
-    floors = {"read": float(rows[0]["wall"]), "scan": float(scan["wall"])}
+    floors = {"read": float(rows[0]["wall"]), "scan": float(scan["wall"]),
+              "read cpu": float(rows[0]["cpu"]), "scan cpu": float(scan["cpu"])}
     print(f"\n{info['records']:,} events, {platform.machine()} {os.cpu_count()} CPUs, "
           f"{os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE') / 2**30:.0f} GiB, "
           f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} at the end\n")

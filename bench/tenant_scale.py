@@ -28,7 +28,7 @@ from typing import Any, TextIO
 
 ROOT = Path(__file__).resolve().parent.parent
 TENANT = ROOT / "data" / "sample-tenant"
-PART = 1_000_000
+PART = 500_000
 GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 IPV4 = r"(?<![\d.])\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?![\d.])"
 TOKEN = r'(?:uniqueTokenIdentifier|UniqueTokenId)"{1,2}: ?"{1,2}[^"]+'  # key and value: a copy appends to it
