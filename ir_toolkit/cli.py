@@ -155,7 +155,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from ir_toolkit.report.html import render_report
 
     path = render_report(Case.open(args.case, writable=True), out=args.out, redact=args.redact, tz=args.tz,
-                         classification=args.classification or "")
+                         classification=args.classification or "", progress=args.progress and sys.stderr.isatty())
     sys.stdout.write(f"report written: {path}\n")
     return 0
 
@@ -201,6 +201,7 @@ def _add_report_run_demo(sub: Any) -> None:
     rep.add_argument("--classification", metavar="TEXT",
                      help="classification line on top of the report and of every printed page (e.g. TLP:AMBER)")
     rep.add_argument("--tz", default="UTC", type=_tz, help="display time zone (default UTC)")
+    rep.add_argument("--no-progress", dest="progress", action="store_false")
     rep.set_defaults(func=cmd_report)
 
     run = sub.add_parser("run", help="execute a playbook's notebooks")

@@ -10,7 +10,9 @@ process reading every event (``case.read_events()``), must exceed the bound; the
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +21,7 @@ import pytest
 
 from ir_toolkit.case import Case
 from tests import reportcase as rc
+from tests.conftest import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 FILLER = 150_000  # ordinary audit records of other users
@@ -90,3 +93,14 @@ def test_report_and_every_notebook_stay_under_what_reading_every_event_takes(big
     assert sorted(p.name for p in executed.glob("*.ipynb")) == [f"0{i}-{n}.ipynb" for i, n in enumerate(
         ("setup-case", "triage", "timeline", "actor-graph", "scope-report"), start=1)]
     assert (big_case.root / "reports" / "report.html").exists()
+
+
+def test_long_verbs_end_with_a_one_line_time_summary_on_stderr_never_on_stdout(tmp_path: Path) -> None:
+    case = rc.build(tmp_path / "case")
+    found = cli("detect", case.root, "--json", "--no-progress")
+    assert found.returncode == 0, found.stderr
+    assert "findings" in json.loads(found.stdout)  # stdout: the JSON document only
+    summary = [line for line in found.stderr.splitlines() if line.startswith("ir-toolkit: detect finished in ")]
+    assert len(summary) == 1 and re.search(r"in \d+\.\d s \(CPU \d+\.\d s, peak memory \d\.\d\d GB\)$", summary[0])
+    bad = cli("report", tmp_path / "missing")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "finished" not in bad.stderr  # errors: one line

@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
+from tqdm.auto import tqdm
 
 from ir_toolkit import __version__
 from ir_toolkit.analysis.aggregates import hour_of_week_counts
@@ -65,7 +66,7 @@ def tenant_counts(case: Case, actor: pd.DataFrame, where: str | None, tz: str) -
 
 
 def _figures(tenant: dict[str, pd.DataFrame], actor: pd.DataFrame, findings: pd.DataFrame,
-             tz: str) -> list[dict[str, Any]]:
+             tz: str, progress: bool = False) -> list[dict[str, Any]]:
     """Draw every figure that can be drawn; a note in place of each that cannot."""
     plots = casedata.optional("ir_toolkit.report.plots")
     graph = casedata.optional("ir_toolkit.analysis.graph")
@@ -95,7 +96,7 @@ def _figures(tenant: dict[str, pd.DataFrame], actor: pd.DataFrame, findings: pd.
     specs.insert(0, ("coverage", "Data coverage", "Events per day for each log source; a gap is a day with no "
                      "events of that source.", lambda: coverage_figure(tenant["daily"], tz=tz)))
     out: list[dict[str, Any]] = []
-    for group, title, caption, draw in specs:
+    for group, title, caption, draw in tqdm(specs, desc="report figures", unit="figure", disable=not progress):
         fig: dict[str, Any] = {"group": group, "title": title, "caption": caption, "src": None, "note": None,
                                "alt": title}
         if draw is None:
@@ -224,8 +225,8 @@ def _custody(case: Case, tz: str, text: Callable[[str], str]) -> dict[str, Any]:
 
 
 def build_context(case: Case, redact: bool = False, tz: str = "UTC", networks: Iterable[str] = (),
-                  classification: str = "", mailbox: str = "") -> dict[str, Any]:
-    """Everything the template shows, as display strings and data URIs.
+                  classification: str = "", mailbox: str = "", progress: bool = False) -> dict[str, Any]:
+    """Everything the template shows, as display strings and data URIs (``progress``: a bar over the figures).
 
     With ``mailbox`` the report is about that mailbox only: its own access, messages and findings,
     the rest of the tenant as counts; redaction spares the mailbox's own address (it is the subject).
@@ -287,7 +288,7 @@ def build_context(case: Case, redact: bool = False, tz: str = "UTC", networks: I
         "agents": table(casedata.actor_user_agents(actor), ["user_agent", "events", "first", "last"], tz, text),
         "folders": table(casedata.actor_folders(actor), ["mailbox", "folder", "events", "first", "last"], tz, text),
         "messages_by_mailbox": sections.message_appendix(messages, tz, text), "messages_total": len(messages),
-        "figures": _figures(tenant, actor, findings, tz),
+        "figures": _figures(tenant, actor, findings, tz, progress),
         "by_detection": sections.per_detection(findings, text),
         "finding_groups": sections.finding_groups(findings, refs, sections.FINDING_VERDICTS, tz, text),
         "appendix_groups": sections.finding_groups(findings, refs, sections.APPENDIX_VERDICTS, tz, text,
@@ -367,7 +368,7 @@ def render_html(context: dict[str, Any]) -> str:
 @writes_case("report")
 def render_report(case: Case | str | Path, out: str | Path | None = None, redact: bool = False,
                   tz: str = "UTC", networks: Iterable[str] = (), classification: str = "",
-                  mailbox: str = "") -> Path:
+                  mailbox: str = "", progress: bool = False) -> Path:
     """Write the self-contained HTML report.
 
     Args:
@@ -380,6 +381,7 @@ def render_report(case: Case | str | Path, out: str | Path | None = None, redact
             page (e.g. "TLP:AMBER - privileged and confidential").
         mailbox: Report about this mailbox only (the single-mailbox playbook): the rest of the tenant
             appears as counts, and redaction leaves this mailbox's address readable.
+        progress: Show a progress bar over the figures (the longest part).
 
     Returns:
         The path of the written report.
@@ -387,7 +389,8 @@ def render_report(case: Case | str | Path, out: str | Path | None = None, redact
     case = case if isinstance(case, Case) else Case.open(case)
     path = Path(out) if out else case.reports_dir / "report.html"
     html = scrub_text(render_html(build_context(case, redact=redact, tz=tz, networks=networks,
-                                                classification=classification, mailbox=mailbox)))
+                                                classification=classification, mailbox=mailbox,
+                                                progress=progress)))
     path.parent.mkdir(parents=True, exist_ok=True)
     with case.recording("report.render", path=str(path), redacted=redact, tz=tz, mailbox=mailbox or None) as w:
         w.path(path).write_text(html, encoding="utf-8")
