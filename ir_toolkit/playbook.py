@@ -300,6 +300,8 @@ def run_playbook(playbook: Playbook | str | Path, case: Case | str | Path, param
         UserError: bad playbook or parameters (nothing is executed).
         PlaybookFailed: a notebook cell failed (the run stops there).
     """
+    from tqdm.auto import tqdm
+
     from ir_toolkit.report.html import render_report
 
     pb = playbook if isinstance(playbook, Playbook) else load_playbook(playbook)
@@ -318,11 +320,15 @@ def run_playbook(playbook: Playbook | str | Path, case: Case | str | Path, param
         logging.getLogger(noisy).setLevel(logging.ERROR)
     spec_dir = Path(tempfile.mkdtemp(prefix="ir-toolkit-kernel-"))
     failure: tuple[str, int, str, str] | None = None
+    timings: dict[str, float] = {}  # seconds per notebook, in the custody record
     try:
-        for nb in pb.notebooks:
+        for nb in tqdm(pb.notebooks, desc=f"playbook {pb.id}", unit="notebook", disable=not progress):
             src = notebooks_dir() / nb if (notebooks_dir() / nb).exists() else pb.path.parent / nb
             log.info("%s: executing %s", pb.id, nb)
+            begun = time.perf_counter()
             failure = _execute(src, out_dir / Path(nb).name, injected, spec_dir, progress)
+            timings[nb] = round(time.perf_counter() - begun, 1)
+            log.info("%s: %s %s in %.1f s", pb.id, nb, "failed" if failure else "done", timings[nb])
             if failure is not None:
                 break
     finally:
@@ -343,5 +349,5 @@ def run_playbook(playbook: Playbook | str | Path, case: Case | str | Path, param
         log.warning("%s: declared output %s was not produced", pb.id, output)
     case.log_action("playbook.done", artifacts=sorted(out_dir.iterdir()), playbook=pb.id,
                     notebooks=list(pb.notebooks), report=str(report),
-                    missing_outputs=missing, seconds=round(time.time() - started, 1))
+                    missing_outputs=missing, seconds=round(time.time() - started, 1), notebook_seconds=timings)
     return report

@@ -48,17 +48,18 @@ mailbox: str = ""  # review a single mailbox; empty: the whole tenant
 import pandas as pd
 from IPython.display import Markdown, display
 
-from ir_toolkit.report import casedata
+from ir_toolkit.report import casedata, casequery
 from ir_toolkit.report.notebook import start_notebook
 
 case, tenant = start_notebook(case_path, tenant, tz)
 
 # %%
-events = casedata.in_window(case.read_events(), window_start, window_end, mailbox)
+# The actor's events are read from the case (DuckDB, filtered); the rest of the tenant only as counts.
+window = casequery.window_where(window_start, window_end, mailbox)
 findings = casedata.load_findings(case)
 scope = casedata.load_scope(case)
-actor = casedata.actor_events(events, findings, scope)
-display(Markdown(f"{len(events)} events in the window, **{len(actor)}** tied to the actor."))
+actor = casequery.actor_events(case, findings, scope, window_start, window_end, mailbox)
+display(Markdown(f"{casequery.count_events(case, window)} events in the window, **{len(actor)}** tied to the actor."))
 if actor.empty:
     display(Markdown(f"**{casedata.NO_FINDINGS}**: the views below stay empty until there are indicators."))
 
@@ -104,7 +105,7 @@ if plots is None:
     display(Markdown("Plots are not installed in this toolkit version."))
 elif len(actor):
     show(plots.actor_swimlane(actor, tz=tz))
-    show(plots.hour_of_week(events, actor, tz=tz))
-    boxes = set(actor["mailbox"].dropna())
-    show(plots.mailbox_activity(events[events["mailbox"].isin(boxes)], tz=tz, actor=actor))
+    show(plots.hour_of_week(casequery.hour_of_week_counts(case, tz=tz, where=window), actor, tz=tz))
+    boxes = casequery.mailbox_counts(case, set(actor["mailbox"].dropna()), window, tz)
+    show(plots.mailbox_activity(boxes, tz=tz, actor=actor, freq=boxes.attrs.get("freq")))
     show(plots.items_per_day(actor[actor["source"] == "mail_access"], tz=tz))

@@ -48,7 +48,7 @@ exclude: list = []  # nodes never entered (values or node ids): shared proxies, 
 import pandas as pd
 from IPython.display import Markdown, display
 
-from ir_toolkit.report import casedata
+from ir_toolkit.report import casedata, casequery
 from ir_toolkit.report.notebook import start_notebook
 
 case, tenant = start_notebook(case_path, tenant, tz)
@@ -64,10 +64,9 @@ def show(fig):
     display(Image(png_bytes(fig)))
 
 
-events = casedata.in_window(case.read_events(), window_start, window_end, mailbox)
 findings = casedata.load_findings(case)
 scope = casedata.load_scope(case)
-actor = casedata.actor_events(events, findings, scope)
+actor = casequery.actor_events(case, findings, scope, window_start, window_end, mailbox)
 # Start from `seed`, else from the strongest lead: confirmed before likely before possible, earliest first.
 rank = findings["verdict"].map({"confirmed": 0, "likely": 1, "possible": 2}).fillna(9)
 first = findings[rank < 9].assign(_rank=rank).sort_values(["_rank", "first"]).head(1)
@@ -86,6 +85,11 @@ if graph_mod is None:
 elif not seeds:
     display(Markdown(f"**{casedata.NO_FINDINGS}**: there is no indicator to start from."))
 else:
+    # The graph holds the actor's events, the events of the mailboxes it reached and every event naming a seed
+    # (read filtered from the case, never the whole tenant): to pivot beyond, set `seed` to a node found here.
+    reached = [f"mailbox:{m}" for m in actor["mailbox"].dropna().unique()]
+    near = casequery.near_seeds(case, [*seeds, *reached], window_start, window_end, mailbox)
+    events = pd.concat([actor, near], ignore_index=True).drop_duplicates("record_id") if len(near) else actor
     graph = graph_mod.build_graph(events, findings)
     start = graph_mod.resolve(graph, seeds)
     skip = graph_mod.resolve(graph, exclude) if exclude else []

@@ -45,7 +45,7 @@ mailbox: str = ""  # review a single mailbox; empty: the whole tenant
 import pandas as pd
 from IPython.display import Markdown, display
 
-from ir_toolkit.report import casedata
+from ir_toolkit.report import casedata, casequery
 from ir_toolkit.report.notebook import start_notebook
 
 case, tenant = start_notebook(case_path, tenant, tz)
@@ -99,8 +99,7 @@ else:
 
 # %%
 upns = boxes["upn"].tolist() if len(boxes) else []
-events = casedata.in_window(case.read_events(), window_start, window_end, mailbox)
-actor = casedata.actor_events(events, findings, scope)
+actor = casequery.actor_events(case, findings, scope, window_start, window_end, mailbox)  # filtered in DuckDB
 messages = casedata.messages_accessed(actor, upns)
 display(messages.groupby("mailbox").size().rename("messages").to_frame() if len(messages) else
         Markdown("No message list (no actor Bind records)."))

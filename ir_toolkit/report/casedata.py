@@ -157,6 +157,18 @@ def gaps(case: Case, window_start: str | None = None) -> list[str]:
 ACTOR_VERDICTS = ("confirmed", "likely")
 
 
+def actor_indicators(findings: pd.DataFrame, scope: dict[str, Any] | None) -> tuple[set[str], set[str], set[str]]:
+    """The actor's addresses (the scope's, else those of confirmed and likely findings), and the tokens and
+    sessions of confirmed and likely findings (:data:`ACTOR_VERDICTS`): ``(ips, tokens, sessions)``."""
+    strong = findings[findings["verdict"].isin(ACTOR_VERDICTS)] if "verdict" in findings else findings
+    ips = {a.get("ip") for a in (scope or {}).get("actor_ips", []) if a.get("ip")}
+    tokens = set(strong["token_id"].dropna()) if "token_id" in strong else set()
+    sessions = set(strong["session_id"].dropna()) if "session_id" in strong else set()
+    if not strong.empty and "ip" in strong and not ips:
+        ips = set(strong["ip"].dropna())
+    return ips, tokens, sessions
+
+
 def actor_events(events: pd.DataFrame, findings: pd.DataFrame, scope: dict[str, Any] | None) -> pd.DataFrame:
     """The events tied to the actor: its addresses (scope), and the tokens and sessions of confirmed
     and likely findings (:data:`ACTOR_VERDICTS`; never those of possible, unverifiable or benign ones).
@@ -169,12 +181,7 @@ def actor_events(events: pd.DataFrame, findings: pd.DataFrame, scope: dict[str, 
     Returns:
         The subset of ``events`` (same columns).
     """
-    strong = findings[findings["verdict"].isin(ACTOR_VERDICTS)] if "verdict" in findings else findings
-    ips = {a.get("ip") for a in (scope or {}).get("actor_ips", []) if a.get("ip")}
-    tokens = set(strong["token_id"].dropna()) if "token_id" in strong else set()
-    sessions = set(strong["session_id"].dropna()) if "session_id" in strong else set()
-    if not strong.empty and "ip" in strong and not ips:
-        ips = set(strong["ip"].dropna())
+    ips, tokens, sessions = actor_indicators(findings, scope)
     mask = events["ip"].isin(ips) | events["token_id"].isin(tokens) | events["session_id"].isin(sessions)
     return events[mask.fillna(False).astype(bool)]
 

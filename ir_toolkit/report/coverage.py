@@ -16,13 +16,17 @@ def daily_counts(events: pd.DataFrame) -> pd.DataFrame:
     """Events per UTC day and source.
 
     Args:
-        events: Canonical events (columns time, source).
+        events: Canonical events (columns time, source), or counts already made in DuckDB
+            (columns day, source, events: :func:`ir_toolkit.report.casequery.daily_source_counts`).
 
     Returns:
         A frame indexed by day (tz-aware UTC), one column per source, counts (0 where none).
     """
     if events.empty:
         return pd.DataFrame()
+    if {"day", "events"} <= set(events.columns):
+        return events.pivot_table(index="day", columns="source", values="events", aggfunc="sum",
+                                  fill_value=0).sort_index()
     days = events["time"].dt.floor("D")
     return events.assign(day=days).groupby(["day", "source"]).size().unstack("source", fill_value=0).sort_index()
 
@@ -38,7 +42,7 @@ def coverage_figure(events: pd.DataFrame, tz: str = "UTC") -> Figure:
     created years ago, are left out), and a day without events of a source is a gap in its line.
 
     Args:
-        events: Canonical events (columns time, source).
+        events: Canonical events (columns time, source), or daily counts (columns day, source, events).
         tz: Display time zone of the date axis.
 
     Returns:

@@ -25,11 +25,13 @@ from typing import Any
 import pandas as pd
 from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
+from tqdm.auto import tqdm
 
 from ir_toolkit import __version__
+from ir_toolkit.analysis.aggregates import hour_of_week_counts
 from ir_toolkit.case import Case
 from ir_toolkit.case.lock import writes_case
-from ir_toolkit.report import casedata, identities, sections
+from ir_toolkit.report import casedata, casequery, identities, sections
 from ir_toolkit.report import evidence as holdings
 from ir_toolkit.report.coverage import coverage_figure
 from ir_toolkit.report.display import fmt, png_uri, table
@@ -50,22 +52,38 @@ FIGURE_COLUMNS = ["time", "source", "operation", "result", "user", "mailbox", "a
                   "message_ids", "folders", "target", "record_id"]
 
 
-def _figures(events: pd.DataFrame, actor: pd.DataFrame, findings: pd.DataFrame, tz: str) -> list[dict[str, Any]]:
+def tenant_counts(case: Case, actor: pd.DataFrame, where: str | None, tz: str) -> dict[str, pd.DataFrame]:
+    """What the figures draw of the whole tenant, counted in DuckDB (never every event in pandas).
+
+    Returns:
+        ``daily`` (day, source, events), ``week`` (day, hour, events: hour of week in ``tz``) and
+        ``mailboxes`` (mailbox, bucket, events, items: the mailboxes the actor's mail access reached).
+    """
+    mail = actor[actor["source"] == "mail_access"]
+    return {"daily": casequery.daily_source_counts(case, where),
+            "week": hour_of_week_counts(case, tz=tz, where=where) if len(actor) else pd.DataFrame(),
+            "mailboxes": casequery.mailbox_counts(case, set(mail["mailbox"].dropna()), where, tz)}
+
+
+def _figures(tenant: dict[str, pd.DataFrame], actor: pd.DataFrame, findings: pd.DataFrame,
+             tz: str, progress: bool = False) -> list[dict[str, Any]]:
     """Draw every figure that can be drawn; a note in place of each that cannot."""
     plots = casedata.optional("ir_toolkit.report.plots")
     graph = casedata.optional("ir_toolkit.analysis.graph")
     mail = actor[actor["source"] == "mail_access"]
-    compromised = events[events["mailbox"].isin(set(mail["mailbox"].dropna()))]
+    compromised = tenant["mailboxes"]
+    freq = compromised.attrs.get("freq")
     specs: list[tuple[str, str, str, Callable[[], Any] | None]] = []
     if plots is not None:
         specs += [
             ("timeline", "Mailbox activity", "All activity per compromised mailbox (blue squares, shade = events); "
              "a red mark wherever the actor's own events are.",
-             (lambda: plots.mailbox_activity(compromised, tz=tz, actor=mail)) if len(compromised) else None),
+             (lambda: plots.mailbox_activity(compromised, tz=tz, actor=mail, freq=freq)) if len(compromised)
+             else None),
             ("timeline", "Actor sessions", "The actor's events over time, one lane per address or token.",
              (lambda: plots.actor_swimlane(actor, tz=tz)) if len(actor) else None),
             ("timeline", "Working-hours rhythm", "Hour of week: the tenant's activity against the actor's.",
-             (lambda: plots.hour_of_week(events, actor, tz=tz)) if len(actor) else None),
+             (lambda: plots.hour_of_week(tenant["week"], actor, tz=tz)) if len(actor) else None),
             ("timeline", "Items accessed per day", "Mail items the actor accessed per day.",
              (lambda: plots.items_per_day(mail, tz=tz)) if len(mail) else None),
         ]
@@ -76,9 +94,9 @@ def _figures(events: pd.DataFrame, actor: pd.DataFrame, findings: pd.DataFrame, 
                       (lambda: plots.draw_graph(graph.build_graph(actor), max_nodes=GRAPH_NODES, size=(10, 6.5)))
                       if len(actor) else None))
     specs.insert(0, ("coverage", "Data coverage", "Events per day for each log source; a gap is a day with no "
-                     "events of that source.", lambda: coverage_figure(events, tz=tz)))
+                     "events of that source.", lambda: coverage_figure(tenant["daily"], tz=tz)))
     out: list[dict[str, Any]] = []
-    for group, title, caption, draw in specs:
+    for group, title, caption, draw in tqdm(specs, desc="report figures", unit="figure", disable=not progress):
         fig: dict[str, Any] = {"group": group, "title": title, "caption": caption, "src": None, "note": None,
                                "alt": title}
         if draw is None:
@@ -207,8 +225,8 @@ def _custody(case: Case, tz: str, text: Callable[[str], str]) -> dict[str, Any]:
 
 
 def build_context(case: Case, redact: bool = False, tz: str = "UTC", networks: Iterable[str] = (),
-                  classification: str = "", mailbox: str = "") -> dict[str, Any]:
-    """Everything the template shows, as display strings and data URIs.
+                  classification: str = "", mailbox: str = "", progress: bool = False) -> dict[str, Any]:
+    """Everything the template shows, as display strings and data URIs (``progress``: a bar over the figures).
 
     With ``mailbox`` the report is about that mailbox only: its own access, messages and findings,
     the rest of the tenant as counts; redaction spares the mailbox's own address (it is the subject).
@@ -229,18 +247,17 @@ def build_context(case: Case, redact: bool = False, tz: str = "UTC", networks: I
                                          spare=spare) if redact else None
     text: Callable[[str], str] = redactor.text if redactor else (lambda s: s)
     cov = casedata.coverage(case)
-    events = case.read_events(columns=FIGURE_COLUMNS) if case.events.sources() else \
-        casedata.empty_events()[FIGURE_COLUMNS]
-    if subject:
-        events = casedata.in_window(events, mailbox=subject)
-    # the actor's events: the scope's addresses and the tokens and sessions of confirmed and likely findings only
-    actor = casedata.actor_events(events, findings, scope)
+    # the actor's events: the scope's addresses and the tokens and sessions of confirmed and likely findings only;
+    # of the rest of the tenant only counts (a tenant's month does not fit in pandas)
+    actor = casequery.actor_events(case, findings, scope, mailbox=subject, columns=FIGURE_COLUMNS)
+    tenant = tenant_counts(case, actor, casequery.window_where(mailbox=subject), tz)
     refs = _evidence_refs(case, findings) if not findings.empty else {}
     profile = holdings.case_profile(case, scope)
     messages = casedata.messages_accessed(actor, _boxes(scope))
     write_messages(case, messages)
     if redactor is not None:
-        events, actor, findings = redactor.frame(events), redactor.frame(actor), redactor.frame(findings)
+        tenant = {k: _keep_attrs(redactor.frame(v), v) for k, v in tenant.items()}
+        actor, findings = redactor.frame(actor), redactor.frame(findings)
         messages, people = redactor.frame(messages), redactor.frame(people)
         scope = redactor.obj(scope)
         refs = redactor.obj(refs)
@@ -271,7 +288,7 @@ def build_context(case: Case, redact: bool = False, tz: str = "UTC", networks: I
         "agents": table(casedata.actor_user_agents(actor), ["user_agent", "events", "first", "last"], tz, text),
         "folders": table(casedata.actor_folders(actor), ["mailbox", "folder", "events", "first", "last"], tz, text),
         "messages_by_mailbox": sections.message_appendix(messages, tz, text), "messages_total": len(messages),
-        "figures": _figures(events, actor, findings, tz),
+        "figures": _figures(tenant, actor, findings, tz, progress),
         "by_detection": sections.per_detection(findings, text),
         "finding_groups": sections.finding_groups(findings, refs, sections.FINDING_VERDICTS, tz, text),
         "appendix_groups": sections.finding_groups(findings, refs, sections.APPENDIX_VERDICTS, tz, text,
@@ -288,6 +305,11 @@ def build_context(case: Case, redact: bool = False, tz: str = "UTC", networks: I
                                                    "quarantined", "sha256"], tz, text),
         "custody": _custody(case, tz, text),
     }
+
+
+def _keep_attrs(frame: pd.DataFrame, source: pd.DataFrame) -> pd.DataFrame:
+    frame.attrs.update(source.attrs)
+    return frame
 
 
 def _about_mailbox(findings: pd.DataFrame, scope: dict[str, Any] | None,
@@ -346,7 +368,7 @@ def render_html(context: dict[str, Any]) -> str:
 @writes_case("report")
 def render_report(case: Case | str | Path, out: str | Path | None = None, redact: bool = False,
                   tz: str = "UTC", networks: Iterable[str] = (), classification: str = "",
-                  mailbox: str = "") -> Path:
+                  mailbox: str = "", progress: bool = False) -> Path:
     """Write the self-contained HTML report.
 
     Args:
@@ -359,6 +381,7 @@ def render_report(case: Case | str | Path, out: str | Path | None = None, redact
             page (e.g. "TLP:AMBER - privileged and confidential").
         mailbox: Report about this mailbox only (the single-mailbox playbook): the rest of the tenant
             appears as counts, and redaction leaves this mailbox's address readable.
+        progress: Show a progress bar over the figures (the longest part).
 
     Returns:
         The path of the written report.
@@ -366,7 +389,8 @@ def render_report(case: Case | str | Path, out: str | Path | None = None, redact
     case = case if isinstance(case, Case) else Case.open(case)
     path = Path(out) if out else case.reports_dir / "report.html"
     html = scrub_text(render_html(build_context(case, redact=redact, tz=tz, networks=networks,
-                                                classification=classification, mailbox=mailbox)))
+                                                classification=classification, mailbox=mailbox,
+                                                progress=progress)))
     path.parent.mkdir(parents=True, exist_ok=True)
     with case.recording("report.render", path=str(path), redacted=redact, tz=tz, mailbox=mailbox or None) as w:
         w.path(path).write_text(html, encoding="utf-8")
