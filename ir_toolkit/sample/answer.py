@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ir_toolkit.sample.ids import iso
+from ir_toolkit.sample.stories import STORIES
 from ir_toolkit.sample.story import COLLECTED_AT, TRAVEL_RULE, Story
 
 
@@ -34,19 +35,27 @@ class AnswerKey:
         self.vpn: tuple[str, str] | None = None            # (address, legitimate user's UPN) with --shared-vpn
 
     def add(self, t: datetime, meta: dict[str, Any]) -> None:
-        """Count one logged actor record (``meta`` from :func:`ir_toolkit.sample.actor.actor_day`)."""
+        """Count one logged actor record (``meta`` from :func:`ir_toolkit.sample.actor.actor_day`).
+
+        A record that reads no mail (``meta["mailbox"]`` None: a sign-in, a directory change) counts towards the
+        window, the addresses and (with ``meta["token"]``) the tokens only.
+        """
         self.first = t if self.first is None or t < self.first else self.first
         self.last = t if self.last is None or t > self.last else self.last
+        for table, key in ((self.ips, meta["ip"]), (self.tokens, meta.get("token"))):
+            if key is None:
+                continue
+            row = table.setdefault(key, {"first": t, "last": t, "events": 0})
+            row["first"], row["last"] = min(row["first"], t), max(row["last"], t)
+            row["events"] += 1
+        if meta.get("mailbox") is None:
+            return
         mb = self.mailboxes.setdefault(meta["mailbox"], {"first": t, "last": t, "events": 0, "ids": set(),
                                                          "bind": 0, "sync": 0})
         mb["first"], mb["last"] = min(mb["first"], t), max(mb["last"], t)
         mb["events"] += 1
         mb["bind" if meta["access"] == "Bind" else "sync"] += 1
         mb["ids"].update(meta["message_ids"])
-        for table, key in ((self.ips, meta["ip"]), (self.tokens, meta["token"])):
-            row = table.setdefault(key, {"first": t, "last": t, "events": 0})
-            row["first"], row["last"] = min(row["first"], t), max(row["last"], t)
-            row["events"] += 1
         self.agents.add(meta["user_agent"])
 
     def add_cover_up(self, entry: dict[str, Any]) -> None:
@@ -60,7 +69,7 @@ class AnswerKey:
         listed = {a.ip: a.listed for a in s.actor_ips}
         issued = {t.uti: t.issued_at for t in s.actor_tokens}
         seen = bool(self.mailboxes)                # with the UAL dropped nothing about the actor is provable
-        return {
+        doc = {
             "tenant": {"domain": s.domain, "tenant_id": s.tenant_id, "name": s.org_name, "seed": s.seed,
                        "users": len(s.users), "first_day": s.first_day.isoformat(), "last_day": s.last_day.isoformat(),
                        "collected_at": iso(COLLECTED_AT), **params},
@@ -84,7 +93,7 @@ class AnswerKey:
             if seen else [],
             "actor_user_agents": sorted(self.agents),
             "actor_token_ids": sorted(self.tokens),
-            "actor_tokens": [{"token_id": uti, "issued_at": iso(issued[uti]), "first": iso(r["first"]),
+            "actor_tokens": [{"token_id": uti, "issued_at": iso(issued.get(uti, r["first"])), "first": iso(r["first"]),
                               "last": iso(r["last"]), "events": r["events"], "issued_by_entra": False}
                              for uti, r in sorted(self.tokens.items())],
             "actor_working_hours": "Monday-Friday 00:00-09:00 UTC",
@@ -94,6 +103,8 @@ class AnswerKey:
             "decoys": decoys(s, self),
             "files": files,
         }
+        story_answer = STORIES[s.kind].get("answer")
+        return {**doc, **story_answer(s, doc)} if story_answer is not None else doc
 
 
 def decoys(s: Story, key: AnswerKey) -> list[dict[str, Any]]:

@@ -114,9 +114,14 @@ def _write(ev: Event, story: Story, variant: Variant, writers: dict[str, PageWri
            key: AnswerKey, counts: dict[str, int]) -> None:
     """Write one event to every output family the variant keeps it in, and feed the answer key."""
     if ev.kind != "ual":
-        if ev.kind in writers and variant.written(ev.kind, ev.time, ev.rec):
+        written = ev.kind in writers and variant.written(ev.kind, ev.time, ev.rec)
+        if written:
             writers[ev.kind].add(ev.rec)
             counts[ev.kind] += 1
+        if ev.actor is not None and written:
+            key.add(ev.time, ev.actor)
+        elif ev.actor is not None:
+            key.removed += 1
         return
     if variant.frontend_ips and ev.actor is None:
         ip = frontend_rewrite(story, ev.rec)

@@ -85,6 +85,7 @@ def readme(key: dict[str, Any]) -> str:
         f"{key['signin_coverage']['start']}.",
         "",
         *_variant_lines(key),
+        key.get("story_text") or
         f"From {key['window']['first_malicious'] or '(not provable from these files)'} to "
         f"{key['window']['last_malicious'] or '(not provable)'} an actor holding a forged "
         "signing key read mail with tokens it minted itself: no sign-in ever issued them, so their "

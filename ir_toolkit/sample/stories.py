@@ -11,6 +11,8 @@ spray) and differs in its intruder. An entry names:
 * ``writers``: ``(out, story, gz) -> {kind: writer}`` for event kinds of its own (a writer has
   ``add(record)`` and ``close() -> list[Path]``), or None when its events use the shared families
   (``signin_*``, ``directory``, ``ual``).
+* ``answer`` (optional): ``(story, doc) -> {field: value}``, what the story changes in answer_key.json (its
+  applications, tokens, plot text ``story_text`` for the README, decoys), or None.
 
 A new story is one module and one entry here.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from ir_toolkit.sample.actor import actor_day as forged_token_day
+from ir_toolkit.sample.story_app_abuse import app_abuse_answer, app_abuse_day
 
 DEFAULT_STORY = "token-forgery"
 
@@ -30,5 +33,14 @@ STORIES: dict[str, dict[str, Any]] = {
         "actor_day": forged_token_day,
         "cover_up": True,
         "writers": None,
+    },
+    "app-abuse": {
+        "NAME": "app-abuse",
+        "DESCRIPTION": "Midnight Blizzard: a sprayed account adds a secret and full_access_as_app to a dormant app, which "
+                       "then reads mailboxes app-only over EWS from residential proxies.",
+        "actor_day": app_abuse_day,
+        "cover_up": False,
+        "writers": None,
+        "answer": app_abuse_answer,
     },
 }
