@@ -103,6 +103,20 @@ def test_sample_tenants_same_findings_and_scope(tenant: str, tmp_path: Path, spa
     assert findings_doc["engine"] == "spark" and len(findings_doc["findings"]) == len(duck)
 
 
+@pytest.mark.parametrize("drop", [(), ("--drop", "directory_audit")], ids=["whole", "no-directory-audits"])
+def test_app_abuse_story_same_findings_and_scope(drop: tuple[str, ...], tmp_path: Path, spark: Any) -> None:
+    """The app-abuse story (confirmed chain; likely without directory audits) gives the same on both engines."""
+    from tests.test_story_app_abuse import make_tenant
+
+    make_tenant(tmp_path / "tenant", *drop)
+    case = _sample_case(tmp_path / "tenant", tmp_path / "case")
+    duck, sprk, duck_scope, sprk_scope = _both(case, spark)
+    chain = duck[duck["detection"] == "app-abuse"]
+    assert list(chain["verdict"]) == (["likely"] if drop else ["confirmed"]) and duck_scope["compromised_mailboxes"]
+    assert _key(sprk) == _key(duck)
+    assert _scope_doc(sprk_scope) == _scope_doc(duck_scope)
+
+
 def test_lake_table_uri(case_dir: Path, tmp_path: Path, spark: Any) -> None:
     """Events read from a hive-partitioned Parquet table (source only in the folder names) give the same."""
     case, _ = build(case_dir)

@@ -1,4 +1,4 @@
-"""The app-abuse story (issue 19, Deliver 2 and 6): its sample tenant is scoped exactly, and honestly without directory audits.
+"""The app-abuse story (issue 19, Deliver 2 and 6): its tenant is scoped exactly, and honestly without directory audits.
 
 Built as a responder builds it: ``ir-toolkit sample make --story app-abuse`` (a small tenant, once per
 module), ``Case.init`` and ``Case.import_files`` of the raw logs, then detect and scope.

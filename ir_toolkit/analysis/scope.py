@@ -86,10 +86,11 @@ def _chain_reasons(group: pd.DataFrame, findings: pd.DataFrame, upn: str) -> lis
     ids = set(group["record_id"].astype(str))
     out = []
     strong = findings[findings["verdict"].isin(["confirmed", "likely"]) & (findings["mailbox"] != upn)]
-    for row in strong.itertuples(index=False):
-        held = ids & {str(r) for r in (list(row.evidence) if row.evidence is not None else [])}
-        if held and (row.mailbox is None or pd.isna(row.mailbox)):
-            out.append(f"{len(held)} event(s) of a {row.verdict} {row.detection} finding: {row.explanation}")
+    for row in strong.to_dict("records"):
+        evidence = row["evidence"]
+        held = ids & {str(r) for r in (list(evidence) if evidence is not None else [])}
+        if held and not isinstance(row["mailbox"], str):
+            out.append(f"{len(held)} event(s) of a {row['verdict']} {row['detection']} finding: {row['explanation']}")
     return out
 
 
@@ -114,7 +115,8 @@ def _mailbox_reasons(group: pd.DataFrame, piv: PivotResult, findings: pd.DataFra
                        "grant and reads from never-seen addresses)")
     elif len(seeds):
         reasons.append(f"{len(seeds)} access(es) judged likely on their own signals (new application, new address, "
-                       "scripted client, indicator) without verified issuance, or by part of an abused application's chain")
+                       "scripted client, indicator) without verified issuance, or by part of an abused "
+                       "application's chain")
     pivoted = len(group) - len(seeds)
     if pivoted and piv.pivots:
         kinds = sorted({p["kind"] for p in piv.pivots})
@@ -152,9 +154,9 @@ def confidence_basis(prep: Prepared, confidence: str) -> str:
                 "scripted clients, indicators), or by part of an abused application's chain, and the actor entities "
                 "they lead to")
     return ("likely, not confirmed: its tokens were issued outside sign-in coverage or in a hole of it, or carry no "
-            "token id; carried by new-application, new-address, scripted-client and indicator signals, or by part of an "
-            "abused application's chain (app-abuse: the credential change or grant not held, or made from an address "
-            "that cannot be judged)")
+            "token id; carried by new-application, new-address, scripted-client and indicator signals, or by part "
+            "of an abused application's chain (app-abuse: the credential change or grant not held, or made from an "
+            "address that cannot be judged)")
 
 
 def _mailboxes(events: pd.DataFrame, confidence: str, piv: PivotResult, findings: pd.DataFrame,

@@ -55,7 +55,8 @@ def readme(key: dict[str, Any]) -> str:
     lines = [
         f"# Sample tenant: {t['name']} ({t['domain']})",
         "",
-        "A generated Microsoft 365 tenant (no real data) with a Storm-0558-style forged-token intrusion, in",
+        "A generated Microsoft 365 tenant (no real data) with "
+        f"{key.get('story_intro', 'a Storm-0558-style forged-token')} intrusion, in",
         "Microsoft's own export formats, and its answer key. Regenerate it with one command from the project root:",
         "",
         "```",

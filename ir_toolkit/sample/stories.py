@@ -36,8 +36,8 @@ STORIES: dict[str, dict[str, Any]] = {
     },
     "app-abuse": {
         "NAME": "app-abuse",
-        "DESCRIPTION": "Midnight Blizzard: a sprayed account adds a secret and full_access_as_app to a dormant app, which "
-                       "then reads mailboxes app-only over EWS from residential proxies.",
+        "DESCRIPTION": "Midnight Blizzard: a sprayed account adds a secret and full_access_as_app to a dormant app, "
+                       "which then reads mailboxes app-only over EWS from residential proxies.",
         "actor_day": app_abuse_day,
         "cover_up": False,
         "writers": None,

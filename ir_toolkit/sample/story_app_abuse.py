@@ -145,8 +145,9 @@ def _takeover(story: Story, p: Plot) -> list[Event]:
                                                           ("Included Updated Properties", "", "KeyDescription")]),
          app["appId"]),
         ("Update application", directory.object_target(
-            app["objectId"], app["name"], "Application", [("RequiredResourceAccess", "[]", required),
-                                                          ("Included Updated Properties", "", "RequiredResourceAccess")]),
+            app["objectId"], app["name"], "Application",
+            [("RequiredResourceAccess", "[]", required),
+             ("Included Updated Properties", "", "RequiredResourceAccess")]),
          app["appId"]),
         ("Add app role assignment to service principal", directory.object_target(
             guid(rng), "Office 365 Exchange Online", "ServicePrincipal",
@@ -180,7 +181,7 @@ def _reads(story: Story, p: Plot, day: date, day_no: int) -> tuple[list[Event], 
         events.append(Event(t, "signin_serviceprincipal", sp, _actor(ip, "signin", token=sp["uniqueTokenIdentifier"])))
         ctx = {"IssuedAtTime": ual_time(t), "UniqueTokenId": sp["uniqueTokenIdentifier"], "ClientAppId": p.app["appId"]}
         user, session = story.users[mb], guid(rng)
-        plan = [("Sync", "\\Inbox", [])] + [("Bind", rng.choice(FOLDERS), sorted({
+        plan: list[tuple[str, str, list[str]]] = [("Sync", "\\Inbox", [])] + [("Bind", rng.choice(FOLDERS), sorted({
             pooled_message_id(story.seed, mb, rng.randint(0, (day_no + 1) * 40)) for _ in range(rng.randint(3, 12))}))
             for _ in range(rng.randint(2, 6))]
         for access, folder, ids in plan:
@@ -264,6 +265,7 @@ def app_abuse_answer(story: Story, doc: dict[str, Any]) -> dict[str, Any]:
         "app_abuse": {"app_id": p.app["appId"], "service_principal_id": p.app["spId"], "name": p.app["name"],
                       "compromised_account": account, "spray_at": iso(p.spray_at), "spray_ips": list(p.proxies),
                       "changes_from": p.proxies[0], "permission": "full_access_as_app (Exchange Online)"},
+        "story_intro": "a Midnight Blizzard-style abused-application",
         "story_text": (f"A password spray from residential proxies at {iso(p.spray_at)} cracked {account}; from "
                        f"{p.proxies[0]} the actor signed in to the Azure portal, added a client secret to the dormant "
                        f"application {p.app['name']} and granted it Exchange full_access_as_app. From "
