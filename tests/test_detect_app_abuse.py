@@ -89,6 +89,7 @@ def test_chain_of_credential_grant_and_new_address_reads_is_confirmed(case_dir: 
     assert {m["upn"] for m in doc["compromised_mailboxes"]} == {f"user{m}@contoso.com" for m in range(4)}
     assert {m["confidence"] for m in doc["compromised_mailboxes"]} == {"confirmed"}
     assert {i["ip"] for i in doc["actor_ips"]} == {PROXY_ADMIN, PROXY_APP}
+    assert not any("shared address" in r for i in doc["actor_ips"] for r in i["reasons"]), "only the actor used them"
     assert APP in {a["app_id"] for a in doc["actor_apps"]} and DECOY not in {a["app_id"] for a in doc["actor_apps"]}
     reasons = " ".join(doc["compromised_mailboxes"][0]["reasons"])
     assert "app-abuse finding" in reasons and "abused application" in reasons

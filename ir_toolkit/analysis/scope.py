@@ -26,7 +26,7 @@ from ir_toolkit.analysis.coverage import USER_SIGNIN_SOURCES, coverage_json
 from ir_toolkit.analysis.coverup import counted_findings, cover_up, cover_up_evidence
 from ir_toolkit.analysis.detect import FINDINGS_JSON, Prepared, detect, prepare, read_findings
 from ir_toolkit.analysis.evidence import profile_json
-from ir_toolkit.analysis.pivot import LIKELY_FOLLOWED, PivotResult, follow_pivots
+from ir_toolkit.analysis.pivot import LIKELY_FOLLOWED, VOUCHED_ADDRESSES, PivotResult, follow_pivots
 from ir_toolkit.case import Case
 from ir_toolkit.case.lock import writes_case
 from ir_toolkit.paths import reference_file
@@ -79,6 +79,34 @@ def chain_likely(prep: Prepared, findings: pd.DataFrame) -> set[str]:
     chained = {d.id for d in prep.pack.detections.values() if d.member in CHAIN_MEMBERS}
     rows = findings[(findings["verdict"] == "likely") & findings["detection"].isin(chained)]
     return {str(r) for ev in rows["evidence"] for r in (list(ev) if ev is not None else [])}
+
+
+def shared_elsewhere(prep: Prepared, ips: set[str], actor_ids: set[str]) -> set[str]:
+    """The addresses of ``ips`` that legitimate use outside the actor's own events shares.
+
+    An address the pivot did not follow because a successful sign-in or verified access used it is shared only
+    when some of that use is not the actor's (an abused application's own service-principal sign-ins are not).
+    """
+    if not ips:
+        return set()
+    prep.engine.register("scope_shared", pd.DataFrame({"ip": pd.Series(sorted(ips), dtype="str")}))
+    prep.engine.register("scope_actor", pd.DataFrame({"record_id": pd.Series(sorted(actor_ids), dtype="str")}))
+    rows = prep.engine.run_sql(
+        "SELECT DISTINCT u.ip FROM (SELECT ip, record_id FROM signins WHERE result = 'success' UNION ALL "
+        "SELECT ip, record_id FROM access_judged WHERE verdict = 'verified' "
+        f"OR address_known_from IN {VOUCHED_ADDRESSES}) u JOIN scope_shared c ON c.ip = u.ip "
+        "LEFT JOIN scope_actor a ON a.record_id = u.record_id WHERE a.record_id IS NULL "
+        "UNION ALL SELECT t.ip FROM tenant_addresses t JOIN scope_shared c ON c.ip = t.ip WHERE t.kind = 'signins' "
+        "UNION ALL SELECT i.ip FROM infrastructure_ips i JOIN scope_shared c ON c.ip = i.ip")
+    return set(rows["ip"].astype(str))
+
+
+def signin_app_names(prep: Prepared) -> dict[str, str]:
+    """Application id (lower case) -> display name, as the service-principal sign-ins name it."""
+    rows = prep.engine.run_sql(
+        "SELECT lower(app_id) AS app, min(app_name) AS name FROM signins WHERE source = 'signin_serviceprincipal' "
+        "AND app_id IS NOT NULL AND app_name IS NOT NULL GROUP BY lower(app_id)")
+    return {str(a): str(n) for a, n in zip(rows["app"], rows["name"], strict=True)}
 
 
 def _chain_reasons(group: pd.DataFrame, findings: pd.DataFrame, upn: str) -> list[str]:
@@ -273,11 +301,12 @@ def scope(case: Case | str | Path, findings: pd.DataFrame | None = None, write: 
     for m in mailboxes:
         if per_mailbox.get(m["upn"]):
             m["cover_up"] = per_mailbox[m["upn"]]
-    shared_ips = {s["value"] for s in piv.shared if s["kind"] == "ip"}
+    shared_ips = shared_elsewhere(prep, {s["value"] for s in piv.shared if s["kind"] == "ip"},
+                                  piv.record_ids | lpiv.record_ids)
     ips = _ips(actor, "confirmed actor activity", shared_ips)
     ips += [i for i in _ips(likely, "likely actor activity", shared_ips) if i["ip"] not in {x["ip"] for x in ips}]
     both = pd.concat([actor, likely], ignore_index=True)
-    names = first_party_apps()
+    names = {**signin_app_names(prep), **first_party_apps()}
     followed_apps = {p["value"] for p in piv.pivots if p["kind"] == "app"}
     apps = []
     mail_events = both[both["source"] == "mail_access"]
