@@ -165,3 +165,17 @@ def test_unified_audit_log_spelling_with_a_trailing_dot_counts(case_dir: Path) -
                     props={"RequiredResourceAccess": f"ResourceAppId: {EXCHANGE}, EntitlementId: {FULL_ACCESS}"})]
     _, found = run(case_dir, rows)
     assert list(found["verdict"]) == ["confirmed"]
+
+
+def test_graph_message_requests_are_reads_of_the_mailbox_they_name(case_dir: Path) -> None:
+    rows = [r for r in intrusion() if r["source"] != "mail_access"]
+    graph = {"time": at(9.1, 0.2), "source": "graph_activity", "operation": "Graph request", "result": "success",
+             "app_id": APP, "ip": PROXY_APP, "request_method": "GET", "response_status": 200, "roles": "Mail.Read",
+             "request_uri": "https://graph.microsoft.com/v1.0/users/user1@contoso.com/mailFolders/inbox/messages",
+             "record_id": "graph-0001", "raw": "{}"}
+    refused = {**graph, "response_status": 403, "record_id": "graph-0002"}
+    _, found = run(case_dir, [*rows, graph, refused])
+    assert list(found["verdict"]) == ["confirmed"]
+    f = found.iloc[0]
+    assert "graph-0001" in set(f["evidence"]) and "graph-0002" not in set(f["evidence"])
+    assert f["mailbox"] == "user1@contoso.com" and "1 read(s) of 1 mailbox(es)" in f["explanation"]
