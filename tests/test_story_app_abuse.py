@@ -115,3 +115,10 @@ def test_without_directory_audits_the_verdict_is_weaker_and_honest(partial: tupl
     assert found == truth and {m["confidence"] for m in doc["compromised_mailboxes"]} == {"likely"}
     assert not doc["evidence"]["sources"]["directory_audit"]["held"]
     assert any("credentials added to applications" in line for line in doc["evidence"]["cannot_prove"])
+
+
+def test_same_seed_same_bytes(full: tuple[pd.DataFrame, dict, dict], tmp_path: Path) -> None:
+    """The story is as deterministic as the default one: the answer key (SHA-256 of every file) repeats."""
+    _, _, key = full
+    again = make_tenant(tmp_path / "again")
+    assert again["files"] == key["files"] and again["window"] == key["window"]
