@@ -119,14 +119,14 @@ def test_change_records_without_an_address_are_likely(case_dir: Path) -> None:
 
 
 def test_reads_long_after_the_change_are_not_chained(case_dir: Path) -> None:
-    _, found = run(case_dir, intrusion(), app_abuse_window_days=30)
-    assert len(found) == 1
     late = [r for r in intrusion() if r["source"] == "directory_audit"]
     for r in late:
         r["time"] = at(-40)
     _, found = run(case_dir, [r for r in intrusion() if r["source"] != "directory_audit"] + late,
                    app_abuse_window_days=30)
     assert found.empty
+    _, found = run(case_dir, [], app_abuse_window_days=60)   # the same case, a window that reaches the reads
+    assert list(found["verdict"]) == ["confirmed"]
 
 
 def test_without_directory_audits_a_new_app_reading_app_only_is_likely_not_confirmed(case_dir: Path) -> None:
@@ -179,3 +179,15 @@ def test_graph_message_requests_are_reads_of_the_mailbox_they_name(case_dir: Pat
     f = found.iloc[0]
     assert "graph-0001" in set(f["evidence"]) and "graph-0002" not in set(f["evidence"])
     assert f["mailbox"] == "user1@contoso.com" and "1 read(s) of 1 mailbox(es)" in f["explanation"]
+
+
+def test_an_old_rotation_does_not_hide_a_later_chain(case_dir: Path) -> None:
+    """A vouched rotation two months earlier is not the chain's start: the actor's change is, and only it counts."""
+    old = change(at(-60), "Add service principal credentials", "user0@contoso.com", "10.0.0.1")
+    early = app_reads(-61, "192.0.2.70") + app_reads(-59, "192.0.2.70")   # its usual address, before and after
+    rows = intrusion()
+    _, found = run(case_dir, [old, *early, *rows])
+    assert list(found["verdict"]) == ["confirmed"]
+    evidence = set(found.iloc[0]["evidence"])
+    assert old["record_id"] not in evidence and not evidence & {r["record_id"] for r in early}
+    assert {r["record_id"] for r in rows} == evidence
