@@ -25,7 +25,7 @@ from ir_toolkit.analysis.spark import spark_session
 from ir_toolkit.case import Case
 from ir_toolkit.paths import sample_tenant_dir
 from tests.conftest import ROOT, cli
-from tests.detect_events import frame, token_event
+from tests.detect_events import frame, tenant_background, token_event
 from tests.graph_cases import GraphCase, graph_base, graph_case, graph_tenant
 from tests.test_acceptance_sample import _log_files
 from tests.test_scope import build
@@ -110,6 +110,37 @@ def test_graph_activity_sample_same_findings_and_scope(graph_case: GraphCase, sp
     duck, sprk, duck_scope, sprk_scope = _both(graph_case.case, spark)
     verdicts = set(duck[duck["detection"] == "orphan-graph-request"]["verdict"])
     assert verdicts == {"confirmed", "benign"} and duck_scope["actor_graph_reads"]
+    assert _key(sprk) == _key(duck)
+    assert _scope_doc(sprk_scope) == _scope_doc(duck_scope)
+
+
+def test_app_abuse_story_same_findings_and_scope(tmp_path: Path, spark: Any) -> None:
+    """The app-abuse story's tenant (a confirmed chain) gives the same findings and scope on both engines."""
+    from tests.test_story_app_abuse import make_tenant
+
+    make_tenant(tmp_path / "tenant")
+    case = _sample_case(tmp_path / "tenant", tmp_path / "case")
+    duck, sprk, duck_scope, sprk_scope = _both(case, spark)
+    chain = duck[duck["detection"] == "app-abuse"]
+    assert list(chain["verdict"]) == ["confirmed"] and duck_scope["compromised_mailboxes"]
+    assert _key(sprk) == _key(duck)
+    assert _scope_doc(sprk_scope) == _scope_doc(duck_scope)
+
+
+def test_app_abuse_partial_chains_same_findings_and_scope(case_dir: Path, spark: Any) -> None:
+    """Hand-built app-abuse cases: no directory audits (likely), changes from the office (possible), the decoy."""
+    from tests import test_detect_app_abuse as aa
+
+    case = Case.open(case_dir)
+    case.write_events(frame(*tenant_background(), *aa.intrusion(directory=False), *aa.decoy(),
+                            *aa.app_reads(9.2, "203.0.113.61", app="77aa0c2e-7d3b-4e8a-9c61-2b4d8e0f7a99"),
+                            aa.grant(aa.at(9, 2), "user0@contoso.com", "10.0.0.1",
+                                     app="77aa0c2e-7d3b-4e8a-9c61-2b4d8e0f7a99"),
+                            aa.change(aa.at(9, 2.1), "Add service principal credentials", "user0@contoso.com",
+                                      "10.0.0.1", app="77aa0c2e-7d3b-4e8a-9c61-2b4d8e0f7a99")))
+    duck, sprk, duck_scope, sprk_scope = _both(case, spark)
+    chain = duck[duck["detection"] == "app-abuse"]
+    assert sorted(chain["verdict"]) == ["likely", "possible"]
     assert _key(sprk) == _key(duck)
     assert _scope_doc(sprk_scope) == _scope_doc(duck_scope)
 

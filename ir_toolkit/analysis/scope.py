@@ -30,7 +30,7 @@ from ir_toolkit.analysis.detect import FINDINGS_JSON, Prepared, detect, prepare,
 from ir_toolkit.analysis.evidence import profile_json
 from ir_toolkit.analysis.family import annotate_scope, family_status
 from ir_toolkit.analysis.graphreads import graph_reads, mail_reads, mailbox_graph_counts, with_graph_targets
-from ir_toolkit.analysis.pivot import LIKELY_FOLLOWED, PivotResult, follow_pivots
+from ir_toolkit.analysis.pivot import LIKELY_FOLLOWED, VOUCHED_ADDRESSES, PivotResult, follow_pivots
 from ir_toolkit.case import Case
 from ir_toolkit.case.lock import writes_case
 from ir_toolkit.paths import reference_file
@@ -72,6 +72,60 @@ def _judged_likely(prep: Prepared) -> set[str]:
     return set(rows["record_id"].astype(str))
 
 
+# Members of the token-abuse family whose verdicts rest on a chain of their own (a credential change, a mail grant
+# and the reads that follow), not on token issuance: the evidence of their likely findings seeds the likely scope
+# whole, since access_judged sees only genuinely issued tokens there.
+CHAIN_MEMBERS = frozenset({"app-abuse"})
+
+
+def chain_likely(prep: Prepared, findings: pd.DataFrame) -> set[str]:
+    """record_ids of the likely findings of chain-judged detections (members in ``CHAIN_MEMBERS``)."""
+    chained = {d.id for d in prep.pack.detections.values() if d.member in CHAIN_MEMBERS}
+    rows = findings[(findings["verdict"] == "likely") & findings["detection"].isin(chained)]
+    return {str(r) for ev in rows["evidence"] for r in (list(ev) if ev is not None else [])}
+
+
+def shared_elsewhere(prep: Prepared, ips: set[str], actor_ids: set[str]) -> set[str]:
+    """The addresses of ``ips`` that legitimate use outside the actor's own events shares.
+
+    An address the pivot did not follow because a successful sign-in or verified access used it is shared only
+    when some of that use is not the actor's (an abused application's own service-principal sign-ins are not).
+    """
+    if not ips:
+        return set()
+    prep.engine.register("scope_shared", pd.DataFrame({"ip": pd.Series(sorted(ips), dtype="str")}))
+    prep.engine.register("scope_actor", pd.DataFrame({"record_id": pd.Series(sorted(actor_ids), dtype="str")}))
+    rows = prep.engine.run_sql(
+        "SELECT DISTINCT u.ip FROM (SELECT ip, record_id FROM signins WHERE result = 'success' UNION ALL "
+        "SELECT ip, record_id FROM access_judged WHERE verdict = 'verified' "
+        f"OR address_known_from IN {VOUCHED_ADDRESSES}) u JOIN scope_shared c ON c.ip = u.ip "
+        "LEFT JOIN scope_actor a ON a.record_id = u.record_id WHERE a.record_id IS NULL "
+        "UNION ALL SELECT t.ip FROM tenant_addresses t JOIN scope_shared c ON c.ip = t.ip WHERE t.kind = 'signins' "
+        "UNION ALL SELECT i.ip FROM infrastructure_ips i JOIN scope_shared c ON c.ip = i.ip")
+    return set(rows["ip"].astype(str))
+
+
+def signin_app_names(prep: Prepared) -> dict[str, str]:
+    """Application id (lower case) -> display name, as the service-principal sign-ins name it."""
+    rows = prep.engine.run_sql(
+        "SELECT lower(app_id) AS app, min(app_name) AS name FROM signins WHERE source = 'signin_serviceprincipal' "
+        "AND app_id IS NOT NULL AND app_name IS NOT NULL GROUP BY lower(app_id)")
+    return {str(a): str(n) for a, n in zip(rows["app"], rows["name"], strict=True)}
+
+
+def _chain_reasons(group: pd.DataFrame, findings: pd.DataFrame, upn: str) -> list[str]:
+    """Reasons naming the findings of several mailboxes (no mailbox of their own) whose evidence holds ``group``."""
+    ids = set(group["record_id"].astype(str))
+    out = []
+    strong = findings[findings["verdict"].isin(["confirmed", "likely"]) & (findings["mailbox"] != upn)]
+    for row in strong.to_dict("records"):
+        evidence = row["evidence"]
+        held = ids & {str(r) for r in (list(evidence) if evidence is not None else [])}
+        if held and not isinstance(row["mailbox"], str):
+            out.append(f"{len(held)} event(s) of a {row['verdict']} {row['detection']} finding: {row['explanation']}")
+    return out
+
+
 def _items(group: pd.DataFrame) -> int:
     bind = group[(group["source"] == "mail_access") & (group["mail_access_type"].fillna("").str.lower() == "bind")]
     return len({m for lst in bind["message_ids"] if lst is not None for m in lst if m})
@@ -89,10 +143,12 @@ def _mailbox_reasons(group: pd.DataFrame, piv: PivotResult, findings: pd.DataFra
     seeds = group[[r in piv.seeds for r in group["record_id"]]]
     if len(seeds) and confidence == "confirmed":
         reasons.append(f"{len(seeds)} event(s) of confirmed findings (tokens no sign-in issued, inside gap-free "
-                       "sign-in coverage, or judged forged)")
+                       "sign-in coverage, judged forged, or an abused application's chain of credential change, mail "
+                       "grant and reads from never-seen addresses)")
     elif len(seeds):
         reasons.append(f"{len(seeds)} access(es) judged likely on their own signals (new application, new address, "
-                       "scripted client, indicator), without verified issuance")
+                       "scripted client, indicator) without verified issuance, or by part of an abused "
+                       "application's chain")
     pivoted = len(group) - len(seeds)
     if pivoted and piv.pivots:
         kinds = sorted({p["kind"] for p in piv.pivots})
@@ -100,7 +156,7 @@ def _mailbox_reasons(group: pd.DataFrame, piv: PivotResult, findings: pd.DataFra
     mine = findings[(findings["mailbox"] == upn) & findings["verdict"].isin(["confirmed", "likely"])]
     for det, n in mine.groupby("detection").size().items():
         reasons.append(f"{n} {det} finding(s)")
-    return reasons
+    return reasons + _chain_reasons(group, findings, upn)
 
 
 def _signin_kind(source: str) -> str:
@@ -118,16 +174,21 @@ def confidence_basis(prep: Prepared, confidence: str) -> str:
     if confidence == "confirmed":
         return ("confirmed: tokens no sign-in issued, used inside gap-free coverage of every sign-in source that "
                 "could have issued them (delegated: interactive and non-interactive; app-only: service principal), "
-                "or a token judged forged, and the events the actor's own entities lead to")
+                "or a token judged forged, or an application given a new credential and a mail grant from an address "
+                "neither the tenant nor its initiator had used, then reading from addresses it never used (app-abuse), "
+                "and the events the actor's own entities lead to")
     if not cov["judged"]:
         held = [s for s in USER_SIGNIN_SOURCES if s in cov["sources"]]
         why = ("no user sign-ins are held" if not held else
                f"only {_signin_kind(held[0])} sign-ins are held")
         return (f"likely, not confirmed: {why}, so token issuance cannot be checked; carried by the mailbox access "
                 f"log's own signals (a new application, an address judged against {prep.sql_values['address_basis']}, "
-                "scripted clients, indicators) and the actor entities they lead to")
+                "scripted clients, indicators), or by part of an abused application's chain, and the actor entities "
+                "they lead to")
     return ("likely, not confirmed: its tokens were issued outside sign-in coverage or in a hole of it, or carry no "
-            "token id; carried by new-application, new-address, scripted-client and indicator signals")
+            "token id; carried by new-application, new-address, scripted-client and indicator signals, or by part "
+            "of an abused application's chain (app-abuse: the credential change or grant not held, or made from an "
+            "address that cannot be judged)")
 
 
 def _mailboxes(events: pd.DataFrame, confidence: str, piv: PivotResult, findings: pd.DataFrame,
@@ -224,7 +285,8 @@ def scope(case: Case | str | Path, findings: pd.DataFrame | None = None, write: 
     piv = follow_pivots(prep.engine, seeds)
     likely_ids = {str(r) for ev in findings[findings["verdict"] == "likely"]["evidence"]
                   for r in (list(ev) if ev is not None else [])} - piv.record_ids
-    lpiv = follow_pivots(prep.engine, likely_ids & _judged_likely(prep), follow=LIKELY_FOLLOWED,
+    lpiv = follow_pivots(prep.engine, likely_ids & (_judged_likely(prep) | chain_likely(prep, findings)),
+                         follow=LIKELY_FOLLOWED,
                          corroborate=True)
     fetched = _events(prep, {"actor": piv.record_ids, "likely": lpiv.record_ids - piv.record_ids})
     actor = fetched["actor"]
@@ -247,11 +309,12 @@ def scope(case: Case | str | Path, findings: pd.DataFrame | None = None, write: 
     for m in mailboxes:
         if per_mailbox.get(m["upn"]):
             m["cover_up"] = per_mailbox[m["upn"]]
-    shared_ips = {s["value"] for s in piv.shared if s["kind"] == "ip"}
+    shared_ips = shared_elsewhere(prep, {s["value"] for s in piv.shared if s["kind"] == "ip"},
+                                  piv.record_ids | lpiv.record_ids)
     ips = _ips(actor, "confirmed actor activity", shared_ips)
     ips += [i for i in _ips(likely, "likely actor activity", shared_ips) if i["ip"] not in {x["ip"] for x in ips}]
     both = pd.concat([actor, likely], ignore_index=True)
-    names = first_party_apps()
+    names = {**signin_app_names(prep), **first_party_apps()}
     followed_apps = {p["value"] for p in piv.pivots if p["kind"] == "app"}
     apps = []
     mail_events = both[mail_reads(both)]

@@ -12,15 +12,8 @@ from typing import Any
 
 from ir_toolkit.sample.graphlog import DECOY_APP, DECOY_IPS
 from ir_toolkit.sample.ids import iso
+from ir_toolkit.sample.stories import STORIES
 from ir_toolkit.sample.story import COLLECTED_AT, TRAVEL_RULE, Story
-
-
-def story_answer(story: Story) -> dict[str, Any]:
-    """The story's own answer-key fields (its registry entry's ``answer``), or none."""
-    from ir_toolkit.sample.stories import STORIES  # the registry imports the stories, which import this module
-
-    told = STORIES.get(story.kind, {}).get("answer")
-    return dict(told(story)) if told is not None else {}
 
 
 class AnswerKey:
@@ -45,19 +38,29 @@ class AnswerKey:
         self.writes: list[dict[str, Any]] = []             # the actor's written records of other kinds (directory)
 
     def add(self, t: datetime, meta: dict[str, Any]) -> None:
-        """Count one logged actor record (``meta`` from :func:`ir_toolkit.sample.actor.actor_day`)."""
+        """Count one logged actor record (``meta`` from :func:`ir_toolkit.sample.actor.actor_day`).
+
+        A record that reads no mail (``meta["mailbox"]`` None: a sign-in, a directory change) counts towards the
+        window, the addresses and (with ``meta["token"]``) the tokens only.
+        """
         self.first = t if self.first is None or t < self.first else self.first
         self.last = t if self.last is None or t > self.last else self.last
+        for table, key in ((self.ips, meta.get("ip")), (self.tokens, meta.get("token"))):
+            if key is None:
+                continue
+            row = table.setdefault(key, {"first": t, "last": t, "events": 0})
+            row["first"], row["last"] = min(row["first"], t), max(row["last"], t)
+            row["events"] += 1
+        if meta.get("mailbox") is None:
+            if "write" in meta:  # a directory write the key lists (``actor_writes``, with its record_id)
+                self.writes.append({"time": iso(t), "kind": "directory", **meta})
+            return
         mb = self.mailboxes.setdefault(meta["mailbox"], {"first": t, "last": t, "events": 0, "ids": set(),
                                                          "bind": 0, "sync": 0})
         mb["first"], mb["last"] = min(mb["first"], t), max(mb["last"], t)
         mb["events"] += 1
         mb["bind" if meta["access"] == "Bind" else "sync"] += 1
         mb["ids"].update(meta["message_ids"])
-        for table, key in ((self.ips, meta["ip"]), (self.tokens, meta["token"])):
-            row = table.setdefault(key, {"first": t, "last": t, "events": 0})
-            row["first"], row["last"] = min(row["first"], t), max(row["last"], t)
-            row["events"] += 1
         self.agents.add(meta["user_agent"])
 
     def add_graph(self, t: datetime, meta: dict[str, Any]) -> None:
@@ -84,16 +87,6 @@ class AnswerKey:
         row["first"], row["last"] = min(row["first"], t), max(row["last"], t)
         row["events"] += 1
         self.agents.add(meta["user_agent"])
-    def add_write(self, t: datetime, kind: str, meta: dict[str, Any]) -> None:
-        """Count one logged actor record that is not mailbox access (a directory write): window, address, list."""
-        self.first = t if self.first is None or t < self.first else self.first
-        self.last = t if self.last is None or t > self.last else self.last
-        if meta.get("ip"):
-            row = self.ips.setdefault(meta["ip"], {"first": t, "last": t, "events": 0})
-            row["first"], row["last"] = min(row["first"], t), max(row["last"], t)
-            row["events"] += 1
-        self.writes.append({"time": iso(t), "kind": kind, **meta})
-
     def add_cover_up(self, entry: dict[str, Any]) -> None:
         """Record one written cover-up record (``entry`` from :func:`ir_toolkit.sample.coverup.coverup_day`)."""
         self.cover_up.append(entry)
@@ -105,9 +98,7 @@ class AnswerKey:
         listed = {a.ip: a.listed for a in s.actor_ips}
         issued = {t.uti: t.issued_at for t in s.actor_tokens}
         seen = bool(self.mailboxes)                # with the UAL dropped nothing about the actor is provable
-        told = story_answer(s)
-        dropped = set(told.pop("decoys_drop", []))
-        doc = {
+        doc: dict[str, Any] = {
             "tenant": {"domain": s.domain, "tenant_id": s.tenant_id, "name": s.org_name, "seed": s.seed,
                        "users": len(s.users), "first_day": s.first_day.isoformat(), "last_day": s.last_day.isoformat(),
                        "collected_at": iso(COLLECTED_AT), **params},
@@ -133,7 +124,7 @@ class AnswerKey:
             if seen else [],
             "actor_user_agents": sorted(self.agents),
             "actor_token_ids": sorted(self.tokens),
-            "actor_tokens": [{"token_id": uti, "issued_at": iso(issued[uti]), "first": iso(r["first"]),
+            "actor_tokens": [{"token_id": uti, "issued_at": iso(issued.get(uti, r["first"])), "first": iso(r["first"]),
                               "last": iso(r["last"]), "events": r["events"], "issued_by_entra": False}
                              for uti, r in sorted(self.tokens.items())],
             "actor_working_hours": "Monday-Friday 00:00-09:00 UTC",
@@ -141,9 +132,13 @@ class AnswerKey:
             "cover_up": sorted(self.cover_up, key=lambda c: (c["time"], c["operation"])),
             "evidence_variant": self.variant,
             **({"graph_activity": graph_json(self.graph)} if self.graph is not None else {}),
-            "decoys": [d for d in decoys(s, self) if d["kind"] not in dropped] + list(told.pop("decoys_extra", [])),
+            "decoys": decoys(s, self),
             "files": files,
         }
+        hook = STORIES[s.kind].get("answer")
+        told = dict(hook(s, doc)) if hook is not None else {}
+        dropped = set(told.pop("decoys_drop", []))
+        doc["decoys"] = [d for d in doc["decoys"] if d["kind"] not in dropped] + list(told.pop("decoys_extra", []))
         if self.writes:  # stories whose intruder writes (the token-forgery key stays as it was)
             doc["actor_writes"] = sorted(self.writes, key=lambda w: (w["time"], w["record_id"]))
         doc.update(told)

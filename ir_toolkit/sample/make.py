@@ -123,11 +123,12 @@ def _write(ev: Event, story: Story, variant: Variant, writers: dict[str, PageWri
             key.add_graph(ev.time, ev.actor)
         return
     if ev.kind != "ual":
-        if ev.kind in writers and variant.written(ev.kind, ev.time, ev.rec):
+        written = ev.kind in writers and variant.written(ev.kind, ev.time, ev.rec)
+        if written:
             writers[ev.kind].add(ev.rec)
             counts[ev.kind] += 1
-            if ev.actor is not None:
-                key.add_write(ev.time, ev.kind, ev.actor)
+        if ev.actor is not None and written:
+            key.add(ev.time, ev.actor)
         elif ev.actor is not None:
             key.removed += 1
         return

@@ -55,7 +55,8 @@ def readme(key: dict[str, Any]) -> str:
     lines = [
         f"# Sample tenant: {t['name']} ({t['domain']})",
         "",
-        "A generated Microsoft 365 tenant (no real data) with a Storm-0558-style forged-token intrusion, in",
+        "A generated Microsoft 365 tenant (no real data) with "
+        f"{key.get('story_intro', 'a Storm-0558-style forged-token')} intrusion, in",
         "Microsoft's own export formats, and its answer key. Regenerate it with one command from the project root:",
         "",
         "```",
@@ -85,6 +86,7 @@ def readme(key: dict[str, Any]) -> str:
         f"{key['signin_coverage']['start']}.",
         "",
         *_variant_lines(key),
+        key.get("story_text") or
         f"From {key['window']['first_malicious'] or '(not provable from these files)'} to "
         f"{key['window']['last_malicious'] or '(not provable)'} an actor holding a forged "
         "signing key read mail with tokens it minted itself: no sign-in ever issued them, so their "

@@ -11,7 +11,7 @@ spray) and differs in its intruder. An entry names:
 * ``writers``: ``(out, story, gz) -> {kind: writer}`` for event kinds of its own (a writer has
   ``add(record)`` and ``close() -> list[Path]``), or None when its events use the shared families
   (``signin_*``, ``directory``, ``ual``);
-* ``answer`` (optional): ``story -> {field: value}`` merged into the answer key (what the story proves or
+* ``answer`` (optional): ``(story, key_doc) -> {field: value}`` merged into the answer key (what the story proves or
   cannot, beyond the written records); a ``decoys_extra`` list is added to its ``decoys``, and the shared
   decoys whose kind ``decoys_drop`` names (they describe another intruder) are left out.
 
@@ -27,6 +27,7 @@ from typing import Any
 
 from ir_toolkit.sample import story_actor_token
 from ir_toolkit.sample.actor import actor_day as forged_token_day
+from ir_toolkit.sample.story_app_abuse import app_abuse_answer, app_abuse_day
 
 DEFAULT_STORY = "token-forgery"
 
@@ -47,5 +48,14 @@ STORIES: dict[str, dict[str, Any]] = {
         "cover_up": False,
         "writers": None,
         "answer": story_actor_token.answer,
+    },
+    "app-abuse": {
+        "NAME": "app-abuse",
+        "DESCRIPTION": "Midnight Blizzard: a sprayed account adds a secret and full_access_as_app to a dormant app, "
+                       "which then reads mailboxes app-only over EWS from residential proxies.",
+        "actor_day": app_abuse_day,
+        "cover_up": False,
+        "writers": None,
+        "answer": app_abuse_answer,
     },
 }

@@ -112,7 +112,7 @@ def actor_day(story: Story, day: date, day_no: int, active: frozenset[date]) -> 
     return events, 0
 
 
-def answer(story: Story) -> dict[str, Any]:
+def answer(story: Story, doc: dict[str, Any]) -> dict[str, Any]:
     """What the answer key says beyond the written records: the impersonated service, and what cannot be scoped."""
     return {"actor_token": {"service_display_name": SERVICE, "impersonated_user": story.users[story.admin].upn,
                             "actor_ip": actor_address(story), "mail_reads_scoped": False, "why": MAIL_READS},
