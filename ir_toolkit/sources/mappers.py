@@ -25,15 +25,10 @@ from collections.abc import Callable
 from typing import Any
 
 from ir_toolkit.sources.fieldmap import FIELD_MAPS, TABLES, table_of, unwrap_record
-from ir_toolkit.sources.fields import (
-    first,
-    loads,
-    normalise_keys,
-)
 from ir_toolkit.sources.record_time import with_record_time
 from ir_toolkit.sources.transforms import LA_TABLES, country
 
-__all__ = ["LA_TABLES", "MAPPERS", "UNWRAP", "RecordError", "classify", "country", "unwrap", "unwrap_audit_record"]
+__all__ = ["LA_TABLES", "MAPPERS", "RecordError", "classify", "country", "unwrap", "unwrap_audit_record"]
 
 Columns = dict[str, list[Any]]
 
@@ -63,8 +58,6 @@ def classify(r: dict[str, Any]) -> str | None:
     if r.get("category", "") in ("SignInLogs", "NonInteractiveUserSignInLogs",
                                  "ServicePrincipalSignInLogs", "ManagedIdentitySignInLogs"):
         return "signin"
-    if "auditdata" in r:
-        return "audit_record"
     if "creationtime" in r and "operation" in r:
         return "ual"
     if "activitydisplayname" in r:
@@ -84,39 +77,17 @@ def classify(r: dict[str, Any]) -> str | None:
     return next((m.NAME for m in _RECOGNISED if m.recognises(r)), None)
 
 
-EXCEL_CELL_LIMIT = 32_767  # characters Excel keeps in one cell
-
-
-_AUDIT_FALLBACKS = (("creationtime", ("creationdate", "createddatetime")), ("operation", ("operation", "operations")),
-                    ("userid", ("userprincipalname", "userid", "userids")), ("clientip", ("clientip",)),
-                    ("id", ("recordid", "id")))
-
-
 def unwrap_audit_record(r: dict[str, Any]) -> dict[str, Any]:
-    """The UAL record inside a Graph auditLogRecord or a Purview CSV row, with the container's
-    fields filling what the inner record lacks.
+    """The UAL record inside a Graph auditLogRecord or a Purview CSV row (``maps/audit_record.yaml``),
+    with the container's fields filling what the inner record lacks.
 
     Raises:
         RecordError: when AuditData is not a JSON object.
     """
-    data = r.get("auditdata")
-    if isinstance(data, str):
-        try:
-            data = loads(data)
-        except ValueError as exc:
-            if len(data) == EXCEL_CELL_LIMIT:  # a Purview CSV re-saved by Excel cuts long cells there
-                raise RecordError(f"AuditData cut at {EXCEL_CELL_LIMIT} characters (Excel's cell limit: the file "
-                                  "was re-saved by Excel; import the original export)") from None
-            raise RecordError(f"AuditData is not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise RecordError("AuditData is not a JSON object")
-    inner = normalise_keys(data)
-    for key, outer in _AUDIT_FALLBACKS:
-        if inner.get(key) in (None, ""):
-            value = first(r, *outer)
-            if value is not None:
-                inner[key] = value
-    return inner
+    try:
+        return unwrap_record(FIELD_MAPS["audit_record"], r)[1]
+    except ValueError as exc:
+        raise RecordError(str(exc)) from None
 
 
 MAPPERS: dict[str, Callable[[list[dict[str, Any]]], Columns]] = {
@@ -124,9 +95,6 @@ MAPPERS: dict[str, Callable[[list[dict[str, Any]]], Columns]] = {
 }
 # every family's missing time falls back to the record's own (tenant snapshot objects may have none)
 MAPPERS.update({name: with_record_time(m) for name, m in MAPPERS.items() if name != "directory_object"})
-UNWRAP: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {
-    "audit_record": ("ual", unwrap_audit_record),
-}
 
 
 def unwrap(kind: str, r: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -138,10 +106,6 @@ def unwrap(kind: str, r: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         RecordError: when a container holds no record we know.
     """
     for _ in range(4):
-        if kind in UNWRAP:
-            kind, unwrap_one = UNWRAP[kind]
-            r = unwrap_one(r)
-            continue
         m = FIELD_MAPS.get(kind)
         if m is None or m.unwrap is None:
             return kind, r
