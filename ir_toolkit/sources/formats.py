@@ -257,7 +257,8 @@ FORMATS: dict[str, Format] = {
                "message trace outputs are read by the formats of those logs)", ("csv",),
                lambda s: _mostly_of(s, EXTRACTOR_TABLES)),
         Format("exchange-inbox-rules", "Get-InboxRule output exported to CSV or JSON (by hand, Hawk, Untitled Goose "
-               "Tool): inbox rules as tenant state", ("csv", "json", "jsonl"), lambda s: _mostly_of(s, {"inbox_rule"})),
+               "Tool, its Graph messageRule lines too): inbox rules as tenant state", ("csv", "json", "jsonl"),
+               lambda s: _mostly_of(s, {"inbox_rule", "message_rule"})),
         Format("log-analytics-csv", "Log Analytics / Sentinel table export as CSV: SigninLogs, "
                "AADNonInteractiveUserSignInLogs, AADServicePrincipalSignInLogs, AADManagedIdentitySignInLogs, "
                "AuditLogs, OfficeActivity, MicrosoftGraphActivityLogs, AADProvisioningLogs, AADRiskyUsers, "
