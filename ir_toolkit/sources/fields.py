@@ -278,9 +278,12 @@ def ip(value: str | None) -> str | None:
 
 
 def name_value(entries: Any, name: str) -> Any:
-    """The ``Value`` of the entry named ``name`` in a [{Name, Value}] (or [{key, value}]) list."""
+    """The ``Value`` of the entry named ``name`` in a [{Name, Value}] (or [{key, value}]) list; an entry may
+    also be PowerShell's ``@{Name=...; Value=...}`` text (Defender's CloudAppEvents RawEventData)."""
     wanted = name.lower()
     for entry in items(entries):
+        if isinstance(entry, str) and entry[:2] == "@{":  # Defender's RawEventData: "@{Value=Bind; Name=...}"
+            entry = powershell_object(entry)
         if isinstance(entry, dict):
             label = field(entry, "Name", "name", "Key", "key")
             if isinstance(label, str) and label.lower() == wanted:

@@ -12,7 +12,17 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from ir_toolkit.sources.fields import boolean, field, integer, items, name_value, normalise_keys, parse_text, text
+from ir_toolkit.sources.fields import (
+    boolean,
+    field,
+    integer,
+    items,
+    name_value,
+    normalise_keys,
+    parse_text,
+    powershell_object,
+    text,
+)
 
 Columns = dict[str, list[Any]]
 Records = list[dict[str, Any]]
@@ -57,10 +67,13 @@ def target_of(r: dict[str, Any], op: str) -> str | None:
 
 
 def mail_items(folders: Any) -> tuple[list[str], list[str]]:
-    """Message ids and folder paths of a MailItemsAccessed record's ``Folders``."""
+    """Message ids and folder paths of a MailItemsAccessed record's ``Folders`` (Defender's RawEventData writes
+    each folder as ``@{Id=...; Path=...; FolderItems=System.Object[]}``: the path is read, the items are lost)."""
     ids: list[str] = []
     paths: list[str] = []
     for f in items(folders):
+        if isinstance(f, str) and f[:2] == "@{":  # Defender's RawEventData: "@{Id=...; Path=\\Inbox; FolderItems=...}"
+            f = powershell_object(f)
         if not isinstance(f, dict):
             continue
         folder_path = field(f, "Path", "path")
