@@ -163,20 +163,18 @@ OWNER_MARKER = "userPrincipalName"
 
 
 def line_records(obj: Any) -> list[Any]:
-    """The records of one JSON line: a page's records, an array's elements, else the line itself.
+    """The records of one JSON line: a page's records, else the line itself.
 
     Untitled Goose Tool writes a mailbox's Graph inbox rules as one line holding the page's rules
     followed by ``{"userPrincipalName": owner}``: that marker names the owner of the rules before it
     and is added to each of them (the file keeps it as written), not read as a record of its own.
     """
-    if not isinstance(obj, list) or not obj:
-        return _flatten(obj)
-    found = [rec for item in obj for rec in _flatten(item)]
-    last = found[-1]
-    if len(found) > 1 and isinstance(last, dict) and list(last) == [OWNER_MARKER] and all(
-            isinstance(r, dict) and OWNER_MARKER not in r for r in found[:-1]):
-        return [{**r, OWNER_MARKER: last[OWNER_MARKER]} for r in found[:-1]]
-    return found
+    if isinstance(obj, list) and len(obj) > 1:
+        last = obj[-1]
+        if isinstance(last, dict) and list(last) == [OWNER_MARKER] and all(
+                isinstance(r, dict) and OWNER_MARKER not in r for r in obj[:-1]):
+            return [{**r, OWNER_MARKER: last[OWNER_MARKER]} for r in obj[:-1]]
+    return _flatten(obj)  # any other array is one record (quarantined: no object), as a line always was
 
 
 class _Line(io.StringIO):
