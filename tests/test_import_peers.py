@@ -125,3 +125,21 @@ def test_powershell_dates_and_objects() -> None:
     assert parse_text("@{IssuedAtTime=2023-06-16T02:50:58}") == {"IssuedAtTime": "2023-06-16T02:50:58"}
     assert powershell_object("@{" + "a=" * 3 + "}") == {"a": "a=a="}  # the first '=' names the field
     assert len(powershell_object("@{" + "".join(f"k{i}=v; " for i in range(20_000)) + "z=1}") or {}) == 20_001
+
+
+def test_hawk_simple_file_flattened_app_access_context(case_dir: Path, tmp_path: Path) -> None:
+    """Hawk's Get-SimpleUnifiedAuditLog flattens AuditData: ``AppAccessContext_AADSessionId`` and the like."""
+    f = tmp_path / "Simple_MailItemsAccessed_dana.csv"
+    f.write_text('"CreationTime","Workload","RecordType","Operation","ResultStatus","ClientIP","UserId","Id",'
+                 '"OrganizationId","UserKey","AppAccessContext_AADSessionId","AppAccessContext_UniqueTokenId",'
+                 '"AppAccessContext_IssuedAtTime","MailboxOwnerUPN","MailboxGuid"\r\n'
+                 '"2023-06-16T02:55:12","Exchange","50","MailItemsAccessed","Succeeded","203.0.113.9",'
+                 '"dana@contoso.com","7a3e0000-0000-4000-8000-000000000009","4b2462a4-bbee-495a-a0e1-f23ae524cc9c",'
+                 f'"{DANA_ID}","{SESSION}","x9Qm","2023-06-16T02:50:58","dana@contoso.com","2f6a0000"\r\n',
+                 encoding="utf-8-sig")
+    case = Case.open(case_dir, writable=True)
+    [res] = case.import_files([f])
+    mail = case.read_events().iloc[0]
+    assert res["imported"] == 1 and mail["source"] == "mail_access" and mail["mailbox"] == "dana@contoso.com"
+    assert (mail["session_id"], mail["token_id"], mail["token_issued_at"]) == (SESSION, "x9Qm",
+                                                                               T("2023-06-16T02:50:58Z"))

@@ -160,11 +160,17 @@ def expand(paths: list[Path], scratch: Path, exclude: Path | None = None) -> Exp
 _LOSSLESS_FIRST = {".json": 0, ".jsonl": 0}  # of one export written twice, the JSON carries the nested fields
 
 
-def folder_order(path: Path) -> tuple[str, str, int, str]:
+_TWINS = (".csv", ".json", ".jsonl")
+
+
+def folder_order(path: Path) -> tuple[str, int]:
     """A folder's files in path order, except that of two files of one name (Hawk's and Microsoft-Extractor-
     Suite's ``X.csv`` beside ``X.json``) the JSON comes first: it keeps the nested fields the CSV writes as
     type names (``System.Object[]``), and of records in both the first stored is kept."""
-    return str(path.parent), path.stem, _LOSSLESS_FIRST.get(path.suffix.lower(), 1), path.name
+    text, suffix = str(path), path.suffix.lower()
+    if suffix in _TWINS:
+        return text[: -len(suffix)], _LOSSLESS_FIRST.get(suffix, 1)
+    return text, 1
 
 
 def _walk(root: Path, out: Expanded, scratch: Path, budget: _Budget, exclude: Path | None) -> None:
