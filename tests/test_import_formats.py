@@ -330,3 +330,12 @@ def test_confirmed_shapes_same_both_ways(tmp_path: Path, name: str) -> None:
 
     res, events = same_case(tmp_path, IMPORT / name)
     assert res["imported"] == len(events) > 0 and res["quarantined"] == 0
+
+
+def test_every_record_family_is_a_field_map() -> None:
+    """No Python column mapper is left (issue 15, Deliver 3): every family's mapper is generated from maps/*.yaml."""
+    from ir_toolkit.sources.mappers import MAPPERS
+
+    assert set(MAPPERS) <= set(FIELD_MAPS)
+    assert {"ual", "directory_audit", "audit_record", "signin"} <= set(FIELD_MAPS)
+    assert FIELD_MAPS["audit_record"].unwrap is not None and FIELD_MAPS["audit_record"].unwrap.into == "ual"
