@@ -143,3 +143,35 @@ def test_hawk_simple_file_flattened_app_access_context(case_dir: Path, tmp_path:
     assert res["imported"] == 1 and mail["source"] == "mail_access" and mail["mailbox"] == "dana@contoso.com"
     assert (mail["session_id"], mail["token_id"], mail["token_issued_at"]) == (SESSION, "x9Qm",
                                                                                T("2023-06-16T02:50:58Z"))
+
+
+def test_hand_written_sql_knows_every_field_the_maps_read() -> None:
+    """The Purview and sign-in fast paths are SQL written by hand: every top-level field maps/ual.yaml and
+    maps/signin.yaml read is one the SQL reads or sends down the per-record path (DROP), so a field added to
+    a map cannot make the two paths differ silently."""
+    from ir_toolkit.sources import fastsql
+    from ir_toolkit.sources.fieldmap import FIELD_MAPS
+
+    for name, keys in (("ual", fastsql.UAL_KEYS[""]), ("signin", fastsql.SIGNIN_KEYS[""])):
+        read = {p.steps[0][0] for rule in FIELD_MAPS[name].rules for p in rule.paths}
+        assert read <= set(keys), (name, sorted(read - set(keys)))
+
+
+def test_purview_row_with_hawk_flattened_fields_same_both_ways(tmp_path: Path) -> None:
+    import csv
+    import io
+    import json
+
+    rec = {"CreationTime": "2023-06-16T02:55:12", "Id": "aa3e0000-0000-4000-8000-000000000001",
+           "Operation": "MailItemsAccessed", "UserId": "dana@contoso.com", "ResultStatus": "Succeeded",
+           "Workload": "Exchange", "AppAccessContext_AADSessionId": SESSION, "MailboxOwnerUPN": "dana@contoso.com"}
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["RecordId", "CreationDate", "RecordType", "Operation", "UserId", "AuditData", "AssociatedAdminUnits",
+                "AssociatedAdminUnitsNames"])
+    w.writerow([rec["Id"], "2023-06-16T02:55:12.0000000Z", "50", "MailItemsAccessed", "dana@contoso.com",
+                json.dumps(rec), "", ""])
+    f = tmp_path / "purview.csv"
+    f.write_text(out.getvalue(), encoding="utf-8")
+    res, events = same_case(tmp_path, f)
+    assert res["format"] == "purview-csv" and events["session_id"].tolist() == [SESSION]

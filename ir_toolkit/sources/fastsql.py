@@ -30,6 +30,7 @@ SIGNIN_KEYS: dict[str, dict[str, str]] = {
         "sessionid": "sessionId", "uniquetokenidentifier": "uniqueTokenIdentifier", "id": "id",
         "originalrequestid": "originalRequestId", "type": DROP, "category": DROP, "resulttype": DROP,
         "errorcode": DROP, "timegenerated": DROP, "resourceidentity": DROP, "locationdetails": DROP,
+        "calleripaddress": DROP, "time": DROP,  # maps/signin.yaml reads them when the Graph fields are empty
     },
     "status": {"errorcode": "errorCode"},
     "location": {"countryorregion": "countryOrRegion"},
@@ -48,6 +49,9 @@ UAL_KEYS: dict[str, dict[str, str]] = {
         "affecteditems": "AffectedItems", "folder": "Folder", "destfolder": "DestFolder",
         "applicationid": "ApplicationId", "extendedproperties": "ExtendedProperties",
         "deviceproperties": "DeviceProperties",
+        # Hawk's flattened AppAccessContext (maps/ual.yaml reads them; the SQL does not)
+        "appaccesscontext_aadsessionid": DROP, "appaccesscontext_uniquetokenid": DROP,
+        "appaccesscontext_issuedattime": DROP, "appaccesscontext_clientappid": DROP,
     },
     "AppAccessContext": {"aadsessionid": "AADSessionId", "uniquetokenid": "UniqueTokenId",
                          "issuedattime": "IssuedAtTime", "clientappid": "ClientAppId"},
