@@ -40,7 +40,8 @@ def test_hawk_folder_json_before_csv_every_field_from_the_record(case_dir: Path)
         ("Entra_Sign_In_Log_dana@contoso.com_dana.json", "graph-signins", 2, 0),
         ("Entra_Sign_In_Log_dana@contoso.com_dana.csv", "log-analytics-csv", 0, 2),
         ("MailItemsAccessed_dana@contoso.com_dana.json", "management-api", 1, 0),
-        ("MailItemsAccessed_dana@contoso.com_dana.csv", "log-analytics-csv", 0, 1)]
+        ("MailItemsAccessed_dana@contoso.com_dana.csv", "log-analytics-csv", 0, 1),
+        ("User_Changes_dana.json", "graph-audit-records", 1, 0)]
     assert q.empty and all(r["status"] == "imported" for r in res)
     ev = ev.set_index("record_id")
     fail, ok = ev.loc["5e1d0000-0000-4000-8000-000000000002"], ev.loc["5e1d0000-0000-4000-8000-000000000001"]
@@ -57,6 +58,9 @@ def test_hawk_folder_json_before_csv_every_field_from_the_record(case_dir: Path)
         "mail_access", "dana@contoso.com", SESSION, "x9QmZ0l0akWq1m3Rk2ABAA", "Bind")
     assert list(mail["message_ids"]) == ["<m1@contoso.com>", "<m2@contoso.com>"] and mail["items"] == 2
     assert mail["token_issued_at"] == T("2023-06-16T02:50:58Z") and mail["exchange_session_id"] is not None
+    rule = ev.loc["7a3e0000-0000-4000-8000-000000000102"]  # Search-UnifiedAuditLog results: AuditData as text
+    assert (rule["time"], rule["operation"], rule["target"], rule["ip"]) == (T("2023-06-16T02:53:10Z"),
+                                                                            "New-InboxRule", ".rss", "203.0.113.9")
 
 
 def test_hawk_csv_alone_reads_powershell_objects_and_locale_times(case_dir: Path) -> None:
