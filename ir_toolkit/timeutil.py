@@ -17,6 +17,9 @@ import pandas as pd
 
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 _DIGIT = re.compile(r"\d")
+# Windows PowerShell's ConvertTo-Json writes a DateTime as "\/Date(1686787140000)\/" (ms since 1970, UTC;
+# an offset suffix such as +0200 only says which zone the value was shown in): Hawk's JSON files
+_MS_DATE = re.compile(r"^/Date\((-?\d{1,15})(?:[+-]\d{4})?\)/$")
 _LOCALE = re.compile(
     r"^(?P<m>\d{1,2})(?P<sep>[/.-])(?P<d>\d{1,2})(?P=sep)(?P<y>\d{4}),?\s+(?P<H>\d{1,2}):(?P<M>\d{2})"
     r"(?::(?P<S>\d{2})(?:\.(?P<f>\d+))?)?\s*(?P<ampm>[AaPp][Mm])?$"
@@ -86,6 +89,12 @@ def parse_time(value: object, dayfirst: bool | None = False) -> pd.Timestamp | N
     text = str(value).strip().strip('"').strip()
     if not _DIGIT.search(text):  # also keeps pandas from reading "now" / "today" as the current time
         return None
+    ms_date = _MS_DATE.match(text)
+    if ms_date:
+        try:
+            return pd.Timestamp(int(ms_date.group(1)), unit="ms", tz="UTC")
+        except (ValueError, OverflowError):
+            return None
     if "/" in text[:6] or _LOCALE.match(text):
         dt = _from_locale(text, dayfirst)
         return pd.Timestamp(dt) if dt else None

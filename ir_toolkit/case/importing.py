@@ -149,6 +149,13 @@ def import_files(case: Case, paths: Any, format: str = "auto", progress: bool = 
             scratch.parent.rmdir()  # when no other import is unpacking into the case
 
 
+# Exports that carry again records another log holds first-hand, with less of them: Defender's CloudAppEvents
+# RawEventData is the unified audit log record with its lists written as text ("@{...}", "System.Object[]": a
+# MailItemsAccessed record's message ids are gone). Of one record imported twice the first stored is kept, so
+# in one call these are parsed after the other files (Purview, OfficeActivity, Management API exports).
+RECARRIERS = frozenset({"defender-hunting-csv", "defender-hunting-json", "defender-streaming"})
+
+
 def _import(case: Case, named: list[Path], scratch: Path, format: str, progress: bool, dayfirst: bool | None,
             batch_size: int, workers: int | None, fast: bool | None, allow_other_tenant: bool) -> list[dict[str, Any]]:
     found = containers.expand(named, scratch, exclude=case.root)
@@ -182,6 +189,7 @@ def _import(case: Case, named: list[Path], scratch: Path, format: str, progress:
     for shown, info in found.archives.items():  # parents before the archives inside them
         archives[shown] = archive_evidence.record_archive(case, shown, info, archives)
     jobs = []
+    checked.sort(key=lambda c: c[1].NAME in RECARRIERS)  # (stable) results keep the named order below
     for cand, fmt, opened, _ in checked:
         job = _start(case, cand, fmt, opened, orders[cand.shown], dayfirst)
         if cand.archive is not None:

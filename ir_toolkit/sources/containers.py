@@ -2,9 +2,10 @@
 
 :func:`expand` turns what the responder named (files, folders, ZIP archives) into the files to
 import, each with the name a responder sees (``export.zip!logs/SignIns.json``), plus what was
-left out and why. Folders are walked recursively (sorted, symbolic links not followed). ZIP
-members are unpacked into a scratch folder *inside the case* and go through the same
-auto-detection as any file; a ZIP inside a ZIP is unpacked too, down to :data:`MAX_DEPTH` levels.
+left out and why. Folders are walked recursively (sorted, a JSON file before a CSV of the same
+name; symbolic links not followed). ZIP members are unpacked into a scratch folder *inside the
+case* and go through the same auto-detection as any file; a ZIP inside a ZIP is unpacked too,
+down to :data:`MAX_DEPTH` levels.
 
 Archives are attacker-controlled input. Member names are data, never paths: a member is written
 to ``SCRATCH/NNNNN/<safe name>`` (:func:`safe_name`: the last name part, letters, digits, ``._-``),
@@ -156,6 +157,22 @@ def expand(paths: list[Path], scratch: Path, exclude: Path | None = None) -> Exp
     return out
 
 
+_LOSSLESS_FIRST = {".json": 0, ".jsonl": 0}  # of one export written twice, the JSON carries the nested fields
+
+
+_TWINS = (".csv", ".json", ".jsonl")
+
+
+def folder_order(path: Path) -> tuple[str, int]:
+    """A folder's files in path order, except that of two files of one name (Hawk's and Microsoft-Extractor-
+    Suite's ``X.csv`` beside ``X.json``) the JSON comes first: it keeps the nested fields the CSV writes as
+    type names (``System.Object[]``), and of records in both the first stored is kept."""
+    text, suffix = str(path), path.suffix.lower()
+    if suffix in _TWINS:
+        return text[: -len(suffix)], _LOSSLESS_FIRST.get(suffix, 1)
+    return text, 1
+
+
 def _walk(root: Path, out: Expanded, scratch: Path, budget: _Budget, exclude: Path | None) -> None:
     found: list[Path] = []
     if exclude is not None and root.resolve() == exclude:
@@ -168,7 +185,7 @@ def _walk(root: Path, out: Expanded, scratch: Path, budget: _Budget, exclude: Pa
     for folder, dirs, files in os.walk(root, onerror=unreadable, followlinks=False):
         dirs[:] = sorted(d for d in dirs if d not in _JUNK_DIRS and (Path(folder) / d).resolve() != exclude)
         found += [Path(folder) / f for f in files]
-    for path in sorted(found):
+    for path in sorted(found, key=folder_order):
         shown = str(path)
         mode = path.lstat().st_mode
         if _junk(path.name):

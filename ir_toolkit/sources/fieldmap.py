@@ -49,7 +49,7 @@ from typing import Any
 import yaml
 
 from ir_toolkit.schema import EVENT_COLUMN_NAMES
-from ir_toolkit.sources.fields import items, sub
+from ir_toolkit.sources.fields import items, loads, sub
 from ir_toolkit.sources.transforms import RECORD_TRANSFORMS, TABLE_KEY, VALUE_TRANSFORMS
 
 MAPS_DIR = Path(__file__).with_name("maps")
@@ -274,6 +274,23 @@ def table_of(r: dict[str, Any]) -> str | None:
     return None
 
 
+EXCEL_CELL_LIMIT = 32_767  # characters Excel keeps in one cell
+
+
+def _not_an_object(label: str, value: str) -> str:
+    """Why a container's inner record given as text is not one (the quarantine reason)."""
+    try:
+        loads(value)
+    except ValueError as exc:
+        if len(value) == EXCEL_CELL_LIMIT:  # a CSV re-saved by Excel cuts long cells there
+            return (f"{label} cut at {EXCEL_CELL_LIMIT} characters (Excel's cell limit: the file was re-saved by "
+                    "Excel; import the original export)")
+        return f"{label} is not valid JSON ({exc})"
+    except RecursionError:
+        return f"{label} is nested too deep"
+    return f"{label} is not a JSON object"
+
+
 def unwrap_record(m: FieldMap, r: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
     """The inner record of a container record and its family (None: classify it).
 
@@ -290,10 +307,11 @@ def unwrap_record(m: FieldMap, r: dict[str, Any]) -> tuple[str | None, dict[str,
     inner = sub(inner_value)
     if not inner:
         if isinstance(inner_value, str) and inner_value.strip() and not inner_value.strip() == "{}":
-            raise ValueError(f"{u.label} is not a JSON object")
+            raise ValueError(_not_an_object(u.label, inner_value))
         if u.otherwise is not None:
             return u.otherwise, r
-        raise ValueError(f"{u.label} is not a JSON object")
+        if not (isinstance(inner_value, dict) or (isinstance(inner_value, str) and inner_value.strip() == "{}")):
+            raise ValueError(f"{u.label} is not a JSON object")  # missing; an empty object is filled in below
     for key, paths in u.fill.items():
         if inner.get(key) in (None, ""):
             for p in paths:

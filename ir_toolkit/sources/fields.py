@@ -6,8 +6,9 @@ duplicates. One normalisation step (:func:`normalise_keys`) lower-cases keys and
 those decorations, so the mappers name each field once, in lower case.
 
 Nested values arrive as objects (Graph JSON), as JSON text (CSV exports, Log Analytics
-dynamic columns) or as Python-literal text (exports written by pandas); :func:`sub`
-accepts all three. Everything here is pure and never raises on odd input.
+dynamic columns), as Python-literal text (exports written by pandas) or as PowerShell's
+``@{Name=Value; ...}`` (Export-Csv of objects read from JSON: Hawk's CSV files); :func:`sub`
+accepts all four. Everything here is pure and never raises on odd input.
 """
 
 from __future__ import annotations
@@ -121,9 +122,30 @@ def loads(text: str) -> Any:
     return json.loads(text)
 
 
+_PS_PAIR = re.compile(r"; (?=[A-Za-z_][A-Za-z0-9_]*=)")
+
+
+def powershell_object(text: str) -> dict[str, str] | None:
+    """A nested object as PowerShell's Export-Csv writes it: ``@{IssuedAtTime=2023-06-14T23:00:00; AADSessionId=...}``
+    (a PSCustomObject's text; values as text, an inner object or list not decoded); None when ``text`` is not one."""
+    if not (text.startswith("@{") and text.endswith("}")):
+        return None
+    body = text[2:-1]
+    out: dict[str, str] = {}
+    for part in _PS_PAIR.split(body) if body else []:
+        name, sep, value = part.partition("=")
+        if not sep or not name.strip():
+            return None
+        out[name.strip()] = value
+    return out
+
+
 def parse_text(value: str) -> Any:
-    """Decode nested text: JSON first, then a Python literal; None when it is neither."""
+    """Decode nested text: JSON first, then a Python literal, then PowerShell's ``@{k=v; ...}``;
+    None when it is none of them."""
     text = value.strip()
+    if text[:2] == "@{":
+        return powershell_object(text)
     if not text or text[0] not in "[{":
         return None
     try:
@@ -256,9 +278,12 @@ def ip(value: str | None) -> str | None:
 
 
 def name_value(entries: Any, name: str) -> Any:
-    """The ``Value`` of the entry named ``name`` in a [{Name, Value}] (or [{key, value}]) list."""
+    """The ``Value`` of the entry named ``name`` in a [{Name, Value}] (or [{key, value}]) list; an entry may
+    also be PowerShell's ``@{Name=...; Value=...}`` text (Defender's CloudAppEvents RawEventData)."""
     wanted = name.lower()
     for entry in items(entries):
+        if isinstance(entry, str) and entry[:2] == "@{":  # Defender's RawEventData: "@{Value=Bind; Name=...}"
+            entry = powershell_object(entry)
         if isinstance(entry, dict):
             label = field(entry, "Name", "name", "Key", "key")
             if isinstance(label, str) and label.lower() == wanted:

@@ -263,14 +263,17 @@ FORMATS: dict[str, Format] = {
                "lines, the REST API's {\"results\": [...]}, or arrays of events with _raw)", ("json", "jsonl"),
                lambda s: _mostly_of(s, {"splunk_event", "splunk_result"})),
         Format("message-trace", "Exchange Online message trace: Get-MessageTrace / Get-MessageTraceV2 output "
-               "(CSV or JSON) and the Exchange admin center historical message trace report (CSV)",
-               ("csv", "json", "jsonl"), lambda s: _mostly_of(s, {"message_trace", "message_trace_history"})),
+               "(CSV or JSON), the Exchange admin center historical (summary) and extended (one row per event, "
+               "UTF-16) message trace reports (CSV)",
+               ("csv", "json", "jsonl"),
+               lambda s: _mostly_of(s, {"message_trace", "message_trace_history", "message_trace_detail"})),
         Format("extractor-suite-csv", "Microsoft-Extractor-Suite tenant-state CSVs: MailboxRules, TransportRules, "
                "OAuthPermissions, Users, RiskyUsers, RiskyDetections, SecurityAlerts (its UAL, sign-in, audit and "
                "message trace outputs are read by the formats of those logs)", ("csv",),
                lambda s: _mostly_of(s, EXTRACTOR_TABLES)),
         Format("exchange-inbox-rules", "Get-InboxRule output exported to CSV or JSON (by hand, Hawk, Untitled Goose "
-               "Tool): inbox rules as tenant state", ("csv", "json", "jsonl"), lambda s: _mostly_of(s, {"inbox_rule"})),
+               "Tool, its Graph messageRule lines too): inbox rules as tenant state", ("csv", "json", "jsonl"),
+               lambda s: _mostly_of(s, {"inbox_rule", "message_rule"})),
         Format("log-analytics-csv", "Log Analytics / Sentinel table export as CSV: SigninLogs, "
                "AADNonInteractiveUserSignInLogs, AADServicePrincipalSignInLogs, AADManagedIdentitySignInLogs, "
                "AuditLogs, OfficeActivity, MicrosoftGraphActivityLogs, AADProvisioningLogs, AADRiskyUsers, "

@@ -154,9 +154,27 @@ def read_jsonl(fh: IO[str]) -> Iterator[tuple[int, Any]]:
             yield n, Broken(f"line {line_no} is not valid JSON ({why(exc)})", cut_text(text), start,
                             info.nbytes(text), truncated=not line.endswith("\n"))
             continue
-        for rec in _flatten(obj):
+        for rec in line_records(obj):
             n += 1
             yield n, rec
+
+
+OWNER_MARKER = "userPrincipalName"
+
+
+def line_records(obj: Any) -> list[Any]:
+    """The records of one JSON line: a page's records, else the line itself.
+
+    Untitled Goose Tool writes a mailbox's Graph inbox rules as one line holding the page's rules
+    followed by ``{"userPrincipalName": owner}``: that marker names the owner of the rules before it
+    and is added to each of them (the file keeps it as written), not read as a record of its own.
+    """
+    if isinstance(obj, list) and len(obj) > 1:
+        last = obj[-1]
+        if isinstance(last, dict) and list(last) == [OWNER_MARKER] and all(
+                isinstance(r, dict) and OWNER_MARKER not in r for r in obj[:-1]):
+            return [{**r, OWNER_MARKER: last[OWNER_MARKER]} for r in obj[:-1]]
+    return _flatten(obj)  # any other array is one record (quarantined: no object), as a line always was
 
 
 class _Line(io.StringIO):

@@ -30,7 +30,7 @@ from ir_toolkit.sources import limits
 from ir_toolkit.sources.csvstream import read_csv
 from ir_toolkit.sources.excel import csv_delimiter, is_sep_line
 from ir_toolkit.sources.gzipstream import SafeGzip
-from ir_toolkit.sources.jsonstream import CHUNK, read_json, read_jsonl
+from ir_toolkit.sources.jsonstream import CHUNK, OWNER_MARKER, read_json, read_jsonl
 from ir_toolkit.sources.rawtext import ESCAPE, Broken, TextInfo
 
 __all__ = ["READERS", "Broken", "CountingReader", "Opened", "SafeGzip", "csv_header", "open_text", "probe",
@@ -153,8 +153,8 @@ def probe(path: Path) -> tuple[Opened, str]:
     if not stripped:
         raise ValueError("file is empty")
     lines = [ln for ln in stripped.splitlines()[:6] if ln.strip()]
-    if stripped[0] == "[":
-        container = "json"
+    if stripped[0] == "[":  # JSON, or Untitled Goose Tool's inbox-rule lines (an array per mailbox)
+        container = "jsonl" if _owner_lines(lines[:1]) else "json"
     elif stripped[0] == "{":
         container = "jsonl" if any(_is_object(ln) for ln in lines[:4]) else "json"
     elif any(_is_object(ln) for ln in lines[1:5]):  # JSON lines whose first line is damaged
@@ -162,6 +162,20 @@ def probe(path: Path) -> tuple[Opened, str]:
     else:
         return Opened("csv", compressed, enc, csv_delimiter(stripped)), stripped
     return Opened(container, compressed, enc), stripped
+
+
+def _owner_lines(lines: list[str]) -> bool:
+    """True when each line is a JSON array ending in ``{"userPrincipalName": owner}`` (see
+    :func:`ir_toolkit.sources.jsonstream.line_records`)."""
+    for line in lines:
+        try:
+            value = json.loads(line)
+        except (ValueError, RecursionError):
+            return False
+        last = value[-1] if isinstance(value, list) and value else None
+        if not (isinstance(last, dict) and list(last) == [OWNER_MARKER]):
+            return False
+    return bool(lines)
 
 
 def _is_object(line: str) -> bool:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ir_toolkit.sources.fields import boolean, field, first, integer, ip, items, lower, name_value, sub, text
+from ir_toolkit.sources.ual_fields import UAL_RECORD_TRANSFORMS, UAL_VALUE_TRANSFORMS
 
 Columns = dict[str, list[Any]]
 Records = list[dict[str, Any]]
@@ -131,6 +132,7 @@ VALUE_TRANSFORMS: dict[str, Callable[[Any], Any]] = {
         str(v).strip().lower(), text(v)),
     "recipient_address": lambda v: lower(str(v).split(";", 1)[0].split("##", 1)[0]),
     "user_agent_detail": lambda v: text(name_value(v, "User-Agent") or name_value(v, "UserAgent")),
+    **UAL_VALUE_TRANSFORMS,
 }
 RECORD_TRANSFORMS: dict[str, Callable[[Records, Columns], list[Any]]] = {
     "signin_source": _signin_sources,
@@ -138,6 +140,7 @@ RECORD_TRANSFORMS: dict[str, Callable[[Records, Columns], list[Any]]] = {
     "result_from_http_status": _status_result,
     "signin_user": _signin_user,
     "signin_user_id": _signin_user_id,
+    **UAL_RECORD_TRANSFORMS,
 }
 
 
