@@ -24,7 +24,7 @@ from ir_toolkit.timeutil import iso, parse_time
 
 # Sources whose period and holes matter (tenant snapshots carry object creation dates, not activity).
 LOG_SOURCES = ("signin_interactive", "signin_noninteractive", "signin_serviceprincipal", "signin_managedidentity",
-               "directory_audit", "mail_access", "audit_other", "graph_activity", "risk_detection")
+               "directory_audit", "mail_access", "audit_other", "graph_activity", "risk_detection", "windows_event")
 # Sources a token-forgery case needs; the managed-identity log is only asked for when app-only access
 # by an application no service-principal sign-in knows is seen.
 EXPECTED = ("signin_interactive", "signin_noninteractive", "signin_serviceprincipal", "directory_audit",
