@@ -10,7 +10,8 @@ spray) and differs in its intruder. An entry names:
 * ``cover_up``: whether the token-forgery intruder's cover-up (deleted reads, a hiding rule) follows;
 * ``writers``: ``(out, story, gz) -> {kind: writer}`` for event kinds of its own (a writer has
   ``add(record)`` and ``close() -> list[Path]``), or None when its events use the shared families
-  (``signin_*``, ``directory``, ``ual``).
+  (``signin_*``, ``directory``, ``ual``); a writer for a shared family replaces the shared one;
+* ``answer`` (optional): ``(answer_key, story) -> answer_key``, the story's own truth added to the key.
 
 A new story is one module and one entry here.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ir_toolkit.sample import story_golden_saml
 from ir_toolkit.sample.actor import actor_day as forged_token_day
 
 DEFAULT_STORY = "token-forgery"
@@ -30,5 +32,14 @@ STORIES: dict[str, dict[str, Any]] = {
         "actor_day": forged_token_day,
         "cover_up": True,
         "writers": None,
+    },
+    "golden-saml": {
+        "NAME": "golden-saml",
+        "DESCRIPTION": "Solorigate: a stolen AD FS signing key; forged SAML sign-ins of target users from new "
+                       "addresses that AD FS never issued, then mail reads; every ordinary sign-in is federated.",
+        "actor_day": story_golden_saml.actor_day,
+        "cover_up": False,
+        "writers": story_golden_saml.writers,
+        "answer": story_golden_saml.answer,
     },
 }
