@@ -296,7 +296,7 @@ def _target(f: dict[str, Any]) -> str | None:
     if f["eventid"] in ("4662", "4663"):
         parts = [_text(f.get(k)) for k in ("objecttype", "properties", "objectname")]
         joined = " ".join(" ".join(p.split()) for p in parts if p)
-        return joined[:1000] or None
+        return joined[:20000] or None  # a whole property list: the DKM key's thumbnailPhoto may come late in it
     if _is_adfs(f):
         rp = _text(f.get("adfs_relyingparty"))
         if rp:
