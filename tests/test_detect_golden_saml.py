@@ -179,3 +179,16 @@ def test_silver_saml_key_change_with_credentials_is_likely(case_dir: Path) -> No
     likely = found[found["verdict"] == "likely"].iloc[0]
     assert len(likely["evidence"]) == 2 and "Salesforce" in likely.name
     assert "Zoom" not in " ".join(found.index)
+
+
+def test_entra_csv_download_and_saml_incoming_tokens_are_federated(case_dir: Path) -> None:
+    """The admin center CSV names the field "Token issuer type"; a SAML incoming token marks one too."""
+    csv_row = json.dumps({"Token issuer type": "ADFederationServices"}, separators=(",", ":"))
+    saml = json.dumps({"tokenIssuerType": "AzureAD", "incomingTokenType": "saml20"}, separators=(",", ":"))
+    rows = [*(r for d in range(1, 6) for r in ordinary_day(d)),
+            signin(at(3, 21), "user1@contoso.com", ACTOR, raw=csv_row),
+            signin(at(3, 22), "user2@contoso.com", ACTOR, raw=saml),
+            signin(at(3, 23), "user2@contoso.com", "192.0.2.200", raw='{"tokenIssuerType":"AzureAD"}')]
+    sig = of(run(case_dir, rows), "golden-saml-signin")
+    assert sorted(zip(sig["user"], sig["verdict"], strict=True)) == [
+        ("user1@contoso.com", "confirmed"), ("user2@contoso.com", "confirmed")]

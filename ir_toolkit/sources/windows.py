@@ -61,7 +61,8 @@ SECURITY_EVENTS = {
     "70": "Certificate private key acquired",
 }
 _FAILURES = {"1201", "1203", "1205", "1207", "411", "4625"}
-_DATA = re.compile(r"<Data(?:\s+Name\s*=\s*[\"']([^\"'<>]{0,200})[\"'])?\s*(?:/>|>([^<]{0,65536})</Data>)")
+_DATA = re.compile(r"<Data(?:\s{1,16}Name\s{0,4}=\s{0,4}[\"']([^\"'<>]{0,200})[\"'])?\s{0,16}"
+                   r"(?:/>|>([^<]{0,65536})</Data>)")  # bounded runs only: no quadratic backtracking
 _TAG = re.compile(r"<([A-Za-z][A-Za-z0-9]{0,63})>([^<]{0,4096})</")
 _GUID = re.compile(r"^\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?$")
 _CLAIMS = {
