@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pytest
 
 from ir_toolkit.analysis.detect import detect
 from ir_toolkit.case import Case
 from tests.detect_events import at, audit, frame, mail, signin, tenant_background
+from tests.test_detect_spark import spark  # noqa: F401 - the shared Spark session fixture
 
 FEDERATED = json.dumps({"tokenIssuerType": "ADFederationServices", "incomingTokenType": "none"},
                        separators=(",", ":"))
@@ -192,3 +194,34 @@ def test_entra_csv_download_and_saml_incoming_tokens_are_federated(case_dir: Pat
     sig = of(run(case_dir, rows), "golden-saml-signin")
     assert sorted(zip(sig["user"], sig["verdict"], strict=True)) == [
         ("user1@contoso.com", "confirmed"), ("user2@contoso.com", "confirmed")]
+
+
+@pytest.mark.spark
+def test_duckdb_and_spark_agree_on_every_member(case_dir: Path, spark: Any) -> None:  # noqa: F811
+    """Forged and ordinary federated sign-ins, 2012 R2 audits, a UAL logon, preparation and Silver SAML."""
+    key_raw = json.dumps({"modifiedProperties": [{"displayName": "PreferredTokenSigningKeyThumbprint"}]})
+    rows = [*(r for d in range(1, 4) for r in ordinary_day(d)),
+            fed_signin(at(2, 12.5), "user1@contoso.com", ACTOR, session="ses-f", token="tok-f"),
+            mail(at(2, 12.6), "user1@contoso.com", ACTOR, token="tok-f", session="ses-f", messages=("<a@c>",)),
+            fed_signin(at(2, 20), "user2@contoso.com", OFFICE),
+            adfs(at(2, 9), None, None, event="299", session_id="inst-9"),  # type: ignore[arg-type]
+            adfs(at(2, 9), "contoso\\user3", OFFICE, event="501", session_id="inst-9"),
+            fed_signin(at(2, 9), "user3@contoso.com", "192.0.2.99"),
+            {**audit(at(2, 21), "UserLoggedIn", "user2@contoso.com", ACTOR), "result": "Succeeded"},
+            {"time": at(1, 3), "source": "windows_event", "operation": "4662 - An operation was performed on an object",
+             "result": "success", "user": "contoso\\mallory", "record_id": "dkm-1", "raw": "{}",
+             "target": "%{5cb41ed0-0e4c-11d0-a286-00aa003049e2} {8d3bca50-1d7e-11d0-a081-00aa006c33ed}"},
+            {**audit(at(1, 4), "Add service principal credentials", "a@contoso.com", ACTOR, target="App",
+                     source="directory_audit")},
+            {**audit(at(1, 5), "Update service principal", "a@contoso.com", ACTOR, target="App",
+                     source="directory_audit"), "raw": key_raw}]
+    duck = run(case_dir, rows)
+    sprk = detect(Case.open(case_dir), write=False, engine="spark", engine_options={"session": spark})
+
+    def key(f: pd.DataFrame) -> list[tuple[Any, ...]]:
+        return sorted((r.detection, r.verdict, str(r.user), str(r.mailbox), str(r.ip), int(r.events), str(r.first),
+                       r.explanation, tuple(sorted(r.evidence))) for r in f.itertuples(index=False))
+
+    mine = ("golden-saml-signin", "golden-saml-access", "golden-saml-preparation", "silver-saml-signing-key")
+    assert set(duck["detection"]) >= set(mine)
+    assert key(sprk) == key(duck)
