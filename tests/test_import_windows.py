@@ -12,7 +12,8 @@ import pytest
 from conftest import TESTDATA, cli
 
 from ir_toolkit.case import Case
-from ir_toolkit.sources.windows import event_fields, flatten_evtx
+from ir_toolkit.sources.evtxfile import flatten_evtx
+from ir_toolkit.sources.windows import event_fields
 
 WINDOWS = TESTDATA / "windows"
 EVTX = WINDOWS / "Security_short_selected.evtx"

@@ -18,10 +18,10 @@ from typing import Any
 
 from ir_toolkit.sources import fastjson, fastmap, fastpath
 from ir_toolkit.sources.batch import BATCH, Batch, Prepare, build_batch
+from ir_toolkit.sources.evtxfile import read_evtx
 from ir_toolkit.sources.fields import normalise_keys
 from ir_toolkit.sources.mappers import LA_TABLES, classify
 from ir_toolkit.sources.reader import CountingReader, Opened, csv_header, open_text, probe, read_records
-from ir_toolkit.sources.windows import read_evtx
 
 __all__ = ["BATCH", "EMPTY", "FORMATS", "Batch", "Format", "Sample", "detect", "sample"]
 

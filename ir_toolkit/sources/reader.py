@@ -28,11 +28,11 @@ from typing import IO, Any
 
 from ir_toolkit.sources import limits
 from ir_toolkit.sources.csvstream import read_csv
+from ir_toolkit.sources.evtxfile import is_evtx
 from ir_toolkit.sources.excel import csv_delimiter, is_sep_line
 from ir_toolkit.sources.gzipstream import SafeGzip
 from ir_toolkit.sources.jsonstream import CHUNK, read_json, read_jsonl
 from ir_toolkit.sources.rawtext import ESCAPE, Broken, TextInfo
-from ir_toolkit.sources.windows import is_evtx
 
 __all__ = ["READERS", "Broken", "CountingReader", "Opened", "SafeGzip", "csv_header", "open_text", "probe",
            "read_records"]
