@@ -13,7 +13,7 @@ from conftest import TESTDATA, cli
 
 from ir_toolkit.case import Case
 from ir_toolkit.sources.evtxfile import flatten_evtx
-from ir_toolkit.sources.windows import event_fields
+from ir_toolkit.sources.windows import WINDOWS_TRANSFORMS, event_fields
 
 WINDOWS = TESTDATA / "windows"
 EVTX = WINDOWS / "Security_short_selected.evtx"
@@ -151,3 +151,16 @@ def test_evtx_folder_is_walked(tmp_path: Path) -> None:
     case = _case(tmp_path)
     [res] = case.import_files([folder])
     assert res["format"] == "windows-evtx" and res["imported"] == 7
+
+
+def test_event_names_follow_their_provider() -> None:
+    """1007 is a certificate export only from CertificateServicesClient-Lifecycle-System; 501 an AD FS audit
+    only from AD FS (Log Analytics' Activity names it after another provider's message)."""
+    name = WINDOWS_TRANSFORMS["windows_operation"]
+    rows = [{"eventid": 1007, "provider": "Microsoft-Windows-CertificateServicesClient-Lifecycle-System"},
+            {"eventid": 1007, "provider": "Microsoft-Windows-GroupPolicy", "activity": "1007 - Policy applied"},
+            {"eventid": "501", "eventsourcename": "AD FS Auditing",
+             "activity": "501 - The Desktop Window Manager is experiencing heavy resource contention."},
+            {"eventid": "4662", "eventsourcename": "Microsoft-Windows-Security-Auditing"}]
+    assert name(rows, {}) == ["1007 - A certificate was exported", "1007 - Policy applied",
+                              "501 - AD FS caller identity claims", "4662 - An operation was performed on an object"]

@@ -50,8 +50,12 @@ SECURITY_EVENTS = {
     "4768": "A Kerberos authentication ticket (TGT) was requested", "4769": "A Kerberos service ticket was requested",
     "5136": "A directory service object was modified",
     "5156": "The Windows Filtering Platform has permitted a connection",
-    "1007": "A certificate was exported", "18": "Pipe connected", "33205": "SQL Server audit",
-    "70": "Certificate private key acquired",
+}
+OTHER_EVENTS = {  # (a word of the provider's name, EventID) -> name: these ids mean other things elsewhere
+    ("certificateservicesclient", "1007"): "A certificate was exported",
+    ("capi2", "70"): "Certificate private key acquired",
+    ("sysmon", "18"): "Pipe connected",
+    ("mssql", "33205"): "SQL Server audit",
 }
 _FAILURES = {"1201", "1203", "1205", "1207", "411", "4625"}
 _DATA = re.compile(r"<Data(?:\s{1,16}Name\s{0,4}=\s{0,4}[\"']([^\"'<>]{0,200})[\"'])?\s{0,16}"
@@ -148,8 +152,11 @@ def _operation(f: dict[str, Any]) -> str | None:
     if eid is None:
         return _text(f.get("activity") or f.get("rendereddescription"))
     name = ADFS_AUDITS.get(eid) if _is_adfs(f) else None
-    if name is None:
+    provider = f["provider"].lower()
+    if name is None and (not provider or "security-auditing" in provider):
         name = SECURITY_EVENTS.get(eid)
+    if name is None:
+        name = next((n for (word, i), n in OTHER_EVENTS.items() if i == eid and word in provider), None)
     if name is None:
         activity = _text(f.get("activity")) or _text(f.get("rendereddescription")) or _text(f.get("operation"))
         if activity and activity.startswith(eid):
