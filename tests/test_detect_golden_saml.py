@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from ir_toolkit.analysis.detect import detect
+from ir_toolkit.analysis.detect import detect, prepare
 from ir_toolkit.case import Case
 from tests.detect_events import at, audit, frame, mail, signin, tenant_background
 from tests.test_detect_spark import spark  # noqa: F401 - the shared Spark session fixture
@@ -94,6 +94,10 @@ def test_without_adfs_events_the_same_signin_is_unverifiable(case_dir: Path) -> 
     assert "unverifiable" in sig.iloc[0]["explanation"]
     assert of(found, "golden-saml-access").empty  # access of unverifiable logons is not listed
     assert not (found["verdict"] == "confirmed").any()
+    # the evidence profile says what the case cannot prove (and does not once the AD FS log is held)
+    assert "no_adfs_audit" in prepare(Case.open(case_dir)).evidence["limits"]
+    Case.open(case_dir).write_events(frame(adfs(at(3, 8), "user1@contoso.com", OFFICE)))
+    assert "no_adfs_audit" not in prepare(Case.open(case_dir)).evidence["limits"]
 
 
 def test_outside_adfs_coverage_is_unverifiable(case_dir: Path) -> None:

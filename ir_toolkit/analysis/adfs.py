@@ -25,10 +25,19 @@ from ir_toolkit.analysis.engine import Engine
 ISSUANCE_PREFIXES = ("1200 - AD FS", "1202 - AD FS", "299 - AD FS", "412 - AD FS")
 
 
+# a sign-in with a token AD FS issued, in the spellings of Graph and Log Analytics (family/golden-saml.yaml reads more)
+FEDERATED_RAW = ("(raw LIKE '%\"tokenIssuerType\":\"ADFederationServices\"%' "
+                 "OR raw LIKE '%\"TokenIssuerType\":\"ADFederationServices\"%')")
+
+
+def issuance_terms() -> str:
+    """SQL predicate over a windows_event row's ``operation``: an AD FS audit of a token issued."""
+    return "(" + " OR ".join(f"operation LIKE '{p}%'" for p in ISSUANCE_PREFIXES) + ")"
+
+
 def issuance_sql() -> str:
     """SQL predicate over ``events``: an AD FS audit of a token issued."""
-    terms = " OR ".join(f"operation LIKE '{p}%'" for p in ISSUANCE_PREFIXES)
-    return f"source = 'windows_event' AND ({terms})"
+    return f"source = 'windows_event' AND {issuance_terms()}"
 
 
 def adfs_coverage(engine: Engine, profile: dict[str, Any], match_minutes: int) -> dict[str, Any]:
