@@ -93,6 +93,7 @@ SOURCES: dict[str, str] = {
     "tenant_snapshot": "Directory objects: applications, service principals, grants",
     "risk_detection": "Entra ID Protection risk detections",
     "token": "Tokens found in files (token scan)",
+    "windows_event": "Windows Security and AD FS audit events (EVTX, Log Analytics SecurityEvent / Event)",
 }
 SIGNIN_SOURCES: tuple[str, ...] = tuple(s for s in SOURCES if s.startswith("signin_"))
 

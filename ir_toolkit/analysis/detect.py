@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
+from ir_toolkit.analysis.adfs import adfs_coverage, adfs_covered_sql
 from ir_toolkit.analysis.coverage import coverage_json, covered_sql, signin_coverage
 from ir_toolkit.analysis.detections import Detection, Pack, load_pack, raw_sql, render
 from ir_toolkit.analysis.engine import Engine, sql_literal
@@ -146,6 +147,8 @@ def _prepare(case: Case, pack: str, params: dict[str, Any] | None, eng: Engine, 
                   "address_basis": ("its sign-ins" if len(held) == 2 else
                                     "its sign-ins and the mailbox's access history: only part of the user sign-ins "
                                     "are held" if held else "the mailbox's access history: no user sign-ins are held"),
+                  "adfs_covered": raw_sql(adfs_covered_sql(
+                      adfs_coverage(eng, profile, int(values.get("adfs_match_minutes") or 10)), "f.time")),
                   "baseline_end": raw_sql(_time_sql(baseline_end) if baseline_end is not None
                                           else "CAST('9999-12-31 00:00:00' AS TIMESTAMP)")}
     for view in the_pack.views:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from ir_toolkit.analysis.adfs import FEDERATED_RAW, issuance_terms
 from ir_toolkit.analysis.coverage import ledger_coverage
 from ir_toolkit.analysis.engine import Engine
 from ir_toolkit.analysis.holes import file_split_holes, holes_json, merge_holes, rhythm_holes
@@ -24,7 +25,7 @@ from ir_toolkit.timeutil import iso, parse_time
 
 # Sources whose period and holes matter (tenant snapshots carry object creation dates, not activity).
 LOG_SOURCES = ("signin_interactive", "signin_noninteractive", "signin_serviceprincipal", "signin_managedidentity",
-               "directory_audit", "mail_access", "audit_other", "graph_activity", "risk_detection")
+               "directory_audit", "mail_access", "audit_other", "graph_activity", "risk_detection", "windows_event")
 # Sources a token-forgery case needs; the managed-identity log is only asked for when app-only access
 # by an application no service-principal sign-in knows is seen.
 EXPECTED = ("signin_interactive", "signin_noninteractive", "signin_serviceprincipal", "directory_audit",
@@ -59,6 +60,9 @@ LIMITS: dict[str, str] = {
     "before_signins": "Mailbox access before the sign-in logs begin cannot be checked against sign-ins.",
     "missing_context": "Some mailbox access records carry no token id (AppAccessContext): those are matched only by "
                        "user, address and application, which never proves forgery.",
+    "no_adfs_audit": "Federated sign-ins (tokens AD FS issued) are held but no AD FS audit events: a sign-in with a "
+                     "forged SAML token (Golden SAML) cannot be told from an ordinary one; export the Security log of "
+                     "every AD FS server.",
 }
 
 
@@ -184,8 +188,13 @@ def _facts(engine: Engine) -> dict[str, Any]:
     throttled = engine.run_sql(
         "SELECT mailbox, min(time) AS first FROM events WHERE source = 'mail_access' AND throttled "
         "AND mailbox IS NOT NULL GROUP BY mailbox ORDER BY mailbox")
+    adfs = engine.run_sql(  # AD FS issuance audits and federated interactive sign-ins
+        f"SELECT sum(CASE WHEN source = 'windows_event' AND {issuance_terms()} THEN 1 ELSE 0 END) AS audits, "
+        f"sum(CASE WHEN source = 'signin_interactive' AND {FEDERATED_RAW} THEN 1 ELSE 0 END) AS federated "
+        "FROM events WHERE source IN ('windows_event', 'signin_interactive')")
     return {"mail": int(mail["n"].iloc[0] or 0), "no_token": int(mail["no_token"].iloc[0] or 0),
-            "throttled": [{"upn": str(r.mailbox), "first": iso(r.first)} for r in throttled.itertuples(index=False)]}
+            "throttled": [{"upn": str(r.mailbox), "first": iso(r.first)} for r in throttled.itertuples(index=False)],
+            "adfs_audits": int(adfs["audits"].iloc[0] or 0), "federated_signins": int(adfs["federated"].iloc[0] or 0)}
 
 
 def _limits(held: dict[str, dict[str, Any]], facts: dict[str, Any]) -> list[str]:
@@ -207,6 +216,8 @@ def _limits(held: dict[str, dict[str, Any]], facts: dict[str, Any]) -> list[str]
         names.append("before_signins")
     if facts["no_token"]:
         names.append("missing_context")
+    if facts["federated_signins"] and not facts["adfs_audits"]:
+        names.append("no_adfs_audit")
     return names
 
 

@@ -82,21 +82,22 @@ def _prepare(out: Path) -> None:
         raise UserError(f"{out}: cannot create directory: {exc.strerror}") from None
 
 
+def signin_writer(out: Path, story: Story, kind: str, gz: bool) -> PageWriter:
+    """The page writer of one sign-in family (``kind`` of :data:`SIGNIN_TYPES`): Graph beta signIns pages."""
+    start, end = graph_time(story.signin_start), graph_time(story.collected_at)
+    flt = (f"(createdDateTime ge {start} and createdDateTime le {end}) and "
+           f"signInEventTypes/any(t: t eq '{SIGNIN_TYPES[kind]}')")
+    return PageWriter(out / "entra" / kind.replace("signin_", "signins_"), f"{BETA}/$metadata#auditLogs/signIns",
+                      filter_url(f"{BETA}/auditLogs/signIns", flt, 1000), f"{story.seed}|{kind}", gz=gz)
+
+
 def _writers(out: Path, story: Story, n_days: int, gz: bool, variant: Variant) -> tuple[dict[str, PageWriter],
                                                                                      CsvWriter | None]:
     """The page writers of the output families the variant keeps, and the Purview CSV writer (None if dropped)."""
     seed = story.seed
     rng = rng_for(seed, "files")
-    start, end = graph_time(story.signin_start), graph_time(story.collected_at)
-    writers: dict[str, PageWriter] = {}
-    for kind, event_type in SIGNIN_TYPES.items():
-        if variant.file_dropped(kind):
-            continue
-        flt = (f"(createdDateTime ge {start} and createdDateTime le {end}) and "
-               f"signInEventTypes/any(t: t eq '{event_type}')")
-        writers[kind] = PageWriter(out / "entra" / kind.replace("signin_", "signins_"),
-                                   f"{BETA}/$metadata#auditLogs/signIns",
-                                   filter_url(f"{BETA}/auditLogs/signIns", flt, 1000), f"{seed}|{kind}", gz=gz)
+    end = graph_time(story.collected_at)
+    writers = {kind: signin_writer(out, story, kind, gz) for kind in SIGNIN_TYPES if not variant.file_dropped(kind)}
     first = graph_time(story.collected_at - timedelta(days=n_days))
     if not variant.file_dropped("directory"):
         writers["directory"] = PageWriter(

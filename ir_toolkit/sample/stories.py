@@ -10,7 +10,7 @@ spray) and differs in its intruder. An entry names:
 * ``cover_up``: whether the token-forgery intruder's cover-up (deleted reads, a hiding rule) follows;
 * ``writers``: ``(out, story, gz) -> {kind: writer}`` for event kinds of its own (a writer has
   ``add(record)`` and ``close() -> list[Path]``), or None when its events use the shared families
-  (``signin_*``, ``directory``, ``ual``);
+  (``signin_*``, ``directory``, ``ual``); a writer for a shared family replaces the shared one;
 * ``answer`` (optional): ``(story, key_doc) -> {field: value}`` merged into the answer key (what the story proves or
   cannot, beyond the written records); a ``decoys_extra`` list is added to its ``decoys``, and the shared
   decoys whose kind ``decoys_drop`` names (they describe another intruder) are left out.
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ir_toolkit.sample import story_actor_token
+from ir_toolkit.sample import story_actor_token, story_golden_saml
 from ir_toolkit.sample.actor import actor_day as forged_token_day
 from ir_toolkit.sample.story_app_abuse import app_abuse_answer, app_abuse_day
 
@@ -57,5 +57,14 @@ STORIES: dict[str, dict[str, Any]] = {
         "cover_up": False,
         "writers": None,
         "answer": app_abuse_answer,
+    },
+    "golden-saml": {
+        "NAME": "golden-saml",
+        "DESCRIPTION": "Solorigate: a stolen AD FS signing key; forged SAML sign-ins of target users from new "
+                       "addresses that AD FS never issued, then mail reads; every ordinary sign-in is federated.",
+        "actor_day": story_golden_saml.actor_day,
+        "cover_up": False,
+        "writers": story_golden_saml.writers,
+        "answer": story_golden_saml.answer,
     },
 }

@@ -108,11 +108,11 @@ class Variant:
 
     def file_dropped(self, target: str) -> bool:
         """True when the files of output family ``target`` are not written at all."""
-        return any(not other_only and gap is None for other_only, gap in self._rules[target])
+        return any(not other_only and gap is None for other_only, gap in self._rules.get(target, ()))
 
     def written(self, target: str, t: datetime, rec: dict[str, Any]) -> bool:
         """Whether the record ``rec`` (time ``t``) goes into output family ``target``."""
-        for other_only, gap in self._rules[target]:
+        for other_only, gap in self._rules.get(target, ()):  # a story's own families have no rules
             if other_only and rec.get("Operation") == MAIL:
                 continue
             if gap is None or gap.start <= t < gap.end:

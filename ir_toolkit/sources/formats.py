@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 
 from ir_toolkit.sources import fastjson, fastmap, fastpath
 from ir_toolkit.sources.batch import BATCH, Batch, Prepare, build_batch
+from ir_toolkit.sources.evtxfile import read_evtx
 from ir_toolkit.sources.fields import normalise_keys
 from ir_toolkit.sources.mappers import LA_TABLES, classify
 from ir_toolkit.sources.reader import CountingReader, Opened, csv_header, open_text, probe, read_records
@@ -112,11 +113,14 @@ class Format:
         hint = path.name.lower().replace("-", "").replace("_", "")
         which: str | None = None
         mapped: fastmap.CsvPlan | fastjson.JsonPlan | None = None
-        if fast is not False and (fast or path.stat().st_size >= fastpath.FAST_BYTES):
+        if opened.container != "evtx" and fast is not False and (fast or path.stat().st_size >= fastpath.FAST_BYTES):
             head = probe(path)[1]
             which = fastpath.kind(self.NAME, path, opened, head)
             if which is None and self.family is None and self.prepare is None:  # SQL generated from field maps
                 mapped = fastmap.plan(path, opened, head) or fastjson.plan(path, opened, head)
+        if opened.container == "evtx":
+            yield from self._evtx(path, evidence, batch_size, counter)
+            return
         if which is None and mapped is None:
             yield from self._per_record(path, opened, evidence, batch_size, dayfirst, counter, hint, 0)
             return
@@ -135,6 +139,18 @@ class Format:
             yield batch
         if counter is not None:
             counter.count = size
+
+    def _evtx(self, path: Path, evidence: str, batch_size: int, counter: CountingReader | None) -> Iterator[Batch]:
+        """Batches of an EVTX file's records (read by ir_toolkit.sources.windows.read_evtx)."""
+        stream = read_evtx(path)
+        while True:
+            batch = build_batch(itertools.islice(stream, batch_size), evidence=evidence, dayfirst=False,
+                                family=self.family)
+            if not batch.records:
+                break
+            yield batch
+        if counter is not None:
+            counter.count = path.stat().st_size
 
     def _per_record(self, path: Path, opened: Opened, evidence: str, batch_size: int, dayfirst: bool | None,
                     counter: CountingReader | None, hint: str, skip: int) -> Iterator[Batch]:
@@ -176,7 +192,7 @@ def _la(sample: Sample) -> bool:
 def _kql_projection(sample: Sample) -> bool:
     """A KQL result whose TimeGenerated and Type were projected away: its rows are still sign-ins,
     directory audits or unified audit log records (issue 15)."""
-    return any(_mostly(sample, family) for family in ("signin", "directory_audit", "ual"))
+    return any(_mostly(sample, family) for family in ("signin", "directory_audit", "ual", "windows_event"))
 
 
 def _odata(sample: Sample, *names: str) -> bool:
@@ -282,6 +298,10 @@ FORMATS: dict[str, Format] = {
         Format("log-analytics-json", "Log Analytics / Sentinel table export or query result as JSON "
                "(same tables as log-analytics-csv), including the query API's {\"tables\": [{\"columns\", \"rows\"}]} "
                "body", ("json", "jsonl"), lambda s: _la(s)),
+        Format("windows-evtx", "Windows event log files (.evtx): Security of the AD FS servers and domain "
+               "controllers (AD FS audits 1200-1207, 299/412/500/501, 4662 DKM reads), "
+               "CertificateServicesClient-Lifecycle-System (1007 certificate export)", ("evtx",),
+               lambda s: True, family="windows_event"),
         Format("graph-audit-records", "Microsoft Graph security auditLogRecord pages (records of an audit log "
                "query, with auditData)", ("json", "jsonl"), _graph("audit_record", "auditLog/queries")),
         Format("management-api", "Office 365 Management Activity API content (unified audit log records, "
@@ -311,6 +331,10 @@ def sample(path: Path) -> Sample:
     """
     opened, head = probe(path)
     s = Sample(opened, head)
+    if opened.container == "evtx":
+        first = itertools.islice(read_evtx(path), SAMPLE)
+        s.records = [normalise_keys(rec) for _, rec in first if isinstance(rec, dict)]
+        return s
     if opened.container == "csv":
         s.header = [normalise_keys({h: None}).popitem()[0]
                     for h in csv_header(head.lstrip("\ufeff"), opened.delimiter)]

@@ -28,6 +28,7 @@ from typing import IO, Any
 
 from ir_toolkit.sources import limits
 from ir_toolkit.sources.csvstream import read_csv
+from ir_toolkit.sources.evtxfile import is_evtx
 from ir_toolkit.sources.excel import csv_delimiter, is_sep_line
 from ir_toolkit.sources.gzipstream import SafeGzip
 from ir_toolkit.sources.jsonstream import CHUNK, OWNER_MARKER, read_json, read_jsonl
@@ -44,7 +45,7 @@ _MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf
 class Opened:
     """How a file is to be read: container, compression and encoding."""
 
-    container: str  # "json", "jsonl" or "csv"
+    container: str  # "json", "jsonl", "csv" or "evtx" (binary: read by ir_toolkit.sources.windows)
     gzip: bool
     encoding: str
     delimiter: str = ","  # CSV field separator (Excel re-saves: ";" or tab, see ir_toolkit.sources.excel)
@@ -141,8 +142,10 @@ def probe(path: Path) -> tuple[Opened, str]:
         ValueError: when the file is empty or holds only whitespace.
     """
     with open(path, "rb") as fh:
-        magic = fh.read(2)
-    compressed = magic == b"\x1f\x8b"
+        magic = fh.read(8)
+    if is_evtx(magic):
+        return Opened("evtx", False, "binary"), ""
+    compressed = magic[:2] == b"\x1f\x8b"
     with _raw(path, compressed) as raw:
         head = raw.read(HEAD)
     if not head and compressed:

@@ -19,6 +19,7 @@ from typing import Any
 
 from ir_toolkit.sources.fields import boolean, field, first, integer, ip, items, lower, name_value, sub, text
 from ir_toolkit.sources.ual_fields import UAL_RECORD_TRANSFORMS, UAL_VALUE_TRANSFORMS
+from ir_toolkit.sources.windows import WINDOWS_TRANSFORMS
 
 Columns = dict[str, list[Any]]
 Records = list[dict[str, Any]]
@@ -157,3 +158,4 @@ def _object_kind(r: dict[str, Any]) -> tuple[str, str | None]:
 
 RECORD_TRANSFORMS["directory_object_kind"] = lambda rs, cols: [_object_kind(r)[0] for r in rs]
 RECORD_TRANSFORMS["directory_object_target"] = lambda rs, cols: [_object_kind(r)[1] for r in rs]
+RECORD_TRANSFORMS.update(WINDOWS_TRANSFORMS)  # Windows / AD FS events (maps/windows_event.yaml)
