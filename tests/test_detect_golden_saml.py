@@ -130,10 +130,18 @@ def test_an_address_adfs_served_without_issuance_is_only_possible(case_dir: Path
 
 
 def test_issuance_outside_the_match_window_does_not_count(case_dir: Path) -> None:
-    rows = [*(r for d in range(1, 6) for r in ordinary_day(d)), adfs(at(3, 11), "user1@contoso.com", OFFICE),
+    rows = [*(r for d in range(1, 6) for r in ordinary_day(d)),
+            adfs(at(3, 11), "user1@contoso.com", None),  # type: ignore[arg-type]  # an audit without the client address
             fed_signin(at(3, 11.5), "user1@contoso.com", ACTOR)]
     assert list(of(run(case_dir, rows), "golden-saml-signin")["verdict"]) == ["confirmed"]
     assert of(run(case_dir, rows, adfs_match_minutes=45), "golden-saml-signin").empty
+
+
+def test_issuance_to_the_user_from_another_address_does_not_vouch(case_dir: Path) -> None:
+    """The user's own logon at the office minutes before does not stand behind a sign-in from elsewhere."""
+    rows = [*(r for d in range(1, 6) for r in ordinary_day(d)), adfs(at(3, 11.4), "user1@contoso.com", OFFICE),
+            fed_signin(at(3, 11.5), "user1@contoso.com", ACTOR)]
+    assert list(of(run(case_dir, rows), "golden-saml-signin")["verdict"]) == ["confirmed"]
 
 
 def test_adfs_2012r2_issuance_joined_to_claims_and_account_names(case_dir: Path) -> None:
@@ -141,7 +149,7 @@ def test_adfs_2012r2_issuance_joined_to_claims_and_account_names(case_dir: Path)
     rows = [r for d in range(1, 6) for r in ordinary_day(d)]
     t = at(3, 12)
     rows += [adfs(t - pd.Timedelta(seconds=5), None, None, event="299", session_id="inst-1"),  # type: ignore[arg-type]
-             adfs(t - pd.Timedelta(seconds=5), "contoso\\user3", OFFICE, event="501", session_id="inst-1"),
+             adfs(t - pd.Timedelta(seconds=5), "contoso\\user3", "192.0.2.99", event="501", session_id="inst-1"),
              fed_signin(t, "user3@contoso.com", "192.0.2.99")]
     assert of(run(case_dir, rows), "golden-saml-signin").empty
 

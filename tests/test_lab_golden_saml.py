@@ -40,7 +40,9 @@ def test_imports_whole(lab: dict[str, Any]) -> None:
         assert d["quarantined"] == 0 and d["records"] == d["imported"] + d["duplicates"], d
     assert files["WindowsEvents.json"]["imported"] == 38  # SecurityEvent, Event and a 5156 row without Type
     # the duplicates are real: AuditLogs repeats one Id, the MailItemsAccessed is also Defender's CloudAppEvents row
-    assert files["AADAuditEvents.json"]["duplicates"] == 1 and files["OfficeActivityEvents.json"]["duplicates"] == 1
+    # (Defender's re-carried copy is read last in a call, so the OfficeActivity record, with its message ids, is kept)
+    assert files["AADAuditEvents.json"]["duplicates"] == 1 and files["OfficeActivityEvents.json"]["duplicates"] == 0
+    assert files["Microsoft365DefenderEvents.json"]["duplicates"] >= 1
     assert not list((lab["root"] / "quarantine").glob("*.jsonl"))
 
 
