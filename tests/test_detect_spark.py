@@ -28,7 +28,7 @@ from tests.conftest import ROOT, cli
 from tests.detect_events import frame, token_event
 from tests.test_scope import build
 
-pytestmark = pytest.mark.spark
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 
 @pytest.fixture(scope="session")
