@@ -15,10 +15,11 @@ import pytest
 
 from ir_toolkit.analysis.detect import detect
 from ir_toolkit.analysis.scope import scope
-from tests.acceptance_cases import Tenants
+from tests.acceptance_cases import Tenants, log_files
 
 SEEDS = (7, 1234)
 pytestmark = pytest.mark.slow
+_log_files = log_files  # the name other test modules imported from here before the tenants were shared
 
 
 @pytest.fixture(scope="module", params=["sample-tenant", *(f"seed-{s}" for s in SEEDS)])
