@@ -54,7 +54,7 @@ class Checkpoint:
     def __init__(self, work: Path) -> None:
         self.work = work
         self.path = work / CHECKPOINT
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()  # held while a state is read or changed as a whole
         self.data: dict[str, Any] = json.loads(self.path.read_text("utf-8")) if self.path.exists() else {}
         self.data.setdefault("slices", {})
 
@@ -65,12 +65,12 @@ class Checkpoint:
 
     def save(self) -> None:
         """Persist atomically (token-shaped text scrubbed: an error a server echoed never lands here)."""
-        with self._lock:
+        with self.lock:
             write_atomic(self.path, scrub_text(json.dumps(self.data, indent=1, default=str)).encode("utf-8"))
 
     def update(self, key: str, **fields: Any) -> dict[str, Any]:
         """Change one slice's state and persist."""
-        with self._lock:
+        with self.lock:
             self.slices[key].update(fields)
             self.save()
             return self.slices[key]

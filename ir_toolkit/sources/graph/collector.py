@@ -31,14 +31,12 @@ from ir_toolkit.sources.graph.client import (
     odata_datetime,
 )
 from ir_toolkit.sources.graph.endpoints import Endpoints
+from ir_toolkit.sources.graph.ledger import SourceBars, ledger_entry, new_state
 from ir_toolkit.sources.graph.slicing import Slice, cut, iso_z
 from ir_toolkit.sources.graph.sources import DEFAULT_AUDIT_OPERATIONS, SOURCES, Source, select
 from ir_toolkit.timeutil import parse_time
 
 log = logging.getLogger(__name__)
-
-LEDGER_KEYS = ("source", "slice_start", "slice_end", "requested", "pages", "records", "retries",
-               "throttle_wait_s", "complete", "gap")
 
 
 @dataclass
@@ -121,7 +119,7 @@ class Collector:
         self.work.mkdir(parents=True, exist_ok=True)
         self.ckpt = Checkpoint(self.work)
         self._file_lock = threading.Lock()
-        self._bars: dict[str, Any] = {}
+        self._bars = SourceBars(progress)
         self._span_cap: dict[str, pd.Timedelta] = {}  # per source: longest span not known to be over a limit
         self._cap_lock = threading.Lock()
         self._plan()
@@ -145,7 +143,7 @@ class Collector:
             if any(s.get("source") == src.NAME for s in self.ckpt.slices.values()):
                 continue  # planned by an earlier run: its (possibly split) slices stand
             for sl in slices:
-                self.ckpt.slices[sl.key] = _new_state(sl)
+                self.ckpt.slices[sl.key] = new_state(sl)
         for state in self.ckpt.slices.values():
             if state["status"] == "gap":  # a rerun tries again to close earlier gaps
                 state.update(status="pending", gap=None)
@@ -163,7 +161,7 @@ class Collector:
                  for p in {s.policy for s in self.sources}}
         self._futures: set[Future[None]] = set()
         self._pools, self._flock = pools, threading.Lock()
-        self._open_bars(names)
+        self._bars.open([n for n in self.registry if n in names])
         try:
             for key, state in list(self.ckpt.slices.items()):
                 if state["status"] == "pending" and state["source"] in names:
@@ -181,8 +179,7 @@ class Collector:
         finally:
             for pool in pools.values():
                 pool.shutdown(wait=True, cancel_futures=True)
-            for bar in self._bars.values():
-                bar.close()
+            self._bars.close()
         return self.ledger()
 
     def _submit(self, key: str) -> None:
@@ -306,7 +303,7 @@ class Collector:
             self._account(key, stats)
             self.ckpt.update(key, pages=n, records=state["records"] + len(fresh), next_link=url, exhausted=url is None,
                              duplicates=state["duplicates"] + dups, outside_window=state["outside_window"] + outside)
-            self._bar_add(src.NAME, len(fresh), stats)
+            self._bars.add(src.NAME, len(fresh))
         self._finalise(sl)
 
     def finish_slice(self, sl: Slice, records: list[dict[str, Any]], stats: Stats, **state: Any) -> None:
@@ -316,7 +313,7 @@ class Collector:
         write_atomic(self.ckpt.part_path(stem, 1), gzip_lines(records))
         self._account(key, stats)
         self.ckpt.update(key, pages=1, records=len(records), next_link=None, exhausted=True, **state)
-        self._bar_add(sl.source, len(records), stats)
+        self._bars.add(sl.source, len(records))
         self._finalise(sl)
 
     def _finalise(self, sl: Slice) -> None:
@@ -346,9 +343,9 @@ class Collector:
             self.ckpt.update(key, status="gap", gap=f"{reason}; slice already at the minimum size")
             return
         parent = self.ckpt.slices[key]
-        with self.ckpt._lock:
+        with self.ckpt.lock:
             for i, half in enumerate(halves):
-                child = _new_state(half)
+                child = new_state(half)
                 if i == 0:  # keep the parent's cost in the ledger
                     child.update(retries=parent["retries"], throttle_wait_s=parent["throttle_wait_s"])
                 child["split_from"] = key
@@ -367,50 +364,11 @@ class Collector:
         return sorted(rows, key=lambda r: (order.get(r["source"], 99), r["slice_start"], r["slice_end"]))
 
     def ledger_entry(self, state: dict[str, Any]) -> dict[str, Any]:
-        """The ledger entry of one slice state; query sources also name the canonical source their rows become
-        (None when the importer cannot map them yet, so the slice never counts as sign-in coverage)."""
-        entry = _ledger_entry(state)
-        src = self.registry.get(state["source"])
-        if src is not None and hasattr(src, "canonical"):
-            entry["canonical_source"] = src.canonical
-            entry["table"] = state.get("table")
-        return entry
-
-    # ----- progress ---------------------------------------------------------------------------
-    def _open_bars(self, names: set[str]) -> None:
-        if not self.progress:
-            return
-        from tqdm.auto import tqdm
-
-        for i, name in enumerate(n for n in self.registry if n in names):
-            self._bars[name] = tqdm(desc=name, unit=" records", position=i, leave=True)
-
-    def _bar_add(self, source: str, n: int, stats: Stats) -> None:
-        bar = self._bars.get(source)
-        if bar is not None:
-            bar.update(n)
+        """The ledger entry of one slice state (see :func:`ir_toolkit.sources.graph.ledger.ledger_entry`)."""
+        return ledger_entry(state, self.registry)
 
     def _tick(self, key: str) -> None:
-        bar = self._bars.get(self.ckpt.slices[key]["source"])
-        if bar is not None:
-            with self.ckpt._lock:
-                waits = sum(s["throttle_wait_s"] for s in self.ckpt.slices.values() if s["source"] == bar.desc)
-            bar.set_postfix(throttle_wait=f"{waits:.0f}s")
-
-
-def _new_state(sl: Slice) -> dict[str, Any]:
-    return {"source": sl.source, "start": iso_z(sl.start), "end": iso_z(sl.end), "status": "pending",
-            "requested": None, "next_link": None, "pages": 0, "records": 0, "retries": 0, "throttle_wait_s": 0.0,
-            "duplicates": 0, "outside_window": 0, "exhausted": False, "query_id": None, "query_attempts": 0,
-            "gap": None, "file": None}
-
-
-def _ledger_entry(state: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "source": state["source"], "slice_start": state["start"], "slice_end": state["end"],
-        "requested": state.get("requested"), "pages": state["pages"], "records": state["records"],
-        "retries": state["retries"], "throttle_wait_s": state["throttle_wait_s"],
-        "complete": state["status"] == "done", "gap": state.get("gap") if state["status"] != "done" else None,
-        "duplicates_dropped": state["duplicates"], "outside_window": state["outside_window"],
-        "query_id": state.get("query_id"), "file": state.get("file"),
-    }
+        source = self.ckpt.slices[key]["source"]
+        with self.ckpt.lock:
+            waits = sum(s["throttle_wait_s"] for s in self.ckpt.slices.values() if s["source"] == source)
+        self._bars.wait(source, waits)
