@@ -29,10 +29,14 @@ browser:
 	  { (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || \
 	    echo "note: could not install Debian chromium; browser tests will fail"; }
 
+# The suite runs on every core (pytest-xdist); tests/conftest.py groups the tests so that a module's fixtures
+# are built on one worker and hands the slowest groups out first. `PYTEST_ARGS='-m "not slow"'` leaves out
+# the slowest tests (for a quick local run; CI runs everything).
+PYTEST_ARGS ?=
 test: $(STAMP_TEST) browser
 	$(VENV)/bin/ruff check ir_toolkit tests bench
 	$(VENV)/bin/mypy
-	$(PY) -m pytest -q -p no:cacheprovider -W error
+	$(PY) -m pytest -q -p no:cacheprovider -W error -n auto --dist loadgroup --no-loadscope-reorder $(PYTEST_ARGS)
 
 lint: $(STAMP_TEST)
 	$(VENV)/bin/ruff check ir_toolkit tests bench

@@ -1,15 +1,20 @@
-"""Generated tenants imported once per test session, and partial-evidence variants of them.
+"""Generated tenants imported once per test run, and partial-evidence variants of them.
 
 A tenant is built as a responder builds a case: ``ir-toolkit sample make``, ``Case.init`` and
-``Case.import_files`` of the raw logs. A variant (a dropped source, a hole punched into one) is
-a new case holding the imported events minus the dropped ones, which is what importing the
-variant's files gives (tests/test_acceptance_evidence.py checks that against ``sample make
---drop/--gap`` once).
+``Case.import_files`` of the raw logs. It is built once per run, shared by every test module
+and every pytest-xdist worker (the ``tenants`` fixture of tests/conftest.py): the first worker
+to need it builds it under a file lock, the others wait for it and read it. Tests that write
+to a case (detect, scope) work on a copy (:meth:`Tenants.copy`), never on the shared one.
+A variant (a dropped source, a hole punched into one) is a new case holding the imported events
+minus the dropped ones, which is what importing the variant's files gives
+(tests/test_acceptance_evidence.py checks that against ``sample make --drop/--gap`` once).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -32,27 +37,49 @@ def log_files(folder: Path) -> list[Path]:
 
 
 class Tenants:
-    """Builds each named tenant once: ``sample-tenant`` (committed) or ``seed-N`` / ``seed-N+OPTION``."""
+    """Builds each named tenant once: ``sample-tenant`` (committed) or ``seed-N`` / ``seed-N+OPTION``.
+
+    ``root`` may be shared by several processes (pytest-xdist workers): a tenant is built under an
+    exclusive lock on ``root/NAME.lock`` and marked done only once complete, so each is built once.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.built: dict[str, tuple[Path, Case, dict[str, Any]]] = {}
 
+    def _build(self, name: str) -> None:
+        folder = self.root / name
+        shutil.rmtree(folder, ignore_errors=True)  # what a build that failed half-way left
+        if name == "sample-tenant":
+            tenant = sample_tenant_dir()
+        else:
+            seed, *options = name.removeprefix("seed-").split("+")
+            tenant = folder / "tenant"
+            r = cli("sample", "make", tenant, "--seed", seed, *[f"--{o}" for o in options])
+            assert r.returncode == 0, r.stderr
+        case = Case.init(folder / "case", tenant="sample")
+        case.import_files(log_files(tenant))
+        (folder / "tenant-path").write_text(str(tenant), encoding="utf-8")
+
     def get(self, name: str) -> tuple[Path, Case, dict[str, Any]]:
-        """(tenant folder, imported case, answer key) of ``name``."""
+        """(tenant folder, imported case, answer key) of ``name``; the case is shared: read it, never write."""
         if name not in self.built:
-            if name == "sample-tenant":
-                tenant = sample_tenant_dir()
-            else:
-                seed, *options = name.removeprefix("seed-").split("+")
-                tenant = self.root / name / "tenant"
-                r = cli("sample", "make", tenant, "--seed", seed, *[f"--{o}" for o in options])
-                assert r.returncode == 0, r.stderr
-            case = Case.init(self.root / name / "case", tenant="sample")
-            case.import_files(log_files(tenant))
+            self.root.mkdir(parents=True, exist_ok=True)
+            done = self.root / name / "tenant-path"
+            with (self.root / f"{name}.lock").open("w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if not done.exists():
+                    self._build(name)
+            tenant = Path(done.read_text(encoding="utf-8"))
             key = json.loads((tenant / "answer_key.json").read_text(encoding="utf-8"))
-            self.built[name] = (tenant, case, key)
+            self.built[name] = (tenant, Case.open(self.root / name / "case"), key)
         return self.built[name]
+
+    def copy(self, name: str, dest: Path) -> tuple[Path, Case, dict[str, Any]]:
+        """(tenant folder, a writable copy at ``dest`` of the imported case, answer key) of ``name``."""
+        tenant, case, key = self.get(name)
+        shutil.copytree(case.root, dest)
+        return tenant, Case.open(dest, writable=True), key
 
 
 def variant(base: Case, folder: Path, drop: Iterable[str] = (),

@@ -1,4 +1,8 @@
-"""Shared fixtures: run the CLI as a real subprocess, make cases, find shared fixtures."""
+"""Shared fixtures: run the CLI as a real subprocess, make cases, find shared fixtures.
+
+Also how the suite runs on several cores (pytest-xdist, ``make test``): see
+:func:`pytest_collection_modifyitems`.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.acceptance_cases import Tenants
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
@@ -25,6 +33,16 @@ def cli(*args: str | os.PathLike[str], input: str | None = None, env: dict[str, 
     )
 
 
+@pytest.fixture(scope="session")
+def tenants(tmp_path_factory: pytest.TempPathFactory) -> Tenants:
+    """Generated tenants imported once per run, shared by all modules and all xdist workers (whose
+    temporary folders share one parent, new for each run)."""
+    from tests.acceptance_cases import Tenants
+
+    base = tmp_path_factory.getbasetemp()
+    return Tenants((base.parent if "PYTEST_XDIST_WORKER" in os.environ else base) / "tenants")
+
+
 @pytest.fixture
 def case_dir(tmp_path: Path) -> Path:
     """A fresh case folder (created with the real Case API)."""
@@ -39,3 +57,41 @@ def _no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never depend on the developer's proxy settings (and never reach the internet)."""
     for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         monkeypatch.delenv(var, raising=False)
+
+
+# ----- running on several cores (pytest-xdist: ``make test`` runs ``-n auto --dist loadgroup``) -----------------
+#: Modules whose tests are grouped by the generated tenant they run on (``tenant`` parameter) rather than by
+#: module: the tenant is built once per run for every worker (the ``tenants`` fixture), so its tests can go to
+#: any worker, and splitting the biggest module lets both cores work on it.
+SPLIT_BY_TENANT = ("test_acceptance_evidence.py", "test_acceptance_sample.py")
+#: The slowest groups, slowest first (measured): xdist hands groups out in this order, so none starts last.
+#: Groups not named here follow in collection order.
+SLOWEST_FIRST = (
+    "tenant:seed-42+shared-vpn+frontend-ips", "tenant:seed-558+shared-vpn", "tenant:seed-1234", "tenant:seed-7",
+    "tenant:sample-tenant", "test_detect_spark.py", "test_demo.py", "test_playbook.py",
+    "test_acceptance_evidence.py",
+)
+
+
+def _group(item: pytest.Item) -> str:
+    module = item.path.name
+    params = getattr(item, "callspec", None)
+    if module in SPLIT_BY_TENANT and params is not None and "tenant" in params.params:
+        return f"tenant:{params.params['tenant']}"
+    return module
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On an xdist worker: every test joins a group (its module, or its tenant: :data:`SPLIT_BY_TENANT`), so
+    ``--dist loadgroup`` runs a module's module-scoped fixtures once, on one worker; slowest groups first.
+
+    Runs before xdist's own hook, which turns the ``xdist_group`` marks into the groups. A plain (one-process)
+    run is left as it is.
+    """
+    if not hasattr(config, "workerinput"):
+        return
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(_group(item)))
+    items.sort(key=lambda item: rank.get(_group(item), len(rank)))  # stable: collection order within a rank

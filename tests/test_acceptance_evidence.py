@@ -35,11 +35,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
-@pytest.fixture(scope="session")
-def tenants(tmp_path_factory: pytest.TempPathFactory) -> Tenants:
-    return Tenants(tmp_path_factory.mktemp("tenants"))
-
-
 def check_answer(doc: dict[str, Any], key: dict[str, Any], confirmable: bool, cover_up: bool = True) -> None:
     """The acceptance rules of issue 14 for one scope against its answer key (``cover_up``: the case
     holds the unified audit log's other records, so the actor's deletes and rules must be found)."""

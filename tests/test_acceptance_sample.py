@@ -4,51 +4,35 @@ On the committed sample tenant and two other seeds: every compromised mailbox an
 address found (recall 1.0), at most one false mailbox and one false address, the window
 within one hour of the truth, items accessed exact, and no decoy's mailbox in scope.
 The cases are built as a responder builds them: ``ir-toolkit sample make``, then
-``Case.init`` and ``Case.import_files`` of the raw logs.
+``Case.init`` and ``Case.import_files`` of the raw logs (once per run, shared with the other
+acceptance and Spark tests: tests/acceptance_cases.py).
 """
 
 from __future__ import annotations
-
-import json
-from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
 
 from ir_toolkit.analysis.detect import detect
 from ir_toolkit.analysis.scope import scope
-from ir_toolkit.case import Case
-from ir_toolkit.paths import sample_tenant_dir
-from tests.conftest import cli
+from tests.acceptance_cases import Tenants
 
 SEEDS = (7, 1234)
 pytestmark = pytest.mark.slow
 
 
-def _log_files(folder: Path) -> list[Path]:
-    """The tenant's sign-in, directory audit and unified audit log files (not the directory snapshots)."""
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.name not in ("answer_key.json", "README.md")
-                  and ("signins" in p.as_posix() or "audit" in p.as_posix()))
+@pytest.fixture(scope="module", params=["sample-tenant", *(f"seed-{s}" for s in SEEDS)])
+def tenant(request: pytest.FixtureRequest) -> str:
+    """The tenant's name in tests/acceptance_cases.py (which also groups the tests for xdist: conftest.py)."""
+    return str(request.param)
 
 
-def _scoped(tenant: Path, case_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    case = Case.init(case_path, tenant="sample")
-    case.import_files(_log_files(tenant))
+@pytest.fixture(scope="module")
+def scoped(tenant: str, tmp_path_factory: pytest.TempPathFactory, tenants: Tenants) -> tuple[dict, dict]:
+    """detect + scope on a copy of the imported tenant (built once per run: tests/acceptance_cases.py)."""
+    _, case, key = tenants.copy(tenant, tmp_path_factory.mktemp("acceptance") / "case")
     detect(case)
-    return scope(case), json.loads((tenant / "answer_key.json").read_text(encoding="utf-8"))
-
-
-@pytest.fixture(scope="module", params=["sample-tenant", *SEEDS], ids=lambda p: f"seed-{p}" if p in SEEDS else p)
-def scoped(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict]:
-    tmp = tmp_path_factory.mktemp("acceptance")
-    if request.param == "sample-tenant":
-        tenant = sample_tenant_dir()
-    else:
-        tenant = tmp / "tenant"
-        r = cli("sample", "make", tenant, "--seed", str(request.param))
-        assert r.returncode == 0, r.stderr
-    return _scoped(tenant, tmp / "case")
+    return scope(case), key
 
 
 def _t(value: str) -> pd.Timestamp:

@@ -23,14 +23,13 @@ from ir_toolkit.analysis.detect import detect, prepare, run_pack
 from ir_toolkit.analysis.scope import scope
 from ir_toolkit.analysis.spark import spark_session
 from ir_toolkit.case import Case
-from ir_toolkit.paths import sample_tenant_dir
+from tests.acceptance_cases import Tenants, log_files
 from tests.conftest import ROOT, cli
 from tests.detect_events import frame, tenant_background, token_event
 from tests.graph_cases import GraphCase, graph_base, graph_case, graph_tenant
-from tests.test_acceptance_sample import _log_files
 from tests.test_scope import build
 
-pytestmark = pytest.mark.spark
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
 __all__ = ["graph_base", "graph_case", "graph_tenant"]  # session fixtures shared with test_graph_activity_sample
 
 
@@ -63,7 +62,7 @@ def _both(case: Case, spark: Any, events: str | None = None) -> tuple[pd.DataFra
 
 def _sample_case(tenant: Path, case_path: Path) -> Case:
     case = Case.init(case_path, tenant="sample")
-    case.import_files(_log_files(tenant))
+    case.import_files(log_files(tenant))
     return case
 
 
@@ -87,14 +86,8 @@ def test_cover_up_scenario_same_findings_and_scope(case_dir: Path, spark: Any) -
 
 
 @pytest.mark.parametrize("tenant", ["sample-tenant", "seed-99"])
-def test_sample_tenants_same_findings_and_scope(tenant: str, tmp_path: Path, spark: Any) -> None:
-    if tenant == "sample-tenant":
-        folder = sample_tenant_dir()
-    else:
-        folder = tmp_path / "tenant"
-        r = cli("sample", "make", folder, "--seed", "99")
-        assert r.returncode == 0, r.stderr
-    case = _sample_case(folder, tmp_path / "case")
+def test_sample_tenants_same_findings_and_scope(tenant: str, tmp_path: Path, spark: Any, tenants: Tenants) -> None:
+    _, case, _ = tenants.copy(tenant, tmp_path / "case")  # sample make, import (shared: tests/acceptance_cases.py)
     duck, sprk, duck_scope, sprk_scope = _both(case, spark)
     assert duck_scope["compromised_mailboxes"] and duck_scope["actor_ips"]
     assert _key(sprk) == _key(duck)

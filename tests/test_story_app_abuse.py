@@ -16,8 +16,8 @@ import pytest
 from ir_toolkit.analysis.detect import detect
 from ir_toolkit.analysis.scope import scope
 from ir_toolkit.case import Case
+from tests.acceptance_cases import log_files
 from tests.conftest import cli
-from tests.test_acceptance_sample import _log_files
 
 SMALL = ("--users", "12", "--days", "35")
 
@@ -31,7 +31,7 @@ def make_tenant(folder: Path, *extra: str) -> dict[str, Any]:
 
 def scoped_case(tenant: Path, case_path: Path) -> tuple[Case, pd.DataFrame, dict[str, Any]]:
     case = Case.init(case_path, tenant="sample")
-    case.import_files(_log_files(tenant))
+    case.import_files(log_files(tenant))
     findings = detect(case)
     return case, findings, scope(case)
 
