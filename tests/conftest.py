@@ -67,9 +67,10 @@ SPLIT_BY_TENANT = ("test_acceptance_evidence.py", "test_acceptance_sample.py")
 #: The slowest groups, slowest first (measured): xdist hands groups out in this order, so none starts last.
 #: Groups not named here follow in collection order.
 SLOWEST_FIRST = (
+    "test_detect_spark.py", "test_stories.py",
     "tenant:seed-42+shared-vpn+frontend-ips", "tenant:seed-558+shared-vpn", "tenant:seed-1234", "tenant:seed-7",
-    "tenant:sample-tenant", "test_detect_spark.py", "test_demo.py", "test_playbook.py",
-    "test_acceptance_evidence.py",
+    "tenant:sample-tenant", "test_graph_activity_sample.py", "test_story_golden_saml.py", "test_story_app_abuse.py",
+    "test_large_case_memory.py", "test_demo.py", "test_playbook.py", "test_acceptance_evidence.py",
 )
 
 
