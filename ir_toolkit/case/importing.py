@@ -338,6 +338,7 @@ def _write(case: Case, job: dict[str, Any], batches: Iterator[Batch], bar: Any, 
             bar.set_postfix_str(f"{Path(entry['path']).name[13:]}: {records:,} records", refresh=False)
     if bar is not None:
         bar.update(max(size - shown_bytes, 0))
+        bar.refresh()  # the file's end is shown even when it came faster than tqdm's redraw interval
     return records, imported, duplicates, quarantined, first_reason
 
 
