@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,6 @@ import pytest
 
 from ir_toolkit.analysis.detect import detect, prepare, run_pack
 from ir_toolkit.analysis.scope import scope
-from ir_toolkit.analysis.spark import spark_session
 from ir_toolkit.case import Case
 from tests.acceptance_cases import Tenants, log_files
 from tests.conftest import ROOT, cli
@@ -31,13 +29,6 @@ from tests.test_scope import build
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 __all__ = ["graph_base", "graph_case", "graph_tenant"]  # session fixtures shared with test_graph_activity_sample
-
-
-@pytest.fixture(scope="session")
-def spark() -> Iterator[Any]:
-    session = spark_session("local[2]", app_name="ir-toolkit-tests")
-    yield session
-    session.stop()
 
 
 def _key(findings: pd.DataFrame) -> list[tuple[Any, ...]]:

@@ -12,7 +12,6 @@ family status (actor tokens ruled in, never ruled out; mail reads not scoped).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -99,15 +98,6 @@ def test_actor_token_story_writes_decoys_and_family(tmp_path_factory: pytest.Tem
     assert key["actor_token"]["mail_reads_scoped"] is False
     kinds = [d["kind"] for d in key["decoys"]]
     assert "exchange_powershell_groups" in kinds and "throttled_mailbox" not in kinds  # no reads to describe
-
-
-@pytest.fixture(scope="session")
-def spark() -> Iterator[Any]:
-    from ir_toolkit.analysis.spark import spark_session
-
-    session = spark_session("local[2]", app_name="ir-toolkit-stories")
-    yield session
-    session.stop()
 
 
 def _key(findings: pd.DataFrame) -> list[tuple[Any, ...]]:
