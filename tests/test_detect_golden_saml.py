@@ -14,7 +14,6 @@ import pytest
 from ir_toolkit.analysis.detect import detect, prepare
 from ir_toolkit.case import Case
 from tests.detect_events import at, audit, frame, mail, signin, tenant_background
-from tests.test_detect_spark import spark  # noqa: F401 - the shared Spark session fixture
 
 FEDERATED = json.dumps({"tokenIssuerType": "ADFederationServices", "incomingTokenType": "none"},
                        separators=(",", ":"))

@@ -15,7 +15,6 @@ from ir_toolkit.analysis.detect import detect
 from ir_toolkit.analysis.scope import scope
 from ir_toolkit.case import Case
 from tests.conftest import cli
-from tests.test_detect_spark import spark  # noqa: F401 - the shared Spark session fixture
 
 ARGS = ("--seed", "19", "--users", "14", "--days", "35", "--no-progress")
 
