@@ -208,7 +208,7 @@ def test_entra_csv_download_and_saml_incoming_tokens_are_federated(case_dir: Pat
 
 
 @pytest.mark.spark
-def test_duckdb_and_spark_agree_on_every_member(case_dir: Path, spark: Any) -> None:  # noqa: F811
+def test_duckdb_and_spark_agree_on_every_member(case_dir: Path, spark: Any) -> None:
     """Forged and ordinary federated sign-ins, 2012 R2 audits, a UAL logon, preparation and Silver SAML."""
     key_raw = json.dumps({"modifiedProperties": [{"displayName": "PreferredTokenSigningKeyThumbprint"}]})
     rows = [*(r for d in range(1, 4) for r in ordinary_day(d)),

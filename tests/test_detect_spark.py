@@ -175,10 +175,14 @@ def test_missing_pyspark_is_one_line_exit_2(case_dir: Path) -> None:
     assert r.stderr.strip().count("\n") == 0 and "pip install" in r.stderr and "pyspark" in r.stderr
 
 
-def test_playbook_with_engine_spark(case_dir: Path) -> None:
-    """``-p engine=spark``: notebooks 02 and 05 detect and scope on Spark; the scope equals DuckDB's."""
+def test_playbook_with_engine_spark(case_dir: Path, tmp_path: Path) -> None:
+    """``-p engine=spark``: notebooks 02 and 05 detect and scope on Spark; the scope equals DuckDB's (a playbook of
+    those two: 01, 03 and 04 take no engine, and each kernel that uses Spark starts its own JVM)."""
     case, _ = build(case_dir)
-    r = cli("run", "token-forgery", "--case", case.root, "-p", "engine=spark", timeout=900)
+    (tmp_path / "spark.yaml").write_text(
+        "id: spark-check\nnotebooks: [02-triage.ipynb, 05-scope-report.ipynb]\n"
+        "parameters:\n  engine: {type: choice, choices: [duckdb, spark], default: duckdb}\n", encoding="utf-8")
+    r = cli("run", tmp_path / "spark.yaml", "--case", case.root, "-p", "engine=spark", timeout=900)
     assert r.returncode == 0, r.stderr
     findings_doc = json.loads((case.root / "findings.json").read_text(encoding="utf-8"))
     assert findings_doc["engine"] == "spark"

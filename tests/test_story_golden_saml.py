@@ -105,7 +105,7 @@ def test_without_adfs_events_the_same_signins_are_unverifiable(story: dict[str, 
 
 
 @pytest.mark.spark
-def test_duckdb_and_spark_agree(story: dict[str, Any], spark: Any) -> None:  # noqa: F811
+def test_duckdb_and_spark_agree(story: dict[str, Any], spark: Any) -> None:
     case = story["case"]
     opts = {"session": spark}
     sprk = detect(case, write=False, engine="spark", engine_options=opts)
