@@ -155,7 +155,11 @@ def rebatch(reader: pa.RecordBatchReader, size: int) -> Iterator[pa.Table]:
                 continue
         if not rows:
             return
-        table = pa.Table.from_batches(pending).combine_chunks()
+        # DuckDB hands batches of exactly ``size`` rows: one batch is taken as it is (combine_chunks copies even
+        # a single chunk, raw included); smaller pieces (another reader) are joined into one chunk
+        table = pa.Table.from_batches(pending)
+        if len(pending) > 1:
+            table = table.combine_chunks()
         pending, rows = [], 0
         for start in range(0, table.num_rows, size):
             yield table.slice(start, size)
