@@ -360,25 +360,28 @@ def merge_refused(frame: pd.DataFrame, keep: Any, raws: pa.Array, positions: lis
     only copied when a row leaves the batch - except for a refused row without a record id, whose raw
     is the per-record path's text (the store derives such a row's id from it).
     """
-    flags = keep.tolist()
-    rest = [i for i, k in enumerate(flags) if not k]
+    flags = np.asarray(keep, dtype=bool)
+    n = len(flags)
+    rest = np.flatnonzero(~flags).tolist()
     slow = build_batch(((positions[i], _record(raws[i].as_py())) for i in rest), evidence=evidence,
                        dayfirst=dayfirst, hint=hint, family=family)
-    events, index = slow.events, {pos: i for i, pos in enumerate(positions)}  # positions: record or line numbers
+    events, index = slow.events, {positions[i]: i for i in rest}  # positions: record or line numbers
     mapped = {index[int(str(e).rsplit("#", 1)[1])]: j for j, e in enumerate(events["evidence"].tolist())}
-    rows = [i for i, k in enumerate(flags) if k or i in mapped]  # quarantined rows leave the batch
-    order = [i if flags[i] else len(flags) + mapped[i] for i in rows]
+    slot = np.full(n, -1, np.int64)  # a refused row's place in events (-1: quarantined, it leaves the batch)
+    slot[list(mapped)] = list(mapped.values())
+    rows = np.flatnonzero(flags | (slot >= 0))
+    order = np.where(flags[rows], rows, n + slot[rows])
     small = [c for c in frame.columns if c != "raw"]
     merged = pd.concat([frame[small], events[small]], ignore_index=True) if len(events) else frame[small]
     merged = merged.take(order).reset_index(drop=True)
-    kept = raws if len(rows) == len(flags) else raws.take(pa.array(rows, pa.int64()))
+    kept = raws if len(rows) == n else raws.take(pa.array(rows, pa.int64()))
     kept = kept.cast(pa.string())
     ids = merged["record_id"]
-    own = [k for k, i in enumerate(rows) if not flags[i] and pd.isna(ids.iloc[k])]
+    own = [k for k in np.flatnonzero(~flags[rows]).tolist() if pd.isna(ids.iloc[k])]
     if own:  # no record id: the store derives one from raw, so raw must be the per-record path's text
         texts = kept.to_pylist()
         for k in own:
-            texts[k] = events["raw"].iloc[mapped[rows[k]]]
+            texts[k] = events["raw"].iloc[int(slot[rows[k]])]
         kept = pa.array(texts, pa.string())
     merged["raw"] = pd.Series(pd.arrays.ArrowExtensionArray(kept))
     return Batch(merged, slow.quarantined, len(flags))
