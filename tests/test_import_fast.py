@@ -449,3 +449,21 @@ def test_purview_audit_data_with_blanks_around_it_is_mapped_by_the_sql_and_same_
     res, events = same_case(tmp_path, path, batch_size=3)
     assert res["records"] == 7 and res["quarantined"] == 2  # the array and the text: no record object
     assert len(events) == 5
+
+
+def test_purview_audit_data_with_a_trailing_comma_is_quarantined_both_ways(tmp_path: Path) -> None:
+    """DuckDB reads ``{"a": 1,}``; the per-record decoder refuses it: the row must not be mapped by the
+    SQL even when a well-formed record of the same keys came first (the shape check samples that one)."""
+    rows = _purview_rows()[:4]
+    audit, rid = rows[0].index("AuditData"), rows[0].index("RecordId")
+    for n, (old, new) in enumerate([("}", ",}"), ("}]", "},\n]")]):  # the first record again, a comma added
+        row = list(rows[1])
+        data = json.loads(row[audit])
+        row[rid] = data["Id"] = f"00000000-0000-4000-8000-00000000000{n}"
+        text = json.dumps(data)
+        row[audit] = text[:-1] + ",}" if old == "}" else text.replace(old, new, 1)
+        rows.append(row)
+    path = tmp_path / "commas.csv"
+    path.write_bytes(_csv(rows))
+    res, events = same_case(tmp_path, path, batch_size=50)
+    assert res["records"] == 5 and res["quarantined"] == 2 and len(events) == 3

@@ -207,7 +207,9 @@ def purview_stage1(table: str) -> str:
     """Decode each Purview CSV row once (``table``: the rows, every column text, empty as '').
 
     ``a`` is AuditData when it is a JSON object (checked by ``json_valid``, which reads as the JSON
-    functions do, without writing the document again as a cast to JSON would), else NULL.
+    functions do, without writing the document again as a cast to JSON would), else NULL. DuckDB reads
+    a comma before ``}`` or ``]``, which the per-record decoder refuses: such text (or a string that
+    holds one) is left to the per-record path.
     """
     raw = ", ".join(f"'{h}', {h}" for h in PURVIEW_HEADER)
     return f"""
@@ -216,7 +218,8 @@ SELECT raw, CreationDate, Operation AS outer_operation, UserId AS outer_user, Re
   CASE WHEN a IS NOT NULL THEN {UAL.extract('a')} END AS f
 FROM (SELECT *, CASE WHEN a IS NOT NULL THEN json_keys(a) END AS k
   FROM (SELECT *, json_object({raw})::VARCHAR AS raw,
-          CASE WHEN regexp_matches(AuditData, '^[ \\t\\n\\r]*\\{{') AND json_valid(AuditData) THEN AuditData END AS a
+          CASE WHEN regexp_matches(AuditData, '^[ \\t\\n\\r]*\\{{') AND json_valid(AuditData)
+               AND NOT regexp_matches(AuditData, ',[ \\t\\n\\r]*[\\]}}]') THEN AuditData END AS a
       FROM {table}))"""
 
 
