@@ -467,3 +467,13 @@ def test_purview_audit_data_with_a_trailing_comma_is_quarantined_both_ways(tmp_p
     path.write_bytes(_csv(rows))
     res, events = same_case(tmp_path, path, batch_size=50)
     assert res["records"] == 5 and res["quarantined"] == 2 and len(events) == 3
+
+
+def test_a_trailing_comma_in_a_signin_array_is_quarantined_both_ways(tmp_path: Path) -> None:
+    records = _signins()[:40]
+    text = json.dumps(records)
+    cut = text.index(json.dumps(records[25])) + len(json.dumps(records[25])) - 1
+    path = tmp_path / "signins.json"
+    path.write_text(text[:cut] + "," + text[cut:], "utf-8")  # record 26: {..., "x": 1,}
+    res, events = same_case(tmp_path, path, batch_size=8)
+    assert res["quarantined"] == 1 and len(events) == res["imported"] == 39 - res["duplicates"]

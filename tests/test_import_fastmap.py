@@ -255,3 +255,87 @@ def test_any_diagnostic_value_same_both_ways(changes: list[tuple[int, str, Any]]
         lines[i] = json.dumps(d)
     with tempfile.TemporaryDirectory() as tmp:
         same_case(Path(tmp), _write(Path(tmp) / "PT1H.json", lines), batch_size=10)
+
+
+# ----- Event Hub bodies and JSON arrays (fastdocs): the same records in other containers ----------------
+def _bodies(lines: list[str], per_body: int, pretty: bool) -> str:
+    records = [json.loads(x) for x in lines if x]
+    bodies = [{"records": records[i:i + per_body]} for i in range(0, len(records), per_body)]
+    return "\n".join(json.dumps(b, indent=2 if pretty else None) for b in bodies) + "\n"
+
+
+@pytest.mark.parametrize(("per_body", "pretty"), [(60, True), (7, False)])
+def test_event_hub_bodies_mapped_in_sql_same_both_ways(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                       refused: list[int], per_body: int, pretty: bool) -> None:
+    path = tmp_path / "eventhub.json"
+    path.write_text(_bodies(_diagnostic_lines(), per_body, pretty), "utf-8")
+    opened, head = probe(path)
+    plan = fastjson.plan(path, opened, head)
+    assert plan is not None and (plan.container, plan.fm.NAME) == ("bodies", "graph_activity")
+    with caplog.at_level(logging.INFO, logger=JSONLOG):
+        res, events = same_case(tmp_path, path, batch_size=8)
+    assert not [r for r in caplog.records if r.name == JSONLOG]  # DuckDB read every body
+    assert (res["records"], res["duplicates"], res["quarantined"]) == (59, 1, 2)
+    assert 0 < sum(refused) <= 14
+    assert set(events["source"]) == {"graph_activity", "signin_interactive"}
+
+
+def _graph_records(n: int = 40) -> list[dict[str, Any]]:
+    """A Log Analytics JSON export of MicrosoftGraphActivityLogs: the CSV fixture's rows as objects."""
+    header, values = _graph_rows()
+    out = []
+    for i in range(n):
+        rec = {h.removesuffix(" [UTC]"): v for h, v in zip(header, values[i % len(values)], strict=True)}
+        rec["ResponseStatusCode"] = int(rec["ResponseStatusCode"]) if rec["ResponseStatusCode"].isdigit() else None
+        out.append(rec)
+    return out
+
+
+def test_graph_activity_array_mapped_in_sql_same_both_ways(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                           refused: list[int]) -> None:
+    records = _graph_records()
+    records[4]["Type"] = "SigninLogs"  # another table: per record
+    records[6]["ResponseStatusCode"] = "abc"
+    records[8] = {**records[8], "requestId": "x"}  # a key twice once normalised
+    records[9]["TimeGenerated"] = ""  # no readable time: quarantined
+    records[11] = "text"  # type: ignore[call-overload]  # no object: quarantined
+    path = tmp_path / "graph.json"
+    path.write_text(json.dumps(records, indent=1), "utf-8")
+    opened, head = probe(path)
+    plan = fastjson.plan(path, opened, head)
+    assert plan is not None and (plan.container, plan.envelope, plan.fm.NAME) == ("array", None, "graph_activity")
+    with caplog.at_level(logging.INFO, logger=JSONLOG):
+        res, events = same_case(tmp_path, path, batch_size=8)
+    assert not [r for r in caplog.records if r.name == JSONLOG]
+    assert res["format"] == "log-analytics-json" and res["records"] == 40 and res["quarantined"] >= 1
+    assert 0 < sum(refused) <= 10
+    assert "graph_activity" in set(events["source"])
+
+
+@pytest.mark.parametrize("where", ["bodies", "array"])
+def test_a_bad_record_inside_a_document_hands_the_rest_over(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                            where: str) -> None:
+    if where == "bodies":
+        text = _bodies(_diagnostic_lines(), 7, False)
+        lines = text.splitlines()
+        lines[4] = lines[4].replace('"properties": {', '"properties": {"broken": tru, ', 1)  # body 5, record 1
+        text = "\n".join(lines) + "\n"
+    else:
+        text = json.dumps(_graph_records(), indent=1)
+        text = text.replace('"RequestId": "req-0030"', '"RequestId": "req-0030",}', 1)  # trailing comma
+    path = tmp_path / "docs.json"
+    path.write_text(text, "utf-8")
+    with caplog.at_level(logging.INFO, logger=JSONLOG):
+        res, _ = same_case(tmp_path, path, batch_size=8)
+    assert res["quarantined"] >= 1 and res["records"] == res["imported"] + res["duplicates"] + res["quarantined"]
+    if where == "bodies":
+        assert [r for r in caplog.records if r.name == JSONLOG and "per-record import" in r.getMessage()]
+
+
+def test_a_trailing_comma_in_a_line_is_quarantined_both_ways(tmp_path: Path) -> None:
+    lines = _diagnostic_lines(30)
+    lines[20] = lines[20][:-2] + ",}}"  # {"properties": {..., "C_DeviceId": "",}}
+    assert lines[20].endswith('"",}}')
+    path = _write(tmp_path / "PT1H.json", lines)
+    res, events = same_case(tmp_path, path, batch_size=8)
+    assert res["quarantined"] == 3 and not events["raw"].str.contains('"req-20"', regex=False).any()

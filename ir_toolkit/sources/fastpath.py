@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from ir_toolkit.sources import fastsql, limits
+from ir_toolkit.sources import fastdocs, fastsql, limits
 from ir_toolkit.sources.batch import Batch, build_batch, frame_from_arrow
 from ir_toolkit.sources.fields import _norm, ip, loads, normalise_keys
 from ir_toolkit.sources.jsonstream import pages_of
@@ -65,7 +65,8 @@ def kind(fmt_name: str, path: Path, opened: Opened, head: str) -> str | None:
     if opened.encoding not in ("utf-8", "utf-8-sig") or opened.delimiter != ",":
         return None
     if fmt_name == "graph-signins" and opened.container == "json" and head.lstrip("\ufeff \t\r\n")[:1] == "[":
-        return "signins"
+        # DuckDB reads a comma before } or ], the per-record decoder quarantines the record
+        return None if fastdocs.trailing_comma(path, opened) else "signins"
     if fmt_name == "purview-csv" and opened.container == "csv" and \
             tuple(csv_header(head.lstrip("\ufeff"))) == fastsql.PURVIEW_HEADER:
         return "purview"
@@ -244,7 +245,7 @@ def _batch(which: str, decoded: pa.Table, t: pa.Table, done: int, decide: _Decid
 
     ok = pc.and_kleene(pc.fill_null(one_array(t.column("ok")), False),
                        decide(one_array(t.column("kh")), sample))
-    ok = pc.and_(ok, pa.array(~_maybe_deep(raws)))  # the per-record path decides on those
+    ok = pc.and_(ok, pa.array(~maybe_deep(raws)))  # the per-record path decides on those
     cols: dict[str, Any] = {name: one_array(t.column(name)) for name in t.column_names
                             if name not in ("kh", "ok", "raw", "nkeys")}
     if which == "signins":
@@ -282,7 +283,7 @@ def _batch(which: str, decoded: pa.Table, t: pa.Table, done: int, decide: _Decid
     return merge_refused(frame, keep, raws, positions, evidence=evidence, dayfirst=dayfirst, hint=hint, family=family)
 
 
-def _maybe_deep(raws: pa.Array) -> np.ndarray:
+def maybe_deep(raws: pa.Array) -> np.ndarray:
     """Rows that may nest deeper than ``limits.MAX_DEPTH`` (vectorised; never misses one).
 
     Depth is read from the brackets alone; a row whose strings hold brackets, or whose brackets do

@@ -1,0 +1,90 @@
+"""Records of JSON documents for the generated fast path: Event Hub bodies and JSON arrays, read by DuckDB.
+
+Two containers of records that come in bulk besides JSON lines (:mod:`ir_toolkit.sources.fastjson`):
+
+- ``bodies``: Azure Monitor Event Hub bodies, ``{"records": [...]}`` (one document, several one after
+  the other, or one per line), each holding diagnostic-settings records as PT1H.json lines do;
+- ``array``: a JSON array of records (a Log Analytics JSON export of MicrosoftGraphActivityLogs).
+
+DuckDB reads the documents (``read_json``; the path is a value, never pasted into SQL) and unnests
+their records in file order, so a record's position is its number in the file, as the per-record
+readers count it. Where a document is not what the fast path reads (a body with other keys, a nested
+array the per-record readers would flatten) the record text is NULL: the fast path hands the rest over
+from there. DuckDB re-writes each record's JSON, so what its parser forgives and the per-record decoder
+does not (a comma before ``}`` or ``]``) must be found in the file's bytes first: :func:`trailing_comma`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from ir_toolkit.sources import limits
+from ir_toolkit.sources.reader import Opened, open_text, read_records
+
+_BODY = re.compile(r'\{\s*"records"\s*:\s*\[')
+_COMMA = re.compile(rb",[ \t\r\n]*[}\]]")  # JSON DuckDB reads and Python's decoder refuses
+_SCAN = 1 << 22
+
+
+def kind(opened: Opened, head: str) -> str | None:
+    """``"bodies"`` or ``"array"`` when a UTF-8 JSON file starts as one of them, else None."""
+    if opened.container not in ("json", "jsonl") or opened.encoding not in ("utf-8", "utf-8-sig"):
+        return None
+    text = head.lstrip("\ufeff \t\r\n")
+    if _BODY.match(text):
+        return "bodies"
+    return "array" if opened.container == "json" and text.startswith("[") else None
+
+
+def first_record(path: Path, opened: Opened) -> Any:
+    """The file's first record as the per-record readers see it (None when it has none)."""
+    with open_text(path, opened) as fh:
+        for _, record in read_records(fh, opened.container, opened.delimiter):
+            return record
+    return None
+
+
+def trailing_comma(path: Path, opened: Opened) -> bool:
+    """True when the file holds a comma before ``}`` or ``]`` (maybe inside a string: then too).
+
+    Scanned in blocks of bytes; a comma at a block's end followed by blanks is carried into the next.
+    """
+    carry = b""
+    with gzip.open(path, "rb") if opened.gzip else open(path, "rb") as fh:
+        while block := fh.read(_SCAN):
+            text = carry + block
+            if _COMMA.search(text):
+                return True
+            at = text.rfind(b",")
+            carry = text[at:] if at >= 0 and not text[at + 1:].strip() else b""
+    return False
+
+
+def records(con: duckdb.DuckDBPyConnection, path: Path, opened: Opened, container: str,
+            batch_size: int) -> Iterator[pa.Array]:
+    """The records' JSON text (string arrays of up to ``batch_size``, in file order); NULL where the fast
+    path stops (a document or element the per-record readers read otherwise)."""
+    size = max(limits.MAX_RECORD, min(path.stat().st_size * (8 if opened.gzip else 1) + 1, (1 << 31) - 1))
+    con.read_json(str(path), format="array" if container == "array" else "unstructured", records="false",
+                  columns={"j": "JSON"}, compression="gzip" if opened.gzip else "none",
+                  maximum_object_size=limits.MAX_RECORD if container == "array" else size,
+                  ).create_view("evidence_docs", replace=True)
+    if container == "array":
+        query = "SELECT CASE WHEN json_type(j) = 'ARRAY' THEN NULL ELSE j::VARCHAR END AS line FROM evidence_docs"
+    else:  # a body holding only records; an empty one holds no record (as the per-record readers read it)
+        query = ("SELECT CASE WHEN json_type(r) = 'ARRAY' THEN NULL ELSE r::VARCHAR END AS line FROM ("
+                 "SELECT unnest(CASE WHEN json_type(j) = 'OBJECT' AND json_keys(j) = ['records'] "
+                 "AND json_type(j, '$.records') = 'ARRAY' THEN CAST(json_extract(j, '$.records') AS JSON[]) "
+                 "ELSE [NULL::JSON] END) AS r FROM evidence_docs)")
+    for rb in con.sql(query).to_arrow_reader(batch_size):
+        yield rb.column(0)
+
+
+__all__ = ["first_record", "kind", "records", "trailing_comma"]
