@@ -4,7 +4,9 @@ Two containers of records that come in bulk besides JSON lines (:mod:`ir_toolkit
 
 - ``bodies``: Azure Monitor Event Hub bodies, ``{"records": [...]}`` (one document, several one after
   the other, or one per line), each holding diagnostic-settings records as PT1H.json lines do;
-- ``array``: a JSON array of records (a Log Analytics JSON export of MicrosoftGraphActivityLogs).
+- ``array``: a JSON array of records (a Log Analytics JSON export of MicrosoftGraphActivityLogs);
+- ``tables``: Log Analytics query API bodies, ``{"tables": [{"columns": [{"name": ...}], "rows": [[...]]}]}``,
+  each row made the object of its column names (as ``jsonstream.table_rows`` does).
 
 DuckDB reads the documents (``read_json``; the path is a value, never pasted into SQL) and unnests
 their records in file order, so a record's position is its number in the file, as the per-record
@@ -29,6 +31,15 @@ from ir_toolkit.sources import limits
 from ir_toolkit.sources.reader import Opened, open_text, read_records
 
 _BODY = re.compile(r'\{\s*"records"\s*:\s*\[')
+_TABLES = re.compile(r'\{\s*"tables"\s*:\s*\[')
+_TABLE_OK = ("json_type(tb) = 'OBJECT' AND json_type(tb, '$.columns') = 'ARRAY' AND json_type(tb, '$.rows') = 'ARRAY' "
+             "AND len(list_filter(CAST(json_extract(tb, '$.columns') AS JSON[]), "
+             "lambda c: json_type(c, '$.name') IS DISTINCT FROM 'VARCHAR')) = 0")
+# a body the per-record readers read as its tables' rows (else as one record: the fast path stops there)
+_DOC_OK = ("json_type(j) = 'OBJECT' AND list_contains(json_keys(j), 'tables') "
+           "AND list_has_all(['tables', 'statistics', 'render'], json_keys(j)) AND json_type(j, '$.tables') = 'ARRAY' "
+           "AND len(list_filter(CAST(json_extract(j, '$.tables') AS JSON[]), "
+           f"lambda tb: NOT coalesce(({_TABLE_OK}), false))) = 0")
 _COMMA = re.compile(rb",[ \t\r\n]*[}\]]")  # JSON DuckDB reads and Python's decoder refuses
 _SCAN = 1 << 22
 
@@ -40,6 +51,8 @@ def kind(opened: Opened, head: str) -> str | None:
     text = head.lstrip("\ufeff \t\r\n")
     if _BODY.match(text):
         return "bodies"
+    if _TABLES.match(text):
+        return "tables"
     return "array" if opened.container == "json" and text.startswith("[") else None
 
 
@@ -76,7 +89,15 @@ def records(con: duckdb.DuckDBPyConnection, path: Path, opened: Opened, containe
                   columns={"j": "JSON"}, compression="gzip" if opened.gzip else "none",
                   maximum_object_size=limits.MAX_RECORD if container == "array" else size,
                   ).create_view("evidence_docs", replace=True)
-    if container == "array":
+    if container == "tables":  # a row of another width than its columns: the per-record readers decide
+        query = ("SELECT CASE WHEN json_type(row) = 'ARRAY' AND json_array_length(row) = len(names) THEN '{' || "
+                 "array_to_string(list_transform(list_zip(names, CAST(row AS JSON[])), "
+                 "lambda x: to_json(x[1]) || ':' || coalesce(x[2]::VARCHAR, 'null')), ',') || '}' END AS line FROM ("
+                 "SELECT CAST(json_extract_string(tb, '$.columns[*].name') AS VARCHAR[]) AS names, "
+                 "unnest(CAST(json_extract(tb, '$.rows') AS JSON[])) AS row FROM ("
+                 f"SELECT unnest(CASE WHEN {_DOC_OK} THEN CAST(json_extract(j, '$.tables') AS JSON[]) "
+                 "ELSE ['{\"columns\": [], \"rows\": [null]}'::JSON] END) AS tb FROM evidence_docs))")
+    elif container == "array":
         query = "SELECT CASE WHEN json_type(j) = 'ARRAY' THEN NULL ELSE j::VARCHAR END AS line FROM evidence_docs"
     else:  # a body holding only records; an empty one holds no record (as the per-record readers read it)
         query = ("SELECT CASE WHEN json_type(r) = 'ARRAY' THEN NULL ELSE r::VARCHAR END AS line FROM ("
