@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from ir_toolkit.sources import limits
@@ -108,4 +109,31 @@ def records(con: duckdb.DuckDBPyConnection, path: Path, opened: Opened, containe
         yield rb.column(0)
 
 
-__all__ = ["first_record", "kind", "records", "trailing_comma"]
+def _lines(path: Path, opened: Opened) -> Iterator[tuple[int, str]]:
+    """Non-blank lines with their record numbers, as the per-record JSON lines reader counts them (blank
+    lines are no record; the fast path hands over before a line that holds several records)."""
+    with open_text(path, opened) as fh:
+        n = 0
+        for line in fh:
+            if line.strip():
+                n += 1
+                yield n, line.rstrip("\r\n")
+
+
+def chunks(container: str, path: Path, opened: Opened, batch_size: int, reader: duckdb.DuckDBPyConnection,
+           ) -> Iterator[pa.Table]:
+    """Tables of ``pos`` (record number) and ``line`` (the record's JSON text; NULL: hand over there) of a
+    file of ``container`` (``lines``: JSON lines of one record each, read here; the others in DuckDB)."""
+    if container == "lines":
+        stream = _lines(path, opened)
+        while chunk := [x for _, x in zip(range(batch_size), stream, strict=False)]:
+            yield pa.table({"pos": pa.array([n for n, _ in chunk], pa.int64()),
+                            "line": pa.array([t for _, t in chunk], pa.string())})
+        return
+    done = 0
+    for texts in records(reader, path, opened, container, batch_size):
+        yield pa.table({"pos": pa.array(np.arange(done + 1, done + len(texts) + 1)), "line": texts})
+        done += len(texts)
+
+
+__all__ = ["chunks", "first_record", "kind", "records", "trailing_comma"]

@@ -1,20 +1,22 @@
-"""The fast path generated from field maps for JSON lines of envelopes: diagnostic-settings blobs.
+"""The fast path generated from field maps for JSON: diagnostic-settings records and Graph activity records.
 
-A storage-account blob of Azure Monitor diagnostic records (``PT1H.json``: one record per line) of a
-category whose field map has an exact SQL form (:func:`ir_toolkit.sources.fastmap.supported`; today
-MicrosoftGraphActivityLogs -> graph_activity, the bulkiest Entra category) is mapped in DuckDB by SQL
-generated from two declarations: the envelope's ``unwrap`` (azure_monitor_record: ``properties``
-unwrapped, ``category`` naming the table, the envelope's fields filling what properties lack) and the
-inner map's columns (:func:`ir_toolkit.sources.fastmap.columns_sql`).
+A storage-account blob of Azure Monitor diagnostic records (``PT1H.json``: one record per line), Event
+Hub bodies of the same records (``{"records": [...]}``), or a JSON array / Log Analytics query API body
+of a map's own records (:mod:`ir_toolkit.sources.fastdocs` reads those documents in DuckDB), of a
+category or table whose field map has an exact SQL form (:func:`ir_toolkit.sources.fastmap.supported`;
+today MicrosoftGraphActivityLogs -> graph_activity, the bulkiest Entra category), is mapped in DuckDB
+by SQL generated from the declarations: the envelope's ``unwrap`` (azure_monitor_record: ``properties``
+unwrapped, ``category`` naming the table, the envelope's fields filling what properties lack), when
+there is one, and the inner map's columns (:func:`ir_toolkit.sources.fastmap.columns_sql`).
 
 JSON keys are case-insensitive for the per-record path; the SQL reads the spellings of the file's
 first record (given to DuckDB as parameters, never pasted). A record of another shape is checked once
 per shape (:class:`_Shapes`): another spelling, a key written twice, keys that collide once normalised,
-or a shape the per-record classifier would not call an envelope sends its records per record; a page
-or envelope on one line (several records), or a line DuckDB cannot parse, hands the rest of the file
-to the per-record readers from that line on. Rows keep their line numbers as positions.
+or a shape the per-record classifier would not put in the plan's map sends its records per record; a
+page or envelope inside a record, a record DuckDB cannot parse or parses where the per-record decoder
+does not (a comma before ``}``), hands the rest of the file to the per-record readers from that record
+on. Rows keep their record numbers (as the per-record readers count them) as positions.
 """
-
 from __future__ import annotations
 
 import logging
@@ -36,7 +38,7 @@ from ir_toolkit.sources.fieldmap import FIELD_MAPS, TABLES, FieldMap
 from ir_toolkit.sources.fields import loads, norm_key, normalise_keys
 from ir_toolkit.sources.jsonstream import pages_of
 from ir_toolkit.sources.mappers import classify
-from ir_toolkit.sources.reader import Opened, open_text
+from ir_toolkit.sources.reader import Opened
 from ir_toolkit.sqltext import literal
 
 log = logging.getLogger(__name__)
@@ -244,33 +246,6 @@ def _read(p: JsonPlan, outer: bool) -> set[str]:
     return {fp.steps[0][0] for r in p.fm.rules for fp in r.paths} | set(u.fill)
 
 
-def _lines(path: Path, opened: Opened, skip: int) -> Iterator[tuple[int, str]]:
-    """Non-blank lines with their record numbers, as the per-record JSON lines reader counts them (blank
-    lines are no record; the fast path hands over before a line that holds several records)."""
-    with open_text(path, opened) as fh:
-        n = 0
-        for line in fh:
-            if line.strip():
-                n += 1
-                if n > skip:
-                    yield n, line.rstrip("\r\n")
-
-
-def _chunks(p: JsonPlan, path: Path, opened: Opened, batch_size: int, reader: duckdb.DuckDBPyConnection,
-            ) -> Iterator[pa.Table]:
-    """Tables of ``pos`` (record number) and ``line`` (the record's JSON text; NULL: hand over there)."""
-    if p.container == "lines":
-        stream = _lines(path, opened, 0)
-        while chunk := [x for _, x in zip(range(batch_size), stream, strict=False)]:
-            yield pa.table({"pos": pa.array([n for n, _ in chunk], pa.int64()),
-                            "line": pa.array([t for _, t in chunk], pa.string())})
-        return
-    done = 0
-    for texts in fastdocs.records(reader, path, opened, p.container, batch_size):
-        yield pa.table({"pos": pa.array(np.arange(done + 1, done + len(texts) + 1)), "line": texts})
-        done += len(texts)
-
-
 def _valid(t: pa.Table) -> np.ndarray:
     """Rows DuckDB read as the per-record decoder does (a comma before } or ]: decoded to be sure)."""
     valid = pc.fill_null(t.column("valid"), False).to_numpy(zero_copy_only=False).copy()
@@ -295,7 +270,7 @@ def parse(p: JsonPlan, path: Path, opened: Opened, *, evidence: str, batch_size:
         for c in (con, reader):
             c.execute("SET enable_progress_bar = false")
             c.execute(f"SET memory_limit = {literal(fastpath.MEMORY)}")
-        for lines in _chunks(p, path, opened, batch_size, reader):
+        for lines in fastdocs.chunks(p.container, path, opened, batch_size, reader):
             con.register("lines", lines)
             t = con.sql(query, params=params).to_arrow_table()
             con.unregister("lines")
