@@ -84,11 +84,13 @@ def trailing_comma(path: Path, opened: Opened) -> bool:
 def records(con: duckdb.DuckDBPyConnection, path: Path, opened: Opened, container: str,
             batch_size: int) -> Iterator[pa.Array]:
     """The records' JSON text (string arrays of up to ``batch_size``, in file order); NULL where the fast
-    path stops (a document or element the per-record readers read otherwise)."""
-    size = max(limits.MAX_RECORD, min(path.stat().st_size * (8 if opened.gzip else 1) + 1, (1 << 31) - 1))
+    path stops (a document or element the per-record readers read otherwise).
+
+    A document is read whole by DuckDB up to ``limits.MAX_RECORD`` (a bigger one stops it; a limit of the
+    file's size ran a 156 MB file of Event Hub bodies out of DuckDB's memory)."""
     con.read_json(str(path), format="array" if container == "array" else "unstructured", records="false",
                   columns={"j": "JSON"}, compression="gzip" if opened.gzip else "none",
-                  maximum_object_size=limits.MAX_RECORD if container == "array" else size,
+                  maximum_object_size=limits.MAX_RECORD,  # a bigger document: the per-record readers go on
                   ).create_view("evidence_docs", replace=True)
     if container == "tables":  # a row of another width than its columns: the per-record readers decide
         query = ("SELECT CASE WHEN json_type(row) = 'ARRAY' AND json_array_length(row) = len(names) THEN '{' || "
