@@ -312,7 +312,7 @@ def test_graph_activity_array_mapped_in_sql_same_both_ways(tmp_path: Path, caplo
     assert "graph_activity" in set(events["source"])
 
 
-@pytest.mark.parametrize("where", ["bodies", "array"])
+@pytest.mark.parametrize("where", ["bodies", "array", "array comma"])
 def test_a_bad_record_inside_a_document_hands_the_rest_over(tmp_path: Path, caplog: pytest.LogCaptureFixture,
                                                             where: str) -> None:
     if where == "bodies":
@@ -322,13 +322,16 @@ def test_a_bad_record_inside_a_document_hands_the_rest_over(tmp_path: Path, capl
         text = "\n".join(lines) + "\n"
     else:
         text = json.dumps(_graph_records(), indent=1)
-        text = text.replace('"RequestId": "req-0030"', '"RequestId": "req-0030",}', 1)  # trailing comma
+        bad = '"RequestId": "req-0030",}' if where == "array comma" else '"RequestId": tru'
+        text = text.replace('"RequestId": "req-0030"', bad, 1)
     path = tmp_path / "docs.json"
     path.write_text(text, "utf-8")
+    opened, head = probe(path)
+    assert (fastjson.plan(path, opened, head) is None) == (where == "array comma")  # DuckDB would read that one
     with caplog.at_level(logging.INFO, logger=JSONLOG):
         res, _ = same_case(tmp_path, path, batch_size=8)
     assert res["quarantined"] >= 1 and res["records"] == res["imported"] + res["duplicates"] + res["quarantined"]
-    if where == "bodies":
+    if where != "array comma":
         assert [r for r in caplog.records if r.name == JSONLOG and "per-record import" in r.getMessage()]
 
 

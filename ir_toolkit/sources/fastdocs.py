@@ -14,6 +14,10 @@ readers count it. Where a document is not what the fast path reads (a body with 
 array the per-record readers would flatten) the record text is NULL: the fast path hands the rest over
 from there. DuckDB re-writes each record's JSON, so what its parser forgives and the per-record decoder
 does not (a comma before ``}`` or ``]``) must be found in the file's bytes first: :func:`trailing_comma`.
+
+A document DuckDB cannot parse stops its reader where it meets it, which is a read buffer ahead of the
+records handed out so far: the per-record readers take over from the first record not yet returned
+(nothing lost, the same quarantine), not from the broken record itself.
 """
 
 from __future__ import annotations
