@@ -15,9 +15,11 @@ array the per-record readers would flatten) the record text is NULL: the fast pa
 from there. DuckDB re-writes each record's JSON, so what its parser forgives and the per-record decoder
 does not (a comma before ``}`` or ``]``) must be found in the file's bytes first: :func:`trailing_comma`.
 
-A document DuckDB cannot parse stops its reader where it meets it, which is a read buffer ahead of the
-records handed out so far: the per-record readers take over from the first record not yet returned
-(nothing lost, the same quarantine), not from the broken record itself.
+Bodies written one per line (as an Event Hub consumer writes them) are read a few megabytes of lines
+at a time and unnested by DuckDB: a broken body hands over at its first record. Other documents are
+read by DuckDB's ``read_json``, which stops where it meets a document it cannot parse, a read buffer
+ahead of the records handed out so far: the per-record readers take over from the first record not yet
+returned (nothing lost, the same quarantine), not from the broken document itself.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import numpy as np
 import pyarrow as pa
 
 from ir_toolkit.sources import limits
+from ir_toolkit.sources.fields import loads
 from ir_toolkit.sources.reader import Opened, open_text, read_records
 
 _BODY = re.compile(r'\{\s*"records"\s*:\s*\[')
@@ -47,6 +50,12 @@ _DOC_OK = ("json_type(j) = 'OBJECT' AND list_contains(json_keys(j), 'tables') "
            f"lambda tb: NOT coalesce(({_TABLE_OK}), false))) = 0")
 _COMMA = re.compile(rb",[ \t\r\n]*[}\]]")  # JSON DuckDB reads and Python's decoder refuses
 _SCAN = 1 << 22
+_LINE_CHARS = 1 << 24  # characters of body lines unnested at a time
+_BODY_OK = ("json_type(j) = 'OBJECT' AND json_keys(j) = ['records'] AND json_type(j, '$.records') = 'ARRAY'")
+# each body's records (an empty body holds none, as the per-record readers read it); NULL: hand over there
+_UNNEST = ("SELECT CASE WHEN json_type(r) = 'ARRAY' THEN NULL ELSE r::VARCHAR END AS line FROM ("
+           f"SELECT unnest(CASE WHEN {{valid}}{_BODY_OK} THEN CAST(json_extract(j, '$.records') AS JSON[]) "
+           "ELSE [NULL::JSON] END) AS r FROM {source})")
 
 
 def kind(opened: Opened, head: str) -> str | None:
@@ -106,11 +115,8 @@ def records(con: duckdb.DuckDBPyConnection, path: Path, opened: Opened, containe
                  "ELSE ['{\"columns\": [], \"rows\": [null]}'::JSON] END) AS tb FROM evidence_docs))")
     elif container == "array":
         query = "SELECT CASE WHEN json_type(j) = 'ARRAY' THEN NULL ELSE j::VARCHAR END AS line FROM evidence_docs"
-    else:  # a body holding only records; an empty one holds no record (as the per-record readers read it)
-        query = ("SELECT CASE WHEN json_type(r) = 'ARRAY' THEN NULL ELSE r::VARCHAR END AS line FROM ("
-                 "SELECT unnest(CASE WHEN json_type(j) = 'OBJECT' AND json_keys(j) = ['records'] "
-                 "AND json_type(j, '$.records') = 'ARRAY' THEN CAST(json_extract(j, '$.records') AS JSON[]) "
-                 "ELSE [NULL::JSON] END) AS r FROM evidence_docs)")
+    else:  # a body holding only records
+        query = _UNNEST.format(valid="", source="evidence_docs")
     for rb in con.sql(query).to_arrow_reader(batch_size):
         yield rb.column(0)
 
@@ -126,6 +132,36 @@ def _lines(path: Path, opened: Opened) -> Iterator[tuple[int, str]]:
                 yield n, line.rstrip("\r\n")
 
 
+def _one_body_per_line(path: Path, opened: Opened) -> bool:
+    """True when the file's first line is a whole Event Hub body (bodies written one per line)."""
+    with open_text(path, opened) as fh:
+        first = fh.readline(limits.MAX_RECORD + 1)
+    try:
+        body = loads(first)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(body, dict) and list(body) == ["records"]
+
+
+def _body_lines(path: Path, opened: Opened, reader: duckdb.DuckDBPyConnection) -> Iterator[pa.Array]:
+    """The records of a file of bodies one per line, unnested by DuckDB a few lines at a time: a line that
+    is no body of records (broken, another document) gives NULL at its first record."""
+    stream = _lines(path, opened)
+    query = _UNNEST.format(valid="json_valid(j) AND ", source="(SELECT line AS j FROM body_lines)")
+    while True:
+        chunk, chars = [], 0
+        for _, text in stream:
+            chunk.append(text)
+            chars += len(text)
+            if chars >= _LINE_CHARS:
+                break
+        if not chunk:
+            return
+        reader.register("body_lines", pa.table({"line": pa.array(chunk, pa.string())}))
+        yield reader.sql(query).to_arrow_table().column(0).combine_chunks()
+        reader.unregister("body_lines")
+
+
 def chunks(container: str, path: Path, opened: Opened, batch_size: int, reader: duckdb.DuckDBPyConnection,
            ) -> Iterator[pa.Table]:
     """Tables of ``pos`` (record number) and ``line`` (the record's JSON text; NULL: hand over there) of a
@@ -137,7 +173,10 @@ def chunks(container: str, path: Path, opened: Opened, batch_size: int, reader: 
                             "line": pa.array([t for _, t in chunk], pa.string())})
         return
     done = 0
-    for texts in records(reader, path, opened, container, batch_size):
+    one_per_line = container == "bodies" and _one_body_per_line(path, opened)
+    texts_of = _body_lines(path, opened, reader) if one_per_line else records(reader, path, opened, container,
+                                                                              batch_size)
+    for texts in texts_of:
         yield pa.table({"pos": pa.array(np.arange(done + 1, done + len(texts) + 1)), "line": texts})
         done += len(texts)
 
