@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from bench.timing import timed_collection
 from ir_toolkit.case.collect import scaled_client, scaled_options
 from ir_toolkit.sources.graph.auth import StaticToken
 from ir_toolkit.sources.graph.collector import Collector
@@ -63,12 +63,7 @@ def _run(graph: FakeGraph, sources: str, days: int, scale: float, **opts: Any) -
     work = Path(tempfile.mkdtemp(prefix="collect-bench-"))
     col = Collector(client, resolve("global", "bench", graph_url=graph.url), work, START,
                     START + pd.Timedelta(days=days), sources, options=scaled_options(scale, page_size=PAGE, **opts))
-    t0 = time.perf_counter()
-    try:
-        ledger = col.run()
-    finally:
-        client.close()
-    elapsed = time.perf_counter() - t0
+    ledger, elapsed = timed_collection(col, client)
     assert all(r["complete"] for r in ledger), "bench collection left gaps"
     return elapsed, sum(r["records"] for r in ledger), ledger
 

@@ -7,7 +7,10 @@ Inputs, replicated from tests/data/import with varied ids, users, times and addr
 
 * ``graph_activity.csv``: a Log Analytics CSV export of MicrosoftGraphActivityLogs (the fast path
   generated from the graph_activity field map applies);
+* ``graph_activity.json``: the same rows as a Log Analytics JSON export (an array of objects);
 * ``PT1H.json``: diagnostic-settings lines of the MicrosoftGraphActivityLogs category (per record);
+* ``eventhub.json``: the same records as Event Hub bodies (``{"records": [...]}`` of 500 records, one
+  body per line, as an Event Hub consumer writes them);
 * ``cloudappevents.json``: a Defender advanced hunting JSON array of CloudAppEvents rows whose
   RawEventData is a MailItemsAccessed record (per record).
 
@@ -52,6 +55,7 @@ else:
     with open(path, encoding="utf-8") as fh:
         text = fh.read()
     records = json.loads(text) if text.lstrip().startswith("[") else [json.loads(x) for x in text.splitlines() if x]
+    records = [r for d in records for r in (d["records"] if isinstance(d, dict) and "records" in d else [d])]
     frame = pd.json_normalize(records)
 frame = frame.astype({c: str for c in frame.columns if frame[c].dtype == object})
 frame.to_parquet(out + "/out.parquet")
@@ -60,7 +64,7 @@ print(len(frame), 0)
 
 
 def make_inputs(folder: Path, n: int, seed: int = 15) -> list[Path]:
-    """Write the three inputs of ``n`` records each; returns their paths."""
+    """Write the five inputs of ``n`` records each; returns their paths."""
     rnd = random.Random(seed)
     users = [str(uuid.UUID(int=rnd.getrandbits(128))) for _ in range(500)]
     text = (DATA / "graph_activity_log_analytics.csv").read_text("utf-8-sig")
@@ -77,6 +81,15 @@ def make_inputs(folder: Path, n: int, seed: int = 15) -> list[Path]:
             if r[header.index("UserId")]:
                 r[header.index("UserId")] = rnd.choice(users)
             w.writerow(r)
+    la_json = folder / "graph_activity.json"  # the same rows as a Log Analytics JSON export (an array)
+    keys = [h.removesuffix(" [UTC]") for h in header]
+    with open(la, encoding="utf-8", newline="") as src, open(la_json, "w", encoding="utf-8") as fh:
+        fh.write("[")
+        for i, r in enumerate(list(csv.reader(src))[1:]):
+            rec: dict[str, object] = dict(zip(keys, r, strict=True))
+            rec["ResponseStatusCode"] = int(r[header.index("ResponseStatusCode")] or 0)
+            fh.write(("," if i else "") + json.dumps(rec))
+        fh.write("]")
     diag = [json.loads(line) for line in (DATA / "diagnostic_entra_PT1H.json").read_text().splitlines()]
     graph = next(d for d in diag if d["category"] == "MicrosoftGraphActivityLogs")
     pt1h = folder / "PT1H.json"
@@ -87,6 +100,11 @@ def make_inputs(folder: Path, n: int, seed: int = 15) -> list[Path]:
                                    ipAddress=f"203.0.{i % 250}.{i % 200}",
                                    timeGenerated=f"2023-06-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:00Z")
             fh.write(json.dumps(d, separators=(",", ":")) + "\n")
+    eventhub = folder / "eventhub.json"
+    with open(pt1h, encoding="utf-8") as src, open(eventhub, "w", encoding="utf-8") as fh:
+        lines = src.read().splitlines()
+        for i in range(0, len(lines), 500):
+            fh.write('{"records":[' + ",".join(lines[i:i + 500]) + "]}\n")
     api = json.loads((DATA / "defender_hunting_api.json").read_text())
     cae = folder / "cloudappevents.json"
     with open(cae, "w", encoding="utf-8") as fh:
@@ -98,7 +116,7 @@ def make_inputs(folder: Path, n: int, seed: int = 15) -> list[Path]:
             r["IPAddress"] = r["RawEventData"]["ClientIPAddress"] = f"192.0.{i % 250}.{i % 200}"
             fh.write(("," if i else "") + json.dumps(r))
         fh.write("]")
-    return [la, pt1h, cae]
+    return [la, la_json, pt1h, eventhub, cae]
 
 
 def main(argv: list[str]) -> int:
@@ -106,13 +124,14 @@ def main(argv: list[str]) -> int:
     p.add_argument("--records", type=int, default=100_000)
     p.add_argument("--repeat", type=int, default=2)
     p.add_argument("--keep", metavar="DIR", help="write inputs and outputs here (default: a temp folder)")
-    p.add_argument("--inputs", default="csv,pt1h,cloudappevents",
-                   help="which inputs to time (comma-separated: csv, pt1h, cloudappevents)")
+    p.add_argument("--inputs", default="csv,json,pt1h,eventhub,cloudappevents",
+                   help="which inputs to time (comma-separated: csv, json, pt1h, eventhub, cloudappevents)")
     args = p.parse_args(argv)
     folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="formats-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        wanted = {"csv": "graph_activity.csv", "pt1h": "PT1H.json", "cloudappevents": "cloudappevents.json"}
+        wanted = {"csv": "graph_activity.csv", "json": "graph_activity.json", "pt1h": "PT1H.json",
+                  "eventhub": "eventhub.json", "cloudappevents": "cloudappevents.json"}
         names = {wanted[w.strip()] for w in args.inputs.split(",")}
         inputs = [p for p in make_inputs(folder, args.records) if p.name in names]
         for path in inputs:

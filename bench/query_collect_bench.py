@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from bench.timing import timed_collection
 from ir_toolkit.case.collect import scaled_client, scaled_options
 from ir_toolkit.sources.graph.auth import StaticToken
 from ir_toolkit.sources.graph.collector import Collector
@@ -64,12 +64,7 @@ def bench(backend: str, scale: float, days: int, per_day: int, cap: int) -> floa
         col = Collector(client, ep, Path(tempfile.mkdtemp(prefix="query-bench-")), START,
                         START + pd.Timedelta(days=days), table, options=scaled_options(scale),
                         registry=registry, runner=QueryRunner(ep, WS if backend == "log-analytics" else None))
-        t0 = time.perf_counter()
-        try:
-            ledger = col.run()
-        finally:
-            client.close()
-        elapsed = time.perf_counter() - t0
+        ledger, elapsed = timed_collection(col, client)
         queries, throttled = svc.served(status=200), svc.served(status=429)
     got = sum(r["records"] for r in ledger)
     assert got == days * per_day and all(r["complete"] for r in ledger), "bench collection incomplete"

@@ -424,3 +424,56 @@ def test_excel_resaved_purview_csv_goes_per_record_with_the_same_events(tmp_path
     assert opened.delimiter == ";" and fastpath.kind("purview-csv", path, opened, head) is None
     res, events = same_case(tmp_path, path, batch_size=8)
     assert (res["format"], res["imported"]) == ("purview-csv", 24)
+
+
+def test_purview_audit_data_with_blanks_around_it_is_mapped_by_the_sql_and_same_both_ways(tmp_path: Path) -> None:
+    """AuditData is tested as a JSON object where it stands (blanks around it, as a re-saved export may
+    have) without a cast: those rows are mapped in SQL, a non-object or broken one is not."""
+    import duckdb
+
+    from ir_toolkit.sources import fastsql
+
+    rows = _purview_rows()[:8]
+    audit = rows[0].index("AuditData")
+    rows[1][audit] = " \n\t" + rows[1][audit]
+    rows[2][audit] = rows[2][audit] + " \r\n"
+    rows[3][audit] = "  [" + rows[3][audit] + "]"  # an array holding the record: no object
+    rows[4][audit] = "x" + rows[4][audit]  # not JSON
+    con = duckdb.connect()
+    con.register("rows", pd.DataFrame(rows[1:], columns=list(fastsql.PURVIEW_HEADER)))
+    out = con.sql(fastsql.purview_stage2(f"({fastsql.purview_stage1('rows')})")).df()
+    assert [bool(v) if pd.notna(v) else None for v in out["ok"]][:4] == [True, True, None, None]  # NULL: no object
+    assert out["time"].notna().all() and out["user"].iloc[0] == rows[1][rows[0].index("UserId")]
+    path = tmp_path / "blanks.csv"
+    path.write_bytes(_csv(rows))
+    res, events = same_case(tmp_path, path, batch_size=3)
+    assert res["records"] == 7 and res["quarantined"] == 2  # the array and the text: no record object
+    assert len(events) == 5
+
+
+def test_purview_audit_data_with_a_trailing_comma_is_quarantined_both_ways(tmp_path: Path) -> None:
+    """DuckDB reads ``{"a": 1,}``; the per-record decoder refuses it: the row must not be mapped by the
+    SQL even when a well-formed record of the same keys came first (the shape check samples that one)."""
+    rows = _purview_rows()[:4]
+    audit, rid = rows[0].index("AuditData"), rows[0].index("RecordId")
+    for n, (old, new) in enumerate([("}", ",}"), ("}]", "},\n]")]):  # the first record again, a comma added
+        row = list(rows[1])
+        data = json.loads(row[audit])
+        row[rid] = data["Id"] = f"00000000-0000-4000-8000-00000000000{n}"
+        text = json.dumps(data)
+        row[audit] = text[:-1] + ",}" if old == "}" else text.replace(old, new, 1)
+        rows.append(row)
+    path = tmp_path / "commas.csv"
+    path.write_bytes(_csv(rows))
+    res, events = same_case(tmp_path, path, batch_size=50)
+    assert res["records"] == 5 and res["quarantined"] == 2 and len(events) == 3
+
+
+def test_a_trailing_comma_in_a_signin_array_is_quarantined_both_ways(tmp_path: Path) -> None:
+    records = _signins()[:40]
+    text = json.dumps(records)
+    cut = text.index(json.dumps(records[25])) + len(json.dumps(records[25])) - 1
+    path = tmp_path / "signins.json"
+    path.write_text(text[:cut] + "," + text[cut:], "utf-8")  # record 26: {..., "x": 1,}
+    res, events = same_case(tmp_path, path, batch_size=8)
+    assert res["quarantined"] == 1 and len(events) == res["imported"] == 39 - res["duplicates"]

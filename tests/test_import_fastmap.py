@@ -255,3 +255,157 @@ def test_any_diagnostic_value_same_both_ways(changes: list[tuple[int, str, Any]]
         lines[i] = json.dumps(d)
     with tempfile.TemporaryDirectory() as tmp:
         same_case(Path(tmp), _write(Path(tmp) / "PT1H.json", lines), batch_size=10)
+
+
+# ----- Event Hub bodies and JSON arrays (fastdocs): the same records in other containers ----------------
+def _bodies(lines: list[str], per_body: int, pretty: bool) -> str:
+    records = [json.loads(x) for x in lines if x]
+    bodies = [{"records": records[i:i + per_body]} for i in range(0, len(records), per_body)]
+    return "\n".join(json.dumps(b, indent=2 if pretty else None) for b in bodies) + "\n"
+
+
+@pytest.mark.parametrize(("per_body", "pretty"), [(60, True), (7, False)])
+def test_event_hub_bodies_mapped_in_sql_same_both_ways(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                       refused: list[int], per_body: int, pretty: bool) -> None:
+    path = tmp_path / "eventhub.json"
+    path.write_text(_bodies(_diagnostic_lines(), per_body, pretty), "utf-8")
+    opened, head = probe(path)
+    plan = fastjson.plan(path, opened, head)
+    assert plan is not None and (plan.container, plan.fm.NAME) == ("bodies", "graph_activity")
+    with caplog.at_level(logging.INFO, logger=JSONLOG):
+        res, events = same_case(tmp_path, path, batch_size=8)
+    assert not [r for r in caplog.records if r.name == JSONLOG]  # DuckDB read every body
+    assert (res["records"], res["duplicates"], res["quarantined"]) == (59, 1, 2)
+    assert 0 < sum(refused) <= 14
+    assert set(events["source"]) == {"graph_activity", "signin_interactive"}
+
+
+def _graph_records(n: int = 40) -> list[dict[str, Any]]:
+    """A Log Analytics JSON export of MicrosoftGraphActivityLogs: the CSV fixture's rows as objects."""
+    header, values = _graph_rows()
+    out = []
+    for i in range(n):
+        rec = {h.removesuffix(" [UTC]"): v for h, v in zip(header, values[i % len(values)], strict=True)}
+        rec["ResponseStatusCode"] = int(rec["ResponseStatusCode"]) if rec["ResponseStatusCode"].isdigit() else None
+        out.append(rec)
+    return out
+
+
+def test_graph_activity_array_mapped_in_sql_same_both_ways(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                           refused: list[int]) -> None:
+    records = _graph_records()
+    records[4]["Type"] = "SigninLogs"  # another table: per record
+    records[6]["ResponseStatusCode"] = "abc"
+    records[8] = {**records[8], "requestId": "x"}  # a key twice once normalised
+    records[9]["TimeGenerated"] = ""  # no readable time: quarantined
+    records[11] = "text"  # type: ignore[call-overload]  # no object: quarantined
+    path = tmp_path / "graph.json"
+    path.write_text(json.dumps(records, indent=1), "utf-8")
+    opened, head = probe(path)
+    plan = fastjson.plan(path, opened, head)
+    assert plan is not None and (plan.container, plan.envelope, plan.fm.NAME) == ("array", None, "graph_activity")
+    with caplog.at_level(logging.INFO, logger=JSONLOG):
+        res, events = same_case(tmp_path, path, batch_size=8)
+    assert not [r for r in caplog.records if r.name == JSONLOG]
+    assert res["format"] == "log-analytics-json" and res["records"] == 40 and res["quarantined"] >= 1
+    assert 0 < sum(refused) <= 10
+    assert "graph_activity" in set(events["source"])
+
+
+@pytest.mark.parametrize("where", ["bodies", "array", "array comma"])
+def test_a_bad_record_inside_a_document_hands_the_rest_over(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                            where: str) -> None:
+    if where == "bodies":
+        text = _bodies(_diagnostic_lines(), 7, False)
+        lines = text.splitlines()
+        lines[4] = lines[4].replace('"properties": {', '"properties": {"broken": tru, ', 1)  # body 5, record 1
+        text = "\n".join(lines) + "\n"
+    else:
+        text = json.dumps(_graph_records(), indent=1)
+        bad = '"RequestId": "req-0030",}' if where == "array comma" else '"RequestId": tru'
+        text = text.replace('"RequestId": "req-0030"', bad, 1)
+    path = tmp_path / "docs.json"
+    path.write_text(text, "utf-8")
+    opened, head = probe(path)
+    assert (fastjson.plan(path, opened, head) is None) == (where == "array comma")  # DuckDB would read that one
+    with caplog.at_level(logging.INFO, logger=JSONLOG):
+        res, _ = same_case(tmp_path, path, batch_size=8)
+    assert res["quarantined"] >= 1 and res["records"] == res["imported"] + res["duplicates"] + res["quarantined"]
+    handed = [r.getMessage() for r in caplog.records if r.name == JSONLOG and "per-record import" in r.getMessage()]
+    assert bool(handed) == (where != "array comma")
+    if where == "bodies":  # bodies one per line: from the broken body's first record (7 records a body)
+        assert "from record 29 on" in handed[0]
+
+
+def test_a_trailing_comma_in_a_line_is_quarantined_both_ways(tmp_path: Path) -> None:
+    lines = _diagnostic_lines(30)
+    lines[20] = lines[20][:-2] + ",}}"  # {"properties": {..., "C_DeviceId": "",}}
+    assert lines[20].endswith('"",}}')
+    path = _write(tmp_path / "PT1H.json", lines)
+    res, events = same_case(tmp_path, path, batch_size=8)
+    assert res["quarantined"] == 3 and not events["raw"].str.contains('"req-20"', regex=False).any()
+
+
+def _api_body(records: list[dict[str, Any]], split: int) -> dict[str, Any]:
+    """A Log Analytics query API body of ``records`` (all of the first record's columns), in two tables."""
+    names = list(records[0])
+    columns = [{"name": n, "type": "string"} for n in names]
+    rows = [[r.get(n) for n in names] for r in records]
+    return {"tables": [{"name": "PrimaryResult", "columns": columns, "rows": rows[:split]},
+                       {"name": "More", "columns": columns, "rows": rows[split:]}]}
+
+
+def test_log_analytics_api_body_mapped_in_sql_same_both_ways(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                             refused: list[int]) -> None:
+    records = _graph_records()
+    records[3]["Scopes"] = None  # null cells
+    records[5]["Type"] = "SigninLogs"  # another table: per record
+    records[7]["ResponseStatusCode"] = "abc"
+    path = tmp_path / "api.json"
+    path.write_text(json.dumps(_api_body(records, 25)), "utf-8")
+    opened, head = probe(path)
+    plan = fastjson.plan(path, opened, head)
+    assert plan is not None and (plan.container, plan.fm.NAME) == ("tables", "graph_activity")
+    with caplog.at_level(logging.INFO, logger=JSONLOG):
+        res, events = same_case(tmp_path, path, batch_size=8)
+    assert not [r for r in caplog.records if r.name == JSONLOG]
+    assert res["format"] == "log-analytics-json" and res["records"] == 40
+    assert 0 < sum(refused) <= 4 and events["evidence"].str.endswith("#40").any()
+
+
+@pytest.mark.parametrize("damage", ["row width", "no columns"])
+def test_an_odd_log_analytics_api_body_hands_the_rest_over(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                           damage: str) -> None:
+    bodies = [_api_body(_graph_records(20), 10) for _ in range(3)]
+    for k, body in enumerate(bodies):
+        for t in body["tables"]:
+            for i, row in enumerate(t["rows"]):
+                row[list(_graph_records(1)[0]).index("RequestId")] = f"req-{k}-{t['name']}-{i}"
+    if damage == "row width":
+        bodies[1]["tables"][1]["rows"][4] = bodies[1]["tables"][1]["rows"][4][:3]  # quarantined per record
+    else:
+        del bodies[1]["tables"][1]["columns"]  # no query body: the per-record readers keep it as one record
+    path = tmp_path / "api.json"
+    path.write_text("\n".join(json.dumps(b) for b in bodies) + "\n", "utf-8")
+    with caplog.at_level(logging.INFO, logger=JSONLOG):
+        res, _ = same_case(tmp_path, path, batch_size=8)
+    assert [r for r in caplog.records if r.name == JSONLOG and "per-record import" in r.getMessage()]
+    assert res["records"] == (60 if damage == "row width" else 41) and res["quarantined"] >= 1
+
+
+RECORD_KEYS = ["TimeGenerated", "ResponseStatusCode", "UserId", "AppId", "IPAddress", "Scopes", "Roles", "SessionId",
+               "RequestId", "Type", "category", "RequestUri", "requestid"]
+
+
+@settings(max_examples=6, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(changes=st.lists(st.tuples(st.integers(1, 19), st.sampled_from(RECORD_KEYS), JSON_VALUES), min_size=1,
+                        max_size=8), container=st.sampled_from(["array", "tables"]))
+def test_any_graph_record_value_same_both_ways(changes: list[tuple[int, str, Any]], container: str) -> None:
+    records = _graph_records(20)
+    for i, key, value in changes:
+        records[i][key] = value
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "graph.json"
+        path.write_text(json.dumps(records if container == "array" else _api_body(records, 7)), "utf-8")
+        same_case(Path(tmp), path, batch_size=6)

@@ -23,23 +23,16 @@ Folders named are walked and ZIP archives unpacked into the case's scratch folde
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import multiprocessing
 import os
 import shutil
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-import pyarrow as pa
-import pyarrow.ipc  # noqa: F401 - pa.ipc
-
-from ir_toolkit.case import archive_evidence, tenancy
+from ir_toolkit.case import archive_evidence, import_workers, tenancy
 from ir_toolkit.case.lock import writes_case
 from ir_toolkit.errors import InputFormatError
 from ir_toolkit.sources import containers, excel
@@ -87,10 +80,6 @@ def _check(path: Path, format: str) -> tuple[Format, Opened, Sample]:
         raise InputFormatError(f"{path}: is {s.opened.container.upper()}, but format {format} reads "
                                f"{'/'.join(c.upper() for c in fmt.containers)}")
     return fmt, s.opened, s
-
-
-def _format(name: str) -> Format:
-    return EMPTY if name == EMPTY.NAME else FORMATS[name]
 
 
 @writes_case("import")
@@ -261,7 +250,7 @@ def _parse_todo(case: Case, todo: list[dict[str, Any]], bar: Any, batch_size: in
         size = sum((case.root / j["entry"]["path"]).stat().st_size for j in todo)
         workers = min(len(todo), cpus - 1, 4) if size >= PARALLEL_BYTES and cpus >= 4 else 1
     if workers > 1 and len(todo) > 1:
-        _in_workers(case, todo, workers, bar, batch_size, fast)
+        import_workers.in_workers(case, todo, workers, bar, batch_size, fast, _finish)
     else:
         for job in todo:
             _finish(case, job, job["fmt"].parse(case.root / job["entry"]["path"], job["opened"],
@@ -363,56 +352,6 @@ def _record(case: Case, job: dict[str, Any], records: int, imported: int, duplic
         log.warning("%s: %d of %d records quarantined (see %s)", containers.display(shown), quarantined, records,
                     case.quarantine_dir / f"{sha[:12]}.jsonl")
     job["result"].update(counts, skipped=False, status=status)
-
-
-# ----- files parsed side by side ----------------------------------------------------------------
-def _spool(copy: str, fmt_name: str, opened: Opened, evidence: str, batch_size: int, dayfirst: bool | None,
-           folder: str, fast: bool | None) -> int:
-    """Worker process: parse one file, writing each batch to ``folder`` (Arrow IPC + JSON)."""
-    n = 0
-    for batch in _format(fmt_name).parse(Path(copy), opened, evidence=evidence, batch_size=batch_size,
-                                         dayfirst=dayfirst, fast=fast):
-        table = pa.Table.from_pandas(batch.events, preserve_index=False)
-        with pa.OSFile(f"{folder}/{n:06d}.arrow", "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table)
-        meta = {"records": batch.records, "quarantined": batch.quarantined}
-        Path(f"{folder}/{n:06d}.json").write_text(json.dumps(meta, ensure_ascii=False, default=str), "utf-8")
-        n += 1
-    return n
-
-
-def _arrow_dtype(t: pa.DataType) -> Any:
-    return None if pa.types.is_timestamp(t) else pd.ArrowDtype(t)
-
-
-def _unspool(folder: Path, count: int) -> Iterator[Batch]:
-    for i in range(count):
-        with pa.memory_map(str(folder / f"{i:06d}.arrow")) as source:
-            events = pa.ipc.open_file(source).read_all().to_pandas(types_mapper=_arrow_dtype)
-        meta = json.loads((folder / f"{i:06d}.json").read_text("utf-8"))
-        yield Batch(events, meta["quarantined"], meta["records"])
-        (folder / f"{i:06d}.arrow").unlink()
-        (folder / f"{i:06d}.json").unlink()
-
-
-def _in_workers(case: Case, todo: list[dict[str, Any]], workers: int, bar: Any, batch_size: int,
-                fast: bool | None) -> None:
-    """Parse files in worker processes (spooled to disk); write their events here, in file order."""
-    spool = case.root / ".import-spool"
-    context = multiprocessing.get_context("spawn")
-    try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = []
-            for job in todo:
-                folder = spool / job["entry"]["sha256"][:12]
-                folder.mkdir(parents=True, exist_ok=True)
-                futures.append((job, folder, pool.submit(
-                    _spool, str(case.root / job["entry"]["path"]), job["fmt"].NAME, job["opened"],
-                    job["entry"]["path"], batch_size, job["dayfirst"], str(folder), fast)))
-            for job, folder, future in futures:
-                _finish(case, job, _unspool(folder, future.result()), bar)
-    finally:
-        shutil.rmtree(spool, ignore_errors=True)
 
 
 def _bar(progress: bool, copies: list[Path]) -> Any:

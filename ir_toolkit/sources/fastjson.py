@@ -1,20 +1,22 @@
-"""The fast path generated from field maps for JSON lines of envelopes: diagnostic-settings blobs.
+"""The fast path generated from field maps for JSON: diagnostic-settings records and Graph activity records.
 
-A storage-account blob of Azure Monitor diagnostic records (``PT1H.json``: one record per line) of a
-category whose field map has an exact SQL form (:func:`ir_toolkit.sources.fastmap.supported`; today
-MicrosoftGraphActivityLogs -> graph_activity, the bulkiest Entra category) is mapped in DuckDB by SQL
-generated from two declarations: the envelope's ``unwrap`` (azure_monitor_record: ``properties``
-unwrapped, ``category`` naming the table, the envelope's fields filling what properties lack) and the
-inner map's columns (:func:`ir_toolkit.sources.fastmap.columns_sql`).
+A storage-account blob of Azure Monitor diagnostic records (``PT1H.json``: one record per line), Event
+Hub bodies of the same records (``{"records": [...]}``), or a JSON array / Log Analytics query API body
+of a map's own records (:mod:`ir_toolkit.sources.fastdocs` reads those documents in DuckDB), of a
+category or table whose field map has an exact SQL form (:func:`ir_toolkit.sources.fastmap.supported`;
+today MicrosoftGraphActivityLogs -> graph_activity, the bulkiest Entra category), is mapped in DuckDB
+by SQL generated from the declarations: the envelope's ``unwrap`` (azure_monitor_record: ``properties``
+unwrapped, ``category`` naming the table, the envelope's fields filling what properties lack), when
+there is one, and the inner map's columns (:func:`ir_toolkit.sources.fastmap.columns_sql`).
 
 JSON keys are case-insensitive for the per-record path; the SQL reads the spellings of the file's
 first record (given to DuckDB as parameters, never pasted). A record of another shape is checked once
 per shape (:class:`_Shapes`): another spelling, a key written twice, keys that collide once normalised,
-or a shape the per-record classifier would not call an envelope sends its records per record; a page
-or envelope on one line (several records), or a line DuckDB cannot parse, hands the rest of the file
-to the per-record readers from that line on. Rows keep their line numbers as positions.
+or a shape the per-record classifier would not put in the plan's map sends its records per record; a
+page or envelope inside a record, a record DuckDB cannot parse or parses where the per-record decoder
+does not (a comma before ``}``), hands the rest of the file to the per-record readers from that record
+on. Rows keep their record numbers (as the per-record readers count them) as positions.
 """
-
 from __future__ import annotations
 
 import logging
@@ -29,14 +31,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ir_toolkit.sources import fastpath
+from ir_toolkit.sources import fastdocs, fastpath
 from ir_toolkit.sources.batch import Batch
 from ir_toolkit.sources.fastmap import Fields, Sql, columns_sql, finish_batch, supported
 from ir_toolkit.sources.fieldmap import FIELD_MAPS, TABLES, FieldMap
 from ir_toolkit.sources.fields import loads, norm_key, normalise_keys
 from ir_toolkit.sources.jsonstream import pages_of
 from ir_toolkit.sources.mappers import classify
-from ir_toolkit.sources.reader import Opened, open_text
+from ir_toolkit.sources.reader import Opened
 from ir_toolkit.sqltext import literal
 
 log = logging.getLogger(__name__)
@@ -49,12 +51,15 @@ class _Stop(Exception):
 
 @dataclass(frozen=True)
 class JsonPlan:
-    """An envelope map, the inner record's map, and the spellings the SQL reads (normalised -> as written)."""
+    """An envelope map (None: the records are the map's own), the inner record's map, the spellings the SQL
+    reads (normalised -> as written), and the container: ``lines`` (JSON lines of envelopes), ``bodies``
+    (Event Hub bodies) or ``array`` (:mod:`ir_toolkit.sources.fastdocs`)."""
 
-    envelope: FieldMap
+    envelope: FieldMap | None
     fm: FieldMap
     outer: dict[str, str]
     inner: dict[str, str]
+    container: str = "lines"
 
 
 def _spellings(record: dict[str, Any]) -> dict[str, str] | None:
@@ -65,7 +70,13 @@ def _spellings(record: dict[str, Any]) -> dict[str, str] | None:
 
 
 def plan(path: Path, opened: Opened, head: str) -> JsonPlan | None:
-    """A plan when ``path`` is UTF-8 JSON lines whose first record is an envelope of a supported map."""
+    """A plan when ``path`` is UTF-8 JSON lines whose first record is an envelope of a supported map, or
+    Event Hub bodies of such envelopes, or a JSON array of such envelopes or of a supported map's records."""
+    container = fastdocs.kind(opened, head)
+    if container is not None:
+        if fastdocs.trailing_comma(path, opened):  # DuckDB reads it, the per-record decoder does not
+            return None
+        return _plan_of(fastdocs.first_record(path, opened), container)
     if opened.container != "jsonl" or opened.encoding not in ("utf-8", "utf-8-sig"):
         return None
     try:
@@ -74,7 +85,17 @@ def plan(path: Path, opened: Opened, head: str) -> JsonPlan | None:
         return None
     if not isinstance(first, dict) or pages_of(first) is not None:
         return None
+    p = _plan_of(first, "lines")
+    return p if p is not None and p.envelope is not None else None
+
+
+def _plan_of(first: Any, container: str) -> JsonPlan | None:
+    if not isinstance(first, dict):
+        return None
     envelope = FIELD_MAPS.get(classify(normalise_keys(first)) or "")
+    if envelope is not None and envelope.unwrap is None and supported(envelope):  # a record of the map itself
+        own = _spellings(first)
+        return JsonPlan(None, envelope, {}, own, container) if own is not None and container != "lines" else None
     if envelope is None or envelope.unwrap is None or envelope.unwrap.into is not None or not envelope.unwrap.table:
         return None
     outer = _spellings(first)
@@ -86,7 +107,7 @@ def plan(path: Path, opened: Opened, head: str) -> JsonPlan | None:
     inner = _spellings(first[outer[u.field]])
     if fm is None or inner is None or not supported(fm):
         return None
-    return JsonPlan(envelope, fm, outer, inner)
+    return JsonPlan(envelope, fm, outer, inner, container)
 
 
 class JsonFields(Fields):
@@ -98,9 +119,6 @@ class JsonFields(Fields):
 
     def __init__(self, p: JsonPlan) -> None:
         self.p = p
-        u = p.envelope.unwrap
-        assert u is not None
-        self.props = p.outer[u.field]
         self.paths: list[str] = []
 
     def index(self, path: str) -> int:
@@ -110,11 +128,14 @@ class JsonFields(Fields):
         return self.paths.index(path) + 1
 
     def ref(self, key: str, integer: bool, guards: list[Sql]) -> Sql | None:
-        u = self.p.envelope.unwrap
-        assert u is not None
-        paths = [f"$.{self.props}.{self.p.inner[key]}"] if key in self.p.inner else []
-        paths += [f"$.{self.p.outer[fp.steps[0][0]]}" for fp in u.fill.get(key, ())
-                  if len(fp.steps) == 1 and fp.steps[0][0] in self.p.outer]
+        if self.p.envelope is None:
+            paths = [f"$.{self.p.inner[key]}"] if key in self.p.inner else []
+        else:
+            u = self.p.envelope.unwrap
+            assert u is not None
+            paths = [f"$.{self.p.outer[u.field]}.{self.p.inner[key]}"] if key in self.p.inner else []
+            paths += [f"$.{self.p.outer[fp.steps[0][0]]}" for fp in u.fill.get(key, ())
+                      if len(fp.steps) == 1 and fp.steps[0][0] in self.p.outer]
         if not paths:
             return None
         types = "('VARCHAR', 'NULL', 'BIGINT', 'UBIGINT')" if integer else "('VARCHAR', 'NULL')"
@@ -131,16 +152,33 @@ def map_sql(p: JsonPlan, table: str) -> Sql:
 
     Each line is parsed a few times in all (valid, values, types, key lists), not once per field.
     """
-    u = p.envelope.unwrap
-    assert u is not None and u.table is not None
     fields = JsonFields(p)
     items, params, (ok, ok_params) = columns_sql(p.fm, fields)
-    props, cat = fields.index(f"$.{p.outer[u.field]}"), fields.index(f"$.{p.outer[u.table]}")
-    envelope = (f"ty[{props}] = 'OBJECT' AND len(ik) > 0 AND ty[{cat}] = 'VARCHAR' "
-                f"AND regexp_full_match(s[{cat}], '[ -~]+') "
-                f"AND list_contains(?, regexp_replace(lower(s[{cat}]), '^advancedhunting-', ''))")
+    tables = [[t.lower() for t in p.fm.tables]]
+    u = p.envelope.unwrap if p.envelope is not None else None
+    if u is not None:
+        assert u.table is not None
+        props, cat = fields.index(f"$.{p.outer[u.field]}"), fields.index(f"$.{p.outer[u.table]}")
+        inner_keys = f"$.{p.outer[u.field]}"
+        envelope = f"ty[{props}] = 'OBJECT' AND len(ik) > 0 AND "
+    else:  # the record names its own table (Log Analytics ``Type``), or its keys decide (:class:`_Shapes`)
+        cat = fields.index(f"$.{p.inner['type']}") if "type" in p.inner else 0
+        inner_keys, envelope, tables = "$", "", tables if cat else []
+        # a category of sign-ins makes a record of another shape a sign-in (mappers.classify)
+        if "category" in p.inner:
+            at = fields.index(f"$.{p.inner['category']}")
+            envelope = (f"coalesce(ty[{at}], 'NULL') IN ('VARCHAR', 'NULL') AND coalesce(s[{at}], '') NOT IN "
+                        "('SignInLogs', 'NonInteractiveUserSignInLogs', 'ServicePrincipalSignInLogs', "
+                        "'ManagedIdentitySignInLogs') AND ")
+    if cat:
+        envelope += (f"ty[{cat}] = 'VARCHAR' AND regexp_full_match(s[{cat}], '[ -~]+') "
+                     f"AND list_contains(?, regexp_replace(lower(s[{cat}]), '^advancedhunting-', ''))")
+    else:
+        envelope += "true"
     select = ["pos", "line AS raw", "valid", "hash(k, ik) AS kh", "len(k) AS nkeys", "len(ik) AS ikeys",
-              f"(starts_with(ltrim(line), '{{') AND {envelope} AND {ok}) AS ok", *items]
+              f"(starts_with(ltrim(line), '{{') AND {envelope} AND {ok}) AS ok",
+              # a comma before } or ]: DuckDB reads it, the per-record decoder may not (checked in Python)
+              "regexp_matches(line, ',\\s*[}\\]]') AS comma", *items]
     decoded = ("SELECT pos, line, valid, kk[1] AS k, kk[2] AS ik, s, ty FROM (SELECT pos, line, valid, "
                "CASE WHEN valid THEN json_extract_string(line, ?) END AS s, "
                "CASE WHEN valid THEN json_type(line, ?) END AS ty, "
@@ -149,8 +187,7 @@ def map_sql(p: JsonPlan, table: str) -> Sql:
                "FROM (SELECT pos, line, json_valid(line) AND NOT regexp_matches(line, "
                f"'[:,\\[]\\s*-?(Infinity|NaN)') AS valid FROM {table}))")
     query = f"SELECT {', '.join(select)} FROM ({decoded})"
-    tables = [t.lower() for t in p.fm.tables]
-    return query, [tables, *ok_params, *params, fields.paths, fields.paths, ["$", f"$.{p.outer[u.field]}"]]
+    return query, [*tables, *ok_params, *params, fields.paths, fields.paths, ["$", inner_keys]]
 
 
 class _Shapes:
@@ -164,7 +201,11 @@ class _Shapes:
         if not isinstance(record, dict):
             return False
         if pages_of(record) is not None:
-            raise _Stop("a page of records on one line")
+            raise _Stop("a page of records inside a record")
+        if self.p.envelope is None:
+            if len(record) != nkeys or classify(normalise_keys(record)) != self.p.fm.NAME:
+                return False
+            return _spelled(record, self.p.inner, _read(self.p, False) | {"type", "category"})
         u = self.p.envelope.unwrap
         assert u is not None
         inner = record.get(self.p.outer[u.field])
@@ -172,15 +213,8 @@ class _Shapes:
             return False
         if classify(normalise_keys(record)) != self.p.envelope.NAME:
             return False
-        for obj, spelled in ((record, self.p.outer), (inner, self.p.inner)):
-            names = [norm_key(k) for k in obj]
-            if len(set(names)) != len(names) or "_table" in names:
-                return False
-            if any(spelled.get(n, k) != k for n, k in zip(names, obj, strict=True)):
-                return False
-            if any(n not in spelled for n in names if n in _read(self.p, obj is record)):
-                return False
-        return True
+        return _spelled(record, self.p.outer, _read(self.p, True)) and _spelled(inner, self.p.inner,
+                                                                                 _read(self.p, False))
 
     def __call__(self, hashes: np.ndarray, sample: Callable[[int], tuple[Any, int, int]]) -> np.ndarray:
         uniques, first = np.unique(hashes, return_index=True)
@@ -191,60 +225,68 @@ class _Shapes:
         return np.isin(hashes, accepted)
 
 
+def _spelled(obj: dict[str, Any], spelled: dict[str, str], read: set[str]) -> bool:
+    """True when ``obj``'s keys are distinct once normalised and the SQL reads them as written."""
+    names = [norm_key(k) for k in obj]
+    if len(set(names)) != len(names) or "_table" in names:
+        return False
+    if any(spelled.get(n, k) != k for n, k in zip(names, obj, strict=True)):
+        return False
+    return all(n in spelled for n in names if n in read)
+
+
 def _read(p: JsonPlan, outer: bool) -> set[str]:
     """The normalised keys the SQL reads from the envelope (``outer``) or from its inner record."""
-    u = p.envelope.unwrap
-    assert u is not None and u.table is not None
+    u = p.envelope.unwrap if p.envelope is not None else None
+    if u is None:
+        return {fp.steps[0][0] for r in p.fm.rules for fp in r.paths}
+    assert u.table is not None
     if outer:
         return {u.field, u.table, *(fp.steps[0][0] for fps in u.fill.values() for fp in fps)}
     return {fp.steps[0][0] for r in p.fm.rules for fp in r.paths} | set(u.fill)
 
 
-def _lines(path: Path, opened: Opened, skip: int) -> Iterator[tuple[int, str]]:
-    """Non-blank lines with their record numbers, as the per-record JSON lines reader counts them (blank
-    lines are no record; the fast path hands over before a line that holds several records)."""
-    with open_text(path, opened) as fh:
-        n = 0
-        for line in fh:
-            if line.strip():
-                n += 1
-                if n > skip:
-                    yield n, line.rstrip("\r\n")
+def _valid(t: pa.Table) -> np.ndarray:
+    """Rows DuckDB read as the per-record decoder does (a comma before } or ]: decoded to be sure)."""
+    valid = pc.fill_null(t.column("valid"), False).to_numpy(zero_copy_only=False).copy()
+    comma = pc.fill_null(t.column("comma"), False).to_numpy(zero_copy_only=False)
+    lines = t.column("raw")
+    for i in np.flatnonzero(valid & comma).tolist():
+        try:
+            loads(lines[i].as_py())
+        except (ValueError, RecursionError):
+            valid[i] = False
+    return valid
 
 
 def parse(p: JsonPlan, path: Path, opened: Opened, *, evidence: str, batch_size: int, dayfirst: bool, hint: str,
           slow: Callable[[int], Iterator[Batch]]) -> Iterator[Batch]:
-    """Batches of one JSON lines file mapped in DuckDB; ``slow(n)`` parses it per record after line ``n``."""
+    """Batches of one JSON file mapped in DuckDB; ``slow(n)`` parses it per record after record ``n``."""
     query, params = map_sql(p, "lines")
     shapes = _Shapes(p)
-    last = 0  # the last line whose record is in a batch yielded
-    con = duckdb.connect()
+    last = 0  # the last record in a batch yielded
+    con, reader = duckdb.connect(), duckdb.connect()  # one maps, the other reads documents
     try:
-        con.execute("SET enable_progress_bar = false")
-        con.execute(f"SET memory_limit = {literal(fastpath.MEMORY)}")
-        stream = _lines(path, opened, 0)
-        while True:
-            chunk = [x for _, x in zip(range(batch_size), stream, strict=False)]
-            if not chunk:
-                return
-            lines = pa.table({"pos": pa.array([n for n, _ in chunk], pa.int64()),
-                              "line": pa.array([t for _, t in chunk], pa.string())})
+        for c in (con, reader):
+            c.execute("SET enable_progress_bar = false")
+            c.execute(f"SET memory_limit = {literal(fastpath.MEMORY)}")
+        for lines in fastdocs.chunks(p.container, path, opened, batch_size, reader):
             con.register("lines", lines)
             t = con.sql(query, params=params).to_arrow_table()
             con.unregister("lines")
-            valid = t.column("valid").to_numpy(zero_copy_only=False)
-            bad = np.flatnonzero(~valid)
+            bad = np.flatnonzero(~_valid(t))
             rows = int(bad[0]) if len(bad) else t.num_rows
             if rows:
                 yield _batch(p, t.slice(0, rows), shapes, evidence=evidence, dayfirst=dayfirst, hint=hint)
-                last = int(chunk[rows - 1][0])
+                last = int(t.column("pos")[rows - 1].as_py())
             if rows < t.num_rows:
-                raise _Stop(f"line {chunk[rows][0]} is not JSON DuckDB reads")
+                raise _Stop(f"record {last + 1} is not JSON DuckDB reads as the per-record readers do")
     except (duckdb.Error, _Stop, fastpath.FastPathStop, pa.ArrowException, OSError, UnicodeError) as exc:
-        log.info("%s: per-record import from line %d on (%s)", evidence, last + 1, str(exc).splitlines()[0])
+        log.info("%s: per-record import from record %d on (%s)", evidence, last + 1, str(exc).splitlines()[0])
         yield from slow(last)
     finally:
         con.close()
+        reader.close()
 
 
 def _batch(p: JsonPlan, t: pa.Table, shapes: _Shapes, *, evidence: str, dayfirst: bool, hint: str) -> Batch:
@@ -258,7 +300,7 @@ def _batch(p: JsonPlan, t: pa.Table, shapes: _Shapes, *, evidence: str, dayfirst
             return None, -1, -1
 
     ok = pc.and_(pc.fill_null(fastpath.one_array(t.column("ok")), False),
-                 pa.array(shapes(t.column("kh").to_numpy(), sample)))
+                 pa.array(shapes(t.column("kh").to_numpy(), sample) & ~fastpath.maybe_deep(raws)))
     return finish_batch(p.fm, t, ok, t.column("pos").to_pylist(), evidence=evidence, dayfirst=dayfirst, hint=hint)
 
 

@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from ir_toolkit.sources import fastsql, limits
+from ir_toolkit.sources import fastdocs, fastsql, limits
 from ir_toolkit.sources.batch import Batch, build_batch, frame_from_arrow
 from ir_toolkit.sources.fields import _norm, ip, loads, normalise_keys
 from ir_toolkit.sources.jsonstream import pages_of
@@ -65,7 +65,8 @@ def kind(fmt_name: str, path: Path, opened: Opened, head: str) -> str | None:
     if opened.encoding not in ("utf-8", "utf-8-sig") or opened.delimiter != ",":
         return None
     if fmt_name == "graph-signins" and opened.container == "json" and head.lstrip("\ufeff \t\r\n")[:1] == "[":
-        return "signins"
+        # DuckDB reads a comma before } or ], the per-record decoder quarantines the record
+        return None if fastdocs.trailing_comma(path, opened) else "signins"
     if fmt_name == "purview-csv" and opened.container == "csv" and \
             tuple(csv_header(head.lstrip("\ufeff"))) == fastsql.PURVIEW_HEADER:
         return "purview"
@@ -155,7 +156,11 @@ def rebatch(reader: pa.RecordBatchReader, size: int) -> Iterator[pa.Table]:
                 continue
         if not rows:
             return
-        table = pa.Table.from_batches(pending).combine_chunks()
+        # DuckDB hands batches of exactly ``size`` rows: one batch is taken as it is (combine_chunks copies even
+        # a single chunk, raw included); smaller pieces (another reader) are joined into one chunk
+        table = pa.Table.from_batches(pending)
+        if len(pending) > 1:
+            table = table.combine_chunks()
         pending, rows = [], 0
         for start in range(0, table.num_rows, size):
             yield table.slice(start, size)
@@ -240,7 +245,7 @@ def _batch(which: str, decoded: pa.Table, t: pa.Table, done: int, decide: _Decid
 
     ok = pc.and_kleene(pc.fill_null(one_array(t.column("ok")), False),
                        decide(one_array(t.column("kh")), sample))
-    ok = pc.and_(ok, pa.array(~_maybe_deep(raws)))  # the per-record path decides on those
+    ok = pc.and_(ok, pa.array(~maybe_deep(raws)))  # the per-record path decides on those
     cols: dict[str, Any] = {name: one_array(t.column(name)) for name in t.column_names
                             if name not in ("kh", "ok", "raw", "nkeys")}
     if which == "signins":
@@ -278,7 +283,7 @@ def _batch(which: str, decoded: pa.Table, t: pa.Table, done: int, decide: _Decid
     return merge_refused(frame, keep, raws, positions, evidence=evidence, dayfirst=dayfirst, hint=hint, family=family)
 
 
-def _maybe_deep(raws: pa.Array) -> np.ndarray:
+def maybe_deep(raws: pa.Array) -> np.ndarray:
     """Rows that may nest deeper than ``limits.MAX_DEPTH`` (vectorised; never misses one).
 
     Depth is read from the brackets alone; a row whose strings hold brackets, or whose brackets do
@@ -356,25 +361,28 @@ def merge_refused(frame: pd.DataFrame, keep: Any, raws: pa.Array, positions: lis
     only copied when a row leaves the batch - except for a refused row without a record id, whose raw
     is the per-record path's text (the store derives such a row's id from it).
     """
-    flags = keep.tolist()
-    rest = [i for i, k in enumerate(flags) if not k]
+    flags = np.asarray(keep, dtype=bool)
+    n = len(flags)
+    rest = np.flatnonzero(~flags).tolist()
     slow = build_batch(((positions[i], _record(raws[i].as_py())) for i in rest), evidence=evidence,
                        dayfirst=dayfirst, hint=hint, family=family)
-    events, index = slow.events, {pos: i for i, pos in enumerate(positions)}  # positions: record or line numbers
+    events, index = slow.events, {positions[i]: i for i in rest}  # positions: record or line numbers
     mapped = {index[int(str(e).rsplit("#", 1)[1])]: j for j, e in enumerate(events["evidence"].tolist())}
-    rows = [i for i, k in enumerate(flags) if k or i in mapped]  # quarantined rows leave the batch
-    order = [i if flags[i] else len(flags) + mapped[i] for i in rows]
+    slot = np.full(n, -1, np.int64)  # a refused row's place in events (-1: quarantined, it leaves the batch)
+    slot[list(mapped)] = list(mapped.values())
+    rows = np.flatnonzero(flags | (slot >= 0))
+    order = np.where(flags[rows], rows, n + slot[rows])
     small = [c for c in frame.columns if c != "raw"]
     merged = pd.concat([frame[small], events[small]], ignore_index=True) if len(events) else frame[small]
     merged = merged.take(order).reset_index(drop=True)
-    kept = raws if len(rows) == len(flags) else raws.take(pa.array(rows, pa.int64()))
+    kept = raws if len(rows) == n else raws.take(pa.array(rows, pa.int64()))
     kept = kept.cast(pa.string())
     ids = merged["record_id"]
-    own = [k for k, i in enumerate(rows) if not flags[i] and pd.isna(ids.iloc[k])]
+    own = [k for k in np.flatnonzero(~flags[rows]).tolist() if pd.isna(ids.iloc[k])]
     if own:  # no record id: the store derives one from raw, so raw must be the per-record path's text
         texts = kept.to_pylist()
         for k in own:
-            texts[k] = events["raw"].iloc[mapped[rows[k]]]
+            texts[k] = events["raw"].iloc[int(slot[rows[k]])]
         kept = pa.array(texts, pa.string())
     merged["raw"] = pd.Series(pd.arrays.ArrowExtensionArray(kept))
     return Batch(merged, slow.quarantined, len(flags))

@@ -204,14 +204,22 @@ UAL = _Paths(UAL_TEXT + UAL_OTHER)
 
 
 def purview_stage1(table: str) -> str:
-    """Decode each Purview CSV row once (``table``: the rows, every column text, empty as '')."""
+    """Decode each Purview CSV row once (``table``: the rows, every column text, empty as '').
+
+    ``a`` is AuditData when it is a JSON object (checked by ``json_valid``, which reads as the JSON
+    functions do, without writing the document again as a cast to JSON would), else NULL. DuckDB reads
+    a comma before ``}`` or ``]``, which the per-record decoder refuses: such text (or a string that
+    holds one) is left to the per-record path.
+    """
     raw = ", ".join(f"'{h}', {h}" for h in PURVIEW_HEADER)
     return f"""
 SELECT raw, CreationDate, Operation AS outer_operation, UserId AS outer_user, RecordId,
-  CASE WHEN starts_with(a, '{{') THEN 'OBJECT' END AS jt, hash(k) AS kh, len(k) AS nkeys,
-  CASE WHEN starts_with(a, '{{') THEN {UAL.extract('a')} END AS f
-FROM (SELECT *, CASE WHEN starts_with(a, '{{') THEN json_keys(a) END AS k
-  FROM (SELECT *, json_object({raw})::VARCHAR AS raw, TRY_CAST(AuditData AS JSON)::VARCHAR AS a
+  CASE WHEN a IS NOT NULL THEN 'OBJECT' END AS jt, hash(k) AS kh, len(k) AS nkeys,
+  CASE WHEN a IS NOT NULL THEN {UAL.extract('a')} END AS f
+FROM (SELECT *, CASE WHEN a IS NOT NULL THEN json_keys(a) END AS k
+  FROM (SELECT *, json_object({raw})::VARCHAR AS raw,
+          CASE WHEN regexp_matches(AuditData, '^[ \\t\\n\\r]*\\{{') AND json_valid(AuditData)
+               AND NOT regexp_matches(AuditData, ',[ \\t\\n\\r]*[\\]}}]') THEN AuditData END AS a
       FROM {table}))"""
 
 

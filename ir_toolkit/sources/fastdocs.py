@@ -1,0 +1,184 @@
+"""Records of JSON documents for the generated fast path: Event Hub bodies and JSON arrays, read by DuckDB.
+
+Two containers of records that come in bulk besides JSON lines (:mod:`ir_toolkit.sources.fastjson`):
+
+- ``bodies``: Azure Monitor Event Hub bodies, ``{"records": [...]}`` (one document, several one after
+  the other, or one per line), each holding diagnostic-settings records as PT1H.json lines do;
+- ``array``: a JSON array of records (a Log Analytics JSON export of MicrosoftGraphActivityLogs);
+- ``tables``: Log Analytics query API bodies, ``{"tables": [{"columns": [{"name": ...}], "rows": [[...]]}]}``,
+  each row made the object of its column names (as ``jsonstream.table_rows`` does).
+
+DuckDB reads the documents (``read_json``; the path is a value, never pasted into SQL) and unnests
+their records in file order, so a record's position is its number in the file, as the per-record
+readers count it. Where a document is not what the fast path reads (a body with other keys, a nested
+array the per-record readers would flatten) the record text is NULL: the fast path hands the rest over
+from there. DuckDB re-writes each record's JSON, so what its parser forgives and the per-record decoder
+does not (a comma before ``}`` or ``]``) must be found in the file's bytes first: :func:`trailing_comma`.
+
+Bodies written one per line (as an Event Hub consumer writes them) are read a few megabytes of lines
+at a time and unnested by DuckDB: a broken body hands over at its first record. Other documents are
+read by DuckDB's ``read_json``, which stops where it meets a document it cannot parse, a read buffer
+ahead of the records handed out so far: the per-record readers take over from the first record not yet
+returned (nothing lost, the same quarantine), not from the broken document itself.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from ir_toolkit.sources import limits
+from ir_toolkit.sources.fields import loads
+from ir_toolkit.sources.reader import Opened, open_text, read_records
+
+_BODY = re.compile(r'\{\s*"records"\s*:\s*\[')
+_TABLES = re.compile(r'\{\s*"tables"\s*:\s*\[')
+_TABLE_OK = ("json_type(tb) = 'OBJECT' AND json_type(tb, '$.columns') = 'ARRAY' AND json_type(tb, '$.rows') = 'ARRAY' "
+             "AND len(list_filter(CAST(json_extract(tb, '$.columns') AS JSON[]), "
+             "lambda c: json_type(c, '$.name') IS DISTINCT FROM 'VARCHAR')) = 0")
+# a body the per-record readers read as its tables' rows (else as one record: the fast path stops there)
+_DOC_OK = ("json_type(j) = 'OBJECT' AND list_contains(json_keys(j), 'tables') "
+           "AND list_has_all(['tables', 'statistics', 'render'], json_keys(j)) AND json_type(j, '$.tables') = 'ARRAY' "
+           "AND len(list_filter(CAST(json_extract(j, '$.tables') AS JSON[]), "
+           f"lambda tb: NOT coalesce(({_TABLE_OK}), false))) = 0")
+_COMMA = re.compile(rb",[ \t\r\n]*[}\]]")  # JSON DuckDB reads and Python's decoder refuses
+_SCAN = 1 << 22
+_LINE_CHARS = 1 << 24  # characters of body lines unnested at a time
+_BODY_OK = ("json_type(j) = 'OBJECT' AND json_keys(j) = ['records'] AND json_type(j, '$.records') = 'ARRAY'")
+# each body's records (an empty body holds none, as the per-record readers read it); NULL: hand over there
+_UNNEST = ("SELECT CASE WHEN json_type(r) = 'ARRAY' THEN NULL ELSE r::VARCHAR END AS line FROM ("
+           f"SELECT unnest(CASE WHEN {{valid}}{_BODY_OK} THEN CAST(json_extract(j, '$.records') AS JSON[]) "
+           "ELSE [NULL::JSON] END) AS r FROM {source})")
+
+
+def kind(opened: Opened, head: str) -> str | None:
+    """``"bodies"`` or ``"array"`` when a UTF-8 JSON file starts as one of them, else None."""
+    if opened.container not in ("json", "jsonl") or opened.encoding not in ("utf-8", "utf-8-sig"):
+        return None
+    text = head.lstrip("\ufeff \t\r\n")
+    if _BODY.match(text):
+        return "bodies"
+    if _TABLES.match(text):
+        return "tables"
+    return "array" if opened.container == "json" and text.startswith("[") else None
+
+
+def first_record(path: Path, opened: Opened) -> Any:
+    """The file's first record as the per-record readers see it (None when it has none)."""
+    with open_text(path, opened) as fh:
+        for _, record in read_records(fh, opened.container, opened.delimiter):
+            return record
+    return None
+
+
+def trailing_comma(path: Path, opened: Opened) -> bool:
+    """True when the file holds a comma before ``}`` or ``]`` (maybe inside a string: then too).
+
+    Scanned in blocks of bytes; a comma at a block's end followed by blanks is carried into the next.
+    """
+    carry = b""
+    with gzip.open(path, "rb") if opened.gzip else open(path, "rb") as fh:
+        while block := fh.read(_SCAN):
+            text = carry + block
+            if _COMMA.search(text):
+                return True
+            at = text.rfind(b",")
+            carry = text[at:] if at >= 0 and not text[at + 1:].strip() else b""
+    return False
+
+
+def records(con: duckdb.DuckDBPyConnection, path: Path, opened: Opened, container: str,
+            batch_size: int) -> Iterator[pa.Array]:
+    """The records' JSON text (string arrays of up to ``batch_size``, in file order); NULL where the fast
+    path stops (a document or element the per-record readers read otherwise).
+
+    A document is read whole by DuckDB up to ``limits.MAX_RECORD`` (a bigger one stops it; a limit of the
+    file's size ran a 156 MB file of Event Hub bodies out of DuckDB's memory)."""
+    con.read_json(str(path), format="array" if container == "array" else "unstructured", records="false",
+                  columns={"j": "JSON"}, compression="gzip" if opened.gzip else "none",
+                  maximum_object_size=limits.MAX_RECORD,  # a bigger document: the per-record readers go on
+                  ).create_view("evidence_docs", replace=True)
+    if container == "tables":  # a row of another width than its columns: the per-record readers decide
+        query = ("SELECT CASE WHEN json_type(row) = 'ARRAY' AND json_array_length(row) = len(names) THEN '{' || "
+                 "array_to_string(list_transform(list_zip(names, CAST(row AS JSON[])), "
+                 "lambda x: to_json(x[1]) || ':' || coalesce(x[2]::VARCHAR, 'null')), ',') || '}' END AS line FROM ("
+                 "SELECT CAST(json_extract_string(tb, '$.columns[*].name') AS VARCHAR[]) AS names, "
+                 "unnest(CAST(json_extract(tb, '$.rows') AS JSON[])) AS row FROM ("
+                 f"SELECT unnest(CASE WHEN {_DOC_OK} THEN CAST(json_extract(j, '$.tables') AS JSON[]) "
+                 "ELSE ['{\"columns\": [], \"rows\": [null]}'::JSON] END) AS tb FROM evidence_docs))")
+    elif container == "array":
+        query = "SELECT CASE WHEN json_type(j) = 'ARRAY' THEN NULL ELSE j::VARCHAR END AS line FROM evidence_docs"
+    else:  # a body holding only records
+        query = _UNNEST.format(valid="", source="evidence_docs")
+    for rb in con.sql(query).to_arrow_reader(batch_size):
+        yield rb.column(0)
+
+
+def _lines(path: Path, opened: Opened) -> Iterator[tuple[int, str]]:
+    """Non-blank lines with their record numbers, as the per-record JSON lines reader counts them (blank
+    lines are no record; the fast path hands over before a line that holds several records)."""
+    with open_text(path, opened) as fh:
+        n = 0
+        for line in fh:
+            if line.strip():
+                n += 1
+                yield n, line.rstrip("\r\n")
+
+
+def _one_body_per_line(path: Path, opened: Opened) -> bool:
+    """True when the file's first line is a whole Event Hub body (bodies written one per line)."""
+    with open_text(path, opened) as fh:
+        first = fh.readline(limits.MAX_RECORD + 1)
+    try:
+        body = loads(first)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(body, dict) and list(body) == ["records"]
+
+
+def _body_lines(path: Path, opened: Opened, reader: duckdb.DuckDBPyConnection) -> Iterator[pa.Array]:
+    """The records of a file of bodies one per line, unnested by DuckDB a few lines at a time: a line that
+    is no body of records (broken, another document) gives NULL at its first record."""
+    stream = _lines(path, opened)
+    query = _UNNEST.format(valid="json_valid(j) AND ", source="(SELECT line AS j FROM body_lines)")
+    while True:
+        chunk, chars = [], 0
+        for _, text in stream:
+            chunk.append(text)
+            chars += len(text)
+            if chars >= _LINE_CHARS:
+                break
+        if not chunk:
+            return
+        reader.register("body_lines", pa.table({"line": pa.array(chunk, pa.string())}))
+        yield reader.sql(query).to_arrow_table().column(0).combine_chunks()
+        reader.unregister("body_lines")
+
+
+def chunks(container: str, path: Path, opened: Opened, batch_size: int, reader: duckdb.DuckDBPyConnection,
+           ) -> Iterator[pa.Table]:
+    """Tables of ``pos`` (record number) and ``line`` (the record's JSON text; NULL: hand over there) of a
+    file of ``container`` (``lines``: JSON lines of one record each, read here; the others in DuckDB)."""
+    if container == "lines":
+        stream = _lines(path, opened)
+        while chunk := [x for _, x in zip(range(batch_size), stream, strict=False)]:
+            yield pa.table({"pos": pa.array([n for n, _ in chunk], pa.int64()),
+                            "line": pa.array([t for _, t in chunk], pa.string())})
+        return
+    done = 0
+    one_per_line = container == "bodies" and _one_body_per_line(path, opened)
+    texts_of = _body_lines(path, opened, reader) if one_per_line else records(reader, path, opened, container,
+                                                                              batch_size)
+    for texts in texts_of:
+        yield pa.table({"pos": pa.array(np.arange(done + 1, done + len(texts) + 1)), "line": texts})
+        done += len(texts)
+
+
+__all__ = ["chunks", "first_record", "kind", "records", "trailing_comma"]
