@@ -52,7 +52,7 @@ case, tenant = start_notebook(case_path, tenant, tz)
 
 # %%
 findings = casedata.load_findings(case)
-scope = casedata.run_scope(case, findings if len(findings) else None, engine=engine)
+scope = casedata.run_scope(case, engine=engine)  # scopes CASE/findings.parquet (or detects first)
 if not scope:
     display(Markdown("**The breach has not been scoped**: scoping is not installed, or there are no findings yet."))
     scope = {}

@@ -23,13 +23,14 @@ from tqdm.auto import tqdm
 from ir_toolkit.analysis.adfs import adfs_coverage, adfs_covered_sql
 from ir_toolkit.analysis.coverage import coverage_json, covered_sql, signin_coverage
 from ir_toolkit.analysis.detections import Detection, Pack, load_pack, raw_sql, render
-from ir_toolkit.analysis.engine import Engine, sql_literal
+from ir_toolkit.analysis.engine import DuckDBEngine, Engine, sql_literal
 from ir_toolkit.analysis.engines import DEFAULT_ENGINE, open_engine
 from ir_toolkit.analysis.evidence import evidence_profile
 from ir_toolkit.analysis.graphreads import first_party_callers
 from ir_toolkit.analysis.indicators import COLUMNS as IOC_COLUMNS
 from ir_toolkit.analysis.indicators import indicators, match_addresses
 from ir_toolkit.analysis.infrastructure import infrastructure_addresses
+from ir_toolkit.analysis.reuse import current_document, inputs_key, load_prepared, prepared_key, save_prepared
 from ir_toolkit.analysis.rhythm import POSTPROCESSORS
 from ir_toolkit.case import Case
 from ir_toolkit.case.lock import writes_case
@@ -59,6 +60,8 @@ class Prepared:
     evidence: dict[str, Any]
     sources: frozenset[str] = frozenset()
     engine_name: str = DEFAULT_ENGINE
+    tables: tuple[str, ...] = ()  # what preparing materialised or registered (kept in CASE/cache/)
+    key: str = ""  # the inputs key (ir_toolkit.analysis.reuse.inputs_key), "" when not reusable
 
 
 def _time_sql(ts: pd.Timestamp | None) -> str:
@@ -109,10 +112,57 @@ def prepare(case: Case, pack: str = "token-forgery", params: dict[str, Any] | No
     key = _signature(case, pack, params, name, engine_options)
     if key in _LAST:
         return _LAST[key]
-    prep = _prepare(case, pack, params, open_engine(name, case, engine_options), name)
+    inputs = reuse_key(case, pack, params, name, engine_options)
+    prep = _kept(case, pack, params, inputs, engine_options) if inputs else None
+    if prep is None:
+        prep = _prepare(case, pack, params, open_engine(name, case, engine_options), name)
+        prep.key = inputs
     _LAST.clear()
     _LAST[key] = prep
     return prep
+
+
+def reuse_key(case: Case, pack: str, params: dict[str, Any] | None, engine: str | None,
+              engine_options: dict[str, Any] | None = None) -> str:
+    """The inputs key of a DuckDB run (:func:`ir_toolkit.analysis.reuse.inputs_key`), "" for another engine."""
+    name = (engine or DEFAULT_ENGINE).lower()
+    if name != DEFAULT_ENGINE or set(k for k, v in (engine_options or {}).items() if v) - {"memory_limit"}:
+        return ""
+    return inputs_key(case, pack, load_pack(pack).resolve(params), name)
+
+
+def _kept(case: Case, pack: str, params: dict[str, Any] | None, key: str,
+          engine_options: dict[str, Any] | None) -> Prepared | None:
+    """The preparation kept in the case for ``key`` (a detect run in another process), or None."""
+    found = load_prepared(case, key, (engine_options or {}).get("memory_limit"))
+    if found is None:
+        return None
+    eng, state = found
+    the_pack = load_pack(pack)
+    for view in the_pack.views:  # the plain views again (cheap: nothing runs until a query reads them)
+        if not view.get("materialize"):
+            eng.create_view(str(view["name"]), render(str(view["sql"]), state["sql_values"]))
+    log.info("reusing the views detect prepared (CASE/cache/)")
+    return Prepared(case, eng, the_pack, state["values"], state["sql_values"], state["coverage"],
+                    state["baseline_end"], state["evidence"], frozenset(state["sources"]), DEFAULT_ENGINE,
+                    tuple(state["tables"]), key)
+
+
+def keep_prepared(prep: Prepared) -> None:
+    """Keep a DuckDB preparation in CASE/cache/ for the next process (nothing when it is kept already)."""
+    if not prep.key or not isinstance(prep.engine, DuckDBEngine):
+        return
+    if prepared_key(prep.case) == prep.key:
+        return
+    state = {"values": prep.values, "sql_values": prep.sql_values, "coverage": prep.coverage,
+             "baseline_end": prep.baseline_end, "evidence": prep.evidence, "sources": sorted(prep.sources),
+             "tables": list(prep.tables)}
+    save_prepared(prep.case, prep.engine, list(prep.tables), state, prep.key)
+
+
+def forget_prepared() -> None:
+    """Drop the preparation this process keeps (the next prepare() reads CASE/cache/ or prepares anew)."""
+    _LAST.clear()
 
 
 def _prepare(case: Case, pack: str, params: dict[str, Any] | None, eng: Engine, engine_name: str) -> Prepared:
@@ -133,9 +183,11 @@ def _prepare(case: Case, pack: str, params: dict[str, Any] | None, eng: Engine, 
     eng.register("first_party_callers", first_party_callers())  # Graph callers labelled, not alarmed
     patterns = [str(p).lower() for p in values.get("scripted_agents") or []]
     eng.register("scripted_patterns", pd.DataFrame({"pattern": pd.Series(patterns, dtype="str")}))
+    tables = ["indicators", "ioc_ip_hits", "infrastructure_ips", "first_party_callers", "scripted_patterns"]
     for name, value in values.items():  # list parameters as tables too (param_NAME, column value): LIKE patterns
         if isinstance(value, list):
             eng.register(f"param_{name}", pd.DataFrame({"value": pd.Series([str(v) for v in value], dtype="str")}))
+            tables.append(f"param_{name}")
     unc = coverage["uncovered"]
     held = [s for s in ("signin_interactive", "signin_noninteractive") if profile["sources"].get(s, {}).get("held")]
     sql_values = {**values,
@@ -154,8 +206,11 @@ def _prepare(case: Case, pack: str, params: dict[str, Any] | None, eng: Engine, 
     for view in the_pack.views:
         sql = render(str(view["sql"]), sql_values)
         (eng.create_table if view.get("materialize") else eng.create_view)(str(view["name"]), sql)
+        if view.get("materialize"):
+            tables.append(str(view["name"]))
     sources = frozenset(str(s) for s in eng.run_sql("SELECT DISTINCT source FROM events")["source"].dropna())
-    return Prepared(case, eng, the_pack, values, sql_values, coverage, baseline_end, profile, sources, engine_name)
+    return Prepared(case, eng, the_pack, values, sql_values, coverage, baseline_end, profile, sources, engine_name,
+                    tuple(tables))
 
 
 def _missing(v: Any) -> bool:
@@ -231,6 +286,7 @@ def findings_document(findings: pd.DataFrame, prep: Prepared) -> dict[str, Any]:
         "generated_at": iso(now_utc()),
         "parameters": {k: v for k, v in prep.values.items()},
         "baseline_end": iso(prep.baseline_end), "signin_coverage": coverage_json(prep.coverage),
+        "inputs": prep.key or None,  # what these findings were made from (ir_toolkit.analysis.reuse)
         "counts": finding_counts(findings),
         "findings": records,
     }
@@ -248,6 +304,13 @@ def read_findings(case: Case) -> pd.DataFrame | None:
     if not path.exists():
         return None
     return conform(pq.read_table(path).to_pandas(), FINDING_COLUMNS)
+
+
+def current_findings(case: Case, key: str) -> pd.DataFrame | None:
+    """CASE/findings.parquet when findings.json says it was made from ``key`` and both are as recorded."""
+    if current_document(case, FINDINGS_JSON, key, (FINDINGS_PARQUET,)) is None:
+        return None
+    return read_findings(case)
 
 
 @writes_case("detect")
@@ -272,9 +335,14 @@ def detect(case: Case | str | Path, pack: str = "token-forgery", params: dict[st
         techniques, evidence, member: the family member the detection rules in, or None), strongest first.
     """
     case = case if isinstance(case, Case) else Case.open(case, writable=write)
+    current = current_findings(case, reuse_key(case, pack, params, engine, engine_options))
+    if current is not None:
+        log.info("findings are current (same store, case, pack and parameters): reusing CASE/findings.parquet")
+        return current
     prep = prepare(case, pack, params, engine=engine, engine_options=engine_options)
     findings = run_pack(prep, progress=progress)
     if write:
+        keep_prepared(prep)
         doc = findings_document(findings, prep)
         with case.recording("detect", pack=prep.pack.name, engine=prep.engine_name, findings=len(findings),
                             counts=doc["counts"]) as w:  # whole files, recorded in the custody chain
