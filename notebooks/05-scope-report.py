@@ -99,7 +99,8 @@ else:
 
 # %%
 upns = boxes["upn"].tolist() if len(boxes) else []
-actor = casequery.actor_events(case, findings, scope, window_start, window_end, mailbox)  # filtered in DuckDB
+actor = casequery.actor_events(case, findings, scope, window_start, window_end, mailbox,
+                                columns=casequery.WITHOUT_RAW)  # filtered in DuckDB
 messages = casedata.messages_accessed(actor, upns)
 display(messages.groupby("mailbox").size().rename("messages").to_frame() if len(messages) else
         Markdown("No message list (no actor Bind records)."))

@@ -19,11 +19,16 @@ from ir_toolkit.analysis.aggregates import activity_counts, hour_of_week_counts,
 from ir_toolkit.case import Case
 from ir_toolkit.report import casedata
 from ir_toolkit.report.coverage import SNAPSHOT_SOURCES
+from ir_toolkit.schema import EVENT_COLUMN_NAMES
 from ir_toolkit.sqltext import literal
 from ir_toolkit.timeutil import parse_time
 
-__all__ = ["actor_events", "actor_where", "count_events", "daily_source_counts", "hour_of_week_counts",
+__all__ = ["WITHOUT_RAW", "actor_events", "actor_where", "count_events", "daily_source_counts", "hour_of_week_counts",
            "mailbox_counts", "near_seeds", "read_where", "seed_where", "span_freq", "window_where"]
+
+#: Every canonical column but ``raw``: the original record is the bulk of the store, and a filter over other
+#: columns still decodes it for every row of the store (at a million events, 1 s of the 1.5 s an actor read takes).
+WITHOUT_RAW = [c for c in EVENT_COLUMN_NAMES if c != "raw"]
 
 #: Columns whose values tie an event to an indicator (a seed given as a bare value or ``type:value``).
 SEED_COLUMNS = {"ip": "ip", "token": "token_id", "session": "session_id", "mailbox": "mailbox", "user": "user"}
