@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ir_toolkit.analysis import detect as detect_module
+from ir_toolkit.analysis import prepare as prepare_module
 from ir_toolkit.analysis.detect import detect, forget_prepared
 from ir_toolkit.analysis.detections import raw_sql
 from ir_toolkit.analysis.reuse import CACHE_DIR, PREPARED_JSON, decode, encode, prepared_key
@@ -49,7 +49,7 @@ def test_scope_reuses_detects_preparation_and_equals_a_cold_scope(case_dir: Path
     detect(case)
     assert prepared_key(case) is not None  # detect kept its preparation in the case
     forget_prepared()  # as a new process
-    monkeypatch.setattr(detect_module, "_prepare", _refuse)
+    monkeypatch.setattr(prepare_module, "_prepare", _refuse)
     reused = scope(case)
     assert {m["upn"] for m in reused["compromised_mailboxes"]} == truth["mailboxes"]
     assert _stable(reused) == _stable(_cold_scope(case_dir, tmp_path))
@@ -74,8 +74,8 @@ def test_current_findings_are_reused_until_the_store_changes(case_dir: Path, mon
     inputs = json.loads((case.root / "findings.json").read_text(encoding="utf-8"))["inputs"]
     forget_prepared()
     with monkeypatch.context() as m:
-        m.setattr(detect_module, "_prepare", _refuse)
-        m.setattr(detect_module, "load_prepared", lambda *a, **k: None)
+        m.setattr(prepare_module, "_prepare", _refuse)
+        m.setattr(prepare_module, "load_prepared", lambda *a, **k: None)
         again = detect(case)  # neither prepared nor run: the findings on file are current
     assert list(again["finding_id"]) == list(first["finding_id"])
     case.write_events(frame(mail(at(7, 1), "user0@contoso.com", "203.0.113.77", token="forged-new")))
