@@ -17,7 +17,7 @@ import pytest
 from ir_toolkit.analysis import prepare as prepare_module
 from ir_toolkit.analysis.detect import detect, forget_prepared
 from ir_toolkit.analysis.detections import raw_sql
-from ir_toolkit.analysis.reuse import CACHE_DIR, PREPARED_JSON, decode, encode, prepared_key
+from ir_toolkit.analysis.reuse import CACHE_DIR, PREPARED_JSON, decode, encode, load_prepared, prepared_key
 from ir_toolkit.analysis.scope import scope
 from ir_toolkit.case import Case
 from tests.conftest import cli
@@ -116,3 +116,16 @@ def test_a_case_without_its_cache_prepares_and_a_bad_cache_is_ignored(case_dir: 
     (case.root / "scope.json").unlink(missing_ok=True)
     doc = scope(case, write=False)
     assert {m["upn"] for m in doc["compromised_mailboxes"]} == truth["mailboxes"]
+
+
+def test_kept_tables_of_another_preparation_are_not_read(case_dir: Path) -> None:
+    case, _ = build(case_dir)
+    detect(case)
+    old = (case.root / CACHE_DIR / "prepared.duckdb").read_bytes()
+    case.write_events(frame(mail(at(7, 1), "user0@contoso.com", "203.0.113.77", token="forged-new")))
+    forget_prepared()
+    detect(case)
+    key = prepared_key(case)
+    assert key is not None and load_prepared(case, key) is not None
+    (case.root / CACHE_DIR / "prepared.duckdb").write_bytes(old)  # the file of the preparation before the import
+    assert load_prepared(case, key) is None

@@ -43,6 +43,7 @@ CACHE_DIR = "cache"
 PREPARED_DB = "prepared.duckdb"
 PREPARED_JSON = "prepared.json"
 ANALYSIS_DIR = Path(__file__).resolve().parent
+KEY_TABLE = "kept_inputs_key"  # in prepared.duckdb, beside the tables
 TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
@@ -157,6 +158,8 @@ def save_prepared(case: Case, engine: DuckDBEngine, tables: list[str], state: di
         try:
             for name in tables:
                 engine.con.execute(f'CREATE TABLE prepared_out."{name}" AS SELECT * FROM "{name}"')
+            # the key inside the file too: the file and prepared.json must name the same preparation
+            engine.con.execute(f"CREATE TABLE prepared_out.{KEY_TABLE} AS SELECT ? AS key", [key])
         finally:
             engine.con.execute("DETACH prepared_out")
         os.replace(tmp, db)
@@ -186,6 +189,8 @@ def load_prepared(case: Case, key: str, memory_limit: str | None = None) -> tupl
             return None
         engine = DuckDBEngine(case, memory_limit=memory_limit)
         engine.con.execute("ATTACH ? AS prepared (READ_ONLY)", [str(db)])
+        if engine.con.execute(f"SELECT key FROM prepared.{KEY_TABLE}").fetchall() != [(key,)]:
+            return None  # the tables of another preparation (a writer replaced the file in between)
         for name in doc["tables"]:
             engine.con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM prepared."{name}"')
     except FileNotFoundError:
