@@ -58,7 +58,8 @@ case, tenant = start_notebook(case_path, tenant, tz)
 window = casequery.window_where(window_start, window_end, mailbox)
 findings = casedata.load_findings(case)
 scope = casedata.load_scope(case)
-actor = casequery.actor_events(case, findings, scope, window_start, window_end, mailbox)
+actor = casequery.actor_events(case, findings, scope, window_start, window_end, mailbox,
+                                columns=casequery.WITHOUT_RAW)
 display(Markdown(f"{casequery.count_events(case, window)} events in the window, **{len(actor)}** tied to the actor."))
 if actor.empty:
     display(Markdown(f"**{casedata.NO_FINDINGS}**: the views below stay empty until there are indicators."))

@@ -66,7 +66,8 @@ def show(fig):
 
 findings = casedata.load_findings(case)
 scope = casedata.load_scope(case)
-actor = casequery.actor_events(case, findings, scope, window_start, window_end, mailbox)
+actor = casequery.actor_events(case, findings, scope, window_start, window_end, mailbox,
+                                columns=casequery.WITHOUT_RAW)
 # Start from `seed`, else from the strongest lead: confirmed before likely before possible, earliest first.
 rank = findings["verdict"].map({"confirmed": 0, "likely": 1, "possible": 2}).fillna(9)
 first = findings[rank < 9].assign(_rank=rank).sort_values(["_rank", "first"]).head(1)
@@ -88,9 +89,10 @@ else:
     # The graph holds the actor's events, the events of the mailboxes it reached and every event naming a seed
     # (read filtered from the case, never the whole tenant): to pivot beyond, set `seed` to a node found here.
     reached = [f"mailbox:{m}" for m in actor["mailbox"].dropna().unique()]
-    near = casequery.near_seeds(case, [*seeds, *reached], window_start, window_end, mailbox)
+    near = casequery.near_seeds(case, [*seeds, *reached], window_start, window_end, mailbox,
+                                columns=casequery.WITHOUT_RAW)
     events = pd.concat([actor, near], ignore_index=True).drop_duplicates("record_id") if len(near) else actor
-    graph = graph_mod.build_graph(events, findings)
+    graph = graph_mod.build_graph(casequery.with_token_raw(case, events), findings)  # raw: token keys only
     start = graph_mod.resolve(graph, seeds)
     skip = graph_mod.resolve(graph, exclude) if exclude else []
     reach = graph_mod.expand(graph, start, hops=hops, filters={"exclude": skip} if skip else None)

@@ -52,7 +52,7 @@ case, tenant = start_notebook(case_path, tenant, tz)
 
 # %%
 findings = casedata.load_findings(case)
-scope = casedata.run_scope(case, findings if len(findings) else None, engine=engine)
+scope = casedata.run_scope(case, engine=engine)  # scopes CASE/findings.parquet (or detects first)
 if not scope:
     display(Markdown("**The breach has not been scoped**: scoping is not installed, or there are no findings yet."))
     scope = {}
@@ -99,7 +99,8 @@ else:
 
 # %%
 upns = boxes["upn"].tolist() if len(boxes) else []
-actor = casequery.actor_events(case, findings, scope, window_start, window_end, mailbox)  # filtered in DuckDB
+actor = casequery.actor_events(case, findings, scope, window_start, window_end, mailbox,
+                                columns=casequery.WITHOUT_RAW)  # filtered in DuckDB
 messages = casedata.messages_accessed(actor, upns)
 display(messages.groupby("mailbox").size().rename("messages").to_frame() if len(messages) else
         Markdown("No message list (no actor Bind records)."))

@@ -83,6 +83,12 @@ def test_report_and_every_notebook_stay_under_what_reading_every_event_takes(big
     whole = peak_rss([sys.executable, "-c", WHOLE, case])
     assert whole - base > 400e6, (base, whole)  # the control: reading every event costs this much
     bound = base + (whole - base) / 2
+    for verb in ("detect", "scope"):  # each in its own process; scope reads the views detect kept in the case
+        peak = peak_rss([sys.executable, "-m", "ir_toolkit", verb, case, *(["--no-progress"] * (verb == "detect"))])
+        assert peak < bound, f"{verb} peaked at {peak / 1e6:.0f} MB ({whole / 1e6:.0f} MB reads every event)"
+    kept = json.loads((big_case.root / "cache" / "prepared.json").read_text(encoding="utf-8"))["key"]
+    scoped = json.loads((big_case.root / "scope.json").read_text(encoding="utf-8"))
+    assert scoped["inputs"]["key"] == kept  # scope was made from the inputs of the preparation detect kept
     report = peak_rss([sys.executable, "-m", "ir_toolkit", "report", case])
     assert report < bound, f"the report peaked at {report / 1e6:.0f} MB: it reads every event ({whole / 1e6:.0f} MB)"
     playbook = peak_rss([sys.executable, "-m", "ir_toolkit", "run", "token-forgery", "--case", case,

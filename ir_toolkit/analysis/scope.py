@@ -26,13 +26,24 @@ import pandas as pd
 
 from ir_toolkit.analysis.coverage import USER_SIGNIN_SOURCES, coverage_json
 from ir_toolkit.analysis.coverup import counted_findings, cover_up, cover_up_evidence
-from ir_toolkit.analysis.detect import FINDINGS_JSON, Prepared, detect, prepare, read_findings
+from ir_toolkit.analysis.detect import (
+    FINDINGS_JSON,
+    FINDINGS_PARQUET,
+    Prepared,
+    detect,
+    keep_prepared,
+    prepare,
+    read_findings,
+    reuse_key,
+)
 from ir_toolkit.analysis.evidence import profile_json
 from ir_toolkit.analysis.family import annotate_scope, family_status
 from ir_toolkit.analysis.graphreads import graph_reads, mail_reads, mailbox_graph_counts, with_graph_targets
 from ir_toolkit.analysis.pivot import LIKELY_FOLLOWED, VOUCHED_ADDRESSES, PivotResult, follow_pivots
+from ir_toolkit.analysis.reuse import current_document
 from ir_toolkit.case import Case
 from ir_toolkit.case.lock import writes_case
+from ir_toolkit.case.manifest import sha256_file
 from ir_toolkit.paths import reference_file
 from ir_toolkit.timeutil import iso, now_utc
 
@@ -227,6 +238,16 @@ def _ips(events: pd.DataFrame, reason: str, shared: set[str]) -> list[dict[str, 
     return sorted(out, key=lambda e: e["ip"])
 
 
+def scope_inputs(case: Case, params: dict[str, Any] | None, engine: str | None,
+                 engine_options: dict[str, Any] | None) -> dict[str, str] | None:
+    """What a scope of CASE/findings.parquet is made from: the inputs key and the findings file's sha256."""
+    path = case.root / FINDINGS_PARQUET
+    key = reuse_key(case, "token-forgery", params, engine, engine_options)
+    if not key or not path.is_file():
+        return None
+    return {"key": key, "findings": sha256_file(path)}
+
+
 def _unverifiable_periods(prep: Prepared) -> list[dict[str, Any]]:
     """Periods of mailbox access whose delegated tokens cannot be checked against sign-ins, with the reason."""
     span = prep.engine.run_sql("SELECT min(time) AS first, max(time) AS last FROM events WHERE source = 'mail_access'")
@@ -272,6 +293,7 @@ def scope(case: Case | str | Path, findings: pd.DataFrame | None = None, write: 
         The scope.json document (see DESIGN.md).
     """
     case = case if isinstance(case, Case) else Case.open(case, writable=write)
+    from_case = findings is None
     if findings is None:
         findings = read_findings(case)
         saved = case.root / FINDINGS_JSON
@@ -279,7 +301,14 @@ def scope(case: Case | str | Path, findings: pd.DataFrame | None = None, write: 
             params = dict(json.loads(saved.read_text(encoding="utf-8")).get("parameters") or {}) or None
     if findings is None:
         findings = detect(case, params=params, write=write, engine=engine, engine_options=engine_options)
+    inputs = scope_inputs(case, params, engine, engine_options) if from_case else None
+    current = current_document(case, SCOPE_JSON, inputs, (FINDINGS_PARQUET,)) if inputs else None
+    if current is not None:
+        log.info("scope.json is current (same findings, store, case, pack and parameters): reusing it")
+        return current
     prep = prepare(case, params=params, engine=engine, engine_options=engine_options)
+    if write:
+        keep_prepared(prep)
     confirmed = findings[findings["verdict"] == "confirmed"]
     seeds = {str(r) for ev in confirmed["evidence"] for r in (list(ev) if ev is not None else [])}
     piv = follow_pivots(prep.engine, seeds)
@@ -351,6 +380,8 @@ def scope(case: Case | str | Path, findings: pd.DataFrame | None = None, write: 
     if graph_held:
         doc["actor_graph_reads"] = graph_reads(actor, "confirmed") + graph_reads(likely, "likely")
     annotate_scope(doc, findings)
+    if inputs:
+        doc["inputs"] = inputs  # what this scope was made from (ir_toolkit.analysis.reuse)
     if write:
         with case.recording("scope", mailboxes=len(mailboxes), actor_ips=len(ips), window=doc["window"],
                             pivots=len(piv.pivots)) as w:
