@@ -73,9 +73,10 @@ def _no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
 #: module: the tenant is built once per run for every worker (the ``tenants`` fixture), so its tests can go to
 #: any worker, and splitting the biggest module lets both cores work on it.
 SPLIT_BY_TENANT = ("test_acceptance_evidence.py", "test_acceptance_sample.py")
-#: Modules that compare the engines run on one worker: each worker's first Spark query pays a cold JVM (about a
-#: minute), once per worker that runs any.
-SPARK_MODULES = ("test_detect_spark.py", "test_stories.py", "test_detect_golden_saml.py", "test_story_golden_saml.py")
+#: Each test that compares the engines (``spark`` marker) is a group of its own, handed out first: they are the
+#: slowest of the suite (a Spark detect + scope of a small tenant takes minutes on two cores), so both workers share
+#: them, each paying one cold JVM (about a minute) for its whole run.
+SPARK = "spark"
 #: The slowest groups, slowest first (measured): xdist hands groups out in this order, so none starts last.
 #: Groups not named here follow in collection order.
 SLOWEST_FIRST = (
@@ -91,7 +92,9 @@ def _group(item: pytest.Item) -> str:
     params = getattr(item, "callspec", None)
     if module in SPLIT_BY_TENANT and params is not None and "tenant" in params.params:
         return f"tenant:{params.params['tenant']}"
-    return "spark" if module in SPARK_MODULES else module
+    if item.get_closest_marker(SPARK) is not None:
+        return f"{SPARK}:{item.nodeid}"
+    return module
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -107,7 +110,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
     for item in items:
         item.add_marker(pytest.mark.xdist_group(_group(item)))
-    items.sort(key=lambda item: rank.get(_group(item), len(rank)))  # stable: collection order within a rank
+    items.sort(key=lambda item: rank.get(_group(item).split(":")[0] if _group(item).startswith(SPARK + ":")
+                                         else _group(item), len(rank)))  # stable: collection order within a rank
 
 
 @pytest.fixture(scope="session")
