@@ -18,6 +18,7 @@ made from other inputs is ever read. CASE/cache/ is derived and may be deleted a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -145,6 +146,8 @@ def save_prepared(case: Case, engine: DuckDBEngine, tables: list[str], state: di
         False when the state holds a value with no stored form or the folder cannot be written (nothing kept).
     """
     folder = case.root / CACHE_DIR
+    tmp = folder / f".{PREPARED_DB}.{os.getpid()}"
+    tmp_doc = folder / f".{PREPARED_JSON}.{os.getpid()}"
     try:
         if not all(TABLE_NAME.fullmatch(t) for t in tables):
             raise NotStorable(f"table names {tables} are not all plain identifiers")
@@ -152,7 +155,6 @@ def save_prepared(case: Case, engine: DuckDBEngine, tables: list[str], state: di
         folder.mkdir(exist_ok=True)
         db, doc = folder / PREPARED_DB, folder / PREPARED_JSON
         doc.unlink(missing_ok=True)  # the key goes last: a half-written cache is never read
-        tmp = folder / f".{PREPARED_DB}.{os.getpid()}"
         tmp.unlink(missing_ok=True)
         engine.con.execute("ATTACH ? AS prepared_out", [str(tmp)])
         try:
@@ -163,11 +165,15 @@ def save_prepared(case: Case, engine: DuckDBEngine, tables: list[str], state: di
         finally:
             engine.con.execute("DETACH prepared_out")
         os.replace(tmp, db)
-        tmp_doc = folder / f".{PREPARED_JSON}.{os.getpid()}"
         tmp_doc.write_text(text, encoding="utf-8")
         os.replace(tmp_doc, doc)
     except (NotStorable, OSError, duckdb.Error) as exc:
         log.info("prepared views not kept in the case: %s", exc)
+        # a cache is never worth the case's space: what a failed write left (a full disk) goes, so that
+        # the findings and scope written next still fit
+        for leftover in (tmp, tmp.with_name(tmp.name + ".wal"), tmp_doc):
+            with contextlib.suppress(OSError):
+                leftover.unlink(missing_ok=True)
         return False
     return True
 
