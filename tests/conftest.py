@@ -80,7 +80,7 @@ SPARK = "spark"
 #: The slowest groups, slowest first (measured): xdist hands groups out in this order, so none starts last.
 #: Groups not named here follow in collection order.
 SLOWEST_FIRST = (
-    "spark",
+    SPARK,
     "tenant:seed-42+shared-vpn+frontend-ips", "tenant:seed-558+shared-vpn", "tenant:seed-1234", "tenant:seed-7",
     "tenant:sample-tenant", "test_graph_activity_sample.py", "test_story_app_abuse.py",
     "test_large_case_memory.py", "test_demo.py", "test_playbook.py", "test_acceptance_evidence.py",
@@ -108,10 +108,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not hasattr(config, "workerinput"):
         return
     rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    groups = {item.nodeid: _group(item) for item in items}
     for item in items:
-        item.add_marker(pytest.mark.xdist_group(_group(item)))
-    items.sort(key=lambda item: rank.get(_group(item).split(":")[0] if _group(item).startswith(SPARK + ":")
-                                         else _group(item), len(rank)))  # stable: collection order within a rank
+        item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
+
+    def order(item: pytest.Item) -> int:  # every Spark test ranks as SPARK; stable: collection order within a rank
+        group = groups[item.nodeid]
+        return rank.get(SPARK if group.startswith(SPARK + ":") else group, len(rank))
+
+    items.sort(key=order)
 
 
 @pytest.fixture(scope="session")
