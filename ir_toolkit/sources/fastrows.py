@@ -28,7 +28,8 @@ from ir_toolkit.sources.reader import Opened
 
 READ_AHEAD = "256MB"  # decoded records DuckDB keeps ready
 MEMORY = "4GB"  # DuckDB's memory limit per connection
-CSV_BLOCK = 32 << 20  # bytes per block of Arrow's CSV reader (a bigger record goes per record)
+CSV_BLOCK = 1 << 20  # bytes per block of Arrow's CSV reader (a bigger row: read again in big blocks)
+BIG_CSV_BLOCK = 32 << 20  # the blocks of that second read (a bigger row goes per record)
 
 
 class FastPathStop(Exception):
@@ -40,14 +41,45 @@ def csv_rows(path: Path, opened: Opened, columns: tuple[str, ...]) -> pa.RecordB
     text columns, streamed by Arrow's CSV reader (parses on all CPUs).
 
     Quoted fields may hold line breaks; an empty field is ``""``; blank lines are skipped (as the
-    per-record CSV reader does); a row of another width, a record bigger than a block or invalid
-    UTF-8 raises ArrowInvalid where it is met.
+    per-record CSV reader does); a row of another width, a record bigger than :data:`BIG_CSV_BLOCK` or
+    invalid UTF-8 raises ArrowInvalid where it is met.
+
+    The file is read in blocks of :data:`CSV_BLOCK` (1 MB): the allocator reuses buffers of that size,
+    where blocks of tens of MB were given back to the system and every new one faulted in and zeroed
+    again (a third of the Purview fast path's CPU went to the kernel). A row bigger than a block stops
+    Arrow's reader ("straddling object"); the file is then read again in blocks of
+    :data:`BIG_CSV_BLOCK`, the rows already returned skipped, so such a file stays on the fast path.
     """
+    schema = pa.schema([(c, pa.string()) for c in columns])
+    return pa.RecordBatchReader.from_batches(schema, _csv_batches(path, opened, columns))
+
+
+def _csv_batches(path: Path, opened: Opened, columns: tuple[str, ...]) -> Iterator[pa.RecordBatch]:
+    done = 0
+    try:
+        with _csv_reader(path, opened, columns, CSV_BLOCK) as reader:
+            for rb in reader:
+                done += rb.num_rows
+                yield rb
+        return
+    except pa.ArrowInvalid as exc:
+        if "straddl" not in str(exc):
+            raise
+    with _csv_reader(path, opened, columns, BIG_CSV_BLOCK) as reader:
+        skip = done
+        for rb in reader:
+            if skip >= rb.num_rows:
+                skip -= rb.num_rows
+                continue
+            yield rb.slice(skip) if skip else rb
+            skip = 0
+
+
+def _csv_reader(path: Path, opened: Opened, columns: tuple[str, ...], block: int) -> pacsv.CSVStreamingReader:
     stream = pa.input_stream(str(path), compression="gzip" if opened.gzip else None)
     return pacsv.open_csv(
         stream,
-        read_options=pacsv.ReadOptions(column_names=list(columns), skip_rows=1,
-                                       block_size=CSV_BLOCK),
+        read_options=pacsv.ReadOptions(column_names=list(columns), skip_rows=1, block_size=block),
         parse_options=pacsv.ParseOptions(delimiter=",", quote_char='"', double_quote=True, escape_char=False,
                                          newlines_in_values=True, ignore_empty_lines=True),
         convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(columns, pa.string()),
