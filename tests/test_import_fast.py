@@ -12,16 +12,20 @@ import gzip
 import io
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 from conftest import DATA, TESTDATA
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ir_toolkit.case import Case
 from ir_toolkit.case.importing import import_files
-from ir_toolkit.sources import fastrows
+from ir_toolkit.sources import fastdocs, fastrows
+from ir_toolkit.sources.reader import Opened
 
 TENANT = DATA / "sample-tenant"
 IMPORT = TESTDATA / "import"
@@ -468,6 +472,18 @@ def test_purview_audit_data_with_a_trailing_comma_is_quarantined_both_ways(tmp_p
     path.write_bytes(_csv(rows))
     res, events = same_case(tmp_path, path, batch_size=50)
     assert res["records"] == 5 and res["quarantined"] == 2 and len(events) == 3
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from([b",", b" ", b"\t", b"\r\n", b"}", b"]", b"{", b'"a"', b"1", b",}", b", ]"]),
+                max_size=40), st.integers(1, 9))
+def test_trailing_comma_scan_finds_what_the_pattern_finds(tmp_path: Path, parts: list[bytes], block: int) -> None:
+    """The numpy scan answers as ``,[ \\t\\r\\n]*[}\\]]`` searched over the whole file, across block ends."""
+    text = b"".join(parts)
+    path = tmp_path / "scan.json"
+    path.write_bytes(text)
+    opened = Opened(container="json", encoding="utf-8", delimiter=",", gzip=False)
+    assert fastdocs.trailing_comma(path, opened, block=block) == bool(re.search(rb",[ \t\r\n]*[}\]]", text))
 
 
 def test_a_trailing_comma_in_a_signin_array_is_quarantined_both_ways(tmp_path: Path) -> None:
