@@ -5,7 +5,8 @@ Run: ``python -m bench.purview_bench [--records N] [--repeat N] [--keep DIR]``.
 The file is the import bench's Purview audit search CSV (:func:`bench.import_bench.make_inputs`: the
 sample tenant's unified audit log records replicated with varied ids, users, times and addresses,
 about 1.7 kB a row, as a responder's export of a busy week). Each route is a fresh Python process,
-timed whole, start-up and imports included, as a responder meets it:
+timed whole, start-up and imports included, as a responder meets it (ir_toolkit's bytecode compiled
+beforehand, as an installed package has it: :func:`bench.import_bench.compiled`):
 
 * ours:      ``python -m ir_toolkit import CASE audit.csv --json`` (the case made beforehand, untimed)
 * baseline:  ``pd.read_csv`` + ``json.loads`` of each AuditData + ``pd.json_normalize`` + ``to_parquet``
@@ -26,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.import_bench import ROOT, make_inputs, measure
+from bench.import_bench import ROOT, child_env, compiled, make_inputs, measure
 
 OURS = """
 import sys
@@ -53,14 +54,15 @@ def main(argv: list[str]) -> int:
     p.add_argument("--keep", metavar="DIR", help="write the input and outputs here (default: a temp folder)")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="purview-bench-") as tmp:
-        folder = Path(args.keep or tmp)
+        folder = Path(args.keep or tmp).resolve()
         folder.mkdir(parents=True, exist_ok=True)
         csv_path, json_path = make_inputs(folder, 2 * args.records, signins_too=False)
         json_path.unlink()
         print(f"input: {args.records:,} Purview CSV rows, {csv_path.stat().st_size / 1e6:.1f} MB; load average "
               f"{os.getloadavg()[0]:.1f} (1 min) before the runs", flush=True)
+        compiled(folder / "code")
         runs: dict[str, list[tuple[float, float, int, str]]] = {"baseline": [], "ours": []}
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        env = child_env()
         for k in range(args.repeat):
             for label, rs in runs.items():
                 out = folder / f"out-{label}-{k}"

@@ -12,15 +12,20 @@ import gzip
 import io
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 from conftest import DATA, TESTDATA
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ir_toolkit.case import Case
 from ir_toolkit.case.importing import import_files
+from ir_toolkit.sources import fastdocs, fastrows
+from ir_toolkit.sources.reader import Opened
 
 TENANT = DATA / "sample-tenant"
 IMPORT = TESTDATA / "import"
@@ -469,6 +474,18 @@ def test_purview_audit_data_with_a_trailing_comma_is_quarantined_both_ways(tmp_p
     assert res["records"] == 5 and res["quarantined"] == 2 and len(events) == 3
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from([b",", b" ", b"\t", b"\r\n", b"}", b"]", b"{", b'"a"', b"1", b",}", b", ]"]),
+                max_size=40), st.integers(1, 9))
+def test_trailing_comma_scan_finds_what_the_pattern_finds(tmp_path: Path, parts: list[bytes], block: int) -> None:
+    """The numpy scan answers as ``,[ \\t\\r\\n]*[}\\]]`` searched over the whole file, across block ends."""
+    text = b"".join(parts)
+    path = tmp_path / "scan.json"
+    path.write_bytes(text)
+    opened = Opened(container="json", encoding="utf-8", delimiter=",", gzip=False)
+    assert fastdocs.trailing_comma(path, opened, block=block) == bool(re.search(rb",[ \t\r\n]*[}\]]", text))
+
+
 def test_a_trailing_comma_in_a_signin_array_is_quarantined_both_ways(tmp_path: Path) -> None:
     records = _signins()[:40]
     text = json.dumps(records)
@@ -477,3 +494,23 @@ def test_a_trailing_comma_in_a_signin_array_is_quarantined_both_ways(tmp_path: P
     path.write_text(text[:cut] + "," + text[cut:], "utf-8")  # record 26: {..., "x": 1,}
     res, events = same_case(tmp_path, path, batch_size=8)
     assert res["quarantined"] == 1 and len(events) == res["imported"] == 39 - res["duplicates"]
+
+
+def test_purview_row_bigger_than_a_csv_block_stays_on_the_fast_path(tmp_path: Path,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """Arrow's reader stops at a row bigger than its block: the file is read again in big blocks, the rows
+    already returned skipped (blank lines before the big row too), and nothing goes per record."""
+    rows = _purview_rows()[:60]
+    audit = rows[0].index("AuditData")
+    big = json.loads(rows[40][audit])
+    big["ItemName"] = "x" * (fastrows.CSV_BLOCK + 4096)  # bigger than a block, smaller than a big one
+    rows[40][audit] = json.dumps(big)
+    lines = _csv(rows).decode("utf-8-sig").splitlines(keepends=True)
+    text = "".join(lines[:30]) + "\r\n\r\n" + "".join(lines[30:])
+    path = tmp_path / "big-row.csv"
+    path.write_bytes(text.encode("utf-8-sig"))
+    with caplog.at_level(logging.INFO, logger=FASTLOG):
+        res, events = same_case(tmp_path, path, batch_size=9)
+    assert not [r for r in caplog.records if r.name == FASTLOG]  # the fast reader read it all
+    assert res["records"] == 59 and res["imported"] == 59
+    assert len(events.loc[events["record_id"] == big["Id"], "raw"].iloc[0]) > fastrows.CSV_BLOCK

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_import_fast import same_case
 
-from ir_toolkit.sources import fastjson, fastmap, fastpath
+from ir_toolkit.sources import fastjson, fastmap, fastrows
 from ir_toolkit.sources.fieldmap import FIELD_MAPS
 from ir_toolkit.sources.reader import probe
 
@@ -33,13 +33,13 @@ FASTLOG = "ir_toolkit.sources.fastmap"
 def refused(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts the rows the generated SQL handed to the per-record path (a spy on the real function)."""
     seen: list[int] = []
-    real = fastpath.merge_refused
+    real = fastrows.merge_refused
 
     def spy(frame: Any, keep: Any, *args: Any, **kwargs: Any) -> Any:
         seen.append(int((~keep).sum()))
         return real(frame, keep, *args, **kwargs)
 
-    monkeypatch.setattr(fastpath, "merge_refused", spy)
+    monkeypatch.setattr(fastrows, "merge_refused", spy)
     return seen
 
 

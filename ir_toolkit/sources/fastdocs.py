@@ -48,7 +48,6 @@ _DOC_OK = ("json_type(j) = 'OBJECT' AND list_contains(json_keys(j), 'tables') "
            "AND list_has_all(['tables', 'statistics', 'render'], json_keys(j)) AND json_type(j, '$.tables') = 'ARRAY' "
            "AND len(list_filter(CAST(json_extract(j, '$.tables') AS JSON[]), "
            f"lambda tb: NOT coalesce(({_TABLE_OK}), false))) = 0")
-_COMMA = re.compile(rb",[ \t\r\n]*[}\]]")  # JSON DuckDB reads and Python's decoder refuses
 _SCAN = 1 << 22
 _LINE_CHARS = 1 << 24  # characters of body lines unnested at a time
 _BODY_OK = ("json_type(j) = 'OBJECT' AND json_keys(j) = ['records'] AND json_type(j, '$.records') = 'ARRAY'")
@@ -78,20 +77,39 @@ def first_record(path: Path, opened: Opened) -> Any:
     return None
 
 
-def trailing_comma(path: Path, opened: Opened) -> bool:
+def trailing_comma(path: Path, opened: Opened, block: int = _SCAN) -> bool:
     """True when the file holds a comma before ``}`` or ``]`` (maybe inside a string: then too).
 
-    Scanned in blocks of bytes; a comma at a block's end followed by blanks is carried into the next.
+    Scanned in blocks of ``block`` bytes with numpy (the bytes after each comma, blanks skipped: twice as
+    fast as a regular expression over the text); a comma at a block's end followed by blanks is carried
+    into the next.
     """
     carry = b""
     with gzip.open(path, "rb") if opened.gzip else open(path, "rb") as fh:
-        while block := fh.read(_SCAN):
-            text = carry + block
-            if _COMMA.search(text):
+        while data := fh.read(block):
+            text = carry + data
+            if _comma_before_close(np.frombuffer(text, np.uint8)):
                 return True
             at = text.rfind(b",")
             carry = text[at:] if at >= 0 and not text[at + 1:].strip() else b""
     return False
+
+
+_BLANK = np.zeros(256, bool)
+_BLANK[list(b" \t\r\n")] = True
+
+
+def _comma_before_close(text: np.ndarray) -> bool:
+    """True when ``text`` (bytes) holds a comma followed by blanks (or none) and ``}`` or ``]``."""
+    at = np.flatnonzero(text == ord(",")) + 1
+    while True:
+        at = at[at < len(text)]
+        if not len(at):
+            return False
+        after = text[at]
+        if ((after == ord("}")) | (after == ord("]"))).any():
+            return True
+        at = at[_BLANK[after]] + 1
 
 
 def records(con: duckdb.DuckDBPyConnection, path: Path, opened: Opened, container: str,

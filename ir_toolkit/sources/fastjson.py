@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ir_toolkit.sources import fastdocs, fastpath
+from ir_toolkit.sources import fastdocs, fastrows
 from ir_toolkit.sources.batch import Batch
 from ir_toolkit.sources.fastmap import Fields, Sql, columns_sql, finish_batch, supported
 from ir_toolkit.sources.fieldmap import FIELD_MAPS, TABLES, FieldMap
@@ -269,7 +269,7 @@ def parse(p: JsonPlan, path: Path, opened: Opened, *, evidence: str, batch_size:
     try:
         for c in (con, reader):
             c.execute("SET enable_progress_bar = false")
-            c.execute(f"SET memory_limit = {literal(fastpath.MEMORY)}")
+            c.execute(f"SET memory_limit = {literal(fastrows.MEMORY)}")
         for lines in fastdocs.chunks(p.container, path, opened, batch_size, reader):
             con.register("lines", lines)
             t = con.sql(query, params=params).to_arrow_table()
@@ -281,7 +281,7 @@ def parse(p: JsonPlan, path: Path, opened: Opened, *, evidence: str, batch_size:
                 last = int(t.column("pos")[rows - 1].as_py())
             if rows < t.num_rows:
                 raise _Stop(f"record {last + 1} is not JSON DuckDB reads as the per-record readers do")
-    except (duckdb.Error, _Stop, fastpath.FastPathStop, pa.ArrowException, OSError, UnicodeError) as exc:
+    except (duckdb.Error, _Stop, fastrows.FastPathStop, pa.ArrowException, OSError, UnicodeError) as exc:
         log.info("%s: per-record import from record %d on (%s)", evidence, last + 1, str(exc).splitlines()[0])
         yield from slow(last)
     finally:
@@ -290,7 +290,7 @@ def parse(p: JsonPlan, path: Path, opened: Opened, *, evidence: str, batch_size:
 
 
 def _batch(p: JsonPlan, t: pa.Table, shapes: _Shapes, *, evidence: str, dayfirst: bool, hint: str) -> Batch:
-    raws = fastpath.one_array(t.column("raw"))
+    raws = fastrows.one_array(t.column("raw"))
     nkeys, ikeys = t.column("nkeys"), t.column("ikeys")
 
     def sample(i: int) -> tuple[Any, int, int]:
@@ -299,8 +299,8 @@ def _batch(p: JsonPlan, t: pa.Table, shapes: _Shapes, *, evidence: str, dayfirst
         except (ValueError, TypeError):
             return None, -1, -1
 
-    ok = pc.and_(pc.fill_null(fastpath.one_array(t.column("ok")), False),
-                 pa.array(shapes(t.column("kh").to_numpy(), sample) & ~fastpath.maybe_deep(raws)))
+    ok = pc.and_(pc.fill_null(fastrows.one_array(t.column("ok")), False),
+                 pa.array(shapes(t.column("kh").to_numpy(), sample) & ~fastrows.maybe_deep(raws)))
     return finish_batch(p.fm, t, ok, t.column("pos").to_pylist(), evidence=evidence, dayfirst=dayfirst, hint=hint)
 
 

@@ -11,7 +11,7 @@ reach DuckDB as query parameters: nothing read from a file is pasted into SQL. A
 map exactly as the per-record path would - another record family (by its ``Type`` / ``Category``), a
 value whose leading or trailing characters are not printable ASCII where a transform trims it, a
 number that is not plain digits, a list where a name list is expected, no readable time - goes through
-:func:`ir_toolkit.sources.batch.build_batch` with its position (``fastpath.merge_refused``). When the
+:func:`ir_toolkit.sources.batch.build_batch` with its position (``fastrows.merge_refused``). When the
 CSV reader cannot read on, the per-record readers take over from the first record not yet returned.
 """
 
@@ -30,7 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ir_toolkit.sources import fastpath
+from ir_toolkit.sources import fastrows
 from ir_toolkit.sources.batch import Batch, frame_from_arrow
 from ir_toolkit.sources.fieldmap import FIELD_MAPS, FieldMap, Rule
 from ir_toolkit.sources.fields import norm_key
@@ -206,13 +206,13 @@ def parse(p: CsvPlan, path: Path, opened: Opened, *, evidence: str, batch_size: 
     con = duckdb.connect()
     try:
         con.execute("SET enable_progress_bar = false")
-        con.execute(f"SET memory_limit = {literal(fastpath.MEMORY)}")
-        con.register("csv_rows", fastpath.csv_rows(path, opened, tuple(f"c{i}" for i in range(len(p.header)))))
+        con.execute(f"SET memory_limit = {literal(fastrows.MEMORY)}")
+        con.register("csv_rows", fastrows.csv_rows(path, opened, tuple(f"c{i}" for i in range(len(p.header)))))
         reader = con.sql(query, params=params).to_arrow_reader(batch_size)
-        for rb in fastpath.rebatch(reader, batch_size):
+        for rb in fastrows.rebatch(reader, batch_size):
             yield _batch(p, rb, done, evidence=evidence, dayfirst=dayfirst, hint=hint)
             done += rb.num_rows
-    except (duckdb.Error, fastpath.FastPathStop, pa.ArrowException, OSError) as exc:
+    except (duckdb.Error, fastrows.FastPathStop, pa.ArrowException, OSError) as exc:
         log.info("%s: per-record import from record %d on (%s)", evidence, done + 1, str(exc).splitlines()[0])
         yield from slow(done)
     finally:
@@ -236,18 +236,18 @@ def _families(p: CsvPlan, t: pa.Table) -> pa.Array:
 
 def _batch(p: CsvPlan, t: pa.Table, done: int, *, evidence: str, dayfirst: bool, hint: str) -> Batch:
     positions = list(range(done + 1, done + t.num_rows + 1))
-    ok = pc.and_(pc.fill_null(fastpath.one_array(t.column("ok")), False), _families(p, t))
+    ok = pc.and_(pc.fill_null(fastrows.one_array(t.column("ok")), False), _families(p, t))
     return finish_batch(p.fm, t, ok, positions, evidence=evidence, dayfirst=dayfirst, hint=hint)
 
 
 def finish_batch(fm: FieldMap, t: pa.Table, ok: pa.Array, positions: list[int], *, evidence: str, dayfirst: bool,
                  hint: str) -> Batch:
     """The batch of rows the generated SQL mapped (``t``: ``raw`` and ``fm``'s columns); rows not ``ok``, or
-    without a readable time, are mapped per record in their place (``fastpath.merge_refused``)."""
-    raws = fastpath.one_array(t.column("raw"))
-    cols: dict[str, Any] = {r.column: fastpath.one_array(t.column(r.column)) for r in fm.rules}
+    without a readable time, are mapped per record in their place (``fastrows.merge_refused``)."""
+    raws = fastrows.one_array(t.column("raw"))
+    cols: dict[str, Any] = {r.column: fastrows.one_array(t.column(r.column)) for r in fm.rules}
     if "ip" in cols:
-        cols["ip"] = fastpath.ips(cols["ip"])
+        cols["ip"] = fastrows.ips(cols["ip"])
     times = parse_times(pd.Series(pd.arrays.ArrowExtensionArray(cols["time"])), dayfirst=dayfirst)
     cols["time"] = times
     ok = pc.and_(ok, pa.array((times.notna() & in_range(times)).to_numpy()))  # the rest: decided per record
@@ -256,5 +256,5 @@ def finish_batch(fm: FieldMap, t: pa.Table, ok: pa.Array, positions: list[int], 
     keep = ok.to_numpy(zero_copy_only=False) & frame["record_id"].notna().to_numpy(dtype=bool)
     if keep.all():
         return Batch(frame, [], t.num_rows)
-    return fastpath.merge_refused(frame, keep, raws, positions, evidence=evidence, dayfirst=dayfirst, hint=hint,
+    return fastrows.merge_refused(frame, keep, raws, positions, evidence=evidence, dayfirst=dayfirst, hint=hint,
                                   family=None)

@@ -21,7 +21,6 @@ rather than ``\\u001f``.
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,14 +31,24 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from ir_toolkit.sources import fastdocs, fastsql, limits
-from ir_toolkit.sources.batch import Batch, build_batch, frame_from_arrow
-from ir_toolkit.sources.fields import _norm, ip, loads, normalise_keys
+from ir_toolkit.sources.batch import Batch, frame_from_arrow
+from ir_toolkit.sources.fastrows import (
+    MEMORY,
+    READ_AHEAD,
+    FastPathStop,
+    csv_rows,
+    ips,
+    maybe_deep,
+    merge_refused,
+    one_array,
+    rebatch,
+    stripped,
+)
+from ir_toolkit.sources.fields import _norm, loads, normalise_keys
 from ir_toolkit.sources.jsonstream import pages_of
 from ir_toolkit.sources.mappers import classify
-from ir_toolkit.sources.rawtext import Broken
 from ir_toolkit.sources.reader import Opened, csv_header
 from ir_toolkit.sqltext import literal
 from ir_toolkit.timeutil import in_range, parse_times
@@ -47,17 +56,10 @@ from ir_toolkit.timeutil import in_range, parse_times
 log = logging.getLogger(__name__)
 
 FAST_BYTES = 16 << 20  # files at least this big take the fast path (when it applies)
-READ_AHEAD = "256MB"  # decoded records DuckDB keeps ready
-MEMORY = "4GB"  # DuckDB's memory limit per connection
-CSV_BLOCK = 32 << 20  # bytes per block of Arrow's CSV reader (a bigger record goes per record)
 _GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\n?$"
 _RULE_OR_PERMISSION_OPS = ["new-inboxrule", "set-inboxrule", "remove-inboxrule", "updateinboxrules",
                            "enable-inboxrule", "add-mailboxpermission", "add-recipientpermission",
                            "add-mailboxfolderpermission", "set-mailboxfolderpermission", "remove-mailboxpermission"]
-
-
-class FastPathStop(Exception):
-    """The rest of the file goes through the per-record readers (e.g. a Graph page inside an array)."""
 
 
 def kind(fmt_name: str, path: Path, opened: Opened, head: str) -> str | None:
@@ -84,25 +86,6 @@ def _source(con: duckdb.DuckDBPyConnection, path: Path, opened: Opened) -> str:
     return "evidence_file"
 
 
-def csv_rows(path: Path, opened: Opened, columns: tuple[str, ...] = fastsql.PURVIEW_HEADER) -> pa.RecordBatchReader:
-    """The rows of a CSV file (a Purview export; ``columns``: names given to its columns in order) as
-    text columns, streamed by Arrow's CSV reader (parses on all CPUs).
-
-    Quoted fields may hold line breaks; an empty field is ``""``; blank lines are skipped (as the
-    per-record CSV reader does); a row of another width, a record bigger than a block or invalid
-    UTF-8 raises ArrowInvalid where it is met.
-    """
-    stream = pa.input_stream(str(path), compression="gzip" if opened.gzip else None)
-    return pacsv.open_csv(
-        stream,
-        read_options=pacsv.ReadOptions(column_names=list(columns), skip_rows=1,
-                                       block_size=CSV_BLOCK),
-        parse_options=pacsv.ParseOptions(delimiter=",", quote_char='"', double_quote=True, escape_char=False,
-                                         newlines_in_values=True, ignore_empty_lines=True),
-        convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(columns, pa.string()),
-                                             strings_can_be_null=False, quoted_strings_can_be_null=False))
-
-
 def parse_fast(which: str, path: Path, opened: Opened, *, evidence: str, batch_size: int,
                dayfirst: bool | None,
                hint: str, family: str | None, slow: Callable[[int], Iterator[Batch]]) -> Iterator[Batch]:
@@ -123,7 +106,7 @@ def parse_fast(which: str, path: Path, opened: Opened, *, evidence: str, batch_s
             query, stage2 = fastsql.signin_stage1(_source(con, path, opened)), fastsql.signin_stage2("decoded")
         else:
             query, stage2 = fastsql.purview_stage2(f"({fastsql.purview_stage1('csv_rows')})", carry=True), None
-            con.register("csv_rows", csv_rows(path, opened))
+            con.register("csv_rows", csv_rows(path, opened, fastsql.PURVIEW_HEADER))
         reader = con.sql(query).to_arrow_reader(batch_size)
         for decoded in rebatch(reader, batch_size):
             if stage2 is None:  # the query mapped it already
@@ -142,28 +125,6 @@ def parse_fast(which: str, path: Path, opened: Opened, *, evidence: str, batch_s
     finally:
         con.close()
         mapper.close()
-
-
-def rebatch(reader: pa.RecordBatchReader, size: int) -> Iterator[pa.Table]:
-    """The rows of ``reader`` as tables of ``size`` rows (the last one shorter), one chunk each."""
-    pending: list[pa.RecordBatch] = []
-    rows = 0
-    for rb in itertools.chain(reader, [None]):
-        if rb is not None:
-            pending.append(rb)
-            rows += rb.num_rows
-            if rows < size:
-                continue
-        if not rows:
-            return
-        # DuckDB hands batches of exactly ``size`` rows: one batch is taken as it is (combine_chunks copies even
-        # a single chunk, raw included); smaller pieces (another reader) are joined into one chunk
-        table = pa.Table.from_batches(pending)
-        if len(pending) > 1:
-            table = table.combine_chunks()
-        pending, rows = [], 0
-        for start in range(0, table.num_rows, size):
-            yield table.slice(start, size)
 
 
 class _Decider:
@@ -211,24 +172,6 @@ def _objects(record: dict[str, Any], where: str) -> list[dict[str, Any]]:
     return [o for o in found if isinstance(o, dict)]
 
 
-def one_array(column: pa.ChunkedArray) -> pa.Array:
-    """One array of a column; no copy when it is one chunk (``combine_chunks`` would copy it anyway)."""
-    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
-
-
-def _strip(arr: pa.Array) -> pa.Array:
-    arr = pc.utf8_trim_whitespace(arr)
-    return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
-
-
-def ips(arr: pa.Array) -> pa.Array:
-    """:func:`ir_toolkit.sources.fields.ip` of every value (computed once per distinct value)."""
-    arr = _strip(arr)
-    uniques = pc.unique(arr)
-    mapped = pa.array([ip(v) for v in uniques.to_pylist()], type=pa.string())
-    return pc.take(mapped, pc.index_in(arr, value_set=uniques))
-
-
 def _batch(which: str, decoded: pa.Table, t: pa.Table, done: int, decide: _Decider, *, evidence: str,
            dayfirst: bool | None, hint: str, family: str | None) -> Batch:
     n = t.num_rows
@@ -250,19 +193,19 @@ def _batch(which: str, decoded: pa.Table, t: pa.Table, done: int, decide: _Decid
                             if name not in ("kh", "ok", "raw", "nkeys")}
     if which == "signins":
         cols["operation"] = pa.array(["Sign-in"] * n, pa.string())
-        cols["user"] = pc.if_else(cols.pop("by_app"), cols.pop("app_user"), pc.utf8_lower(_strip(cols.pop("upn"))))
+        cols["user"] = pc.if_else(cols.pop("by_app"), cols.pop("app_user"), pc.utf8_lower(stripped(cols.pop("upn"))))
     else:
-        op = _strip(cols["operation"])
+        op = stripped(cols["operation"])
         mail = pc.fill_null(pc.equal(op, "MailItemsAccessed"), False)
         ok = pc.and_(ok, pc.invert(pc.fill_null(pc.is_in(pc.utf8_lower(op), pa.array(_RULE_OR_PERMISSION_OPS)),
                                                 False)))
         no_text, no_list = pa.scalar(None, pa.string()), pa.scalar(None, pa.list_(pa.string()))
         cols["source"] = pc.if_else(mail, "mail_access", "audit_other")
-        cols["user"] = pc.utf8_lower(_strip(cols["user"]))
+        cols["user"] = pc.utf8_lower(stripped(cols["user"]))
         key = cols.pop("user_key")
         cols["user_id"] = pc.if_else(pc.fill_null(pc.match_substring_regex(key, _GUID), False), key, no_text)
         cols["mail_access_type"] = pc.if_else(mail, cols["mail_access_type"], no_text)
-        flag = pc.utf8_lower(_strip(cols["throttled"]))
+        flag = pc.utf8_lower(stripped(cols["throttled"]))
         cols["throttled"] = pc.if_else(mail, pc.fill_null(pc.is_in(flag, pa.array(["true", "1", "yes"])), False),
                                        pa.scalar(None, pa.bool_()))
         group = pc.fill_null(cols.pop("is_group"), False)  # an item group (deletes, moves): mappers.item_group
@@ -283,118 +226,3 @@ def _batch(which: str, decoded: pa.Table, t: pa.Table, done: int, decide: _Decid
     return merge_refused(frame, keep, raws, positions, evidence=evidence, dayfirst=dayfirst, hint=hint, family=family)
 
 
-def maybe_deep(raws: pa.Array) -> np.ndarray:
-    """Rows that may nest deeper than ``limits.MAX_DEPTH`` (vectorised; never misses one).
-
-    Depth is read from the brackets alone; a row whose strings hold brackets, or whose brackets do
-    not balance, counts as maybe deep too.
-    """
-    n = len(raws)
-    flags = _opening_brackets(raws) > limits.MAX_DEPTH
-    if raws.null_count:
-        flags |= raws.is_null().to_numpy(zero_copy_only=False)
-    if not flags.any():
-        return flags
-    rows = np.flatnonzero(flags)
-    some = raws.take(pa.array(rows))
-    quoted = pc.fill_null(pc.match_substring_regex(some, r'"[^"]*[\[\]{}][^"]*"'), True).to_numpy(zero_copy_only=False)
-    marks = pc.replace_substring_regex(some, r"[^\[\]{}]+", "").cast(pa.large_string())
-    data = np.frombuffer(marks.buffers()[2] or b"", dtype=np.uint8)
-    offsets = np.frombuffer(marks.buffers()[1], dtype=np.int64)[marks.offset:marks.offset + len(marks) + 1]
-    level = np.concatenate([[0], np.cumsum(np.where((data == ord("{")) | (data == ord("[")), 1, -1))])
-    starts, ends = offsets[:-1], offsets[1:]
-    deep = np.zeros(len(rows), bool)
-    full = ends > starts
-    if full.any():
-        base = level[starts[full]]
-        top = np.maximum.reduceat(level[1:], starts[full]) - base
-        low = np.minimum.reduceat(level[1:], starts[full]) - base
-        deep[full] = (top > limits.MAX_DEPTH) | (low < 0) | (level[ends[full]] != base)
-    out = np.zeros(n, bool)
-    out[rows] = deep | quoted
-    return out
-
-
-_SCAN = 1 << 20  # bytes scanned at a time by _opening_brackets (reused buffers: no fresh pages to fault in)
-
-
-def _opening_brackets(raws: pa.Array) -> np.ndarray:
-    """The number of ``{`` and ``[`` in each value of a string or binary array.
-
-    numpy over the data buffer, a block at a time into two reused buffers (Arrow's ``count_substring``
-    takes one slow pass per character; whole-buffer temporaries cost more in page faults than the scan).
-    """
-    n = len(raws)
-    if not n:
-        return np.zeros(0, np.int64)
-    large = pa.types.is_large_string(raws.type) or pa.types.is_large_binary(raws.type)
-    if not (large or pa.types.is_string(raws.type) or pa.types.is_binary(raws.type)):
-        raws = raws.cast(pa.large_binary())
-        large = True
-    offsets = np.frombuffer(raws.buffers()[1], dtype=np.int64 if large else np.int32)[raws.offset:raws.offset + n + 1]
-    start, end = int(offsets[0]), int(offsets[-1])
-    data = raws.buffers()[2]
-    text = np.frombuffer(data, dtype=np.uint8)[start:end] if data is not None and end > start else np.zeros(0, np.uint8)
-    at = offsets.astype(np.int64) - start  # where each value starts (and the last one ends) in text
-    before = np.full(n + 1, 0, np.int64)  # brackets before each of those places
-    folded, hit = np.empty(min(_SCAN, len(text)), np.uint8), np.empty(min(_SCAN, len(text)), np.bool_)
-    seen = 0
-    for lo in range(0, len(text), _SCAN):
-        m = min(_SCAN, len(text) - lo)
-        np.bitwise_or(text[lo:lo + m], 0x20, out=folded[:m])  # "[" is 0x5B, "{" 0x7B: they differ in bit 0x20
-        np.equal(folded[:m], ord("{"), out=hit[:m])
-        found = np.flatnonzero(hit[:m])
-        first, last = np.searchsorted(at, [lo, lo + m])
-        before[first:last] = seen + np.searchsorted(found, at[first:last] - lo)
-        seen += len(found)
-    before[at >= len(text)] = seen
-    return np.diff(before)
-
-
-def merge_refused(frame: pd.DataFrame, keep: Any, raws: pa.Array, positions: list[int], *, evidence: str,
-                  dayfirst: bool | None, hint: str, family: str | None) -> Batch:
-    """The batch with the rows the SQL could not map (``keep`` false) mapped per record instead.
-
-    ``frame`` holds every row as the SQL mapped it; the refused rows go through
-    :func:`build_batch` and take their place (or leave it, quarantined), in file order. ``raw`` stays
-    DuckDB's text of the record (the per-record mappers read that same text), so the big column is
-    only copied when a row leaves the batch - except for a refused row without a record id, whose raw
-    is the per-record path's text (the store derives such a row's id from it).
-    """
-    flags = np.asarray(keep, dtype=bool)
-    n = len(flags)
-    rest = np.flatnonzero(~flags).tolist()
-    slow = build_batch(((positions[i], _record(raws[i].as_py())) for i in rest), evidence=evidence,
-                       dayfirst=dayfirst, hint=hint, family=family)
-    events, index = slow.events, {positions[i]: i for i in rest}  # positions: record or line numbers
-    mapped = {index[int(str(e).rsplit("#", 1)[1])]: j for j, e in enumerate(events["evidence"].tolist())}
-    slot = np.full(n, -1, np.int64)  # a refused row's place in events (-1: quarantined, it leaves the batch)
-    slot[list(mapped)] = list(mapped.values())
-    rows = np.flatnonzero(flags | (slot >= 0))
-    order = np.where(flags[rows], rows, n + slot[rows])
-    small = [c for c in frame.columns if c != "raw"]
-    merged = pd.concat([frame[small], events[small]], ignore_index=True) if len(events) else frame[small]
-    merged = merged.take(order).reset_index(drop=True)
-    kept = raws if len(rows) == n else raws.take(pa.array(rows, pa.int64()))
-    kept = kept.cast(pa.string())
-    ids = merged["record_id"]
-    own = [k for k in np.flatnonzero(~flags[rows]).tolist() if pd.isna(ids.iloc[k])]
-    if own:  # no record id: the store derives one from raw, so raw must be the per-record path's text
-        texts = kept.to_pylist()
-        for k in own:
-            texts[k] = events["raw"].iloc[int(slot[rows[k]])]
-        kept = pa.array(texts, pa.string())
-    merged["raw"] = pd.Series(pd.arrays.ArrowExtensionArray(kept))
-    return Batch(merged, slow.quarantined, len(flags))
-
-
-def _record(text: str) -> Any:
-    try:
-        value = loads(text)
-    except RecursionError:  # DuckDB reads deeper than Python decodes: the per-record readers take over
-        raise FastPathStop("a record nested too deep for the decoder") from None
-    except ValueError as exc:  # DuckDB wrote it, so it parses; kept for safety
-        return Broken(f"unreadable record ({exc})", text)
-    if isinstance(value, list) and value:  # the per-record readers read a nested array's items as records
-        raise FastPathStop("an array inside the array")
-    return value
