@@ -6,7 +6,10 @@ Two containers of records that come in bulk besides JSON lines (:mod:`ir_toolkit
   the other, or one per line), each holding diagnostic-settings records as PT1H.json lines do;
 - ``array``: a JSON array of records (a Log Analytics JSON export of MicrosoftGraphActivityLogs);
 - ``tables``: Log Analytics query API bodies, ``{"tables": [{"columns": [{"name": ...}], "rows": [[...]]}]}``,
-  each row made the object of its column names (as ``jsonstream.table_rows`` does).
+  each row made the object of its column names (as ``jsonstream.table_rows`` does);
+- ``results``: Defender advanced hunting API bodies (``{"Stats", "Schema", "Results": [...]}``) and Graph
+  ``runHuntingQuery`` results (``{"@odata.context", "schema", "results": [...]}``): the rows of the last key,
+  when every key before it is one of the heads the per-record readers skip (``jsonstream.HEAD_KEYS``).
 
 DuckDB reads the documents (``read_json``; the path is a value, never pasted into SQL) and unnests
 their records in file order, so a record's position is its number in the file, as the per-record
@@ -36,6 +39,7 @@ import pyarrow as pa
 
 from ir_toolkit.sources import limits
 from ir_toolkit.sources.fields import loads
+from ir_toolkit.sources.jsonstream import HEAD_KEYS
 from ir_toolkit.sources.reader import Opened, open_text, read_records
 
 _BODY = re.compile(r'\{\s*"records"\s*:\s*\[')
@@ -48,6 +52,11 @@ _DOC_OK = ("json_type(j) = 'OBJECT' AND list_contains(json_keys(j), 'tables') "
            "AND list_has_all(['tables', 'statistics', 'render'], json_keys(j)) AND json_type(j, '$.tables') = 'ARRAY' "
            "AND len(list_filter(CAST(json_extract(j, '$.tables') AS JSON[]), "
            f"lambda tb: NOT coalesce(({_TABLE_OK}), false))) = 0")
+_RESULTS = re.compile(r'\{\s*"(?:Stats|stats|Schema|schema|@odata\.context|Results|results)"\s*:')
+# the rows of an advanced hunting body: its last key Results / results, the keys before it heads
+_RESULTS_OK = ("json_type(j) = 'OBJECT' AND json_keys(j)[-1] IN ('Results', 'results') "
+               "AND json_type(j, '$.' || json_keys(j)[-1]) = 'ARRAY' AND len(list_filter(json_keys(j)[:-2], "
+               "lambda k: NOT (list_contains(?, k) OR starts_with(k, '@odata')))) = 0")
 _COMMA = re.compile(rb",[ \t\r\n]*[}\]]")  # JSON DuckDB reads and Python's decoder refuses
 _SCAN = 1 << 22
 _LINE_CHARS = 1 << 24  # characters of body lines unnested at a time
@@ -59,7 +68,8 @@ _UNNEST = ("SELECT CASE WHEN json_type(r) = 'ARRAY' THEN NULL ELSE r::VARCHAR EN
 
 
 def kind(opened: Opened, head: str) -> str | None:
-    """``"bodies"`` or ``"array"`` when a UTF-8 JSON file starts as one of them, else None."""
+    """``"bodies"``, ``"tables"``, ``"results"`` or ``"array"`` when a UTF-8 JSON file starts as one of them
+    (``results``: maybe; its SQL decides), else None."""
     if opened.container not in ("json", "jsonl") or opened.encoding not in ("utf-8", "utf-8-sig"):
         return None
     text = head.lstrip("\ufeff \t\r\n")
@@ -67,6 +77,8 @@ def kind(opened: Opened, head: str) -> str | None:
         return "bodies"
     if _TABLES.match(text):
         return "tables"
+    if opened.container == "json" and _RESULTS.match(text):
+        return "results"
     return "array" if opened.container == "json" and text.startswith("[") else None
 
 
@@ -105,6 +117,7 @@ def records(con: duckdb.DuckDBPyConnection, path: Path, opened: Opened, containe
                   columns={"j": "JSON"}, compression="gzip" if opened.gzip else "none",
                   maximum_object_size=limits.MAX_RECORD,  # a bigger document: the per-record readers go on
                   ).create_view("evidence_docs", replace=True)
+    params: list[Any] = []
     if container == "tables":  # a row of another width than its columns: the per-record readers decide
         query = ("SELECT CASE WHEN json_type(row) = 'ARRAY' AND json_array_length(row) = len(names) THEN '{' || "
                  "array_to_string(list_transform(list_zip(names, CAST(row AS JSON[])), "
@@ -113,11 +126,16 @@ def records(con: duckdb.DuckDBPyConnection, path: Path, opened: Opened, containe
                  "unnest(CAST(json_extract(tb, '$.rows') AS JSON[])) AS row FROM ("
                  f"SELECT unnest(CASE WHEN {_DOC_OK} THEN CAST(json_extract(j, '$.tables') AS JSON[]) "
                  "ELSE ['{\"columns\": [], \"rows\": [null]}'::JSON] END) AS tb FROM evidence_docs))")
+    elif container == "results":  # an element that is a list: the per-record readers flatten it
+        query = ("SELECT CASE WHEN json_type(r) = 'ARRAY' THEN NULL ELSE r::VARCHAR END AS line FROM (SELECT "
+                 f"unnest(CASE WHEN {_RESULTS_OK} THEN CAST(json_extract(j, '$.' || json_keys(j)[-1]) AS JSON[]) "
+                 "ELSE [NULL::JSON] END) AS r FROM evidence_docs)")
+        params = [sorted(HEAD_KEYS)]
     elif container == "array":
         query = "SELECT CASE WHEN json_type(j) = 'ARRAY' THEN NULL ELSE j::VARCHAR END AS line FROM evidence_docs"
     else:  # a body holding only records
         query = _UNNEST.format(valid="", source="evidence_docs")
-    for rb in con.sql(query).to_arrow_reader(batch_size):
+    for rb in con.sql(query, params=params).to_arrow_reader(batch_size):
         yield rb.column(0)
 
 
