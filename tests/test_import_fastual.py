@@ -157,3 +157,34 @@ def test_any_raw_event_value_same_both_ways(changes: list[tuple[int, str, Any]])
         path = Path(tmp) / "cloudappevents.json"
         path.write_text(json.dumps(hunting_body(rows)), "utf-8")
         same_case(Path(tmp), path, batch_size=10)
+
+
+def test_odd_mail_access_same_both_ways(tmp_path: Path, refused: list[int]) -> None:  # noqa: F811
+    """MailItemsAccessed (most of a breach's CloudAppEvents): access type, throttling, folders and message ids."""
+    rows = [r for r in cloud_app_events(132) if r["ActionType"] == "MailItemsAccessed"][:12] * 3
+    rows = [copy.deepcopy(r) for r in rows]
+    for i, r in enumerate(rows):
+        r["RawEventData"]["Id"] = r["ReportId"] = f"mail-{i}"
+    odd: list[tuple[str, Any]] = [
+        ("OperationProperties", [{"Name": "MailAccessType", "Value": " Sync "},
+                                 {"Name": "IsThrottled", "Value": True}]),
+        ("OperationProperties", [{"name": "MailAccessType", "value": "Bind"}]),  # other spellings: per record
+        ("OperationProperties", ["@{Name=MailAccessType; Value=Bind}"]),  # Defender's PowerShell text: per record
+        ("OperationProperties", [{"Name": "ISTHROTTLED", "Value": "yes"}, {"Name": "IsThrottled", "Value": "no"}]),
+        ("OperationProperties", None), ("OperationProperties", "text"), ("OperationCount", "7"),
+        ("OperationCount", 2.5), ("Folders", []), ("Folders", None),
+        ("Folders", [{"Path": "\\Inbox", "FolderItems": [{"InternetMessageId": "<a@b>"}, {"InternetMessageId": ""},
+                                                        "x", {"SizeInBytes": 1}]}, {"Id": "no path"}]),
+        ("Folders", [{"path": "\\Inbox"}]), ("Folders", ["@{Id=LgAA; Path=\\Inbox; FolderItems=System.Object[]}"]),
+        ("Folders", [{"Path": 5, "FolderItems": None}]), ("Folders", [{"Path": "a", "FolderItems": "[]"}]),
+        ("Folders", [{"Path": "\\Sent Items",
+                      "FolderItems": [{"InternetMessageId": "<c@d>", "internetMessageId": "x"}]}]),
+    ]
+    for i, (key, value) in enumerate(odd):
+        rows[2 * i + 1]["RawEventData"][key] = value
+    path = tmp_path / "cloudappevents.json"
+    path.write_text(json.dumps(hunting_body(rows)), "utf-8")  # type: ignore[arg-type]
+    res, events = same_case(tmp_path, path, batch_size=8)
+    assert res["imported"] == len(rows) and set(events["source"]) == {"mail_access"}
+    assert 0 < sum(refused) <= len(odd)  # the odd shapes per record, the rest in SQL
+    assert events["message_ids"].map(lambda v: "<a@b>" in list(v) if v is not None else False).any()

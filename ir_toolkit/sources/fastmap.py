@@ -34,7 +34,7 @@ from ir_toolkit.sources import fastpath
 from ir_toolkit.sources.batch import Batch, frame_from_arrow
 from ir_toolkit.sources.fieldmap import FIELD_MAPS, FieldMap, FieldPath, Rule
 from ir_toolkit.sources.fields import norm_key
-from ir_toolkit.sources.fieldsql import COLUMN_FORMS, RECORD_FORMS, Fields, Sql, Step
+from ir_toolkit.sources.fieldsql import COLUMN_FORMS, PATH_FORMS, RECORD_FORMS, Fields, Sql, Step
 from ir_toolkit.sources.mappers import classify
 from ir_toolkit.sources.reader import Opened, csv_header
 from ir_toolkit.sources.transforms import RECORD_TRANSFORMS, VALUE_TRANSFORMS
@@ -130,6 +130,8 @@ def _value(src: Fields, steps: tuple[Step, ...], transform: str | None, guards: 
            integer: bool = False) -> Sql:
     """One path of one record: NULL when empty, else the value after the path's transform (``integer``:
     the column is read as a number, so a JSON number is as good as its text)."""
+    if transform in PATH_FORMS:
+        return PATH_FORMS[transform](src, steps, guards)
     if transform is not None and transform not in _PATH_TRANSFORMS:  # no SQL: read only where it holds nothing
         t = src.jtype(steps)
         guards.append((f"coalesce({t[0]}, 'NULL') = 'NULL'", t[1]) if t is not None else ("false", []))
@@ -153,7 +155,7 @@ def _column(src: Fields, rule: Rule, exprs: dict[str, Sql], guards: list[Sql]) -
     t = _name(rule.transform, VALUE_TRANSFORMS)
     record = _name(rule.record, RECORD_TRANSFORMS)
     paths: list[Sql] = []
-    for fp in rule.paths if record not in ("mail_access_only", "mail_access_throttled") else ():  # NULL or per record
+    for fp in rule.paths:
         ahead = len(guards)
         paths.append(_value(src, fp.steps, _name(fp.transform, VALUE_TRANSFORMS), guards, t == "integer"))
         if paths[:-1] and len(guards) > ahead:  # what this path needs holds only where no earlier path has a value
@@ -180,9 +182,8 @@ def _column(src: Fields, rule: Rule, exprs: dict[str, Sql], guards: list[Sql]) -
         expr, params = f"CASE WHEN {expr} IS NULL THEN NULL ELSE [{expr}] END", params * 2
     elif t in COLUMN_FORMS:
         expr, params = f"CASE WHEN regexp_full_match({expr}, {COLUMN_FORMS[t]}) THEN {expr} END", params * 2
-    if record is not None:
-        exprs[rule.column] = (expr, params)  # the record transform reads the column's paths
-        expr, params = RECORD_FORMS[record].sql(src, exprs, guards)
+    if record is not None:  # the record transform reads the column's paths
+        expr, params = RECORD_FORMS[record].sql(src, exprs, (expr, params), guards)
     return expr, params
 
 
