@@ -28,6 +28,7 @@ returned (nothing lost, the same quarantine), not from the broken document itsel
 from __future__ import annotations
 
 import gzip
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -180,6 +181,91 @@ def _body_lines(path: Path, opened: Opened, reader: duckdb.DuckDBPyConnection) -
         reader.unregister("body_lines")
 
 
+_DECODER = json.JSONDecoder()
+_HEAD_CHARS = 1 << 20  # a hunting body's heads (Stats, Schema) are read this far at most
+_ROWS = ("SELECT CASE WHEN json_type(r) = 'ARRAY' THEN NULL ELSE r::VARCHAR END AS line FROM (SELECT unnest(CASE "
+         "WHEN json_valid(j) AND json_type(j) = 'ARRAY' THEN CAST(j AS JSON[]) ELSE [NULL::JSON] END) AS r FROM rows)")
+
+
+def _rows_start(text: str) -> int | None:
+    """Where the rows array of a hunting body starts in ``text`` (its ``[``), when every key before it is a
+    head the per-record readers skip; None otherwise (the whole document goes to DuckDB)."""
+    at = len(text) - len(text.lstrip("\ufeff \t\r\n"))
+    if text[at:at + 1] != "{":
+        return None
+    at += 1
+    try:
+        while True:
+            at = _skip(text, at)
+            key, at = _DECODER.raw_decode(text, at)
+            at = _skip(text, at)
+            if not isinstance(key, str) or text[at:at + 1] != ":":
+                return None
+            at = _skip(text, at + 1)
+            if key in ("Results", "results"):
+                return at if text[at:at + 1] == "[" else None
+            if key not in HEAD_KEYS and not key.startswith("@odata"):
+                return None
+            _, at = _DECODER.raw_decode(text, at)
+            at = _skip(text, at)
+            if text[at:at + 1] != ",":
+                return None
+            at += 1
+    except (ValueError, RecursionError):
+        return None
+
+
+def _skip(text: str, at: int) -> int:
+    while at < len(text) and text[at] in " \t\r\n":
+        at += 1
+    return at
+
+
+def _rows(path: Path, opened: Opened, reader: duckdb.DuckDBPyConnection) -> Iterator[pa.Array] | None:
+    """The rows of a hunting body too big for one DuckDB document, unnested a few megabytes at a time: the text
+    after the rows' ``[`` is cut before each ``{`` that starts a row (a ``}``, a comma, then ``{"`` and the first
+    row's first key: ``{"`` is never inside a JSON string), each piece read by DuckDB as an array. A piece that
+    is no JSON array (a cut inside a row, the end of the body not ``]}``) gives NULL at its first row."""
+    with open_text(path, opened) as fh:
+        head = fh.read(_HEAD_CHARS)
+    start = _rows_start(head)
+    if start is None:
+        return None
+    first = re.match(r'\[\s*\{\s*("(?:[^"\\]|\\.)*")\s*:', head[start:start + limits.MAX_RECORD])
+    if first is None:
+        return None
+    cut = re.compile(r"\}\s*,\s*(?=\{\s*" + re.escape(first.group(1)) + r"\s*:)")
+    return _pieces(path, opened, reader, start + 1, cut)
+
+
+def _pieces(path: Path, opened: Opened, reader: duckdb.DuckDBPyConnection, start: int, cut: re.Pattern[str],
+            ) -> Iterator[pa.Array]:
+    with open_text(path, opened) as fh:
+        fh.read(start)
+        buf, done = "", False
+        while not done:
+            block = fh.read(_LINE_CHARS)
+            done = not block
+            buf += block
+            end = None
+            for m in cut.finditer(buf):
+                end = m
+            if done:
+                tail = buf.rstrip(" \t\r\n")
+                tail = tail[:-1].rstrip(" \t\r\n") if tail.endswith("}") else tail + "?"  # not ]}: no JSON
+                piece, buf = tail[:-1] if tail.endswith("]") else tail + "?", ""
+            elif end is None:
+                continue
+            else:
+                piece, buf = buf[:end.start() + 1], buf[end.end():]
+            if not piece.strip() and done:
+                reader.register("rows", pa.table({"j": pa.array(["[]"], pa.string())}))
+            else:
+                reader.register("rows", pa.table({"j": pa.array(["[" + piece + "]"], pa.string())}))
+            yield reader.sql(_ROWS).to_arrow_table().column(0).combine_chunks()
+            reader.unregister("rows")
+
+
 def chunks(container: str, path: Path, opened: Opened, batch_size: int, reader: duckdb.DuckDBPyConnection,
            ) -> Iterator[pa.Table]:
     """Tables of ``pos`` (record number) and ``line`` (the record's JSON text; NULL: hand over there) of a
@@ -192,11 +278,14 @@ def chunks(container: str, path: Path, opened: Opened, batch_size: int, reader: 
         return
     done = 0
     one_per_line = container == "bodies" and _one_body_per_line(path, opened)
-    texts_of = _body_lines(path, opened, reader) if one_per_line else records(reader, path, opened, container,
-                                                                              batch_size)
-    for texts in texts_of:
-        yield pa.table({"pos": pa.array(np.arange(done + 1, done + len(texts) + 1)), "line": texts})
-        done += len(texts)
+    texts_of = _body_lines(path, opened, reader) if one_per_line else \
+        (_rows(path, opened, reader) if container == "results" else None) or \
+        records(reader, path, opened, container, batch_size)
+    for piece in texts_of:
+        for at in range(0, len(piece), batch_size):  # batches as the per-record readers cut them
+            texts = piece.slice(at, batch_size)
+            yield pa.table({"pos": pa.array(np.arange(done + 1, done + len(texts) + 1)), "line": texts})
+            done += len(texts)
 
 
 __all__ = ["chunks", "first_record", "kind", "records", "trailing_comma"]
