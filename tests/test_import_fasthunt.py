@@ -19,7 +19,7 @@ from conftest import TESTDATA
 from test_import_fast import same_case
 from test_import_fastmap import refused  # noqa: F401  (a fixture)
 
-from ir_toolkit.sources import fastjson
+from ir_toolkit.sources import fastdocs, fastjson
 from ir_toolkit.sources.reader import probe
 
 IMPORT = TESTDATA / "import"
@@ -123,3 +123,30 @@ def test_an_odd_hunting_body_hands_over_with_nothing_lost(tmp_path: Path, caplog
     else:
         assert (res["records"], res["quarantined"]) == {"nested list": (41, 0), "extra key": (40, 0),
                                                         "empty": (0, 0)}[damage]
+
+
+@pytest.mark.parametrize("shape", ["whole", "extra key", "same first key nested", "two bodies"])
+def test_a_big_hunting_body_is_read_in_pieces_same_both_ways(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                             monkeypatch: pytest.MonkeyPatch, refused: list[int],  # noqa: F811
+                                                             shape: str) -> None:
+    """A body bigger than DuckDB's document limit has its rows cut into pieces (here of ~3 kB)."""
+    monkeypatch.setattr(fastdocs, "_LINE_CHARS", 3000)
+    records: list[Any] = [{"Timestamp": r.pop("Timestamp"), **r} for r in _email_rows(80)]
+    if shape == "same first key nested":  # a cut inside a row: that piece is no array, the rest per record
+        for r in records[40:]:
+            r["Nested"] = [{"Timestamp": "a"}, {"Timestamp": "b"}]
+    body = hunting_body(records)
+    if shape == "extra key":
+        body["More"] = 1
+    text = json.dumps(body)
+    if shape == "two bodies":
+        text += "\n" + json.dumps(hunting_body(_email_rows(3)))
+    path = tmp_path / "hunting.json"
+    path.write_text(text, "utf-8")
+    with caplog.at_level(logging.INFO, logger=JSONLOG):
+        res, _ = same_case(tmp_path, path, batch_size=16)
+    handed = [r.getMessage() for r in caplog.records if r.name == JSONLOG and "per-record import" in r.getMessage()]
+    assert bool(handed) == (shape != "whole")
+    assert sum(refused) == 0 and res["records"] == (83 if shape == "two bodies" else 80)
+    if shape == "same first key nested":
+        assert 1 < int(handed[0].split("from record ")[1].split()[0]) <= 80
