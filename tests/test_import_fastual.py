@@ -188,3 +188,38 @@ def test_odd_mail_access_same_both_ways(tmp_path: Path, refused: list[int]) -> N
     assert res["imported"] == len(rows) and set(events["source"]) == {"mail_access"}
     assert 0 < sum(refused) <= len(odd)  # the odd shapes per record, the rest in SQL
     assert events["message_ids"].map(lambda v: "<a@b>" in list(v) if v is not None else False).any()
+
+
+# ----- nested paths of diagnostic-settings records: ProvisioningLogs (maps/provisioning.yaml) -------------
+def _provisioning_lines(n: int) -> list[dict[str, Any]]:
+    lines = (IMPORT / "diagnostic_entra_PT1H.json").read_text("utf-8").splitlines()
+    record = json.loads(next(x for x in lines if '"ProvisioningLogs"' in x))
+    out = []
+    for i in range(n):
+        d = copy.deepcopy(record)
+        d["properties"]["id"] = d["properties"]["changeId"] = f"change-{i}"
+        out.append(d)
+    return out
+
+
+def test_provisioning_lines_mapped_in_sql_same_both_ways(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                         refused: list[int]) -> None:  # noqa: F811
+    lines = _provisioning_lines(40)
+    props = [d["properties"] for d in lines]
+    props[1]["initiatedBy"] = None  # nested object null
+    del props[2]["servicePrincipal"]  # missing
+    props[3]["initiatedBy"] = json.dumps(props[3]["initiatedBy"])  # JSON text: per record
+    props[4]["provisioningStatusInfo"] = {"Status": "FAILURE"}  # another spelling: per record
+    props[5]["provisioningStatusInfo"] = {"status": 3}  # another type: per record
+    props[6]["initiatedBy"] = ["x"]  # no object: nothing read from it
+    props[7]["targetIdentity"] = {"displayName": " Padded "}
+    props[8]["sourceIdentity"] = {"displayName": "Src", "DisplayName": "twice"}  # a key twice: per record
+    path = tmp_path / "PT1H.json"
+    path.write_text("\n".join(json.dumps(d) for d in lines) + "\n", "utf-8")
+    plan = _plan(path)
+    assert plan is not None and (plan.envelope.NAME, plan.fm.NAME) == ("azure_monitor_record", "provisioning")
+    with caplog.at_level(logging.INFO, logger=JSONLOG):
+        res, events = same_case(tmp_path, path, batch_size=8)
+    assert not [r for r in caplog.records if r.name == JSONLOG]
+    assert res["imported"] == 40 and set(events["source"]) == {"directory_audit"}
+    assert 0 < sum(refused) <= 6 and events["result"].notna().sum() >= 30
