@@ -223,3 +223,47 @@ def test_provisioning_lines_mapped_in_sql_same_both_ways(tmp_path: Path, caplog:
     assert not [r for r in caplog.records if r.name == JSONLOG]
     assert res["imported"] == 40 and set(events["source"]) == {"directory_audit"}
     assert 0 < sum(refused) <= 6 and events["result"].notna().sum() >= 30
+
+
+# ----- diagnostic-settings sign-ins (maps/signin.yaml and ir_toolkit/sources/signinsql.py) ----------------
+def _signin_lines(n: int) -> list[dict[str, Any]]:
+    lines = [json.loads(x) for x in (IMPORT / "diagnostic_entra_PT1H.json").read_text("utf-8").splitlines()]
+    signins = [d for d in lines if d["category"].endswith("SignInLogs")]
+    out = []
+    for i in range(n):
+        d = copy.deepcopy(signins[i % len(signins)])
+        d["properties"]["id"] = f"signin-{i}"
+        out.append(d)
+    return out
+
+
+@pytest.mark.parametrize("container", ["lines", "bodies"])
+def test_diagnostic_signins_mapped_in_sql_same_both_ways(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                         refused: list[int], container: str) -> None:  # noqa: F811
+    lines = _signin_lines(60)
+    props = [d["properties"] for d in lines]
+    odd: list[tuple[str, Any]] = [
+        ("isManagedIdentity", True), ("isManagedIdentity", "True "), ("isManagedIdentity", 1),
+        ("isManagedIdentity", 2.5), ("location", {"city": "Redmond", "countryOrRegion": " US "}),
+        ("location", "Redmond, Washington, US"), ("location", '{"countryOrRegion": "NL"}'),
+        ("location", {"CountryOrRegion": "DE"}), ("location", 7), ("location", {}), ("location", ""),
+        ("status", {"errorCode": "50126"}), ("status", None), ("status", '{"errorCode": 0}'),
+        ("status", {"ErrorCode": 50126}), ("userPrincipalName", ""), ("userPrincipalName", None),
+        ("servicePrincipalName", 5), ("userId", "ABC"), ("autonomousSystemNumber", "8075"), ("ipAddress", ""),
+    ]
+    for i, (key, value) in enumerate(odd):
+        props[2 * i + 1][key] = value
+    lines[50]["category"] = "AuditLogs"  # another map: per record
+    path = tmp_path / "PT1H.json"
+    if container == "lines":
+        path.write_text("\n".join(json.dumps(d) for d in lines) + "\n", "utf-8")
+    else:
+        path.write_text("\n".join(json.dumps({"records": lines[i:i + 9]}) for i in range(0, 60, 9)) + "\n", "utf-8")
+    plan = _plan(path)
+    assert plan is not None and (plan.envelope.NAME, plan.fm.NAME) == ("azure_monitor_record", "signin")
+    with caplog.at_level(logging.INFO, logger=JSONLOG):
+        res, events = same_case(tmp_path, path, batch_size=8)
+    assert not [r for r in caplog.records if r.name == JSONLOG]
+    assert res["records"] == 60 and {"signin_interactive", "signin_serviceprincipal", "signin_managedidentity"} <= \
+        set(events["source"])
+    assert 0 < sum(refused) <= len(odd)  # odd shapes per record, the rest through SQL

@@ -36,10 +36,11 @@ from ir_toolkit.sources.batch import Batch
 from ir_toolkit.sources.fastmap import columns_sql, finish_batch, supported
 from ir_toolkit.sources.fieldmap import FIELD_MAPS, TABLES, FieldMap
 from ir_toolkit.sources.fields import loads, norm_key, normalise_keys
-from ir_toolkit.sources.fieldsql import SPELLINGS, Fields, Sql, Step, record_reads
+from ir_toolkit.sources.fieldsql import SPELLINGS, record_reads
 from ir_toolkit.sources.jsonstream import pages_of
 from ir_toolkit.sources.mappers import classify
 from ir_toolkit.sources.reader import Opened
+from ir_toolkit.sources.sqlforms import Fields, Sql, Step
 from ir_toolkit.sqltext import literal
 
 log = logging.getLogger(__name__)
@@ -114,7 +115,7 @@ def _plan_of(first: Any, container: str) -> JsonPlan | None:
     else:
         return None
     inner = _spellings(first[outer[u.field]])
-    if fm is None or inner is None or not supported(fm, nested=True):
+    if fm is None or inner is None or not supported(fm, nested=True, table=u.table is not None):
         return None
     return _with_nested(JsonPlan(envelope, fm, outer, inner, container), first[outer[u.field]])
 
@@ -122,8 +123,8 @@ def _plan_of(first: Any, container: str) -> JsonPlan | None:
 def _with_nested(p: JsonPlan, inner: dict[str, Any]) -> JsonPlan | None:
     """``p`` with the spellings the SQL reads that the first record lacks (Microsoft's, :data:`SPELLINGS`) and
     those of the nested objects it reads fields of; None when the first record spells a nested key twice."""
-    read = _read(p, False)
-    spelled = {**{k: SPELLINGS[k] for k in read if k in SPELLINGS}, **p.inner}
+    read, known = _read(p, False), SPELLINGS.get(p.fm.NAME, {})
+    spelled = {**{k: known[k] for k in read if k in known}, **p.inner}
     nested: list[tuple[str, dict[str, str]]] = []
     for parent in sorted({fp.steps[0][0] for r in p.fm.rules for fp in r.paths if len(fp.steps) > 1}):
         found = inner.get(spelled.get(parent, ""))
@@ -131,7 +132,7 @@ def _with_nested(p: JsonPlan, inner: dict[str, Any]) -> JsonPlan | None:
         if own is None:
             return None
         wanted = {fp.steps[1][0] for r in p.fm.rules for fp in r.paths if fp.steps[1:] and fp.steps[0][0] == parent}
-        nested.append((parent, {**{k: SPELLINGS[k] for k in wanted if k in SPELLINGS}, **own}))
+        nested.append((parent, {**{k: known[k] for k in wanted if k in known}, **own}))
     return JsonPlan(p.envelope, p.fm, p.outer, spelled, p.container, tuple(nested))
 
 
@@ -183,6 +184,17 @@ class JsonFields(Fields):
             parent = self.index(paths[0].rsplit(".", 1)[0])
             return f"CASE WHEN ty[{parent}] = 'OBJECT' THEN ty[{self.index(paths[0])}] END", []
         return f"ty[{self.index(paths[0])}]", []
+
+    def text(self, steps: tuple[Step, ...]) -> Sql | None:
+        u = self.p.envelope.unwrap if self.p.envelope is not None else None
+        paths = self._paths(steps, None)
+        if len(steps) > 1 or (u is not None and steps[0][0] in u.fill):  # filled in: the per-record path decides
+            return None
+        return (f"s[{self.index(paths[0])}]", []) if paths else ("NULL::VARCHAR", [])
+
+    def table(self) -> Sql | None:
+        u = self.p.envelope.unwrap if self.p.envelope is not None else None
+        return (f"s[{self.index(f'$.{self.p.outer[u.table]}')}]", []) if u is not None and u.table else None
 
     def ref(self, steps: tuple[Step, ...], integer: bool, guards: list[Sql]) -> Sql | None:
         paths = self._paths(steps, guards)

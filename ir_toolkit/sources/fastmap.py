@@ -34,9 +34,11 @@ from ir_toolkit.sources import fastpath
 from ir_toolkit.sources.batch import Batch, frame_from_arrow
 from ir_toolkit.sources.fieldmap import FIELD_MAPS, FieldMap, FieldPath, Rule
 from ir_toolkit.sources.fields import norm_key
-from ir_toolkit.sources.fieldsql import COLUMN_FORMS, PATH_FORMS, RECORD_FORMS, Fields, Sql, Step
+from ir_toolkit.sources.fieldsql import COLUMN_FORMS, PATH_FORMS, RECORD_FORMS
 from ir_toolkit.sources.mappers import classify
 from ir_toolkit.sources.reader import Opened, csv_header
+from ir_toolkit.sources.signinsql import country
+from ir_toolkit.sources.sqlforms import Fields, Sql, Step
 from ir_toolkit.sources.transforms import RECORD_TRANSFORMS, VALUE_TRANSFORMS
 from ir_toolkit.sqltext import literal
 from ir_toolkit.timeutil import in_range, parse_times
@@ -63,18 +65,22 @@ def _sql_path(p: FieldPath, nested: bool) -> bool:
     return all(index is None for _, index in p.steps)  # a transform without SQL: that path must be empty
 
 
-def supported(fm: FieldMap, nested: bool = False) -> bool:
+def supported(fm: FieldMap, nested: bool = False, table: bool = False) -> bool:
     """True when every rule of ``fm`` has an exact SQL form (top-level fields, known transforms; ``nested``:
     JSON records, whose nested objects the SQL reads, and whose paths through a transform without an SQL
-    form are read when they hold nothing - else the record goes per record)."""
+    form are read when they hold nothing - else the record goes per record; ``table``: inside an envelope
+    that names their table, which the sign-in kind is read from)."""
     if fm.unwrap is not None:
         return False
     for rule in fm.rules:
         if not all(_sql_path(p, nested) for p in rule.paths):
             return False
-        if _name(rule.transform, VALUE_TRANSFORMS) not in (None, *_COLUMN_TRANSFORMS):
+        if _name(rule.transform, VALUE_TRANSFORMS) not in (None, *_COLUMN_TRANSFORMS, *(["country"] if nested else [])):
             return False
-        if rule.record is not None and _name(rule.record, RECORD_TRANSFORMS) not in RECORD_FORMS:
+        if _name(rule.transform, VALUE_TRANSFORMS) == "country" and any(p.transform for p in rule.paths):
+            return False
+        record = _name(rule.record, RECORD_TRANSFORMS)
+        if rule.record is not None and (record not in RECORD_FORMS or (RECORD_FORMS[record].table and not table)):
             return False
         if rule.value is not None and not isinstance(rule.value, str):
             return False
@@ -155,11 +161,13 @@ def _column(src: Fields, rule: Rule, exprs: dict[str, Sql], guards: list[Sql]) -
     t = _name(rule.transform, VALUE_TRANSFORMS)
     record = _name(rule.record, RECORD_TRANSFORMS)
     paths: list[Sql] = []
+    if t == "country":  # reads a location object or text as it is
+        return country(src, [fp.steps for fp in rule.paths], guards)
     for fp in rule.paths:
         ahead = len(guards)
         paths.append(_value(src, fp.steps, _name(fp.transform, VALUE_TRANSFORMS), guards, t == "integer"))
         if paths[:-1] and len(guards) > ahead:  # what this path needs holds only where no earlier path has a value
-            found = f"coalesce({', '.join(e for e, _ in paths[:-1])})"
+            found = f"coalesce({', '.join(f'CAST({e} AS VARCHAR)' for e, _ in paths[:-1])})"
             found_ps = [x for _, ps in paths[:-1] for x in ps]
             guards[ahead:] = [(f"(({found}) IS NOT NULL AND ({found}) <> '' OR {g})", [*found_ps, *found_ps, *gps])
                               for g, gps in guards[ahead:]]
@@ -169,7 +177,8 @@ def _column(src: Fields, rule: Rule, exprs: dict[str, Sql], guards: list[Sql]) -
     elif rule.join is not None:
         expr, params = f"nullif(concat_ws(?, {', '.join(e for e, _ in paths)}), '')", [rule.join, *path_params]
     else:
-        expr = paths[0][0] if len(paths) == 1 else f"coalesce({', '.join(e for e, _ in paths)})"
+        texts = ", ".join(f"CAST({e} AS VARCHAR)" for e, _ in paths)  # an integer path among text ones
+        expr = paths[0][0] if len(paths) == 1 else f"coalesce({texts})"
         params = path_params
     pattern = {"integer": _INT, "lower": _ASCII, "names": _NAMES, "message_id_list": _CLEAN}
     if t in pattern:
