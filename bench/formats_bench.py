@@ -16,7 +16,9 @@ Inputs, replicated from tests/data/import with varied ids, users, times and addr
   MailItemsAccessed, then FileAccessed, Send, UserLoggedIn ...; mapped in SQL through the UAL map since
   session 7, the shapes it does not map per record);
 * ``emailevents.json``: a Defender advanced hunting API body of EmailEvents rows (the generated fast
-  path of the email_event map, session 7).
+  path of the email_event map, session 7);
+* ``signins_PT1H.json``: diagnostic-settings lines of the five sign-in categories in turn (the generated
+  fast path of maps/signin.yaml since session 7).
 
 Routes, each in its own subprocess (wall time around it, CPU = user + system of the child):
 ``ours`` (``import_files`` as by default), ``ours per record`` (``fast=False``), and the pandas
@@ -74,7 +76,7 @@ print(len(frame), 0)
 
 
 def make_inputs(folder: Path, n: int, seed: int = 15) -> list[Path]:
-    """Write the seven inputs of ``n`` records each; returns their paths."""
+    """Write the eight inputs of ``n`` records each; returns their paths."""
     rnd = random.Random(seed)
     users = [str(uuid.UUID(int=rnd.getrandbits(128))) for _ in range(500)]
     text = (DATA / "graph_activity_log_analytics.csv").read_text("utf-8-sig")
@@ -115,7 +117,15 @@ def make_inputs(folder: Path, n: int, seed: int = 15) -> list[Path]:
         lines = src.read().splitlines()
         for i in range(0, len(lines), 500):
             fh.write('{"records":[' + ",".join(lines[i:i + 500]) + "]}\n")
-    return [la, la_json, pt1h, eventhub, *_hunting_inputs(folder, n, rnd)]
+    signins = [d for d in diag if d["category"].endswith("SignInLogs")]
+    signin_pt1h = folder / "signins_PT1H.json"
+    with open(signin_pt1h, "w", encoding="utf-8") as fh:
+        for i in range(n):
+            d = copy.deepcopy(signins[i % len(signins)])
+            d["properties"].update(id=str(uuid.UUID(int=rnd.getrandbits(128))), ipAddress=f"203.0.{i % 250}.{i % 200}",
+                                   createdDateTime=f"2023-06-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:00Z")
+            fh.write(json.dumps(d, separators=(",", ":")) + "\n")
+    return [la, la_json, pt1h, eventhub, *_hunting_inputs(folder, n, rnd), signin_pt1h]
 
 
 def _hunting_body(path: Path, rows: Iterator[dict[str, Any]]) -> Path:
@@ -160,16 +170,16 @@ def main(argv: list[str]) -> int:
     p.add_argument("--records", type=int, default=100_000)
     p.add_argument("--repeat", type=int, default=2)
     p.add_argument("--keep", metavar="DIR", help="write inputs and outputs here (default: a temp folder)")
-    p.add_argument("--inputs", default="csv,json,pt1h,eventhub,cloudappevents,emailevents",
+    p.add_argument("--inputs", default="csv,json,pt1h,eventhub,cloudappevents,emailevents,signins",
                    help="which inputs to time (comma-separated: csv, json, pt1h, eventhub, cloudappevents, "
-                        "emailevents)")
+                        "emailevents, signins)")
     args = p.parse_args(argv)
     folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="formats-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
     try:
         wanted = {"csv": "graph_activity.csv", "json": "graph_activity.json", "pt1h": "PT1H.json",
                   "eventhub": "eventhub.json", "cloudappevents": "cloudappevents.json",
-                  "emailevents": "emailevents.json"}
+                  "emailevents": "emailevents.json", "signins": "signins_PT1H.json"}
         names = {wanted[w.strip()] for w in args.inputs.split(",")}
         inputs = [p for p in make_inputs(folder, args.records) if p.name in names]
         for path in inputs:
