@@ -45,7 +45,7 @@ from ir_toolkit.sqltext import literal
 
 log = logging.getLogger(__name__)
 _KEY = re.compile(r"^[A-Za-z0-9_]+$")  # spellings the SQL may read (as JSON path parameters)
-# CloudAppEvents (an inner record of a known map: the UAL map's SQL) through SQL: exact, but 1.6x the CPU of
+# CloudAppEvents (an inner record of a known map: the UAL map's SQL) through SQL: exact, but 1.2x the CPU of
 # the per-record path at 100,000 rows (docs/import.md, session 7), so off until that SQL is cheaper
 UNWRAP_INTO = False
 

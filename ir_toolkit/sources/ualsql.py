@@ -22,49 +22,62 @@ from ir_toolkit.sources.sqlforms import (
     absent,
     array_of,
     field_text,
+    fields_text,
     of_types,
     only_where,
     plain_keys,
 )
 from ir_toolkit.sources.ual_fields import MAIL_ACCESS, PERMISSION_OPS, RULE_OPS
+from ir_toolkit.sqltext import literal
+
+_NAME = r'[ !#-\[\]-~]*'  # printable ASCII but " and \ (Python's lower() and the regex's (?i) agree)
 
 
-def _name_value(name: str, types: str) -> Callable[[Fields, tuple[Step, ...], list[Sql]], Sql]:
-    """``name_value(v, name)`` of a ``[{Name, Value}]`` list: the entry's Value (its JSON type beside it)."""
-    each = (f"{plain_keys('e', ('Name', 'Value', 'Key'))} AND NOT list_contains(json_keys(e), 'Key') AND "
-            f"{of_types('e', '$.Name', TEXT)} AND regexp_full_match(coalesce(json_extract_string(e, '$.Name'), ''), "
-            f"'[ -~]*') AND {of_types('e', '$.Value', types)}")
+def _name_value(name: str, flag: bool) -> Callable[[Fields, tuple[Step, ...], list[Sql]], Sql]:
+    """``name_value(v, name)`` of a ``[{Name, Value}]`` list: the JSON token of the first entry's Value (''
+    when none). The list is matched as DuckDB writes it (compact JSON): entries of exactly ``Name`` then
+    ``Value``, the name printable ASCII, the value a string without escapes, null (or, for a ``flag``, true or
+    false); any other list goes per record. One regular expression over the list's text, not a parse of it
+    per guard and value (the JSON-function form of session 7 cost more than the per-record path)."""
+    token = r'"[^"\\]*"|null' + (r'|true|false' if flag else "")
+    entry = r'\{"Name":"' + _NAME + r'","Value":(?:' + token + r')\}'
+    shape = literal(r'\[(?:' + entry + r'(?:,' + entry + r')*)?\]')
+    find = literal(r'\{"Name":"(?i:' + name + r')","Value":(' + token + r')\}')
 
     def sql(src: Fields, steps: tuple[Step, ...], guards: list[Sql]) -> Sql:
-        found = array_of(src, steps, each, guards)
+        found = fields_text(src, steps)
         if found is None:
-            return "NULL::VARCHAR", []
-        items, ps = found
-        return f"list_filter({items}, lambda e: lower(json_extract_string(e, '$.Name')) = ?)[1]", [*ps, name.lower()]
+            guards.append(("false", []))
+            return "''", []
+        (t, tps), (v, vps) = found
+        guards.append((f"(coalesce({t}, 'NULL') = 'NULL' OR ({t} = 'ARRAY' AND regexp_full_match({v}, {shape})))",
+                       [*tps, *tps, *vps]))
+        return f"CASE WHEN {t} = 'ARRAY' THEN regexp_extract({v}, {find}, 1) ELSE '' END", [*tps, *tps, *vps]
     return sql
 
 
 def _entry_text(name: str) -> Callable[[Fields, tuple[Step, ...], list[Sql]], Sql]:
     """The Value of entry ``name`` as text (logon User-Agent and session id, mail access type)."""
-    nv = _name_value(name, TEXT)
+    nv = _name_value(name, flag=False)
 
     def sql(src: Fields, steps: tuple[Step, ...], guards: list[Sql]) -> Sql:
-        e, ps = nv(src, steps, guards)
-        value = f"json_extract_string({e}, '$.Value')"
+        tok, ps = nv(src, steps, guards)
+        value = f"CASE WHEN starts_with({tok}, '\"') THEN nullif(({tok})[2:-2], '') END"
         if name == "MailAccessType":  # text(): stripped; printable ASCII ends are left as they are
             guards.append((f"(coalesce({value}, '') = '' OR regexp_full_match({value}, '(?s)[!-~](.*[!-~])?'))",
-                           ps * 2))
-        return f"nullif({value}, '')", ps
+                           ps * 4))
+        return value, ps * 2
     return sql
 
 
 def _entry_flag(src: Fields, steps: tuple[Step, ...], guards: list[Sql]) -> Sql:
     """boolean() of entry IsThrottled's Value: true, false or NULL."""
-    e, ps = _name_value("IsThrottled", "('VARCHAR', 'BOOLEAN', 'NULL')")(src, steps, guards)
-    v = f"json_extract_string({e}, '$.Value')"
-    guards.append((f"regexp_full_match(coalesce({v}, ''), '[ -~]*')", ps))
-    return (f"CASE WHEN lower(trim({v})) IN ('true', '1', 'yes') THEN true "
-            f"WHEN lower(trim({v})) IN ('false', '0', 'no') THEN false END", ps * 2)
+    tok, ps = _name_value("IsThrottled", flag=True)(src, steps, guards)
+    v = f"lower(trim(({tok})[2:-2]))"
+    guards.append((f"regexp_full_match({tok}, '[ -~]*')", ps))
+    return (f"CASE WHEN ({tok}) = 'true' THEN true WHEN ({tok}) = 'false' THEN false "
+            f"WHEN NOT starts_with({tok}, '\"') THEN NULL WHEN {v} IN ('true', '1', 'yes') THEN true "
+            f"WHEN {v} IN ('false', '0', 'no') THEN false END", ps * 6)
 
 
 UAL_PATH_FORMS: dict[str, PathForm] = {
