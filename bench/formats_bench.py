@@ -11,8 +11,14 @@ Inputs, replicated from tests/data/import with varied ids, users, times and addr
 * ``PT1H.json``: diagnostic-settings lines of the MicrosoftGraphActivityLogs category (per record);
 * ``eventhub.json``: the same records as Event Hub bodies (``{"records": [...]}`` of 500 records, one
   body per line, as an Event Hub consumer writes them);
-* ``cloudappevents.json``: a Defender advanced hunting JSON array of CloudAppEvents rows whose
-  RawEventData is a MailItemsAccessed record (per record).
+* ``cloudappevents.json``: a Defender advanced hunting API body (``{"Stats", "Schema", "Results"}``) of
+  CloudAppEvents rows whose RawEventData are the sample tenant's unified audit log records in turn (82%
+  MailItemsAccessed, then FileAccessed, Send, UserLoggedIn ...; mapped in SQL through the UAL map since
+  session 7, the shapes it does not map per record);
+* ``emailevents.json``: a Defender advanced hunting API body of EmailEvents rows (the generated fast
+  path of the email_event map, session 7);
+* ``signins_PT1H.json``: diagnostic-settings lines of the five sign-in categories in turn (the generated
+  fast path of maps/signin.yaml since session 7).
 
 Routes, each in its own subprocess (wall time around it, CPU = user + system of the child):
 ``ours`` (``import_files`` as by default), ``ours per record`` (``fast=False``), and the pandas
@@ -25,6 +31,7 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
+import gzip
 import json
 import random
 import shutil
@@ -32,9 +39,13 @@ import statistics
 import sys
 import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from bench.import_bench import DATA, measure
+from bench.import_bench import DATA, TENANT, measure
+
+SAMPLE_UAL = TENANT / "purview" / "audit_search_export.csv.gz"
 
 OURS = """
 import sys
@@ -55,7 +66,8 @@ else:
     with open(path, encoding="utf-8") as fh:
         text = fh.read()
     records = json.loads(text) if text.lstrip().startswith("[") else [json.loads(x) for x in text.splitlines() if x]
-    records = [r for d in records for r in (d["records"] if isinstance(d, dict) and "records" in d else [d])]
+    records = [r for d in records for r in (d.get("records") or d.get("Results") or [] if isinstance(d, dict)
+                                            and ("records" in d or "Results" in d) else [d])]
     frame = pd.json_normalize(records)
 frame = frame.astype({c: str for c in frame.columns if frame[c].dtype == object})
 frame.to_parquet(out + "/out.parquet")
@@ -64,7 +76,7 @@ print(len(frame), 0)
 
 
 def make_inputs(folder: Path, n: int, seed: int = 15) -> list[Path]:
-    """Write the five inputs of ``n`` records each; returns their paths."""
+    """Write the eight inputs of ``n`` records each; returns their paths."""
     rnd = random.Random(seed)
     users = [str(uuid.UUID(int=rnd.getrandbits(128))) for _ in range(500)]
     text = (DATA / "graph_activity_log_analytics.csv").read_text("utf-8-sig")
@@ -105,18 +117,52 @@ def make_inputs(folder: Path, n: int, seed: int = 15) -> list[Path]:
         lines = src.read().splitlines()
         for i in range(0, len(lines), 500):
             fh.write('{"records":[' + ",".join(lines[i:i + 500]) + "]}\n")
-    api = json.loads((DATA / "defender_hunting_api.json").read_text())
-    cae = folder / "cloudappevents.json"
-    with open(cae, "w", encoding="utf-8") as fh:
-        fh.write("[")
+    signins = [d for d in diag if d["category"].endswith("SignInLogs")]
+    signin_pt1h = folder / "signins_PT1H.json"
+    with open(signin_pt1h, "w", encoding="utf-8") as fh:
         for i in range(n):
-            r = copy.deepcopy(api["Results"][0])
-            r["RawEventData"]["Id"] = r["ReportId"] = str(uuid.UUID(int=rnd.getrandbits(128)))
-            r["RawEventData"]["CreationTime"] = f"2023-06-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:00"
-            r["IPAddress"] = r["RawEventData"]["ClientIPAddress"] = f"192.0.{i % 250}.{i % 200}"
-            fh.write(("," if i else "") + json.dumps(r))
-        fh.write("]")
-    return [la, la_json, pt1h, eventhub, cae]
+            d = copy.deepcopy(signins[i % len(signins)])
+            d["properties"].update(id=str(uuid.UUID(int=rnd.getrandbits(128))), ipAddress=f"203.0.{i % 250}.{i % 200}",
+                                   createdDateTime=f"2023-06-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:00Z")
+            fh.write(json.dumps(d, separators=(",", ":")) + "\n")
+    return [la, la_json, pt1h, eventhub, *_hunting_inputs(folder, n, rnd), signin_pt1h]
+
+
+def _hunting_body(path: Path, rows: Iterator[dict[str, Any]]) -> Path:
+    """Write a Defender advanced hunting API body of ``rows`` (one line, as the API returns it)."""
+    first = next(rows)
+    with open(path, "w", encoding="utf-8") as fh:
+        schema = [{"Name": k, "Type": "String"} for k in first]
+        fh.write('{"Stats":{"ExecutionTime":1.0},"Schema":' + json.dumps(schema) + ',"Results":[' + json.dumps(first))
+        for r in rows:
+            fh.write("," + json.dumps(r))
+        fh.write("]}")
+    return path
+
+
+def _hunting_inputs(folder: Path, n: int, rnd: random.Random) -> list[Path]:
+    """CloudAppEvents around the sample tenant's UAL records, and EmailEvents, as advanced hunting API bodies."""
+    outer = json.loads((DATA / "defender_hunting_api.json").read_text())["Results"][0]
+    with gzip.open(SAMPLE_UAL, "rt", encoding="utf-8-sig", newline="") as src:
+        audit = [r["AuditData"] for r in csv.DictReader(src)]
+
+    def events() -> Iterator[dict[str, Any]]:
+        for i in range(n):
+            inner = json.loads(audit[i % len(audit)])
+            inner["Id"] = str(uuid.UUID(int=rnd.getrandbits(128)))
+            inner["CreationTime"] = f"2023-06-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:00"
+            yield {**outer, "ActionType": inner["Operation"], "ReportId": inner["Id"],
+                   "IPAddress": f"192.0.{i % 250}.{i % 200}", "RawEventData": inner}
+
+    emails = list(csv.DictReader((DATA / "defender_email_events.csv").read_text("utf-8-sig").splitlines()))
+
+    def messages() -> Iterator[dict[str, Any]]:
+        for i in range(n):
+            yield {**emails[i % len(emails)], "NetworkMessageId": str(uuid.UUID(int=rnd.getrandbits(128))),
+                   "Timestamp": f"2023-06-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:00Z"}
+
+    return [_hunting_body(folder / "cloudappevents.json", events()),
+            _hunting_body(folder / "emailevents.json", messages())]
 
 
 def main(argv: list[str]) -> int:
@@ -124,14 +170,16 @@ def main(argv: list[str]) -> int:
     p.add_argument("--records", type=int, default=100_000)
     p.add_argument("--repeat", type=int, default=2)
     p.add_argument("--keep", metavar="DIR", help="write inputs and outputs here (default: a temp folder)")
-    p.add_argument("--inputs", default="csv,json,pt1h,eventhub,cloudappevents",
-                   help="which inputs to time (comma-separated: csv, json, pt1h, eventhub, cloudappevents)")
+    p.add_argument("--inputs", default="csv,json,pt1h,eventhub,cloudappevents,emailevents,signins",
+                   help="which inputs to time (comma-separated: csv, json, pt1h, eventhub, cloudappevents, "
+                        "emailevents, signins)")
     args = p.parse_args(argv)
     folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="formats-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
     try:
         wanted = {"csv": "graph_activity.csv", "json": "graph_activity.json", "pt1h": "PT1H.json",
-                  "eventhub": "eventhub.json", "cloudappevents": "cloudappevents.json"}
+                  "eventhub": "eventhub.json", "cloudappevents": "cloudappevents.json",
+                  "emailevents": "emailevents.json", "signins": "signins_PT1H.json"}
         names = {wanted[w.strip()] for w in args.inputs.split(",")}
         inputs = [p for p in make_inputs(folder, args.records) if p.name in names]
         for path in inputs:

@@ -61,6 +61,10 @@ def test_maps_that_need_python_have_no_sql() -> None:
     assert fastmap.supported(FIELD_MAPS["graph_activity"]) and fastmap.supported(FIELD_MAPS["email_event"])
     for name in ("signin", "defender_signin", "risk", "azure_monitor_record", "cloud_app_event"):
         assert not fastmap.supported(FIELD_MAPS[name]), name  # nested paths, record transforms, containers
+    # JSON records: nested paths and the SQL forms of ir_toolkit/sources/fieldsql.py (sign-ins: in an envelope)
+    assert fastmap.supported(FIELD_MAPS["ual"], nested=True) and fastmap.supported(FIELD_MAPS["provisioning"], True)
+    assert fastmap.supported(FIELD_MAPS["signin"], nested=True, table=True)
+    assert not fastmap.supported(FIELD_MAPS["defender_signin"], nested=True)  # its kind is not an envelope's table
 
 
 def _graph_rows() -> tuple[list[str], list[list[str]]]:

@@ -6,7 +6,10 @@ Two containers of records that come in bulk besides JSON lines (:mod:`ir_toolkit
   the other, or one per line), each holding diagnostic-settings records as PT1H.json lines do;
 - ``array``: a JSON array of records (a Log Analytics JSON export of MicrosoftGraphActivityLogs);
 - ``tables``: Log Analytics query API bodies, ``{"tables": [{"columns": [{"name": ...}], "rows": [[...]]}]}``,
-  each row made the object of its column names (as ``jsonstream.table_rows`` does).
+  each row made the object of its column names (as ``jsonstream.table_rows`` does);
+- ``results``: Defender advanced hunting API bodies (``{"Stats", "Schema", "Results": [...]}``) and Graph
+  ``runHuntingQuery`` results (``{"@odata.context", "schema", "results": [...]}``): the rows of the last key,
+  when every key before it is one of the heads the per-record readers skip (``jsonstream.HEAD_KEYS``).
 
 DuckDB reads the documents (``read_json``; the path is a value, never pasted into SQL) and unnests
 their records in file order, so a record's position is its number in the file, as the per-record
@@ -25,6 +28,7 @@ returned (nothing lost, the same quarantine), not from the broken document itsel
 from __future__ import annotations
 
 import gzip
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +40,7 @@ import pyarrow as pa
 
 from ir_toolkit.sources import limits
 from ir_toolkit.sources.fields import loads
+from ir_toolkit.sources.jsonstream import HEAD_KEYS
 from ir_toolkit.sources.reader import Opened, open_text, read_records
 
 _BODY = re.compile(r'\{\s*"records"\s*:\s*\[')
@@ -48,6 +53,11 @@ _DOC_OK = ("json_type(j) = 'OBJECT' AND list_contains(json_keys(j), 'tables') "
            "AND list_has_all(['tables', 'statistics', 'render'], json_keys(j)) AND json_type(j, '$.tables') = 'ARRAY' "
            "AND len(list_filter(CAST(json_extract(j, '$.tables') AS JSON[]), "
            f"lambda tb: NOT coalesce(({_TABLE_OK}), false))) = 0")
+_RESULTS = re.compile(r'\{\s*"(?:Stats|stats|Schema|schema|@odata\.context|Results|results)"\s*:')
+# the rows of an advanced hunting body: its last key Results / results, the keys before it heads
+_RESULTS_OK = ("json_type(j) = 'OBJECT' AND json_keys(j)[-1] IN ('Results', 'results') "
+               "AND json_type(j, '$.' || json_keys(j)[-1]) = 'ARRAY' AND len(list_filter(json_keys(j)[:-2], "
+               "lambda k: NOT (list_contains(?, k) OR starts_with(k, '@odata')))) = 0")
 _SCAN = 1 << 22
 _LINE_CHARS = 1 << 24  # characters of body lines unnested at a time
 _BODY_OK = ("json_type(j) = 'OBJECT' AND json_keys(j) = ['records'] AND json_type(j, '$.records') = 'ARRAY'")
@@ -58,7 +68,8 @@ _UNNEST = ("SELECT CASE WHEN json_type(r) = 'ARRAY' THEN NULL ELSE r::VARCHAR EN
 
 
 def kind(opened: Opened, head: str) -> str | None:
-    """``"bodies"`` or ``"array"`` when a UTF-8 JSON file starts as one of them, else None."""
+    """``"bodies"``, ``"tables"``, ``"results"`` or ``"array"`` when a UTF-8 JSON file starts as one of them
+    (``results``: maybe; its SQL decides), else None."""
     if opened.container not in ("json", "jsonl") or opened.encoding not in ("utf-8", "utf-8-sig"):
         return None
     text = head.lstrip("\ufeff \t\r\n")
@@ -66,6 +77,8 @@ def kind(opened: Opened, head: str) -> str | None:
         return "bodies"
     if _TABLES.match(text):
         return "tables"
+    if opened.container == "json" and _RESULTS.match(text):
+        return "results"
     return "array" if opened.container == "json" and text.startswith("[") else None
 
 
@@ -123,6 +136,7 @@ def records(con: duckdb.DuckDBPyConnection, path: Path, opened: Opened, containe
                   columns={"j": "JSON"}, compression="gzip" if opened.gzip else "none",
                   maximum_object_size=limits.MAX_RECORD,  # a bigger document: the per-record readers go on
                   ).create_view("evidence_docs", replace=True)
+    params: list[Any] = []
     if container == "tables":  # a row of another width than its columns: the per-record readers decide
         query = ("SELECT CASE WHEN json_type(row) = 'ARRAY' AND json_array_length(row) = len(names) THEN '{' || "
                  "array_to_string(list_transform(list_zip(names, CAST(row AS JSON[])), "
@@ -131,11 +145,16 @@ def records(con: duckdb.DuckDBPyConnection, path: Path, opened: Opened, containe
                  "unnest(CAST(json_extract(tb, '$.rows') AS JSON[])) AS row FROM ("
                  f"SELECT unnest(CASE WHEN {_DOC_OK} THEN CAST(json_extract(j, '$.tables') AS JSON[]) "
                  "ELSE ['{\"columns\": [], \"rows\": [null]}'::JSON] END) AS tb FROM evidence_docs))")
+    elif container == "results":  # an element that is a list: the per-record readers flatten it
+        query = ("SELECT CASE WHEN json_type(r) = 'ARRAY' THEN NULL ELSE r::VARCHAR END AS line FROM (SELECT "
+                 f"unnest(CASE WHEN {_RESULTS_OK} THEN CAST(json_extract(j, '$.' || json_keys(j)[-1]) AS JSON[]) "
+                 "ELSE [NULL::JSON] END) AS r FROM evidence_docs)")
+        params = [sorted(HEAD_KEYS)]
     elif container == "array":
         query = "SELECT CASE WHEN json_type(j) = 'ARRAY' THEN NULL ELSE j::VARCHAR END AS line FROM evidence_docs"
     else:  # a body holding only records
         query = _UNNEST.format(valid="", source="evidence_docs")
-    for rb in con.sql(query).to_arrow_reader(batch_size):
+    for rb in con.sql(query, params=params).to_arrow_reader(batch_size):
         yield rb.column(0)
 
 
@@ -180,6 +199,91 @@ def _body_lines(path: Path, opened: Opened, reader: duckdb.DuckDBPyConnection) -
         reader.unregister("body_lines")
 
 
+_DECODER = json.JSONDecoder()
+_HEAD_CHARS = 1 << 20  # a hunting body's heads (Stats, Schema) are read this far at most
+_ROWS = ("SELECT CASE WHEN json_type(r) = 'ARRAY' THEN NULL ELSE r::VARCHAR END AS line FROM (SELECT unnest(CASE "
+         "WHEN json_valid(j) AND json_type(j) = 'ARRAY' THEN CAST(j AS JSON[]) ELSE [NULL::JSON] END) AS r FROM rows)")
+
+
+def _rows_start(text: str) -> int | None:
+    """Where the rows array of a hunting body starts in ``text`` (its ``[``), when every key before it is a
+    head the per-record readers skip; None otherwise (the whole document goes to DuckDB)."""
+    at = len(text) - len(text.lstrip("\ufeff \t\r\n"))
+    if text[at:at + 1] != "{":
+        return None
+    at += 1
+    try:
+        while True:
+            at = _skip(text, at)
+            key, at = _DECODER.raw_decode(text, at)
+            at = _skip(text, at)
+            if not isinstance(key, str) or text[at:at + 1] != ":":
+                return None
+            at = _skip(text, at + 1)
+            if key in ("Results", "results"):
+                return at if text[at:at + 1] == "[" else None
+            if key not in HEAD_KEYS and not key.startswith("@odata"):
+                return None
+            _, at = _DECODER.raw_decode(text, at)
+            at = _skip(text, at)
+            if text[at:at + 1] != ",":
+                return None
+            at += 1
+    except (ValueError, RecursionError):
+        return None
+
+
+def _skip(text: str, at: int) -> int:
+    while at < len(text) and text[at] in " \t\r\n":
+        at += 1
+    return at
+
+
+def _rows(path: Path, opened: Opened, reader: duckdb.DuckDBPyConnection) -> Iterator[pa.Array] | None:
+    """The rows of a hunting body too big for one DuckDB document, unnested a few megabytes at a time: the text
+    after the rows' ``[`` is cut before each ``{`` that starts a row (a ``}``, a comma, then ``{"`` and the first
+    row's first key: ``{"`` is never inside a JSON string), each piece read by DuckDB as an array. A piece that
+    is no JSON array (a cut inside a row, the end of the body not ``]}``) gives NULL at its first row."""
+    with open_text(path, opened) as fh:
+        head = fh.read(_HEAD_CHARS)
+    start = _rows_start(head)
+    if start is None:
+        return None
+    first = re.match(r'\[\s*\{\s*("(?:[^"\\]|\\.)*")\s*:', head[start:start + limits.MAX_RECORD])
+    if first is None:
+        return None
+    cut = re.compile(r"\}\s*,\s*(?=\{\s*" + re.escape(first.group(1)) + r"\s*:)")
+    return _pieces(path, opened, reader, start + 1, cut)
+
+
+def _pieces(path: Path, opened: Opened, reader: duckdb.DuckDBPyConnection, start: int, cut: re.Pattern[str],
+            ) -> Iterator[pa.Array]:
+    with open_text(path, opened) as fh:
+        fh.read(start)
+        buf, done = "", False
+        while not done:
+            block = fh.read(_LINE_CHARS)
+            done = not block
+            buf += block
+            end = None
+            for m in cut.finditer(buf):
+                end = m
+            if done:
+                tail = buf.rstrip(" \t\r\n")
+                tail = tail[:-1].rstrip(" \t\r\n") if tail.endswith("}") else tail + "?"  # not ]}: no JSON
+                piece, buf = tail[:-1] if tail.endswith("]") else tail + "?", ""
+            elif end is None:
+                continue
+            else:
+                piece, buf = buf[:end.start() + 1], buf[end.end():]
+            if not piece.strip() and done:
+                reader.register("rows", pa.table({"j": pa.array(["[]"], pa.string())}))
+            else:
+                reader.register("rows", pa.table({"j": pa.array(["[" + piece + "]"], pa.string())}))
+            yield reader.sql(_ROWS).to_arrow_table().column(0).combine_chunks()
+            reader.unregister("rows")
+
+
 def chunks(container: str, path: Path, opened: Opened, batch_size: int, reader: duckdb.DuckDBPyConnection,
            ) -> Iterator[pa.Table]:
     """Tables of ``pos`` (record number) and ``line`` (the record's JSON text; NULL: hand over there) of a
@@ -192,11 +296,14 @@ def chunks(container: str, path: Path, opened: Opened, batch_size: int, reader: 
         return
     done = 0
     one_per_line = container == "bodies" and _one_body_per_line(path, opened)
-    texts_of = _body_lines(path, opened, reader) if one_per_line else records(reader, path, opened, container,
-                                                                              batch_size)
-    for texts in texts_of:
-        yield pa.table({"pos": pa.array(np.arange(done + 1, done + len(texts) + 1)), "line": texts})
-        done += len(texts)
+    texts_of = _body_lines(path, opened, reader) if one_per_line else \
+        (_rows(path, opened, reader) if container == "results" else None) or \
+        records(reader, path, opened, container, batch_size)
+    for piece in texts_of:
+        for at in range(0, len(piece), batch_size):  # batches as the per-record readers cut them
+            texts = piece.slice(at, batch_size)
+            yield pa.table({"pos": pa.array(np.arange(done + 1, done + len(texts) + 1)), "line": texts})
+            done += len(texts)
 
 
 __all__ = ["chunks", "first_record", "kind", "records", "trailing_comma"]

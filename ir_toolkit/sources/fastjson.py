@@ -33,16 +33,21 @@ import pyarrow.compute as pc
 
 from ir_toolkit.sources import fastdocs, fastrows
 from ir_toolkit.sources.batch import Batch
-from ir_toolkit.sources.fastmap import Fields, Sql, columns_sql, finish_batch, supported
+from ir_toolkit.sources.fastmap import columns_sql, finish_batch, supported
 from ir_toolkit.sources.fieldmap import FIELD_MAPS, TABLES, FieldMap
 from ir_toolkit.sources.fields import loads, norm_key, normalise_keys
+from ir_toolkit.sources.fieldsql import SPELLINGS, record_reads
 from ir_toolkit.sources.jsonstream import pages_of
 from ir_toolkit.sources.mappers import classify
 from ir_toolkit.sources.reader import Opened
+from ir_toolkit.sources.sqlforms import Fields, Sql, Step
 from ir_toolkit.sqltext import literal
 
 log = logging.getLogger(__name__)
 _KEY = re.compile(r"^[A-Za-z0-9_]+$")  # spellings the SQL may read (as JSON path parameters)
+# CloudAppEvents (an inner record of a known map: the UAL map's SQL) through SQL: exact, but 1.2x the CPU of
+# the per-record path at 100,000 rows (docs/import.md, session 7), so off until that SQL is cheaper
+UNWRAP_INTO = False
 
 
 class _Stop(Exception):
@@ -53,13 +58,15 @@ class _Stop(Exception):
 class JsonPlan:
     """An envelope map (None: the records are the map's own), the inner record's map, the spellings the SQL
     reads (normalised -> as written), and the container: ``lines`` (JSON lines of envelopes), ``bodies``
-    (Event Hub bodies) or ``array`` (:mod:`ir_toolkit.sources.fastdocs`)."""
+    (Event Hub bodies) or ``array`` (:mod:`ir_toolkit.sources.fastdocs`); ``nested``: the spellings of the
+    inner record's objects the SQL reads fields of (normalised key -> its spellings)."""
 
     envelope: FieldMap | None
     fm: FieldMap
     outer: dict[str, str]
     inner: dict[str, str]
     container: str = "lines"
+    nested: tuple[tuple[str, dict[str, str]], ...] = ()
 
 
 def _spellings(record: dict[str, Any]) -> dict[str, str] | None:
@@ -93,21 +100,45 @@ def _plan_of(first: Any, container: str) -> JsonPlan | None:
     if not isinstance(first, dict):
         return None
     envelope = FIELD_MAPS.get(classify(normalise_keys(first)) or "")
-    if envelope is not None and envelope.unwrap is None and supported(envelope):  # a record of the map itself
+    if envelope is not None and envelope.unwrap is None and supported(envelope, nested=True):  # the map's own
         own = _spellings(first)
-        return JsonPlan(None, envelope, {}, own, container) if own is not None and container != "lines" else None
-    if envelope is None or envelope.unwrap is None or envelope.unwrap.into is not None or not envelope.unwrap.table:
+        return _with_nested(JsonPlan(None, envelope, {}, own, container), first) \
+            if own is not None and container != "lines" else None
+    if envelope is None or envelope.unwrap is None or not (envelope.unwrap.into or envelope.unwrap.table):
         return None
     outer = _spellings(first)
     u = envelope.unwrap
-    if outer is None or u.field not in outer or u.table not in outer or not isinstance(first[outer[u.field]], dict):
+    if outer is None or u.field not in outer or not isinstance(first[outer[u.field]], dict):
         return None
-    category = first[outer[u.table]]
-    fm = FIELD_MAPS.get(TABLES.get(str(category).lower().removeprefix("advancedhunting-"), ""))
+    if u.into is not None:  # Defender's CloudAppEvents: RawEventData is a UAL record
+        if not UNWRAP_INTO:
+            return None
+        fm = FIELD_MAPS.get(u.into)
+    elif u.table in outer:
+        category = first[outer[u.table]]
+        fm = FIELD_MAPS.get(TABLES.get(str(category).lower().removeprefix("advancedhunting-"), ""))
+    else:
+        return None
     inner = _spellings(first[outer[u.field]])
-    if fm is None or inner is None or not supported(fm):
+    if fm is None or inner is None or not supported(fm, nested=True, table=u.table is not None):
         return None
-    return JsonPlan(envelope, fm, outer, inner, container)
+    return _with_nested(JsonPlan(envelope, fm, outer, inner, container), first[outer[u.field]])
+
+
+def _with_nested(p: JsonPlan, inner: dict[str, Any]) -> JsonPlan | None:
+    """``p`` with the spellings the SQL reads that the first record lacks (Microsoft's, :data:`SPELLINGS`) and
+    those of the nested objects it reads fields of; None when the first record spells a nested key twice."""
+    read, known = _read(p, False), SPELLINGS.get(p.fm.NAME, {})
+    spelled = {**{k: known[k] for k in read if k in known}, **p.inner}
+    nested: list[tuple[str, dict[str, str]]] = []
+    for parent in sorted({fp.steps[0][0] for r in p.fm.rules for fp in r.paths if len(fp.steps) > 1}):
+        found = inner.get(spelled.get(parent, ""))
+        own = _spellings(found) if isinstance(found, dict) else {}
+        if own is None:
+            return None
+        wanted = {fp.steps[1][0] for r in p.fm.rules for fp in r.paths if fp.steps[1:] and fp.steps[0][0] == parent}
+        nested.append((parent, {**{k: known[k] for k in wanted if k in known}, **own}))
+    return JsonPlan(p.envelope, p.fm, p.outer, spelled, p.container, tuple(nested))
 
 
 class JsonFields(Fields):
@@ -127,15 +158,51 @@ class JsonFields(Fields):
             self.paths.append(path)
         return self.paths.index(path) + 1
 
-    def ref(self, key: str, integer: bool, guards: list[Sql]) -> Sql | None:
-        if self.p.envelope is None:
-            paths = [f"$.{self.p.inner[key]}"] if key in self.p.inner else []
-        else:
-            u = self.p.envelope.unwrap
-            assert u is not None
-            paths = [f"$.{self.p.outer[u.field]}.{self.p.inner[key]}"] if key in self.p.inner else []
-            paths += [f"$.{self.p.outer[fp.steps[0][0]]}" for fp in u.fill.get(key, ())
-                      if len(fp.steps) == 1 and fp.steps[0][0] in self.p.outer]
+    def _paths(self, steps: tuple[Step, ...], guards: list[Sql] | None) -> list[str]:
+        """The JSON paths of a field (the inner record's, then the envelope's that fill it in); an object on
+        the way must be one or absent (``guards``), else the per-record path decides."""
+        key = steps[0][0]
+        u = self.p.envelope.unwrap if self.p.envelope is not None else None
+        path = f"{'$' if u is None else f'$.{self.p.outer[u.field]}'}.{self.p.inner[key]}" if key in self.p.inner \
+            else None
+        if len(steps) > 1:
+            spelled = dict(self.p.nested).get(key, {})
+            if path is None:
+                return []
+            if steps[1][0] not in spelled or len(steps) > 2:
+                return []
+            if guards is not None:
+                guards.append((f"coalesce(ty[{self.index(path)}], 'NULL') IN ('OBJECT', 'NULL')", []))
+            return [f"{path}.{spelled[steps[1][0]]}"]
+        fills = [f"$.{self.p.outer[fp.steps[0][0]]}" for fp in (u.fill.get(key, ()) if u is not None else ())
+                 if len(fp.steps) == 1 and fp.steps[0][0] in self.p.outer]
+        return [*([path] if path is not None else []), *fills]
+
+    def jtype(self, steps: tuple[Step, ...]) -> Sql | None:
+        u = self.p.envelope.unwrap if self.p.envelope is not None else None
+        if u is not None and steps[0][0] in u.fill:  # filled in from the envelope: the per-record path decides
+            return None
+        paths = self._paths(steps, None)
+        if not paths:  # a key the SQL cannot read (_Shapes sends records holding it per record)
+            return "NULL", []
+        if len(steps) > 1:  # absent when its object is no object
+            parent = self.index(paths[0].rsplit(".", 1)[0])
+            return f"CASE WHEN ty[{parent}] = 'OBJECT' THEN ty[{self.index(paths[0])}] END", []
+        return f"ty[{self.index(paths[0])}]", []
+
+    def text(self, steps: tuple[Step, ...]) -> Sql | None:
+        u = self.p.envelope.unwrap if self.p.envelope is not None else None
+        paths = self._paths(steps, None)
+        if len(steps) > 1 or (u is not None and steps[0][0] in u.fill):  # filled in: the per-record path decides
+            return None
+        return (f"s[{self.index(paths[0])}]", []) if paths else ("NULL::VARCHAR", [])
+
+    def table(self) -> Sql | None:
+        u = self.p.envelope.unwrap if self.p.envelope is not None else None
+        return (f"s[{self.index(f'$.{self.p.outer[u.table]}')}]", []) if u is not None and u.table else None
+
+    def ref(self, steps: tuple[Step, ...], integer: bool, guards: list[Sql]) -> Sql | None:
+        paths = self._paths(steps, guards)
         if not paths:
             return None
         types = "('VARCHAR', 'NULL', 'BIGINT', 'UBIGINT')" if integer else "('VARCHAR', 'NULL')"
@@ -157,9 +224,9 @@ def map_sql(p: JsonPlan, table: str) -> Sql:
     tables = [[t.lower() for t in p.fm.tables]]
     u = p.envelope.unwrap if p.envelope is not None else None
     if u is not None:
-        assert u.table is not None
-        props, cat = fields.index(f"$.{p.outer[u.field]}"), fields.index(f"$.{p.outer[u.table]}")
-        inner_keys = f"$.{p.outer[u.field]}"
+        props = fields.index(f"$.{p.outer[u.field]}")
+        cat = fields.index(f"$.{p.outer[u.table]}") if u.table is not None else 0
+        inner_keys, tables = f"$.{p.outer[u.field]}", tables if cat else []
         envelope = f"ty[{props}] = 'OBJECT' AND len(ik) > 0 AND "
     else:  # the record names its own table (Log Analytics ``Type``), or its keys decide (:class:`_Shapes`)
         cat = fields.index(f"$.{p.inner['type']}") if "type" in p.inner else 0
@@ -175,11 +242,12 @@ def map_sql(p: JsonPlan, table: str) -> Sql:
                      f"AND list_contains(?, regexp_replace(lower(s[{cat}]), '^advancedhunting-', ''))")
     else:
         envelope += "true"
-    select = ["pos", "line AS raw", "valid", "hash(k, ik) AS kh", "len(k) AS nkeys", "len(ik) AS ikeys",
+    nested = [f"{inner_keys}.{p.inner[parent]}" for parent, _ in p.nested]
+    select = ["pos", "line AS raw", "valid", "hash(kk) AS kh", "list_transform(kk, lambda x: len(x)) AS lens",
               f"(starts_with(ltrim(line), '{{') AND {envelope} AND {ok}) AS ok",
               # a comma before } or ]: DuckDB reads it, the per-record decoder may not (checked in Python)
               "regexp_matches(line, ',\\s*[}\\]]') AS comma", *items]
-    decoded = ("SELECT pos, line, valid, kk[1] AS k, kk[2] AS ik, s, ty FROM (SELECT pos, line, valid, "
+    decoded = ("SELECT pos, line, valid, kk, kk[2] AS ik, s, ty FROM (SELECT pos, line, valid, "
                "CASE WHEN valid THEN json_extract_string(line, ?) END AS s, "
                "CASE WHEN valid THEN json_type(line, ?) END AS ty, "
                "CASE WHEN valid THEN json_keys(line, ?) END AS kk "
@@ -187,7 +255,7 @@ def map_sql(p: JsonPlan, table: str) -> Sql:
                "FROM (SELECT pos, line, json_valid(line) AND NOT regexp_matches(line, "
                f"'[:,\\[]\\s*-?(Infinity|NaN)') AS valid FROM {table}))")
     query = f"SELECT {', '.join(select)} FROM ({decoded})"
-    return query, [*tables, *ok_params, *params, fields.paths, fields.paths, ["$", inner_keys]]
+    return query, [*tables, *ok_params, *params, fields.paths, fields.paths, ["$", inner_keys, *nested]]
 
 
 class _Shapes:
@@ -197,26 +265,37 @@ class _Shapes:
         self.p = p
         self.known: dict[int, bool] = {}
 
-    def accept(self, record: Any, nkeys: int, ikeys: int) -> bool:
+    def accept(self, record: Any, lens: list[int | None]) -> bool:
+        """``lens``: DuckDB's key counts of the record, its inner record and the nested objects read."""
         if not isinstance(record, dict):
             return False
         if pages_of(record) is not None:
             raise _Stop("a page of records inside a record")
         if self.p.envelope is None:
-            if len(record) != nkeys or classify(normalise_keys(record)) != self.p.fm.NAME:
+            if len(record) != lens[0] or classify(normalise_keys(record)) != self.p.fm.NAME:
                 return False
-            return _spelled(record, self.p.inner, _read(self.p, False) | {"type", "category"})
+            return _spelled(record, self.p.inner, _read(self.p, False) | {"type", "category"}) and \
+                self._nested(record, lens)
         u = self.p.envelope.unwrap
         assert u is not None
         inner = record.get(self.p.outer[u.field])
-        if len(record) != nkeys or not isinstance(inner, dict) or len(inner) != ikeys:  # a key written twice
+        if len(record) != lens[0] or not isinstance(inner, dict) or len(inner) != lens[1]:  # a key written twice
             return False
         if classify(normalise_keys(record)) != self.p.envelope.NAME:
             return False
         return _spelled(record, self.p.outer, _read(self.p, True)) and _spelled(inner, self.p.inner,
-                                                                                 _read(self.p, False))
+                                                                                 _read(self.p, False)) and \
+            self._nested(inner, lens)
 
-    def __call__(self, hashes: np.ndarray, sample: Callable[[int], tuple[Any, int, int]]) -> np.ndarray:
+    def _nested(self, inner: dict[str, Any], lens: list[int | None]) -> bool:
+        """True when each nested object the SQL reads is spelled as it reads it (or is no object)."""
+        for (parent, spelled), n in zip(self.p.nested, lens[2:], strict=True):
+            found = inner.get(self.p.inner[parent])
+            if isinstance(found, dict) and (len(found) != n or not _spelled(found, spelled, set(spelled))):
+                return False
+        return True
+
+    def __call__(self, hashes: np.ndarray, sample: Callable[[int], tuple[Any, list[int | None]]]) -> np.ndarray:
         uniques, first = np.unique(hashes, return_index=True)
         for h, i in zip(uniques.tolist(), first.tolist(), strict=True):
             if h not in self.known:
@@ -238,12 +317,13 @@ def _spelled(obj: dict[str, Any], spelled: dict[str, str], read: set[str]) -> bo
 def _read(p: JsonPlan, outer: bool) -> set[str]:
     """The normalised keys the SQL reads from the envelope (``outer``) or from its inner record."""
     u = p.envelope.unwrap if p.envelope is not None else None
+    own = {fp.steps[0][0] for r in p.fm.rules for fp in r.paths}
+    own |= {k for r in p.fm.rules for k in record_reads(r.record)}
     if u is None:
-        return {fp.steps[0][0] for r in p.fm.rules for fp in r.paths}
-    assert u.table is not None
+        return own
     if outer:
-        return {u.field, u.table, *(fp.steps[0][0] for fps in u.fill.values() for fp in fps)}
-    return {fp.steps[0][0] for r in p.fm.rules for fp in r.paths} | set(u.fill)
+        return {u.field, *([u.table] if u.table else []), *(fp.steps[0][0] for fps in u.fill.values() for fp in fps)}
+    return own | set(u.fill)
 
 
 def _valid(t: pa.Table) -> np.ndarray:
@@ -291,13 +371,13 @@ def parse(p: JsonPlan, path: Path, opened: Opened, *, evidence: str, batch_size:
 
 def _batch(p: JsonPlan, t: pa.Table, shapes: _Shapes, *, evidence: str, dayfirst: bool, hint: str) -> Batch:
     raws = fastrows.one_array(t.column("raw"))
-    nkeys, ikeys = t.column("nkeys"), t.column("ikeys")
+    lens = t.column("lens")
 
-    def sample(i: int) -> tuple[Any, int, int]:
+    def sample(i: int) -> tuple[Any, list[int | None]]:
         try:
-            return loads(raws[i].as_py()), nkeys[i].as_py() or -1, ikeys[i].as_py() or -1
+            return loads(raws[i].as_py()), [-1 if n is None else n for n in lens[i].as_py() or [-1, -1]]
         except (ValueError, TypeError):
-            return None, -1, -1
+            return None, [-1, -1]
 
     ok = pc.and_(pc.fill_null(fastrows.one_array(t.column("ok")), False),
                  pa.array(shapes(t.column("kh").to_numpy(), sample) & ~fastrows.maybe_deep(raws)))

@@ -32,43 +32,55 @@ import pyarrow.compute as pc
 
 from ir_toolkit.sources import fastrows
 from ir_toolkit.sources.batch import Batch, frame_from_arrow
-from ir_toolkit.sources.fieldmap import FIELD_MAPS, FieldMap, Rule
+from ir_toolkit.sources.fieldmap import FIELD_MAPS, FieldMap, FieldPath, Rule
 from ir_toolkit.sources.fields import norm_key
+from ir_toolkit.sources.fieldsql import COLUMN_FORMS, PATH_FORMS, RECORD_FORMS
 from ir_toolkit.sources.mappers import classify
 from ir_toolkit.sources.reader import Opened, csv_header
+from ir_toolkit.sources.signinsql import country
+from ir_toolkit.sources.sqlforms import Fields, Sql, Step
 from ir_toolkit.sources.transforms import RECORD_TRANSFORMS, VALUE_TRANSFORMS
 from ir_toolkit.sqltext import literal
 from ir_toolkit.timeutil import in_range, parse_times
 
 log = logging.getLogger(__name__)
 
-Sql = tuple[str, list[Any]]  # an SQL expression and the parameters of its ``?`` placeholders, in order
 _CLEAN = "'(?s)[!-~](.*[!-~])?'"  # printable ASCII at both ends: Python's strip() leaves the value as it is
 _ASCII_CLEAN = "'[!-~]([ -~]*[!-~])?'"
 _ASCII = "'[ -~]*'"  # Python's lower() and DuckDB's agree
 _NAMES = "'(?s)[!-Z\\x{5c}-~].*'"  # no JSON list (the per-record path would join its entries)
 _INT = "'-?[0-9]{1,15}'"  # exact through Python's float(): integer() of the per-record path
 _PATH_TRANSFORMS = {"lower", "text", "integer"}
-_COLUMN_TRANSFORMS = {"text", "lower", "integer", "ip", "names", "message_id_list"}
-_RECORDS = {"result_from_http_status": ("response_status", "< 400"), "result_from_error_code": ("error_code", "= 0")}
+_COLUMN_TRANSFORMS = {"text", "lower", "integer", "ip", "names", "message_id_list", *COLUMN_FORMS}
 
 
 def _name(fn: Callable[..., Any] | None, registry: dict[str, Any]) -> str | None:
     return next((k for k, v in registry.items() if v is fn), None) if fn is not None else None
 
 
-def supported(fm: FieldMap) -> bool:
-    """True when every rule of ``fm`` has an exact SQL form (top-level fields, known transforms)."""
+def _sql_path(p: FieldPath, nested: bool) -> bool:
+    if not nested:  # CSV cells: top-level fields with transforms the SQL has
+        return len(p.steps) == 1 and p.steps[0][1] is None and _name(p.transform, VALUE_TRANSFORMS) in (
+            None, *_PATH_TRANSFORMS)
+    return all(index is None for _, index in p.steps)  # a transform without SQL: that path must be empty
+
+
+def supported(fm: FieldMap, nested: bool = False, table: bool = False) -> bool:
+    """True when every rule of ``fm`` has an exact SQL form (top-level fields, known transforms; ``nested``:
+    JSON records, whose nested objects the SQL reads, and whose paths through a transform without an SQL
+    form are read when they hold nothing - else the record goes per record; ``table``: inside an envelope
+    that names their table, which the sign-in kind is read from)."""
     if fm.unwrap is not None:
         return False
     for rule in fm.rules:
-        if any(len(p.steps) != 1 or p.steps[0][1] is not None for p in rule.paths):
+        if not all(_sql_path(p, nested) for p in rule.paths):
             return False
-        if any(_name(p.transform, VALUE_TRANSFORMS) not in (None, *_PATH_TRANSFORMS) for p in rule.paths):
+        if _name(rule.transform, VALUE_TRANSFORMS) not in (None, *_COLUMN_TRANSFORMS, *(["country"] if nested else [])):
             return False
-        if _name(rule.transform, VALUE_TRANSFORMS) not in (None, *_COLUMN_TRANSFORMS):
+        if _name(rule.transform, VALUE_TRANSFORMS) == "country" and any(p.transform for p in rule.paths):
             return False
-        if rule.record is not None and _name(rule.record, RECORD_TRANSFORMS) not in _RECORDS:
+        record = _name(rule.record, RECORD_TRANSFORMS)
+        if rule.record is not None and (record not in RECORD_FORMS or (RECORD_FORMS[record].table and not table)):
             return False
         if rule.value is not None and not isinstance(rule.value, str):
             return False
@@ -109,28 +121,28 @@ def plan(path: Path, opened: Opened, head: str) -> CsvPlan | None:
 
 
 # ----- SQL generated from the declaration --------------------------------------------------------
-class Fields:
-    """Where the SQL reads a record's fields: :meth:`ref` gives the text of one (normalised) field."""
-
-    def ref(self, key: str, integer: bool, guards: list[Sql]) -> Sql | None:
-        """The field's text (NULL or '' when empty), or None when records have no such field."""
-        raise NotImplementedError
-
-
 class CsvFields(Fields):
     """The columns of a CSV file, named c0, c1 ... in the query."""
 
     def __init__(self, names: tuple[str, ...]) -> None:
         self.names = names
 
-    def ref(self, key: str, integer: bool, guards: list[Sql]) -> Sql | None:
-        return (f"c{self.names.index(key)}", []) if key in self.names else None
+    def ref(self, steps: tuple[Step, ...], integer: bool, guards: list[Sql]) -> Sql | None:
+        key = steps[0][0]
+        return (f"c{self.names.index(key)}", []) if len(steps) == 1 and key in self.names else None
 
 
-def _value(src: Fields, key: str, transform: str | None, guards: list[Sql], integer: bool = False) -> Sql:
+def _value(src: Fields, steps: tuple[Step, ...], transform: str | None, guards: list[Sql],
+           integer: bool = False) -> Sql:
     """One path of one record: NULL when empty, else the value after the path's transform (``integer``:
     the column is read as a number, so a JSON number is as good as its text)."""
-    ref = src.ref(key, integer or transform == "integer", guards)
+    if transform in PATH_FORMS:
+        return PATH_FORMS[transform](src, steps, guards)
+    if transform is not None and transform not in _PATH_TRANSFORMS:  # no SQL: read only where it holds nothing
+        t = src.jtype(steps)
+        guards.append((f"coalesce({t[0]}, 'NULL') = 'NULL'", t[1]) if t is not None else ("false", []))
+        return "NULL::VARCHAR", []
+    ref = src.ref(steps, integer or transform == "integer", guards)
     if ref is None:
         return "NULL::VARCHAR", []
     c, ps = ref
@@ -147,15 +159,26 @@ def _value(src: Fields, key: str, transform: str | None, guards: list[Sql], inte
 def _column(src: Fields, rule: Rule, exprs: dict[str, Sql], guards: list[Sql]) -> Sql:
     """One canonical column as SQL; what must hold for it to be exact is appended to ``guards``."""
     t = _name(rule.transform, VALUE_TRANSFORMS)
-    paths = [_value(src, fp.steps[0][0], _name(fp.transform, VALUE_TRANSFORMS), guards, t == "integer")
-             for fp in rule.paths]
+    record = _name(rule.record, RECORD_TRANSFORMS)
+    paths: list[Sql] = []
+    if t == "country":  # reads a location object or text as it is
+        return country(src, [fp.steps for fp in rule.paths], guards)
+    for fp in rule.paths:
+        ahead = len(guards)
+        paths.append(_value(src, fp.steps, _name(fp.transform, VALUE_TRANSFORMS), guards, t == "integer"))
+        if paths[:-1] and len(guards) > ahead:  # what this path needs holds only where no earlier path has a value
+            found = f"coalesce({', '.join(f'CAST({e} AS VARCHAR)' for e, _ in paths[:-1])})"
+            found_ps = [x for _, ps in paths[:-1] for x in ps]
+            guards[ahead:] = [(f"(({found}) IS NOT NULL AND ({found}) <> '' OR {g})", [*found_ps, *found_ps, *gps])
+                              for g, gps in guards[ahead:]]
     path_params = [x for _, ps in paths for x in ps]
-    if not rule.paths:
+    if not paths:
         expr, params = "CAST(? AS VARCHAR)", [rule.value]
     elif rule.join is not None:
         expr, params = f"nullif(concat_ws(?, {', '.join(e for e, _ in paths)}), '')", [rule.join, *path_params]
     else:
-        expr = paths[0][0] if len(paths) == 1 else f"coalesce({', '.join(e for e, _ in paths)})"
+        texts = ", ".join(f"CAST({e} AS VARCHAR)" for e, _ in paths)  # an integer path among text ones
+        expr = paths[0][0] if len(paths) == 1 else f"coalesce({texts})"
         params = path_params
     pattern = {"integer": _INT, "lower": _ASCII, "names": _NAMES, "message_id_list": _CLEAN}
     if t in pattern:
@@ -166,12 +189,10 @@ def _column(src: Fields, rule: Rule, exprs: dict[str, Sql], guards: list[Sql]) -
         expr = f"lower({expr})"
     elif t == "message_id_list":
         expr, params = f"CASE WHEN {expr} IS NULL THEN NULL ELSE [{expr}] END", params * 2
-    record = _name(rule.record, RECORD_TRANSFORMS)
-    if record is not None:
-        of, test = _RECORDS[record]
-        ref, ref_params = exprs[of]
-        expr = f"CASE WHEN ({ref}) IS NULL THEN NULL WHEN ({ref}) {test} THEN 'success' ELSE 'failure' END"
-        params = ref_params * 2
+    elif t in COLUMN_FORMS:
+        expr, params = f"CASE WHEN regexp_full_match({expr}, {COLUMN_FORMS[t]}) THEN {expr} END", params * 2
+    if record is not None:  # the record transform reads the column's paths
+        expr, params = RECORD_FORMS[record].sql(src, exprs, (expr, params), guards)
     return expr, params
 
 
@@ -181,7 +202,8 @@ def columns_sql(fm: FieldMap, src: Fields) -> tuple[list[str], list[Any], Sql]:
     guards: list[Sql] = []
     for rule in fm.rules:
         exprs[rule.column] = _column(src, rule, exprs, guards)
-    ok = (" AND ".join(g for g, _ in guards) or "true", [x for _, ps in guards for x in ps])
+    unique = list({repr(g): g for g in guards}.values())  # several record forms may ask the same
+    ok = (" AND ".join(g for g, _ in unique) or "true", [x for _, ps in unique for x in ps])
     return [f'{e} AS "{col}"' for col, (e, _) in exprs.items()], [x for _, ps in exprs.values() for x in ps], ok
 
 

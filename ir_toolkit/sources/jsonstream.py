@@ -48,7 +48,7 @@ def _pages(obj: Any) -> list[Any] | None:
             key = str(k)
             if envelope_key(key, before):
                 return list(v) if isinstance(v, list) else None
-            if key not in _HEAD_KEYS and not key.startswith("@odata"):  # a record's own field: no envelope
+            if key not in HEAD_KEYS and not key.startswith("@odata"):  # a record's own field: no envelope
                 break
             before.append(key)
         return table_rows(obj) if "tables" in obj else None
@@ -75,7 +75,7 @@ def _flatten(obj: Any) -> list[Any]:
 
 # ----- envelopes besides the Graph page (a small, separate addition: issue 15) -------------------
 _LIST_KEYS = {"value", "records", "results", "Results"}
-_HEAD_KEYS = {"schema", "Schema", "Stats", "stats", "preview", "init_offset", "messages", "fields", "highlighted",
+HEAD_KEYS = {"schema", "Schema", "Stats", "stats", "preview", "init_offset", "messages", "fields", "highlighted",
               "post_process_count"}
 
 
@@ -90,7 +90,7 @@ def envelope_key(key: str, before: list[str]) -> bool:
     if key not in _LIST_KEYS:
         return False
     heads = [k for k in before if not k.startswith("@odata")]
-    return all(k in _HEAD_KEYS for k in heads) and (key != "value" or not heads)
+    return all(k in HEAD_KEYS for k in heads) and (key != "value" or not heads)
 
 
 def table_rows(obj: dict[str, Any]) -> list[Any] | None:

@@ -28,8 +28,8 @@ Columns = dict[str, list[Any]]
 Records = list[dict[str, Any]]
 MAIL_ACCESS = "MailItemsAccessed"
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_RULE_OPS = {"new-inboxrule", "set-inboxrule", "remove-inboxrule", "updateinboxrules", "enable-inboxrule"}
-_PERMISSION_OPS = {"add-mailboxpermission", "add-recipientpermission", "add-mailboxfolderpermission",
+RULE_OPS = {"new-inboxrule", "set-inboxrule", "remove-inboxrule", "updateinboxrules", "enable-inboxrule"}
+PERMISSION_OPS = {"add-mailboxpermission", "add-recipientpermission", "add-mailboxfolderpermission",
                    "set-mailboxfolderpermission", "remove-mailboxpermission"}
 
 
@@ -48,10 +48,10 @@ def target_of(r: dict[str, Any], op: str) -> str | None:
     """What a UAL operation (lower case) acted on: the rule's name, the delegate, the object, or for an
     item-group move without ObjectId the destination folder."""
     params = r.get("parameters")
-    if op in _RULE_OPS:  # UpdateInboxRules (OWA / Outlook client rules) names the rule in OperationProperties
+    if op in RULE_OPS:  # UpdateInboxRules (OWA / Outlook client rules) names the rule in OperationProperties
         return text(name_value(params, "Name") or name_value(params, "Identity")
                     or name_value(r.get("operationproperties"), "RuleName") or r.get("objectid"))
-    if op in _PERMISSION_OPS:
+    if op in PERMISSION_OPS:
         return text(name_value(params, "User") or name_value(params, "Trustee") or r.get("objectid"))
     for t in items(r.get("target")):
         if isinstance(t, dict):
