@@ -109,5 +109,10 @@ class SharedKernel:
         from jupyter_core.utils import run_sync
 
         self.release()
-        if self.manager.has_kernel:
-            run_sync(self.manager.shutdown_kernel)(now=True)
+        try:
+            if self.manager.has_kernel:
+                run_sync(self.manager.shutdown_kernel)(now=True)
+        except RuntimeError as exc:  # a kernel that died (nbclient recovers the same way)
+            if "No kernel is running" not in str(exc):
+                raise
+            run_sync(self.manager.cleanup_resources)()
