@@ -3,7 +3,8 @@
 A playbook (``playbooks/NAME.yaml``) declares its parameters with types and defaults,
 the data sources it needs, the notebooks in order and the outputs. ``run_playbook``
 checks the parameters, executes each notebook with papermill into
-``CASE/reports/notebooks/`` on a kernel that runs this very interpreter, and renders the
+``CASE/reports/notebooks/`` on a kernel that runs this very interpreter (one kernel for the
+whole run, its namespace emptied between notebooks: :class:`SharedKernel`), and renders the
 HTML report.
 
 Exit codes through the CLI: a bad playbook or parameter is a user error (one line, exit
@@ -14,12 +15,9 @@ analysis did not complete; the executed notebook with the traceback is kept).
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import re
 import shutil
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -28,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-import ir_toolkit
 from ir_toolkit.errors import IrToolkitError, UserError
+from ir_toolkit.kernel import KERNEL_NAME, SharedKernel
 from ir_toolkit.parameters import BOUND_KEYS, check, check_order, validate_spec
 from ir_toolkit.paths import notebooks_dir, playbooks_dir
 
@@ -38,7 +36,6 @@ if TYPE_CHECKING:  # the case layer (pandas, pyarrow) loads only when a playbook
 
 log = logging.getLogger(__name__)
 
-KERNEL_NAME = "ir-toolkit-python"
 #: Exceptions that stop a notebook on bad input (ir_toolkit.errors.UserError and its kinds).
 USER_ERRORS = {"UserError", "BadInput", "CaseError", "InputFormatError"}
 TYPES = ("str", "int", "float", "bool", "datetime", "choice", "list")
@@ -197,43 +194,6 @@ def resolve_parameters(playbook: Playbook, given: dict[str, Any] | None) -> dict
     return values
 
 
-def _kernel_manager_class(spec_dir: Path, log_path: Path) -> type:
-    """A kernel manager class whose kernel is this interpreter, importing this ir_toolkit.
-
-    The kernelspec is written to ``spec_dir`` (a temporary folder) rather than installed, so
-    whatever ``python`` is first on PATH (or registered as ``python3``) never matters: the
-    notebooks run on the interpreter (and the virtual environment) that runs the playbook.
-    nbclient creates and owns the manager, so it shuts the kernel down after each notebook.
-    The kernel's own stdout/stderr (not the cells' output) go to ``log_path``, keeping the
-    CLI's stderr to one line per error.
-    """
-    from jupyter_client.kernelspec import KernelSpecManager
-    from jupyter_client.manager import AsyncKernelManager
-    from traitlets import default
-
-    root = str(Path(ir_toolkit.__file__).resolve().parent.parent)
-    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
-    kdir = spec_dir / KERNEL_NAME
-    kdir.mkdir(parents=True, exist_ok=True)
-    (kdir / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}", "--log-level=ERROR"],
-        "display_name": "ir_toolkit (Python)", "language": "python",
-        "env": {"PYTHONPATH": path},
-    }))
-
-    class _ThisInterpreter(AsyncKernelManager):
-        @default("kernel_spec_manager")
-        def _spec_manager(self) -> KernelSpecManager:
-            return KernelSpecManager(kernel_dirs=[str(spec_dir)])
-
-        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
-            with open(log_path, "ab") as log_file:  # the kernel keeps its own copy of the descriptor
-                kw["stdout"] = kw["stderr"] = log_file
-                await super()._async_launch_kernel(kernel_cmd, **kw)
-
-    return _ThisInterpreter
-
-
 def _one_line(text: str, limit: int = 300) -> str:
     text = re.sub(r"\x1b\[[0-9;]*m", "", text)
     text = " ".join(text.split())
@@ -252,20 +212,22 @@ def _check_sources(playbook: Playbook, case: Case) -> list[str]:
     return warnings
 
 
-def _execute(src: Path, dest: Path, params: dict[str, Any], spec_dir: Path,
+def _execute(src: Path, dest: Path, params: dict[str, Any], kernel: SharedKernel,
              progress: bool) -> tuple[str, int, str, str] | None:
-    """Execute one notebook with papermill; on a failing cell return (notebook, cell, error name, message).
+    """Execute one notebook with papermill on ``kernel``; on a failing cell return (notebook, cell, error name,
+    message).
 
     The failure is returned, not raised, so the kernel client it references can be freed first.
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    if kernel.used:
+        kernel.reset()
+    kernel.used = True
     try:
         papermill.execute_notebook(str(src), str(dest), parameters=params, kernel_name=KERNEL_NAME,
-                                   kernel_manager_class=_kernel_manager_class(
-                                       spec_dir, dest.parent.resolve() / "kernel.log"),
-                                   progress_bar=progress,
+                                   km=kernel.manager, progress_bar=progress,
                                    cwd=params["case_path"], log_output=False, language="python")
     except PapermillExecutionError as exc:
         where = f"cell {exc.cell_index}" + (f" (In [{exc.exec_count}])" if exc.exec_count else "")
@@ -319,6 +281,7 @@ def run_playbook(playbook: Playbook | str | Path, case: Case | str | Path, param
     for noisy in ("papermill", "traitlets"):  # per-cell chatter; failures are raised, not logged
         logging.getLogger(noisy).setLevel(logging.ERROR)
     spec_dir = Path(tempfile.mkdtemp(prefix="ir-toolkit-kernel-"))
+    kernel = SharedKernel(spec_dir, out_dir.resolve() / "kernel.log")
     failure: tuple[str, int, str, str] | None = None
     timings: dict[str, float] = {}  # seconds per notebook, in the custody record
     try:
@@ -326,12 +289,13 @@ def run_playbook(playbook: Playbook | str | Path, case: Case | str | Path, param
             src = notebooks_dir() / nb if (notebooks_dir() / nb).exists() else pb.path.parent / nb
             log.info("%s: executing %s", pb.id, nb)
             begun = time.perf_counter()
-            failure = _execute(src, out_dir / Path(nb).name, injected, spec_dir, progress)
+            failure = _execute(src, out_dir / Path(nb).name, injected, kernel, progress)
             timings[nb] = round(time.perf_counter() - begun, 1)
             log.info("%s: %s %s in %.1f s", pb.id, nb, "failed" if failure else "done", timings[nb])
             if failure is not None:
                 break
     finally:
+        kernel.close()
         shutil.rmtree(spec_dir, ignore_errors=True)
     if failure is not None:
         name, cell, ename, message = failure

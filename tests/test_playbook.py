@@ -100,6 +100,23 @@ def test_failing_cell_stops_the_run_naming_notebook_cell_error(tmp_path: Path) -
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "ValueError" in r.stderr, r.stderr
 
 
+def test_notebooks_share_one_kernel_each_from_an_empty_namespace(tmp_path: Path) -> None:
+    case = rc.build(tmp_path / "case")
+    for name, code in (("first", "leak = 'from the first notebook'"),
+                       ("second", "assert 'leak' not in globals(), leak")):
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell("case_path = ''", metadata={"tags": ["parameters"]}),
+                    nbformat.v4.new_code_cell(code),
+                    nbformat.v4.new_code_cell(f"import os\nopen('{name}.pid', 'w').write(str(os.getpid()))")]
+        nbformat.write(nb, tmp_path / f"{name}.ipynb")
+    (tmp_path / "two.yaml").write_text("id: two\nnotebooks: [first.ipynb, second.ipynb]\n")
+    run_playbook(tmp_path / "two.yaml", case)  # the second notebook fails if the first one's variable is left
+    pids = {(case.root / f"{n}.pid").read_text() for n in ("first", "second")}
+    assert len(pids) == 1  # one kernel process ran both
+    ran = nbformat.read(case.root / "reports" / "notebooks" / "second.ipynb", as_version=4)
+    assert [c.execution_count for c in ran.cells if c.cell_type == "code"][0] == 1  # numbered as if alone
+
+
 @pytest.mark.slow
 def test_token_forgery_playbook_runs_every_notebook_and_writes_the_report(tmp_path: Path) -> None:
     case = rc.build(tmp_path / "case")

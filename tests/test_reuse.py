@@ -129,3 +129,29 @@ def test_kept_tables_of_another_preparation_are_not_read(case_dir: Path) -> None
     assert key is not None and load_prepared(case, key) is not None
     (case.root / CACHE_DIR / "prepared.duckdb").write_bytes(old)  # the file of the preparation before the import
     assert load_prepared(case, key) is None
+
+
+def test_kept_tables_hold_what_scope_reads_and_detect_prepares_whole(case_dir: Path) -> None:
+    case, _ = build(case_dir)
+    first = detect(case)
+    forget_prepared()  # as a new process
+    kept = prepare_module.prepare(case, complete=False)  # scope's: read back from CASE/cache/
+    assert not kept.complete
+    judged = set(kept.engine.run_sql("SELECT * FROM access_judged LIMIT 0").columns)
+    assert "issuance" not in judged and {"verdict", "address_known_from", "record_id"} <= judged  # its `keep` list
+    assert "weak_matches" not in kept.tables  # `keep: false`: a view again, computed from the events if read
+    assert kept.engine.run_sql("SELECT count(*) AS n FROM weak_matches")["n"].iloc[0] >= 0
+    # the graph views (`sources: [graph_activity]`) are empty, with their columns, in a case without Graph activity
+    assert "graph_activity" not in kept.sources
+    assert {"verdict", "issuance"} <= set(kept.engine.run_sql("SELECT * FROM graph_judged").columns)
+    # detections need every column: in the same process, detect prepares whole and finds the same
+    (case.root / "findings.json").unlink()
+    again = prepare_module.prepare(case)
+    assert again.complete and "issuance" in set(again.engine.run_sql("SELECT * FROM access_judged LIMIT 0").columns)
+    assert list(detect(case)["finding_id"]) == list(first["finding_id"])
+
+
+def test_a_view_of_sources_the_case_lacks_is_empty_without_running() -> None:
+    view = {"name": "v", "sql": "SELECT {n} AS n FROM events", "sources": ["graph_activity"]}
+    assert prepare_module.view_sql(view, {"n": 1}, frozenset({"mail_access"})).endswith("LIMIT 0")
+    assert prepare_module.view_sql(view, {"n": 1}, frozenset({"graph_activity"})) == "SELECT 1 AS n FROM events"

@@ -46,7 +46,7 @@ RULE_PARAMETERS = ("Name", "From", "FromAddressContainsWords", "SubjectContainsW
                    "RedirectTo", "StopProcessingRules", "RuleName", "RuleCondition", "RuleActions")
 EVIDENCE_SQL = """
 SELECT c.record_id, c.time, c.operation, c.mailbox, c.target, c.kind, c.tied_by, c.tie_verdict, e.message_ids
-FROM cover_up_events c JOIN events e ON e.record_id = c.record_id
+FROM cover_up_events c JOIN events e ON e.record_id = c.record_id AND e.source = 'audit_other'
 JOIN cover_up_ids i ON i.record_id = c.record_id
 """
 

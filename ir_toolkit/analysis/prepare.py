@@ -49,6 +49,7 @@ class Prepared:
     engine_name: str = DEFAULT_ENGINE
     tables: tuple[str, ...] = ()  # what preparing materialised or registered (kept in CASE/cache/)
     key: str = ""  # the inputs key (ir_toolkit.analysis.reuse.inputs_key), "" when not reusable
+    complete: bool = True  # False: read back from CASE/cache/, where some tables keep only what scope reads
 
 
 def _time_sql(ts: pd.Timestamp | None) -> str:
@@ -75,7 +76,8 @@ def _signature(case: Case, pack: str, params: dict[str, Any] | None, engine: str
 
 
 def prepare(case: Case, pack: str = "token-forgery", params: dict[str, Any] | None = None,
-            engine: Engine | str | None = None, engine_options: dict[str, Any] | None = None) -> Prepared:
+            engine: Engine | str | None = None, engine_options: dict[str, Any] | None = None,
+            complete: bool = True) -> Prepared:
     """Open an engine on ``case`` and define the pack's helper views.
 
     Registers the tables ``indicators`` (kind, value, description, source), ``ioc_ip_hits``
@@ -92,15 +94,18 @@ def prepare(case: Case, pack: str = "token-forgery", params: dict[str, Any] | No
         engine: An engine name of ir_toolkit.analysis.engines.ENGINES (``duckdb``, ``spark``; None:
             duckdb), or an opened engine (not cached).
         engine_options: Options of a named engine (spark: master, events, session).
+        complete: Every view whole, as detections read them. False (scope): a preparation kept in CASE/cache/
+            will do, though some of its tables hold only the columns scope reads (a pack view's ``keep``).
     """
     if engine is not None and not isinstance(engine, str):
         return _prepare(case, pack, params, engine, getattr(engine, "name", "custom"))
     name = (engine or DEFAULT_ENGINE).lower()
     key = _signature(case, pack, params, name, engine_options)
-    if key in _LAST:
+    if key in _LAST and (_LAST[key].complete or not complete):
         return _LAST[key]
     inputs = reuse_key(case, pack, params, name, engine_options)
-    prep = _kept(case, pack, params, inputs, engine_options) if inputs else None
+    partial = any(isinstance(v.get("keep"), list) for v in load_pack(pack).views)
+    prep = _kept(case, pack, params, inputs, engine_options) if inputs and not (complete and partial) else None
     if prep is None:
         prep = _prepare(case, pack, params, open_engine(name, case, engine_options), name)
         prep.key = inputs
@@ -126,17 +131,36 @@ def _kept(case: Case, pack: str, params: dict[str, Any] | None, key: str,
         return None
     eng, state = found
     the_pack = load_pack(pack)
-    for view in the_pack.views:  # the plain views again (cheap: nothing runs until a query reads them)
-        if not view.get("materialize"):
-            eng.create_view(str(view["name"]), render(str(view["sql"]), state["sql_values"]))
+    kept, sources = set(state["tables"]), frozenset(state["sources"])
+    for view in the_pack.views:  # the plain views again (cheap: nothing runs until a query reads them), and
+        if str(view["name"]) not in kept:  # the tables detect materialised but did not keep, as views
+            eng.create_view(str(view["name"]), view_sql(view, state["sql_values"], sources))
     log.info("reusing the views detect prepared (CASE/cache/)")
     return Prepared(case, eng, the_pack, state["values"], state["sql_values"], state["coverage"],
                     state["baseline_end"], state["evidence"], frozenset(state["sources"]), DEFAULT_ENGINE,
-                    tuple(state["tables"]), key)
+                    tuple(state["tables"]), key, not any(isinstance(v.get("keep"), list) for v in the_pack.views))
+
+
+def view_sql(view: dict[str, Any], sql_values: dict[str, Any], sources: frozenset[str]) -> str:
+    """A pack view's SQL, rendered; empty (its columns, no rows, nothing run) when the case holds none of its sources.
+
+    A view names ``sources`` when every row of it comes from events of those sources (the Graph views from
+    ``graph_activity``): without them its joins would run over the rest of the case to find nothing.
+    """
+    sql = render(str(view["sql"]), sql_values)
+    wanted = view.get("sources")
+    if wanted and not set(map(str, wanted)) & sources:
+        return f"SELECT * FROM ({sql}) unheld LIMIT 0"
+    return sql
 
 
 def keep_prepared(prep: Prepared) -> None:
-    """Keep a DuckDB preparation in CASE/cache/ for the next process (nothing when it is kept already)."""
+    """Keep a DuckDB preparation in CASE/cache/ for the next process (nothing when it is kept already).
+
+    A pack view says what of it is kept (``keep``): by default the whole table when it is materialised; ``false``:
+    nothing (detections read it, scope does not: the next process defines it as a view again); a list of columns:
+    only those (what scope reads of a wide table).
+    """
     if not prep.key or not isinstance(prep.engine, DuckDBEngine):
         return
     if prepared_key(prep.case) == prep.key:
@@ -144,7 +168,8 @@ def keep_prepared(prep: Prepared) -> None:
     state = {"values": prep.values, "sql_values": prep.sql_values, "coverage": prep.coverage,
              "baseline_end": prep.baseline_end, "evidence": prep.evidence, "sources": sorted(prep.sources),
              "tables": list(prep.tables)}
-    save_prepared(prep.case, prep.engine, list(prep.tables), state, prep.key)
+    columns = {str(v["name"]): [str(c) for c in v["keep"]] for v in prep.pack.views if isinstance(v.get("keep"), list)}
+    save_prepared(prep.case, prep.engine, list(prep.tables), state, prep.key, columns)
 
 
 def forget_prepared() -> None:
@@ -190,11 +215,11 @@ def _prepare(case: Case, pack: str, params: dict[str, Any] | None, eng: Engine, 
                       adfs_coverage(eng, profile, int(values.get("adfs_match_minutes") or 10)), "f.time")),
                   "baseline_end": raw_sql(_time_sql(baseline_end) if baseline_end is not None
                                           else "CAST('9999-12-31 00:00:00' AS TIMESTAMP)")}
-    for view in the_pack.views:
-        sql = render(str(view["sql"]), sql_values)
-        (eng.create_table if view.get("materialize") else eng.create_view)(str(view["name"]), sql)
-        if view.get("materialize"):
-            tables.append(str(view["name"]))
     sources = frozenset(str(s) for s in eng.run_sql("SELECT DISTINCT source FROM events")["source"].dropna())
+    for view in the_pack.views:
+        sql = view_sql(view, sql_values, sources)
+        (eng.create_table if view.get("materialize") else eng.create_view)(str(view["name"]), sql)
+        if view.get("materialize") and view.get("keep", True):
+            tables.append(str(view["name"]))
     return Prepared(case, eng, the_pack, values, sql_values, coverage, baseline_end, profile, sources, engine_name,
                     tuple(tables))

@@ -139,8 +139,11 @@ def decode(value: Any) -> Any:
 
 
 # ----- detect's prepared tables ------------------------------------------------------------------------------
-def save_prepared(case: Case, engine: DuckDBEngine, tables: list[str], state: dict[str, Any], key: str) -> bool:
+def save_prepared(case: Case, engine: DuckDBEngine, tables: list[str], state: dict[str, Any], key: str,
+                  columns: dict[str, list[str]] | None = None) -> bool:
     """Keep ``tables`` of ``engine`` and the prepared ``state`` in CASE/cache/ under ``key``.
+
+    ``columns`` names, for some tables, the only columns kept (what the next process reads of them).
 
     Returns:
         False when the state holds a value with no stored form or the folder cannot be written (nothing kept).
@@ -149,8 +152,9 @@ def save_prepared(case: Case, engine: DuckDBEngine, tables: list[str], state: di
     tmp = folder / f".{PREPARED_DB}.{os.getpid()}"
     tmp_doc = folder / f".{PREPARED_JSON}.{os.getpid()}"
     try:
-        if not all(TABLE_NAME.fullmatch(t) for t in tables):
-            raise NotStorable(f"table names {tables} are not all plain identifiers")
+        columns = {t: c for t, c in (columns or {}).items() if t in tables}
+        if not all(TABLE_NAME.fullmatch(t) for t in [*tables, *(c for cs in columns.values() for c in cs)]):
+            raise NotStorable(f"table names {tables} or kept columns are not all plain identifiers")
         text = json.dumps({"key": key, "tables": tables, "state": encode(state)})
         folder.mkdir(exist_ok=True)
         db, doc = folder / PREPARED_DB, folder / PREPARED_JSON
@@ -159,7 +163,8 @@ def save_prepared(case: Case, engine: DuckDBEngine, tables: list[str], state: di
         engine.con.execute("ATTACH ? AS prepared_out", [str(tmp)])
         try:
             for name in tables:
-                engine.con.execute(f'CREATE TABLE prepared_out."{name}" AS SELECT * FROM "{name}"')
+                kept = ", ".join(f'"{c}"' for c in columns[name]) if columns.get(name) else "*"
+                engine.con.execute(f'CREATE TABLE prepared_out."{name}" AS SELECT {kept} FROM "{name}"')
             # the key inside the file too: the file and prepared.json must name the same preparation
             engine.con.execute(f"CREATE TABLE prepared_out.{KEY_TABLE} AS SELECT ? AS key", [key])
         finally:

@@ -306,7 +306,7 @@ def scope(case: Case | str | Path, findings: pd.DataFrame | None = None, write: 
     if current is not None:
         log.info("scope.json is current (same findings, store, case, pack and parameters): reusing it")
         return current
-    prep = prepare(case, params=params, engine=engine, engine_options=engine_options)
+    prep = prepare(case, params=params, engine=engine, engine_options=engine_options, complete=False)
     if write:
         keep_prepared(prep)
     confirmed = findings[findings["verdict"] == "confirmed"]
