@@ -299,7 +299,7 @@ def test_graph_nonce_token_that_does_not_verify_is_unverifiable(keys: dict[str, 
 GOOD = sign(claims(), rsa_key(0), "ent")
 
 
-@pytest.mark.parametrize("token,message", [
+MALFORMED = [
     ("eyJhbGciOiJSUzI1NiJ9.eyJ0aWQiOiJ4In0", "2 segment"),
     ("e!J.eyJ0aWQiOiJ4In0.sig", "header segment is not base64url"),
     ("eyJhbGciOiJSUzI1NiJ9.bm90IGpzb24.c2ln", "claims segment is not JSON"),
@@ -309,7 +309,11 @@ GOOD = sign(claims(), rsa_key(0), "ent")
     ("eyJ0eXAiOiJKV1QifQ.eyJ0aWQiOiJ4In0.c2ln", "no 'alg'"),
     ("", "empty token"),
     (GOOD[:-5] + "@@@@@", "signature segment"),
-])
+]
+
+
+# named by the message: a token signed now differs from one xdist worker to the other
+@pytest.mark.parametrize("token,message", MALFORMED, ids=[message for _, message in MALFORMED])
 def test_malformed_tokens_raise_one_clear_error_without_the_token(token: str, message: str) -> None:
     with pytest.raises(TokenFormatError, match=message) as exc:
         decode_token(token)
