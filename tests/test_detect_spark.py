@@ -1,10 +1,13 @@
 """The Spark engine gives the same findings and scope.json as DuckDB (issue 10).
 
 One local[2] SparkSession is shared by every test here (session-scoped fixture). Cases:
-the committed sample tenant (its cover-up included) and one other generated seed, the Graph activity
-sample, hand-built app-abuse chains without directory audits, and the breach scenario of test_scope (plus a
-forged token) as a hive-partitioned "lake table" read with ``events=URI``. The stories' tenants are compared
-in test_stories and test_story_golden_saml.
+the committed sample tenant (its cover-up included); one other seed (99) with every registered story's
+intruder (Storm-0558, actor token, abused application, Golden SAML with its AD FS audits) in one case, so that one
+Spark run goes through each family member's views, detections and scope (each story's own answer key is
+test_stories'); the Graph activity sample; hand-built app-abuse chains without directory audits; and the breach
+scenario of test_scope (plus a forged token) as a hive-partitioned "lake table" read with ``events=URI``.
+A Spark detect + scope costs a minute or more however small the case (a job per view and detection), hence one
+case holding the stories rather than one comparison each.
 The CLI is exercised for the missing-Java and missing-pyspark messages (exit 2).
 """
 
@@ -23,7 +26,9 @@ import pytest
 from ir_toolkit.analysis.detect import detect
 from ir_toolkit.analysis.scope import scope
 from ir_toolkit.case import Case
-from tests.acceptance_cases import Tenants, log_files
+from ir_toolkit.sample.make import make_sample
+from ir_toolkit.sample.stories import STORIES
+from tests.acceptance_cases import Tenants
 from tests.conftest import ROOT, cli
 from tests.detect_events import frame, tenant_background, token_event
 from tests.graph_cases import GraphCase, graph_base, graph_case, graph_tenant
@@ -34,8 +39,9 @@ __all__ = ["graph_base", "graph_case", "graph_tenant"]  # session fixtures share
 
 
 def _key(findings: pd.DataFrame) -> list[tuple[Any, ...]]:
-    return sorted((str(r.detection), str(r.verdict), str(r.mailbox), str(r.ip), str(r.app_id), str(r.token_id),
-                   int(r.events), str(r.first), str(r.last), r.explanation, tuple(sorted(r.evidence)))
+    return sorted((str(r.detection), str(r.verdict), str(r.member), str(r.user), str(r.mailbox), str(r.ip),
+                   str(r.app_id), str(r.token_id), int(r.events), str(r.first), str(r.last), r.explanation,
+                   tuple(sorted(r.evidence)))
                   for r in findings.itertuples(index=False))
 
 
@@ -53,26 +59,44 @@ def _both(case: Case, spark: Any, events: str | None = None) -> tuple[pd.DataFra
     return duck, sprk, duck_scope, sprk_scope
 
 
-def _sample_case(tenant: Path, case_path: Path) -> Case:
-    case = Case.init(case_path, tenant="sample")
-    case.import_files(log_files(tenant))
-    return case
-
-
-@pytest.mark.parametrize("tenant", ["sample-tenant", "seed-99"])
-def test_sample_tenants_same_findings_and_scope(tenant: str, tmp_path: Path, spark: Any, tenants: Tenants) -> None:
-    _, case, _ = tenants.copy(tenant, tmp_path / "case")  # sample make, import (shared: tests/acceptance_cases.py)
+def test_sample_tenant_same_findings_and_scope(tmp_path: Path, spark: Any, tenants: Tenants) -> None:
+    _, case, _ = tenants.copy("sample-tenant", tmp_path / "case")  # shared import: tests/acceptance_cases.py
     duck, sprk, duck_scope, sprk_scope = _both(case, spark)
     assert duck_scope["compromised_mailboxes"] and duck_scope["actor_ips"]
-    if tenant == "sample-tenant":  # the cover-up (deleted mail, a hiding inbox rule) in the sample's story
-        assert {"mail-cover-up", "hiding-inbox-rule", "orphan-token"} <= set(duck["detection"])
-        assert duck_scope["cover_up"]
+    # the cover-up (deleted mail, a hiding inbox rule) in the sample's story
+    assert {"mail-cover-up", "hiding-inbox-rule", "orphan-token"} <= set(duck["detection"])
+    assert duck_scope["cover_up"]
     assert _key(sprk) == _key(duck)
     assert _scope_doc(sprk_scope) == _scope_doc(duck_scope)
     written = json.loads((case.root / "scope.json").read_text(encoding="utf-8"))
     assert _scope_doc(written) == json.loads(json.dumps(_scope_doc(duck_scope), default=str))
     findings_doc = json.loads((case.root / "findings.json").read_text(encoding="utf-8"))
     assert findings_doc["engine"] == "spark" and len(findings_doc["findings"]) == len(duck)
+
+
+@pytest.fixture(scope="module")
+def stories_case(tmp_path_factory: pytest.TempPathFactory) -> Case:
+    """Seed 99, 12 users, 35 days, once per registered story, every tenant's logs imported into one case (the
+    tenants share their ordinary users and traffic: what repeats is imported once)."""
+    base = tmp_path_factory.mktemp("stories-seed-99")
+    case = Case.init(base / "case", tenant="sample")
+    for name in STORIES:
+        make_sample(base / name, seed=99, users=12, days=35, story_name=name)
+        case.import_files(sorted(p for p in (base / name).rglob("*")
+                                 if p.is_file() and p.name not in ("answer_key.json", "README.md")))
+    return case
+
+
+def test_every_story_in_one_case_same_findings_and_scope(stories_case: Case, spark: Any) -> None:
+    duck, sprk, duck_scope, sprk_scope = _both(stories_case, spark)
+    strong = duck[duck["verdict"].isin(["confirmed", "likely"])]
+    assert {"forged-oauth-token", "actor-token", "app-abuse", "golden-saml"} <= set(strong["member"])
+    assert {"orphan-token", "actor-token-directory-write", "golden-saml-signin"} <= set(strong["detection"])
+    ruled_in = {f["member"] for f in duck_scope["family"] if f["status"] == "ruled_in"}
+    assert ruled_in == {"forged-oauth-token", "actor-token", "app-abuse", "golden-saml"}
+    assert duck_scope["compromised_mailboxes"] and duck_scope["actor_ips"]
+    assert _key(sprk) == _key(duck)
+    assert _scope_doc(sprk_scope) == _scope_doc(duck_scope)
 
 
 def test_graph_activity_sample_same_findings_and_scope(graph_case: GraphCase, spark: Any) -> None:

@@ -3,9 +3,9 @@
 For each story: ``make_sample(story_name=...)`` writes a 12-user, 35-day tenant, the case imports every
 raw file it wrote, and detect + scope run on DuckDB. Its answer key is then met: every compromised
 mailbox and actor address found (recall 1.0), at most one false mailbox and address, the window within an
-hour, every actor write the key lists inside a confirmed or likely finding. With Spark, the findings are
-the same as DuckDB's (scope.json's agreement is tests/test_detect_spark.py's: each Spark scope costs
-minutes). A story added to the registry is covered without touching this file.
+hour, every actor write the key lists inside a confirmed or likely finding. Spark's findings and scope on every
+story are tests/test_detect_spark.py's (one case holding every registered story at another seed: a Spark run
+costs minutes however small the case). A story added to the registry is covered without touching either file.
 The actor-token story is also checked for what only it tells: the writes, the decoys left out, and the
 family status (actor tokens ruled in, never ruled out; mail reads not scoped).
 """
@@ -98,20 +98,6 @@ def test_actor_token_story_writes_decoys_and_family(tmp_path_factory: pytest.Tem
     assert key["actor_token"]["mail_reads_scoped"] is False
     kinds = [d["kind"] for d in key["decoys"]]
     assert "exchange_powershell_groups" in kinds and "throttled_mailbox" not in kinds  # no reads to describe
-
-
-def _key(findings: pd.DataFrame) -> list[tuple[Any, ...]]:
-    return sorted((str(r.detection), str(r.verdict), str(r.member), str(r.mailbox), str(r.ip), str(r.app_id),
-                   int(r.events), str(r.first), str(r.last), r.explanation, tuple(sorted(r.evidence)))
-                  for r in findings.itertuples(index=False))
-
-
-@pytest.mark.spark
-def test_engines_agree_on_every_story(story: tuple, spark: Any) -> None:
-    case, _, duck, _ = story
-    opts = {"session": spark}
-    sprk = detect(case, write=False, engine="spark", engine_options=opts)
-    assert _key(sprk) == _key(duck)
 
 
 @pytest.mark.slow
