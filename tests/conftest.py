@@ -73,9 +73,9 @@ def _no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
 #: module: the tenant is built once per run for every worker (the ``tenants`` fixture), so its tests can go to
 #: any worker, and splitting the biggest module lets both cores work on it.
 SPLIT_BY_TENANT = ("test_acceptance_evidence.py", "test_acceptance_sample.py")
-#: Each test that compares the engines (``spark`` marker) is a group of its own, handed out first: they are the
-#: slowest of the suite (a Spark detect + scope of a small tenant takes minutes on two cores), so both workers share
-#: them, each paying one cold JVM (about a minute) for its whole run.
+#: Every test that runs Spark (``spark`` marker) is in one group, handed out first: one worker pays one cold JVM
+#: (about a minute of warm-up) and runs the comparisons (about a third of the suite's work) while the other takes
+#: everything else.
 SPARK = "spark"
 #: The slowest groups, slowest first (measured): xdist hands groups out in this order, so none starts last.
 #: Groups not named here follow in collection order.
@@ -93,7 +93,7 @@ def _group(item: pytest.Item) -> str:
     if module in SPLIT_BY_TENANT and params is not None and "tenant" in params.params:
         return f"tenant:{params.params['tenant']}"
     if item.get_closest_marker(SPARK) is not None:
-        return f"{SPARK}:{item.nodeid}"
+        return SPARK
     return module
 
 
@@ -112,9 +112,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
 
-    def order(item: pytest.Item) -> int:  # every Spark test ranks as SPARK; stable: collection order within a rank
-        group = groups[item.nodeid]
-        return rank.get(SPARK if group.startswith(SPARK + ":") else group, len(rank))
+    def order(item: pytest.Item) -> int:  # stable: collection order within a rank
+        return rank.get(groups[item.nodeid], len(rank))
 
     items.sort(key=order)
 
