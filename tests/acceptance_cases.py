@@ -12,7 +12,6 @@ minus the dropped ones, which is what importing the variant's files gives
 
 from __future__ import annotations
 
-import fcntl
 import json
 import shutil
 from collections.abc import Iterable
@@ -25,6 +24,7 @@ from ir_toolkit.analysis.detect import detect
 from ir_toolkit.analysis.scope import scope
 from ir_toolkit.case import Case
 from ir_toolkit.paths import sample_tenant_dir
+from tests.built_once import build_once
 from tests.conftest import cli
 
 SIGNINS = ("signin_interactive", "signin_noninteractive", "signin_serviceprincipal")
@@ -39,17 +39,15 @@ def log_files(folder: Path) -> list[Path]:
 class Tenants:
     """Builds each named tenant once: ``sample-tenant`` (committed) or ``seed-N`` / ``seed-N+OPTION``.
 
-    ``root`` may be shared by several processes (pytest-xdist workers): a tenant is built under an
-    exclusive lock on ``root/NAME.lock`` and marked done only once complete, so each is built once.
+    ``root`` may be shared by several processes (pytest-xdist workers): each tenant is built once
+    (:func:`tests.built_once.build_once`).
     """
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.built: dict[str, tuple[Path, Case, dict[str, Any]]] = {}
 
-    def _build(self, name: str) -> None:
-        folder = self.root / name
-        shutil.rmtree(folder, ignore_errors=True)  # what a build that failed half-way left
+    def _build(self, name: str, folder: Path) -> None:
         if name == "sample-tenant":
             tenant = sample_tenant_dir()
         else:
@@ -64,15 +62,10 @@ class Tenants:
     def get(self, name: str) -> tuple[Path, Case, dict[str, Any]]:
         """(tenant folder, imported case, answer key) of ``name``; the case is shared: read it, never write."""
         if name not in self.built:
-            self.root.mkdir(parents=True, exist_ok=True)
-            done = self.root / name / "tenant-path"
-            with (self.root / f"{name}.lock").open("w") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
-                if not done.exists():
-                    self._build(name)
-            tenant = Path(done.read_text(encoding="utf-8"))
+            folder = build_once(self.root / name, lambda f: self._build(name, f))
+            tenant = Path((folder / "tenant-path").read_text(encoding="utf-8"))
             key = json.loads((tenant / "answer_key.json").read_text(encoding="utf-8"))
-            self.built[name] = (tenant, Case.open(self.root / name / "case"), key)
+            self.built[name] = (tenant, Case.open(folder / "case"), key)
         return self.built[name]
 
     def copy(self, name: str, dest: Path) -> tuple[Path, Case, dict[str, Any]]:

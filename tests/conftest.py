@@ -47,9 +47,9 @@ def tenants(tmp_path_factory: pytest.TempPathFactory) -> Tenants:
     """Generated tenants imported once per run, shared by all modules and all xdist workers (whose
     temporary folders share one parent, new for each run)."""
     from tests.acceptance_cases import Tenants
+    from tests.built_once import shared_root
 
-    base = tmp_path_factory.getbasetemp()
-    return Tenants((base.parent if "PYTEST_XDIST_WORKER" in os.environ else base) / "tenants")
+    return Tenants(shared_root(tmp_path_factory, "tenants"))
 
 
 @pytest.fixture

@@ -17,9 +17,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from ir_toolkit.analysis.detect import detect
+from ir_toolkit.analysis.detect import detect, read_findings
 from ir_toolkit.analysis.scope import scope
 from ir_toolkit.case import Case
+from tests.built_once import build_once, shared_root
 from tests.conftest import cli
 
 HOLE_PAGE = "entra/signins_noninteractive/page-00002.json"
@@ -68,23 +69,34 @@ def _scoped(tenant: Path, base: Path, folder: Path, **kwargs: Any) -> GraphCase:
 
 @pytest.fixture(scope="session")
 def graph_tenant(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tenant = tmp_path_factory.mktemp("graph-activity") / "tenant"
-    r = cli("sample", "make", tenant, "--graph-activity", "--users", "12", "--days", "35", "--no-progress")
-    assert r.returncode == 0, r.stderr
-    return tenant
+    """The tenant, written once per run for every xdist worker (test_detect_spark's group runs on another)."""
+    def make(folder: Path) -> None:
+        r = cli("sample", "make", folder / "tenant", "--graph-activity", "--users", "12", "--days", "35",
+                "--no-progress")
+        assert r.returncode == 0, r.stderr
+
+    return build_once(shared_root(tmp_path_factory, "graph-activity"), make) / "tenant"
 
 
 @pytest.fixture(scope="session")
 def graph_base(graph_tenant: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A case holding every log of the tenant but the sign-ins (imported once; the cases below copy it)."""
-    folder = tmp_path_factory.mktemp("graph-base") / "case"
-    Case.init(folder, tenant="sample").import_files(graph_log_files(graph_tenant, signins=False))
-    return folder
+    """A case holding every log of the tenant but the sign-ins (imported once per run; the cases below copy it)."""
+    def make(folder: Path) -> None:
+        Case.init(folder / "case", tenant="sample").import_files(graph_log_files(graph_tenant, signins=False))
+
+    return build_once(shared_root(tmp_path_factory, "graph-base"), make) / "case"
 
 
 @pytest.fixture(scope="session")
 def graph_case(graph_tenant: Path, graph_base: Path, tmp_path_factory: pytest.TempPathFactory) -> GraphCase:
-    return _scoped(graph_tenant, graph_base, tmp_path_factory.mktemp("graph-case") / "case")
+    """The whole evidence, detected and scoped once per run; shared by the workers: read it, never write it."""
+    folder = build_once(shared_root(tmp_path_factory, "graph-case"),
+                        lambda f: _scoped(graph_tenant, graph_base, f / "case")) / "case"
+    case = Case.open(folder)
+    findings = read_findings(case)
+    assert findings is not None
+    return GraphCase(case, findings, json.loads((folder / "scope.json").read_text()),
+                     json.loads((graph_tenant / "answer_key.json").read_text()))
 
 
 @pytest.fixture(scope="session")
