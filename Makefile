@@ -36,7 +36,7 @@ PYTEST_ARGS ?=
 test: $(STAMP_TEST) browser
 	$(VENV)/bin/ruff check ir_toolkit tests bench
 	$(VENV)/bin/mypy
-	$(PY) -m pytest -q -p no:cacheprovider -W error -n auto --dist loadgroup --no-loadscope-reorder $(PYTEST_ARGS)
+	$(PY) -m pytest -q -p no:cacheprovider -W error -n auto --dist loadgroup --no-loadscope-reorder --durations=30 $(PYTEST_ARGS)
 
 lint: $(STAMP_TEST)
 	$(VENV)/bin/ruff check ir_toolkit tests bench

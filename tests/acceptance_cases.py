@@ -30,6 +30,11 @@ from tests.conftest import cli
 SIGNINS = ("signin_interactive", "signin_noninteractive", "signin_serviceprincipal")
 
 
+def exported_files(folder: Path) -> list[Path]:
+    """Every file ``sample make`` wrote into ``folder`` but its answer key and README: what a client hands over."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.name not in ("answer_key.json", "README.md"))
+
+
 def log_files(folder: Path) -> list[Path]:
     """The tenant's sign-in, directory audit and unified audit log files (not the directory snapshots)."""
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.name not in ("answer_key.json", "README.md")

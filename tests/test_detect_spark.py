@@ -28,7 +28,7 @@ from ir_toolkit.analysis.scope import scope
 from ir_toolkit.case import Case
 from ir_toolkit.sample.make import make_sample
 from ir_toolkit.sample.stories import STORIES
-from tests.acceptance_cases import Tenants
+from tests.acceptance_cases import Tenants, exported_files
 from tests.conftest import ROOT, cli
 from tests.detect_events import frame, tenant_background, token_event
 from tests.graph_cases import GraphCase, graph_base, graph_case, graph_tenant
@@ -82,8 +82,7 @@ def stories_case(tmp_path_factory: pytest.TempPathFactory) -> Case:
     case = Case.init(base / "case", tenant="sample")
     for name in STORIES:
         make_sample(base / name, seed=99, users=12, days=35, story_name=name)
-        case.import_files(sorted(p for p in (base / name).rglob("*")
-                                 if p.is_file() and p.name not in ("answer_key.json", "README.md")))
+        case.import_files(exported_files(base / name))
     return case
 
 

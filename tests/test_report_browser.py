@@ -104,12 +104,12 @@ def sample_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[
     from ir_toolkit.analysis.scope import scope
     from ir_toolkit.case import Case
     from ir_toolkit.paths import sample_tenant_dir
+    from tests.acceptance_cases import exported_files
 
     sample = sample_tenant_dir()
     key = json.loads((sample / "answer_key.json").read_text(encoding="utf-8"))
     case = Case.init(tmp_path_factory.mktemp("sample") / "case", tenant=key["tenant"]["domain"])
-    case.import_files(sorted(p for p in sample.rglob("*") if p.is_file()
-                             and p.name not in ("answer_key.json", "README.md")))
+    case.import_files(exported_files(sample))
     detect(case)
     scope(case)
     return render_report(case, classification=CLASSIFICATION), key

@@ -23,6 +23,7 @@ from ir_toolkit.analysis.scope import scope
 from ir_toolkit.case import Case
 from ir_toolkit.sample.make import make_sample
 from ir_toolkit.sample.stories import STORIES
+from tests.acceptance_cases import exported_files
 
 _BUILT: dict[str, tuple[Case, dict[str, Any], pd.DataFrame, dict[str, Any]]] = {}
 
@@ -32,10 +33,8 @@ def built(name: str, factory: pytest.TempPathFactory) -> tuple[Case, dict[str, A
     if name not in _BUILT:
         tmp = factory.mktemp(f"story-{name}")
         key = make_sample(tmp / "tenant", users=12, days=35, story_name=name)
-        files = sorted(p for p in (tmp / "tenant").rglob("*")
-                       if p.is_file() and p.name not in ("answer_key.json", "README.md"))
         case = Case.init(tmp / "case", tenant="sample")
-        case.import_files(files)
+        case.import_files(exported_files(tmp / "tenant"))
         findings = detect(case)
         _BUILT[name] = (case, key, findings, scope(case, findings))
     return _BUILT[name]
