@@ -18,7 +18,10 @@ Inputs, replicated from tests/data/import with varied ids, users, times and addr
 * ``emailevents.json``: a Defender advanced hunting API body of EmailEvents rows (the generated fast
   path of the email_event map, session 7);
 * ``signins_PT1H.json``: diagnostic-settings lines of the five sign-in categories in turn (the generated
-  fast path of maps/signin.yaml since session 7).
+  fast path of maps/signin.yaml since session 7);
+* ``audits_PT1H.json``: diagnostic-settings lines of the AuditLogs category, four in five initiated by a
+  user (its User-Agent in additionalDetails), one by an application (the generated fast path of
+  maps/directory_audit.yaml since session 8).
 
 Routes, each in its own subprocess (wall time around it, CPU = user + system of the child):
 ``ours`` (``import_files`` as by default), ``ours per record`` (``fast=False``), and the pandas
@@ -76,7 +79,7 @@ print(len(frame), 0)
 
 
 def make_inputs(folder: Path, n: int, seed: int = 15) -> list[Path]:
-    """Write the eight inputs of ``n`` records each; returns their paths."""
+    """Write the nine inputs of ``n`` records each; returns their paths."""
     rnd = random.Random(seed)
     users = [str(uuid.UUID(int=rnd.getrandbits(128))) for _ in range(500)]
     text = (DATA / "graph_activity_log_analytics.csv").read_text("utf-8-sig")
@@ -125,7 +128,37 @@ def make_inputs(folder: Path, n: int, seed: int = 15) -> list[Path]:
             d["properties"].update(id=str(uuid.UUID(int=rnd.getrandbits(128))), ipAddress=f"203.0.{i % 250}.{i % 200}",
                                    createdDateTime=f"2023-06-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:00Z")
             fh.write(json.dumps(d, separators=(",", ":")) + "\n")
-    return [la, la_json, pt1h, eventhub, *_hunting_inputs(folder, n, rnd), signin_pt1h]
+    return [la, la_json, pt1h, eventhub, *_hunting_inputs(folder, n, rnd), signin_pt1h, _audit_input(folder, n, rnd)]
+
+
+def _audit_input(folder: Path, n: int, rnd: random.Random) -> Path:
+    """``n`` AuditLogs diagnostic-settings lines: users with their User-Agent, every fifth an application."""
+    diag = [json.loads(line) for line in (DATA / "diagnostic_entra_PT1H.json").read_text().splitlines()]
+    audit = next(d for d in diag if d["category"] == "AuditLogs")
+    ops = ["Consent to application", "Add member to role", "Update user", "Add service principal credentials",
+           "Reset password (by admin)"]
+    path = folder / "audits_PT1H.json"
+    with open(path, "w", encoding="utf-8") as fh:
+        for i in range(n):
+            d = copy.deepcopy(audit)
+            props = d["properties"]
+            props.update(id=f"Directory_{uuid.UUID(int=rnd.getrandbits(128))}", activityDisplayName=ops[i % len(ops)],
+                         activityDateTime=f"2023-06-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:00.123Z")
+            if i % 5 == 4:
+                props["initiatedBy"] = {"app": {"appId": str(uuid.UUID(int=rnd.getrandbits(128))),
+                                                "displayName": "Sync Agent", "servicePrincipalId": str(
+                                                    uuid.UUID(int=rnd.getrandbits(128))), "servicePrincipalName": None}}
+                props["additionalDetails"] = []
+            else:
+                user = props["initiatedBy"]["user"]
+                user.update(id=str(uuid.UUID(int=rnd.getrandbits(128))), userPrincipalName=f"user{i % 500}@contoso.com",
+                            ipAddress=f"203.0.{i % 250}.{i % 200}")
+                agent = f"Mozilla/5.0 (Windows NT 10.0) r{i % 97}"
+                props["additionalDetails"] = [{"key": "User-Agent", "value": agent},
+                                              {"key": "RequestId", "value": str(i)}]
+            props["targetResources"][0]["id"] = str(uuid.UUID(int=rnd.getrandbits(128)))
+            fh.write(json.dumps(d, separators=(",", ":")) + "\n")
+    return path
 
 
 def _hunting_body(path: Path, rows: Iterator[dict[str, Any]]) -> Path:
@@ -170,16 +203,17 @@ def main(argv: list[str]) -> int:
     p.add_argument("--records", type=int, default=100_000)
     p.add_argument("--repeat", type=int, default=2)
     p.add_argument("--keep", metavar="DIR", help="write inputs and outputs here (default: a temp folder)")
-    p.add_argument("--inputs", default="csv,json,pt1h,eventhub,cloudappevents,emailevents,signins",
+    p.add_argument("--inputs", default="csv,json,pt1h,eventhub,cloudappevents,emailevents,signins,audits",
                    help="which inputs to time (comma-separated: csv, json, pt1h, eventhub, cloudappevents, "
-                        "emailevents, signins)")
+                        "emailevents, signins, audits)")
     args = p.parse_args(argv)
     folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="formats-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
     try:
         wanted = {"csv": "graph_activity.csv", "json": "graph_activity.json", "pt1h": "PT1H.json",
                   "eventhub": "eventhub.json", "cloudappevents": "cloudappevents.json",
-                  "emailevents": "emailevents.json", "signins": "signins_PT1H.json"}
+                  "emailevents": "emailevents.json", "signins": "signins_PT1H.json",
+                  "audits": "audits_PT1H.json"}
         names = {wanted[w.strip()] for w in args.inputs.split(",")}
         inputs = [p for p in make_inputs(folder, args.records) if p.name in names]
         for path in inputs:

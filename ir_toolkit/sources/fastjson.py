@@ -59,14 +59,15 @@ class JsonPlan:
     """An envelope map (None: the records are the map's own), the inner record's map, the spellings the SQL
     reads (normalised -> as written), and the container: ``lines`` (JSON lines of envelopes), ``bodies``
     (Event Hub bodies) or ``array`` (:mod:`ir_toolkit.sources.fastdocs`); ``nested``: the spellings of the
-    inner record's objects the SQL reads fields of (normalised key -> its spellings)."""
+    inner record's objects the SQL reads fields of (their path's steps -> normalised key -> its spellings:
+    ``initiatedBy``, ``initiatedBy.user``, ``targetResources[0]``)."""
 
     envelope: FieldMap | None
     fm: FieldMap
     outer: dict[str, str]
     inner: dict[str, str]
     container: str = "lines"
-    nested: tuple[tuple[str, dict[str, str]], ...] = ()
+    nested: tuple[tuple[tuple[Step, ...], dict[str, str]], ...] = ()
 
 
 def _spellings(record: dict[str, Any]) -> dict[str, str] | None:
@@ -130,15 +131,40 @@ def _with_nested(p: JsonPlan, inner: dict[str, Any]) -> JsonPlan | None:
     those of the nested objects it reads fields of; None when the first record spells a nested key twice."""
     read, known = _read(p, False), SPELLINGS.get(p.fm.NAME, {})
     spelled = {**{k: known[k] for k in read if k in known}, **p.inner}
-    nested: list[tuple[str, dict[str, str]]] = []
-    for parent in sorted({fp.steps[0][0] for r in p.fm.rules for fp in r.paths if len(fp.steps) > 1}):
-        found = inner.get(spelled.get(parent, ""))
+    nested: dict[tuple[Step, ...], dict[str, str]] = {}
+    for prefix in _prefixes(p.fm):
+        found = _walk(inner, prefix, spelled, nested)
         own = _spellings(found) if isinstance(found, dict) else {}
         if own is None:
             return None
-        wanted = {fp.steps[1][0] for r in p.fm.rules for fp in r.paths if fp.steps[1:] and fp.steps[0][0] == parent}
-        nested.append((parent, {**{k: known[k] for k in wanted if k in known}, **own}))
-    return JsonPlan(p.envelope, p.fm, p.outer, spelled, p.container, tuple(nested))
+        nested[prefix] = {**{k: known[k] for k in _wanted(p.fm, prefix) if k in known}, **own}
+    return JsonPlan(p.envelope, p.fm, p.outer, spelled, p.container, tuple(nested.items()))
+
+
+def _prefixes(fm: FieldMap) -> list[tuple[Step, ...]]:
+    """The paths (as steps) of the nested objects the map's paths read fields of, parents first."""
+    found = {fp.steps[:i] for r in fm.rules for fp in r.paths for i in range(1, len(fp.steps))}
+    return sorted(found, key=lambda steps: (len(steps), repr(steps)))
+
+
+def _wanted(fm: FieldMap, prefix: tuple[Step, ...]) -> set[str]:
+    """The normalised keys the map's paths read of the object at ``prefix``."""
+    n = len(prefix)
+    return {fp.steps[n][0] for r in fm.rules for fp in r.paths if len(fp.steps) > n and fp.steps[:n] == prefix}
+
+
+def _walk(record: dict[str, Any], prefix: tuple[Step, ...], spelled: dict[str, str],
+          nested: dict[tuple[Step, ...], dict[str, str]]) -> Any:
+    """The value at ``prefix`` in ``record``, its keys read as spelled (None where a step has no value)."""
+    value: Any = record
+    for i, (key, index) in enumerate(prefix):
+        names = spelled if i == 0 else nested.get(prefix[:i], {})
+        if not isinstance(value, dict) or key not in names:
+            return None
+        value = value.get(names[key])
+        if index is not None:
+            value = value[index] if isinstance(value, list) and index < len(value) else None
+    return value
 
 
 class JsonFields(Fields):
@@ -159,24 +185,46 @@ class JsonFields(Fields):
         return self.paths.index(path) + 1
 
     def _paths(self, steps: tuple[Step, ...], guards: list[Sql] | None) -> list[str]:
-        """The JSON paths of a field (the inner record's, then the envelope's that fill it in); an object on
-        the way must be one or absent (``guards``), else the per-record path decides."""
+        """The JSON paths of a field (the inner record's, then the envelope's that fill it in); an object or
+        list on the way must be one or absent (``guards``), else the per-record path decides."""
         key = steps[0][0]
         u = self.p.envelope.unwrap if self.p.envelope is not None else None
         path = f"{'$' if u is None else f'$.{self.p.outer[u.field]}'}.{self.p.inner[key]}" if key in self.p.inner \
             else None
-        if len(steps) > 1:
-            spelled = dict(self.p.nested).get(key, {})
-            if path is None:
-                return []
-            if steps[1][0] not in spelled or len(steps) > 2:
-                return []
-            if guards is not None:
-                guards.append((f"coalesce(ty[{self.index(path)}], 'NULL') IN ('OBJECT', 'NULL')", []))
-            return [f"{path}.{spelled[steps[1][0]]}"]
+        if len(steps) > 1 or steps[0][1] is not None:
+            return self._nested_path(path, steps, guards)
         fills = [f"$.{self.p.outer[fp.steps[0][0]]}" for fp in (u.fill.get(key, ()) if u is not None else ())
                  if len(fp.steps) == 1 and fp.steps[0][0] in self.p.outer]
         return [*([path] if path is not None else []), *fills]
+
+    def _nested_path(self, path: str | None, steps: tuple[Step, ...], guards: list[Sql] | None) -> list[str]:
+        """The JSON path of a field inside objects or lists (``a.b.c``, ``a[0].b``): each object on the way an
+        object or nothing, each list a list or nothing (``guards``); [] when a step is spelled unknown."""
+        nested = dict(self.p.nested)
+        for i, (key, index) in enumerate(steps):
+            if path is None:
+                return []
+            if i:
+                spelled = nested.get(steps[:i], {})
+                if key not in spelled:
+                    return []
+                if guards is not None:
+                    guards.append((f"coalesce(ty[{self.index(path)}], 'NULL') IN ('OBJECT', 'NULL')", []))
+                path = f"{path}.{spelled[key]}"
+            if index is not None:
+                if guards is not None:
+                    guards.append((f"coalesce(ty[{self.index(path)}], 'NULL') IN ('ARRAY', 'NULL')", []))
+                path = f"{path}[{index}]"
+        return [path] if path is not None else []
+
+    def object_path(self, steps: tuple[Step, ...]) -> str | None:
+        """The JSON path of the nested object at ``steps`` (None when a step is spelled unknown)."""
+        key = steps[0][0]
+        u = self.p.envelope.unwrap if self.p.envelope is not None else None
+        base = f"{'$' if u is None else f'$.{self.p.outer[u.field]}'}.{self.p.inner[key]}" if key in self.p.inner \
+            else None
+        found = self._nested_path(base, steps, None)
+        return found[0] if found else None
 
     def jtype(self, steps: tuple[Step, ...]) -> Sql | None:
         u = self.p.envelope.unwrap if self.p.envelope is not None else None
@@ -185,7 +233,7 @@ class JsonFields(Fields):
         paths = self._paths(steps, None)
         if not paths:  # a key the SQL cannot read (_Shapes sends records holding it per record)
             return "NULL", []
-        if len(steps) > 1:  # absent when its object is no object
+        if len(steps) > 1 and steps[-1][1] is None:  # absent when its object is no object
             parent = self.index(paths[0].rsplit(".", 1)[0])
             return f"CASE WHEN ty[{parent}] = 'OBJECT' THEN ty[{self.index(paths[0])}] END", []
         return f"ty[{self.index(paths[0])}]", []
@@ -193,7 +241,8 @@ class JsonFields(Fields):
     def text(self, steps: tuple[Step, ...]) -> Sql | None:
         u = self.p.envelope.unwrap if self.p.envelope is not None else None
         paths = self._paths(steps, None)
-        if len(steps) > 1 or (u is not None and steps[0][0] in u.fill):  # filled in: the per-record path decides
+        nested = len(steps) > 1 or steps[0][1] is not None
+        if nested or (u is not None and steps[0][0] in u.fill):  # filled in: the per-record path decides
             return None
         return (f"s[{self.index(paths[0])}]", []) if paths else ("NULL::VARCHAR", [])
 
@@ -242,7 +291,7 @@ def map_sql(p: JsonPlan, table: str) -> Sql:
                      f"AND list_contains(?, regexp_replace(lower(s[{cat}]), '^advancedhunting-', ''))")
     else:
         envelope += "true"
-    nested = [f"{inner_keys}.{p.inner[parent]}" for parent, _ in p.nested]
+    nested = [fields.object_path(steps) or inner_keys for steps, _ in p.nested]
     select = ["pos", "line AS raw", "valid", "hash(kk) AS kh", "list_transform(kk, lambda x: len(x)) AS lens",
               f"(starts_with(ltrim(line), '{{') AND {envelope} AND {ok}) AS ok",
               # a comma before } or ]: DuckDB reads it, the per-record decoder may not (checked in Python)
@@ -289,9 +338,11 @@ class _Shapes:
 
     def _nested(self, inner: dict[str, Any], lens: list[int | None]) -> bool:
         """True when each nested object the SQL reads is spelled as it reads it (or is no object)."""
-        for (parent, spelled), n in zip(self.p.nested, lens[2:], strict=True):
-            found = inner.get(self.p.inner[parent])
-            if isinstance(found, dict) and (len(found) != n or not _spelled(found, spelled, set(spelled))):
+        nested = dict(self.p.nested)
+        for (prefix, spelled), n in zip(self.p.nested, lens[2:], strict=True):
+            found = _walk(inner, prefix, self.p.inner, nested)
+            if isinstance(found, dict) and (len(found) != n or not _spelled(found, spelled,
+                                                                             _wanted(self.p.fm, prefix))):
                 return False
         return True
 

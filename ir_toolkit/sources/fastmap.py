@@ -34,7 +34,7 @@ from ir_toolkit.sources import fastrows
 from ir_toolkit.sources.batch import Batch, frame_from_arrow
 from ir_toolkit.sources.fieldmap import FIELD_MAPS, FieldMap, FieldPath, Rule
 from ir_toolkit.sources.fields import norm_key
-from ir_toolkit.sources.fieldsql import COLUMN_FORMS, PATH_FORMS, RECORD_FORMS
+from ir_toolkit.sources.fieldsql import COLUMN_FORMS, FIELD_FORMS, PATH_FORMS, RECORD_FORMS
 from ir_toolkit.sources.mappers import classify
 from ir_toolkit.sources.reader import Opened, csv_header
 from ir_toolkit.sources.signinsql import country
@@ -62,7 +62,7 @@ def _sql_path(p: FieldPath, nested: bool) -> bool:
     if not nested:  # CSV cells: top-level fields with transforms the SQL has
         return len(p.steps) == 1 and p.steps[0][1] is None and _name(p.transform, VALUE_TRANSFORMS) in (
             None, *_PATH_TRANSFORMS)
-    return all(index is None for _, index in p.steps)  # a transform without SQL: that path must be empty
+    return True  # objects and lists on the way read by JSON paths; a transform without SQL: the path must be empty
 
 
 def supported(fm: FieldMap, nested: bool = False, table: bool = False) -> bool:
@@ -75,9 +75,12 @@ def supported(fm: FieldMap, nested: bool = False, table: bool = False) -> bool:
     for rule in fm.rules:
         if not all(_sql_path(p, nested) for p in rule.paths):
             return False
-        if _name(rule.transform, VALUE_TRANSFORMS) not in (None, *_COLUMN_TRANSFORMS, *(["country"] if nested else [])):
+        json_forms = ["country", *FIELD_FORMS] if nested else []  # read the field's JSON as it is
+        if _name(rule.transform, VALUE_TRANSFORMS) not in (None, *_COLUMN_TRANSFORMS, *json_forms):
             return False
-        if _name(rule.transform, VALUE_TRANSFORMS) == "country" and any(p.transform for p in rule.paths):
+        if _name(rule.transform, VALUE_TRANSFORMS) in json_forms and any(p.transform for p in rule.paths):
+            return False
+        if _name(rule.transform, VALUE_TRANSFORMS) in FIELD_FORMS and len(rule.paths) != 1:
             return False
         record = _name(rule.record, RECORD_TRANSFORMS)
         if rule.record is not None and (record not in RECORD_FORMS or (RECORD_FORMS[record].table and not table)):
@@ -163,6 +166,8 @@ def _column(src: Fields, rule: Rule, exprs: dict[str, Sql], guards: list[Sql]) -
     paths: list[Sql] = []
     if t == "country":  # reads a location object or text as it is
         return country(src, [fp.steps for fp in rule.paths], guards)
+    if t in FIELD_FORMS:  # reads its field's JSON as it is (a {key, value} list)
+        return FIELD_FORMS[t](src, [fp.steps for fp in rule.paths], guards)
     for fp in rule.paths:
         ahead = len(guards)
         paths.append(_value(src, fp.steps, _name(fp.transform, VALUE_TRANSFORMS), guards, t == "integer"))

@@ -12,8 +12,10 @@ Registries (plain dicts, by transform name): :data:`RECORD_FORMS` (record transf
 :data:`PATH_FORMS` (value transforms written after a path), :data:`COLUMN_FORMS` (value transforms that
 keep a value matching a pattern). The forms of the unified audit log map are in
 :mod:`ir_toolkit.sources.ualsql`, those of the sign-in map in :mod:`ir_toolkit.sources.signinsql`.
-:data:`SPELLINGS`: how each map's records spell the keys the SQL reads, used where a file's first record
-lacks one (a record spelling it otherwise goes per record).
+:data:`FIELD_FORMS`: column transforms that read their one field as JSON (the ``{key, value}`` user agent of
+directory audits and risk detections, :mod:`ir_toolkit.sources.auditsql`). :data:`SPELLINGS`: how each
+map's records spell the keys the SQL reads, used where a file's first record lacks one (a record spelling
+it otherwise goes per record).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ir_toolkit.sources.auditsql import AUDIT_SPELLINGS, FIELD_FORMS
 from ir_toolkit.sources.signinsql import SIGNIN_RECORD_FORMS, SIGNIN_SPELLINGS
 from ir_toolkit.sources.sqlforms import Fields, PathForm, RecordForm, Sql
 from ir_toolkit.sources.transforms import RECORD_TRANSFORMS
@@ -53,7 +56,9 @@ SPELLINGS: dict[str, dict[str, str]] = {
         "Id", "OfficeId", "Workload", "MailboxGuid", "AffectedItems", "Folder", "DestFolder", "Folders", "Parameters",
         "Target", "ObjectId", "ItemName", "OperationCount", "AADSessionId", "UniqueTokenId", "IssuedAtTime")},
     "signin": SIGNIN_SPELLINGS,
+    **AUDIT_SPELLINGS,
 }
+__all__ = ["COLUMN_FORMS", "FIELD_FORMS", "PATH_FORMS", "RECORD_FORMS", "SPELLINGS", "record_reads"]
 
 
 def record_reads(fn: Callable[..., Any] | None) -> tuple[str, ...]:
