@@ -210,3 +210,30 @@ def test_any_risk_info_same_both_ways(changes: list[tuple[int, Any]]) -> None:
         path = _write(Path(tmp) / "PT1H.json", records, "bodies")
         assert _plan(path) is not None
         same_case(Path(tmp), path, batch_size=10)
+
+
+def test_graph_directory_audits_mapped_in_sql_same_both_ways(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                             refused: list[int]) -> None:  # noqa: F811
+    """A JSON array of Graph directoryAudit records (the map's own records, no envelope: a Graph page goes per
+    record, as it did)."""
+    page = json.loads((TESTDATA / "import" / "graph_directory_audits.json").read_text("utf-8"))
+    odd = [("additionalDetails", v) for v in DETAILS] + [("targetResources", v) for v in TARGETS] + \
+        [("initiatedBy", v) for v in INITIATORS]
+    records = []
+    for i in range(len(odd) + 10):
+        d = copy.deepcopy(page["value"][0])
+        d["id"] = f"audit-{i}"
+        if 0 < i <= len(odd):
+            d[odd[i - 1][0]] = odd[i - 1][1]
+        records.append(d)
+    path = tmp_path / "audits.json"
+    path.write_text(json.dumps(records), "utf-8")
+    plan = _plan(path)
+    assert plan is not None and plan.envelope is None and plan.fm.NAME == "directory_audit"
+    with caplog.at_level(logging.INFO, logger=JSONLOG):
+        res, events = same_case(tmp_path, path, batch_size=8)
+    assert not [r for r in caplog.records if r.name == JSONLOG]
+    assert res["records"] == len(records) and set(events["source"]) == {"directory_audit"}
+    assert 0 < sum(refused) <= 36
+    assert {"curl/8.0", "fallback", "python-requests/2.31.0"} <= set(events["user_agent"].dropna())
+    assert {"Example.com", "u@contoso.com", "only-id"} <= set(events["target"].dropna())
