@@ -133,8 +133,8 @@ def _with_nested(p: JsonPlan, inner: dict[str, Any]) -> JsonPlan | None:
     spelled = {**{k: known[k] for k in read if k in known}, **p.inner}
     nested: dict[tuple[Step, ...], dict[str, str]] = {}
     for prefix in _prefixes(p.fm):
-        found = _walk(inner, prefix, spelled, nested)
-        own = _spellings(found) if isinstance(found, dict) else {}
+        found = _walk(inner, prefix, spelled, nested)  # keys the SQL cannot spell (``@odata.type``) are not read
+        own = _spellings({k: v for k, v in found.items() if _KEY.match(k)}) if isinstance(found, dict) else {}
         if own is None:
             return None
         nested[prefix] = {**{k: known[k] for k in _wanted(p.fm, prefix) if k in known}, **own}
