@@ -23,7 +23,7 @@ _LABEL = r'"(?:Name|name|Key|key)"'  # fields.name_value's label spellings (an e
 _VALUE = r'"(?:Value|value)"'
 _ENTRY = r'\{' + _LABEL + r':"' + _NAME + r'",' + _VALUE + r':(?:' + _TOKEN + r')\}'
 _SHAPE = literal(r'\[(?:' + _ENTRY + r'(?:,' + _ENTRY + r')*)?\]')
-_CLEAN = "'(?s)[!-~](.*[!-~])?'"  # printable ASCII ends: Python's strip() leaves the value as it is
+_UNCLEAN = literal(r'\{' + _LABEL + r':"(?i:User-?Agent)",' + _VALUE + r':"(?:[^!-~"][^"]*|[^"]*[^!-~"])"')
 
 
 def _find(name: str) -> str:
@@ -43,13 +43,14 @@ def user_agent_detail(src: Fields, paths: list[tuple[Step, ...]], guards: list[S
         guards.append(("false", []))
         return "NULL::VARCHAR", []
     listed = f"coalesce({t}, 'NULL') IN ('ARRAY', 'VARCHAR')"
-    guards.append((f"(NOT {listed} OR ({t} = 'VARCHAR' AND {v} = '') OR regexp_full_match({v}, {_SHAPE}))", []))
-    first = f"regexp_extract({v}, {_find('User-Agent')}, 1)"
-    chosen = f"CASE WHEN {first} IN ('', 'null', '\"\"') THEN regexp_extract({v}, {_find('UserAgent')}, 1) " \
-             f"ELSE {first} END"
-    value = f"CASE WHEN {listed} AND starts_with({chosen}, '\"') THEN nullif(({chosen})[2:-2], '') END"
-    guards.append((f"(({value}) IS NULL OR regexp_full_match({value}, {_CLEAN}))", []))
-    return value, []
+    # any user agent entry's value with other than printable ASCII at an end (text() would strip it): per record
+    guards.append((f"(NOT {listed} OR ({t} = 'VARCHAR' AND {v} = '') OR (regexp_full_match({v}, {_SHAPE}) AND "
+                   f"NOT regexp_matches({v}, {_UNCLEAN})))", []))
+    # each regular expression evaluated once a row: the lambdas bind the first entry's token, then the chosen one
+    chosen = (f"CASE WHEN a IN ('', 'null', '\"\"') THEN regexp_extract({v}, {_find('UserAgent')}, 1) ELSE a END")
+    value = (f"(list_transform([{chosen}], lambda c: CASE WHEN starts_with(c, '\"') THEN nullif(c[2:-2], '') END))[1]")
+    return (f"CASE WHEN {listed} THEN (list_transform([regexp_extract({v}, {_find('User-Agent')}, 1)], "
+            f"lambda a: {value}))[1] END"), []
 
 
 FIELD_FORMS = {"user_agent_detail": user_agent_detail}  # column transforms that read their one field as JSON
