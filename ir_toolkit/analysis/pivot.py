@@ -121,7 +121,7 @@ def _legit_sql() -> str:
     return "SELECT DISTINCT kind, value FROM (" + " UNION ALL ".join(parts) + ") l"
 
 
-def _legitimate(engine: Engine, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
+def legitimate_pairs(engine: Engine, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
     """The (kind, value) pairs of ``pairs`` that legitimate use shares (one probe per legitimate source)."""
     if not pairs:
         return set()
@@ -241,7 +241,7 @@ def follow_pivots(engine: Engine, seeds: set[str], max_rounds: int = 10,
         pairs = _pairs(engine.run_sql(_marked_rows_sql()))
         actor_apps |= {v for k, v in pairs if k == "app"}
         cands = sorted(pairs - judged)
-        legit = _legitimate(engine, cands)
+        legit = legitimate_pairs(engine, cands)
         judged |= set(cands)
         shared |= legit | {c for c in cands if c[0] in skip}
         fresh = [c for c in cands if c not in legit and c[0] not in skip and c not in followed]
