@@ -12,12 +12,12 @@ import hashlib
 import json
 import logging
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
-from tqdm.auto import tqdm
 
 from ir_toolkit.analysis.coverage import coverage_json
 from ir_toolkit.analysis.detections import Detection, render
@@ -85,7 +85,12 @@ def run_pack(prep: Prepared, progress: bool = False) -> pd.DataFrame:
     """Run every detection of the prepared pack whose required sources the case holds."""
     present = prep.sources
     frames = []
-    for det in tqdm(list(prep.pack.detections.values()), desc="detections", disable=not progress):
+    detections: Iterable[Detection] = list(prep.pack.detections.values())
+    if progress:  # tqdm.auto imports asyncio: only when a bar is shown (scope imports this module too)
+        from tqdm.auto import tqdm
+
+        detections = tqdm(detections, desc="detections")
+    for det in detections:
         missing = [s for s in det.sources if s not in present]
         if missing:
             log.info("detection %s skipped: the case has no %s events", det.id, ", ".join(missing))

@@ -8,7 +8,7 @@ time, including before sign-in coverage) and repeats until no new entity appears
 fixed point.
 
 An entity is specific to the actor when nothing legitimate in the tenant uses it
-(the sources in ``LEGIT_SOURCES`` below):
+(the sources in ``SIGNIN_LEGIT`` and ``LEGIT_SOURCES`` below):
 
 * an address that any successful sign-in came from, or that carried verified access
   (token issued by a sign-in), is shared infrastructure (a corporate egress address);
@@ -35,8 +35,8 @@ established client made (an application that read it during the baseline); pivot
 sign-ins cannot tell a VPN exit the actor shares with a traveller, the traveller's own mail client
 on it is the traveller's.
 
-The logic is SQL over the pack's helper views (``signins``, ``access_judged``,
-``issued_tokens``, ``issued_sessions``), so it runs on any engine.
+The logic is SQL over the pack's helper views (``signins``, ``access_judged``, ``issued_access``,
+``tenant_addresses``, ``graph_judged``), so it runs on any engine.
 """
 
 from __future__ import annotations
@@ -71,23 +71,27 @@ EXPRESSIONS = {
 # How access_judged names addresses legitimate use vouches for (not Microsoft infrastructure: the
 # actor's own REST records may show a front-end address too).
 VOUCHED_ADDRESSES = "('sign-ins', 'tenant address', 'mailbox history', 'tenant address (mailbox history)')"
-# Where legitimate use of an entity shows: (kind, value expression over alias t, FROM, WHERE).
+# What the sign-ins vouch for, read in one scan of them (see _legit_sql): an address, application or user agent of a
+# successful sign-in, a token or session id of any sign-in (the pack's issued_tokens and issued_sessions).
+SIGNIN_LEGIT = (
+    ("ip", "CASE WHEN t.result = 'success' THEN t.ip END"),
+    ("app", "CASE WHEN t.result = 'success' THEN lower(t.app_id) END"),
+    ("user_agent", "CASE WHEN t.result = 'success' THEN t.user_agent END"),
+    ("token", "t.token_id"),
+    ("session", "t.session_id"),
+)
+# Where else legitimate use of an entity shows: (kind, value expression over alias t, FROM, WHERE).
 LEGIT_SOURCES = (
-    ("ip", "t.ip", "signins t", "t.result = 'success'"),
     ("ip", "t.ip", "access_judged t", "t.verdict = 'verified'"),
     ("ip", "t.ip", "tenant_addresses t", "t.kind = 'signins'"),
     ("ip", "t.ip", "infrastructure_ips t", None),
     ("ip", "t.ip", "access_judged t",
      "t.address_known_from IN ('mailbox history', 'tenant address (mailbox history)')"),
-    ("app", "lower(t.app_id)", "signins t", "t.result = 'success'"),
     ("app", "t.app", "access_judged t", "t.verdict = 'verified'"),
-    ("user_agent", "t.user_agent", "signins t", "t.result = 'success'"),
     ("user_agent", "t.user_agent", "access_judged t", "t.verdict = 'verified'"),
     ("ip", "t.ip", "graph_judged t", "t.verdict IN ('verified', 'benign')"),
     ("app", "t.app", "graph_judged t", "t.verdict IN ('verified', 'benign')"),
     ("user_agent", "t.user_agent", "graph_judged t", "t.verdict IN ('verified', 'benign')"),
-    ("token", "t.token_id", "issued_tokens t", None),
-    ("session", "t.session_id", "issued_sessions t", None),
     ("exchange_session", "t.exchange_session_id", "issued_access t", None),
     *((kind, f"t.{column}", "access_judged t", f"t.address_known_from IN {VOUCHED_ADDRESSES}")
       for kind, column in (("token", "token_id"), ("session", "session_id"),
@@ -102,9 +106,14 @@ def _legit_sql() -> str:
     """Which of the registered ``pivot_candidates`` (kind, value) legitimate use shares.
 
     Each source is probed with the few candidates of its kind (a hash join with a tiny build side)
-    instead of collecting every legitimate entity of the tenant.
+    instead of collecting every legitimate entity of the tenant; the sign-ins once for every kind they
+    vouch for (``SIGNIN_LEGIT``: one scan instead of five).
     """
-    parts = []
+    cases = " ".join(f"WHEN '{kind}' THEN {expr}" for kind, expr in SIGNIN_LEGIT)
+    kinds = ", ".join(f"('{kind}')" for kind, _ in SIGNIN_LEGIT)
+    parts = [f"SELECT c.kind, c.value FROM (SELECT k.kind, CASE k.kind {cases} END AS value FROM signins t "
+             f"CROSS JOIN (VALUES {kinds}) AS k(kind)) s "
+             "JOIN pivot_candidates c ON c.kind = s.kind AND c.value = s.value"]
     for kind, expr, source, where in LEGIT_SOURCES:
         cond = f" WHERE {where}" if where else ""
         parts.append(f"SELECT c.kind, c.value FROM {source} JOIN pivot_candidates c "
@@ -112,7 +121,7 @@ def _legit_sql() -> str:
     return "SELECT DISTINCT kind, value FROM (" + " UNION ALL ".join(parts) + ") l"
 
 
-def _legitimate(engine: Engine, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
+def legitimate_pairs(engine: Engine, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
     """The (kind, value) pairs of ``pairs`` that legitimate use shares (one probe per legitimate source)."""
     if not pairs:
         return set()
@@ -232,7 +241,7 @@ def follow_pivots(engine: Engine, seeds: set[str], max_rounds: int = 10,
         pairs = _pairs(engine.run_sql(_marked_rows_sql()))
         actor_apps |= {v for k, v in pairs if k == "app"}
         cands = sorted(pairs - judged)
-        legit = _legitimate(engine, cands)
+        legit = legitimate_pairs(engine, cands)
         judged |= set(cands)
         shared |= legit | {c for c in cands if c[0] in skip}
         fresh = [c for c in cands if c not in legit and c[0] not in skip and c not in followed]
