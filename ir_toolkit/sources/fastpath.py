@@ -10,7 +10,9 @@ Every record the SQL cannot map exactly as :mod:`ir_toolkit.sources.mappers` wou
 an unexpected JSON type, a key spelled differently (``UserID``, ``userId_``), fields only the
 per-record path reads, no readable time, anything malformed - is decoded from its JSON text and
 goes through :func:`ir_toolkit.sources.batch.build_batch` with its position, so the batch holds the
-same events and quarantine entries either way (rows in file order). When DuckDB cannot read on
+same events and quarantine entries either way (each source's rows and the quarantine entries in file order;
+a Purview batch has its rows grouped by source within each CSV block, :func:`fastrows.grouped`, so that the
+event store writes slices of it). When DuckDB cannot read on
 (broken JSON, a CSV row of the wrong width, invalid UTF-8, a Graph page inside the array), the rest
 of the file, from the first record not yet returned, is read by the per-record readers.
 
