@@ -145,7 +145,7 @@ def make_inputs(folder: Path, n: int, seed: int = 4, signins_too: bool = True) -
 _LIB: list[str] = []  # set by compiled(): where the children import ir_toolkit from
 
 
-def compiled(folder: Path) -> None:
+def compiled(folder: Path, source: Path = ROOT) -> Path:
     """Copy ir_toolkit to ``folder`` with its bytecode compiled; the timed children import that copy.
 
     An installed package has its bytecode written at install time (as pandas, pyarrow and DuckDB have in
@@ -156,23 +156,26 @@ def compiled(folder: Path) -> None:
     """
     lib = folder / "lib"
     shutil.rmtree(lib, ignore_errors=True)
-    shutil.copytree(ROOT / "ir_toolkit", lib / "ir_toolkit", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(source / "ir_toolkit", lib / "ir_toolkit", ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(lib)], check=True, stdout=subprocess.DEVNULL)
-    _LIB[:] = [str(lib)]
+    if source == ROOT:
+        _LIB[:] = [str(lib)]
+    return lib
 
 
-def child_env() -> dict[str, str]:
-    """The timed children's environment: ir_toolkit from :func:`compiled`'s copy when made (the children run in
-    that folder, so that it comes first), else the checkout."""
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([*_LIB, str(ROOT)])}
+def child_env(lib: Path | None = None) -> dict[str, str]:
+    """The timed children's environment: ir_toolkit from ``lib`` or :func:`compiled`'s copy when made (the
+    children run in that folder, so that it comes first), else the checkout."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(lib)] if lib else [*_LIB, str(ROOT)])}
 
 
-def measure(code: str, args: list[str]) -> tuple[float, float, int, str]:
-    """Run ``python -c code args`` as a child; returns (wall s, CPU s, peak RSS bytes, stdout)."""
-    env = child_env()
+def measure(code: str, args: list[str], lib: Path | None = None) -> tuple[float, float, int, str]:
+    """Run ``python -c code args`` as a child (ir_toolkit from ``lib``, a :func:`compiled` copy, when given);
+    returns (wall s, CPU s, peak RSS bytes, stdout)."""
+    env = child_env(lib)
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, env=env,
-                            cwd=_LIB[0] if _LIB else ROOT)
+                            cwd=lib or (_LIB[0] if _LIB else ROOT))
     assert proc.stdout is not None
     out = proc.stdout.read().decode()
     _, status, usage = os.wait4(proc.pid, 0)

@@ -12,10 +12,11 @@ import contextlib
 import hashlib
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -40,6 +41,34 @@ def _projection(present: Iterable[str], columns: Iterable[str]) -> str:
 def fallback_record_id(raw: object) -> str:
     """A content hash used as record id when a record carries none of its own."""
     return "sha1:" + hashlib.sha1(str(raw).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+RUNS = 1024  # a batch whose sources come in at most this many runs is split into slices, not copied
+
+
+def by_source(table: pa.Table, sources: pa.ChunkedArray, names: list[str]) -> Iterator[pa.Table]:
+    """The rows of each of ``names`` (in order), in the table's order; rows of no source are left out.
+
+    One source: the table itself. Rows of each source in a few runs (the Purview fast path's batches,
+    :func:`ir_toolkit.sources.fastrows.grouped`): slices of the table, no copy. Else a filter per source,
+    which copies ``raw``, the big column, into fresh memory once more.
+    """
+    if sources.null_count == 0 and len(names) == 1:
+        yield table
+        return
+    codes = np.asarray(pc.fill_null(pc.index_in(sources, value_set=pa.array(names, pa.string())), -1).to_numpy())
+    cuts = np.flatnonzero(np.diff(codes)) + 1
+    if len(cuts) >= RUNS:
+        for source in names:
+            yield table.filter(pc.equal(sources, source))
+        return
+    starts = np.concatenate(([0], cuts)).astype(np.int64)
+    ends = np.concatenate((cuts, [len(codes)])).astype(np.int64)
+    kinds = codes[starts]
+    for k in range(len(names)):
+        runs = [table.slice(a, e - a) for a, e in zip(starts[kinds == k].tolist(), ends[kinds == k].tolist(),
+                                                      strict=True)]
+        yield pa.concat_tables(runs)
 
 
 PART_ROWS = 1_000_000  # rows in one part file at most, when an import holds parts open (``append(hold=True)``)
@@ -124,9 +153,7 @@ class EventStore:
         stored = duplicates = 0
         sources = table.column("source")
         names = sorted(s for s in pc.unique(sources).to_pylist() if s is not None)
-        whole = sources.null_count == 0 and len(names) == 1  # one source: no copy of the batch
-        for source in names:
-            part = table if whole else table.filter(pc.equal(sources, source))
+        for source, part in zip(names, by_source(table, sources, names), strict=True):
             known = self.known_ids(str(source))
             fresh, batch_ids = [], set()  # new, and first of its record_id in this batch
             for i in part.column("record_id").to_pylist():

@@ -1,7 +1,8 @@
 """Pieces every DuckDB fast path shares (:mod:`ir_toolkit.sources.fastpath`, ``fastjson``, ``fastmap``).
 
 Reading: a CSV file's rows as text columns (:func:`csv_rows`, Arrow's CSV reader in small blocks, whose
-buffers the allocator reuses) and a reader's batches as tables of one batch size (:func:`rebatch`).
+buffers the allocator reuses), numbered and grouped by kind within each block (:func:`grouped`), and a
+reader's batches as tables of one batch size (:func:`rebatch`).
 Merging: the rows the SQL mapped and the rows it refused, which go through the per-record mappers in
 their place (:func:`merge_refused`), with the checks and column helpers the fast paths apply to every
 decoded batch (:func:`maybe_deep`, :func:`ips`, :func:`one_array`, :func:`stripped`).
@@ -10,7 +11,7 @@ decoded batch (:func:`maybe_deep`, :func:`ips`, :func:`one_array`, :func:`stripp
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,38 @@ def csv_rows(path: Path, opened: Opened, columns: tuple[str, ...]) -> pa.RecordB
     """
     schema = pa.schema([(c, pa.string()) for c in columns])
     return pa.RecordBatchReader.from_batches(schema, _csv_batches(path, opened, columns))
+
+
+def grouped(reader: pa.RecordBatchReader, size: int, last: Callable[[pa.RecordBatch], np.ndarray]
+            ) -> pa.RecordBatchReader:
+    """The rows of ``reader`` with their number (1 on) as a column ``pos``, reordered within each block.
+
+    Every block of ``reader`` is cut where a group of ``size`` rows ends, and each piece puts the rows that
+    ``last(piece)`` marks after the others (each kind in file order). A batch of ``size`` rows read from it
+    holds the same rows as the file's (so a fallback from record ``done`` on still starts where it should),
+    each kind in a few runs (two per block), which :meth:`ir_toolkit.case.store.EventStore.append` writes as
+    slices instead of copying the batch by source. The copies are of one block at a time, whose buffers the
+    allocator reuses; a whole batch copied by source faulted fresh memory in (a tenth of a Purview import).
+    """
+    schema = reader.schema.append(pa.field("pos", pa.int64()))
+
+    def pieces() -> Iterator[pa.RecordBatch]:
+        done = 0
+        for rb in reader:
+            start = 0
+            while start < rb.num_rows:
+                n = min(rb.num_rows - start, size - done % size)
+                piece = rb.slice(start, n)
+                marked = last(piece)
+                order = np.concatenate([np.flatnonzero(~marked), np.flatnonzero(marked)])
+                if marked.any() and not marked.all():
+                    piece = piece.take(pa.array(order))
+                pos = pa.array(order + (done + 1), pa.int64())
+                yield pa.RecordBatch.from_arrays([*piece.columns, pos], schema=schema)
+                start += n
+                done += n
+
+    return pa.RecordBatchReader.from_batches(schema, pieces())
 
 
 def _csv_batches(path: Path, opened: Opened, columns: tuple[str, ...]) -> Iterator[pa.RecordBatch]:
@@ -200,14 +233,15 @@ def merge_refused(frame: pd.DataFrame, keep: Any, raws: pa.Array, positions: lis
     """The batch with the rows the SQL could not map (``keep`` false) mapped per record instead.
 
     ``frame`` holds every row as the SQL mapped it; the refused rows go through
-    :func:`build_batch` and take their place (or leave it, quarantined), in file order. ``raw`` stays
+    :func:`build_batch` and take their place (or leave it, quarantined; the quarantine entries in file order
+    when the batch is not, :func:`grouped`). ``raw`` stays
     DuckDB's text of the record (the per-record mappers read that same text), so the big column is
     only copied when a row leaves the batch - except for a refused row without a record id, whose raw
     is the per-record path's text (the store derives such a row's id from it).
     """
     flags = np.asarray(keep, dtype=bool)
     n = len(flags)
-    rest = np.flatnonzero(~flags).tolist()
+    rest = sorted(np.flatnonzero(~flags).tolist(), key=positions.__getitem__)  # quarantined in file order
     slow = build_batch(((positions[i], _record(raws[i].as_py())) for i in rest), evidence=evidence,
                        dayfirst=dayfirst, hint=hint, family=family)
     events, index = slow.events, {positions[i]: i for i in rest}  # positions: record or line numbers

@@ -203,8 +203,10 @@ UAL_OTHER = ["OperationCount", "AppAccessContext", "OperationProperties", "Folde
 UAL = _Paths(UAL_TEXT + UAL_OTHER)
 
 
-def purview_stage1(table: str) -> str:
+def purview_stage1(table: str, pos: bool = False) -> str:
     """Decode each Purview CSV row once (``table``: the rows, every column text, empty as '').
+
+    ``pos``: ``table`` has a column ``pos`` (the row's number in the file), returned as it is.
 
     ``a`` is AuditData when it is a JSON object (checked by ``json_valid``, which reads as the JSON
     functions do, without writing the document again as a cast to JSON would), else NULL. DuckDB reads
@@ -213,7 +215,7 @@ def purview_stage1(table: str) -> str:
     """
     raw = ", ".join(f"'{h}', {h}" for h in PURVIEW_HEADER)
     return f"""
-SELECT raw, CreationDate, Operation AS outer_operation, UserId AS outer_user, RecordId,
+SELECT raw, {'pos, ' if pos else ''}CreationDate, Operation AS outer_operation, UserId AS outer_user, RecordId,
   CASE WHEN a IS NOT NULL THEN 'OBJECT' END AS jt, hash(k) AS kh, len(k) AS nkeys,
   CASE WHEN a IS NOT NULL THEN {UAL.extract('a')} END AS f
 FROM (SELECT *, CASE WHEN a IS NOT NULL THEN json_keys(a) END AS k
@@ -223,10 +225,10 @@ FROM (SELECT *, CASE WHEN a IS NOT NULL THEN json_keys(a) END AS k
       FROM {table}))"""
 
 
-def purview_stage2(table: str, carry: bool = False) -> str:
+def purview_stage2(table: str, carry: bool = False, pos: bool = False) -> str:
     """Map decoded Purview rows (``table``: a batch, or the stage 1 query) to canonical columns, untrimmed.
 
-    ``carry``: also return stage 1's ``raw`` and ``nkeys``.
+    ``carry``: also return stage 1's ``raw`` and ``nkeys``; ``pos``: and its ``pos``.
     """
     p = UAL
     v = p.v
@@ -278,7 +280,7 @@ def purview_stage2(table: str, carry: bool = False) -> str:
         return f"list_distinct(json_keys({path}))"
 
     return f"""
-SELECT {'raw, nkeys,' if carry else ''}
+SELECT {'raw, nkeys,' if carry else ''}{' pos,' if pos else ''}
   hash(kh, json_keys({p.raw('AppAccessContext')}), {keys(props + ", '$[*]'")}, {keys(folders + ", '$[*]'")},
        {keys(folders + ", '$[*].FolderItems[*]'")}, {keys(targets + ", '$[*]'")},
        json_keys({p.raw('Folder')}), json_keys({p.raw('DestFolder')}), {keys(affected + ", '$[*]'")},
