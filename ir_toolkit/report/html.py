@@ -28,7 +28,6 @@ from jinja2.sandbox import SandboxedEnvironment
 from tqdm.auto import tqdm
 
 from ir_toolkit import __version__
-from ir_toolkit.analysis.aggregates import hour_of_week_counts
 from ir_toolkit.case import Case
 from ir_toolkit.case.lock import writes_case
 from ir_toolkit.report import casedata, casequery, identities, sections
@@ -61,7 +60,7 @@ def tenant_counts(case: Case, actor: pd.DataFrame, where: str | None, tz: str) -
     """
     mail = actor[actor["source"] == "mail_access"]
     return {"daily": casequery.daily_source_counts(case, where),
-            "week": hour_of_week_counts(case, tz=tz, where=where) if len(actor) else pd.DataFrame(),
+            "week": casequery.hour_of_week_counts(case, tz=tz, where=where) if len(actor) else pd.DataFrame(),
             "mailboxes": casequery.mailbox_counts(case, set(mail["mailbox"].dropna()), where, tz)}
 
 
