@@ -7,6 +7,7 @@ The playbook's notebooks and its report ask the same questions of a case (the ac
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -83,3 +84,24 @@ def test_an_unreadable_or_oversized_answer_is_computed_again_not_trusted(tmp_pat
     small = rc.build(other)
     casequery.daily_source_counts(small)
     assert not list(memo.memo_root(small).glob("*/*.parquet"))
+
+
+def _figures(html_text: str) -> list[tuple[str, str]]:
+    """(data URI, alternative text) of every figure the report shows."""
+    return re.findall(r'<img src="(data:image/png;base64,[^"]+)" alt="([^"]*)">', html_text)
+
+
+def test_a_second_report_shows_the_figures_the_first_drew_and_a_redacted_one_draws_its_own(tmp_path: Path) -> None:
+    case = rc.build(tmp_path / "case")
+    first = _figures(html.render_report(case).read_text(encoding="utf-8"))
+    assert len(first) >= 5  # coverage, mailbox activity, sessions, rhythm, items, graph
+    kept = memo.memo_root(case)
+    before = {p.name for p in kept.glob("*/*.parquet")}
+    again = _figures(html.render_report(case).read_text(encoding="utf-8"))
+    assert again == first and {p.name for p in kept.glob("*/*.parquet")} == before  # read, nothing new drawn
+    redacted = _figures(html.render_report(case, redact=True).read_text(encoding="utf-8"))
+    assert len(redacted) == len(first) and redacted != first
+    assert not any(rc.UPN in alt for _, alt in redacted)  # the redacted frames are drawn, not the kept figures
+    assert any(rc.UPN in alt for _, alt in first)
+    other_zone = _figures(html.render_report(case, tz="Asia/Tokyo").read_text(encoding="utf-8"))
+    assert other_zone != first
