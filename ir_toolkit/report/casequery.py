@@ -86,9 +86,14 @@ def read_where(case: Case, where: str | None, columns: list[str] | None = None) 
     if not where or not case.events.sources():
         frame = casedata.empty_events()
         return frame[columns] if columns else frame
-    frame = remember(case, "read_where", [where, columns], lambda: case.read_events(columns=columns, where=where))
-    # WITHOUT_RAW: the frame a whole read gives (canonical dtypes), but raw
-    return conform(frame, _LEAN) if columns == WITHOUT_RAW else frame
+    if columns is not None and set(columns) <= set(WITHOUT_RAW) and {"time", "record_id"} <= set(columns):
+        # a few columns of the rows read whole but raw (the notebooks' read) are those columns read alone: the
+        # same order (by time, record_id) and dtypes; so the report and the notebooks share one kept answer
+        lean = remember(case, "read_where", [where, WITHOUT_RAW],
+                        lambda: case.read_events(columns=WITHOUT_RAW, where=where))
+        # WITHOUT_RAW: the frame a whole read gives (canonical dtypes), but raw
+        return conform(lean, _LEAN) if columns == WITHOUT_RAW else lean[columns]
+    return remember(case, "read_where", [where, columns], lambda: case.read_events(columns=columns, where=where))
 
 
 def actor_where(findings: pd.DataFrame, scope: dict[str, Any] | None) -> str | None:
