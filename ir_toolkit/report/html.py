@@ -16,6 +16,7 @@ plotting) goes through :class:`ir_toolkit.report.redact.Redactor`.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -34,6 +35,7 @@ from ir_toolkit.report import evidence as holdings
 from ir_toolkit.report.display import fmt, table
 from ir_toolkit.report.figures import report_figures
 from ir_toolkit.report.headline import headline
+from ir_toolkit.report.memo import remember
 from ir_toolkit.report.redact import Redactor, case_key, for_case
 from ir_toolkit.textsafe import csv_safe_column, scrub_text
 from ir_toolkit.timeutil import iso, now_utc
@@ -118,11 +120,17 @@ def _evidence_refs(case: Case, findings: pd.DataFrame) -> dict[str, list[str]]:
     ids = sorted({i for v in wanted.values() for i in v})
     where: dict[str, str] = {}
     if ids and case.events.sources():
-        con = case.duckdb()
-        con.register("_wanted", pd.DataFrame({"record_id": ids}))
-        for rid, evidence in con.sql("SELECT e.record_id, any_value(e.evidence) FROM events e "
-                                     "JOIN _wanted w USING (record_id) GROUP BY e.record_id").fetchall():
-            where[rid] = evidence or ""
+
+        def look_up() -> pd.DataFrame:
+            con = case.duckdb()
+            con.register("_wanted", pd.DataFrame({"record_id": ids}))
+            return con.sql("SELECT e.record_id, any_value(e.evidence) AS evidence FROM events e "
+                           "JOIN _wanted w USING (record_id) GROUP BY e.record_id ORDER BY e.record_id").df()
+
+        # every record id of the store is read for it: kept for the next report (ir_toolkit.report.memo)
+        found = remember(case, "evidence_refs", [hashlib.sha256("\n".join(ids).encode()).hexdigest()], look_up)
+        for rid, evidence in zip(found["record_id"], found["evidence"], strict=True):
+            where[rid] = evidence if isinstance(evidence, str) else ""
     return {fid: [where[r] if where.get(r) else f"record {r}" for r in refs] for fid, refs in wanted.items()}
 
 
