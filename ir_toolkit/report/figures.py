@@ -14,7 +14,6 @@ import json
 import logging
 from collections.abc import Callable
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import matplotlib
@@ -25,12 +24,11 @@ from ir_toolkit.case import Case
 from ir_toolkit.report import casedata
 from ir_toolkit.report.coverage import coverage_figure
 from ir_toolkit.report.display import png_uri
-from ir_toolkit.report.memo import remember
+from ir_toolkit.report.memo import files_digest, remember
 
 log = logging.getLogger(__name__)
 
 GRAPH_NODES = 36  # nodes drawn in the report's actor graph (the rest aggregated per type)
-PACKAGE = Path(__file__).resolve().parent.parent
 #: The code a figure is drawn by (with matplotlib's version): a change to any makes every kept figure a stranger.
 DRAWING_CODE = ("report/figures.py", "report/plots.py", "report/graphdraw.py", "report/coverage.py",
                 "report/display.py", "analysis/graph.py", "analysis/aggregates.py", "textsafe.py")
@@ -39,11 +37,7 @@ DRAWING_CODE = ("report/figures.py", "report/plots.py", "report/graphdraw.py", "
 @lru_cache(maxsize=1)
 def drawing_digest() -> str:
     """sha256 of matplotlib's version and the code that draws the report's figures."""
-    digest = hashlib.sha256(matplotlib.__version__.encode())
-    for name in DRAWING_CODE:
-        path = PACKAGE / name
-        digest.update(name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b""))
-    return digest.hexdigest()
+    return files_digest(DRAWING_CODE, matplotlib.__version__)
 
 
 def frames_digest(frames: list[pd.DataFrame]) -> str | None:

@@ -46,14 +46,19 @@ CODE = ("report/memo.py", "report/casequery.py", "report/casedata.py", "analysis
         "case/store.py", "sqltext.py")
 
 
-@lru_cache(maxsize=1)
-def code_digest() -> str:
-    """sha256 of the toolkit's version and the code the kept answers are computed by."""
-    digest = hashlib.sha256(ir_toolkit.__version__.encode())
-    for name in CODE:
+def files_digest(names: tuple[str, ...], salt: str) -> str:
+    """sha256 of ``salt`` (a version) and the toolkit's files ``names`` (paths below the package)."""
+    digest = hashlib.sha256(salt.encode())
+    for name in names:
         path = PACKAGE / name
         digest.update(name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b""))
     return digest.hexdigest()
+
+
+@lru_cache(maxsize=1)
+def code_digest() -> str:
+    """sha256 of the toolkit's version and the code the kept answers are computed by."""
+    return files_digest(CODE, ir_toolkit.__version__)
 
 
 def store_key(case: Case) -> str:
