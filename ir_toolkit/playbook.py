@@ -264,8 +264,6 @@ def run_playbook(playbook: Playbook | str | Path, case: Case | str | Path, param
     """
     from tqdm.auto import tqdm
 
-    from ir_toolkit.report.html import render_report
-
     pb = playbook if isinstance(playbook, Playbook) else load_playbook(playbook)
     from ir_toolkit.case import Case
 
@@ -306,6 +304,8 @@ def run_playbook(playbook: Playbook | str | Path, case: Case | str | Path, param
         raise PlaybookFailed(f"playbook {pb.id}: {message}")
     report = case.reports_dir / "report.html"
     if not report.exists() or report.stat().st_mtime < started:
+        from ir_toolkit.report.html import render_report  # only when no notebook rendered it (matplotlib: 0.5 s)
+
         report = render_report(case, redact=bool(values.get("redact")), tz=str(values.get("tz") or "UTC"),
                                mailbox=str(values.get("mailbox") or ""))
     missing = [o for o in pb.outputs if not (case.root / o).exists()]

@@ -99,6 +99,11 @@ def test_report_and_every_notebook_stay_under_what_reading_every_event_takes(big
     assert sorted(p.name for p in executed.glob("*.ipynb")) == [f"0{i}-{n}.ipynb" for i, n in enumerate(
         ("setup-case", "triage", "timeline", "actor-graph", "scope-report"), start=1)]
     assert (big_case.root / "reports" / "report.html").exists()
+    # what the report and the notebooks keep for the next reader (CASE/cache/memo/) are answers, never the events
+    memo = list((big_case.root / "cache" / "memo").glob("*/*.parquet"))
+    assert memo and sum(p.stat().st_size for p in memo) < 5e6, [(p.name, p.stat().st_size) for p in memo]
+    again = peak_rss([sys.executable, "-m", "ir_toolkit", "report", case])  # reads what the playbook kept
+    assert again < bound, f"the report from the memo peaked at {again / 1e6:.0f} MB"
 
 
 def test_long_verbs_end_with_a_one_line_time_summary_on_stderr_never_on_stdout(tmp_path: Path) -> None:

@@ -5,7 +5,8 @@ report and the notebooks need only the actor's events (its addresses, and the to
 of confirmed and likely findings: :func:`ir_toolkit.report.casedata.actor_indicators`), the events
 around one seed, and counts of everything else (per day and source, per hour of week, per mailbox
 and bucket). Each function here reads those through the case's DuckDB ``events`` view; values
-reach SQL only through :func:`ir_toolkit.sqltext.literal`.
+reach SQL only through :func:`ir_toolkit.sqltext.literal`. Each answer is kept for the next reader of the same
+store (:mod:`ir_toolkit.report.memo`): the playbook's notebooks and its report ask the same questions.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from typing import Any
 
 import pandas as pd
 
-from ir_toolkit.analysis.aggregates import activity_counts, hour_of_week_counts, utc
+from ir_toolkit.analysis import aggregates
+from ir_toolkit.analysis.aggregates import activity_counts, utc
 from ir_toolkit.case import Case
 from ir_toolkit.report import casedata
 from ir_toolkit.report.coverage import SNAPSHOT_SOURCES
+from ir_toolkit.report.memo import remember
 from ir_toolkit.schema import EVENT_COLUMN_NAMES, EVENT_COLUMNS, conform
 from ir_toolkit.sqltext import literal
 from ir_toolkit.timeutil import parse_time
@@ -70,8 +73,12 @@ def count_events(case: Case, where: str | None = None) -> int:
     """How many events match ``where`` (all when None)."""
     if not case.events.sources():
         return 0
-    row = _connect(case).execute("SELECT count(*) FROM events" + (f" WHERE {where}" if where else "")).fetchone()
-    return int(row[0]) if row else 0
+
+    def count() -> pd.DataFrame:
+        row = _connect(case).execute("SELECT count(*) FROM events" + (f" WHERE {where}" if where else "")).fetchone()
+        return pd.DataFrame({"events": [int(row[0]) if row else 0]})
+
+    return int(remember(case, "count_events", [where], count)["events"].iloc[0])
 
 
 def read_where(case: Case, where: str | None, columns: list[str] | None = None) -> pd.DataFrame:
@@ -79,9 +86,14 @@ def read_where(case: Case, where: str | None, columns: list[str] | None = None) 
     if not where or not case.events.sources():
         frame = casedata.empty_events()
         return frame[columns] if columns else frame
-    frame = case.read_events(columns=columns, where=where)
-    # WITHOUT_RAW: the frame a whole read gives (canonical dtypes), but raw
-    return conform(frame, _LEAN) if columns == WITHOUT_RAW else frame
+    if columns is not None and set(columns) <= set(WITHOUT_RAW) and {"time", "record_id"} <= set(columns):
+        # a few columns of the rows read whole but raw (the notebooks' read) are those columns read alone: the
+        # same order (by time, record_id) and dtypes; so the report and the notebooks share one kept answer
+        lean = remember(case, "read_where", [where, WITHOUT_RAW],
+                        lambda: case.read_events(columns=WITHOUT_RAW, where=where))
+        # WITHOUT_RAW: the frame a whole read gives (canonical dtypes), but raw
+        return conform(lean, _LEAN) if columns == WITHOUT_RAW else lean[columns]
+    return remember(case, "read_where", [where, columns], lambda: case.read_events(columns=columns, where=where))
 
 
 def actor_where(findings: pd.DataFrame, scope: dict[str, Any] | None) -> str | None:
@@ -134,13 +146,28 @@ def daily_source_counts(case: Case, where: str | None = None) -> pd.DataFrame:
     cols = ["day", "source", "events"]
     if not case.events.sources():
         return pd.DataFrame(columns=cols)
-    con = _connect(case)
     cond = _and("time IS NOT NULL", f"source NOT IN ({literal(list(SNAPSHOT_SOURCES))})", where)
-    frame = con.sql(f"SELECT date_trunc('day', time) AS day, source, count(*) AS events FROM events "
-                    f"WHERE {cond} GROUP BY ALL ORDER BY day, source").df()
-    frame["day"] = utc(frame["day"])
-    frame["events"] = frame["events"].astype("int64")
-    return frame[cols]
+
+    def daily() -> pd.DataFrame:
+        frame = _connect(case).sql(f"SELECT date_trunc('day', time) AS day, source, count(*) AS events FROM events "
+                                   f"WHERE {cond} GROUP BY ALL ORDER BY day, source").df()
+        frame["day"] = utc(frame["day"])
+        frame["events"] = frame["events"].astype("int64")
+        return frame[cols]
+
+    return remember(case, "daily_source_counts", [cond], daily)
+
+
+def hour_of_week_counts(data: aggregates.Data, tz: str = "UTC", where: str | None = None) -> pd.DataFrame:
+    """:func:`ir_toolkit.analysis.aggregates.hour_of_week_counts`, kept for the next reader when ``data`` is a case.
+
+    Returns:
+        Columns day (0 = Monday), hour, events.
+    """
+    if not isinstance(data, Case):
+        return aggregates.hour_of_week_counts(data, tz=tz, where=where)
+    return remember(data, "hour_of_week_counts", [tz, where],
+                    lambda: aggregates.hour_of_week_counts(data, tz=tz, where=where))
 
 
 def span_freq(case: Case, where: str | None = None) -> str:
@@ -162,10 +189,14 @@ def mailbox_counts(case: Case, mailboxes: Iterable[str], where: str | None = Non
     if not boxes or not case.events.sources():
         return pd.DataFrame(columns=["mailbox", "bucket", "events", "items"])
     cond = _and(boxes, where)
-    freq = span_freq(case, cond)
-    frame = activity_counts(case, by=("mailbox",), freq=freq, tz=tz, where=cond)
-    frame.attrs["freq"] = freq
-    return frame
+
+    def counts() -> pd.DataFrame:
+        freq = span_freq(case, cond)
+        frame = activity_counts(case, by=("mailbox",), freq=freq, tz=tz, where=cond)
+        frame.attrs["freq"] = freq
+        return frame
+
+    return remember(case, "mailbox_counts", [cond, tz], counts)
 
 
 def with_token_raw(case: Case, events: pd.DataFrame) -> pd.DataFrame:

@@ -16,6 +16,7 @@ plotting) goes through :class:`ir_toolkit.report.redact.Redactor`.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -25,17 +26,16 @@ from typing import Any
 import pandas as pd
 from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
-from tqdm.auto import tqdm
 
 from ir_toolkit import __version__
-from ir_toolkit.analysis.aggregates import hour_of_week_counts
 from ir_toolkit.case import Case
 from ir_toolkit.case.lock import writes_case
 from ir_toolkit.report import casedata, casequery, identities, sections
 from ir_toolkit.report import evidence as holdings
-from ir_toolkit.report.coverage import coverage_figure
-from ir_toolkit.report.display import fmt, png_uri, table
+from ir_toolkit.report.display import fmt, table
+from ir_toolkit.report.figures import report_figures
 from ir_toolkit.report.headline import headline
+from ir_toolkit.report.memo import remember
 from ir_toolkit.report.redact import Redactor, case_key, for_case
 from ir_toolkit.textsafe import csv_safe_column, scrub_text
 from ir_toolkit.timeutil import iso, now_utc
@@ -46,7 +46,6 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"  # written literally in the template
 EVIDENCE_REFS = 8  # evidence references looked up per finding
 CUSTODY_ROWS = 12  # most recent custody entries listed
-GRAPH_NODES = 36  # nodes drawn in the report's actor graph (the rest aggregated per type)
 FIGURE_COLUMNS = ["time", "source", "operation", "result", "user", "mailbox", "app_id", "app_name", "client_app_id",
                   "ip", "country", "asn", "user_agent", "session_id", "token_id", "mail_access_type", "items",
                   "message_ids", "folders", "target", "record_id"]
@@ -61,62 +60,8 @@ def tenant_counts(case: Case, actor: pd.DataFrame, where: str | None, tz: str) -
     """
     mail = actor[actor["source"] == "mail_access"]
     return {"daily": casequery.daily_source_counts(case, where),
-            "week": hour_of_week_counts(case, tz=tz, where=where) if len(actor) else pd.DataFrame(),
+            "week": casequery.hour_of_week_counts(case, tz=tz, where=where) if len(actor) else pd.DataFrame(),
             "mailboxes": casequery.mailbox_counts(case, set(mail["mailbox"].dropna()), where, tz)}
-
-
-def _figures(tenant: dict[str, pd.DataFrame], actor: pd.DataFrame, findings: pd.DataFrame,
-             tz: str, progress: bool = False) -> list[dict[str, Any]]:
-    """Draw every figure that can be drawn; a note in place of each that cannot."""
-    plots = casedata.optional("ir_toolkit.report.plots")
-    graph = casedata.optional("ir_toolkit.analysis.graph")
-    mail = actor[actor["source"] == "mail_access"]
-    compromised = tenant["mailboxes"]
-    freq = compromised.attrs.get("freq")
-    specs: list[tuple[str, str, str, Callable[[], Any] | None]] = []
-    if plots is not None:
-        specs += [
-            ("timeline", "Mailbox activity", "All activity per compromised mailbox (blue squares, shade = events); "
-             "a red mark wherever the actor's own events are.",
-             (lambda: plots.mailbox_activity(compromised, tz=tz, actor=mail, freq=freq)) if len(compromised)
-             else None),
-            ("timeline", "Actor sessions", "The actor's events over time, one lane per address or token.",
-             (lambda: plots.actor_swimlane(actor, tz=tz)) if len(actor) else None),
-            ("timeline", "Working-hours rhythm", "Hour of week: the tenant's activity against the actor's.",
-             (lambda: plots.hour_of_week(tenant["week"], actor, tz=tz)) if len(actor) else None),
-            ("timeline", "Items accessed per day", "Mail items the actor accessed per day.",
-             (lambda: plots.items_per_day(mail, tz=tz)) if len(mail) else None),
-        ]
-    if plots is not None and graph is not None:
-        specs.append(("graph", "Actor graph", "The actor's addresses, tokens, sessions, applications, user agents and "
-                      f"the mailboxes they reached (confirmed and likely evidence only; at most {GRAPH_NODES} nodes, "
-                      "the rest summarised per type as squares).",
-                      (lambda: plots.draw_graph(graph.build_graph(actor), max_nodes=GRAPH_NODES, size=(10, 6.5)))
-                      if len(actor) else None))
-    specs.insert(0, ("coverage", "Data coverage", "Events per day for each log source; a gap is a day with no "
-                     "events of that source.", lambda: coverage_figure(tenant["daily"], tz=tz)))
-    out: list[dict[str, Any]] = []
-    for group, title, caption, draw in tqdm(specs, desc="report figures", unit="figure", disable=not progress):
-        fig: dict[str, Any] = {"group": group, "title": title, "caption": caption, "src": None, "note": None,
-                               "alt": title}
-        if draw is None:
-            fig["note"] = "not drawn: no actor activity has been identified in this case yet"
-        else:
-            try:
-                texts: list[str] = []
-                fig["src"] = png_uri(draw(), texts)
-                fig["alt"] = f"{title}. Text in the figure: " + "; ".join(texts)
-            except Exception as exc:  # noqa: BLE001 - one figure failing must not lose the report
-                log.warning("figure %r failed: %s: %s", title, exc.__class__.__name__, exc)
-                fig["note"] = f"could not be drawn ({exc.__class__.__name__})"
-        out.append(fig)
-    if plots is None:
-        out.append({"group": "timeline", "title": "Timeline figures", "caption": "", "src": None,
-                    "note": "not available: the plots are not installed in this toolkit version"})
-    if plots is None or graph is None:
-        out.append({"group": "graph", "title": "Actor graph", "caption": "", "src": None,
-                    "note": "not available: the actor graph is not installed in this toolkit version"})
-    return out
 
 
 def _summary(scope: dict[str, Any] | None, findings: pd.DataFrame, cov: pd.DataFrame, tz: str,
@@ -175,11 +120,17 @@ def _evidence_refs(case: Case, findings: pd.DataFrame) -> dict[str, list[str]]:
     ids = sorted({i for v in wanted.values() for i in v})
     where: dict[str, str] = {}
     if ids and case.events.sources():
-        con = case.duckdb()
-        con.register("_wanted", pd.DataFrame({"record_id": ids}))
-        for rid, evidence in con.sql("SELECT e.record_id, any_value(e.evidence) FROM events e "
-                                     "JOIN _wanted w USING (record_id) GROUP BY e.record_id").fetchall():
-            where[rid] = evidence or ""
+
+        def look_up() -> pd.DataFrame:
+            con = case.duckdb()
+            con.register("_wanted", pd.DataFrame({"record_id": ids}))
+            return con.sql("SELECT e.record_id, any_value(e.evidence) AS evidence FROM events e "
+                           "JOIN _wanted w USING (record_id) GROUP BY e.record_id ORDER BY e.record_id").df()
+
+        # every record id of the store is read for it: kept for the next report (ir_toolkit.report.memo)
+        found = remember(case, "evidence_refs", [hashlib.sha256("\n".join(ids).encode()).hexdigest()], look_up)
+        for rid, evidence in zip(found["record_id"], found["evidence"], strict=True):
+            where[rid] = evidence if isinstance(evidence, str) else ""
     return {fid: [where[r] if where.get(r) else f"record {r}" for r in refs] for fid, refs in wanted.items()}
 
 
@@ -288,7 +239,7 @@ def build_context(case: Case, redact: bool = False, tz: str = "UTC", networks: I
         "agents": table(casedata.actor_user_agents(actor), ["user_agent", "events", "first", "last"], tz, text),
         "folders": table(casedata.actor_folders(actor), ["mailbox", "folder", "events", "first", "last"], tz, text),
         "messages_by_mailbox": sections.message_appendix(messages, tz, text), "messages_total": len(messages),
-        "figures": _figures(tenant, actor, findings, tz, progress),
+        "figures": report_figures(case, tenant, actor, tz, progress),
         "by_detection": sections.per_detection(findings, text),
         "finding_groups": sections.finding_groups(findings, refs, sections.FINDING_VERDICTS, tz, text),
         "appendix_groups": sections.finding_groups(findings, refs, sections.APPENDIX_VERDICTS, tz, text,
