@@ -214,6 +214,40 @@ def test_full_disk_is_one_line_and_the_case_recovers(mount: tuple[Path, bool], t
     assert _held_once(moved) == 1500  # the 40 sign-ins share their ids with the first 40 of big.json
 
 
+FULL_DUCKDB_WRITE = """
+import resource, sys
+from pathlib import Path
+import duckdb
+from ir_toolkit.case import Case
+from ir_toolkit.case.lock import writes_case
+from ir_toolkit.errors import CaseError
+from ir_toolkit.sqltext import literal
+
+@writes_case("detect")
+def spill(case: Case) -> None:
+    con = duckdb.connect()
+    con.execute("COPY (SELECT repeat(md5(i::VARCHAR), 40) AS t FROM range(200000) r(i)) TO "
+                + literal((case.root / "cache.csv").as_posix()) + " (FORMAT csv)")
+
+resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))
+try:
+    spill(Case.open(sys.argv[1], writable=True))
+except CaseError as exc:
+    print(exc)
+"""
+
+
+def test_a_full_disk_under_duckdb_is_a_case_error(tmp_path: Path) -> None:
+    """DuckDB reports a full disk (its spill file, a Parquet or CSV write) as ``duckdb.IOException``, not as an
+    OSError: the case's write seam turns it into the same one-line case error (exit 2 in the CLI)."""
+    case = tmp_path / "case"
+    assert cli("case", "init", case, "--tenant", "t").returncode == 0
+    p = subprocess.run([sys.executable, "-c", FULL_DUCKDB_WRITE, str(case)], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
+    assert p.stdout.count("\n") == 1 and "the disk is full" in p.stdout and "run detect again" in p.stdout, p.stdout
+
+
 def test_read_only_case(mount: tuple[Path, bool], tmp_path: Path) -> None:
     point, tmpfs = mount
     files = _inputs(tmp_path / "in")

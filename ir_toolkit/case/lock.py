@@ -30,6 +30,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import duckdb
+
 from ir_toolkit.case.manifest import MANIFEST, actor, read_manifest
 from ir_toolkit.case.store import EventStore
 from ir_toolkit.errors import CaseError
@@ -176,10 +178,11 @@ def recover(root: Path) -> list[str]:
 _FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
-def _disk_full(exc: OSError) -> bool:
-    """True for a full disk or a file size limit (also when Arrow reports it only in words)."""
+def _disk_full(exc: BaseException) -> bool:
+    """True for a full disk or a file size limit (also when Arrow or DuckDB report it only in words)."""
     text = str(exc).lower()
-    return exc.errno in _FULL or "no space left" in text or "file too large" in text or "errno 28" in text
+    return getattr(exc, "errno", None) in _FULL or "no space left" in text or "file too large" in text \
+        or "errno 28" in text
 
 
 def _root_of(case: Any) -> Path:
@@ -212,11 +215,12 @@ def writes_case(action: str) -> Callable[[F], F]:
                         case.manifest = read_manifest(root)
                         case.events = EventStore(root / "events")
                     return fn(*args, **kwargs)
-            except OSError as exc:
+            except (OSError, duckdb.IOException) as exc:  # DuckDB's spill and Parquet writes fail as IOException
                 if _disk_full(exc):
-                    raise CaseError(f"{root}: the disk is full ({exc.strerror or exc}); free space and run {action} "
+                    why = getattr(exc, "strerror", None) or str(exc).splitlines()[0][:200]
+                    raise CaseError(f"{root}: the disk is full ({why}); free space and run {action} "
                                     f"again: what was written is kept and nothing is counted twice") from None
-                if exc.errno == errno.EROFS:
+                if getattr(exc, "errno", None) == errno.EROFS:
                     raise CaseError(f"{root}: case folder is on read-only storage ({action} writes to it)") from None
                 raise
 
