@@ -59,6 +59,11 @@ from ir_toolkit.timeutil import in_range, parse_times
 log = logging.getLogger(__name__)
 
 FAST_BYTES = 16 << 20  # files at least this big take the fast path (when it applies)
+#: A Purview CSV smaller than this is mapped on one DuckDB thread (Arrow's CSV reader parses on its own): a
+#: second thread costs CPU and, at this size, saves no wall time (52,000 rows, 90 MB, quiet machine: 2.8 s CPU
+#: and 2.7 s wall against 3.5 s and 2.6 s); a bigger file keeps DuckDB's threads, whose wall time the responder
+#: waits for (300,000 rows, 536 MB: 8.4-10.0 s wall against 11.5-14.8 s, for 14% more CPU). docs/import.md.
+ONE_THREAD_BELOW = 256 << 20
 _GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\n?$"
 _RULE_OR_PERMISSION_OPS = ["new-inboxrule", "set-inboxrule", "remove-inboxrule", "updateinboxrules",
                            "enable-inboxrule", "add-mailboxpermission", "add-recipientpermission",
@@ -110,9 +115,8 @@ def parse_fast(which: str, path: Path, opened: Opened, *, evidence: str, batch_s
         else:
             query = fastsql.purview_stage2(f"({fastsql.purview_stage1('csv_rows', pos=True)})", carry=True, pos=True)
             stage2 = None
-            # one DuckDB thread: Arrow's CSV reader parses on its own threads, and a second DuckDB thread cost
-            # more CPU than it saved wall time (500,000 rows: 19.8 s CPU against 21.8 s, wall 42 s against 55 s)
-            con.execute("SET threads = 1")
+            if path.stat().st_size < ONE_THREAD_BELOW:
+                con.execute("SET threads = 1")
             con.register("csv_rows", grouped(csv_rows(path, opened, fastsql.PURVIEW_HEADER), batch_size, _mail))
         reader = con.sql(query).to_arrow_reader(batch_size)
         for decoded in rebatch(reader, batch_size):
