@@ -49,7 +49,7 @@ from ir_toolkit.sources.fastrows import (
     rebatch,
     stripped,
 )
-from ir_toolkit.sources.fields import _norm, loads, normalise_keys
+from ir_toolkit.sources.fields import cached_norm_key, loads, normalise_keys
 from ir_toolkit.sources.jsonstream import pages_of
 from ir_toolkit.sources.mappers import classify
 from ir_toolkit.sources.reader import Opened, csv_header
@@ -191,7 +191,7 @@ class _Decider:
             return False
         for where, spellings in self.keys.items():
             for obj in _objects(record, where):
-                if not all(spellings.get(_norm(k), k) == k for k in obj):
+                if not all(spellings.get(cached_norm_key(k), k) == k for k in obj):
                     return False
         return self.which != "signins" or classify(normalise_keys(record)) == "signin"
 

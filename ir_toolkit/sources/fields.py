@@ -40,7 +40,8 @@ def norm_key(key: str) -> str:
     return k
 
 
-def _norm(key: Any) -> str:
+def cached_norm_key(key: Any) -> str:
+    """``norm_key`` of a record's key (``str()`` of a key that is no text), memoised for the keys seen most."""
     n = _KEY_CACHE.get(key)
     if n is None:
         n = norm_key(key) if isinstance(key, str) else str(key)
@@ -60,7 +61,7 @@ def normalise_keys(record: dict[str, Any]) -> dict[str, Any]:
     if keys in _PLANS:
         plan = _PLANS[keys]
     else:
-        names = tuple(_norm(k) for k in keys)
+        names = tuple(cached_norm_key(k) for k in keys)
         plan = names if len(set(names)) == len(names) else None
         if len(_PLANS) >= _MAX_PLANS:
             _PLANS.clear()
@@ -69,7 +70,7 @@ def normalise_keys(record: dict[str, Any]) -> dict[str, Any]:
         return dict(zip(plan, record.values(), strict=True))
     out: dict[str, Any] = {}
     for k, v in record.items():  # colliding names: the undecorated spelling wins
-        n = _norm(k)
+        n = cached_norm_key(k)
         if n not in out or (isinstance(k, str) and k.strip().lower() == n):
             out[n] = v
     return out
