@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 from typing import Any, Protocol
 
 import duckdb
@@ -69,13 +68,6 @@ class DuckDBEngine:
         self.con = duckdb.connect()
         self.con.execute("SET TimeZone='UTC'")
         self.con.execute(f"SET memory_limit={literal(memory_limit or default_memory_limit())}")
-        spill = spill_folder(case)
-        try:  # spill beside the case, whose disk holds its store, not into the current directory
-            spill.parent.mkdir(exist_ok=True)  # DuckDB makes the spill folder, not its parent
-        except OSError:  # a read-only case: DuckDB's default
-            pass
-        else:
-            self.con.execute(f"SET temp_directory={literal(str(spill))}")
         case.events.connect(self.con)
 
     def run_sql(self, sql: str) -> pd.DataFrame:
@@ -90,12 +82,6 @@ class DuckDBEngine:
 
     def register(self, name: str, frame: pd.DataFrame) -> None:
         self.con.register(name, pa.Table.from_pandas(frame, preserve_index=False))
-
-
-def spill_folder(case: Case) -> Path:
-    """Where DuckDB writes what does not fit in its memory limit: CASE/cache/spill (derived, never evidence;
-    DuckDB's own default is ``.tmp`` in the current directory, which may be a small disk or not writable)."""
-    return case.root / "cache" / "spill"
 
 
 def default_memory_limit() -> str:
