@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 import duckdb
 
 from ir_toolkit.case.manifest import MANIFEST, actor, read_manifest
+from ir_toolkit.case.spill import make_spill_room
 from ir_toolkit.case.store import EventStore
 from ir_toolkit.errors import CaseError
 from ir_toolkit.timeutil import iso, now_utc
@@ -41,6 +42,8 @@ __all__ = ["LOCK", "WAIT", "CaseBusy", "holds_lock", "recover", "write_lock", "w
 
 LOCK = ".lock"
 WAIT = float(os.environ.get("IR_TOOLKIT_LOCK_WAIT", "10"))
+#: Writers whose DuckDB queries may spill: they make CASE/cache so that the spill goes beside the case.
+SPILLING = frozenset({"detect", "scope", "report"})
 _POLL = 0.05
 _held: dict[str, list[Any]] = {}  # resolved case root -> [file descriptor, depth]
 _guard = threading.RLock()
@@ -214,6 +217,8 @@ def writes_case(action: str) -> Callable[[F], F]:
                     if first and hasattr(case, "manifest"):
                         case.manifest = read_manifest(root)
                         case.events = EventStore(root / "events")
+                    if first and action in SPILLING:
+                        make_spill_room(root)
                     return fn(*args, **kwargs)
             except (OSError, duckdb.IOException) as exc:  # DuckDB's spill and Parquet writes fail as IOException
                 if _disk_full(exc):

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ir_toolkit.case.spill import spill_beside_case
 from ir_toolkit.schema import EVENT_COLUMN_NAMES, EVENT_COLUMNS, conform, empty_frame, to_arrow
 
 log = logging.getLogger(__name__)
@@ -216,6 +217,7 @@ class EventStore:
         The view has every canonical column even when the store is empty.
         """
         con = con or duckdb.connect()
+        spill_beside_case(con, self.root.parent)
         files = self._files()
         if files:
             rel = self.relation(con, files)
@@ -251,6 +253,7 @@ class EventStore:
             return empty_frame()[cols]
         con = duckdb.connect()
         con.execute("SET TimeZone='UTC'")
+        spill_beside_case(con, self.root.parent)
         rel = self.relation(con, files)
         rel.create_view("stored_events")
         sql = f"SELECT {_projection(rel.columns, cols)} FROM stored_events"
