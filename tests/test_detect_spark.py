@@ -146,6 +146,14 @@ def test_lake_table_uri(case_dir: Path, tmp_path: Path, spark: Any) -> None:
     assert {k: sprk_scope[k] for k in keep} == {k: duck_scope[k] for k in keep}
 
 
+def test_a_local_session_shuffles_into_a_partition_per_core(spark: Any) -> None:
+    from ir_toolkit.analysis.spark import local_cores
+
+    assert spark.conf.get("spark.sql.shuffle.partitions") == "2"  # the fixture's local[2]
+    assert [local_cores(m) for m in ("local", "local[3]", "local[64]", "local[4,2]")] == [1, 3, 8, 4]
+    assert local_cores("local[*]") == max(1, min(os.cpu_count() or 1, 8))
+
+
 def test_missing_lake_path_is_one_line(case_dir: Path, tmp_path: Path, spark: Any) -> None:
     from ir_toolkit.errors import UserError
 
