@@ -1,0 +1,92 @@
+"""Shapes met in real exports written by others (session 9 of issue 15), rebuilt with our own values.
+
+Each fixture in tests/data/import/shapes has the shape of records found in public test data of other
+tools (origins in tests/data/SOURCES.md): Entra Connect Health's AD FS sign-ins as a diagnostic-settings
+category, envelope times in a US locale, Defender for Identity tables streamed with AdditionalFields as
+text or as an object, a CloudAppEvents row whose RawEventData is no UAL record, a SIEM's re-export of
+Exchange records with lower-cased keys and an address with its port, Exchange's AttachmentAccess record.
+Each is auto-detected, imported whole, mapped from the record (not only kept in raw) and identical on
+the fast and the per-record path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import TESTDATA
+from test_import_fast import same_case
+
+SHAPES = TESTDATA / "import" / "shapes"
+T = pd.Timestamp
+
+
+def _by(events: pd.DataFrame, column: str) -> pd.DataFrame:
+    return events.set_index(column)
+
+
+@pytest.mark.parametrize("path", sorted(SHAPES.iterdir()), ids=lambda p: p.name)
+def test_shapes_import_whole_and_same_both_ways(tmp_path: Path, path: Path) -> None:
+    res, events = same_case(tmp_path, path)
+    assert res["imported"] == res["records"] == len(events) > 0 and res["quarantined"] == 0
+
+
+def test_adfs_signins_and_us_locale_envelope_time(tmp_path: Path) -> None:
+    """ADFSSignInLogs (AD FS sign-ins sent to Entra by Connect Health) are signIn records: read as sign-ins,
+    the AD FS token's id as token id; the envelope's ``time`` in a US locale never replaces createdDateTime."""
+    res, events = same_case(tmp_path, SHAPES / "diagnostic_adfs_and_us_time.json")
+    assert res["format"] == "azure-diagnostic-records"
+    ev = _by(events, "record_id")
+    adfs = ev.loc["7d2b3e41-0c55-4f1e-8a9d-2b6c4e8f1a37"]
+    assert (adfs["time"], adfs["source"], adfs["user"], adfs["user_id"], adfs["ip"], adfs["app_id"],
+            adfs["token_id"], adfs["result"]) == (
+        T("2025-12-12T14:56:31Z"), "signin_interactive", "meganb@contoso.com", "5e2f8a1c-3b7d-4e9f-a0c6-d4b2e8f1a359",
+        "198.51.100.23", "3f0c6a2e-58b4-4c1f-9d5e-71a2b8c4d6e0", "q1Zk8rT0aUuWm3nB5vXy2A", "success")
+    app = ev.loc["e8f0a2b4-6c7d-4e8f-9a0b-1c2d3e4f5a6b"]
+    assert (app["time"], app["source"], app["user_id"], app["app_name"], app["token_id"]) == (
+        T("2025-11-14T01:46:16.428297Z"), "signin_serviceprincipal", "b1c3d5e7-f9a0-4b2c-8d4e-6f8a0b2c4d6e",
+        "Contoso Backup Agent", "Zx9Yw8Vu7Ts6Rq5Po4Nm3L")
+
+
+def test_streamed_identity_tables_and_a_cloud_app_event_without_ual(tmp_path: Path) -> None:
+    """A CloudAppEvents row whose RawEventData is no UAL record takes its user id from AccountObjectId."""
+    res, events = same_case(tmp_path, SHAPES / "defender_streaming_identity.json")
+    assert res["format"] == "defender-streaming"
+    ev = _by(events, "operation")
+    logon = ev.loc["LogonSuccess"]
+    assert (logon["time"], logon["user"], logon["ip"], logon["app_name"], logon["target"]) == (
+        T("2025-03-04T06:19:37Z"), "svc-backup", "203.0.113.9", "Office 365", "ws-042")
+    query = ev.loc["SAMR query"]
+    assert (query["ip"], query["app_name"], query["target"]) == ("10.20.30.40", "Active Directory",
+                                                                 "ws-042.corp.contoso.com")
+    azure = ev.loc["Write Deployments"]
+    assert (azure["time"], azure["ip"], azure["user_id"]) == (
+        T("2025-03-05T12:48:45.833Z"), "198.51.100.61", "6c9e2b4d-8f1a-4c3e-b5d7-9f1b3d5f7a9c")
+    info = events[events["operation"].isna()].iloc[0]
+    assert (info["user"], info["user_id"]) == ("adelev@contoso.com", "6c9e2b4d-8f1a-4c3e-b5d7-9f1b3d5f7a9c")
+
+
+def test_siem_reexport_with_lower_case_keys(tmp_path: Path) -> None:
+    """Exchange admin records as a SIEM data lake keeps them: keys lower-cased, ``creationtime`` with a space and
+    nanoseconds, ``clientip`` with the client's port."""
+    res, events = same_case(tmp_path, SHAPES / "panther_exchange.jsonl")
+    assert res["format"] == "management-api"
+    ev = _by(events, "operation")
+    rule = ev.loc["New-InboxRule"]
+    assert (rule["time"], rule["user"], rule["ip"], rule["target"]) == (
+        T("2025-07-07T09:11:11Z"), "adelev@contoso.com", "198.51.100.14", "Move invoices")
+    assert ev.loc["Set-Mailbox", "time"] == T("2025-02-12T22:19:00Z")
+
+
+def test_attachment_access_keeps_its_token_and_client_app(tmp_path: Path) -> None:
+    """Exchange's AttachmentAccess (RecordType 50, the address in ClientIPAddress): mailbox, token id, token issue
+    time and client app mapped from the record."""
+    res, events = same_case(tmp_path, SHAPES / "management_api_attachment_access.json")
+    assert res["format"] == "management-api"
+    rec = events.iloc[0]
+    assert (rec["time"], rec["operation"], rec["user"], rec["mailbox"], rec["ip"], rec["token_id"],
+            rec["client_app_id"], rec["user_id"]) == (
+        T("2025-09-29T01:01:01Z"), "AttachmentAccess", "adelev@contoso.com", "adelev@contoso.com", "203.0.113.5",
+        "Qk3x9sVd1EaP7mZb2nLw0A", "d3590ed6-52b3-4102-aeff-aad2292ab01c", "6c9e2b4d-8f1a-4c3e-b5d7-9f1b3d5f7a9c")
+    assert rec["token_issued_at"] == T("2025-09-29T00:58:12Z")
