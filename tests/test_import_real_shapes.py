@@ -90,3 +90,14 @@ def test_attachment_access_keeps_its_token_and_client_app(tmp_path: Path) -> Non
         T("2025-09-29T01:01:01Z"), "AttachmentAccess", "adelev@contoso.com", "adelev@contoso.com", "203.0.113.5",
         "Qk3x9sVd1EaP7mZb2nLw0A", "d3590ed6-52b3-4102-aeff-aad2292ab01c", "6c9e2b4d-8f1a-4c3e-b5d7-9f1b3d5f7a9c")
     assert rec["token_issued_at"] == T("2025-09-29T00:58:12Z")
+
+
+def test_sentinel_security_alert_portal_csv(tmp_path: Path) -> None:
+    """Sentinel's SecurityAlert exported from the portal (``[UTC]`` columns, portal dates, BOM) is a Log Analytics
+    export of alerts, not a Microsoft-Extractor-Suite SecurityAlerts file, and no sign-in."""
+    res, events = same_case(tmp_path, SHAPES / "sentinel_securityalert_portal.csv")
+    assert res["format"] == "log-analytics-csv"
+    alert = events.iloc[0]
+    assert (alert["time"], alert["source"], alert["operation"], alert["result"], alert["user"], alert["target"],
+            alert["record_id"]) == (T("2023-02-20T11:04:02.637Z"), "tenant_snapshot", "securityAlert", "high",
+                                    "adelev@contoso.com", "Mass download", "c19a6ccd-40a6-9ef9-5a8b-598bcc3c53b0")

@@ -286,7 +286,7 @@ FORMATS: dict[str, Format] = {
         Format("extractor-suite-csv", "Microsoft-Extractor-Suite tenant-state CSVs: MailboxRules, TransportRules, "
                "OAuthPermissions, Users, RiskyUsers, RiskyDetections, SecurityAlerts (its UAL, sign-in, audit and "
                "message trace outputs are read by the formats of those logs)", ("csv",),
-               lambda s: _mostly_of(s, EXTRACTOR_TABLES)),
+               lambda s: _mostly_of(s, EXTRACTOR_TABLES) and "timegenerated" not in s.header),  # not Sentinel's
         Format("exchange-inbox-rules", "Get-InboxRule output exported to CSV or JSON (by hand, Hawk, Untitled Goose "
                "Tool, its Graph messageRule lines too): inbox rules as tenant state", ("csv", "json", "jsonl"),
                lambda s: _mostly_of(s, {"inbox_rule", "message_rule"})),
