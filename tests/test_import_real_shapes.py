@@ -50,7 +50,8 @@ def test_adfs_signins_and_us_locale_envelope_time(tmp_path: Path) -> None:
 
 
 def test_streamed_identity_tables_and_a_cloud_app_event_without_ual(tmp_path: Path) -> None:
-    """A CloudAppEvents row whose RawEventData is no UAL record takes its user id from AccountObjectId."""
+    """A CloudAppEvents row whose RawEventData is no UAL record takes its user id from AccountObjectId; another
+    table's row (CloudAuditEvents) its user agent."""
     res, events = same_case(tmp_path, SHAPES / "defender_streaming_identity.json")
     assert res["format"] == "defender-streaming"
     ev = _by(events, "operation")
@@ -65,6 +66,9 @@ def test_streamed_identity_tables_and_a_cloud_app_event_without_ual(tmp_path: Pa
         T("2025-03-05T12:48:45.833Z"), "198.51.100.61", "6c9e2b4d-8f1a-4c3e-b5d7-9f1b3d5f7a9c")
     info = events[events["operation"].isna()].iloc[0]
     assert (info["user"], info["user_id"]) == ("adelev@contoso.com", "6c9e2b4d-8f1a-4c3e-b5d7-9f1b3d5f7a9c")
+    audit = ev.loc["Update"]  # CloudAuditEvents: kept as a Defender event, its user agent in the column
+    assert (audit["ip"], audit["user_agent"]) == ("198.51.100.61",
+                                                  "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36")
 
 
 def test_siem_reexport_with_lower_case_keys(tmp_path: Path) -> None:
@@ -101,3 +105,48 @@ def test_sentinel_security_alert_portal_csv(tmp_path: Path) -> None:
     assert (alert["time"], alert["source"], alert["operation"], alert["result"], alert["user"], alert["target"],
             alert["record_id"]) == (T("2023-02-20T11:04:02.637Z"), "tenant_snapshot", "securityAlert", "high",
                                     "adelev@contoso.com", "Mass download", "c19a6ccd-40a6-9ef9-5a8b-598bcc3c53b0")
+
+
+@pytest.mark.parametrize("name", ["defender_streaming_email.json", "defender_hunting_email_union.csv"])
+def test_email_attachment_rows_never_hide_the_message(tmp_path: Path, name: str) -> None:
+    """EmailAttachmentInfo rows (one per attachment) share the message and recipient of the EmailEvents row: each
+    is its own record, and the message's row (sender address, subject, delivery) is never counted their duplicate."""
+    res, events = same_case(tmp_path, SHAPES / name)
+    assert (res["imported"], res["duplicates"]) == (3, 0)
+    mail = events[events["target"] == "Invoice overdue"].iloc[0]
+    assert (mail["time"], mail["source"], mail["operation"], mail["result"], mail["user"], mail["mailbox"],
+            mail["ip"]) == (T("2025-03-06T08:15:02Z"), "mail_flow", "Inbound", "delivered", "payroll@fabrikam.example",
+                            "adelev@contoso.com", "203.0.113.80")
+    assert list(mail["message_ids"]) == ["<20250306081500.1A2B3C@mail.fabrikam.example>"]
+    assert set(events["target"]) == {"Invoice overdue", "invoice.pdf", "logo.png"}
+
+
+def test_log_analytics_rows_of_other_tables_kept_not_sign_ins(tmp_path: Path) -> None:
+    """IntuneAuditLogs, SecurityIncident and AzureActivity rows (no map of their own): kept whole as audit_other with
+    time, operation, result, caller and address; a TimeGenerated beside a Status or ResultType once made them
+    interactive sign-ins without a user, and AzureActivity was quarantined."""
+    res, events = same_case(tmp_path, SHAPES / "log_analytics_other_tables.json")
+    assert (res["format"], res["imported"], res["quarantined"]) == ("log-analytics-json", 3, 0)
+    assert set(events["source"]) == {"audit_other"}
+    ev = _by(events, "operation")
+    vault = ev.loc["MICROSOFT.KEYVAULT/VAULTS/SECRETS/READ"]
+    assert (vault["time"], vault["result"], vault["user"], vault["ip"]) == (
+        T("2025-03-01T12:00:00Z"), "success", "adelev@contoso.com", "198.51.100.7")
+    assert ev.loc["Delete IntuneDevice", "user"] == "adelev@contoso.com"
+    assert ev.loc["Mass download", "result"] == "new"
+
+
+def test_app_initiated_audit_keeps_the_callers_address(tmp_path: Path) -> None:
+    """An application's directory change (diagnostic-settings AuditLogs) names no initiator address in properties:
+    the envelope's callerIpAddress is its address (it was kept in raw only); a user's change keeps the user's."""
+    res, events = same_case(tmp_path, SHAPES / "diagnostic_auditlogs_app_and_risk.json")
+    assert (res["format"], res["imported"]) == ("azure-diagnostic-records", 3)
+    ev = _by(events, "operation")
+    creds = ev.loc["Add service principal credentials"]
+    assert (creds["user"], creds["user_id"], creds["ip"], creds["user_agent"], creds["target"]) == (
+        "Contoso Sync", "b1c3d5e7-f9a0-4b2c-8d4e-6f8a0b2c4d6e", "203.0.113.201", "python-requests/2.31.0",
+        "Contoso Payroll")
+    assert ev.loc["Update application – Certificates and secrets management", "ip"] == "198.51.100.23"
+    risk = ev.loc["anonymizedIPAddress"]
+    assert (risk["time"], risk["user"], risk["ip"]) == (T("2025-03-07T02:05:06.133Z"), "meganb@contoso.com",
+                                                        "198.51.100.99")
