@@ -150,3 +150,23 @@ def test_app_initiated_audit_keeps_the_callers_address(tmp_path: Path) -> None:
     risk = ev.loc["anonymizedIPAddress"]
     assert (risk["time"], risk["user"], risk["ip"]) == (T("2025-03-07T02:05:06.133Z"), "meganb@contoso.com",
                                                         "198.51.100.99")
+
+
+def test_extractor_mail_items_accessed_outputs(tmp_path: Path) -> None:
+    """Microsoft-Extractor-Suite's Get-Sessions and Get-MessageIDs CSVs (unknown, exit 2, before): read as
+    audit_other rows of MailItemsAccessed with user, address, Exchange session id, item count or message id (not
+    mail_access: they repeat the audit log's records without their id); a locale time read by the date rule."""
+    res, events = same_case(tmp_path, SHAPES / "extractor_Sessions-AdeleV@contoso.com.csv")
+    assert (res["format"], res["imported"]) == ("extractor-suite-csv", 2)
+    first = events.sort_values("time").iloc[0]
+    assert (first["time"], first["source"], first["operation"], first["user"], first["ip"],
+            first["exchange_session_id"], first["items"]) == (
+        T("2025-03-16T08:15:02Z"), "audit_other", "MailItemsAccessed", "adelev@contoso.com", "203.0.113.5",
+        "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", 3)
+    res, events = same_case(tmp_path / "ids", SHAPES / "extractor_20250316091502-MessageIDs.csv")
+    assert (res["format"], res["imported"], res["quarantined"]) == ("extractor-suite-csv", 3, 0)
+    assert set(events["time"]) == {T("2025-03-16T08:15:02Z"), T("2025-03-16T08:15:40Z")}
+    assert sorted(m for ids in events["message_ids"] for m in ids) == [
+        "<20250306081500.1A2B3C@mail.fabrikam.example>", "<PR3P195MB0754A1@PR3P195MB0754.EURP195.PROD.OUTLOOK.COM>",
+        "<PR3P195MB0754B2@PR3P195MB0754.EURP195.PROD.OUTLOOK.COM>"]
+    assert set(events["exchange_session_id"]) == {"0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"}
