@@ -170,3 +170,15 @@ def test_extractor_mail_items_accessed_outputs(tmp_path: Path) -> None:
         "<20250306081500.1A2B3C@mail.fabrikam.example>", "<PR3P195MB0754A1@PR3P195MB0754.EURP195.PROD.OUTLOOK.COM>",
         "<PR3P195MB0754B2@PR3P195MB0754.EURP195.PROD.OUTLOOK.COM>"]
     assert set(events["exchange_session_id"]) == {"0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"}
+
+
+def test_provisioning_records_with_pascal_case_objects(tmp_path: Path) -> None:
+    """Diagnostic-settings ProvisioningLogs name their objects' fields Id and Name (Graph: id, displayName): the
+    initiator, the application and the identity provisioned were lost to raw."""
+    res, events = same_case(tmp_path, SHAPES / "diagnostic_provisioning_pascal.json")
+    assert (res["format"], res["imported"]) == ("azure-diagnostic-records", 2)
+    ev = _by(events, "operation")
+    skipped = ev.loc["create"]
+    assert (skipped["time"], skipped["result"], skipped["user"], skipped["app_name"], skipped["target"]) == (
+        T("2025-03-08T13:36:50.353893Z"), "skipped", "Azure AD Provisioning Service", "Contoso Travel", "Megan Bowen")
+    assert (ev.loc["update", "result"], ev.loc["update", "target"]) == ("success", "meganb")
