@@ -11,7 +11,9 @@ the fast and the per-record path.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -26,16 +28,23 @@ def _by(events: pd.DataFrame, column: str) -> pd.DataFrame:
     return events.set_index(column)
 
 
-@pytest.mark.parametrize("path", sorted(SHAPES.iterdir()), ids=lambda p: p.name)
-def test_shapes_import_whole_and_same_both_ways(tmp_path: Path, path: Path) -> None:
-    res, events = same_case(tmp_path, path)
-    assert res["imported"] == res["records"] == len(events) > 0 and res["quarantined"] == 0
+def whole(tmp_path: Path, name: str) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Import a shape both ways (same events, same quarantine); assert every record imported, none lost."""
+    res, events = same_case(tmp_path, SHAPES / name)
+    assert res["imported"] == res["records"] == len(events) > 0 and res["quarantined"] == res["duplicates"] == 0
+    return res, events
+
+
+def test_every_shape_has_its_test() -> None:
+    """Each fixture in tests/data/import/shapes is named by a test below (so imported whole and both ways)."""
+    tested = set(re.findall(r'"([\w@.-]+\.(?:json|jsonl|csv))"', Path(__file__).read_text("utf-8")))
+    assert {p.name for p in SHAPES.iterdir()} <= tested
 
 
 def test_adfs_signins_and_us_locale_envelope_time(tmp_path: Path) -> None:
     """ADFSSignInLogs (AD FS sign-ins sent to Entra by Connect Health) are signIn records: read as sign-ins,
     the AD FS token's id as token id; the envelope's ``time`` in a US locale never replaces createdDateTime."""
-    res, events = same_case(tmp_path, SHAPES / "diagnostic_adfs_and_us_time.json")
+    res, events = whole(tmp_path, "diagnostic_adfs_and_us_time.json")
     assert res["format"] == "azure-diagnostic-records"
     ev = _by(events, "record_id")
     adfs = ev.loc["7d2b3e41-0c55-4f1e-8a9d-2b6c4e8f1a37"]
@@ -52,7 +61,7 @@ def test_adfs_signins_and_us_locale_envelope_time(tmp_path: Path) -> None:
 def test_streamed_identity_tables_and_a_cloud_app_event_without_ual(tmp_path: Path) -> None:
     """A CloudAppEvents row whose RawEventData is no UAL record takes its user id from AccountObjectId; another
     table's row (CloudAuditEvents) its user agent."""
-    res, events = same_case(tmp_path, SHAPES / "defender_streaming_identity.json")
+    res, events = whole(tmp_path, "defender_streaming_identity.json")
     assert res["format"] == "defender-streaming"
     ev = _by(events, "operation")
     logon = ev.loc["LogonSuccess"]
@@ -74,7 +83,7 @@ def test_streamed_identity_tables_and_a_cloud_app_event_without_ual(tmp_path: Pa
 def test_siem_reexport_with_lower_case_keys(tmp_path: Path) -> None:
     """Exchange admin records as a SIEM data lake keeps them: keys lower-cased, ``creationtime`` with a space and
     nanoseconds, ``clientip`` with the client's port."""
-    res, events = same_case(tmp_path, SHAPES / "panther_exchange.jsonl")
+    res, events = whole(tmp_path, "panther_exchange.jsonl")
     assert res["format"] == "management-api"
     ev = _by(events, "operation")
     rule = ev.loc["New-InboxRule"]
@@ -86,7 +95,7 @@ def test_siem_reexport_with_lower_case_keys(tmp_path: Path) -> None:
 def test_attachment_access_keeps_its_token_and_client_app(tmp_path: Path) -> None:
     """Exchange's AttachmentAccess (RecordType 50, the address in ClientIPAddress): mailbox, token id, token issue
     time and client app mapped from the record."""
-    res, events = same_case(tmp_path, SHAPES / "management_api_attachment_access.json")
+    res, events = whole(tmp_path, "management_api_attachment_access.json")
     assert res["format"] == "management-api"
     rec = events.iloc[0]
     assert (rec["time"], rec["operation"], rec["user"], rec["mailbox"], rec["ip"], rec["token_id"],
@@ -99,7 +108,7 @@ def test_attachment_access_keeps_its_token_and_client_app(tmp_path: Path) -> Non
 def test_sentinel_security_alert_portal_csv(tmp_path: Path) -> None:
     """Sentinel's SecurityAlert exported from the portal (``[UTC]`` columns, portal dates, BOM) is a Log Analytics
     export of alerts, not a Microsoft-Extractor-Suite SecurityAlerts file, and no sign-in."""
-    res, events = same_case(tmp_path, SHAPES / "sentinel_securityalert_portal.csv")
+    res, events = whole(tmp_path, "sentinel_securityalert_portal.csv")
     assert res["format"] == "log-analytics-csv"
     alert = events.iloc[0]
     assert (alert["time"], alert["source"], alert["operation"], alert["result"], alert["user"], alert["target"],
@@ -111,7 +120,7 @@ def test_sentinel_security_alert_portal_csv(tmp_path: Path) -> None:
 def test_email_attachment_rows_never_hide_the_message(tmp_path: Path, name: str) -> None:
     """EmailAttachmentInfo rows (one per attachment) share the message and recipient of the EmailEvents row: each
     is its own record, and the message's row (sender address, subject, delivery) is never counted their duplicate."""
-    res, events = same_case(tmp_path, SHAPES / name)
+    res, events = whole(tmp_path, name)
     assert (res["imported"], res["duplicates"]) == (3, 0)
     mail = events[events["target"] == "Invoice overdue"].iloc[0]
     assert (mail["time"], mail["source"], mail["operation"], mail["result"], mail["user"], mail["mailbox"],
@@ -125,7 +134,7 @@ def test_log_analytics_rows_of_other_tables_kept_not_sign_ins(tmp_path: Path) ->
     """IntuneAuditLogs, SecurityIncident and AzureActivity rows (no map of their own): kept whole as audit_other with
     time, operation, result, caller and address; a TimeGenerated beside a Status or ResultType once made them
     interactive sign-ins without a user, and AzureActivity was quarantined."""
-    res, events = same_case(tmp_path, SHAPES / "log_analytics_other_tables.json")
+    res, events = whole(tmp_path, "log_analytics_other_tables.json")
     assert (res["format"], res["imported"], res["quarantined"]) == ("log-analytics-json", 3, 0)
     assert set(events["source"]) == {"audit_other"}
     ev = _by(events, "operation")
@@ -139,7 +148,7 @@ def test_log_analytics_rows_of_other_tables_kept_not_sign_ins(tmp_path: Path) ->
 def test_app_initiated_audit_keeps_the_callers_address(tmp_path: Path) -> None:
     """An application's directory change (diagnostic-settings AuditLogs) names no initiator address in properties:
     the envelope's callerIpAddress is its address (it was kept in raw only); a user's change keeps the user's."""
-    res, events = same_case(tmp_path, SHAPES / "diagnostic_auditlogs_app_and_risk.json")
+    res, events = whole(tmp_path, "diagnostic_auditlogs_app_and_risk.json")
     assert (res["format"], res["imported"]) == ("azure-diagnostic-records", 3)
     ev = _by(events, "operation")
     creds = ev.loc["Add service principal credentials"]
@@ -156,14 +165,14 @@ def test_extractor_mail_items_accessed_outputs(tmp_path: Path) -> None:
     """Microsoft-Extractor-Suite's Get-Sessions and Get-MessageIDs CSVs (unknown, exit 2, before): read as
     audit_other rows of MailItemsAccessed with user, address, Exchange session id, item count or message id (not
     mail_access: they repeat the audit log's records without their id); a locale time read by the date rule."""
-    res, events = same_case(tmp_path, SHAPES / "extractor_Sessions-AdeleV@contoso.com.csv")
+    res, events = whole(tmp_path, "extractor_Sessions-AdeleV@contoso.com.csv")
     assert (res["format"], res["imported"]) == ("extractor-suite-csv", 2)
     first = events.sort_values("time").iloc[0]
     assert (first["time"], first["source"], first["operation"], first["user"], first["ip"],
             first["exchange_session_id"], first["items"]) == (
         T("2025-03-16T08:15:02Z"), "audit_other", "MailItemsAccessed", "adelev@contoso.com", "203.0.113.5",
         "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", 3)
-    res, events = same_case(tmp_path / "ids", SHAPES / "extractor_20250316091502-MessageIDs.csv")
+    res, events = whole(tmp_path / "ids", "extractor_20250316091502-MessageIDs.csv")
     assert (res["format"], res["imported"], res["quarantined"]) == ("extractor-suite-csv", 3, 0)
     assert set(events["time"]) == {T("2025-03-16T08:15:02Z"), T("2025-03-16T08:15:40Z")}
     assert sorted(m for ids in events["message_ids"] for m in ids) == [
@@ -175,7 +184,7 @@ def test_extractor_mail_items_accessed_outputs(tmp_path: Path) -> None:
 def test_provisioning_records_with_pascal_case_objects(tmp_path: Path) -> None:
     """Diagnostic-settings ProvisioningLogs name their objects' fields Id and Name (Graph: id, displayName): the
     initiator, the application and the identity provisioned were lost to raw."""
-    res, events = same_case(tmp_path, SHAPES / "diagnostic_provisioning_pascal.json")
+    res, events = whole(tmp_path, "diagnostic_provisioning_pascal.json")
     assert (res["format"], res["imported"]) == ("azure-diagnostic-records", 2)
     ev = _by(events, "operation")
     skipped = ev.loc["create"]
