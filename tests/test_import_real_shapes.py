@@ -191,3 +191,18 @@ def test_provisioning_records_with_pascal_case_objects(tmp_path: Path) -> None:
     assert (skipped["time"], skipped["result"], skipped["user"], skipped["app_name"], skipped["target"]) == (
         T("2025-03-08T13:36:50.353893Z"), "skipped", "Azure AD Provisioning Service", "Contoso Travel", "Megan Bowen")
     assert (ev.loc["update", "result"], ev.loc["update", "target"]) == ("success", "meganb")
+
+
+@pytest.mark.parametrize(("name", "count"), [("dfir-o365rc_UnifiedAuditLog_contoso.com_2025-03-06_08-00-00.json", 3),
+                                             ("dfir-o365rc_purview_pages.json", 3),
+                                             ("dfir-o365rc_purview_trailing_comma.json", 2)])
+def test_dfir_o365rc_unified_audit_log_files(tmp_path: Path, name: str, count: int) -> None:
+    """ANSSI DFIR-O365RC's UAL files: AuditData lines (Search-UnifiedAuditLog), and the Graph audit query dump -
+    ``[`` then each page's auditData as ConvertTo-Json writes it (an array, or one object for a one-record page)
+    with ``,`` between pages, then ``]``, a comma left before it when the last page came back empty."""
+    res, events = whole(tmp_path, name)
+    assert (res["format"], res["imported"]) == ("management-api", count)
+    assert set(events["source"]) == {"mail_access"} and set(events["mailbox"]) == {"adelev@contoso.com"}
+    assert events["token_id"].str.startswith("Qk3x9sVd1EaP7mZb2nLw0").all()
+    assert set(events["session_id"]) == {"0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"}
+    assert all(len(ids) == 1 for ids in events["message_ids"]) and set(events["mail_access_type"]) == {"Bind"}
