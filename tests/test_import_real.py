@@ -100,3 +100,17 @@ def test_plaso_management_api_records(case_dir: Path) -> None:
 def test_real_files_same_both_ways(tmp_path: Path, path: Path) -> None:
     res, events = same_case(tmp_path, path)
     assert res["imported"] == len(events) > 0 and res["quarantined"] == 0
+
+
+def test_msticpy_sentinel_security_alerts_are_alerts(case_dir: Path) -> None:
+    """Sentinel SecurityAlert rows (a Log Analytics query API body from msticpy's test data) are alerts, never
+    sign-ins (their TimeGenerated and Status once made them read as interactive sign-ins without a user)."""
+    case = Case.open(case_dir, writable=True)
+    [res] = case.import_files([REAL / "msticpy" / "az_mon_raw_query_securityalert.json"])
+    assert (res["format"], res["imported"], res["quarantined"]) == ("log-analytics-json", 2, 0)
+    ev = case.read_events().set_index("record_id")
+    alert = ev.loc["c19a6ccd-40a6-9ef9-5a8b-598bcc3c53b0"]
+    assert (alert["time"], alert["source"], alert["operation"], alert["result"], alert["target"]) == (
+        T("2023-02-20T11:04:02.637163Z"), "tenant_snapshot", "securityAlert", "medium",
+        "Linux security related process termination activity detected")
+    assert not ev["source"].str.startswith("signin").any()

@@ -233,7 +233,7 @@ def _diagnostic(streaming: bool) -> Callable[[Sample], bool]:
 
 
 EXTRACTOR_TABLES = {"mailbox_rule", "transport_rule", "oauth_permission", "security_alert", "risky_user", "risk",
-                    "directory_object"}
+                    "directory_object", "extractor_mail_session", "extractor_message_id"}
 DEFENDER = {"cloud_app_event", "defender_signin", "identity_logon", "email_event", "graph_activity", "defender_event"}
 
 
@@ -284,9 +284,10 @@ FORMATS: dict[str, Format] = {
                ("csv", "json", "jsonl"),
                lambda s: _mostly_of(s, {"message_trace", "message_trace_history", "message_trace_detail"})),
         Format("extractor-suite-csv", "Microsoft-Extractor-Suite tenant-state CSVs: MailboxRules, TransportRules, "
-               "OAuthPermissions, Users, RiskyUsers, RiskyDetections, SecurityAlerts (its UAL, sign-in, audit and "
+               "OAuthPermissions, Users, RiskyUsers, RiskyDetections, SecurityAlerts, MailItemsAccessed Sessions and "
+               "MessageIDs (its UAL, sign-in, audit and "
                "message trace outputs are read by the formats of those logs)", ("csv",),
-               lambda s: _mostly_of(s, EXTRACTOR_TABLES)),
+               lambda s: _mostly_of(s, EXTRACTOR_TABLES) and "timegenerated" not in s.header),  # not Sentinel's
         Format("exchange-inbox-rules", "Get-InboxRule output exported to CSV or JSON (by hand, Hawk, Untitled Goose "
                "Tool, its Graph messageRule lines too): inbox rules as tenant state", ("csv", "json", "jsonl"),
                lambda s: _mostly_of(s, {"inbox_rule", "message_rule"})),

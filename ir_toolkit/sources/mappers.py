@@ -64,7 +64,8 @@ def classify(r: dict[str, Any]) -> str | None:
         return "directory_audit"
     if "riskeventtype" in r:
         return "risk"
-    if ("createddatetime" in r or "timegenerated" in r) and (
+    other_table = bool(t) and "timegenerated" in r  # a Log Analytics row of a table no map names
+    if not other_table and ("createddatetime" in r or "timegenerated" in r) and (
         "status" in r or "signineventtypes" in r or "isinteractive" in r or "resulttype" in r
     ):
         return "signin"

@@ -1,0 +1,208 @@
+"""Shapes met in real exports written by others (session 9 of issue 15), rebuilt with our own values.
+
+Each fixture in tests/data/import/shapes has the shape of records found in public test data of other
+tools (origins in tests/data/SOURCES.md): Entra Connect Health's AD FS sign-ins as a diagnostic-settings
+category, envelope times in a US locale, Defender for Identity tables streamed with AdditionalFields as
+text or as an object, a CloudAppEvents row whose RawEventData is no UAL record, a SIEM's re-export of
+Exchange records with lower-cased keys and an address with its port, Exchange's AttachmentAccess record.
+Each is auto-detected, imported whole, mapped from the record (not only kept in raw) and identical on
+the fast and the per-record path.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from conftest import TESTDATA
+from test_import_fast import same_case
+
+SHAPES = TESTDATA / "import" / "shapes"
+T = pd.Timestamp
+
+
+def _by(events: pd.DataFrame, column: str) -> pd.DataFrame:
+    return events.set_index(column)
+
+
+def whole(tmp_path: Path, name: str) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Import a shape both ways (same events, same quarantine); assert every record imported, none lost."""
+    res, events = same_case(tmp_path, SHAPES / name)
+    assert res["imported"] == res["records"] == len(events) > 0 and res["quarantined"] == res["duplicates"] == 0
+    return res, events
+
+
+def test_every_shape_has_its_test() -> None:
+    """Each fixture in tests/data/import/shapes is named by a test below (so imported whole and both ways)."""
+    tested = set(re.findall(r'"([\w@.-]+\.(?:json|jsonl|csv))"', Path(__file__).read_text("utf-8")))
+    assert {p.name for p in SHAPES.iterdir()} <= tested
+
+
+def test_adfs_signins_and_us_locale_envelope_time(tmp_path: Path) -> None:
+    """ADFSSignInLogs (AD FS sign-ins sent to Entra by Connect Health) are signIn records: read as sign-ins,
+    the AD FS token's id as token id; the envelope's ``time`` in a US locale never replaces createdDateTime."""
+    res, events = whole(tmp_path, "diagnostic_adfs_and_us_time.json")
+    assert res["format"] == "azure-diagnostic-records"
+    ev = _by(events, "record_id")
+    adfs = ev.loc["7d2b3e41-0c55-4f1e-8a9d-2b6c4e8f1a37"]
+    assert (adfs["time"], adfs["source"], adfs["user"], adfs["user_id"], adfs["ip"], adfs["app_id"],
+            adfs["token_id"], adfs["result"]) == (
+        T("2025-12-12T14:56:31Z"), "signin_interactive", "meganb@contoso.com", "5e2f8a1c-3b7d-4e9f-a0c6-d4b2e8f1a359",
+        "198.51.100.23", "3f0c6a2e-58b4-4c1f-9d5e-71a2b8c4d6e0", "q1Zk8rT0aUuWm3nB5vXy2A", "success")
+    app = ev.loc["e8f0a2b4-6c7d-4e8f-9a0b-1c2d3e4f5a6b"]
+    assert (app["time"], app["source"], app["user_id"], app["app_name"], app["token_id"]) == (
+        T("2025-11-14T01:46:16.428297Z"), "signin_serviceprincipal", "b1c3d5e7-f9a0-4b2c-8d4e-6f8a0b2c4d6e",
+        "Contoso Backup Agent", "Zx9Yw8Vu7Ts6Rq5Po4Nm3L")
+
+
+def test_streamed_identity_tables_and_a_cloud_app_event_without_ual(tmp_path: Path) -> None:
+    """A CloudAppEvents row whose RawEventData is no UAL record takes its user id from AccountObjectId; another
+    table's row (CloudAuditEvents) its user agent."""
+    res, events = whole(tmp_path, "defender_streaming_identity.json")
+    assert res["format"] == "defender-streaming"
+    ev = _by(events, "operation")
+    logon = ev.loc["LogonSuccess"]
+    assert (logon["time"], logon["user"], logon["ip"], logon["app_name"], logon["target"]) == (
+        T("2025-03-04T06:19:37Z"), "svc-backup", "203.0.113.9", "Office 365", "ws-042")
+    query = ev.loc["SAMR query"]
+    assert (query["ip"], query["app_name"], query["target"]) == ("10.20.30.40", "Active Directory",
+                                                                 "ws-042.corp.contoso.com")
+    azure = ev.loc["Write Deployments"]
+    assert (azure["time"], azure["ip"], azure["user_id"]) == (
+        T("2025-03-05T12:48:45.833Z"), "198.51.100.61", "6c9e2b4d-8f1a-4c3e-b5d7-9f1b3d5f7a9c")
+    info = events[events["operation"].isna()].iloc[0]
+    assert (info["user"], info["user_id"]) == ("adelev@contoso.com", "6c9e2b4d-8f1a-4c3e-b5d7-9f1b3d5f7a9c")
+    audit = ev.loc["Update"]  # CloudAuditEvents: kept as a Defender event, its user agent in the column
+    assert (audit["ip"], audit["user_agent"]) == ("198.51.100.61",
+                                                  "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36")
+
+
+def test_siem_reexport_with_lower_case_keys(tmp_path: Path) -> None:
+    """Exchange admin records as a SIEM data lake keeps them: keys lower-cased, ``creationtime`` with a space and
+    nanoseconds, ``clientip`` with the client's port."""
+    res, events = whole(tmp_path, "panther_exchange.jsonl")
+    assert res["format"] == "management-api"
+    ev = _by(events, "operation")
+    rule = ev.loc["New-InboxRule"]
+    assert (rule["time"], rule["user"], rule["ip"], rule["target"]) == (
+        T("2025-07-07T09:11:11Z"), "adelev@contoso.com", "198.51.100.14", "Move invoices")
+    assert ev.loc["Set-Mailbox", "time"] == T("2025-02-12T22:19:00Z")
+
+
+def test_attachment_access_keeps_its_token_and_client_app(tmp_path: Path) -> None:
+    """Exchange's AttachmentAccess (RecordType 50, the address in ClientIPAddress): mailbox, token id, token issue
+    time and client app mapped from the record."""
+    res, events = whole(tmp_path, "management_api_attachment_access.json")
+    assert res["format"] == "management-api"
+    rec = events.iloc[0]
+    assert (rec["time"], rec["operation"], rec["user"], rec["mailbox"], rec["ip"], rec["token_id"],
+            rec["client_app_id"], rec["user_id"]) == (
+        T("2025-09-29T01:01:01Z"), "AttachmentAccess", "adelev@contoso.com", "adelev@contoso.com", "203.0.113.5",
+        "Qk3x9sVd1EaP7mZb2nLw0A", "d3590ed6-52b3-4102-aeff-aad2292ab01c", "6c9e2b4d-8f1a-4c3e-b5d7-9f1b3d5f7a9c")
+    assert rec["token_issued_at"] == T("2025-09-29T00:58:12Z")
+
+
+def test_sentinel_security_alert_portal_csv(tmp_path: Path) -> None:
+    """Sentinel's SecurityAlert exported from the portal (``[UTC]`` columns, portal dates, BOM) is a Log Analytics
+    export of alerts, not a Microsoft-Extractor-Suite SecurityAlerts file, and no sign-in."""
+    res, events = whole(tmp_path, "sentinel_securityalert_portal.csv")
+    assert res["format"] == "log-analytics-csv"
+    alert = events.iloc[0]
+    assert (alert["time"], alert["source"], alert["operation"], alert["result"], alert["user"], alert["target"],
+            alert["record_id"]) == (T("2023-02-20T11:04:02.637Z"), "tenant_snapshot", "securityAlert", "high",
+                                    "adelev@contoso.com", "Mass download", "c19a6ccd-40a6-9ef9-5a8b-598bcc3c53b0")
+
+
+@pytest.mark.parametrize("name", ["defender_streaming_email.json", "defender_hunting_email_union.csv"])
+def test_email_attachment_rows_never_hide_the_message(tmp_path: Path, name: str) -> None:
+    """EmailAttachmentInfo rows (one per attachment) share the message and recipient of the EmailEvents row: each
+    is its own record, and the message's row (sender address, subject, delivery) is never counted their duplicate."""
+    res, events = whole(tmp_path, name)
+    assert (res["imported"], res["duplicates"]) == (3, 0)
+    mail = events[events["target"] == "Invoice overdue"].iloc[0]
+    assert (mail["time"], mail["source"], mail["operation"], mail["result"], mail["user"], mail["mailbox"],
+            mail["ip"]) == (T("2025-03-06T08:15:02Z"), "mail_flow", "Inbound", "delivered", "payroll@fabrikam.example",
+                            "adelev@contoso.com", "203.0.113.80")
+    assert list(mail["message_ids"]) == ["<20250306081500.1A2B3C@mail.fabrikam.example>"]
+    assert set(events["target"]) == {"Invoice overdue", "invoice.pdf", "logo.png"}
+
+
+def test_log_analytics_rows_of_other_tables_kept_not_sign_ins(tmp_path: Path) -> None:
+    """IntuneAuditLogs, SecurityIncident and AzureActivity rows (no map of their own): kept whole as audit_other with
+    time, operation, result, caller and address; a TimeGenerated beside a Status or ResultType once made them
+    interactive sign-ins without a user, and AzureActivity was quarantined."""
+    res, events = whole(tmp_path, "log_analytics_other_tables.json")
+    assert (res["format"], res["imported"], res["quarantined"]) == ("log-analytics-json", 3, 0)
+    assert set(events["source"]) == {"audit_other"}
+    ev = _by(events, "operation")
+    vault = ev.loc["MICROSOFT.KEYVAULT/VAULTS/SECRETS/READ"]
+    assert (vault["time"], vault["result"], vault["user"], vault["ip"]) == (
+        T("2025-03-01T12:00:00Z"), "success", "adelev@contoso.com", "198.51.100.7")
+    assert ev.loc["Delete IntuneDevice", "user"] == "adelev@contoso.com"
+    assert ev.loc["Mass download", "result"] == "new"
+
+
+def test_app_initiated_audit_keeps_the_callers_address(tmp_path: Path) -> None:
+    """An application's directory change (diagnostic-settings AuditLogs) names no initiator address in properties:
+    the envelope's callerIpAddress is its address (it was kept in raw only); a user's change keeps the user's."""
+    res, events = whole(tmp_path, "diagnostic_auditlogs_app_and_risk.json")
+    assert (res["format"], res["imported"]) == ("azure-diagnostic-records", 3)
+    ev = _by(events, "operation")
+    creds = ev.loc["Add service principal credentials"]
+    assert (creds["user"], creds["user_id"], creds["ip"], creds["user_agent"], creds["target"]) == (
+        "Contoso Sync", "b1c3d5e7-f9a0-4b2c-8d4e-6f8a0b2c4d6e", "203.0.113.201", "python-requests/2.31.0",
+        "Contoso Payroll")
+    assert ev.loc["Update application – Certificates and secrets management", "ip"] == "198.51.100.23"
+    risk = ev.loc["anonymizedIPAddress"]
+    assert (risk["time"], risk["user"], risk["ip"]) == (T("2025-03-07T02:05:06.133Z"), "meganb@contoso.com",
+                                                        "198.51.100.99")
+
+
+def test_extractor_mail_items_accessed_outputs(tmp_path: Path) -> None:
+    """Microsoft-Extractor-Suite's Get-Sessions and Get-MessageIDs CSVs (unknown, exit 2, before): read as
+    audit_other rows of MailItemsAccessed with user, address, Exchange session id, item count or message id (not
+    mail_access: they repeat the audit log's records without their id); a locale time read by the date rule."""
+    res, events = whole(tmp_path, "extractor_Sessions-AdeleV@contoso.com.csv")
+    assert (res["format"], res["imported"]) == ("extractor-suite-csv", 2)
+    first = events.sort_values("time").iloc[0]
+    assert (first["time"], first["source"], first["operation"], first["user"], first["ip"],
+            first["exchange_session_id"], first["items"]) == (
+        T("2025-03-16T08:15:02Z"), "audit_other", "MailItemsAccessed", "adelev@contoso.com", "203.0.113.5",
+        "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", 3)
+    res, events = whole(tmp_path / "ids", "extractor_20250316091502-MessageIDs.csv")
+    assert (res["format"], res["imported"], res["quarantined"]) == ("extractor-suite-csv", 3, 0)
+    assert set(events["time"]) == {T("2025-03-16T08:15:02Z"), T("2025-03-16T08:15:40Z")}
+    assert sorted(m for ids in events["message_ids"] for m in ids) == [
+        "<20250306081500.1A2B3C@mail.fabrikam.example>", "<PR3P195MB0754A1@PR3P195MB0754.EURP195.PROD.OUTLOOK.COM>",
+        "<PR3P195MB0754B2@PR3P195MB0754.EURP195.PROD.OUTLOOK.COM>"]
+    assert set(events["exchange_session_id"]) == {"0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"}
+
+
+def test_provisioning_records_with_pascal_case_objects(tmp_path: Path) -> None:
+    """Diagnostic-settings ProvisioningLogs name their objects' fields Id and Name (Graph: id, displayName): the
+    initiator, the application and the identity provisioned were lost to raw."""
+    res, events = whole(tmp_path, "diagnostic_provisioning_pascal.json")
+    assert (res["format"], res["imported"]) == ("azure-diagnostic-records", 2)
+    ev = _by(events, "operation")
+    skipped = ev.loc["create"]
+    assert (skipped["time"], skipped["result"], skipped["user"], skipped["app_name"], skipped["target"]) == (
+        T("2025-03-08T13:36:50.353893Z"), "skipped", "Azure AD Provisioning Service", "Contoso Travel", "Megan Bowen")
+    assert (ev.loc["update", "result"], ev.loc["update", "target"]) == ("success", "meganb")
+
+
+@pytest.mark.parametrize(("name", "count"), [("dfir-o365rc_UnifiedAuditLog_contoso.com_2025-03-06_08-00-00.json", 3),
+                                             ("dfir-o365rc_purview_pages.json", 3),
+                                             ("dfir-o365rc_purview_trailing_comma.json", 2)])
+def test_dfir_o365rc_unified_audit_log_files(tmp_path: Path, name: str, count: int) -> None:
+    """ANSSI DFIR-O365RC's UAL files: AuditData lines (Search-UnifiedAuditLog), and the Graph audit query dump -
+    ``[`` then each page's auditData as ConvertTo-Json writes it (an array, or one object for a one-record page)
+    with ``,`` between pages, then ``]``, a comma left before it when the last page came back empty."""
+    res, events = whole(tmp_path, name)
+    assert (res["format"], res["imported"]) == ("management-api", count)
+    assert set(events["source"]) == {"mail_access"} and set(events["mailbox"]) == {"adelev@contoso.com"}
+    assert events["token_id"].str.startswith("Qk3x9sVd1EaP7mZb2nLw0").all()
+    assert set(events["session_id"]) == {"0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"}
+    assert all(len(ids) == 1 for ids in events["message_ids"]) and set(events["mail_access_type"]) == {"Bind"}
