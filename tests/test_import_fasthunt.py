@@ -84,6 +84,8 @@ def test_hunting_bodies_with_odd_rows_same_both_ways(tmp_path: Path, caplog: pyt
     records[15][user_key] = " MiXed@Contoso.COM "
     records[17] = dict(records[18])  # a duplicate record
     records[19][time_key] = "6/15/2023 1:10:00 AM"
+    if family == "identity_logon":  # ActionType as the result; another action keeps its FailureReason
+        records[21]["ActionType"], records[23]["ActionType"] = "LogonSuccess", "Other"
     path = tmp_path / "hunting.json"
     path.write_text(json.dumps(hunting_body(records, graph), indent=1), "utf-8")
     plan = _plan(path)
@@ -93,6 +95,9 @@ def test_hunting_bodies_with_odd_rows_same_both_ways(tmp_path: Path, caplog: pyt
     assert not [r for r in caplog.records if r.name == JSONLOG]  # DuckDB read the whole body
     assert (res["records"], res["duplicates"], res["quarantined"]) == (60, 1, 2)
     assert 0 < sum(refused) <= 8  # the odd rows went per record, the rest through SQL
+    if family == "identity_logon":
+        results = events["result"].value_counts(dropna=False).to_dict()
+        assert results == {"failure": 54, "success": 1, "wrongpassword": 1, None: 1}  # None: no AccountUpn, no logon
 
 
 @pytest.mark.parametrize("damage", ["broken", "comma", "nested list", "extra key", "empty"])

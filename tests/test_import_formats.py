@@ -163,6 +163,7 @@ def test_defender_signins_identity_logons_and_email(imported: dict) -> None:
     logon = _one(imported, "defender_identity_logons.json")
     assert (logon["operation"], logon["user"], logon["ip"], logon["target"]) == ("LogonFailed", VICTIM, "10.0.0.5",
                                                                                  "dc01")
+    assert logon["result"] == "failure"  # from the ActionType (its FailureReason stays in raw)
     mail = _one(imported, "defender_email_events.csv")
     assert (mail["user"], mail["mailbox"], mail["ip"], mail["target"]) == ("boss@evil.example", VICTIM, "192.0.2.44",
                                                                            "Invoice overdue")

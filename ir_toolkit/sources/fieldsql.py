@@ -26,7 +26,7 @@ from typing import Any
 from ir_toolkit.sources.auditsql import AUDIT_SPELLINGS, FIELD_FORMS
 from ir_toolkit.sources.signinsql import SIGNIN_RECORD_FORMS, SIGNIN_SPELLINGS
 from ir_toolkit.sources.sqlforms import Fields, PathForm, RecordForm, Sql
-from ir_toolkit.sources.transforms import RECORD_TRANSFORMS
+from ir_toolkit.sources.transforms import LOGON_RESULTS, RECORD_TRANSFORMS
 from ir_toolkit.sources.ualsql import UAL_PATH_FORMS, UAL_RECORD_FORMS
 
 _GUID = "'[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\\n?'"  # ual_fields' guid
@@ -39,8 +39,15 @@ def _result(of: str, test: str) -> RecordForm:
     return RecordForm((), sql)
 
 
+def _logon_result(src: Fields, exprs: dict[str, Sql], own: Sql, guards: list[Sql]) -> Sql:
+    (op, ops), (v, vps) = exprs["operation"], own
+    whens = " ".join(f"WHEN '{k}' THEN '{w}'" for k, w in LOGON_RESULTS.items())  # constants of ours
+    return f"CASE ({op}) {whens} ELSE ({v}) END", ops + vps
+
+
 RECORD_FORMS: dict[str, RecordForm] = {
     "result_from_http_status": _result("response_status", "< 400"),
+    "result_from_logon_action": RecordForm((), _logon_result),
     "result_from_error_code": _result("error_code", "= 0"),
     **UAL_RECORD_FORMS,
     **SIGNIN_RECORD_FORMS,

@@ -36,6 +36,8 @@ LA_TABLES: dict[str, str] = {  # Log Analytics table / diagnostic-settings categ
     "aadspnsignineventsbeta": "signin_serviceprincipal",
     "entraidspnsigninevents": "signin_serviceprincipal",
 }
+#: IdentityLogonEvents' ActionType as the canonical result (Microsoft's spelling only).
+LOGON_RESULTS = {"LogonSuccess": "success", "LogonFailed": "failure"}
 TABLE_KEY = "_table"  # the table / category an envelope named (set by the unwrapping, never in a file)
 _EVENT_TYPES = {
     "interactiveuser": "signin_interactive",
@@ -103,6 +105,13 @@ def _status_result(rs: Records, cols: Columns) -> list[Any]:
     return [None if c is None else ("success" if c < 400 else "failure") for c in cols["response_status"]]
 
 
+def _logon_result(rs: Records, cols: Columns) -> list[Any]:
+    """success for a LogonSuccess, failure for a LogonFailed (Defender for Identity logons' ActionType), else the
+    column's own value (the FailureReason: the FailureReason of a failed logon stays in raw)."""
+    return [LOGON_RESULTS.get(op, own) if isinstance(op, str) else own
+            for op, own in zip(cols["operation"], cols["result"], strict=True)]
+
+
 def _message_id_list(value: Any) -> list[str] | None:
     t = text(value)
     return [t] if t is not None else None
@@ -139,6 +148,7 @@ RECORD_TRANSFORMS: dict[str, Callable[[Records, Columns], list[Any]]] = {
     "signin_source": _signin_sources,
     "result_from_error_code": _result_from_error_code,
     "result_from_http_status": _status_result,
+    "result_from_logon_action": _logon_result,
     "signin_user": _signin_user,
     "signin_user_id": _signin_user_id,
     **UAL_RECORD_TRANSFORMS,
