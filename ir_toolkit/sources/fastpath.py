@@ -1,8 +1,9 @@
 """The fast import path: big Graph sign-in arrays and Purview CSV exports decoded by DuckDB.
 
 Decoding JSON into Python objects (about 80 keys per sign-in) costs more than everything else an
-import does, so for the two kinds of file that come in millions of records - a JSON array of Graph
-sign-ins and a Purview audit search CSV with the current header - DuckDB reads the file and maps
+import does, so for the two kinds of file that come in millions of records - a JSON array (or Graph
+pages, :func:`ir_toolkit.sources.fastdocs.page_records`) of Graph sign-ins and a Purview audit search CSV
+with the current header - DuckDB reads the file and maps
 the fields the canonical columns need in SQL (:mod:`ir_toolkit.sources.fastsql`); trimming, lower
 case, addresses and times then go through the same Arrow and pandas code as the per-record path.
 
