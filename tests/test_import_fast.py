@@ -96,33 +96,6 @@ def test_sample_tenant_signins_as_array_same_both_ways(tmp_path: Path, caplog: p
     assert set(events["source"]) == {"signin_interactive", "signin_noninteractive", "signin_serviceprincipal"}
 
 
-def test_sample_tenant_signin_pages_same_both_ways(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    """The sample tenant's Graph sign-in pages as collected (``{"@odata.context", "value": [...],
-    "@odata.nextLink"}``), one per line in one file: DuckDB reads every page (session 9), the same case as per
-    record (pages one after the other: tests/test_import_fastaudit.py)."""
-    pages = [gzip.decompress(f.read_bytes()).decode("utf-8").strip()
-             for f in sorted((TENANT / "entra").glob("signins_*/page-*.json.gz"))]
-    path = tmp_path / "signins.json"
-    path.write_text("\n".join(pages), "utf-8")
-    with caplog.at_level(logging.INFO, logger=FASTLOG):
-        res, events = same_case(tmp_path, path, batch_size=2000)
-    assert not [r for r in caplog.records if r.name == FASTLOG]  # DuckDB read the whole file
-    assert res["format"] == "graph-signins" and res["imported"] == len(_signins())
-
-
-def test_a_document_that_is_no_signin_page_hands_over(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    """Pages of sign-ins, then a document the per-record readers read otherwise (a head before ``value``): the
-    pages before it through DuckDB, the rest per record, the same case both ways."""
-    signins = _signins()[:30]
-    path = tmp_path / "signins.json"
-    path.write_text(json.dumps({"@odata.context": "c", "value": signins[:20], "@odata.nextLink": "n"}) + "\n" +
-                    json.dumps({"Stats": {}, "value": signins[20:]}) + "\n", "utf-8")
-    with caplog.at_level(logging.INFO, logger=FASTLOG):
-        res, _ = same_case(tmp_path, path, batch_size=8)
-    assert [r for r in caplog.records if r.name == FASTLOG and "from record 21 on" in r.getMessage()]
-    assert res["records"] == res["imported"] + res["quarantined"] == 21
-
-
 def test_sample_tenant_purview_csv_same_both_ways(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "audit.csv.gz"
     path.write_bytes((TENANT / "purview" / "audit_search_export.csv.gz").read_bytes())

@@ -167,18 +167,6 @@ def records(con: duckdb.DuckDBPyConnection, path: Path, opened: Opened, containe
         yield rb.column(0)
 
 
-def page_records(con: duckdb.DuckDBPyConnection, path: Path, opened: Opened, view: str) -> None:
-    """A view ``view`` of the records (column ``j``, JSON, in file order) of a file of Graph pages; NULL where
-    the fast path stops (a document that is no page as the per-record readers read one). The path goes to
-    DuckDB as a value; ``view`` is the caller's constant."""
-    con.read_json(str(path), format="unstructured", records="false", columns={"j": "JSON"},
-                  compression="gzip" if opened.gzip else "none", maximum_object_size=limits.MAX_RECORD,
-                  ).create_view("evidence_docs", replace=True)
-    con.sql(f"SELECT unnest(CASE WHEN {_RESULTS_OK} THEN CAST(json_extract(j, '$.' || ek) AS JSON[]) "
-            f"ELSE [NULL::JSON] END) AS j FROM ({_ENVELOPE})", params=[sorted(HEAD_KEYS)]
-            ).create_view(view, replace=True)
-
-
 def _lines(path: Path, opened: Opened) -> Iterator[tuple[int, str]]:
     """Non-blank lines with their record numbers, as the per-record JSON lines reader counts them (blank
     lines are no record; the fast path hands over before a line that holds several records)."""
@@ -327,4 +315,4 @@ def chunks(container: str, path: Path, opened: Opened, batch_size: int, reader: 
             done += len(texts)
 
 
-__all__ = ["chunks", "first_record", "kind", "page_records", "records", "trailing_comma"]
+__all__ = ["chunks", "first_record", "kind", "records", "trailing_comma"]

@@ -1,9 +1,8 @@
 """The fast import path: big Graph sign-in arrays and Purview CSV exports decoded by DuckDB.
 
 Decoding JSON into Python objects (about 80 keys per sign-in) costs more than everything else an
-import does, so for the two kinds of file that come in millions of records - a JSON array (or Graph
-pages, :func:`ir_toolkit.sources.fastdocs.page_records`) of Graph sign-ins and a Purview audit search CSV
-with the current header - DuckDB reads the file and maps
+import does, so for the two kinds of file that come in millions of records - a JSON array of Graph
+sign-ins and a Purview audit search CSV with the current header - DuckDB reads the file and maps
 the fields the canonical columns need in SQL (:mod:`ir_toolkit.sources.fastsql`); trimming, lower
 case, addresses and times then go through the same Arrow and pandas code as the per-record path.
 
@@ -72,30 +71,23 @@ _RULE_OR_PERMISSION_OPS = ["new-inboxrule", "set-inboxrule", "remove-inboxrule",
 
 
 def kind(fmt_name: str, path: Path, opened: Opened, head: str) -> str | None:
-    """Which fast query fits this file ("signins", "signin pages", "purview") or None."""
+    """Which fast query fits this file ("signins", "purview") or None."""
     if opened.encoding not in ("utf-8", "utf-8-sig") or opened.delimiter != ",":
         return None
-    if fmt_name == "graph-signins" and (opened.container == "json" and head.lstrip("\ufeff \t\r\n")[:1] == "[" or
-                                        fastdocs.kind(opened, head) == "results"):
+    if fmt_name == "graph-signins" and opened.container == "json" and head.lstrip("\ufeff \t\r\n")[:1] == "[":
         # DuckDB reads a comma before } or ], the per-record decoder quarantines the record
-        if fastdocs.trailing_comma(path, opened):
-            return None
-        return "signins" if head.lstrip("\ufeff \t\r\n")[:1] == "[" else "signin pages"
+        return None if fastdocs.trailing_comma(path, opened) else "signins"
     if fmt_name == "purview-csv" and opened.container == "csv" and \
             tuple(csv_header(head.lstrip("\ufeff"))) == fastsql.PURVIEW_HEADER:
         return "purview"
     return None
 
 
-def _source(con: duckdb.DuckDBPyConnection, path: Path, opened: Opened, pages: bool) -> str:
-    """A view ``evidence_file`` reading a sign-in array, or Graph pages of sign-ins (``pages``: a NULL record where
-    a document is no page; Purview CSVs are read by :func:`csv_rows`).
+def _source(con: duckdb.DuckDBPyConnection, path: Path, opened: Opened) -> str:
+    """A view ``evidence_file`` reading a sign-in array (Purview CSVs are read by :func:`csv_rows`).
 
     The path goes to DuckDB as a value (a relation), never pasted into SQL text.
     """
-    if pages:
-        fastdocs.page_records(con, path, opened, "evidence_file")
-        return "evidence_file"
     con.read_json(str(path), format="array", records="false", columns={"j": "JSON"},
                   maximum_object_size=limits.MAX_RECORD, compression="gzip" if opened.gzip else "none"
                   ).create_view("evidence_file", replace=True)
@@ -108,8 +100,6 @@ def parse_fast(which: str, path: Path, opened: Opened, *, evidence: str, batch_s
     """Batches of one file through DuckDB; ``slow(done)`` parses the file per record after record ``done``."""
     # sign-ins: DuckDB's JSON reader streams on one thread, so stage 2 maps each batch beside it (a
     # second connection); Purview rows come from Arrow's CSV reader and both stages run as one query
-    pages = which == "signin pages"
-    which = "signins" if pages else which
     decide = _Decider(which)
     done = 0
     con, mapper = duckdb.connect(), duckdb.connect()  # one streams the file, the other maps its batches
@@ -121,7 +111,7 @@ def parse_fast(which: str, path: Path, opened: Opened, *, evidence: str, batch_s
         con.execute(f"SET max_streaming_buffer_size = {literal(READ_AHEAD)}")
         con.execute(f"SET streaming_buffer_size = {literal(READ_AHEAD)}")
         if which == "signins":
-            query, stage2 = fastsql.signin_stage1(_source(con, path, opened, pages)), fastsql.signin_stage2("decoded")
+            query, stage2 = fastsql.signin_stage1(_source(con, path, opened)), fastsql.signin_stage2("decoded")
         else:
             query = fastsql.purview_stage2(f"({fastsql.purview_stage1('csv_rows', pos=True)})", carry=True, pos=True)
             stage2 = None
@@ -130,11 +120,6 @@ def parse_fast(which: str, path: Path, opened: Opened, *, evidence: str, batch_s
             con.register("csv_rows", grouped(csv_rows(path, opened, fastsql.PURVIEW_HEADER), batch_size, _mail))
         reader = con.sql(query).to_arrow_reader(batch_size)
         for decoded in rebatch(reader, batch_size):
-            stop = pages and decoded.column("raw").null_count > 0  # a document that is no page: hand over there
-            cut = pc.index(decoded.column("raw").is_null(), True).as_py() if stop else decoded.num_rows
-            decoded = decoded.slice(0, cut) if stop else decoded
-            if stop and not cut:
-                raise FastPathStop(f"record {done + 1} is in no Graph page as the per-record readers read one")
             if stage2 is None:  # the query mapped it already
                 mapped = decoded
             else:
@@ -145,8 +130,6 @@ def parse_fast(which: str, path: Path, opened: Opened, *, evidence: str, batch_s
                            hint=hint, family=family)
             done += decoded.num_rows
             yield batch
-            if stop:
-                raise FastPathStop(f"record {done + 1} is in no Graph page as the per-record readers read one")
     except (duckdb.Error, FastPathStop, pa.ArrowException, OSError) as exc:  # OSError: DuckDB errors through Arrow
         log.info("%s: per-record import from record %d on (%s)", evidence, done + 1, str(exc).splitlines()[0])
         yield from slow(done)
