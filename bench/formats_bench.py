@@ -21,7 +21,9 @@ Inputs, replicated from tests/data/import with varied ids, users, times and addr
   fast path of maps/signin.yaml since session 7);
 * ``audits_PT1H.json``: diagnostic-settings lines of the AuditLogs category, four in five initiated by a
   user (its User-Agent in additionalDetails), one by an application (the generated fast path of
-  maps/directory_audit.yaml since session 8).
+  maps/directory_audit.yaml since session 8);
+* ``directory_audit_pages.json``: the same AuditLogs records as Graph directoryAudit pages of 1,000, one page
+  per line (the generated fast path reads Graph pages since session 9).
 
 Routes, each in its own subprocess (wall time around it, CPU = user + system of the child):
 ``ours`` (``import_files`` as by default), ``ours per record`` (``fast=False``), and the pandas
@@ -69,8 +71,9 @@ else:
     with open(path, encoding="utf-8") as fh:
         text = fh.read()
     records = json.loads(text) if text.lstrip().startswith("[") else [json.loads(x) for x in text.splitlines() if x]
-    records = [r for d in records for r in (d.get("records") or d.get("Results") or [] if isinstance(d, dict)
-                                            and ("records" in d or "Results" in d) else [d])]
+    records = [r for d in records for r in (d.get("records") or d.get("Results") or d.get("value") or []
+                                            if isinstance(d, dict) and ("records" in d or "Results" in d or
+                                                                        "value" in d) else [d])]
     frame = pd.json_normalize(records)
 frame = frame.astype({c: str for c in frame.columns if frame[c].dtype == object})
 frame.to_parquet(out + "/out.parquet")
@@ -79,7 +82,7 @@ print(len(frame), 0)
 
 
 def make_inputs(folder: Path, n: int, seed: int = 15) -> list[Path]:
-    """Write the nine inputs of ``n`` records each; returns their paths."""
+    """Write the ten inputs of ``n`` records each; returns their paths."""
     rnd = random.Random(seed)
     users = [str(uuid.UUID(int=rnd.getrandbits(128))) for _ in range(500)]
     text = (DATA / "graph_activity_log_analytics.csv").read_text("utf-8-sig")
@@ -128,7 +131,23 @@ def make_inputs(folder: Path, n: int, seed: int = 15) -> list[Path]:
             d["properties"].update(id=str(uuid.UUID(int=rnd.getrandbits(128))), ipAddress=f"203.0.{i % 250}.{i % 200}",
                                    createdDateTime=f"2023-06-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:00Z")
             fh.write(json.dumps(d, separators=(",", ":")) + "\n")
-    return [la, la_json, pt1h, eventhub, *_hunting_inputs(folder, n, rnd), signin_pt1h, _audit_input(folder, n, rnd)]
+    audits = _audit_input(folder, n, rnd)
+    return [la, la_json, pt1h, eventhub, *_hunting_inputs(folder, n, rnd), signin_pt1h, audits,
+            _audit_pages(folder, audits)]
+
+
+def _audit_pages(folder: Path, lines: Path) -> Path:
+    """The AuditLogs records of ``lines`` as Graph directoryAudit pages of 1,000, one per line (each response
+    of a paged collection as a collector saves it, ``@odata.nextLink`` after ``value``)."""
+    path = folder / "directory_audit_pages.json"
+    with open(lines, encoding="utf-8") as src, open(path, "w", encoding="utf-8") as fh:
+        records = [json.loads(line)["properties"] for line in src]
+        for i in range(0, len(records), 1000):
+            fh.write(json.dumps({"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#auditLogs/directoryAudits",
+                                 "value": records[i:i + 1000],
+                                 "@odata.nextLink": f"https://graph.microsoft.com/v1.0/auditLogs/directoryAudits"
+                                                    f"?$skiptoken={i}"}, separators=(",", ":")) + "\n")
+    return path
 
 
 def _audit_input(folder: Path, n: int, rnd: random.Random) -> Path:
@@ -203,9 +222,9 @@ def main(argv: list[str]) -> int:
     p.add_argument("--records", type=int, default=100_000)
     p.add_argument("--repeat", type=int, default=2)
     p.add_argument("--keep", metavar="DIR", help="write inputs and outputs here (default: a temp folder)")
-    p.add_argument("--inputs", default="csv,json,pt1h,eventhub,cloudappevents,emailevents,signins,audits",
+    p.add_argument("--inputs", default="csv,json,pt1h,eventhub,cloudappevents,emailevents,signins,audits,pages",
                    help="which inputs to time (comma-separated: csv, json, pt1h, eventhub, cloudappevents, "
-                        "emailevents, signins, audits)")
+                        "emailevents, signins, audits, pages)")
     args = p.parse_args(argv)
     folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="formats-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -213,7 +232,7 @@ def main(argv: list[str]) -> int:
         wanted = {"csv": "graph_activity.csv", "json": "graph_activity.json", "pt1h": "PT1H.json",
                   "eventhub": "eventhub.json", "cloudappevents": "cloudappevents.json",
                   "emailevents": "emailevents.json", "signins": "signins_PT1H.json",
-                  "audits": "audits_PT1H.json"}
+                  "audits": "audits_PT1H.json", "pages": "directory_audit_pages.json"}
         names = {wanted[w.strip()] for w in args.inputs.split(",")}
         inputs = [p for p in make_inputs(folder, args.records) if p.name in names]
         for path in inputs:

@@ -212,10 +212,24 @@ def test_any_risk_info_same_both_ways(changes: list[tuple[int, Any]]) -> None:
         same_case(Path(tmp), path, batch_size=10)
 
 
+def _pages(records: list[dict[str, Any]], how: str) -> str:
+    """Graph pages of ``records`` (annotations before and after ``value``, as Graph writes them): one page
+    pretty-printed, pages one after the other, or one page per line."""
+    def page(part: list[dict[str, Any]], n: int) -> dict[str, Any]:
+        return {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#auditLogs/directoryAudits",
+                "@odata.count": len(part), "value": part,
+                "@odata.nextLink": f"https://graph.microsoft.com/v1.0/auditLogs/directoryAudits?$skiptoken={n}"}
+    parts = [page(records[i:i + 7], i) for i in range(0, len(records), 7)]
+    if how == "page":
+        return json.dumps(page(records, 0), indent=2)
+    return ("\n" if how == "page lines" else "").join(json.dumps(p) for p in parts) + "\n"
+
+
+@pytest.mark.parametrize("container", ["array", "page", "pages", "page lines"])
 def test_graph_directory_audits_mapped_in_sql_same_both_ways(tmp_path: Path, caplog: pytest.LogCaptureFixture,
-                                                             refused: list[int]) -> None:  # noqa: F811
-    """A JSON array of Graph directoryAudit records (the map's own records, no envelope: a Graph page goes per
-    record, as it did)."""
+                                                             refused: list[int], container: str) -> None:  # noqa: F811
+    """A JSON array of Graph directoryAudit records (the map's own records, no envelope), or Graph pages of them
+    (``{"@odata.context", "value": [...], "@odata.nextLink"}``: one, several, one per line; session 9)."""
     page = json.loads((TESTDATA / "import" / "graph_directory_audits.json").read_text("utf-8"))
     odd = [("additionalDetails", v) for v in DETAILS] + [("targetResources", v) for v in TARGETS] + \
         [("initiatedBy", v) for v in INITIATORS]
@@ -228,9 +242,10 @@ def test_graph_directory_audits_mapped_in_sql_same_both_ways(tmp_path: Path, cap
         records.append(d)
     records[0]["initiatedBy"]["user"]["@odata.type"] = "#microsoft.graph.userIdentity"  # a key the SQL cannot spell
     path = tmp_path / "audits.json"
-    path.write_text(json.dumps(records), "utf-8")
+    path.write_text(json.dumps(records) if container == "array" else _pages(records, container), "utf-8")
     plan = _plan(path)
     assert plan is not None and plan.envelope is None and plan.fm.NAME == "directory_audit"
+    assert plan.container == ("array" if container == "array" else "results")
     with caplog.at_level(logging.INFO, logger=JSONLOG):
         res, events = same_case(tmp_path, path, batch_size=8)
     assert not [r for r in caplog.records if r.name == JSONLOG]
@@ -238,3 +253,30 @@ def test_graph_directory_audits_mapped_in_sql_same_both_ways(tmp_path: Path, cap
     assert 0 < sum(refused) <= 36
     assert {"curl/8.0", "fallback", "python-requests/2.31.0"} <= set(events["user_agent"].dropna())
     assert {"Example.com", "u@contoso.com", "only-id"} <= set(events["target"].dropna())
+
+
+@pytest.mark.parametrize("how", ["heads before value", "value twice", "value no list", "records key"])
+def test_graph_page_the_fast_path_cannot_read_hands_over(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                          how: str) -> None:
+    """A second document that is no Graph page as the per-record readers read one (a head before ``value``,
+    ``value`` twice: DuckDB reads the first, json the last; ``value`` no list; another list key) hands the rest
+    of the file over at its first record: the same case both ways."""
+    page = json.loads((TESTDATA / "import" / "graph_directory_audits.json").read_text("utf-8"))
+    records = []
+    for i in range(12):
+        d = copy.deepcopy(page["value"][0])
+        d["id"] = f"audit-{i}"
+        records.append(d)
+    second: str = {
+        "heads before value": json.dumps({"Stats": {}, "value": records[6:]}),
+        "value twice": json.dumps({"@odata.context": "c", "value": records[6:]})[:-1] + ', "value": []}',
+        "value no list": json.dumps({"@odata.context": "c", "value": records[6]}),
+        "records key": json.dumps({"@odata.context": "c", "records": records[6:]}),
+    }[how]
+    path = tmp_path / "audits.json"
+    path.write_text(json.dumps({"@odata.context": "c", "value": records[:6]}) + "\n" + second + "\n", "utf-8")
+    assert _plan(path) is not None
+    with caplog.at_level(logging.INFO, logger=JSONLOG):
+        res, _ = same_case(tmp_path, path, batch_size=4)
+    assert [r.getMessage() for r in caplog.records if r.name == JSONLOG and "from record 7 on" in r.getMessage()]
+    assert res["imported"] + res["quarantined"] >= 6

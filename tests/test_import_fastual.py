@@ -202,6 +202,47 @@ def test_odd_mail_access_same_both_ways(tmp_path: Path, refused: list[int]) -> N
     assert events["message_ids"].map(lambda v: "<a@b>" in list(v) if v is not None else False).any()
 
 
+# Folders values the regular expression of ualsql.py reads (True) or sends per record (False)
+FOLDERS: list[tuple[Any, bool]] = [
+    ([{"Id": "LgAA", "Path": "\\Inbox", "FolderItems": [{"InternetMessageId": "<a@b>", "SizeInBytes": 2733952},
+                                                        {"InternetMessageId": "<c@d>", "SizeInBytes": -1}]}], True),
+    ([{"Path": "\\Inbox"}, {"Id": "x", "Path": "", "FolderItems": []}, {"Path": "\\Sent Items"}], True),
+    ([{"Path": 'quote " slash \\ tab \t nl \n /', "FolderItems": [{"Id": "i", "InternetMessageId": ""},
+                                                                   {"InternetMessageId": "<\"q\"@x>"}]}], True),
+    ([{"Path": "Boîte de réception", "FolderItems": [{"InternetMessageId": "<é@x>"}]}], True),
+    ([], True), (None, True),
+    ([{"Path": "ctl \u0001 char"}], False), ([{"Path": "\\Inbox", "Id": "after"}], False),
+    ([{"Path": "a", "FolderItems": [{"SizeInBytes": 1, "InternetMessageId": "<x>"}]}], False),
+    ([{"Path": "a", "FolderItems": [{"InternetMessageId": "<x>", "SizeInBytes": 1.5}]}], False),
+    ([{"Path": "a", "FolderItems": [{"InternetMessageId": None}]}], False),
+    ([{"Path": "a", "FolderItems": [{"InternetMessageId": "<x>", "Subject": "s"}]}], False),
+    ([{"Path": None}], False), ([{"Path": "a", "FolderItems": None}], False), ([{"Id": "no path"}], False),
+    (["\\Inbox"], False), ([[{"Path": "a"}]], False), ("[]", False), ({"Path": "a"}, False),
+]
+
+
+def test_folders_read_by_one_regular_expression_same_both_ways(tmp_path: Path, refused: list[int]) -> None:  # noqa: F811
+    """MailItemsAccessed Folders: folders and items of the usual shape (escapes, non-ASCII, empty ids, several
+    folders) are read in SQL by one regular expression over the list; every other shape goes per record."""
+    rows = [copy.deepcopy(r) for r in cloud_app_events(132) if r["ActionType"] == "MailItemsAccessed"]
+    rows = (rows * 4)[:2 * len(FOLDERS) + 1]
+    rows = [copy.deepcopy(r) for r in rows]
+    for i, r in enumerate(rows):
+        r["RawEventData"]["Id"] = r["ReportId"] = f"folders-{i}"
+        r["RawEventData"]["OperationProperties"] = [{"Name": "MailAccessType", "Value": "Bind"}]
+    for i, (value, _) in enumerate(FOLDERS):
+        rows[2 * i + 1]["RawEventData"]["Folders"] = value
+    path = tmp_path / "cloudappevents.json"
+    path.write_text(json.dumps(hunting_body(rows)), "utf-8")  # type: ignore[arg-type]
+    res, events = same_case(tmp_path, path, batch_size=64)
+    assert res["imported"] == len(rows) and set(events["source"]) == {"mail_access"}
+    assert sum(refused) == sum(not in_sql for _, in_sql in FOLDERS)  # the sample's own Folders in SQL too
+    ids = [i for v in events["message_ids"].dropna() for i in v]
+    assert {"<a@b>", "<c@d>", '<"q"@x>', "<é@x>"} <= set(ids) and "" not in ids
+    assert {'quote " slash \\ tab \t nl \n /', "Boîte de réception", ""} <= \
+        {f for v in events["folders"].dropna() for f in v}
+
+
 # ----- nested paths of diagnostic-settings records: ProvisioningLogs (maps/provisioning.yaml) -------------
 def _provisioning_lines(n: int) -> list[dict[str, Any]]:
     lines = (IMPORT / "diagnostic_entra_PT1H.json").read_text("utf-8").splitlines()

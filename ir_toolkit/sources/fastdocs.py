@@ -7,9 +7,13 @@ Two containers of records that come in bulk besides JSON lines (:mod:`ir_toolkit
 - ``array``: a JSON array of records (a Log Analytics JSON export of MicrosoftGraphActivityLogs);
 - ``tables``: Log Analytics query API bodies, ``{"tables": [{"columns": [{"name": ...}], "rows": [[...]]}]}``,
   each row made the object of its column names (as ``jsonstream.table_rows`` does);
-- ``results``: Defender advanced hunting API bodies (``{"Stats", "Schema", "Results": [...]}``) and Graph
-  ``runHuntingQuery`` results (``{"@odata.context", "schema", "results": [...]}``): the rows of the last key,
-  when every key before it is one of the heads the per-record readers skip (``jsonstream.HEAD_KEYS``).
+- ``results``: Defender advanced hunting API bodies (``{"Stats", "Schema", "Results": [...]}``), Graph
+  ``runHuntingQuery`` results (``{"@odata.context", "schema", "results": [...]}``) and Graph pages
+  (``{"@odata.context", "value": [...], "@odata.nextLink"}``, one or several documents, or one per line: each
+  read whole by DuckDB, a page being a few megabytes at most): the records of the
+  first key that is not a head the per-record readers skip (``jsonstream.HEAD_KEYS``, ``@odata`` annotations),
+  when it is ``Results`` / ``results``, or ``value`` after ``@odata`` annotations only
+  (``jsonstream.envelope_key``); keys after it are skipped, as the per-record readers skip them.
 
 DuckDB reads the documents (``read_json``; the path is a value, never pasted into SQL) and unnests
 their records in file order, so a record's position is its number in the file, as the per-record
@@ -53,11 +57,16 @@ _DOC_OK = ("json_type(j) = 'OBJECT' AND list_contains(json_keys(j), 'tables') "
            "AND list_has_all(['tables', 'statistics', 'render'], json_keys(j)) AND json_type(j, '$.tables') = 'ARRAY' "
            "AND len(list_filter(CAST(json_extract(j, '$.tables') AS JSON[]), "
            f"lambda tb: NOT coalesce(({_TABLE_OK}), false))) = 0")
-_RESULTS = re.compile(r'\{\s*"(?:Stats|stats|Schema|schema|@odata\.context|Results|results)"\s*:')
-# the rows of an advanced hunting body: its last key Results / results, the keys before it heads
-_RESULTS_OK = ("json_type(j) = 'OBJECT' AND json_keys(j)[-1] IN ('Results', 'results') "
-               "AND json_type(j, '$.' || json_keys(j)[-1]) = 'ARRAY' AND len(list_filter(json_keys(j)[:-2], "
-               "lambda k: NOT (list_contains(?, k) OR starts_with(k, '@odata')))) = 0")
+_PAGE_START = re.compile(r'\{\s*"(?:@odata[^"\\]*|value)"\s*:')
+_RESULTS = re.compile(r'\{\s*"(?:Stats|stats|Schema|schema|@odata[^"\\]*|Results|results|value)"\s*:')
+# the records of a hunting body or a Graph page: the first key that is no head (``ek``; its place ``epos``), Results /
+# results, or value after @odata annotations only; keys distinct (DuckDB reads a key's first value, json its last)
+_ENVELOPE = ("SELECT j, ek, list_position(ks, ek) AS epos, ks FROM (SELECT j, ks, list_filter(ks, lambda k: "
+             "NOT (list_contains(?, k) OR starts_with(k, '@odata')))[1] AS ek FROM (SELECT j, CASE WHEN "
+             "json_type(j) = 'OBJECT' THEN json_keys(j) ELSE [] END AS ks FROM evidence_docs))")
+_RESULTS_OK = ("len(ks) > 0 AND len(ks) = len(list_distinct(ks)) AND (ek IN ('Results', 'results') OR (ek = 'value' "
+               "AND len(list_filter(list_slice(ks, 1, epos - 1), lambda k: NOT starts_with(k, '@odata'))) = 0)) "
+               "AND json_type(j, '$.' || ek) = 'ARRAY'")
 _SCAN = 1 << 22
 _LINE_CHARS = 1 << 24  # characters of body lines unnested at a time
 _BODY_OK = ("json_type(j) = 'OBJECT' AND json_keys(j) = ['records'] AND json_type(j, '$.records') = 'ARRAY'")
@@ -77,8 +86,8 @@ def kind(opened: Opened, head: str) -> str | None:
         return "bodies"
     if _TABLES.match(text):
         return "tables"
-    if opened.container == "json" and _RESULTS.match(text):
-        return "results"
+    if _RESULTS.match(text) and (opened.container == "json" or _PAGE_START.match(text)):
+        return "results"  # JSON lines: of Graph pages only
     return "array" if opened.container == "json" and text.startswith("[") else None
 
 
@@ -147,8 +156,8 @@ def records(con: duckdb.DuckDBPyConnection, path: Path, opened: Opened, containe
                  "ELSE ['{\"columns\": [], \"rows\": [null]}'::JSON] END) AS tb FROM evidence_docs))")
     elif container == "results":  # an element that is a list: the per-record readers flatten it
         query = ("SELECT CASE WHEN json_type(r) = 'ARRAY' THEN NULL ELSE r::VARCHAR END AS line FROM (SELECT "
-                 f"unnest(CASE WHEN {_RESULTS_OK} THEN CAST(json_extract(j, '$.' || json_keys(j)[-1]) AS JSON[]) "
-                 "ELSE [NULL::JSON] END) AS r FROM evidence_docs)")
+                 f"unnest(CASE WHEN {_RESULTS_OK} THEN CAST(json_extract(j, '$.' || ek) AS JSON[]) "
+                 f"ELSE [NULL::JSON] END) AS r FROM ({_ENVELOPE}))")
         params = [sorted(HEAD_KEYS)]
     elif container == "array":
         query = "SELECT CASE WHEN json_type(j) = 'ARRAY' THEN NULL ELSE j::VARCHAR END AS line FROM evidence_docs"
@@ -207,7 +216,7 @@ _ROWS = ("SELECT CASE WHEN json_type(r) = 'ARRAY' THEN NULL ELSE r::VARCHAR END 
 
 def _rows_start(text: str) -> int | None:
     """Where the rows array of a hunting body starts in ``text`` (its ``[``), when every key before it is a
-    head the per-record readers skip; None otherwise (the whole document goes to DuckDB)."""
+    head the per-record readers skip; None otherwise (the whole document goes to DuckDB: a Graph page too)."""
     at = len(text) - len(text.lstrip("\ufeff \t\r\n"))
     if text[at:at + 1] != "{":
         return None

@@ -10,7 +10,8 @@ unwrapped, ``category`` naming the table, the envelope's fields filling what pro
 there is one, and the inner map's columns (:func:`ir_toolkit.sources.fastmap.columns_sql`).
 
 JSON keys are case-insensitive for the per-record path; the SQL reads the spellings of the file's
-first record (given to DuckDB as parameters, never pasted). A record of another shape is checked once
+first record (given to DuckDB as parameters, never pasted; the plan and the spellings of the nested
+objects read: :mod:`ir_toolkit.sources.fastnested`). A record of another shape is checked once
 per shape (:class:`_Shapes`): another spelling, a key written twice, keys that collide once normalised,
 or a shape the per-record classifier would not put in the plan's map sends its records per record; a
 page or envelope inside a record, a record DuckDB cannot parse or parses where the per-record decoder
@@ -20,9 +21,7 @@ on. Rows keep their record numbers (as the per-record readers count them) as pos
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +32,9 @@ import pyarrow.compute as pc
 
 from ir_toolkit.sources import fastdocs, fastrows
 from ir_toolkit.sources.batch import Batch
-from ir_toolkit.sources.fastmap import columns_sql, finish_batch, supported
-from ir_toolkit.sources.fieldmap import FIELD_MAPS, TABLES, FieldMap
-from ir_toolkit.sources.fields import loads, norm_key, normalise_keys
-from ir_toolkit.sources.fieldsql import SPELLINGS, record_reads
+from ir_toolkit.sources.fastmap import columns_sql, finish_batch
+from ir_toolkit.sources.fastnested import JsonPlan, keys_read, nested_spelled, plan_of, spelled_as
+from ir_toolkit.sources.fields import loads, normalise_keys
 from ir_toolkit.sources.jsonstream import pages_of
 from ir_toolkit.sources.mappers import classify
 from ir_toolkit.sources.reader import Opened
@@ -44,7 +42,6 @@ from ir_toolkit.sources.sqlforms import Fields, Sql, Step
 from ir_toolkit.sqltext import literal
 
 log = logging.getLogger(__name__)
-_KEY = re.compile(r"^[A-Za-z0-9_]+$")  # spellings the SQL may read (as JSON path parameters)
 # CloudAppEvents (an inner record of a known map: the UAL map's SQL) through SQL: exact, but 1.2x the CPU of
 # the per-record path at 100,000 rows (docs/import.md, session 7), so off until that SQL is cheaper
 UNWRAP_INTO = False
@@ -54,29 +51,6 @@ class _Stop(Exception):
     """The rest of the file goes through the per-record readers."""
 
 
-@dataclass(frozen=True)
-class JsonPlan:
-    """An envelope map (None: the records are the map's own), the inner record's map, the spellings the SQL
-    reads (normalised -> as written), and the container: ``lines`` (JSON lines of envelopes), ``bodies``
-    (Event Hub bodies) or ``array`` (:mod:`ir_toolkit.sources.fastdocs`); ``nested``: the spellings of the
-    inner record's objects the SQL reads fields of (their path's steps -> normalised key -> its spellings:
-    ``initiatedBy``, ``initiatedBy.user``, ``targetResources[0]``)."""
-
-    envelope: FieldMap | None
-    fm: FieldMap
-    outer: dict[str, str]
-    inner: dict[str, str]
-    container: str = "lines"
-    nested: tuple[tuple[tuple[Step, ...], dict[str, str]], ...] = ()
-
-
-def _spellings(record: dict[str, Any]) -> dict[str, str] | None:
-    names = [norm_key(k) for k in record]
-    if len(set(names)) != len(names) or not all(_KEY.match(k) for k in record):
-        return None
-    return dict(zip(names, record, strict=True))
-
-
 def plan(path: Path, opened: Opened, head: str) -> JsonPlan | None:
     """A plan when ``path`` is UTF-8 JSON lines whose first record is an envelope of a supported map, or
     Event Hub bodies of such envelopes, or a JSON array of such envelopes or of a supported map's records."""
@@ -84,7 +58,7 @@ def plan(path: Path, opened: Opened, head: str) -> JsonPlan | None:
     if container is not None:
         if fastdocs.trailing_comma(path, opened):  # DuckDB reads it, the per-record decoder does not
             return None
-        return _plan_of(fastdocs.first_record(path, opened), container)
+        return plan_of(fastdocs.first_record(path, opened), container, UNWRAP_INTO)
     if opened.container != "jsonl" or opened.encoding not in ("utf-8", "utf-8-sig"):
         return None
     try:
@@ -93,78 +67,8 @@ def plan(path: Path, opened: Opened, head: str) -> JsonPlan | None:
         return None
     if not isinstance(first, dict) or pages_of(first) is not None:
         return None
-    p = _plan_of(first, "lines")
+    p = plan_of(first, "lines", UNWRAP_INTO)
     return p if p is not None and p.envelope is not None else None
-
-
-def _plan_of(first: Any, container: str) -> JsonPlan | None:
-    if not isinstance(first, dict):
-        return None
-    envelope = FIELD_MAPS.get(classify(normalise_keys(first)) or "")
-    if envelope is not None and envelope.unwrap is None and supported(envelope, nested=True):  # the map's own
-        own = _spellings(first)
-        return _with_nested(JsonPlan(None, envelope, {}, own, container), first) \
-            if own is not None and container != "lines" else None
-    if envelope is None or envelope.unwrap is None or not (envelope.unwrap.into or envelope.unwrap.table):
-        return None
-    outer = _spellings(first)
-    u = envelope.unwrap
-    if outer is None or u.field not in outer or not isinstance(first[outer[u.field]], dict):
-        return None
-    if u.into is not None:  # Defender's CloudAppEvents: RawEventData is a UAL record
-        if not UNWRAP_INTO:
-            return None
-        fm = FIELD_MAPS.get(u.into)
-    elif u.table in outer:
-        category = first[outer[u.table]]
-        fm = FIELD_MAPS.get(TABLES.get(str(category).lower().removeprefix("advancedhunting-"), ""))
-    else:
-        return None
-    inner = _spellings(first[outer[u.field]])
-    if fm is None or inner is None or not supported(fm, nested=True, table=u.table is not None):
-        return None
-    return _with_nested(JsonPlan(envelope, fm, outer, inner, container), first[outer[u.field]])
-
-
-def _with_nested(p: JsonPlan, inner: dict[str, Any]) -> JsonPlan | None:
-    """``p`` with the spellings the SQL reads that the first record lacks (Microsoft's, :data:`SPELLINGS`) and
-    those of the nested objects it reads fields of; None when the first record spells a nested key twice."""
-    read, known = _read(p, False), SPELLINGS.get(p.fm.NAME, {})
-    spelled = {**{k: known[k] for k in read if k in known}, **p.inner}
-    nested: dict[tuple[Step, ...], dict[str, str]] = {}
-    for prefix in _prefixes(p.fm):
-        found = _walk(inner, prefix, spelled, nested)  # keys the SQL cannot spell (``@odata.type``) are not read
-        own = _spellings({k: v for k, v in found.items() if _KEY.match(k)}) if isinstance(found, dict) else {}
-        if own is None:
-            return None
-        nested[prefix] = {**{k: known[k] for k in _wanted(p.fm, prefix) if k in known}, **own}
-    return JsonPlan(p.envelope, p.fm, p.outer, spelled, p.container, tuple(nested.items()))
-
-
-def _prefixes(fm: FieldMap) -> list[tuple[Step, ...]]:
-    """The paths (as steps) of the nested objects the map's paths read fields of, parents first."""
-    found = {fp.steps[:i] for r in fm.rules for fp in r.paths for i in range(1, len(fp.steps))}
-    return sorted(found, key=lambda steps: (len(steps), repr(steps)))
-
-
-def _wanted(fm: FieldMap, prefix: tuple[Step, ...]) -> set[str]:
-    """The normalised keys the map's paths read of the object at ``prefix``."""
-    n = len(prefix)
-    return {fp.steps[n][0] for r in fm.rules for fp in r.paths if len(fp.steps) > n and fp.steps[:n] == prefix}
-
-
-def _walk(record: dict[str, Any], prefix: tuple[Step, ...], spelled: dict[str, str],
-          nested: dict[tuple[Step, ...], dict[str, str]]) -> Any:
-    """The value at ``prefix`` in ``record``, its keys read as spelled (None where a step has no value)."""
-    value: Any = record
-    for i, (key, index) in enumerate(prefix):
-        names = spelled if i == 0 else nested.get(prefix[:i], {})
-        if not isinstance(value, dict) or key not in names:
-            return None
-        value = value.get(names[key])
-        if index is not None:
-            value = value[index] if isinstance(value, list) and index < len(value) else None
-    return value
 
 
 class JsonFields(Fields):
@@ -323,8 +227,8 @@ class _Shapes:
         if self.p.envelope is None:
             if len(record) != lens[0] or classify(normalise_keys(record)) != self.p.fm.NAME:
                 return False
-            return _spelled(record, self.p.inner, _read(self.p, False) | {"type", "category"}) and \
-                self._nested(record, lens)
+            return spelled_as(record, self.p.inner, keys_read(self.p, False) | {"type", "category"}) and \
+                nested_spelled(self.p, record, lens)
         u = self.p.envelope.unwrap
         assert u is not None
         inner = record.get(self.p.outer[u.field])
@@ -332,19 +236,9 @@ class _Shapes:
             return False
         if classify(normalise_keys(record)) != self.p.envelope.NAME:
             return False
-        return _spelled(record, self.p.outer, _read(self.p, True)) and _spelled(inner, self.p.inner,
-                                                                                 _read(self.p, False)) and \
-            self._nested(inner, lens)
-
-    def _nested(self, inner: dict[str, Any], lens: list[int | None]) -> bool:
-        """True when each nested object the SQL reads is spelled as it reads it (or is no object)."""
-        nested = dict(self.p.nested)
-        for (prefix, spelled), n in zip(self.p.nested, lens[2:], strict=True):
-            found = _walk(inner, prefix, self.p.inner, nested)
-            if isinstance(found, dict) and (len(found) != n or not _spelled(found, spelled,
-                                                                             _wanted(self.p.fm, prefix))):
-                return False
-        return True
+        return spelled_as(record, self.p.outer, keys_read(self.p, True)) and spelled_as(inner, self.p.inner,
+                                                                                 keys_read(self.p, False)) and \
+            nested_spelled(self.p, inner, lens)
 
     def __call__(self, hashes: np.ndarray, sample: Callable[[int], tuple[Any, list[int | None]]]) -> np.ndarray:
         uniques, first = np.unique(hashes, return_index=True)
@@ -353,28 +247,6 @@ class _Shapes:
                 self.known[h] = self.accept(*sample(i))
         accepted = np.array([h for h in uniques.tolist() if self.known[h]], dtype=hashes.dtype)
         return np.isin(hashes, accepted)
-
-
-def _spelled(obj: dict[str, Any], spelled: dict[str, str], read: set[str]) -> bool:
-    """True when ``obj``'s keys are distinct once normalised and the SQL reads them as written."""
-    names = [norm_key(k) for k in obj]
-    if len(set(names)) != len(names) or "_table" in names:
-        return False
-    if any(spelled.get(n, k) != k for n, k in zip(names, obj, strict=True)):
-        return False
-    return all(n in spelled for n in names if n in read)
-
-
-def _read(p: JsonPlan, outer: bool) -> set[str]:
-    """The normalised keys the SQL reads from the envelope (``outer``) or from its inner record."""
-    u = p.envelope.unwrap if p.envelope is not None else None
-    own = {fp.steps[0][0] for r in p.fm.rules for fp in r.paths}
-    own |= {k for r in p.fm.rules for k in record_reads(r.record)}
-    if u is None:
-        return own
-    if outer:
-        return {u.field, *([u.table] if u.table else []), *(fp.steps[0][0] for fps in u.fill.values() for fp in fps)}
-    return own | set(u.fill)
 
 
 def _valid(t: pa.Table) -> np.ndarray:
