@@ -8,8 +8,8 @@ the events per source and quarter of an hour (an integer division of the epoch: 
 with the first and last time of each, and the three answers are counted from those groups in DuckDB with the
 same SQL functions as before, so they are the same frames. A quarter of an hour falls into one UTC day, and
 into one local hour and weekday wherever the zone's offset is a whole number of quarters and does not change
-inside the quarter (every zone today); where it does (a historical local mean time, a transition inside a
-quarter) the hour-of-week counts are asked of the store directly, as before.
+inside the quarter (every zone today); where a quarter is not one local hour (a historical local mean time, an
+offset change inside it) the hour-of-week counts are asked of the store directly, as before.
 
 Each answer is kept for the next reader under the question it answers (:mod:`ir_toolkit.report.memo`).
 """

@@ -33,8 +33,6 @@ def daily_counts(events: pd.DataFrame) -> pd.DataFrame:
     return events.assign(day=days).groupby(["day", "source"]).size().unstack("source", fill_value=0).sort_index()
 
 
-
-
 def coverage_figure(events: pd.DataFrame, tz: str = "UTC") -> Figure:
     """Draw events per day for each log source (log scale), in the display zone ``tz``.
 
