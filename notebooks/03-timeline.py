@@ -89,10 +89,13 @@ elif len(actor):
 
 # %% [markdown]
 # ## Figures
+# The sessions, rhythm and items per day are the report's figures: drawn once from the same counts, kept in the
+# case (`ir_toolkit.report.figures`), so the report drawn before or after shows the same picture.
 
 # %%
 from IPython.display import Image
 
+from ir_toolkit.report import figures
 from ir_toolkit.report.display import png_bytes
 
 
@@ -105,8 +108,8 @@ plots = casedata.optional("ir_toolkit.report.plots")
 if plots is None:
     display(Markdown("Plots are not installed in this toolkit version."))
 elif len(actor):
-    show(plots.actor_swimlane(actor, tz=tz))
-    show(plots.hour_of_week(casequery.hour_of_week_counts(case, tz=tz, where=window), actor, tz=tz))
+    display(Image(figures.swimlane_png(case, actor, tz)[0]))
+    display(Image(figures.rhythm_png(case, casequery.hour_of_week_counts(case, tz=tz, where=window), actor, tz)[0]))
     boxes = casequery.mailbox_counts(case, set(actor["mailbox"].dropna()), window, tz)
     show(plots.mailbox_activity(boxes, tz=tz, actor=actor, freq=boxes.attrs.get("freq")))
-    show(plots.items_per_day(actor[actor["source"] == "mail_access"], tz=tz))
+    display(Image(figures.items_png(case, actor[actor["source"] == "mail_access"], tz)[0]))

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from ir_toolkit.case import Case
-from ir_toolkit.report import casedata, casequery, html, memo
+from ir_toolkit.report import casedata, casequery, display, figures, html, memo, plots
 from tests import reportcase as rc
 
 
@@ -50,8 +50,9 @@ def test_a_kept_answer_is_the_computed_one_and_the_store_is_not_read_again(tmp_p
     where = casequery.actor_where(casedata.load_findings(case), casedata.load_scope(case))
     pd.testing.assert_frame_equal(case.read_events(columns=html.FIGURE_COLUMNS, where=where), first["figure columns"],
                                   check_exact=True)  # the report's columns, cut from the notebooks' kept read
-    # the actor's read is kept once for both column sets; the near events' token raw is a read of its own
-    assert len(list(memo.memo_root(case).glob("*/*.parquet"))) == len(first)
+    # the actor's read is kept once for both column sets; the near events' token raw is a read of its own; the
+    # daily counts' pass also counted (and kept) the hour of week in UTC (ir_toolkit.report.counts)
+    assert len(list(memo.memo_root(case).glob("*/*.parquet"))) == len(first) + 1
     _hide_store(case)
     with pytest.raises(Exception):  # noqa: B017, PT011 - DuckDB's error kind: the store can no longer be scanned
         case.duckdb().execute("SELECT count(*) FROM events").fetchone()
@@ -108,3 +109,22 @@ def test_a_second_report_shows_the_figures_the_first_drew_and_a_redacted_one_dra
     assert any(rc.UPN in alt for _, alt in first)
     other_zone = _figures(html.render_report(case, tz="Asia/Tokyo").read_text(encoding="utf-8"))
     assert other_zone != first
+
+
+def test_notebook_03_shows_the_report_s_sessions_rhythm_and_items_figures_without_drawing_them(tmp_path: Path) -> None:
+    case = rc.build(tmp_path / "case")
+    shown = _figures(html.render_report(case).read_text(encoding="utf-8"))
+    kept = {p.name for p in memo.memo_root(case).glob("*/*.parquet")}
+    # notebook 03's frames: the actor's events read whole but raw (other dtypes than the report's columns)
+    findings, scope = casedata.load_findings(case), casedata.load_scope(case)
+    actor = casequery.actor_events(case, findings, scope, columns=casequery.WITHOUT_RAW)
+    week = casequery.hour_of_week_counts(case)
+    mail = actor[actor["source"] == "mail_access"]
+    pngs = [figures.swimlane_png(case, actor, "UTC")[0], figures.rhythm_png(case, week, actor, "UTC")[0],
+            figures.items_png(case, mail, "UTC")[0]]
+    assert {p.name for p in memo.memo_root(case).glob("*/*.parquet")} == kept  # read, nothing new drawn
+    assert all(display.data_uri(png) in {src for src, _ in shown} for png in pngs)  # the report's pictures
+    # and the pictures the notebook drew itself before
+    drawn = [display.png_bytes(plots.actor_swimlane(actor, tz="UTC")), display.png_bytes(plots.hour_of_week(
+        week, actor, tz="UTC")), display.png_bytes(plots.items_per_day(mail, tz="UTC"))]
+    assert pngs == drawn

@@ -112,7 +112,11 @@ def hour_of_week_counts(data: Data, tz: str = "UTC", where: str | None = None) -
     """
     sql = (f"SELECT isodow(timezone($tz, time)) - 1 AS day, hour(timezone($tz, time)) AS hour, "
            f"count(*) AS events FROM events {_where(where)} GROUP BY ALL")
-    counts = connect(data).execute(sql, {"tz": check_tz(tz)}).df()
+    return hour_of_week_grid(connect(data).execute(sql, {"tz": check_tz(tz)}).df())
+
+
+def hour_of_week_grid(counts: pd.DataFrame) -> pd.DataFrame:
+    """Counts per weekday and hour (columns day, hour, events) on the grid of all 168 cells (0 where none)."""
     grid = pd.MultiIndex.from_product([range(7), range(24)], names=["day", "hour"]).to_frame(index=False)
     out = grid.merge(counts.astype("int64"), on=["day", "hour"], how="left")
     out["events"] = out["events"].fillna(0).astype("int64")

@@ -55,6 +55,8 @@ KINDS = ("ip", "token", "session", "exchange_session", "app", "user_agent")
 # Client strings are reported, never followed: every client of a kind sends the same one
 # (Client=REST;Client=RESTSystem;; is any REST client's), so it cannot single out the actor.
 NEVER_FOLLOWED = frozenset({"user_agent"})
+# Prefix of the columns of _touched_sql that carry every entity of a touched event (for the next round).
+CARRIED = "carried_"
 # From likely (unproven) actor events only the entities that single out one actor's own activity are
 # followed: its addresses (shared ones are guarded as usual), tokens and sessions, never an application.
 LIKELY_FOLLOWED = frozenset({"ip", "token", "session", "exchange_session"})
@@ -172,14 +174,26 @@ def _marked_rows_sql() -> str:
 def _touched_sql() -> str:
     """The events carrying a followed entity (``pivot_entities``): one scan, one probe per kind.
 
-    One row per event, with the followed entity of each kind it carries (NULL otherwise); entities are
-    distinct per kind, so the LEFT JOINs never multiply rows.
+    One row per event, with the followed entity of each kind it carries (NULL otherwise; columns named after
+    KINDS) and every entity it carries (columns ``carried_<kind>``: what the next round judges of it, so that the
+    next round needs no scan of its own); entities are distinct per kind, so the LEFT JOINs never multiply rows.
     """
     joins = " ".join(f"LEFT JOIN (SELECT value FROM pivot_entities WHERE kind = '{k}') p_{k} ON p_{k}.value = x.{k}"
                      for k in KINDS)
     picked = ", ".join(f"p_{k}.value AS {k}" for k in KINDS)
+    carried = ", ".join(f"x.{k} AS {CARRIED}{k}" for k in KINDS)
     hit = " OR ".join(f"p_{k}.value IS NOT NULL" for k in KINDS)
-    return f"SELECT x.record_id, {picked} FROM ({_entity_rows_sql()}) x {joins} WHERE {hit}"
+    return f"SELECT x.record_id, {picked}, {carried} FROM ({_entity_rows_sql()}) x {joins} WHERE {hit}"
+
+
+def carried_rows(hits: pd.DataFrame, ids: set[str]) -> pd.DataFrame:
+    """The entity rows (record_id and KINDS columns) of the rows of ``hits`` whose record_id is in ``ids``.
+
+    The rows of :func:`_touched_sql` carry every entity of the event they are: the next round reads the entities
+    of the events it newly marked from them instead of scanning the store again for those record_ids.
+    """
+    rows = hits[hits["record_id"].astype(str).isin(ids)]
+    return rows[["record_id", *(CARRIED + k for k in KINDS)]].rename(columns={CARRIED + k: k for k in KINDS})
 
 
 def _pairs(rows: pd.DataFrame) -> set[tuple[str, str]]:
@@ -233,12 +247,12 @@ def follow_pivots(engine: Engine, seeds: set[str], max_rounds: int = 10,
     shared: set[tuple[str, str]] = set()
     judged: set[tuple[str, str]] = set()
     actor_apps: set[str] = set()
-    new_ids = set(marked)
+    engine.register("pivot_marked", pd.DataFrame({"record_id": pd.Series(sorted(marked), dtype="str")}))
+    rows = engine.run_sql(_marked_rows_sql())  # the seeds' entities: the only scan by record_id
     for round_no in range(1, max_rounds + 1):
-        if not new_ids:
+        if rows.empty:
             break
-        engine.register("pivot_marked", pd.DataFrame({"record_id": pd.Series(sorted(new_ids), dtype="str")}))
-        pairs = _pairs(engine.run_sql(_marked_rows_sql()))
+        pairs = _pairs(rows)
         actor_apps |= {v for k, v in pairs if k == "app"}
         cands = sorted(pairs - judged)
         legit = legitimate_pairs(engine, cands)
@@ -257,7 +271,7 @@ def follow_pivots(engine: Engine, seeds: set[str], max_rounds: int = 10,
                      round_no, len(owners))
         before = len(marked)
         touched = set(hits["record_id"].astype(str))
-        new_ids = touched - marked
+        rows = carried_rows(hits, touched - marked)  # the newly marked events' entities, for the next round
         marked |= touched
         counts = {kind: hits[kind].dropna().astype(str).value_counts() for kind in KINDS}
         for kind, value in fresh:

@@ -139,14 +139,18 @@ def _finding_rows(findings: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
-def _cited(findings: pd.DataFrame) -> dict[str, str]:
-    """record_id -> "; "-joined finding ids that cite it as evidence."""
+def _cited(findings: pd.DataFrame, ids: set[str]) -> dict[str, str]:
+    """record_id -> "; "-joined finding ids that cite it as evidence, for the record_ids ``ids`` only.
+
+    A tenant's findings cite hundreds of thousands of events; a timeline of the actor shows a few hundred.
+    """
     cited: dict[str, list[str]] = {}
     if "evidence" not in findings.columns:
         return {}
     for fid, evidence in zip(findings["finding_id"], findings["evidence"], strict=False):
         for rid in list(evidence) if evidence is not None else []:
-            cited.setdefault(str(rid), []).append(str(fid))
+            if str(rid) in ids:
+                cited.setdefault(str(rid), []).append(str(fid))
     return {k: "; ".join(v) for k, v in cited.items()}
 
 
@@ -178,8 +182,8 @@ def build_timeline(events: pd.DataFrame, findings: pd.DataFrame | None = None) -
             rows[col] = ev[col]
     rows["finding_ids"] = None
     if findings is not None and not findings.empty:
-        cited = _cited(findings)
-        if cited and "record_id" in ev.columns:
+        cited = _cited(findings, {str(r) for r in ev["record_id"]}) if "record_id" in ev.columns else {}
+        if cited:
             rows["finding_ids"] = ev["record_id"].map(lambda r: cited.get(str(r)))
         rows = pd.concat([rows, _finding_rows(findings)], ignore_index=True) if len(rows) else _finding_rows(
             findings)

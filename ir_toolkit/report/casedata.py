@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from ir_toolkit.case import Case
-from ir_toolkit.report.memo import remember
+from ir_toolkit.report.counts import tenant_counts
 from ir_toolkit.schema import FINDING_COLUMNS, SOURCES, conform, empty_frame
 from ir_toolkit.timeutil import parse_time
 
@@ -95,16 +95,8 @@ def coverage(case: Case) -> pd.DataFrame:
     cols = ["source", "description", "events", "first", "last"]
     if not case.events.sources():
         return pd.DataFrame(columns=cols)
-
-    def per_source() -> pd.DataFrame:
-        con = case.duckdb()
-        con.execute("SET TimeZone='UTC'")
-        return con.sql("SELECT source, count(*) AS events, min(time) AS first, max(time) AS last "
-                       "FROM events GROUP BY source ORDER BY source").df()
-
-    frame = remember(case, "coverage", [], per_source)  # kept for the next reader (ir_toolkit.report.memo)
-    frame["description"] = frame["source"].map(lambda s: SOURCES.get(str(s), ""))
-    return frame[cols]
+    frame = tenant_counts(case)["coverage"]  # counted with the figures' counts, kept for the next reader
+    return frame.assign(description=frame["source"].map(lambda s: SOURCES.get(str(s), "")))[cols]
 
 
 def ledger(case: Case) -> pd.DataFrame:

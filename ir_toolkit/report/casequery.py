@@ -17,10 +17,10 @@ from typing import Any
 import pandas as pd
 
 from ir_toolkit.analysis import aggregates
-from ir_toolkit.analysis.aggregates import activity_counts, utc
+from ir_toolkit.analysis.aggregates import activity_counts
 from ir_toolkit.case import Case
 from ir_toolkit.report import casedata
-from ir_toolkit.report.coverage import SNAPSHOT_SOURCES
+from ir_toolkit.report.counts import tenant_counts
 from ir_toolkit.report.memo import remember
 from ir_toolkit.schema import EVENT_COLUMN_NAMES, EVENT_COLUMNS, conform
 from ir_toolkit.sqltext import literal
@@ -146,16 +146,7 @@ def daily_source_counts(case: Case, where: str | None = None) -> pd.DataFrame:
     cols = ["day", "source", "events"]
     if not case.events.sources():
         return pd.DataFrame(columns=cols)
-    cond = _and("time IS NOT NULL", f"source NOT IN ({literal(list(SNAPSHOT_SOURCES))})", where)
-
-    def daily() -> pd.DataFrame:
-        frame = _connect(case).sql(f"SELECT date_trunc('day', time) AS day, source, count(*) AS events FROM events "
-                                   f"WHERE {cond} GROUP BY ALL ORDER BY day, source").df()
-        frame["day"] = utc(frame["day"])
-        frame["events"] = frame["events"].astype("int64")
-        return frame[cols]
-
-    return remember(case, "daily_source_counts", [cond], daily)
+    return tenant_counts(case, where)["daily"]  # with the coverage and hour-of-week counts, in one pass
 
 
 def hour_of_week_counts(data: aggregates.Data, tz: str = "UTC", where: str | None = None) -> pd.DataFrame:
@@ -164,10 +155,9 @@ def hour_of_week_counts(data: aggregates.Data, tz: str = "UTC", where: str | Non
     Returns:
         Columns day (0 = Monday), hour, events.
     """
-    if not isinstance(data, Case):
+    if not isinstance(data, Case) or not data.events.sources():
         return aggregates.hour_of_week_counts(data, tz=tz, where=where)
-    return remember(data, "hour_of_week_counts", [tz, where],
-                    lambda: aggregates.hour_of_week_counts(data, tz=tz, where=where))
+    return tenant_counts(data, where, tz)["week"]  # with the coverage and daily counts, in one pass
 
 
 def span_freq(case: Case, where: str | None = None) -> str:

@@ -11,6 +11,8 @@ import matplotlib.dates as mdates
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ir_toolkit.report.counts import SNAPSHOT_SOURCES
+
 
 def daily_counts(events: pd.DataFrame) -> pd.DataFrame:
     """Events per UTC day and source.
@@ -29,10 +31,6 @@ def daily_counts(events: pd.DataFrame) -> pd.DataFrame:
                                   fill_value=0).sort_index()
     days = events["time"].dt.floor("D")
     return events.assign(day=days).groupby(["day", "source"]).size().unstack("source", fill_value=0).sort_index()
-
-
-#: Sources that are snapshots of the directory (object creation dates, not a log's period): never drawn.
-SNAPSHOT_SOURCES = ("tenant_snapshot",)
 
 
 def coverage_figure(events: pd.DataFrame, tz: str = "UTC") -> Figure:

@@ -69,4 +69,9 @@ def png_bytes(fig: Any, texts: list[str] | None = None) -> bytes:
 
 def png_uri(fig: Any, texts: list[str] | None = None) -> str:
     """A matplotlib Figure as a base64 PNG data URI (the figure is closed); ``texts`` as for :func:`png_bytes`."""
-    return "data:image/png;base64," + base64.b64encode(png_bytes(fig, texts)).decode("ascii")
+    return data_uri(png_bytes(fig, texts))
+
+
+def data_uri(png: bytes) -> str:
+    """PNG bytes as a base64 data URI (what the report's ``img`` elements show)."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")

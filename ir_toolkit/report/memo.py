@@ -42,8 +42,8 @@ MAX_ROWS = 200_000
 ATTRS_KEY = b"ir_toolkit.attrs"
 PACKAGE = Path(ir_toolkit.__file__).resolve().parent
 #: The code an answer depends on: a change to any of these makes every kept answer a stranger.
-CODE = ("report/memo.py", "report/casequery.py", "report/casedata.py", "analysis/aggregates.py", "schema.py",
-        "case/store.py", "sqltext.py")
+CODE = ("report/memo.py", "report/casequery.py", "report/casedata.py", "report/counts.py", "analysis/aggregates.py",
+        "schema.py", "case/store.py", "sqltext.py")
 
 
 def files_digest(names: tuple[str, ...], salt: str) -> str:
@@ -91,15 +91,28 @@ def remember(case: Case, what: str, args: Any, compute: Callable[[], pd.DataFram
     Returns:
         The answer: the same frame ``compute()`` gives (columns, dtypes, values and attrs).
     """
-    folder = memo_root(case) / store_key(case)
-    path = folder / f"{question_key(what, args)}.parquet"
-    kept = _read(path)
+    kept = recall(case, what, args)
     if kept is not None:
         return kept
     frame = compute()
-    if len(frame.columns) and len(frame) <= MAX_ROWS:
-        _write(case, folder, path, frame)
+    keep(case, what, args, frame)
     return frame
+
+
+def recall(case: Case, what: str, args: Any) -> pd.DataFrame | None:
+    """The answer kept for this store and question (as :func:`remember` keeps it), or None."""
+    return _read(memo_root(case) / store_key(case) / f"{question_key(what, args)}.parquet")
+
+
+def keep(case: Case, what: str, args: Any, frame: pd.DataFrame) -> None:
+    """Keep ``frame`` as the answer to the question for this store (unless it is empty of columns or too large).
+
+    For answers computed together (one pass over the store for several questions): each is then read by
+    :func:`remember` or :func:`recall` as if it had been computed alone.
+    """
+    if len(frame.columns) and len(frame) <= MAX_ROWS:
+        folder = memo_root(case) / store_key(case)
+        _write(case, folder, folder / f"{question_key(what, args)}.parquet", frame)
 
 
 def _read(path: Path) -> pd.DataFrame | None:

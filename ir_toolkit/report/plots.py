@@ -23,7 +23,8 @@ from ir_toolkit.analysis.aggregates import activity_counts, check_tz, hour_of_we
 from ir_toolkit.report.graphdraw import draw_graph
 from ir_toolkit.textsafe import mathtext_safe
 
-__all__ = ["mailbox_activity", "actor_swimlane", "hour_of_week", "items_per_day", "draw_graph", "DAYS"]
+__all__ = ["mailbox_activity", "actor_swimlane", "hour_of_week", "items_per_day", "draw_graph", "DAYS",
+           "swimlane_counts", "items_counts"]
 
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -43,6 +44,24 @@ def _counts(frame: pd.DataFrame, by: Sequence[str], tz: str, freq: str | None, w
         out["bucket"] = pd.to_datetime(out["bucket"]).dt.tz_convert(tz)
         return out
     return activity_counts(frame, by=by, freq=freq or _freq(frame), tz=tz, where=where)
+
+
+def swimlane_counts(events: pd.DataFrame, tz: str = "UTC", freq: str | None = None) -> pd.DataFrame:
+    """What :func:`actor_swimlane` draws of ``events``: its events per address, mailbox and bucket.
+
+    Returns:
+        ``activity_counts(events, by=("ip", "mailbox"))`` of the events with an address (the bucket by their span
+        unless ``freq``), or ``events`` itself when it is such an aggregate already.
+    """
+    return _counts(events, ("ip", "mailbox"), tz, freq, "ip IS NOT NULL")
+
+
+def items_counts(events: pd.DataFrame, tz: str = "UTC") -> pd.DataFrame:
+    """What :func:`items_per_day` draws of ``events``: mail items per day and access type (or ``events`` itself
+    when it is such an aggregate already)."""
+    if "bucket" in events.columns:
+        return _counts(events, (), tz, "day", "")
+    return activity_counts(events, by=("mail_access_type",), freq="day", tz=tz, where="source = 'mail_access'")
 
 
 def _time_axis(ax: Axes, tz: str) -> None:
@@ -143,7 +162,7 @@ def actor_swimlane(events: pd.DataFrame, tz: str = "UTC", top: int = 25, freq: s
         Figure with one axes: x ``time (tz)``, y ``address``, title "Actor swimlane".
     """
     check_tz(tz)
-    counts = _counts(events, ("ip", "mailbox"), tz, freq, "ip IS NOT NULL")
+    counts = swimlane_counts(events, tz, freq)
     counts = counts[counts["ip"].notna()].copy()
     counts["mailbox"] = counts["mailbox"].astype(object).where(counts["mailbox"].notna(), "(no mailbox)")
     lanes = _top(counts, "ip", top)
@@ -222,11 +241,7 @@ def items_per_day(events: pd.DataFrame, tz: str = "UTC") -> Figure:
         Figure with one axes: x ``day (tz)``, y ``mail items``, title "Mail items accessed per day".
     """
     check_tz(tz)
-    if "bucket" in events.columns:
-        counts = _counts(events, (), tz, "day", "")
-    else:
-        counts = activity_counts(events, by=("mail_access_type",), freq="day", tz=tz,
-                                 where="source = 'mail_access'")
+    counts = items_counts(events, tz)
     if "mail_access_type" not in counts.columns:
         counts["mail_access_type"] = "all"
     counts["mail_access_type"] = counts["mail_access_type"].astype(object).where(
