@@ -2,7 +2,8 @@
 
 Views several others read are computed once (``issued_tokens``, ``issued_sessions``, ``federated_signins``: tables
 detect does not keep), ``weak_matches`` and ``rare_apps`` name the rows they read twice or three times once
-(``WITH``), and the evidence profile counts hours and files in one scan (``GROUPING SETS``). On a small case whose
+(``WITH``), ``app_first_seen`` and ``established_apps`` read one grouping of the mail reads (``mailbox_apps``),
+and the evidence profile counts hours and files in one scan (``GROUPING SETS``). On a small case whose
 rows reach every branch (both weak matches, a rare application, a federated sign-in, two evidence files), each
 result equals the one of the former SQL, kept here as the reference.
 """
@@ -45,7 +46,14 @@ OLD_RARE = """
     GROUP BY a.app, d.mailboxes
     HAVING count(DISTINCT a.mailbox) >= 2 AND count(DISTINCT a.mailbox) * 2 <= d.mailboxes
        AND sum(CASE WHEN i.apps = 1 THEN 1 ELSE 0 END) >= {rare_app_share} * count(*)"""
-SHARED = ("issued_tokens", "issued_sessions", "federated_signins", "weak_matches", "rare_apps")
+OLD_FIRST_SEEN = """
+    SELECT app, min(time) AS first_seen, count(DISTINCT mailbox) AS mailboxes FROM access
+    WHERE source = 'mail_access' GROUP BY app"""
+OLD_ESTABLISHED = """
+    SELECT a.mailbox, a.app FROM access a LEFT JOIN rare_apps r ON r.app = a.app
+    WHERE a.source = 'mail_access' AND a.mailbox IS NOT NULL AND a.app IS NOT NULL AND r.app IS NULL
+    GROUP BY a.mailbox, a.app HAVING min(a.time) < {baseline_end}"""
+SHARED = ("issued_tokens", "issued_sessions", "federated_signins", "weak_matches", "rare_apps", "mailbox_apps")
 USERS = [f"user{i}@contoso.com" for i in range(1, 6)]
 RARE_IP, SP_IP = "203.0.113.9", "198.51.100.7"
 FEDERATED_RAW = '{"tokenIssuerType":"ADFederationServices","incomingTokenType":"saml11"}'
@@ -86,7 +94,8 @@ def test_shared_views_are_tables_detect_does_not_keep(prepared: Prepared) -> Non
     assert isinstance(eng, DuckDBEngine)
     tables = {r[0] for r in eng.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     assert set(SHARED) <= tables
-    assert not {"issued_tokens", "issued_sessions", "federated_signins", "weak_matches"} & set(prepared.tables)
+    assert not {"issued_tokens", "issued_sessions", "federated_signins", "weak_matches", "mailbox_apps"} & set(
+        prepared.tables)
 
 
 def test_rewritten_views_equal_the_former_sql(prepared: Prepared) -> None:
@@ -96,6 +105,11 @@ def test_rewritten_views_equal_the_former_sql(prepared: Prepared) -> None:
     assert len(weak) == 2 and weak == _rows(eng, render(OLD_WEAK, prepared.sql_values))
     rare = _rows(eng, "SELECT app FROM rare_apps")
     assert rare == [("app-rare",)] == _rows(eng, render(OLD_RARE, prepared.sql_values))
+    first_seen = _rows(eng, "SELECT * FROM app_first_seen")
+    assert len(first_seen) == 3 and first_seen == _rows(eng, OLD_FIRST_SEEN)
+    established = _rows(eng, "SELECT * FROM established_apps")
+    assert len(established) == 6 and ("user1@contoso.com", "app-rare") not in established  # rare: never established
+    assert established == _rows(eng, render(OLD_ESTABLISHED, prepared.sql_values))
     assert _rows(eng, "SELECT token_id FROM issued_tokens") == _rows(
         eng, "SELECT DISTINCT token_id FROM signins WHERE token_id IS NOT NULL")
     assert _rows(eng, "SELECT record_id FROM federated_signins") == _rows(
