@@ -96,8 +96,8 @@ def kept_png(case: Case | None, what: str, counts: list[pd.DataFrame], tz: str,
         draw: Draws the matplotlib Figure.
     """
     def drawn() -> pd.DataFrame:
-        texts: list[str] = []
-        return pd.DataFrame({"png": [png_bytes(draw(), texts)], "texts": [json.dumps(texts)]})
+        png, texts = _rendered(draw())
+        return pd.DataFrame({"png": [png], "texts": [json.dumps(texts)]})
 
     digest = frames_digest(counts) if case is not None else None
     kept = drawn() if case is None or digest is None else remember(
