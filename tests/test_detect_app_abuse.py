@@ -191,3 +191,44 @@ def test_an_old_rotation_does_not_hide_a_later_chain(case_dir: Path) -> None:
     evidence = set(found.iloc[0]["evidence"])
     assert old["record_id"] not in evidence and not evidence & {r["record_id"] for r in early}
     assert {r["record_id"] for r in rows} == evidence
+
+
+NIMBUS = "4c7e2a90-1b3d-4f6e-a8c2-7d9e0b1f3a55"
+
+
+def consent_and_delegated_reads(read_ip: str | None = None) -> list[dict[str, Any]]:
+    """user0 consents a mail client to Mail.Read from home, then three users read their own mail with it, each from
+    the address its mailbox is read from every day (``read_ip``: all from that address instead)."""
+    rows = [change(at(8, 14), "Consent to application", "user0@contoso.com", "10.0.0.1", app=NIMBUS,
+                   name="Nimbus Mail", props={"ConsentAction.Permissions": "Scope: Mail.Read, offline_access"})]
+    for d in (8, 9, 10, 11):
+        rows += [mail(at(d, 15 + u / 10), f"user{u}@contoso.com", read_ip or f"10.0.0.{u + 1}", app=NIMBUS,
+                      messages=(f"<n{d}-{u}@c>",)) for u in range(3)]
+    return rows
+
+
+def without_signins(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in rows if not str(r["source"]).startswith("signin_")]
+
+
+def test_without_signins_a_consented_mail_client_read_from_the_users_own_addresses_is_no_finding(
+        case_dir: Path) -> None:
+    """No user sign-ins held: the mailboxes' own access history stands in for them (as access_judged does), so a
+    user's daily address is not 'never used before' and the consent from it is not unvouched."""
+    case = Case.open(case_dir)
+    case.write_events(frame(*without_signins(tenant_background()), *consent_and_delegated_reads()))
+    found = detect(case)
+    assert found[found["detection"] == "app-abuse"].empty
+    doc = scope(case)
+    assert not doc["compromised_mailboxes"] and not doc["actor_ips"]
+
+
+def test_without_signins_a_consented_app_reading_from_a_stranger_address_is_still_likely(case_dir: Path) -> None:
+    case = Case.open(case_dir)
+    rows = consent_and_delegated_reads(read_ip="203.0.113.77")
+    rows[0]["ip"] = "203.0.113.50"  # the consent, too, from an address no mailbox is read from
+    case.write_events(frame(*without_signins(tenant_background()), *rows))
+    found = detect(case)
+    chain = found[found["detection"] == "app-abuse"]
+    assert list(chain["verdict"]) == ["likely"] and chain.iloc[0]["app_id"] == NIMBUS
+    assert "unvouched" in chain.iloc[0]["explanation"]
