@@ -1,7 +1,7 @@
 """What the report, the notebooks and scope read more cheaply since session 10 is what they read before.
 
-* ``casedata.load_findings`` reads a findings.parquet once per process (the playbook's notebooks 03-05 and its report
-  run in one kernel) and again whenever the file changed; each caller gets its own copy.
+* ``casedata.load_findings`` parses a findings.parquet once per process (the playbook's notebooks 03-05 and its report
+  run in one kernel) and again whenever its bytes changed; each caller gets its own copy.
 * ``coverup.counted_findings`` reads each persistence-cover finding's records once: the same findings are left out
   as by the expression it replaced (kept here as the reference).
 * ``family.members`` reads family.yaml with libyaml's safe loader where PyYAML has it: the same registry.
@@ -35,13 +35,19 @@ def test_findings_are_read_once_a_file_and_again_when_it_changes(tmp_path: Path)
     assert len(first) == len(findings())
     first.loc[0, "verdict"] = "edited by a notebook"  # a caller's copy: the next reader does not see it
     pd.testing.assert_frame_equal(casedata.load_findings(case), _as_read(path))
-    stat = path.stat()
     fewer = findings().iloc[1:].reset_index(drop=True)
     fewer.to_parquet(path)
-    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # a new file, even within a clock tick
+    stat = path.stat()
     again = casedata.load_findings(case)
     assert len(again) == len(fewer)
     pd.testing.assert_frame_equal(again, _as_read(path))
+    # rewritten within one tick of the clock: the same size and time, other bytes (one verdict of the same length)
+    edited = fewer.assign(verdict=fewer["verdict"].where(fewer.index != 0, "XXXXXXXXX"[: len(fewer.loc[0, "verdict"])]))
+    edited.to_parquet(path)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    shown = casedata.load_findings(case)
+    assert shown.loc[0, "verdict"].startswith("X")
+    pd.testing.assert_frame_equal(shown, _as_read(path))
     path.unlink()
     assert casedata.load_findings(case).empty  # no findings file: nothing kept is shown
 
