@@ -20,6 +20,9 @@ import pytest
 from conftest import TESTDATA
 from test_import_fast import same_case
 
+from ir_toolkit.sources import fastpath
+from ir_toolkit.timeutil import parse_time
+
 SHAPES = TESTDATA / "import" / "shapes"
 T = pd.Timestamp
 
@@ -103,6 +106,37 @@ def test_attachment_access_keeps_its_token_and_client_app(tmp_path: Path) -> Non
         T("2025-09-29T01:01:01Z"), "AttachmentAccess", "adelev@contoso.com", "adelev@contoso.com", "203.0.113.5",
         "Qk3x9sVd1EaP7mZb2nLw0A", "d3590ed6-52b3-4102-aeff-aad2292ab01c", "6c9e2b4d-8f1a-4c3e-b5d7-9f1b3d5f7a9c")
     assert rec["token_issued_at"] == T("2025-09-29T00:58:12Z")
+    # a read of the message's attachments: mail access as MailItemsAccessed is (session 10; was audit_other)
+    assert (rec["source"], rec["mail_access_type"], rec["items"]) == ("mail_access", "Bind", 3)
+
+
+def test_attachment_access_is_mail_access_on_both_purview_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    """AttachmentAccess and MessageBind in a Purview CSV are mail access (access type from AttachmentAccessType,
+    count from OperationCount) on the hand-written Purview SQL as per record, and the SQL maps them itself."""
+    mapped: list[int] = []  # rows the Purview SQL mapped (fast run), and rows it handed to the per-record path
+    real_frame, real_merge = fastpath.frame_from_arrow, fastpath.merge_refused
+
+    def frame(cols: Any, positions: list[int], *args: Any) -> Any:
+        mapped.append(len(positions))
+        return real_frame(cols, positions, *args)
+
+    def merge(frame: Any, keep: Any, *args: Any, **kwargs: Any) -> Any:
+        mapped.append(-int((~keep).sum()))
+        return real_merge(frame, keep, *args, **kwargs)
+
+    monkeypatch.setattr(fastpath, "frame_from_arrow", frame)
+    monkeypatch.setattr(fastpath, "merge_refused", merge)
+    res, events = whole(tmp_path, "purview_attachment_access.csv")
+    assert res["format"] == "purview-csv" and mapped == [4]  # the SQL mapped all four, none went per record
+    ev = events.set_index("record_id")
+    assert set(ev["source"]) == {"mail_access"}
+    att = ev.loc["5c7e9b1d-3f5a-4c7e-9b1d-3f5a7c9e1b3d"]
+    assert (att["operation"], att["mailbox"], att["mail_access_type"], att["items"], att["token_id"], att["ip"]) == (
+        "AttachmentAccess", "adelev@contoso.com", "Bind", 3, "Qk3x9sVd1EaP7mZb2nLw0A", "203.0.113.5")
+    assert list(att["message_ids"]) == []  # Exchange item ids, no InternetMessageId: kept in raw
+    bind = ev.loc["0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"]
+    assert (bind["operation"], bind["mailbox"], bind["ip"]) == ("MessageBind", "adelev@contoso.com", "198.51.100.23")
 
 
 def test_sentinel_security_alert_portal_csv(tmp_path: Path) -> None:
@@ -206,3 +240,16 @@ def test_dfir_o365rc_unified_audit_log_files(tmp_path: Path, name: str, count: i
     assert events["token_id"].str.startswith("Qk3x9sVd1EaP7mZb2nLw0").all()
     assert set(events["session_id"]) == {"0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"}
     assert all(len(ids) == 1 for ids in events["message_ids"]) and set(events["mail_access_type"]) == {"Bind"}
+
+
+def test_us_locale_times_with_an_offset(tmp_path: Path) -> None:
+    """``1/9/2025 10:41:00 AM +01:00`` (.NET's general date and time with its offset, as Export-Csv writes a
+    DateTimeOffset in en-US, and as elastic's Azure test data writes an envelope time) is the local time at that
+    offset: read to its UTC instant in a CSV on both paths (was quarantined: no readable time)."""
+    res, events = whole(tmp_path, "message_trace_us_offset.csv")
+    assert res["format"] == "message-trace"
+    assert events["time"].tolist() == [T("2025-01-09T09:41:00Z"), T("2025-01-09T09:41:00Z"),
+                                       T("2025-01-12T18:45:30Z")]
+    assert parse_time("1/9/2007 10:41:00 AM +01:00") == T("2007-01-09T09:41:00Z")
+    assert parse_time("13/1/2007 10:41 -0130", dayfirst=None) == T("2007-01-13T12:11:00Z")
+    assert parse_time("1/9/2007 10:41:00 AM +15:00") is None  # no such offset: unreadable, never guessed
