@@ -253,3 +253,43 @@ def test_us_locale_times_with_an_offset(tmp_path: Path) -> None:
     assert parse_time("1/9/2007 10:41:00 AM +01:00") == T("2007-01-09T09:41:00Z")
     assert parse_time("13/1/2007 10:41 -0130", dayfirst=None) == T("2007-01-13T12:11:00Z")
     assert parse_time("1/9/2007 10:41:00 AM +15:00") is None  # no such offset: unreadable, never guessed
+
+
+def test_legacy_mailbox_audit_log_export(tmp_path: Path) -> None:
+    """Search-MailboxAuditLog -ShowDetails | Export-Csv (its 55 columns as real exports write them; Microsoft-Extractor-
+    Suite's Get-MailboxAuditLog): a message read (MessageBind) is mail access with the message id, folder, address,
+    client and Exchange session; FolderBind and SoftDelete are kept (was: unknown format, exit 2)."""
+    res, events = whole(tmp_path, "mailboxAuditLog-AdeleV@contoso.com.csv")
+    assert res["format"] == "mailbox-audit-log"
+    ev = _by(events, "operation")
+    bind = ev.loc["MessageBind"]
+    assert (bind["time"], bind["source"], bind["result"], bind["user"], bind["mailbox"], bind["ip"], bind["user_agent"],
+            bind["exchange_session_id"], bind["target"]) == (
+        T("2023-06-15T03:04:05Z"), "mail_access", "succeeded", "mallory attacker", "adelev@contoso.com", "203.0.113.77",
+        "Client=OWA;Action=ViaProxy", "5e7a9c1b-3d5f-4b7d-9f1a-3c5e7a9c1b3d", "Q2 wire instructions")
+    assert list(bind["message_ids"]) == ["<AM0PR01MB9876.5A6B@AM0PR01MB9876.eurprd01.prod.outlook.com>"]
+    assert list(bind["folders"]) == ["\\Inbox"]
+    assert ev.loc["FolderBind", "source"] == ev.loc["SoftDelete", "source"] == "audit_other"
+    assert (ev.loc["SoftDelete", "ip"], ev.loc["SoftDelete", "time"]) == ("2001:db8::17", T("2023-06-16T23:20:45Z"))
+
+
+def test_wazuh_office365_and_graph_records(tmp_path: Path) -> None:
+    """Wazuh's Office 365 module lines ({"integration": "office365", "office365": UAL record}), an alerts.json line
+    holding one in "data", and its Microsoft Graph module's alerts_v2 line: each mapped as the record inside (were:
+    unknown format, exit 2)."""
+    res, events = whole(tmp_path, "wazuh_office365_msgraph.jsonl")
+    assert res["format"] == "wazuh-json"
+    ev = _by(events, "operation")
+    mail = ev.loc["MailItemsAccessed"]
+    assert (mail["time"], mail["source"], mail["mailbox"], mail["ip"], mail["token_id"], mail["session_id"],
+            mail["mail_access_type"]) == (T("2025-03-06T08:14:02Z"), "mail_access", "adelev@contoso.com",
+                                          "203.0.113.80", "Zx8_wQ3sVkq9mLp2nRt5AA",
+                                          "0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e", "Bind")
+    assert list(mail["message_ids"]) == ["<20250306081500.1A2B3C@mail.fabrikam.example>"]
+    logon = ev.loc["UserLoggedIn"]
+    assert (logon["time"], logon["user"], logon["app_id"], logon["session_id"], logon["user_agent"][:11]) == (
+        T("2025-03-06T08:00:58Z"), "adelev@contoso.com", "4765445b-32c6-49b0-83e6-1d93765276ca",
+        "0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e", "Mozilla/5.0")
+    alert = ev.loc["securityAlert"]
+    assert (alert["time"], alert["result"], alert["target"], alert["record_id"]) == (
+        T("2025-03-06T08:16:00Z"), "high", "Suspicious email forwarding activity", "da638771234567890123_-1234567890")

@@ -278,11 +278,19 @@ FORMATS: dict[str, Format] = {
         Format("splunk-json", "Splunk search results exported as JSON ({\"preview\": .., \"result\": {..}} "
                "lines, the REST API's {\"results\": [...]}, or arrays of events with _raw)", ("json", "jsonl"),
                lambda s: _mostly_of(s, {"splunk_event", "splunk_result"})),
+        Format("wazuh-json", "Wazuh's Office 365 and Microsoft Graph module records ({\"integration\": \"office365\", "
+               "\"office365\": {...}}, {\"integration\": \"ms-graph\", \"ms-graph\": {...}}) and the alerts.json / "
+               "archives.json lines that hold them in \"data\": each record mapped as the record it is",
+               ("json", "jsonl"), lambda s: _mostly_of(s, {"wazuh_event", "wazuh_graph_event", "wazuh_alert"})),
         Format("message-trace", "Exchange Online message trace: Get-MessageTrace / Get-MessageTraceV2 output "
                "(CSV or JSON), the Exchange admin center historical (summary) and extended (one row per event, "
                "UTF-16) message trace reports (CSV)",
                ("csv", "json", "jsonl"),
                lambda s: _mostly_of(s, {"message_trace", "message_trace_history", "message_trace_detail"})),
+        Format("mailbox-audit-log", "Exchange's legacy mailbox audit log: Search-MailboxAuditLog -ShowDetails output "
+               "(Export-Csv or ConvertTo-Json; Microsoft-Extractor-Suite's Get-MailboxAuditLog CSVs): MessageBind as "
+               "mail access, the other mailbox operations kept as audit_other", ("csv", "json", "jsonl"),
+               lambda s: _mostly_of(s, {"mailbox_audit"})),
         Format("extractor-suite-csv", "Microsoft-Extractor-Suite tenant-state CSVs: MailboxRules, TransportRules, "
                "OAuthPermissions, Users, RiskyUsers, RiskyDetections, SecurityAlerts, MailItemsAccessed Sessions and "
                "MessageIDs (its UAL, sign-in, audit and "
