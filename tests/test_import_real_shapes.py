@@ -21,6 +21,7 @@ from conftest import TESTDATA
 from test_import_fast import same_case
 
 from ir_toolkit.sources import fastpath
+from ir_toolkit.sources.classtext import class_object
 from ir_toolkit.timeutil import parse_time
 
 SHAPES = TESTDATA / "import" / "shapes"
@@ -293,3 +294,55 @@ def test_wazuh_office365_and_graph_records(tmp_path: Path) -> None:
     alert = ev.loc["securityAlert"]
     assert (alert["time"], alert["result"], alert["target"], alert["record_id"]) == (
         T("2025-03-06T08:16:00Z"), "high", "Suspicious email forwarding activity", "da638771234567890123_-1234567890")
+
+
+def test_message_trace_details_and_graph_message_traces(tmp_path: Path) -> None:
+    """Get-MessageTraceDetail output (Date, Event, Action, Detail, Data: was recognised as message trace, then every
+    row quarantined for want of a time) and Graph's beta exchangeMessageTrace and exchangeMessageTraceDetail pages
+    (were: unknown format, exit 2)."""
+    res, events = whole(tmp_path / "cmdlet", "message_trace_detail_cmdlet.csv")
+    assert res["format"] == "message-trace"
+    assert [(e.time, e.operation, e.user, e.mailbox, e.target[:16]) for e in events.itertuples()] == [
+        (T("2023-06-15T03:00:01Z"), "Receive", "boss@evil.example", "victim@contoso.com", "Message received"),
+        (T("2023-06-15T03:00:03Z"), "Deliver", "boss@evil.example", "victim@contoso.com", "The message was ")]
+    assert set(events["source"]) == {"mail_flow"} and list(events["message_ids"][0]) == ["<phish1@evil.example>"]
+    res, events = whole(tmp_path / "graph", "graph_message_traces.json")
+    assert res["format"] == "message-trace"
+    trace = events.iloc[0]
+    assert (trace["time"], trace["operation"], trace["result"], trace["user"], trace["mailbox"], trace["ip"],
+            trace["target"]) == (T("2025-03-06T08:15:00Z"), "Message", "delivered", "payroll@fabrikam.example",
+                                 "adelev@contoso.com", "203.0.113.80", "Invoice overdue")
+    assert events["operation"].tolist()[1:] == ["Receive", "Deliver"]
+    assert events["time"].tolist()[1:] == [T("2025-03-06T08:15:01Z"), T("2025-03-06T08:15:03Z")]
+
+
+def test_azuread_module_exports(tmp_path: Path) -> None:
+    """Get-AzureADAuditSignInLogs / Get-AzureADAuditDirectoryLogs | Export-Csv write nested objects as their text
+    (``class SignInStatus {`` ``ErrorCode: 50126`` ... ``}``): read as objects, so a failed sign-in is a failure with
+    its error code and country (was: no result, the whole location text as country) and an audit's initiator is its
+    user and address (were: none)."""
+    res, events = whole(tmp_path / "signins", "azuread_module_signins.csv")
+    assert [(e.result, e.error_code, e.country, e.ip) for e in events.itertuples()] == [
+        ("success", 0, "NL", "203.0.113.9"), ("failure", 50126, "NL", "198.51.100.4")]
+    res, events = whole(tmp_path / "audit", "azuread_module_audit.csv")
+    audit = events.iloc[0]
+    assert (audit["source"], audit["operation"], audit["user"], audit["user_id"], audit["ip"]) == (
+        "directory_audit", "Consent to application", "adelev@contoso.com", "6c9e2b4d-8f1a-4c3e-b5d7-9f1b3d5f7a9c",
+        "203.0.113.9")
+
+
+@pytest.mark.parametrize("text", [
+    "class SignInStatus {\n  ErrorCode: 1\n",  # never closed
+    "class A {\n  K: v\n}\n}\n",  # closed twice
+    "class A {\n  not a key line\n}",
+    "class A {\n" + "  K: class B {\n" * 20 + "}\n" * 21,  # nested beyond the limit
+    "classic {\n}",
+])
+def test_odd_class_text_is_no_object(text: str) -> None:
+    assert class_object(text) is None
+
+
+def test_class_text_nested_and_continued() -> None:
+    assert class_object("class S {\n  ErrorCode: 0\n  FailureReason: line one\nline two\n  Geo: class G {\n"
+                        "  Latitude: 52.37\n}\n\n}\n") == {
+        "ErrorCode": "0", "FailureReason": "line one\nline two", "Geo": {"Latitude": "52.37"}}

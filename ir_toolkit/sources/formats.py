@@ -283,10 +283,12 @@ FORMATS: dict[str, Format] = {
                "archives.json lines that hold them in \"data\": each record mapped as the record it is",
                ("json", "jsonl"), lambda s: _mostly_of(s, {"wazuh_event", "wazuh_graph_event", "wazuh_alert"})),
         Format("message-trace", "Exchange Online message trace: Get-MessageTrace / Get-MessageTraceV2 output "
-               "(CSV or JSON), the Exchange admin center historical (summary) and extended (one row per event, "
-               "UTF-16) message trace reports (CSV)",
+               "(CSV or JSON), Get-MessageTraceDetail(V2), Graph's exchangeMessageTrace and its details, the "
+               "Exchange admin center historical (summary) and extended (one row per event, UTF-16) message trace "
+               "reports (CSV)",
                ("csv", "json", "jsonl"),
-               lambda s: _mostly_of(s, {"message_trace", "message_trace_history", "message_trace_detail"})),
+               lambda s: _mostly_of(s, {"message_trace", "message_trace_history", "message_trace_detail",
+                                        "message_trace_event"})),
         Format("mailbox-audit-log", "Exchange's legacy mailbox audit log: Search-MailboxAuditLog -ShowDetails output "
                "(Export-Csv or ConvertTo-Json; Microsoft-Extractor-Suite's Get-MailboxAuditLog CSVs): MessageBind as "
                "mail access, the other mailbox operations kept as audit_other", ("csv", "json", "jsonl"),
