@@ -346,3 +346,15 @@ def test_class_text_nested_and_continued() -> None:
     assert class_object("class S {\n  ErrorCode: 0\n  FailureReason: line one\nline two\n  Geo: class G {\n"
                         "  Latitude: 52.37\n}\n\n}\n") == {
         "ErrorCode": "0", "FailureReason": "line one\nline two", "Geo": {"Latitude": "52.37"}}
+
+
+def test_hawk1_simple_admin_audit_log(tmp_path: Path) -> None:
+    """Hawk 1.x's Simple_*.csv (Get-SimpleAdminAuditLog over Search-AdminAuditLog: Caller, Cmdlet, FullCommand,
+    RunDate(UTC), ObjectModified): the inbox rule and forwarding cmdlets of a BEC, time, caller and rule name in
+    columns (was: unknown format, exit 2)."""
+    res, events = whole(tmp_path, "hawk1_Simple_New_InboxRule.csv")
+    assert res["format"] == "exchange-admin-audit"
+    assert [(e.time, e.source, e.operation, e.user, e.target) for e in events.itertuples()] == [
+        (T("2023-06-15T03:10:12Z"), "audit_other", "New-InboxRule", "adelev", "."),
+        (T("2023-06-15T03:12:40Z"), "audit_other", "Set-Mailbox", "***", "AdeleV")]
+    assert "ForwardingSmtpAddress smtp:drop@evil.example" in events["raw"][1]

@@ -293,6 +293,9 @@ FORMATS: dict[str, Format] = {
                "(Export-Csv or ConvertTo-Json; Microsoft-Extractor-Suite's Get-MailboxAuditLog CSVs): MessageBind as "
                "mail access, the other mailbox operations kept as audit_other", ("csv", "json", "jsonl"),
                lambda s: _mostly_of(s, {"mailbox_audit"})),
+        Format("exchange-admin-audit", "Exchange admin audit log as Hawk 1.x simplified Search-AdminAuditLog results "
+               "(Simple_New_InboxRule.csv, Simple_User_Changes.csv ...: Caller, Cmdlet, FullCommand, RunDate(UTC), "
+               "ObjectModified)", ("csv",), lambda s: _mostly_of(s, {"hawk_admin_audit"})),
         Format("extractor-suite-csv", "Microsoft-Extractor-Suite tenant-state CSVs: MailboxRules, TransportRules, "
                "OAuthPermissions, Users, RiskyUsers, RiskyDetections, SecurityAlerts, MailItemsAccessed Sessions and "
                "MessageIDs (its UAL, sign-in, audit and "
