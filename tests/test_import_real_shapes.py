@@ -358,3 +358,17 @@ def test_hawk1_simple_admin_audit_log(tmp_path: Path) -> None:
         (T("2023-06-15T03:10:12Z"), "audit_other", "New-InboxRule", "adelev", "."),
         (T("2023-06-15T03:12:40Z"), "audit_other", "Set-Mailbox", "***", "AdeleV")]
     assert "ForwardingSmtpAddress smtp:drop@evil.example" in events["raw"][1]
+
+
+def test_cribl_capture_of_graph_sign_ins_and_legacy_alerts(tmp_path: Path) -> None:
+    """A Cribl pack's capture (events with _raw, host, source, _time, cribl_breaker) of Graph sign-ins and legacy
+    security/alerts: read through _raw; the alert (createdDateTime beside status) was read as an interactive
+    sign-in without a user, now a security alert with its user and logon address."""
+    res, events = whole(tmp_path, "cribl_graph_capture.json")
+    assert res["format"] == "splunk-json"
+    sign_in, alert = events.iloc[0], events.iloc[1]
+    assert (sign_in["source"], sign_in["user"], sign_in["ip"], sign_in["country"], sign_in["result"]) == (
+        "signin_interactive", "adelev@contoso.com", "203.0.113.80", "NL", "success")
+    assert (alert["time"], alert["source"], alert["operation"], alert["result"], alert["user"], alert["ip"],
+            alert["target"]) == (T("2025-03-06T08:00:57Z"), "tenant_snapshot", "securityAlert", "medium",
+                                 "adelev@contoso.com", "203.0.113.80", "Sign-in from a new address")
