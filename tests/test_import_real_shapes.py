@@ -372,3 +372,14 @@ def test_cribl_capture_of_graph_sign_ins_and_legacy_alerts(tmp_path: Path) -> No
     assert (alert["time"], alert["source"], alert["operation"], alert["result"], alert["user"], alert["ip"],
             alert["target"]) == (T("2025-03-06T08:00:57Z"), "tenant_snapshot", "securityAlert", "medium",
                                  "adelev@contoso.com", "203.0.113.80", "Sign-in from a new address")
+
+
+def test_graph_security_alert_pages(tmp_path: Path) -> None:
+    """A Graph page of security/alerts_v2 objects (was: unknown format, exit 2): tenant-state security alerts, time
+    the first activity, user from the first evidence's user account."""
+    res, events = whole(tmp_path, "graph_security_alerts.json")
+    assert res["format"] == "graph-security-alerts"
+    assert [(e.time, e.operation, e.result, e.user, e.target) for e in events.itertuples()] == [
+        (T("2025-03-06T08:16:00Z"), "securityAlert", "high", None, "Suspicious email forwarding activity"),
+        (T("2025-03-06T08:10:12Z"), "securityAlert", "medium", "adelev@contoso.com",
+         "Suspicious inbox manipulation rule")]

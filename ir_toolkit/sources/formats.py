@@ -330,6 +330,9 @@ FORMATS: dict[str, Format] = {
                ("json", "jsonl"), _graph("provisioning", "provisioning")),
         Format("graph-risky-users", "Microsoft Graph identityProtection riskyUsers", ("json", "jsonl"),
                _graph("risky_user", "riskyUsers")),
+        Format("graph-security-alerts", "Microsoft Graph security alerts: alerts_v2 and the legacy security/alerts "
+               "(tenant state: securityAlert, result the severity, target the title)", ("json", "jsonl"),
+               _graph("security_alert", "security/alerts_v2", "security/alerts")),
         Format("graph-directory-objects", "Microsoft Graph users, servicePrincipals, applications, "
                "oauth2PermissionGrants (tenant snapshot)", ("json", "jsonl"),
                _graph("directory_object", "users", "servicePrincipals", "applications", "oauth2PermissionGrants")),
