@@ -4,14 +4,14 @@ Microsoft logs write the same instant many ways: ``2023-06-15T01:02:03.1234567Z`
 (7-digit fractions), ``2023-06-15T01:02:03`` (no zone, meaning UTC),
 ``2023-06-15 01:02:03 `` (trailing spaces), and the portal exports' browser-locale
 forms ``9/20/2023 4:05:03 AM`` or ``4/28/2021, 3:05:26.000 PM``. All are UTC unless
-they carry an offset. Parsers here are pure and never raise on bad input: they
-return ``None`` (scalar) or ``NaT`` (vectorised) and the caller decides.
+they carry an offset (``1/9/2007 10:41:00 AM +01:00`` is 09:41 UTC). Parsers here are pure and never
+raise on bad input: they return ``None`` (scalar) or ``NaT`` (vectorised) and the caller decides.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
@@ -22,7 +22,8 @@ _DIGIT = re.compile(r"\d")
 _MS_DATE = re.compile(r"^/Date\((-?\d{1,15})(?:[+-]\d{4})?\)/$")
 _LOCALE = re.compile(
     r"^(?P<m>\d{1,2})(?P<sep>[/.-])(?P<d>\d{1,2})(?P=sep)(?P<y>\d{4}),?\s+(?P<H>\d{1,2}):(?P<M>\d{2})"
-    r"(?::(?P<S>\d{2})(?:\.(?P<f>\d+))?)?\s*(?P<ampm>[AaPp][Mm])?$"
+    r"(?::(?P<S>\d{2})(?:\.(?P<f>\d+))?)?\s*(?P<ampm>[AaPp][Mm])?"
+    r"(?:\s*(?P<z>[Zz]|UTC|GMT)|\s*(?:UTC|GMT)?(?P<sign>[+-])(?P<oh>\d{2}):?(?P<om>\d{2}))?$"
 )
 
 
@@ -56,9 +57,16 @@ def _from_locale(text: str, dayfirst: bool | None) -> datetime | None:
         hour = 0
     micro = int((m["f"] or "0")[:6].ljust(6, "0"))
     try:
-        return datetime(int(m["y"]), month, day, hour, int(m["M"]), int(m["S"] or 0), micro, tzinfo=UTC)
+        local = datetime(int(m["y"]), month, day, hour, int(m["M"]), int(m["S"] or 0), micro, tzinfo=UTC)
     except ValueError:
         return None
+    if m["sign"] is None:
+        return local
+    # "1/9/2007 10:41:00 AM +01:00" (.NET's "G zzz", a Sentinel / Azure Monitor envelope): local time and its offset
+    offset = int(m["oh"]) * 60 + int(m["om"])
+    if offset > 14 * 60 or int(m["om"]) > 59:
+        return None
+    return local - timedelta(minutes=offset if m["sign"] == "+" else -offset)
 
 
 def parse_time(value: object, dayfirst: bool | None = False) -> pd.Timestamp | None:

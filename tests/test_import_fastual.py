@@ -320,3 +320,34 @@ def test_diagnostic_signins_mapped_in_sql_same_both_ways(tmp_path: Path, caplog:
     assert res["records"] == 60 and {"signin_interactive", "signin_serviceprincipal", "signin_managedidentity"} <= \
         set(events["source"])
     assert 0 < sum(refused) <= len(odd)  # odd shapes per record, the rest through SQL
+
+
+def test_attachment_access_is_mail_access_in_sql(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                refused: list[int]) -> None:  # noqa: F811
+    """AttachmentAccess (a message's attachments read: AttachmentAccessType, OperationCount) and MessageBind are
+    mail access in the generated SQL as per record (ual_fields.MAIL_ACCESS_OPS in both), mapped by the SQL."""
+    shape = json.loads((IMPORT / "shapes" / "management_api_attachment_access.json").read_text("utf-8"))
+    rows = [copy.deepcopy(r) for r in cloud_app_events(132) if r["ActionType"] == "MailItemsAccessed"][:12] * 2
+    rows = [copy.deepcopy(r) for r in rows]
+    for i, r in enumerate(rows):
+        r["RawEventData"]["Id"] = r["ReportId"] = f"mail-{i}"
+    for i in range(0, 24, 3):
+        inner = {**copy.deepcopy(shape), "Id": f"{shape['Id'][:-4]}{i:04d}",
+                 "OrganizationId": rows[1]["RawEventData"]["OrganizationId"]}
+        if i % 2:
+            inner["Operation"] = "MessageBind"
+            del inner["OperationProperties"]
+        rows[i]["RawEventData"], rows[i]["ReportId"], rows[i]["ActionType"] = inner, inner["Id"], inner["Operation"]
+    path = tmp_path / "cloudappevents.json"
+    path.write_text(json.dumps(hunting_body(rows), indent=1), "utf-8")  # type: ignore[arg-type]
+    plan = _plan(path)
+    assert plan is not None and (plan.envelope.NAME, plan.fm.NAME) == ("cloud_app_event", "ual")
+    with caplog.at_level(logging.INFO, logger=JSONLOG):
+        res, events = same_case(tmp_path, path, batch_size=8)
+    assert not [r for r in caplog.records if r.name == JSONLOG]  # DuckDB read the whole file
+    assert res["imported"] == 24
+    reads = events[events["operation"].isin(["AttachmentAccess", "MessageBind"])]
+    assert len(reads) == 8 and set(reads["source"]) == {"mail_access"} and set(reads["items"]) == {3}
+    assert reads.set_index("operation")["mail_access_type"].to_dict() == {"AttachmentAccess": "Bind",
+                                                                         "MessageBind": None}
+    assert sum(refused) == 0  # the SQL mapped every row

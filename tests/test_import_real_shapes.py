@@ -20,6 +20,10 @@ import pytest
 from conftest import TESTDATA
 from test_import_fast import same_case
 
+from ir_toolkit.sources import fastpath
+from ir_toolkit.sources.classtext import class_object
+from ir_toolkit.timeutil import parse_time
+
 SHAPES = TESTDATA / "import" / "shapes"
 T = pd.Timestamp
 
@@ -103,6 +107,37 @@ def test_attachment_access_keeps_its_token_and_client_app(tmp_path: Path) -> Non
         T("2025-09-29T01:01:01Z"), "AttachmentAccess", "adelev@contoso.com", "adelev@contoso.com", "203.0.113.5",
         "Qk3x9sVd1EaP7mZb2nLw0A", "d3590ed6-52b3-4102-aeff-aad2292ab01c", "6c9e2b4d-8f1a-4c3e-b5d7-9f1b3d5f7a9c")
     assert rec["token_issued_at"] == T("2025-09-29T00:58:12Z")
+    # a read of the message's attachments: mail access as MailItemsAccessed is (session 10; was audit_other)
+    assert (rec["source"], rec["mail_access_type"], rec["items"]) == ("mail_access", "Bind", 3)
+
+
+def test_attachment_access_is_mail_access_on_both_purview_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    """AttachmentAccess and MessageBind in a Purview CSV are mail access (access type from AttachmentAccessType,
+    count from OperationCount) on the hand-written Purview SQL as per record, and the SQL maps them itself."""
+    mapped: list[int] = []  # rows the Purview SQL mapped (fast run), and rows it handed to the per-record path
+    real_frame, real_merge = fastpath.frame_from_arrow, fastpath.merge_refused
+
+    def frame(cols: Any, positions: list[int], *args: Any) -> Any:
+        mapped.append(len(positions))
+        return real_frame(cols, positions, *args)
+
+    def merge(frame: Any, keep: Any, *args: Any, **kwargs: Any) -> Any:
+        mapped.append(-int((~keep).sum()))
+        return real_merge(frame, keep, *args, **kwargs)
+
+    monkeypatch.setattr(fastpath, "frame_from_arrow", frame)
+    monkeypatch.setattr(fastpath, "merge_refused", merge)
+    res, events = whole(tmp_path, "purview_attachment_access.csv")
+    assert res["format"] == "purview-csv" and mapped == [4]  # the SQL mapped all four, none went per record
+    ev = events.set_index("record_id")
+    assert set(ev["source"]) == {"mail_access"}
+    att = ev.loc["5c7e9b1d-3f5a-4c7e-9b1d-3f5a7c9e1b3d"]
+    assert (att["operation"], att["mailbox"], att["mail_access_type"], att["items"], att["token_id"], att["ip"]) == (
+        "AttachmentAccess", "adelev@contoso.com", "Bind", 3, "Qk3x9sVd1EaP7mZb2nLw0A", "203.0.113.5")
+    assert list(att["message_ids"]) == []  # Exchange item ids, no InternetMessageId: kept in raw
+    bind = ev.loc["0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"]
+    assert (bind["operation"], bind["mailbox"], bind["ip"]) == ("MessageBind", "adelev@contoso.com", "198.51.100.23")
 
 
 def test_sentinel_security_alert_portal_csv(tmp_path: Path) -> None:
@@ -206,3 +241,145 @@ def test_dfir_o365rc_unified_audit_log_files(tmp_path: Path, name: str, count: i
     assert events["token_id"].str.startswith("Qk3x9sVd1EaP7mZb2nLw0").all()
     assert set(events["session_id"]) == {"0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"}
     assert all(len(ids) == 1 for ids in events["message_ids"]) and set(events["mail_access_type"]) == {"Bind"}
+
+
+def test_us_locale_times_with_an_offset(tmp_path: Path) -> None:
+    """``1/9/2025 10:41:00 AM +01:00`` (.NET's general date and time with its offset, as Export-Csv writes a
+    DateTimeOffset in en-US, and as elastic's Azure test data writes an envelope time) is the local time at that
+    offset: read to its UTC instant in a CSV on both paths (was quarantined: no readable time)."""
+    res, events = whole(tmp_path, "message_trace_us_offset.csv")
+    assert res["format"] == "message-trace"
+    assert events["time"].tolist() == [T("2025-01-09T09:41:00Z"), T("2025-01-09T09:41:00Z"),
+                                       T("2025-01-12T18:45:30Z")]
+    assert parse_time("1/9/2007 10:41:00 AM +01:00") == T("2007-01-09T09:41:00Z")
+    assert parse_time("13/1/2007 10:41 -0130", dayfirst=None) == T("2007-01-13T12:11:00Z")
+    assert parse_time("1/9/2007 10:41:00 AM +15:00") is None  # no such offset: unreadable, never guessed
+
+
+def test_legacy_mailbox_audit_log_export(tmp_path: Path) -> None:
+    """Search-MailboxAuditLog -ShowDetails | Export-Csv (its 55 columns as real exports write them; Microsoft-Extractor-
+    Suite's Get-MailboxAuditLog): a message read (MessageBind) is mail access with the message id, folder, address,
+    client and Exchange session; FolderBind and SoftDelete are kept (was: unknown format, exit 2)."""
+    res, events = whole(tmp_path, "mailboxAuditLog-AdeleV@contoso.com.csv")
+    assert res["format"] == "mailbox-audit-log"
+    ev = _by(events, "operation")
+    bind = ev.loc["MessageBind"]
+    assert (bind["time"], bind["source"], bind["result"], bind["user"], bind["mailbox"], bind["ip"], bind["user_agent"],
+            bind["exchange_session_id"], bind["target"]) == (
+        T("2023-06-15T03:04:05Z"), "mail_access", "succeeded", "mallory attacker", "adelev@contoso.com", "203.0.113.77",
+        "Client=OWA;Action=ViaProxy", "5e7a9c1b-3d5f-4b7d-9f1a-3c5e7a9c1b3d", "Q2 wire instructions")
+    assert list(bind["message_ids"]) == ["<AM0PR01MB9876.5A6B@AM0PR01MB9876.eurprd01.prod.outlook.com>"]
+    assert list(bind["folders"]) == ["\\Inbox"]
+    assert ev.loc["FolderBind", "source"] == ev.loc["SoftDelete", "source"] == "audit_other"
+    assert (ev.loc["SoftDelete", "ip"], ev.loc["SoftDelete", "time"]) == ("2001:db8::17", T("2023-06-16T23:20:45Z"))
+
+
+def test_wazuh_office365_and_graph_records(tmp_path: Path) -> None:
+    """Wazuh's Office 365 module lines ({"integration": "office365", "office365": UAL record}), an alerts.json line
+    holding one in "data", and its Microsoft Graph module's alerts_v2 line: each mapped as the record inside (were:
+    unknown format, exit 2)."""
+    res, events = whole(tmp_path, "wazuh_office365_msgraph.jsonl")
+    assert res["format"] == "wazuh-json"
+    ev = _by(events, "operation")
+    mail = ev.loc["MailItemsAccessed"]
+    assert (mail["time"], mail["source"], mail["mailbox"], mail["ip"], mail["token_id"], mail["session_id"],
+            mail["mail_access_type"]) == (T("2025-03-06T08:14:02Z"), "mail_access", "adelev@contoso.com",
+                                          "203.0.113.80", "Zx8_wQ3sVkq9mLp2nRt5AA",
+                                          "0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e", "Bind")
+    assert list(mail["message_ids"]) == ["<20250306081500.1A2B3C@mail.fabrikam.example>"]
+    logon = ev.loc["UserLoggedIn"]
+    assert (logon["time"], logon["user"], logon["app_id"], logon["session_id"], logon["user_agent"][:11]) == (
+        T("2025-03-06T08:00:58Z"), "adelev@contoso.com", "4765445b-32c6-49b0-83e6-1d93765276ca",
+        "0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e", "Mozilla/5.0")
+    alert = ev.loc["securityAlert"]
+    assert (alert["time"], alert["result"], alert["target"], alert["record_id"]) == (
+        T("2025-03-06T08:16:00Z"), "high", "Suspicious email forwarding activity", "da638771234567890123_-1234567890")
+
+
+def test_message_trace_details_and_graph_message_traces(tmp_path: Path) -> None:
+    """Get-MessageTraceDetail output (Date, Event, Action, Detail, Data: was recognised as message trace, then every
+    row quarantined for want of a time) and Graph's beta exchangeMessageTrace and exchangeMessageTraceDetail pages
+    (were: unknown format, exit 2)."""
+    res, events = whole(tmp_path / "cmdlet", "message_trace_detail_cmdlet.csv")
+    assert res["format"] == "message-trace"
+    assert [(e.time, e.operation, e.user, e.mailbox, e.target[:16]) for e in events.itertuples()] == [
+        (T("2023-06-15T03:00:01Z"), "Receive", "boss@evil.example", "victim@contoso.com", "Message received"),
+        (T("2023-06-15T03:00:03Z"), "Deliver", "boss@evil.example", "victim@contoso.com", "The message was ")]
+    assert set(events["source"]) == {"mail_flow"} and list(events["message_ids"][0]) == ["<phish1@evil.example>"]
+    res, events = whole(tmp_path / "graph", "graph_message_traces.json")
+    assert res["format"] == "message-trace"
+    trace = events.iloc[0]
+    assert (trace["time"], trace["operation"], trace["result"], trace["user"], trace["mailbox"], trace["ip"],
+            trace["target"]) == (T("2025-03-06T08:15:00Z"), "Message", "delivered", "payroll@fabrikam.example",
+                                 "adelev@contoso.com", "203.0.113.80", "Invoice overdue")
+    assert events["operation"].tolist()[1:] == ["Receive", "Deliver"]
+    assert events["time"].tolist()[1:] == [T("2025-03-06T08:15:01Z"), T("2025-03-06T08:15:03Z")]
+
+
+def test_azuread_module_exports(tmp_path: Path) -> None:
+    """Get-AzureADAuditSignInLogs / Get-AzureADAuditDirectoryLogs | Export-Csv write nested objects as their text
+    (``class SignInStatus {`` ``ErrorCode: 50126`` ... ``}``): read as objects, so a failed sign-in is a failure with
+    its error code and country (was: no result, the whole location text as country) and an audit's initiator is its
+    user and address (were: none)."""
+    res, events = whole(tmp_path / "signins", "azuread_module_signins.csv")
+    assert [(e.result, e.error_code, e.country, e.ip) for e in events.itertuples()] == [
+        ("success", 0, "NL", "203.0.113.9"), ("failure", 50126, "NL", "198.51.100.4")]
+    res, events = whole(tmp_path / "audit", "azuread_module_audit.csv")
+    audit = events.iloc[0]
+    assert (audit["source"], audit["operation"], audit["user"], audit["user_id"], audit["ip"]) == (
+        "directory_audit", "Consent to application", "adelev@contoso.com", "6c9e2b4d-8f1a-4c3e-b5d7-9f1b3d5f7a9c",
+        "203.0.113.9")
+
+
+@pytest.mark.parametrize("text", [
+    "class SignInStatus {\n  ErrorCode: 1\n",  # never closed
+    "class A {\n  K: v\n}\n}\n",  # closed twice
+    "class A {\n  not a key line\n}",
+    "class A {\n" + "  K: class B {\n" * 20 + "}\n" * 21,  # nested beyond the limit
+    "classic {\n}",
+])
+def test_odd_class_text_is_no_object(text: str) -> None:
+    assert class_object(text) is None
+
+
+def test_class_text_nested_and_continued() -> None:
+    assert class_object("class S {\n  ErrorCode: 0\n  FailureReason: line one\nline two\n  Geo: class G {\n"
+                        "  Latitude: 52.37\n}\n\n}\n") == {
+        "ErrorCode": "0", "FailureReason": "line one\nline two", "Geo": {"Latitude": "52.37"}}
+
+
+def test_hawk1_simple_admin_audit_log(tmp_path: Path) -> None:
+    """Hawk 1.x's Simple_*.csv (Get-SimpleAdminAuditLog over Search-AdminAuditLog: Caller, Cmdlet, FullCommand,
+    RunDate(UTC), ObjectModified): the inbox rule and forwarding cmdlets of a BEC, time, caller and rule name in
+    columns (was: unknown format, exit 2)."""
+    res, events = whole(tmp_path, "hawk1_Simple_New_InboxRule.csv")
+    assert res["format"] == "exchange-admin-audit"
+    assert [(e.time, e.source, e.operation, e.user, e.target) for e in events.itertuples()] == [
+        (T("2023-06-15T03:10:12Z"), "audit_other", "New-InboxRule", "adelev", "."),
+        (T("2023-06-15T03:12:40Z"), "audit_other", "Set-Mailbox", "***", "AdeleV")]
+    assert "ForwardingSmtpAddress smtp:drop@evil.example" in events["raw"][1]
+
+
+def test_cribl_capture_of_graph_sign_ins_and_legacy_alerts(tmp_path: Path) -> None:
+    """A Cribl pack's capture (events with _raw, host, source, _time, cribl_breaker) of Graph sign-ins and legacy
+    security/alerts: read through _raw; the alert (createdDateTime beside status) was read as an interactive
+    sign-in without a user, now a security alert with its user and logon address."""
+    res, events = whole(tmp_path, "cribl_graph_capture.json")
+    assert res["format"] == "splunk-json"
+    sign_in, alert = events.iloc[0], events.iloc[1]
+    assert (sign_in["source"], sign_in["user"], sign_in["ip"], sign_in["country"], sign_in["result"]) == (
+        "signin_interactive", "adelev@contoso.com", "203.0.113.80", "NL", "success")
+    assert (alert["time"], alert["source"], alert["operation"], alert["result"], alert["user"], alert["ip"],
+            alert["target"]) == (T("2025-03-06T08:00:57Z"), "tenant_snapshot", "securityAlert", "medium",
+                                 "adelev@contoso.com", "203.0.113.80", "Sign-in from a new address")
+
+
+def test_graph_security_alert_pages(tmp_path: Path) -> None:
+    """A Graph page of security/alerts_v2 objects (was: unknown format, exit 2): tenant-state security alerts, time
+    the first activity, user from the first evidence's user account."""
+    res, events = whole(tmp_path, "graph_security_alerts.json")
+    assert res["format"] == "graph-security-alerts"
+    assert [(e.time, e.operation, e.result, e.user, e.target) for e in events.itertuples()] == [
+        (T("2025-03-06T08:16:00Z"), "securityAlert", "high", None, "Suspicious email forwarding activity"),
+        (T("2025-03-06T08:10:12Z"), "securityAlert", "medium", "adelev@contoso.com",
+         "Suspicious inbox manipulation rule")]

@@ -27,6 +27,8 @@ OTHER = "41463f53-8812-40f4-890f-865bf6e35190"  # the Management API fixture's (
      "AssociatedAdminUnitsNames\r\n", "purview-csv"),
     ("TimeGenerated [UTC],UserPrincipalName,IPAddress\n", "log-analytics-csv"),
     ("Date (UTC);Request ID;User agent\n", "entra-signins-csv"),
+    ('"Operation","OperationResult","LogonType","MailboxOwnerUPN","LogonUserDisplayName","LastAccessed"\r\n',
+     "empty"),  # Search-MailboxAuditLog's columns (session 10): an empty result, no longer unknown
     ('{"results": [], "@odata.nextLink": null}\n{"results": []}\n', "empty"),
 ])
 def test_empty_result_is_accepted_with_zero_records(case_dir: Path, tmp_path: Path, content: str, fmt: str) -> None:

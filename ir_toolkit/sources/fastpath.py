@@ -53,6 +53,7 @@ from ir_toolkit.sources.fields import cached_norm_key, loads, normalise_keys
 from ir_toolkit.sources.jsonstream import pages_of
 from ir_toolkit.sources.mappers import classify
 from ir_toolkit.sources.reader import Opened, csv_header
+from ir_toolkit.sources.ual_fields import MAIL_ACCESS_OPS
 from ir_toolkit.sqltext import literal
 from ir_toolkit.timeutil import in_range, parse_times
 
@@ -65,6 +66,7 @@ FAST_BYTES = 16 << 20  # files at least this big take the fast path (when it app
 #: waits for (300,000 rows, 536 MB: 8.4-10.0 s wall against 11.5-14.8 s, for 14% more CPU). docs/import.md.
 ONE_THREAD_BELOW = 256 << 20
 _GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\n?$"
+_MAIL_OPS = pa.array(MAIL_ACCESS_OPS)  # the operations mapped as mail access (ual_fields, maps/ual.yaml)
 _RULE_OR_PERMISSION_OPS = ["new-inboxrule", "set-inboxrule", "remove-inboxrule", "updateinboxrules",
                            "enable-inboxrule", "add-mailboxpermission", "add-recipientpermission",
                            "add-mailboxfolderpermission", "set-mailboxfolderpermission", "remove-mailboxpermission"]
@@ -139,9 +141,10 @@ def parse_fast(which: str, path: Path, opened: Opened, *, evidence: str, batch_s
 
 
 def _mail(rows: pa.RecordBatch) -> np.ndarray:
-    """The Purview rows whose CSV column Operation is MailItemsAccessed (source ``mail_access``, mostly)."""
+    """The Purview rows whose CSV column Operation is a mail access (MailItemsAccessed ...: source ``mail_access``,
+    mostly)."""
     op = pc.utf8_trim_whitespace(rows.column("Operation"))
-    return np.asarray(pc.fill_null(pc.equal(op, "MailItemsAccessed"), False).to_numpy(zero_copy_only=False), bool)
+    return np.asarray(pc.fill_null(pc.is_in(op, _MAIL_OPS), False).to_numpy(zero_copy_only=False), bool)
 
 
 def _in_file_order(decoded: pa.Table, t: pa.Table) -> tuple[pa.Table, pa.Table, np.ndarray]:
@@ -149,7 +152,7 @@ def _in_file_order(decoded: pa.Table, t: pa.Table) -> tuple[pa.Table, pa.Table, 
     of the CSV column MailItemsAccessed last in each block; where the record's own Operation says otherwise,
     the batch is put back in file order)."""
     pos = one_array(decoded.column("pos")).to_numpy()
-    mail = np.asarray(pc.fill_null(pc.equal(stripped(one_array(t.column("operation"))), "MailItemsAccessed"),
+    mail = np.asarray(pc.fill_null(pc.is_in(stripped(one_array(t.column("operation"))), _MAIL_OPS),
                                    False).to_numpy(zero_copy_only=False), bool)
     if all((np.diff(pos[rows]) > 0).all() for rows in (mail, ~mail)):
         return decoded, t, pos
@@ -238,7 +241,7 @@ def _batch(which: str, decoded: pa.Table, t: pa.Table, done: int, decide: _Decid
         cols["user"] = pc.if_else(cols.pop("by_app"), cols.pop("app_user"), pc.utf8_lower(stripped(cols.pop("upn"))))
     else:
         op = stripped(cols["operation"])
-        mail = pc.fill_null(pc.equal(op, "MailItemsAccessed"), False)
+        mail = pc.fill_null(pc.is_in(op, _MAIL_OPS), False)
         ok = pc.and_(ok, pc.invert(pc.fill_null(pc.is_in(pc.utf8_lower(op), pa.array(_RULE_OR_PERMISSION_OPS)),
                                                 False)))
         no_text, no_list = pa.scalar(None, pa.string()), pa.scalar(None, pa.list_(pa.string()))

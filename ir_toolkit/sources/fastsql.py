@@ -304,7 +304,7 @@ SELECT {'raw, nkeys,' if carry else ''}{' pos,' if pos else ''}
        ELSE {prop('SessionId', device)} END AS session_id, {v('AppAccessContext.UniqueTokenId')} AS token_id,
   {v('AppAccessContext.IssuedAtTime')} AS token_issued_at,
   {v('SessionId')} AS exchange_session_id,
-  {prop('MailAccessType')} AS mail_access_type,
+  coalesce(nullif(trim({prop('MailAccessType')}), ''), {prop('AttachmentAccessType')}) AS mail_access_type,
   {prop('IsThrottled')} AS throttled,
   TRY_CAST({v('OperationCount')} AS BIGINT) AS items,
   coalesce(list_filter(json_extract_string({folders}, '$[*].FolderItems[*].InternetMessageId'),

@@ -20,6 +20,8 @@ import re
 from functools import lru_cache
 from typing import Any
 
+from ir_toolkit.sources.classtext import class_object
+
 try:
     import orjson as _orjson
 except ImportError:  # pragma: no cover - orjson is a declared dependency
@@ -142,11 +144,13 @@ def powershell_object(text: str) -> dict[str, str] | None:
 
 
 def parse_text(value: str) -> Any:
-    """Decode nested text: JSON first, then a Python literal, then PowerShell's ``@{k=v; ...}``;
-    None when it is none of them."""
+    """Decode nested text: JSON first, then a Python literal, then PowerShell's ``@{k=v; ...}`` or the AzureAD
+    module's ``class X { K: v }`` (:mod:`ir_toolkit.sources.classtext`); None when it is none of them."""
     text = value.strip()
     if text[:2] == "@{":
         return powershell_object(text)
+    if text[:6] == "class ":  # the AzureAD PowerShell module's objects as Export-Csv writes them
+        return class_object(text)
     if not text or text[0] not in "[{":
         return None
     try:

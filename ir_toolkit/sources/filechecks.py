@@ -30,7 +30,7 @@ _NESTED = ("auditdata", "raweventdata", "properties")
 _SMALL = 1 << 16
 # a header-only CSV is an empty result when it names a time column (every log export has one)
 _TIME_COLUMNS = {"timegenerated", "timestamp", "creationdate", "creationtime", "createddatetime", "activitydatetime",
-                 "date", "date (utc)", "time", "eventtime", "_time", "activity date (utc)"}
+                 "date", "date (utc)", "time", "eventtime", "_time", "activity date (utc)", "lastaccessed", "received"}
 
 
 def _empty(value: Any) -> bool:

@@ -278,11 +278,24 @@ FORMATS: dict[str, Format] = {
         Format("splunk-json", "Splunk search results exported as JSON ({\"preview\": .., \"result\": {..}} "
                "lines, the REST API's {\"results\": [...]}, or arrays of events with _raw)", ("json", "jsonl"),
                lambda s: _mostly_of(s, {"splunk_event", "splunk_result"})),
+        Format("wazuh-json", "Wazuh's Office 365 and Microsoft Graph module records ({\"integration\": \"office365\", "
+               "\"office365\": {...}}, {\"integration\": \"ms-graph\", \"ms-graph\": {...}}) and the alerts.json / "
+               "archives.json lines that hold them in \"data\": each record mapped as the record it is",
+               ("json", "jsonl"), lambda s: _mostly_of(s, {"wazuh_event", "wazuh_graph_event", "wazuh_alert"})),
         Format("message-trace", "Exchange Online message trace: Get-MessageTrace / Get-MessageTraceV2 output "
-               "(CSV or JSON), the Exchange admin center historical (summary) and extended (one row per event, "
-               "UTF-16) message trace reports (CSV)",
+               "(CSV or JSON), Get-MessageTraceDetail(V2), Graph's exchangeMessageTrace and its details, the "
+               "Exchange admin center historical (summary) and extended (one row per event, UTF-16) message trace "
+               "reports (CSV)",
                ("csv", "json", "jsonl"),
-               lambda s: _mostly_of(s, {"message_trace", "message_trace_history", "message_trace_detail"})),
+               lambda s: _mostly_of(s, {"message_trace", "message_trace_history", "message_trace_detail",
+                                        "message_trace_event"})),
+        Format("mailbox-audit-log", "Exchange's legacy mailbox audit log: Search-MailboxAuditLog -ShowDetails output "
+               "(Export-Csv or ConvertTo-Json; Microsoft-Extractor-Suite's Get-MailboxAuditLog CSVs): MessageBind as "
+               "mail access, the other mailbox operations kept as audit_other", ("csv", "json", "jsonl"),
+               lambda s: _mostly_of(s, {"mailbox_audit"})),
+        Format("exchange-admin-audit", "Exchange admin audit log as Hawk 1.x simplified Search-AdminAuditLog results "
+               "(Simple_New_InboxRule.csv, Simple_User_Changes.csv ...: Caller, Cmdlet, FullCommand, RunDate(UTC), "
+               "ObjectModified)", ("csv",), lambda s: _mostly_of(s, {"hawk_admin_audit"})),
         Format("extractor-suite-csv", "Microsoft-Extractor-Suite tenant-state CSVs: MailboxRules, TransportRules, "
                "OAuthPermissions, Users, RiskyUsers, RiskyDetections, SecurityAlerts, MailItemsAccessed Sessions and "
                "MessageIDs (its UAL, sign-in, audit and "
@@ -317,6 +330,9 @@ FORMATS: dict[str, Format] = {
                ("json", "jsonl"), _graph("provisioning", "provisioning")),
         Format("graph-risky-users", "Microsoft Graph identityProtection riskyUsers", ("json", "jsonl"),
                _graph("risky_user", "riskyUsers")),
+        Format("graph-security-alerts", "Microsoft Graph security alerts: alerts_v2 and the legacy security/alerts "
+               "(tenant state: securityAlert, result the severity, target the title)", ("json", "jsonl"),
+               _graph("security_alert", "security/alerts_v2", "security/alerts")),
         Format("graph-directory-objects", "Microsoft Graph users, servicePrincipals, applications, "
                "oauth2PermissionGrants (tenant snapshot)", ("json", "jsonl"),
                _graph("directory_object", "users", "servicePrincipals", "applications", "oauth2PermissionGrants")),

@@ -51,7 +51,7 @@ _APP_SOURCES = ("signin_serviceprincipal", "signin_managedidentity")
 def country(loc: Any) -> str | None:
     """The country code of a sign-in location: "US" (Log Analytics), "Redmond, Washington, US", or
     an object with countryOrRegion (Graph)."""
-    if isinstance(loc, str) and not loc.lstrip().startswith(("{", "[")):
+    if isinstance(loc, str) and not loc.lstrip().startswith(("{", "[", "@{", "class ")):
         return text(loc.rsplit(",", 1)[-1])
     return text(field(loc, "countryOrRegion", "CountryOrRegion"))
 

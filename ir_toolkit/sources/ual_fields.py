@@ -27,6 +27,11 @@ from ir_toolkit.sources.fields import (
 Columns = dict[str, list[Any]]
 Records = list[dict[str, Any]]
 MAIL_ACCESS = "MailItemsAccessed"
+# The operations that record a read of mail items: MailItemsAccessed; AttachmentAccess (RecordType 50, the same
+# aggregated record of a message's attachments read: OperationProperties AttachmentAccessType Bind, OperationCount,
+# Messages[].MessageItems[] of Exchange item ids, no InternetMessageId); MessageBind (the mailbox audit's
+# "message viewed in the preview pane or opened", which MailItemsAccessed replaced).
+MAIL_ACCESS_OPS = ("AttachmentAccess", MAIL_ACCESS, "MessageBind")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 RULE_OPS = {"new-inboxrule", "set-inboxrule", "remove-inboxrule", "updateinboxrules", "enable-inboxrule"}
 PERMISSION_OPS = {"add-mailboxpermission", "add-recipientpermission", "add-mailboxfolderpermission",
@@ -118,7 +123,7 @@ def _mail(cols: Columns) -> list[bool]:
 
 
 def _source(rs: Records, cols: Columns) -> list[Any]:
-    return ["mail_access" if op == MAIL_ACCESS else "audit_other" for op in cols["operation"]]
+    return ["mail_access" if op in MAIL_ACCESS_OPS else "audit_other" for op in cols["operation"]]
 
 
 def _mailbox(rs: Records, cols: Columns) -> list[Any]:
@@ -167,7 +172,7 @@ UAL_VALUE_TRANSFORMS: dict[str, Callable[[Any], Any]] = {
     "guid": lambda v: v if isinstance(v, str) and _GUID.match(v) else None,
     "logon_user_agent": lambda v: name_value(v, "UserAgent"),
     "logon_session_id": lambda v: name_value(v, "SessionId"),
-    "mail_access_type": lambda v: text(name_value(v, "MailAccessType")),
+    "mail_access_type": lambda v: text(name_value(v, "MailAccessType")) or text(name_value(v, "AttachmentAccessType")),
     "is_throttled": lambda v: boolean(name_value(v, "IsThrottled")),
 }
 UAL_RECORD_TRANSFORMS: dict[str, Callable[[Records, Columns], list[Any]]] = {

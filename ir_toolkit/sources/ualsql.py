@@ -1,6 +1,7 @@
 """SQL forms of the unified audit log map's transforms (``maps/ual.yaml``, :mod:`ir_toolkit.sources.ual_fields`).
 
-The operations that name what they acted on in ``ObjectId`` / ``ItemName``, and mail access (MailItemsAccessed:
+The operations that name what they acted on in ``ObjectId`` / ``ItemName``, and mail access (MailItemsAccessed,
+AttachmentAccess, MessageBind:
 access type, throttling, ``OperationCount``, the folders and message ids of ``Folders``) are mapped in SQL;
 item groups (``AffectedItems``, ``Folder``, ``DestFolder``), inbox rule and permission operations
 (``Parameters``), records with a ``Target`` list, ``{Name, Value}`` entries written as PowerShell text
@@ -22,7 +23,7 @@ from ir_toolkit.sources.sqlforms import (
     fields_text,
     only_where,
 )
-from ir_toolkit.sources.ual_fields import MAIL_ACCESS, PERMISSION_OPS, RULE_OPS
+from ir_toolkit.sources.ual_fields import MAIL_ACCESS_OPS, PERMISSION_OPS, RULE_OPS
 from ir_toolkit.sqltext import literal
 
 _NAME = r'[ !#-\[\]-~]*'  # printable ASCII but " and \ (Python's lower() and the regex's (?i) agree)
@@ -58,7 +59,7 @@ def _entry_text(name: str) -> Callable[[Fields, tuple[Step, ...], list[Sql]], Sq
     def sql(src: Fields, steps: tuple[Step, ...], guards: list[Sql]) -> Sql:
         tok, ps = nv(src, steps, guards)
         value = f"CASE WHEN starts_with({tok}, '\"') THEN nullif(({tok})[2:-2], '') END"
-        if name == "MailAccessType":  # text(): stripped; printable ASCII ends are left as they are
+        if name in ("MailAccessType", "AttachmentAccessType"):  # text(): stripped; printable ASCII ends kept
             guards.append((f"(coalesce({value}, '') = '' OR regexp_full_match({value}, '(?s)[!-~](.*[!-~])?'))",
                            ps * 4))
         return value, ps * 2
@@ -75,10 +76,17 @@ def _entry_flag(src: Fields, steps: tuple[Step, ...], guards: list[Sql]) -> Sql:
             f"WHEN {v} IN ('false', '0', 'no') THEN false END", ps * 6)
 
 
+def _access_type(src: Fields, steps: tuple[Step, ...], guards: list[Sql]) -> Sql:
+    """The entry MailAccessType's Value, else AttachmentAccessType's (an AttachmentAccess record)."""
+    (m, mps), (a, aps) = _entry_text("MailAccessType")(src, steps, guards), _entry_text("AttachmentAccessType")(
+        src, steps, guards)
+    return f"coalesce({m}, {a})", [*mps, *aps]
+
+
 UAL_PATH_FORMS: dict[str, PathForm] = {
     "logon_user_agent": _entry_text("UserAgent"),
     "logon_session_id": _entry_text("SessionId"),
-    "mail_access_type": _entry_text("MailAccessType"),
+    "mail_access_type": _access_type,
     "is_throttled": _entry_flag,
 }
 
@@ -86,9 +94,9 @@ UAL_PATH_FORMS: dict[str, PathForm] = {
 
 
 def _mail(exprs: dict[str, Sql]) -> Sql:
-    """SQL true for a mail access record (MailItemsAccessed), false otherwise."""
+    """SQL true for a mail access record (``ual_fields.MAIL_ACCESS_OPS``: MailItemsAccessed ...), false otherwise."""
     op, ps = exprs["operation"]
-    return f"coalesce(({op}) = ?, false)", [*ps, MAIL_ACCESS]
+    return f"coalesce(list_contains(?, {op}), false)", [list(MAIL_ACCESS_OPS), *ps]
 
 
 
