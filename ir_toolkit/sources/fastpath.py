@@ -24,7 +24,7 @@ rather than ``\\u001f``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ from ir_toolkit.sources.fastrows import (
 from ir_toolkit.sources.fields import cached_norm_key, loads, normalise_keys
 from ir_toolkit.sources.jsonstream import pages_of
 from ir_toolkit.sources.mappers import classify
+from ir_toolkit.sources.readahead import ahead
 from ir_toolkit.sources.reader import Opened, csv_header
 from ir_toolkit.sqltext import literal
 from ir_toolkit.timeutil import in_range, parse_times
@@ -102,6 +103,7 @@ def parse_fast(which: str, path: Path, opened: Opened, *, evidence: str, batch_s
     # second connection); Purview rows come from Arrow's CSV reader and both stages run as one query
     decide = _Decider(which)
     done = 0
+    read_ahead: Generator[pa.Table, None, None] | None = None
     con, mapper = duckdb.connect(), duckdb.connect()  # one streams the file, the other maps its batches
     try:
         for c in (con, mapper):
@@ -115,11 +117,12 @@ def parse_fast(which: str, path: Path, opened: Opened, *, evidence: str, batch_s
         else:
             query = fastsql.purview_stage2(f"({fastsql.purview_stage1('csv_rows', pos=True)})", carry=True, pos=True)
             stage2 = None
-            if path.stat().st_size < ONE_THREAD_BELOW:
-                con.execute("SET threads = 1")
+            con.execute("SET threads = 1")
             con.register("csv_rows", grouped(csv_rows(path, opened, fastsql.PURVIEW_HEADER), batch_size, _mail))
-        reader = con.sql(query).to_arrow_reader(batch_size)
-        for decoded in rebatch(reader, batch_size):
+        batches = rebatch(con.sql(query).to_arrow_reader(batch_size), batch_size)
+        if stage2 is None:  # one DuckDB thread runs the query inside each fetch: fetched in a reader thread,
+            batches = read_ahead = ahead(batches, "ir_toolkit-purview")  # beside the mapping of the one before
+        for decoded in batches:
             if stage2 is None:  # the query mapped it already
                 mapped = decoded
             else:
@@ -131,9 +134,13 @@ def parse_fast(which: str, path: Path, opened: Opened, *, evidence: str, batch_s
             done += decoded.num_rows
             yield batch
     except (duckdb.Error, FastPathStop, pa.ArrowException, OSError) as exc:  # OSError: DuckDB errors through Arrow
+        if read_ahead is not None:
+            read_ahead.close()
         log.info("%s: per-record import from record %d on (%s)", evidence, done + 1, str(exc).splitlines()[0])
         yield from slow(done)
     finally:
+        if read_ahead is not None:
+            read_ahead.close()  # the reader thread stopped before its connection closes
         con.close()
         mapper.close()
 
