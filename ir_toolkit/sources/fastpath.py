@@ -60,11 +60,6 @@ from ir_toolkit.timeutil import in_range, parse_times
 log = logging.getLogger(__name__)
 
 FAST_BYTES = 16 << 20  # files at least this big take the fast path (when it applies)
-#: A Purview CSV smaller than this is mapped on one DuckDB thread (Arrow's CSV reader parses on its own): a
-#: second thread costs CPU and, at this size, saves no wall time (52,000 rows, 90 MB, quiet machine: 2.8 s CPU
-#: and 2.7 s wall against 3.5 s and 2.6 s); a bigger file keeps DuckDB's threads, whose wall time the responder
-#: waits for (300,000 rows, 536 MB: 8.4-10.0 s wall against 11.5-14.8 s, for 14% more CPU). docs/import.md.
-ONE_THREAD_BELOW = 256 << 20
 _GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\n?$"
 _RULE_OR_PERMISSION_OPS = ["new-inboxrule", "set-inboxrule", "remove-inboxrule", "updateinboxrules",
                            "enable-inboxrule", "add-mailboxpermission", "add-recipientpermission",
@@ -100,7 +95,9 @@ def parse_fast(which: str, path: Path, opened: Opened, *, evidence: str, batch_s
                hint: str, family: str | None, slow: Callable[[int], Iterator[Batch]]) -> Iterator[Batch]:
     """Batches of one file through DuckDB; ``slow(done)`` parses the file per record after record ``done``."""
     # sign-ins: DuckDB's JSON reader streams on one thread, so stage 2 maps each batch beside it (a
-    # second connection); Purview rows come from Arrow's CSV reader and both stages run as one query
+    # second connection); Purview rows come from Arrow's CSV reader and both stages run as one query, on one
+    # DuckDB thread (DuckDB's threads cost ~15% more CPU for the same rows: docs/import.md, session 10) whose
+    # fetches a reader thread makes (readahead.ahead) while this one maps and writes the batch before
     decide = _Decider(which)
     done = 0
     read_ahead: Generator[pa.Table, None, None] | None = None
