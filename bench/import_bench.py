@@ -1,7 +1,8 @@
 """Import benchmark (issue 4): our importer against the obvious pandas route, same data, same run.
 
 Run: ``python -m bench.import_bench [--records N] [--repeat N] [--keep DIR] [--per-record]
-[--side-by-side]`` (default 1,000,000 records: half Purview audit CSV rows, half Graph beta sign-ins as a JSON array).
+[--side-by-side] [--before DIR]`` (default 1,000,000 records: half Purview audit CSV rows, half Graph beta
+sign-ins as a JSON array).
 
 The inputs are the sample tenant's records (data/sample-tenant: Graph beta sign-ins of all three
 kinds, the Purview CSV's unified audit log records), replicated with varied ids, users, times,
@@ -20,7 +21,9 @@ Ours runs as ``Case.import_files`` does by default (big Graph sign-in arrays and
 through the DuckDB fast path, :mod:`ir_toolkit.sources.fastpath`); ``--per-record`` adds a run with
 ``fast=False`` (every record through the per-record readers and mappers: the route before the fast
 path), ``--side-by-side`` one with the two files parsed in two worker processes. Each route runs
-``--repeat`` times (default 3), the routes taking turns, and the medians are compared: wall time
+``--repeat`` times (default 3), the routes taking turns (``--before DIR``: ours from that checkout's
+ir_toolkit too, e.g. a ``git archive`` of the commit before a change: before and after in one run), and
+the medians are compared: wall time
 depends on what else the machine runs (one run of the same code varied by 20% on the project's
 shared 2-CPU machines); CPU time (user + system of the child, its threads and its workers) less so.
 Nothing is asserted: the figures and ratios are printed.
@@ -142,6 +145,7 @@ def make_inputs(folder: Path, n: int, seed: int = 4, signins_too: bool = True) -
     return csv_path, json_path
 
 
+BEFORE = "ours before (--before DIR, import_files)"
 _LIB: list[str] = []  # set by compiled(): where the children import ir_toolkit from
 
 
@@ -205,6 +209,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--side-by-side", action="store_true", help="also time the two files parsed in two worker "
                    "processes")
     p.add_argument("--per-record", action="store_true", help="also time ours with the fast path off")
+    p.add_argument("--before", metavar="DIR", help="also time ours from the ir_toolkit of this checkout (e.g. "
+                   "a `git archive` of the commit before a change), taking turns with the others")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.keep or tmp).resolve()
@@ -223,7 +229,10 @@ def main(argv: list[str]) -> int:
         base_dir = work / "baseline"
         base_dir.mkdir(exist_ok=True)
         compiled(work / "code")
+        before = compiled(work / "before", Path(args.before).resolve()) if args.before else None
         routes = [("baseline", 0, ""), ("floor", 0, ""), ("ours, one process (import_files)", 1, "auto")]
+        if before:
+            routes.append((BEFORE, 1, "auto"))
         if args.per_record:
             routes.append(("ours, per-record path only (import_files)", 1, "never"))
         if args.side_by_side:
@@ -236,7 +245,8 @@ def main(argv: list[str]) -> int:
                                   [str(base_dir), str(csv_path), str(json_path)])
                 else:
                     shutil.rmtree(work / "case", ignore_errors=True)
-                    run = measure(OURS, [str(work / "case"), str(workers), fast, str(csv_path), str(json_path)])
+                    run = measure(OURS, [str(work / "case"), str(workers), fast, str(csv_path), str(json_path)],
+                                  before if label == BEFORE else None)
                 runs[label].append(run)
                 print(f"  run {i + 1}: {label:<45} {run[0]:7.1f} s wall {run[1]:7.1f} s CPU  "
                       f"peak {run[2] / 1e9:5.2f} GB", flush=True)
@@ -248,6 +258,9 @@ def main(argv: list[str]) -> int:
                   f"{o_rss / b_rss:.2f} of the baseline's (goal < 1)", flush=True)
             print(f"  against the floor: {o_s / f_s:.2f}x its wall, {o_cpu / f_cpu:.2f}x its CPU (goal <= 2x)",
                   flush=True)
+        if before:
+            mine, theirs = (statistics.median(r[1] for r in runs[k]) for k in (routes[2][0], BEFORE))
+            print(f"ours against before: {mine / theirs:.3f}x its CPU (median of each)", flush=True)
         print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (1 min) at the end, "
               f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; CPU = user + system time of the child and "
               "its workers; peak = largest resident set of one process")

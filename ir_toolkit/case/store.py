@@ -156,12 +156,17 @@ class EventStore:
         names = sorted(s for s in pc.unique(sources).to_pylist() if s is not None)
         for source, part in zip(names, by_source(table, sources, names), strict=True):
             known = self.known_ids(str(source))
-            fresh, batch_ids = [], set()  # new, and first of its record_id in this batch
-            for i in part.column("record_id").to_pylist():
-                fresh.append(i not in known and i not in batch_ids)
-                batch_ids.add(i)
-            new = part if all(fresh) else part.filter(pa.array(fresh, pa.bool_()))
-            duplicates += len(fresh) - new.num_rows
+            listed = part.column("record_id").to_pylist()
+            batch_ids = set(listed)
+            if len(batch_ids) == len(listed) and known.isdisjoint(batch_ids):
+                new = part  # every id new and once in the batch (the usual batch): no loop over the rows
+            else:
+                fresh, seen = [], set()  # new, and first of its record_id in this batch
+                for i in listed:
+                    fresh.append(i not in known and i not in seen)
+                    seen.add(i)
+                new = part.filter(pa.array(fresh, pa.bool_()))
+            duplicates += len(listed) - new.num_rows
             if not new.num_rows:
                 continue
             folder = self.root / str(source)

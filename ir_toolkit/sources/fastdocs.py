@@ -102,15 +102,19 @@ def first_record(path: Path, opened: Opened) -> Any:
 def trailing_comma(path: Path, opened: Opened, block: int = _SCAN) -> bool:
     """True when the file holds a comma before ``}`` or ``]`` (maybe inside a string: then too).
 
-    Scanned in blocks of ``block`` bytes with numpy (the bytes after each comma, blanks skipped: twice as
-    fast as a regular expression over the text); a comma at a block's end followed by blanks is carried
-    into the next.
+    Scanned in blocks of ``block`` bytes with numpy, from each ``}`` and ``]`` back over blanks (a
+    sign-in holds about five times fewer of them than commas: 0.07 s against 0.11-0.13 s for 50,000
+    sign-ins from the commas forward, and twice as fast as a regular expression); a comma at a block's end
+    followed by blanks is carried into the next.
     """
     carry = b""
+    folded, hit = np.empty(block + 1, np.uint8), np.empty(block + 1, np.bool_)  # reused: no fresh pages
     with gzip.open(path, "rb") if opened.gzip else open(path, "rb") as fh:
         while data := fh.read(block):
             text = carry + data
-            if _comma_before_close(np.frombuffer(text, np.uint8)):
+            if len(text) > len(folded):
+                folded, hit = np.empty(len(text), np.uint8), np.empty(len(text), np.bool_)
+            if _comma_before_close(np.frombuffer(text, np.uint8), folded, hit):
                 return True
             at = text.rfind(b",")
             carry = text[at:] if at >= 0 and not text[at + 1:].strip() else b""
@@ -121,17 +125,21 @@ _BLANK = np.zeros(256, bool)
 _BLANK[list(b" \t\r\n")] = True
 
 
-def _comma_before_close(text: np.ndarray) -> bool:
-    """True when ``text`` (bytes) holds a comma followed by blanks (or none) and ``}`` or ``]``."""
-    at = np.flatnonzero(text == ord(",")) + 1
+def _comma_before_close(text: np.ndarray, folded: np.ndarray, hit: np.ndarray) -> bool:
+    """True when ``text`` (bytes) holds a comma followed by blanks (or none) and ``}`` or ``]``
+    (``folded``, ``hit``: buffers at least as long as ``text``)."""
+    m = len(text)
+    np.bitwise_or(text, 0x20, out=folded[:m])  # "]" is 0x5D, "}" 0x7D: they differ in bit 0x20
+    np.equal(folded[:m], ord("}"), out=hit[:m])
+    at = np.flatnonzero(hit[:m]) - 1
     while True:
-        at = at[at < len(text)]
+        at = at[at >= 0]
         if not len(at):
             return False
-        after = text[at]
-        if ((after == ord("}")) | (after == ord("]"))).any():
+        before = text[at]
+        if (before == ord(",")).any():
             return True
-        at = at[_BLANK[after]] + 1
+        at = at[_BLANK[before]] - 1
 
 
 def records(con: duckdb.DuckDBPyConnection, path: Path, opened: Opened, container: str,

@@ -24,7 +24,7 @@ rather than ``\\u001f``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ from ir_toolkit.sources.fastrows import (
 from ir_toolkit.sources.fields import cached_norm_key, loads, normalise_keys
 from ir_toolkit.sources.jsonstream import pages_of
 from ir_toolkit.sources.mappers import classify
+from ir_toolkit.sources.readahead import ahead
 from ir_toolkit.sources.reader import Opened, csv_header
 from ir_toolkit.sources.ual_fields import MAIL_ACCESS_OPS
 from ir_toolkit.sqltext import literal
@@ -60,11 +61,6 @@ from ir_toolkit.timeutil import in_range, parse_times
 log = logging.getLogger(__name__)
 
 FAST_BYTES = 16 << 20  # files at least this big take the fast path (when it applies)
-#: A Purview CSV smaller than this is mapped on one DuckDB thread (Arrow's CSV reader parses on its own): a
-#: second thread costs CPU and, at this size, saves no wall time (52,000 rows, 90 MB, quiet machine: 2.8 s CPU
-#: and 2.7 s wall against 3.5 s and 2.6 s); a bigger file keeps DuckDB's threads, whose wall time the responder
-#: waits for (300,000 rows, 536 MB: 8.4-10.0 s wall against 11.5-14.8 s, for 14% more CPU). docs/import.md.
-ONE_THREAD_BELOW = 256 << 20
 _GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\n?$"
 _MAIL_OPS = pa.array(MAIL_ACCESS_OPS)  # the operations mapped as mail access (ual_fields, maps/ual.yaml)
 _RULE_OR_PERMISSION_OPS = ["new-inboxrule", "set-inboxrule", "remove-inboxrule", "updateinboxrules",
@@ -101,9 +97,12 @@ def parse_fast(which: str, path: Path, opened: Opened, *, evidence: str, batch_s
                hint: str, family: str | None, slow: Callable[[int], Iterator[Batch]]) -> Iterator[Batch]:
     """Batches of one file through DuckDB; ``slow(done)`` parses the file per record after record ``done``."""
     # sign-ins: DuckDB's JSON reader streams on one thread, so stage 2 maps each batch beside it (a
-    # second connection); Purview rows come from Arrow's CSV reader and both stages run as one query
+    # second connection); Purview rows come from Arrow's CSV reader and both stages run as one query, on one
+    # DuckDB thread (DuckDB's threads cost ~15% more CPU for the same rows: docs/import.md, session 10) whose
+    # fetches a reader thread makes (readahead.ahead) while this one maps and writes the batch before
     decide = _Decider(which)
     done = 0
+    read_ahead: Generator[pa.Table, None, None] | None = None
     con, mapper = duckdb.connect(), duckdb.connect()  # one streams the file, the other maps its batches
     try:
         for c in (con, mapper):
@@ -117,11 +116,12 @@ def parse_fast(which: str, path: Path, opened: Opened, *, evidence: str, batch_s
         else:
             query = fastsql.purview_stage2(f"({fastsql.purview_stage1('csv_rows', pos=True)})", carry=True, pos=True)
             stage2 = None
-            if path.stat().st_size < ONE_THREAD_BELOW:
-                con.execute("SET threads = 1")
+            con.execute("SET threads = 1")
             con.register("csv_rows", grouped(csv_rows(path, opened, fastsql.PURVIEW_HEADER), batch_size, _mail))
-        reader = con.sql(query).to_arrow_reader(batch_size)
-        for decoded in rebatch(reader, batch_size):
+        batches = rebatch(con.sql(query).to_arrow_reader(batch_size), batch_size)
+        if stage2 is None:  # one DuckDB thread runs the query inside each fetch: fetched in a reader thread,
+            batches = read_ahead = ahead(batches, "ir_toolkit-purview")  # beside the mapping of the one before
+        for decoded in batches:
             if stage2 is None:  # the query mapped it already
                 mapped = decoded
             else:
@@ -133,9 +133,13 @@ def parse_fast(which: str, path: Path, opened: Opened, *, evidence: str, batch_s
             done += decoded.num_rows
             yield batch
     except (duckdb.Error, FastPathStop, pa.ArrowException, OSError) as exc:  # OSError: DuckDB errors through Arrow
+        if read_ahead is not None:
+            read_ahead.close()
         log.info("%s: per-record import from record %d on (%s)", evidence, done + 1, str(exc).splitlines()[0])
         yield from slow(done)
     finally:
+        if read_ahead is not None:
+            read_ahead.close()  # the reader thread stopped before its connection closes
         con.close()
         mapper.close()
 
