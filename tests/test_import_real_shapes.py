@@ -383,3 +383,33 @@ def test_graph_security_alert_pages(tmp_path: Path) -> None:
         (T("2025-03-06T08:16:00Z"), "securityAlert", "high", None, "Suspicious email forwarding activity"),
         (T("2025-03-06T08:10:12Z"), "securityAlert", "medium", "adelev@contoso.com",
          "Suspicious inbox manipulation rule")]
+
+
+def test_defender_alert_info_and_evidence_streamed(tmp_path: Path) -> None:
+    """Streaming API AlertInfo and AlertEvidence rows (SEKOIA-IO intake-formats' test records: no ReportId, no
+    ActionType) were read as the envelope: operation "Publish", the envelope's time, no user or address. Now an
+    alert is a security alert (time its Timestamp, severity, title) and each evidence row keeps its entity's
+    account and address; the evidence rows of one alert share AlertId and Timestamp and stay three events."""
+    res, events = whole(tmp_path, "defender_streaming_alerts.json")
+    assert res["format"] == "defender-streaming"
+    alert = events[events["source"] == "tenant_snapshot"].iloc[0]
+    assert (alert["time"], alert["operation"], alert["result"], alert["target"], alert["record_id"]) == (
+        T("2025-11-20T08:14:02.553123Z"), "securityAlert", "medium", "Suspicious inbox forwarding rule",
+        "da638712345678901234_-1122334455")
+    evidence = events[events["source"] == "audit_other"].sort_values("record_id")
+    assert len(evidence) == 3 and set(evidence["time"]) == {T("2025-11-20T08:14:02.553123Z")}
+    assert set(evidence["operation"]) == {"Suspicious inbox forwarding rule"}
+    assert [(e.user, e.user_id, e.ip) for e in evidence.itertuples()] == [
+        (None, None, "203.0.113.77"), (None, None, None),
+        ("meganb@contoso.com", "5e2f8a1c-3b7d-4e9f-a0c6-d4b2e8f1a359", None)]
+
+
+def test_defender_alert_info_hunting_export(tmp_path: Path) -> None:
+    """An advanced hunting export of AlertInfo (was: unknown format, exit 2): security alerts, time the Timestamp."""
+    res, events = whole(tmp_path, "defender_hunting_alertinfo.csv")
+    assert res["format"] == "defender-hunting-csv"
+    assert [(e.time, e.source, e.operation, e.result, e.target, e.record_id) for e in events.itertuples()] == [
+        (T("2025-11-21T10:02:11Z"), "tenant_snapshot", "securityAlert", "high", "Unfamiliar sign-in properties",
+         "da638712999988887777_123456789"),
+        (T("2025-11-21T10:05:43.12Z"), "tenant_snapshot", "securityAlert", "medium",
+         "Suspicious inbox manipulation rule", "fa1b2c3d4e-5f60-7182-93a4-b5c6d7e8f901")]
