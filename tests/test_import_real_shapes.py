@@ -413,3 +413,14 @@ def test_defender_alert_info_hunting_export(tmp_path: Path) -> None:
          "da638712999988887777_123456789"),
         (T("2025-11-21T10:05:43.12Z"), "tenant_snapshot", "securityAlert", "medium",
          "Suspicious inbox manipulation rule", "fa1b2c3d4e-5f60-7182-93a4-b5c6d7e8f901")]
+
+
+def test_ual_null_client_ip_is_no_address(tmp_path: Path) -> None:
+    """Entra's unified audit records write ``"ClientIP": "<null>"`` where they have no address (SEKOIA-IO
+    intake-formats' AzureActiveDirectory test records): it was kept as the address text ``<null>``; now none."""
+    res, events = whole(tmp_path, "ual_null_client_ip.json")
+    assert res["format"] == "management-api"
+    ev = _by(events, "operation")
+    assert ev.loc["Update user.", "ip"] is None and ev.loc["Update user.", "user"] == "meganb@contoso.com"
+    assert (ev.loc["UserLoggedIn", "ip"], ev.loc["UserLoggedIn", "session_id"]) == (
+        "203.0.113.80", "5c1e7a93-2b4d-4f60-8e1a-9d3c5b7f0a26")
