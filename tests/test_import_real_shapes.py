@@ -424,3 +424,19 @@ def test_ual_null_client_ip_is_no_address(tmp_path: Path) -> None:
     assert ev.loc["Update user.", "ip"] is None and ev.loc["Update user.", "user"] == "meganb@contoso.com"
     assert (ev.loc["UserLoggedIn", "ip"], ev.loc["UserLoggedIn", "session_id"]) == (
         "203.0.113.80", "5c1e7a93-2b4d-4f60-8e1a-9d3c5b7f0a26")
+
+
+def test_intune_diagnostic_auditlogs(tmp_path: Path) -> None:
+    """Intune's diagnostic-settings AuditLogs share the category name of Entra's (SEKOIA-IO intake-formats' Intune
+    test records): they were read as directory audits with no user, application, target or record id (a hash);
+    now the actor (or its application), the target's display name and AuditEventId."""
+    res, events = whole(tmp_path, "diagnostic_intune_auditlogs.json")
+    assert res["format"] == "azure-diagnostic-records"
+    assert [(e.time, e.source, e.operation, e.user, e.user_id, e.app_name, e.target, e.record_id)
+            for e in events.sort_values("time").itertuples()] == [
+        (T("2025-03-06T08:21:40.5512Z"), "directory_audit", "Wipe ManagedDevice", "meganb@contoso.com",
+         "5e2f8a1c-3b7d-4e9f-a0c6-d4b2e8f1a359", "Microsoft Intune portal extension", "DESKTOP-ADELEV",
+         "c4d2e7a1-9b3f-4e58-a6d0-1f2e3c4b5a69"),
+        (T("2025-03-06T08:25:02.11Z"), "directory_audit", "Delete MobileAppAssignment", "Device cleanup automation",
+         "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a", "Device cleanup automation", "Install-Agent.ps1",
+         "2b3c4d5e-6f70-4a81-92a3-b4c5d6e7f809")]
