@@ -440,3 +440,15 @@ def test_intune_diagnostic_auditlogs(tmp_path: Path) -> None:
         (T("2025-03-06T08:25:02.11Z"), "directory_audit", "Delete MobileAppAssignment", "Device cleanup automation",
          "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a", "Device cleanup automation", "Install-Agent.ps1",
          "2b3c4d5e-6f70-4a81-92a3-b4c5d6e7f809")]
+
+
+def test_defender_teams_message_and_url_rows(tmp_path: Path) -> None:
+    """Streamed MessageEvents (Teams), MessageUrlInfo and EmailUrlInfo rows (SEKOIA-IO intake-formats' test records):
+    the Teams message's sender was raw only, and the URL rows had no target; now the sender is the user and the
+    Url the target."""
+    res, events = whole(tmp_path, "defender_streaming_teams_urls.json")
+    assert res["format"] == "defender-streaming"
+    assert [(e.time, e.source, e.user, e.target) for e in events.sort_values(["time", "record_id"]).itertuples()] == [
+        (T("2025-03-06T08:15:02Z"), "audit_other", None, "https://invoices.fabrikam.example/pay?id=884"),
+        (T("2025-03-06T08:30:02.118Z"), "audit_other", "meganb@contoso.com", None),
+        (T("2025-03-06T08:30:02.118Z"), "audit_other", None, "https://login.contoso-verify.example/session")]
