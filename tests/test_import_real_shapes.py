@@ -383,3 +383,72 @@ def test_graph_security_alert_pages(tmp_path: Path) -> None:
         (T("2025-03-06T08:16:00Z"), "securityAlert", "high", None, "Suspicious email forwarding activity"),
         (T("2025-03-06T08:10:12Z"), "securityAlert", "medium", "adelev@contoso.com",
          "Suspicious inbox manipulation rule")]
+
+
+def test_defender_alert_info_and_evidence_streamed(tmp_path: Path) -> None:
+    """Streaming API AlertInfo and AlertEvidence rows (SEKOIA-IO intake-formats' test records: no ReportId, no
+    ActionType) were read as the envelope: operation "Publish", the envelope's time, no user or address. Now an
+    alert is a security alert (time its Timestamp, severity, title) and each evidence row keeps its entity's
+    account and address; the evidence rows of one alert share AlertId and Timestamp and stay three events."""
+    res, events = whole(tmp_path, "defender_streaming_alerts.json")
+    assert res["format"] == "defender-streaming"
+    alert = events[events["source"] == "tenant_snapshot"].iloc[0]
+    assert (alert["time"], alert["operation"], alert["result"], alert["target"], alert["record_id"]) == (
+        T("2025-11-20T08:14:02.553123Z"), "securityAlert", "medium", "Suspicious inbox forwarding rule",
+        "da638712345678901234_-1122334455")
+    evidence = events[events["source"] == "audit_other"].sort_values("record_id")
+    assert len(evidence) == 3 and set(evidence["time"]) == {T("2025-11-20T08:14:02.553123Z")}
+    assert set(evidence["operation"]) == {"Suspicious inbox forwarding rule"}
+    assert [(e.user, e.user_id, e.ip) for e in evidence.itertuples()] == [
+        (None, None, "203.0.113.77"), (None, None, None),
+        ("meganb@contoso.com", "5e2f8a1c-3b7d-4e9f-a0c6-d4b2e8f1a359", None)]
+
+
+def test_defender_alert_info_hunting_export(tmp_path: Path) -> None:
+    """An advanced hunting export of AlertInfo (was: unknown format, exit 2): security alerts, time the Timestamp."""
+    res, events = whole(tmp_path, "defender_hunting_alertinfo.csv")
+    assert res["format"] == "defender-hunting-csv"
+    assert [(e.time, e.source, e.operation, e.result, e.target, e.record_id) for e in events.itertuples()] == [
+        (T("2025-11-21T10:02:11Z"), "tenant_snapshot", "securityAlert", "high", "Unfamiliar sign-in properties",
+         "da638712999988887777_123456789"),
+        (T("2025-11-21T10:05:43.12Z"), "tenant_snapshot", "securityAlert", "medium",
+         "Suspicious inbox manipulation rule", "fa1b2c3d4e-5f60-7182-93a4-b5c6d7e8f901")]
+
+
+def test_ual_null_client_ip_is_no_address(tmp_path: Path) -> None:
+    """Entra's unified audit records write ``"ClientIP": "<null>"`` where they have no address (SEKOIA-IO
+    intake-formats' AzureActiveDirectory test records): it was kept as the address text ``<null>``; now none."""
+    res, events = whole(tmp_path, "ual_null_client_ip.json")
+    assert res["format"] == "management-api"
+    ev = _by(events, "operation")
+    assert ev.loc["Update user.", "ip"] is None and ev.loc["Update user.", "user"] == "meganb@contoso.com"
+    assert (ev.loc["UserLoggedIn", "ip"], ev.loc["UserLoggedIn", "session_id"]) == (
+        "203.0.113.80", "5c1e7a93-2b4d-4f60-8e1a-9d3c5b7f0a26")
+
+
+def test_intune_diagnostic_auditlogs(tmp_path: Path) -> None:
+    """Intune's diagnostic-settings AuditLogs share the category name of Entra's (SEKOIA-IO intake-formats' Intune
+    test records): they were read as directory audits with no user, application, target or record id (a hash);
+    now the actor (or its application), the target's display name and AuditEventId."""
+    res, events = whole(tmp_path, "diagnostic_intune_auditlogs.json")
+    assert res["format"] == "azure-diagnostic-records"
+    assert [(e.time, e.source, e.operation, e.user, e.user_id, e.app_name, e.target, e.record_id)
+            for e in events.sort_values("time").itertuples()] == [
+        (T("2025-03-06T08:21:40.5512Z"), "directory_audit", "Wipe ManagedDevice", "meganb@contoso.com",
+         "5e2f8a1c-3b7d-4e9f-a0c6-d4b2e8f1a359", "Microsoft Intune portal extension", "DESKTOP-ADELEV",
+         "c4d2e7a1-9b3f-4e58-a6d0-1f2e3c4b5a69"),
+        (T("2025-03-06T08:25:02.11Z"), "directory_audit", "Delete MobileAppAssignment", "Device cleanup automation",
+         "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a", "Device cleanup automation", "Install-Agent.ps1",
+         "2b3c4d5e-6f70-4a81-92a3-b4c5d6e7f809")]
+
+
+def test_defender_teams_message_and_url_rows(tmp_path: Path) -> None:
+    """Streamed MessageEvents (Teams), MessageUrlInfo and EmailUrlInfo rows (SEKOIA-IO intake-formats' test records):
+    the Teams message's sender was raw only, and the URL rows had no target; now the sender is the user and the
+    Url the target."""
+    res, events = whole(tmp_path, "defender_streaming_teams_urls.json")
+    assert res["format"] == "defender-streaming"
+    assert [(e.time, e.source, e.user, e.target) for e in events.sort_values(["time", "record_id"]).itertuples()] == [
+        (T("2025-03-06T08:15:02Z"), "audit_other", None, "https://invoices.fabrikam.example/pay?id=884"),
+        (T("2025-03-06T08:30:02.118Z"), "audit_other", "meganb@contoso.com", None),
+        (T("2025-03-06T08:30:02.118Z"), "audit_other", None, "https://login.contoso-verify.example/session")]

@@ -256,17 +256,22 @@ def boolean(value: Any) -> bool | None:
     return True if t in ("true", "1", "yes") else False if t in ("false", "0", "no") else None
 
 
+NO_ADDRESS = frozenset({"<null>", "null", "-"})  # written where a log has no client address
+
+
 @lru_cache(maxsize=1 << 16)
 def ip(value: str | None) -> str | None:
     """A client address without port or brackets, in canonical form.
 
     ``1.2.3.4:5678`` -> ``1.2.3.4``; ``[2001:db8::1]:443`` -> ``2001:db8::1``;
-    ``::ffff:1.2.3.4`` -> ``1.2.3.4``. Text that is no address is returned stripped.
+    ``::ffff:1.2.3.4`` -> ``1.2.3.4``. Text that is no address is returned stripped, but for the
+    placeholders logs write where they have none (``<null>``: Entra's unified audit records, ``-``:
+    Defender rows), which are no address (None).
     """
     if value is None:
         return None
     t = value.strip().strip('"')
-    if not t:
+    if not t or t.lower() in NO_ADDRESS:
         return None
     host = t
     if t.startswith("["):

@@ -234,7 +234,8 @@ def _diagnostic(streaming: bool) -> Callable[[Sample], bool]:
 
 EXTRACTOR_TABLES = {"mailbox_rule", "transport_rule", "oauth_permission", "security_alert", "risky_user", "risk",
                     "directory_object", "extractor_mail_session", "extractor_message_id"}
-DEFENDER = {"cloud_app_event", "defender_signin", "identity_logon", "email_event", "graph_activity", "defender_event"}
+DEFENDER = {"cloud_app_event", "defender_signin", "identity_logon", "email_event", "graph_activity", "defender_event",
+            "alert_evidence", "security_alert"}
 
 
 def _defender(sample: Sample) -> bool:
