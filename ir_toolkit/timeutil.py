@@ -148,6 +148,8 @@ def in_range(times: pd.Series) -> pd.Series:
 
 def iso(ts: object) -> str | None:
     """Format a timestamp as ISO 8601 UTC with a ``Z`` suffix (None for missing)."""
+    if type(ts) is pd.Timestamp and ts.tzinfo is not None and not ts.utcoffset():  # UTC already: no conversion
+        return ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ").replace(".000000Z", "Z")  # (detect formats 30,000 at 1 million)
     t = parse_time(ts)
     if t is None:
         return None

@@ -138,7 +138,7 @@ def test_kept_tables_hold_what_scope_reads_and_detect_prepares_whole(case_dir: P
     kept = prepare_module.prepare(case, complete=False)  # scope's: read back from CASE/cache/
     assert not kept.complete
     judged = set(kept.engine.run_sql("SELECT * FROM access_judged LIMIT 0").columns)
-    assert "issuance" not in judged and {"verdict", "address_known_from", "record_id"} <= judged  # its `keep` list
+    assert "in_coverage" not in judged and {"verdict", "address_known_from", "record_id", "issuance"} <= judged
     assert "weak_matches" not in kept.tables  # `keep: false`: a view again, computed from the events if read
     assert kept.engine.run_sql("SELECT count(*) AS n FROM weak_matches")["n"].iloc[0] >= 0
     # the graph views (`sources: [graph_activity]`) are empty, with their columns, in a case without Graph activity
@@ -147,7 +147,7 @@ def test_kept_tables_hold_what_scope_reads_and_detect_prepares_whole(case_dir: P
     # detections need every column: in the same process, detect prepares whole and finds the same
     (case.root / "findings.json").unlink()
     again = prepare_module.prepare(case)
-    assert again.complete and "issuance" in set(again.engine.run_sql("SELECT * FROM access_judged LIMIT 0").columns)
+    assert again.complete and "in_coverage" in set(again.engine.run_sql("SELECT * FROM access_judged LIMIT 0").columns)
     assert list(detect(case)["finding_id"]) == list(first["finding_id"])
 
 

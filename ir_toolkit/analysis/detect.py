@@ -41,7 +41,14 @@ __all__ = ["Prepared", "prepare", "forget_prepared", "keep_prepared", "reuse_key
 
 
 def _missing(v: Any) -> bool:
-    return v is None or (pd.api.types.is_scalar(v) and bool(pd.isna(v)))
+    if v is None:
+        return True
+    if type(v) in _NEVER_MISSING:  # the common cells, without pandas' checks (190,000 calls at 1 million events)
+        return False
+    return pd.api.types.is_scalar(v) and bool(pd.isna(v))
+
+
+_NEVER_MISSING = frozenset({str, int, bool})
 
 
 class _Row(dict[str, Any]):

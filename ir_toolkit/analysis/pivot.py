@@ -35,8 +35,8 @@ established client made (an application that read it during the baseline); pivot
 sign-ins cannot tell a VPN exit the actor shares with a traveller, the traveller's own mail client
 on it is the traveller's.
 
-The logic is SQL over the pack's helper views (``signins``, ``access_judged``, ``issued_access``,
-``tenant_addresses``, ``graph_judged``), so it runs on any engine.
+The logic is SQL over the pack's helper views (``signins``, ``access_judged``: its rows of issuance 'issued' are
+``issued_access``'s, ``tenant_addresses``, ``graph_judged``), so it runs on any engine.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ LEGIT_SOURCES = (
     ("ip", "t.ip", "graph_judged t", "t.verdict IN ('verified', 'benign')"),
     ("app", "t.app", "graph_judged t", "t.verdict IN ('verified', 'benign')"),
     ("user_agent", "t.user_agent", "graph_judged t", "t.verdict IN ('verified', 'benign')"),
-    ("exchange_session", "t.exchange_session_id", "issued_access t", None),
+    ("exchange_session", "t.exchange_session_id", "access_judged t", "t.issuance = 'issued'"),  # issued_access's rows
     *((kind, f"t.{column}", "access_judged t", f"t.address_known_from IN {VOUCHED_ADDRESSES}")
       for kind, column in (("token", "token_id"), ("session", "session_id"),
                            ("exchange_session", "exchange_session_id"))),

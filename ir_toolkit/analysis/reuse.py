@@ -9,6 +9,9 @@ reference data and this package's analysis code. So:
 * ``detect`` (DuckDB engine) keeps the tables its preparation materialised (the pack's ``materialize``
   views and the tables it registered) in ``CASE/cache/prepared.duckdb`` beside their key and the
   prepared values (``prepared.json``); ``scope`` in a new process attaches them instead of preparing again.
+  A table kept in part (the columns scope reads of a wide table: ``access_judged``) is written as Parquet
+  (``prepared.NAME.parquet``, snappy, the key in its metadata): 0.76 s CPU at 1 million events against
+  1.1-1.2 s into the DuckDB file, 49 against 37 MB (docs/performance.md, session 10).
 * findings.json and scope.json carry the key they were made from (``inputs``); a later run with the same
   key, whose files are still the ones the custody log recorded, reads them instead of computing them again.
 
@@ -37,6 +40,7 @@ from ir_toolkit.case import Case
 from ir_toolkit.case.manifest import MANIFEST, sha256_file
 from ir_toolkit.case.verify import recorded_artifacts
 from ir_toolkit.paths import data_dir
+from ir_toolkit.sqltext import literal
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,7 @@ PREPARED_DB = "prepared.duckdb"
 PREPARED_JSON = "prepared.json"
 ANALYSIS_DIR = Path(__file__).resolve().parent
 KEY_TABLE = "kept_inputs_key"  # in prepared.duckdb, beside the tables
+PARQUET_KEY = "ir_toolkit_inputs_key"  # in the metadata of a table kept as Parquet
 TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
@@ -151,24 +156,31 @@ def save_prepared(case: Case, engine: DuckDBEngine, tables: list[str], state: di
     folder = case.root / CACHE_DIR
     tmp = folder / f".{PREPARED_DB}.{os.getpid()}"
     tmp_doc = folder / f".{PREPARED_JSON}.{os.getpid()}"
+    columns = {t: c for t, c in (columns or {}).items() if t in tables}
+    parts = {name: (folder / f".{parquet_name(name)}.{os.getpid()}", folder / parquet_name(name)) for name in columns}
     try:
-        columns = {t: c for t, c in (columns or {}).items() if t in tables}
         if not all(TABLE_NAME.fullmatch(t) for t in [*tables, *(c for cs in columns.values() for c in cs)]):
             raise NotStorable(f"table names {tables} or kept columns are not all plain identifiers")
-        text = json.dumps({"key": key, "tables": tables, "state": encode(state)})
+        text = json.dumps({"key": key, "tables": tables, "parquet": sorted(columns), "state": encode(state)})
         folder.mkdir(exist_ok=True)
         db, doc = folder / PREPARED_DB, folder / PREPARED_JSON
         doc.unlink(missing_ok=True)  # the key goes last: a half-written cache is never read
         tmp.unlink(missing_ok=True)
+        for name, (part, _) in parts.items():  # the wide tables: Parquet, the key in its metadata
+            kept = ", ".join(f'"{c}"' for c in columns[name])
+            engine.con.execute(f'COPY (SELECT {kept} FROM "{name}") TO {literal(str(part))} '
+                               f"(FORMAT parquet, COMPRESSION snappy, KV_METADATA {{{PARQUET_KEY}: {literal(key)}}})")
         engine.con.execute("ATTACH ? AS prepared_out", [str(tmp)])
         try:
             for name in tables:
-                kept = ", ".join(f'"{c}"' for c in columns[name]) if columns.get(name) else "*"
-                engine.con.execute(f'CREATE TABLE prepared_out."{name}" AS SELECT {kept} FROM "{name}"')
+                if name not in columns:
+                    engine.con.execute(f'CREATE TABLE prepared_out."{name}" AS SELECT * FROM "{name}"')
             # the key inside the file too: the file and prepared.json must name the same preparation
             engine.con.execute(f"CREATE TABLE prepared_out.{KEY_TABLE} AS SELECT ? AS key", [key])
         finally:
             engine.con.execute("DETACH prepared_out")
+        for part, final in parts.values():
+            os.replace(part, final)
         os.replace(tmp, db)
         tmp_doc.write_text(text, encoding="utf-8")
         os.replace(tmp_doc, doc)
@@ -176,11 +188,16 @@ def save_prepared(case: Case, engine: DuckDBEngine, tables: list[str], state: di
         log.info("prepared views not kept in the case: %s", exc)
         # a cache is never worth the case's space: what a failed write left (a full disk) goes, so that
         # the findings and scope written next still fit
-        for leftover in (tmp, tmp.with_name(tmp.name + ".wal"), tmp_doc):
+        for leftover in (tmp, tmp.with_name(tmp.name + ".wal"), tmp_doc, *(part for part, _ in parts.values())):
             with contextlib.suppress(OSError):
                 leftover.unlink(missing_ok=True)
         return False
     return True
+
+
+def parquet_name(table: str) -> str:
+    """The file in CASE/cache/ of a table kept as Parquet."""
+    return f"prepared.{table}.parquet"
 
 
 def load_prepared(case: Case, key: str, memory_limit: str | None = None) -> tuple[DuckDBEngine, dict[str, Any]] | None:
@@ -202,8 +219,17 @@ def load_prepared(case: Case, key: str, memory_limit: str | None = None) -> tupl
         engine.con.execute("ATTACH ? AS prepared (READ_ONLY)", [str(db)])
         if engine.con.execute(f"SELECT key FROM prepared.{KEY_TABLE}").fetchall() != [(key,)]:
             return None  # the tables of another preparation (a writer replaced the file in between)
+        parquet = set(doc.get("parquet", []))
         for name in doc["tables"]:
-            engine.con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM prepared."{name}"')
+            if name not in parquet:
+                engine.con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM prepared."{name}"')
+                continue
+            part = folder / parquet_name(name)
+            if part.is_symlink() or engine.con.execute(
+                    f"SELECT value::VARCHAR FROM parquet_kv_metadata(?) WHERE key::VARCHAR = '{PARQUET_KEY}'",
+                    [str(part)]).fetchall() != [(key,)]:
+                return None  # another preparation's file (a writer replaced it in between)
+            engine.con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM read_parquet({literal(str(part))})')
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError, duckdb.Error) as exc:
