@@ -232,3 +232,19 @@ def test_without_signins_a_consented_app_reading_from_a_stranger_address_is_stil
     chain = found[found["detection"] == "app-abuse"]
     assert list(chain["verdict"]) == ["likely"] and chain.iloc[0]["app_id"] == NIMBUS
     assert "unvouched" in chain.iloc[0]["explanation"]
+
+
+def test_after_the_sign_ins_end_a_consented_mail_client_read_from_the_users_homes_is_no_finding(
+        case_dir: Path) -> None:
+    """Session 10: sign-ins of one week only (seed 41): after it, the users read from new home addresses no sign-in
+    held shows; the mailboxes' own history stands in for the sign-ins outside their coverage, as without any.
+    (access_judged still judges these reads' addresses by the sign-ins alone while both kinds are held.)"""
+    def moved(r: dict[str, Any]) -> dict[str, Any]:
+        return {**r, "ip": r["ip"].replace("10.0.0.", "10.0.1.")} if r["time"] >= at(6) else r
+    rows = [moved(r) for r in tenant_background(days=12)
+            if not (str(r["source"]).startswith("signin_") and r["time"] >= at(6))]
+    reads = [moved(r) for r in consent_and_delegated_reads()]
+    case = Case.open(case_dir)
+    case.write_events(frame(*rows, *reads))
+    found = detect(case)
+    assert found[found["detection"] == "app-abuse"].empty

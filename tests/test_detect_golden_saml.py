@@ -236,3 +236,18 @@ def test_duckdb_and_spark_agree_on_every_member(case_dir: Path, spark: Any) -> N
     mine = ("golden-saml-signin", "golden-saml-access", "golden-saml-preparation", "silver-saml-signing-key")
     assert set(duck["detection"]) >= set(mine)
     assert key(sprk) == key(duck)
+
+
+def test_federated_signins_spelled_by_object_id_are_judged_as_their_users(case_dir: Path) -> None:
+    """Session 10: every user sign-in's userPrincipalName was the object id (seed 19 golden-saml): no sign-in was
+    federated to the pack (no '@'), so all four forged sign-ins went unseen. The tenant snapshot names the ids."""
+    oid = {"user1@contoso.com": "00000000-0000-4000-8000-000000000001",
+           "user2@contoso.com": "00000000-0000-4000-8000-000000000002"}
+    forged = fed_signin(at(3, 12.5), "user1@contoso.com", ACTOR, session="ses-forged", token="tok-forged")
+    rows = [*(r for d in range(1, 6) for r in ordinary_day(d)), forged]
+    rows = [{**r, "user": oid[r["user"]], "user_id": oid[r["user"]]} if str(r["source"]).startswith("signin_")
+            else r for r in rows]
+    snapshot = [{"time": at(-300), "source": "tenant_snapshot", "operation": "user", "user": u, "user_id": i,
+                 "target": "Member", "record_id": i, "raw": "{}"} for u, i in oid.items()]
+    sig = of(run(case_dir, [*rows, *snapshot]), "golden-saml-signin")
+    assert list(sig["verdict"]) == ["confirmed"] and list(sig["user"]) == ["user1@contoso.com"]

@@ -56,6 +56,9 @@ LIMITS: dict[str, str] = {
     "signin_holes": "Sign-in logs have holes: a token issued inside one is unverifiable, never forged.",
     "mail_holes": "The mailbox audit log has holes: access in those periods is unknown, so the scope may be "
                   "incomplete.",
+    "mail_after_others": "The mailbox audit log begins more than a day after the sign-in or directory audit logs: "
+                         "mailbox access before it is unknown, so the intrusion may have begun before the window "
+                         "and other mailboxes may have been read.",
     "throttled": "Bind logging was throttled for some mailboxes: more items may have been read than are counted.",
     "before_signins": "Mailbox access before the sign-in logs begin cannot be checked against sign-ins.",
     "missing_context": "Some mailbox access records carry no token id (AppAccessContext): those are matched only by "
@@ -211,6 +214,9 @@ def _limits(held: dict[str, dict[str, Any]], facts: dict[str, Any]) -> list[str]
         names.append("signin_holes")
     if "mail_access" in held and held["mail_access"]["holes"]:
         names.append("mail_holes")
+    others = [held[s]["first"] for s in (*users, "directory_audit") if s in held]
+    if "mail_access" in held and others and held["mail_access"]["first"] > min(others) + pd.Timedelta(days=1):
+        names.append("mail_after_others")
     if facts["throttled"]:
         names.append("throttled")
     if users and "mail_access" in held and held["mail_access"]["first"] < max(held[s]["first"] for s in users):

@@ -32,6 +32,8 @@ CLAUSES: dict[str, str] = {
     "no_signin_serviceprincipal": "No service-principal sign-ins were provided: app-only tokens cannot be checked "
                                   "against their issuance",
     "mail_holes": "The mailbox audit log has holes: access in those periods is unknown",
+    "mail_after_others": "The mailbox audit log begins more than a day after the sign-in or directory audit logs: "
+                         "earlier access is unknown",
     "throttled": "Bind logging was throttled for {throttled} mailbox(es): more items may have been read than are "
                  "counted",
     "missing_context": "{without_token} mailbox access record(s) carry no token id: those never prove forgery",
