@@ -1,10 +1,10 @@
 """An iterator's items computed one ahead, in a thread of their own (:func:`ahead`).
 
-The Purview fast path (:mod:`ir_toolkit.sources.fastpath`) maps each CSV block in one DuckDB query, on one
-DuckDB thread for a CSV under ``fastpath.ONE_THREAD_BELOW`` (with DuckDB's own threads the same rows cost about
-15% more CPU: docs/import.md, sessions 8 and 10) and on DuckDB's threads for a bigger one (less wall time). DuckDB
-runs the query inside each fetch, so the fetches are made here, in a reader thread, while the caller maps and
-writes the batch before: DuckDB and Arrow release the GIL while they work, so the two overlap.
+The Purview fast path (:mod:`ir_toolkit.sources.fastpath`) maps each CSV block in one DuckDB query on one
+DuckDB thread: with DuckDB's own threads the same rows cost about 15% more CPU (docs/import.md, sessions 8
+and 10). On one thread DuckDB runs the query inside each fetch, so the fetches are made here, in a reader
+thread, while the caller maps and writes the batch before: DuckDB and Arrow release the GIL while they work,
+so the two overlap as they did with DuckDB's threads, for the CPU of one.
 """
 
 from __future__ import annotations
