@@ -16,13 +16,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import pytest
 from conftest import DATA
 
 from ir_toolkit.case import Case
 from ir_toolkit.case.importing import import_files
 from ir_toolkit.case.store import RUNS, by_source
-from ir_toolkit.sources import fastpath
 from ir_toolkit.sources.fastrows import grouped
 
 AUDIT = DATA / "sample-tenant" / "purview" / "audit_search_export.csv.gz"
@@ -49,12 +47,9 @@ def _imported(root: Path, path: Path, fast: bool) -> tuple[dict[str, Any], Case]
     return res, case
 
 
-@pytest.mark.parametrize("one_thread", [True, False], ids=["one-duckdb-thread", "duckdb-threads"])
-def test_purview_sources_and_quarantine_in_file_order_both_ways(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                 one_thread: bool) -> None:
-    """Small files map on one DuckDB thread, big ones on DuckDB's threads (fastpath.ONE_THREAD_BELOW), both
-    fetched by a reader thread (readahead.ahead) while the batch before is mapped: both keep the file order."""
-    monkeypatch.setattr(fastpath, "ONE_THREAD_BELOW", 1 << 40 if one_thread else 0)
+def test_purview_sources_and_quarantine_in_file_order(tmp_path: Path) -> None:
+    """Purview rows map on one DuckDB thread, fetched by a reader thread (readahead.ahead) while the batch
+    before is mapped: the sources and the quarantine keep the file order."""
     rows = _rows()[:301]
     header = rows[0]
     audit, outer = header.index("AuditData"), header.index("Operation")

@@ -61,11 +61,6 @@ from ir_toolkit.timeutil import in_range, parse_times
 log = logging.getLogger(__name__)
 
 FAST_BYTES = 16 << 20  # files at least this big take the fast path (when it applies)
-#: A Purview CSV smaller than this is mapped on one DuckDB thread (less CPU, session 10). A bigger file keeps
-#: DuckDB's threads, whose wall time the responder waits for: one 898 MB CSV of the 10-million tenant, quiet
-#: machine, two runs each: one thread 14.4 / 13.3 s wall (19.1 / 17.6 s CPU), DuckDB's threads 10.9 / 11.2 s
-#: (19.4 / 19.6 s), DuckDB's threads with the reader thread 10.8 / 10.3 s (19.2 / 18.4 s). docs/import.md.
-ONE_THREAD_BELOW = 256 << 20
 _GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\n?$"
 _MAIL_OPS = pa.array(MAIL_ACCESS_OPS)  # the operations mapped as mail access (ual_fields, maps/ual.yaml)
 _RULE_OR_PERMISSION_OPS = ["new-inboxrule", "set-inboxrule", "remove-inboxrule", "updateinboxrules",
@@ -102,9 +97,9 @@ def parse_fast(which: str, path: Path, opened: Opened, *, evidence: str, batch_s
                hint: str, family: str | None, slow: Callable[[int], Iterator[Batch]]) -> Iterator[Batch]:
     """Batches of one file through DuckDB; ``slow(done)`` parses the file per record after record ``done``."""
     # sign-ins: DuckDB's JSON reader streams on one thread, so stage 2 maps each batch beside it (a
-    # second connection); Purview rows come from Arrow's CSV reader and both stages run as one query (on one
-    # DuckDB thread below ONE_THREAD_BELOW: DuckDB's threads cost ~15% more CPU for the same rows, docs/import.md,
-    # session 10) whose fetches a reader thread makes (readahead.ahead) while this one maps and writes the batch before
+    # second connection); Purview rows come from Arrow's CSV reader and both stages run as one query, on one
+    # DuckDB thread (DuckDB's threads cost ~15% more CPU for the same rows: docs/import.md, session 10) whose
+    # fetches a reader thread makes (readahead.ahead) while this one maps and writes the batch before
     decide = _Decider(which)
     done = 0
     read_ahead: Generator[pa.Table, None, None] | None = None
@@ -121,11 +116,10 @@ def parse_fast(which: str, path: Path, opened: Opened, *, evidence: str, batch_s
         else:
             query = fastsql.purview_stage2(f"({fastsql.purview_stage1('csv_rows', pos=True)})", carry=True, pos=True)
             stage2 = None
-            if path.stat().st_size < ONE_THREAD_BELOW:
-                con.execute("SET threads = 1")
+            con.execute("SET threads = 1")
             con.register("csv_rows", grouped(csv_rows(path, opened, fastsql.PURVIEW_HEADER), batch_size, _mail))
         batches = rebatch(con.sql(query).to_arrow_reader(batch_size), batch_size)
-        if stage2 is None:  # the query runs inside each fetch: fetched in a reader thread,
+        if stage2 is None:  # one DuckDB thread runs the query inside each fetch: fetched in a reader thread,
             batches = read_ahead = ahead(batches, "ir_toolkit-purview")  # beside the mapping of the one before
         for decoded in batches:
             if stage2 is None:  # the query mapped it already
