@@ -229,7 +229,7 @@ def load_prepared(case: Case, key: str, memory_limit: str | None = None) -> tupl
                     f"SELECT value::VARCHAR FROM parquet_kv_metadata(?) WHERE key::VARCHAR = '{PARQUET_KEY}'",
                     [str(part)]).fetchall() != [(key,)]:
                 return None  # another preparation's file (a writer replaced it in between)
-            engine.con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM read_parquet({literal(str(part))})')
+            engine.con.read_parquet(str(part)).create_view(name, replace=False)  # the path never in SQL text
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError, duckdb.Error) as exc:
