@@ -202,13 +202,14 @@ def _prepare(case: Case, pack: str, params: dict[str, Any] | None, eng: Engine, 
             tables.append(f"param_{name}")
     unc = coverage["uncovered"]
     held = [s for s in ("signin_interactive", "signin_noninteractive") if profile["sources"].get(s, {}).get("held")]
+    user_history = 1 if len(held) < 2 else 0  # addresses judged from the mailboxes' history too
     sql_values = {**values,
                   "delegated_covered": raw_sql(covered_sql(unc["delegated"], "a.issue_lo", "a.issue_hi")),
                   "app_covered": raw_sql(covered_sql(unc["app_only"], "a.issue_lo", "a.issue_hi")),
                   "app_unknown_covered": raw_sql(covered_sql(unc["app_only_unknown"], "a.issue_lo", "a.issue_hi")),
-                  "user_history": 1 if len(held) < 2 else 0,
+                  "user_history": user_history,
                   # per record: also outside the user sign-ins' coverage (before, after, in a hole: session 10)
-                  **{f"user_history_{a}": raw_sql(f"({1 if len(held) < 2 else 0} = 1 OR NOT "
+                  **{f"user_history_{a}": raw_sql(f"({user_history} = 1 OR NOT "
                                                   f"({covered_sql(unc['delegated'], f'{a}.time', f'{a}.time')}))")
                      for a in ("t", "x")},
                   "app_history": 0 if profile["sources"].get("signin_serviceprincipal", {}).get("held") else 1,
